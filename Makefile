@@ -1,0 +1,40 @@
+# The README's commands. `make test` is the one CI runs (.ci/run).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+
+.PHONY: test lint test-sanitize bench clean
+
+$(VENV)/.installed-test: pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h csrc/*.py)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install -e ".[test]"
+	touch $@
+
+# Install the package with its test dependencies into .venv, check style and types, run the tests.
+test: $(VENV)/.installed-test
+	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m mypy
+	$(PY) -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m mypy
+
+# The C core built with AddressSanitizer and UndefinedBehaviorSanitizer, running the core tests.
+test-sanitize: $(VENV)/.installed-test
+	rm -rf build/sanitize && mkdir -p build/sanitize
+	cp -r src/fusionkit build/sanitize/fusionkit
+	rm -f build/sanitize/fusionkit/_core*.so
+	FUSIONKIT_SANITIZE=1 $(PY) csrc/build_core.py build/sanitize
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	PYTHONPATH=build/sanitize FUSIONKIT_EXPECT_CORE=build/sanitize \
+	$(PY) -m pytest -q -p no:cacheprovider tests/core
+
+bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_core.py
+
+clean:
+	rm -rf build dist src/*.egg-info src/fusionkit/_core*.so src/fusionkit/_core.c

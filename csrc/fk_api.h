@@ -1,0 +1,58 @@
+/*
+ * fusionkit C core: the public API.
+ *
+ * Conventions (see shared design notes):
+ *  - every routine is a pure function over image views; the caller allocates every output;
+ *  - every routine returns an int status: FK_OK (0) or a negative FK_E* code, named by fk_status_message();
+ *  - no globals, no callbacks, reentrant: the Python binding releases the GIL around each call;
+ *  - views carry the byte size of their buffer, and every routine checks that it stays inside it.
+ *
+ * The block between the cdef markers is read verbatim by csrc/build_core.py as the cffi cdef, so it must stay
+ * plain C declarations (no preprocessor lines, no macros).
+ */
+#ifndef FK_API_H
+#define FK_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* cdef-begin */
+/* An 8-bit image view: rows of width * channels bytes, rows stride bytes apart, size bytes addressable. */
+typedef struct {
+    uint8_t *data;
+    int32_t height;
+    int32_t width;
+    int32_t channels;
+    int64_t stride;
+    int64_t size;
+} fk_image;
+
+enum {
+    FK_OK = 0,
+    FK_ENULL = -1,       /* a required pointer is NULL */
+    FK_EBOUNDS = -2,     /* a view reaches past its buffer, or a region lies outside an image */
+    FK_ESHAPE = -3,      /* image sizes disagree, or a size is not positive */
+    FK_ECHANNELS = -4,   /* unsupported or mismatched channel count */
+    FK_EARG = -5,        /* a scalar argument is out of range */
+    FK_EINDEX = -6,      /* a triangle names a point that does not exist */
+    FK_ENONFINITE = -7,  /* a coordinate is NaN or infinite */
+    FK_ENOMEM = -8,      /* scratch memory could not be allocated */
+    FK_ETOOLARGE = -9    /* a size is beyond what the core handles */
+};
+
+const char *fk_status_message(int status);
+const char *fk_version(void);
+
+int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
+                 const double *src_points, const double *dst_points, int32_t n_points,
+                 const int32_t *triangles, int32_t n_triangles);
+
+int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points);
+int fk_erode_mask(const fk_image *src, fk_image *dst, int32_t radius);
+int fk_dilate_mask(const fk_image *src, fk_image *dst, int32_t radius);
+int fk_box_sizes_for_gauss(double sigma, int32_t *radii);
+int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma);
+int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y);
+/* cdef-end */
+
+#endif

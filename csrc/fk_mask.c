@@ -1,0 +1,343 @@
+/*
+ * 8-bit masks: anti-aliased polygon fill, erosion and dilation, Gaussian-like feathering, alpha compositing.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fk_internal.h"
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Polygon fill with exact area coverage.
+ *
+ * The signed-area accumulation of font rasterisers (as in Raph Levien's font-rs): every edge adds, to the cells of
+ * the rows it crosses, the area it sweeps; a running sum along each row is then the covered fraction of each pixel.
+ * Pixel (x, y) covers [x - 0.5, x + 0.5] x [y - 0.5, y + 0.5], so points are shifted by half a pixel first. Edges
+ * are split where they cross x = 0 and x = width and the outer parts pressed onto those lines, which keeps every
+ * write inside the row while leaving the coverage of the visible pixels exact.
+ */
+
+static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
+                            double x0, double y0, double x1, double y1)
+{
+    double dir = 1.0;
+    if (y0 == y1)
+        return;
+    if (y0 > y1) {
+        double t;
+        t = x0; x0 = x1; x1 = t;
+        t = y0; y0 = y1; y1 = t;
+        dir = -1.0;
+    }
+    const double dxdy = (x1 - x0) / (y1 - y0);
+    const int ystart = (int)FK_MAX(floor(y0), 0.0);
+    const int yend = (int)FK_MIN(ceil(y1), (double)height);
+    for (int y = ystart; y < yend; y++) {
+        const double ya = FK_MAX((double)y, y0), yb = FK_MIN((double)(y + 1), y1);
+        const double dy = yb - ya;
+        if (!(dy > 0.0))
+            continue;
+        double xa = FK_CLAMP(x0 + (ya - y0) * dxdy, 0.0, (double)width);
+        double xb = FK_CLAMP(x0 + (yb - y0) * dxdy, 0.0, (double)width);
+        const double d = dy * dir;
+        double *row = acc + (int64_t)y * rowlen;
+        double lx = FK_MIN(xa, xb), rx = FK_MAX(xa, xb);
+        const double lfloor = floor(lx);
+        const int li = (int)lfloor;
+        const int ri = (int)ceil(rx);
+        if (ri <= li + 1) {
+            /* The piece stays in one cell: split d by where its midpoint falls. */
+            const double xm = 0.5 * (xa + xb) - lfloor;
+            row[li] += d - d * xm;
+            row[li + 1] += d * xm;
+        } else {
+            const double s = 1.0 / (rx - lx);
+            const double lf = lx - lfloor;
+            const double a0 = 0.5 * s * (1.0 - lf) * (1.0 - lf);
+            const double rf = rx - ceil(rx) + 1.0;
+            const double am = 0.5 * s * rf * rf;
+            row[li] += d * a0;
+            if (ri == li + 2) {
+                row[li + 1] += d * (1.0 - a0 - am);
+            } else {
+                const double a1 = s * (1.5 - lf);
+                row[li + 1] += d * (a1 - a0);
+                for (int xi = li + 2; xi < ri - 1; xi++)
+                    row[xi] += d * s;
+                const double a2 = a1 + (double)(ri - li - 3) * s;
+                row[ri - 1] += d * (1.0 - a2 - am);
+            }
+            row[ri] += d * am;
+        }
+    }
+}
+
+/* Splits an edge at x = 0 and x = width, so each piece lies on one side of both lines, and accumulates each. */
+static void accumulate_edge(double *acc, int64_t rowlen, int width, int height,
+                            double x0, double y0, double x1, double y1)
+{
+    double ts[4] = {0.0, 0.0, 0.0, 1.0};
+    int n = 1;
+    const double bounds[2] = {0.0, (double)width};
+    if (x0 != x1) {
+        for (int k = 0; k < 2; k++) {
+            double t = (bounds[k] - x0) / (x1 - x0);
+            if (t > 0.0 && t < 1.0)
+                ts[n++] = t;
+        }
+    }
+    if (n == 3 && ts[1] > ts[2]) {
+        double t = ts[1]; ts[1] = ts[2]; ts[2] = t;
+    }
+    ts[n] = 1.0;
+    for (int i = 0; i < n; i++) {
+        double xa = x0 + (x1 - x0) * ts[i], ya = y0 + (y1 - y0) * ts[i];
+        double xb = x0 + (x1 - x0) * ts[i + 1], yb = y0 + (y1 - y0) * ts[i + 1];
+        if (i == n - 1) { xb = x1; yb = y1; }
+        if (i == 0) { xa = x0; ya = y0; }
+        accumulate_line(acc, rowlen, width, height, xa, ya, xb, yb);
+    }
+}
+
+int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
+{
+    int rc = fk_check_view(mask);
+    if (rc != FK_OK) return rc;
+    if (mask->channels != 1) return FK_ECHANNELS;
+    if (n_points < 0) return FK_EARG;
+    if (n_points > 0 && points == NULL) return FK_ENULL;
+    for (int64_t i = 0; i < 2 * (int64_t)n_points; i++)
+        if (!isfinite(points[i])) return FK_ENONFINITE;
+
+    const int w = mask->width, h = mask->height;
+    for (int y = 0; y < h; y++)
+        memset(mask->data + (int64_t)y * mask->stride, 0, (size_t)w);
+    if (n_points < 3)
+        return FK_OK;
+
+    /* Only the rows the polygon spans need an accumulator. */
+    double ymin = points[1], ymax = points[1];
+    for (int32_t i = 1; i < n_points; i++) {
+        ymin = FK_MIN(ymin, points[2 * i + 1]);
+        ymax = FK_MAX(ymax, points[2 * i + 1]);
+    }
+    ymin += 0.5;
+    ymax += 0.5;
+    if (ymax <= 0.0 || ymin >= (double)h)
+        return FK_OK;
+    const int band0 = (int)floor(FK_MAX(ymin, 0.0));
+    const int band1 = (int)FK_MIN(ceil(ymax), (double)h); /* exclusive */
+    const int64_t rowlen = (int64_t)w + 2;
+    double *acc = calloc((size_t)(rowlen * (band1 - band0)), sizeof(double));
+    if (acc == NULL) return FK_ENOMEM;
+
+    /* Row y of the band is acc + (y - band0) * rowlen: shift the polygon up by band0 rows. */
+    const double yshift = 0.5 - (double)band0;
+    for (int32_t i = 0; i < n_points; i++) {
+        int32_t j = (i + 1) % n_points;
+        accumulate_edge(acc, rowlen, w, band1 - band0, points[2 * i] + 0.5, points[2 * i + 1] + yshift,
+                        points[2 * j] + 0.5, points[2 * j + 1] + yshift);
+    }
+    for (int y = band0; y < band1; y++) {
+        const double *row = acc + (int64_t)(y - band0) * rowlen;
+        uint8_t *out = mask->data + (int64_t)y * mask->stride;
+        double sum = 0.0;
+        for (int x = 0; x < w; x++) {
+            sum += row[x];
+            double v = fabs(sum);
+            out[x] = (uint8_t)(FK_MIN(v, 1.0) * 255.0 + 0.5);
+        }
+    }
+    free(acc);
+    return FK_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Erosion and dilation by a square of side 2 * radius + 1 (Chebyshev radius), edges replicated.
+ *
+ * Both passes take the running min (max) of shifted copies of whole rows, which the compiler vectorises; at face
+ * mask sizes that beats the O(1)-per-pixel van Herk scheme, whose inner loop is serial.
+ */
+
+static inline void minmax_into(uint8_t *acc, const uint8_t *row, int n, int is_max)
+{
+    if (is_max) {
+        for (int x = 0; x < n; x++) acc[x] = acc[x] > row[x] ? acc[x] : row[x];
+    } else {
+        for (int x = 0; x < n; x++) acc[x] = acc[x] < row[x] ? acc[x] : row[x];
+    }
+}
+
+static int morph(const fk_image *src, fk_image *dst, int32_t radius, int is_max)
+{
+    int rc = fk_check_same_shape(src, dst, 1);
+    if (rc != FK_OK) return rc;
+    if (src->channels != 1) return FK_ECHANNELS;
+    if (radius < 0 || radius > FK_MAX_SIDE) return FK_EARG;
+    const int w = src->width, h = src->height, r = radius;
+    /* tmp holds the vertical pass; pad holds one row with r replicated pixels on each side. */
+    uint8_t *tmp = malloc((size_t)w * (size_t)h);
+    uint8_t *pad = malloc((size_t)w + 2 * (size_t)r);
+    if (tmp == NULL || pad == NULL) {
+        free(tmp);
+        free(pad);
+        return FK_ENOMEM;
+    }
+    for (int y = 0; y < h; y++) {
+        uint8_t *t = tmp + (int64_t)y * w;
+        memcpy(t, src->data + (int64_t)y * src->stride, (size_t)w);
+        const int ylo = FK_MAX(y - r, 0), yhi = FK_MIN(y + r, h - 1);
+        for (int yy = ylo; yy <= yhi; yy++)
+            if (yy != y) minmax_into(t, src->data + (int64_t)yy * src->stride, w, is_max);
+    }
+    for (int y = 0; y < h; y++) {
+        const uint8_t *t = tmp + (int64_t)y * w;
+        uint8_t *out = dst->data + (int64_t)y * dst->stride;
+        memset(pad, t[0], (size_t)r);
+        memcpy(pad + r, t, (size_t)w);
+        memset(pad + r + w, t[w - 1], (size_t)r);
+        memcpy(out, pad, (size_t)w);
+        for (int dx = 1; dx <= 2 * r; dx++)
+            minmax_into(out, pad + dx, w, is_max);
+    }
+    free(tmp);
+    free(pad);
+    return FK_OK;
+}
+
+int fk_erode_mask(const fk_image *src, fk_image *dst, int32_t radius)
+{
+    return morph(src, dst, radius, 0);
+}
+
+int fk_dilate_mask(const fk_image *src, fk_image *dst, int32_t radius)
+{
+    return morph(src, dst, radius, 1);
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Feathering: three box blurs approximate a Gaussian of the given sigma (Wells 1986; box sizes as in
+ * Kutskir's "Fastest Gaussian blur"). Every pass rounds to the nearest integer, so the NumPy twin reproduces the
+ * result exactly; divisions use an exact 40-bit reciprocal (exact for sums below 2^20 and boxes up to 4095 wide).
+ */
+
+#define FK_MAX_BOX_RADIUS 2047
+
+int fk_box_sizes_for_gauss(double sigma, int32_t *radii)
+{
+    if (radii == NULL) return FK_ENULL;
+    if (!isfinite(sigma) || sigma < 0.0) return FK_EARG;
+    const int n = 3;
+    double w_ideal = sqrt(12.0 * sigma * sigma / n + 1.0);
+    int wl = (int)floor(w_ideal);
+    if (wl % 2 == 0) wl--;
+    const int wu = wl + 2;
+    double m_ideal = (12.0 * sigma * sigma - n * wl * wl - 4.0 * n * wl - 3.0 * n) / (-4.0 * wl - 4.0);
+    int m = (int)floor(m_ideal + 0.5);
+    for (int i = 0; i < n; i++) {
+        int size = i < m ? wl : wu;
+        int r = (size - 1) / 2;
+        if (r > FK_MAX_BOX_RADIUS) return FK_ETOOLARGE;
+        radii[i] = r;
+    }
+    return FK_OK;
+}
+
+static inline uint8_t box_div(uint32_t sum, uint64_t recip, uint32_t half)
+{
+    return (uint8_t)(((uint64_t)(sum + half) * recip) >> 40);
+}
+
+/* One horizontal box pass of radius r over a row of n pixels, edges replicated. */
+static void box_row(const uint8_t *in, uint8_t *out, int n, int r)
+{
+    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
+    const uint64_t recip = ((1ull << 40) + size - 1) / size;
+    uint32_t sum = 0;
+    for (int k = -r; k <= r; k++) sum += in[FK_CLAMP(k, 0, n - 1)];
+    for (int x = 0; x < n; x++) {
+        out[x] = box_div(sum, recip, half);
+        sum += in[FK_MIN(x + r + 1, n - 1)];
+        sum -= in[FK_MAX(x - r, 0)];
+    }
+}
+
+/* One vertical box pass of radius r, edges replicated; colsum holds w running sums. */
+static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t out_stride, int w, int h,
+                     int r, uint32_t *colsum)
+{
+    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
+    const uint64_t recip = ((1ull << 40) + size - 1) / size;
+    memset(colsum, 0, sizeof(uint32_t) * (size_t)w);
+    for (int k = -r; k <= r; k++) {
+        const uint8_t *row = in + (int64_t)FK_CLAMP(k, 0, h - 1) * in_stride;
+        for (int x = 0; x < w; x++) colsum[x] += row[x];
+    }
+    for (int y = 0; y < h; y++) {
+        uint8_t *o = out + (int64_t)y * out_stride;
+        for (int x = 0; x < w; x++) o[x] = box_div(colsum[x], recip, half);
+        const uint8_t *add = in + (int64_t)FK_MIN(y + r + 1, h - 1) * in_stride;
+        const uint8_t *sub = in + (int64_t)FK_MAX(y - r, 0) * in_stride;
+        for (int x = 0; x < w; x++) colsum[x] += (uint32_t)add[x] - (uint32_t)sub[x];
+    }
+}
+
+int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma)
+{
+    int32_t radii[3];
+    int rc = fk_check_same_shape(src, dst, 1);
+    if (rc != FK_OK) return rc;
+    if (src->channels != 1) return FK_ECHANNELS;
+    if ((rc = fk_box_sizes_for_gauss(sigma, radii)) != FK_OK) return rc;
+    const int w = src->width, h = src->height;
+    uint8_t *a = malloc((size_t)w * (size_t)h);
+    uint8_t *b = malloc((size_t)w * (size_t)h);
+    uint32_t *colsum = malloc(sizeof(uint32_t) * (size_t)w);
+    if (a == NULL || b == NULL || colsum == NULL) {
+        free(a);
+        free(b);
+        free(colsum);
+        return FK_ENOMEM;
+    }
+    /* Horizontal passes row by row (the row stays in L1), then vertical passes over whole images. */
+    for (int y = 0; y < h; y++) {
+        const uint8_t *in = src->data + (int64_t)y * src->stride;
+        uint8_t *ra = a + (int64_t)y * w, *rb = b + (int64_t)y * w;
+        box_row(in, ra, w, radii[0]);
+        box_row(ra, rb, w, radii[1]);
+        box_row(rb, ra, w, radii[2]);
+    }
+    box_cols(a, w, b, w, w, h, radii[0], colsum);
+    box_cols(b, w, a, w, w, h, radii[1], colsum);
+    box_cols(a, w, dst->data, dst->stride, w, h, radii[2], colsum);
+    free(a);
+    free(b);
+    free(colsum);
+    return FK_OK;
+}
+
+/* ------------------------------------------------------------------------------------------------------------ */
+/* Alpha compositing: dst[y + i, x + j] = round((src * m + dst * (255 - m)) / 255), per channel. */
+
+int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y)
+{
+    int rc = fk_check_same_shape(src, mask, 0);
+    if (rc != FK_OK) return rc;
+    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
+    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
+    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
+        return FK_EBOUNDS;
+    const int ch = src->channels, w = src->width;
+    for (int i = 0; i < src->height; i++) {
+        const uint8_t *s = src->data + (int64_t)i * src->stride;
+        const uint8_t *m = mask->data + (int64_t)i * mask->stride;
+        uint8_t *d = dst->data + (int64_t)(y + i) * dst->stride + (int64_t)x * ch;
+        for (int j = 0; j < w; j++) {
+            const uint32_t a = m[j], na = 255u - a;
+            if (a == 0) continue;
+            for (int c = 0; c < ch; c++)
+                d[j * ch + c] = (uint8_t)fk_div255(s[j * ch + c] * a + d[j * ch + c] * na);
+        }
+    }
+    return FK_OK;
+}

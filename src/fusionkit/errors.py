@@ -1,0 +1,178 @@
+"""One exception hierarchy for fusionkit, each error with a stable code.
+
+The codes follow the cloud face-fusion service's (``FailedOperation.NoFaceDetected``,
+``InvalidParameterValue.ParameterValueError``...), so code written against the service can branch on
+``err.code`` the same way. Errors caused by the caller's input also subclass :class:`ValueError`.
+
+Examples
+--------
+>>> from fusionkit.errors import FusionKitError
+>>> try:
+...     raise ParameterValueError("fuse_face_degree must be within 0-100, got 120")
+... except FusionKitError as err:
+...     print(err.code)
+InvalidParameterValue.ParameterValueError
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "CoreError",
+    "CoreNotBuiltError",
+    "FaceRectParameterValueError",
+    "FaceSizeTooSmallError",
+    "FusionKitError",
+    "ImageDecodeFailedError",
+    "ImageResolutionExceedError",
+    "ImageResolutionTooSmallError",
+    "ImageSizeExceedError",
+    "InputError",
+    "ModelFileError",
+    "NoFaceDetectedError",
+    "ParameterValueError",
+    "TemplateFaceIDNotExistError",
+    "UnsupportedImageFormatError",
+    "error_for_code",
+]
+
+
+class FusionKitError(Exception):
+    """Base of every error fusionkit raises.
+
+    Parameters
+    ----------
+    message
+        What went wrong and what to change.
+
+    Attributes
+    ----------
+    code
+        The stable, machine-readable code, e.g. ``"FailedOperation.NoFaceDetected"``.
+    """
+
+    code: ClassVar[str] = "FailedOperation.InternalError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class InputError(FusionKitError, ValueError):
+    """The caller's input cannot be used; the message says what to change."""
+
+    code: ClassVar[str] = "InvalidParameterValue"
+
+
+class ParameterValueError(InputError):
+    """A parameter is out of range, of the wrong type or shape, or inconsistent with another one."""
+
+    code: ClassVar[str] = "InvalidParameterValue.ParameterValueError"
+
+
+class FaceRectParameterValueError(InputError):
+    """``input_face_rect`` is malformed, too small or covers no face."""
+
+    code: ClassVar[str] = "InvalidParameterValue.FaceRectParameterValueError"
+
+
+class ImageDecodeFailedError(InputError):
+    """The bytes are not a decodable image (truncated, corrupt or empty)."""
+
+    code: ClassVar[str] = "FailedOperation.ImageDecodeFailed"
+
+
+class UnsupportedImageFormatError(InputError):
+    """The image format is outside the allow-list (JPEG, PNG, WebP)."""
+
+    code: ClassVar[str] = "FailedOperation.ImageFormatNotSupport"
+
+
+class ImageResolutionExceedError(InputError):
+    """The image is wider, taller or has more pixels than the configured maximum."""
+
+    code: ClassVar[str] = "FailedOperation.ImageResolutionExceed"
+
+
+class ImageResolutionTooSmallError(InputError):
+    """The image is smaller than the minimum side length."""
+
+    code: ClassVar[str] = "FailedOperation.ImageResolutionTooSmall"
+
+
+class ImageSizeExceedError(InputError):
+    """The encoded image has more bytes than the configured maximum."""
+
+    code: ClassVar[str] = "FailedOperation.ImageSizeExceed"
+
+
+class NoFaceDetectedError(InputError):
+    """No face was found where one is required."""
+
+    code: ClassVar[str] = "FailedOperation.NoFaceDetected"
+
+
+class FaceSizeTooSmallError(InputError):
+    """The face is smaller than the minimum the models handle (34 x 34 pixels)."""
+
+    code: ClassVar[str] = "FailedOperation.FaceSizeTooSmall"
+
+
+class TemplateFaceIDNotExistError(InputError):
+    """The template face id or index names no face of the template."""
+
+    code: ClassVar[str] = "FailedOperation.TemplateFaceIDNotExist"
+
+
+class CoreError(FusionKitError):
+    """The C core refused a call that passed Python's validation (a bug in fusionkit, please report it).
+
+    Attributes
+    ----------
+    status
+        The negative status the C routine returned.
+    """
+
+    code: ClassVar[str] = "FailedOperation.CoreError"
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class CoreNotBuiltError(FusionKitError, ImportError):
+    """The compiled C core is missing or was built for another version of the package."""
+
+    code: ClassVar[str] = "FailedOperation.CoreNotBuilt"
+
+
+class ModelFileError(FusionKitError):
+    """A shipped model file is missing or does not match its recorded sha256 hash."""
+
+    code: ClassVar[str] = "FailedOperation.ModelFileError"
+
+
+def _all_subclasses(cls: type[FusionKitError]) -> list[type[FusionKitError]]:
+    out = []
+    for sub in cls.__subclasses__():
+        out.append(sub)
+        out.extend(_all_subclasses(sub))
+    return out
+
+
+def error_for_code(code: str) -> type[FusionKitError]:
+    """Return the exception class that carries ``code`` (for callers re-raising stored error codes).
+
+    Raises
+    ------
+    KeyError
+        If no fusionkit error has that code.
+    """
+    for cls in [FusionKitError, *_all_subclasses(FusionKitError)]:
+        if cls.code == code:
+            return cls
+    raise KeyError(code)
