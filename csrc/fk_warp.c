@@ -160,10 +160,12 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
 
         double ymin = FK_MIN(tri.ay, FK_MIN(tri.by, tri.cy)), ymax = FK_MAX(tri.ay, FK_MAX(tri.by, tri.cy));
         double xmin = FK_MIN(tri.ax, FK_MIN(tri.bx, tri.cx)), xmax = FK_MAX(tri.ax, FK_MAX(tri.bx, tri.cx));
-        if (ymax < 0.0 || xmax < 0.0 || ymin > maxy || xmin > maxx)
+        if (ymax < -1.0 || xmax < -1.0 || ymin > maxy + 1.0 || xmin > maxx + 1.0)
             continue; /* wholly outside the destination */
-        const int y0 = (int)ceil(clampd(ymin, 0.0, maxy)), y1 = (int)floor(clampd(ymax, 0.0, maxy));
-        const int bx0 = (int)ceil(clampd(xmin, 0.0, maxx)), bx1 = (int)floor(clampd(xmax, 0.0, maxx));
+        /* Candidates reach one pixel past the bounding box: rounding in the exact test can admit a pixel
+         * whose centre is a hair outside it, and the twin (which tests every pixel) would then cover it. */
+        const int y0 = (int)floor(clampd(ymin, 0.0, maxy)), y1 = (int)ceil(clampd(ymax, 0.0, maxy));
+        const int bx0 = (int)floor(clampd(xmin, 0.0, maxx)), bx1 = (int)ceil(clampd(xmax, 0.0, maxx));
 
         for (int y = y0; y <= y1; y++) {
             const double py = (double)y;
@@ -171,11 +173,12 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
             clip_span(tri.bx, tri.by, tri.cx, tri.cy, tri.sign, py, &lo, &hi);
             clip_span(tri.cx, tri.cy, tri.ax, tri.ay, tri.sign, py, &lo, &hi);
             clip_span(tri.ax, tri.ay, tri.bx, tri.by, tri.sign, py, &lo, &hi);
-            /* The analytic bounds can be a rounding away from the exact test: settle them with it. */
-            int xl = (int)ceil(clampd(lo, (double)bx0, (double)bx1 + 1.0));
-            int xr = (int)floor(clampd(hi, (double)bx0 - 1.0, (double)bx1));
-            if (xl > bx0 && inside(&tri, xl - 1, py)) xl--;
-            if (xr < bx1 && inside(&tri, xr + 1, py)) xr++;
+            /* The analytic bounds can be a rounding away from the exact test: widen them by a pixel, then
+             * settle both ends with that test (spans are convex, so the pixels between are inside). */
+            int xl = (int)ceil(clampd(lo, (double)bx0, (double)bx1 + 1.0)) - 1;
+            int xr = (int)floor(clampd(hi, (double)bx0 - 1.0, (double)bx1)) + 1;
+            xl = FK_MAX(xl, bx0);
+            xr = FK_MIN(xr, bx1);
             while (xl <= xr && !inside(&tri, xl, py)) xl++;
             while (xr >= xl && !inside(&tri, xr, py)) xr--;
             if (xl > xr)
