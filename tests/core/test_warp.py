@@ -222,3 +222,20 @@ def test_absurd_size_is_refused_before_allocation():
     huge = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(70000, 10), strides=(0, 0))
     with pytest.raises(ParameterValueError, match="limit"):
         warp_mesh(huge, QUAD, QUAD, QUAD_TRIS, np.zeros((4, 4), np.uint8))
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), channels=st.sampled_from([1, 3, 4]))
+def test_matches_twin_inside_a_larger_source(data, channels):
+    """Meshes whose source lies well inside the image take the fast (and, where the CPU has it, vector) spans."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    h, w = data.draw(st.integers(24, 60)), data.draw(st.integers(24, 60))
+    shape = (h, w) if channels == 1 else (h, w, channels)
+    src = rng.integers(0, 256, shape, dtype=np.uint8)
+    out = rng.integers(0, 256, shape, dtype=np.uint8)
+    n = 12
+    dp = rng.uniform([-2, -2], [w + 1, h + 1], (n, 2))
+    scale = data.draw(st.floats(0.2, 1.5))
+    sp = (dp - [w / 2, h / 2]) * scale * 0.5 + [w / 2, h / 2] + rng.normal(0, 1.0, (n, 2))
+    tri = rng.integers(0, n, (10, 3))
+    assert_matches_twin(src, sp, dp, tri, out)
