@@ -208,6 +208,29 @@ def bench_feather(repeats: int, log: Callable[[str], None]) -> dict[str, float]:
             "feather_composite_speedup": t_cv / t_ours}
 
 
+def bench_threads(repeats: int, log: Callable[[str], None]) -> dict[str, float]:
+    """Two threads warping two frames at once: the C core releases the GIL, so throughput should double on two
+    cores (the only multi-threaded figure here)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    h, w = SIZES["1080p"]
+    img = scene(h, w)
+    sp, dp, tri = face_mesh(h, w, 468)
+    outs = [img[::-1].copy() for _ in range(2)]
+
+    def one(k: int) -> None:
+        for _ in range(8):
+            warp_mesh(img, sp, dp, tri, outs[k])
+
+    serial = median_ms(lambda: (one(0), one(1)), max(3, repeats // 4))
+    with ThreadPoolExecutor(2) as pool:
+        parallel = median_ms(lambda: list(pool.map(one, (0, 1))), max(3, repeats // 4))
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    log(f"two threads, 16 warps 1080p/468: serial {serial:.1f} ms, threaded {parallel:.1f} ms, "
+        f"speedup {serial / parallel:.2f}x on {cores} core(s)")
+    return {"threads_2_speedup": serial / parallel}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
@@ -224,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, Any] = {"repeats": repeats, "opencv": cv2.__version__, "numpy": np.__version__}
     figures.update(bench_warp(repeats, args.quick, log))
     figures.update(bench_feather(repeats, log))
+    figures.update(bench_threads(repeats, log))
     try:  # the blending benchmarks (Poisson, multi-band, colour, guided filter) live beside this file
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from bench_blend import blend_figures  # type: ignore[import-not-found]
