@@ -106,14 +106,13 @@ DEFINE_SPAN_FAST(span_fast4, 4)
 
 /* The same fast span with the channels of a pixel in the four lanes of a 128-bit vector (chosen at run time
  * where the CPU has AVX2, which implies the SSE4.1 used here): the same integer arithmetic as FK_BILERP, with
- * 4-byte loads and stores. An RGB pixel's load reads one byte past it and its store spills one byte into the next
- * pixel, so callers keep the right neighbour's neighbour inside the row, and the last pixel is left to the
- * scalar code. */
+ * 4-byte loads and stores. An RGB pixel's load reads one byte past it, so callers keep the right neighbour's
+ * neighbour inside the row. */
 #if defined(__GNUC__) && defined(__x86_64__)
 #include <immintrin.h>
 #define FK_HAVE_AVX2 1
 
-#define DEFINE_SPAN_VEC(NAME, CH, SCALAR)                                                                      \
+#define DEFINE_SPAN_VEC(NAME, CH)                                                                      \
     __attribute__((target("avx2"))) static void NAME(const fk_image *src, uint8_t *drow, int x0, int x1,       \
                                                      int64_t qx, int64_t qy, int64_t dqx, int64_t dqy)          \
     {                                                                                                           \
@@ -122,7 +121,7 @@ DEFINE_SPAN_FAST(span_fast4, 4)
         const __m128i half = _mm_set1_epi32(1 << (2 * FRAC_BITS - 1));                                          \
         uint8_t *d = drow + x0 * (CH);                                                                          \
         int x = x0;                                                                                             \
-        for (; x < x1 + ((CH) == 4); x++, qx += dqx, qy += dqy, d += (CH)) {                                    \
+        for (; x <= x1; x++, qx += dqx, qy += dqy, d += (CH)) {                                                 \
             const int ix = (int)(qx >> 32), iy = (int)(qy >> 32);                                               \
             const __m128i wx = _mm_set1_epi32((int32_t)((qx >> (32 - FRAC_BITS)) & (FRAC_ONE - 1)));            \
             const __m128i wy = _mm_set1_epi32((int32_t)((qy >> (32 - FRAC_BITS)) & (FRAC_ONE - 1)));            \
@@ -142,13 +141,15 @@ DEFINE_SPAN_FAST(span_fast4, 4)
                                                            _mm_mullo_epi32(_mm_sub_epi32(u, t), wy)),           \
                                              2 * FRAC_BITS);                                                    \
             const int32_t out = _mm_cvtsi128_si32(_mm_packus_epi16(_mm_packus_epi32(v, v), v));                 \
-            memcpy(d, &out, 4);                                                                                 \
+            if ((CH) == 4 || x < x1)                                                                            \
+                memcpy(d, &out, 4); /* an RGB pixel's fourth byte is rewritten by the next pixel */             \
+            else                                                                                                \
+                memcpy(d, &out, 3);                                                                             \
         }                                                                                                       \
-        SCALAR(src, drow, x, x1, qx, qy, dqx, dqy);                                                             \
     }
 
-DEFINE_SPAN_VEC(span_vec3, 3, span_fast3)
-DEFINE_SPAN_VEC(span_vec4, 4, span_fast4)
+DEFINE_SPAN_VEC(span_vec3, 3)
+DEFINE_SPAN_VEC(span_vec4, 4)
 #endif
 
 typedef void (*span_clamped_fn)(const fk_image *, uint8_t *, int, int, double, double, double, double);
