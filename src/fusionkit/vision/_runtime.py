@@ -1,7 +1,9 @@
 """Shipped model files, their sha256 check, and one shared onnxruntime session per model and options.
 
-Sessions are created on first use (never at import), verified against ``models/manifest.json`` first, and shared
-by every detector and landmarker in the process; ``InferenceSession.run`` is thread-safe, so threads share them.
+Sessions are created on first use (never at import), verified against ``models/manifest.json``
+first, and shared
+by every detector and landmarker in the process; ``InferenceSession.run`` is thread-safe, so
+threads share them.
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ class RuntimeOptions:
         Threads across independent graph nodes (1: sequential execution).
     """
 
-    providers: tuple[str, ...] = attrs.field(default=("CPUExecutionProvider",), converter=_providers_converter)
+    providers: tuple[str, ...] = attrs.field(
+        default=("CPUExecutionProvider",), converter=_providers_converter
+    )
     intra_op_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     inter_op_threads: int = attrs.field(default=1, validator=attrs.validators.ge(0))
 
@@ -58,12 +62,15 @@ def _manifest(models_dir: Path) -> dict[str, Any]:
     try:
         files: dict[str, Any] = json.loads(path.read_text())["files"]
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(f"the model manifest {path} is missing or unreadable; reinstall fusionkit") from exc
+        raise ModelFileError(
+            f"the model manifest {path} is missing or unreadable; reinstall fusionkit"
+        ) from exc
     return files
 
 
 def model_path(file_name: str, *, models_dir: Path = MODELS_DIR) -> Path:
-    """Return the path of a shipped model file after checking its sha256 against the manifest (once per process).
+    """Return the path of a shipped model file after checking its sha256 against the manifest (once
+    per process).
 
     Raises
     ------
@@ -87,11 +94,13 @@ def _verify_locked(path: Path, file_name: str, models_dir: Path) -> Path:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         raise ModelFileError(
-            f"the model file {path} is missing or unreadable (expected sha256 {expected}); reinstall fusionkit"
+            f"the model file {path} is missing or unreadable (expected sha256 {expected}); "
+            "reinstall fusionkit"
         ) from exc
     if digest != expected:
         raise ModelFileError(
-            f"the model file {path} is corrupt: sha256 {digest}, expected {expected}; reinstall fusionkit")
+            f"the model file {path} is corrupt: sha256 {digest}, expected {expected}; reinstall fusionkit"
+        )
     _verified[path] = expected
     return path
 
@@ -113,7 +122,9 @@ def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = M
         missing = [p for p in options.providers if p not in available]
         if missing:
             raise ParameterValueError(
-                f"onnxruntime provider(s) {missing} are not available in this installation; available: {available}")
+                f"onnxruntime provider(s) {missing} are not available in this installation; "
+                f"available: {available}"
+            )
         providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
         so = ort.SessionOptions()
         so.intra_op_num_threads = options.intra_op_threads

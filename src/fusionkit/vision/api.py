@@ -64,7 +64,8 @@ def analyze(
 ) -> list[FaceMesh]:
     """Detect the faces and compute a 468-point mesh for each, largest first.
 
-    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose face-presence score is
+    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose
+    face-presence score is
     under ``min_presence`` are dropped (the landmark model disagrees with the detector).
 
     Returns
@@ -85,7 +86,8 @@ def analyze(
     if faces and not usable:
         raise FaceSizeTooSmallError(
             f"found {len(faces)} face(s), the largest {faces[0].size:.0f} px; faces must be at least "
-            f"{MIN_FACE_SIZE} px: use a larger or closer photo")
+            f"{MIN_FACE_SIZE} px: use a larger or closer photo"
+        )
     landmarker = FaceLandmarker(options=options)
     meshes = [landmarker.mesh(rgb, f) for f in usable]
     return [m for m in meshes if m.presence >= min_presence]

@@ -2,7 +2,8 @@
 
 The image is letterboxed (aspect kept, padded) to the model input with one resize, the SSD anchors are decoded
 into a box and six keypoints per anchor, low scores are dropped and overlapping boxes are merged by weighted
-non-maximum suppression, as MediaPipe's ``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` do.
+non-maximum suppression, as MediaPipe's ``TensorsToDetectionsCalculator`` and
+``NonMaxSuppressionCalculator`` do.
 
 References
 ----------
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import attrs
 import cv2
@@ -40,17 +41,25 @@ class _DetectorSpec:
 #: The shipped detection models: input size (square, NCHW, values in [-1, 1]) and SSD anchor layout.
 DETECTOR_MODELS = {
     # face_detection_short_range_common.pbtxt: strides 8,16,16,16, interpolated_scale_aspect_ratio 1 -> 2 each
-    "short": _DetectorSpec(file="face_detection_short_range.onnx", size=128, strides=(8, 16, 16, 16),
-                           anchors_per_cell=(2, 2, 2, 2), min_score=0.5),
+    "short": _DetectorSpec(
+        file="face_detection_short_range.onnx",
+        size=128,
+        strides=(8, 16, 16, 16),
+        anchors_per_cell=(2, 2, 2, 2),
+        min_score=0.5,
+    ),
     # face_detection_full_range_common.pbtxt: one layer at stride 4, 1 anchor per cell
-    "full": _DetectorSpec(file="face_detection_full_range.onnx", size=192, strides=(4,), anchors_per_cell=(1,),
-                          min_score=0.6),
+    "full": _DetectorSpec(
+        file="face_detection_full_range.onnx", size=192, strides=(4,), anchors_per_cell=(1,), min_score=0.6
+    ),
 }
 _RAW_SCORE_LIMIT = 80.0  # MediaPipe clips at 100; 80 keeps exp() finite in float32
 
 
 @functools.lru_cache(maxsize=8)
-def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]) -> NDArray[np.float32]:
+def ssd_anchors(
+    size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]
+) -> NDArray[np.float32]:
     """Anchor centres ``(N, 2)`` in model pixels, in the order the model's outputs use.
 
     Consecutive layers with the same stride share one grid, each cell holding all their anchors (MediaPipe's
@@ -74,18 +83,23 @@ def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int
     return anchors
 
 
+def _u8(arr: Any) -> NDArray[np.uint8]:
+    return np.asarray(arr, dtype=np.uint8)
+
+
 def _downscale(image: NDArray[np.uint8], nw: int, nh: int) -> NDArray[np.uint8]:
     """Shrink to ``nw`` x ``nh`` with area averaging, fast on big images.
 
-    OpenCV's ``INTER_AREA`` is fast only for integer factors; for a large non-integer factor a bilinear resize to
+    OpenCV's ``INTER_AREA`` is fast only for integer factors; for a large non-integer factor a
+    bilinear resize to
     an integer multiple (up to 4) of the target comes first (cheap, 2x2 taps), then an integer-factor area
     average: within noise of one ``INTER_AREA`` pass for the detector, 5-10 times faster on 1080p.
     """
     h, w = image.shape[:2]
     k = min(4, int(min(w / nw, h / nh)))
     if k >= 2 and (w != k * nw or h != k * nh):
-        image = cv2.resize(image, (k * nw, k * nh), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        image = _u8(cv2.resize(image, (k * nw, k * nh), interpolation=cv2.INTER_LINEAR))
+    return _u8(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA))
 
 
 def _letterbox(image: NDArray[np.uint8], size: int) -> tuple[NDArray[np.uint8], float, float, float, float]:
@@ -96,7 +110,7 @@ def _letterbox(image: NDArray[np.uint8], size: int) -> tuple[NDArray[np.uint8], 
     if scale < 1:
         resized = _downscale(image, nw, nh)
     else:
-        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+        resized = _u8(cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR))
     canvas = np.zeros((size, size, 3), np.uint8)
     px, py = (size - nw) // 2, (size - nh) // 2
     canvas[py : py + nh, px : px + nw] = resized
@@ -136,8 +150,10 @@ class FaceDetector:
     Parameters
     ----------
     model
-        ``"short"`` (128 x 128 input; faces filling more than about a tenth of the image, portraits and selfies),
-        ``"full"`` (192 x 192; smaller faces, up to about five metres from the camera) or ``"auto"`` (both, from
+        ``"short"`` (128 x 128 input; faces filling more than about a tenth of the image, portraits
+        and selfies),
+        ``"full"`` (192 x 192; smaller faces, up to about five metres from the camera) or
+        ``"auto"`` (both, from
         one shared resize, merged: portraits and group photos).
     min_score
         Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full).
@@ -153,9 +169,13 @@ class FaceDetector:
     >>> faces[0].box, faces[0].keypoints, faces[0].score, faces[0].roll   # doctest: +SKIP
     """
 
-    model: DetectorModel = attrs.field(default="short", validator=attrs.validators.in_(("short", "full", "auto")))
+    model: DetectorModel = attrs.field(
+        default="short", validator=attrs.validators.in_(("short", "full", "auto"))
+    )
     min_score: float | None = attrs.field(default=None)
-    nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
+    nms_threshold: float = attrs.field(
+        default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
+    )
     options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
 
     def _run(self, name: str, canvas: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -193,7 +213,7 @@ class FaceDetector:
         rows_all, scores_all = [], []
         for name in names:
             size = DETECTOR_MODELS[name].size
-            c = canvas if size == big else cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+            c = canvas if size == big else _u8(cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA))
             rows, scores = self._run(name, c)
             rows *= big / size  # back to the shared canvas's pixels
             rows_all.append(rows)

@@ -1,7 +1,8 @@
 """MediaPipe Face Mesh: 468 points (x, y, z) per face from a rotated square crop, on onnxruntime.
 
 The crop is a square 1.5 times the detection box's longer side, centred on the box and rotated so that the eye
-line is horizontal (MediaPipe's ``face_detection_front_detection_to_roi``), resampled to 192 x 192 with one affine
+line is horizontal (MediaPipe's ``face_detection_front_detection_to_roi``), resampled to 192 x 192
+with one affine
 warp; the model's points are mapped back to image pixels with the inverse transform.
 
 References
@@ -61,9 +62,14 @@ class FaceLandmarker:
         # OpenCV addresses pixel centres at integer coordinates; fusionkit's (and the model's) at +0.5.
         m_cv = m.copy()
         m_cv[:, 2] = m[:, 2] - 0.5 + m[:, :2] @ np.array([0.5, 0.5])
-        crop = cv2.warpAffine(image, m_cv, (LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_CONSTANT)
-        return crop, m
+        crop = cv2.warpAffine(
+            image,
+            m_cv,
+            (LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+        )
+        return np.asarray(crop, dtype=np.uint8), m
 
     def mesh(self, image: NDArray[np.uint8], face: Face) -> FaceMesh:
         """Return the face mesh of ``face`` in the RGB uint8 ``image`` it was detected in."""

