@@ -59,6 +59,7 @@ def analyze(
     model: DetectorModel = "short",
     min_score: float | None = None,
     min_presence: float = 0.5,
+    refine: bool = False,
     limits: ImageLimits = DEFAULT_LIMITS,
     options: RuntimeOptions = _DEFAULT_OPTIONS,
 ) -> list[FaceMesh]:
@@ -66,7 +67,8 @@ def analyze(
 
     Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose
     face-presence score is
-    under ``min_presence`` are dropped (the landmark model disagrees with the detector).
+    under ``min_presence`` are dropped (the landmark model disagrees with the detector). ``refine=True`` runs
+    the landmark model twice per face (see :class:`fusionkit.vision.FaceLandmarker`).
 
     Returns
     -------
@@ -88,6 +90,6 @@ def analyze(
             f"found {len(faces)} face(s), the largest {faces[0].size:.0f} px; faces must be at least "
             f"{MIN_FACE_SIZE} px: use a larger or closer photo"
         )
-    landmarker = FaceLandmarker(options=options)
+    landmarker = FaceLandmarker(refine=refine, options=options)
     meshes = [landmarker.mesh(rgb, f) for f in usable]
     return [m for m in meshes if m.presence >= min_presence]
