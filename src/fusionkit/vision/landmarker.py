@@ -91,14 +91,34 @@ class FaceLandmarker:
     options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
 
     def crop(self, image: NDArray[np.uint8], m: NDArray[np.float64]) -> NDArray[np.uint8]:
-        """The model's 192 x 192 RGB input for the crop-to-image matrix ``m`` (from :func:`face_roi`)."""
+        """The model's 192 x 192 RGB input for the crop-to-image matrix ``m`` (from :func:`face_roi`).
+
+        When the region is much larger than the crop, its axis-aligned bounding box is first shrunk to about
+        the crop's scale with a bilinear resize (a sequential, cache-friendly pass), and the rotation is then
+        applied to that small image; sampling the full-resolution image along a rotated grid directly is
+        bound by memory latency (about 1 ms for a face filling a 1080p frame, against 0.2 ms this way).
+        """
+        size = LANDMARK_INPUT_SIZE
+        corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ m[:, :2].T + m[:, 2]
+        scale = math.hypot(m[0, 0], m[1, 0])  # image pixels per crop pixel
+        h, w = image.shape[:2]
+        x0, y0 = (max(0, math.floor(v) - 1) for v in corners.min(axis=0))
+        x1, y1 = min(w, math.ceil(corners[:, 0].max()) + 1), min(h, math.ceil(corners[:, 1].max()) + 1)
+        src, mat = image, m
+        if scale > 1.5 and x1 - x0 > 1 and y1 - y0 > 1:
+            sw, sh = max(2, round((x1 - x0) / scale)), max(2, round((y1 - y0) / scale))
+            src = np.asarray(
+                cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
+            )
+            f = np.array([sw / (x1 - x0), sh / (y1 - y0)])
+            mat = np.hstack([m[:, :2] * f[:, None], ((m[:, 2] - (x0, y0)) * f)[:, None]])
         # OpenCV addresses pixel centres at integer coordinates; fusionkit's image coordinates at +0.5.
-        m_cv = m.copy()
-        m_cv[:, 2] = m[:, 2] - 0.5 + m[:, :2] @ np.array([0.5, 0.5])
+        m_cv = mat.copy()
+        m_cv[:, 2] = mat[:, 2] - 0.5 + mat[:, :2] @ np.array([0.5, 0.5])
         crop = cv2.warpAffine(
-            image,
+            src,
             m_cv,
-            (LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE),
+            (size, size),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_CONSTANT,
         )
@@ -107,7 +127,9 @@ class FaceLandmarker:
     def _run(self, image: NDArray[np.uint8], m: NDArray[np.float64]) -> tuple[NDArray[np.float32], float]:
         crop = self.crop(image, m)
         session = get_session(LANDMARK_FILE, self.options)
-        x = crop.astype(np.float32).transpose(2, 0, 1)[None] * np.float32(1 / 255.0)
+        x = np.empty((1, 3, LANDMARK_INPUT_SIZE, LANDMARK_INPUT_SIZE), np.float32)
+        for channel, plane in enumerate(cv2.split(crop)):  # HWC uint8 -> NCHW float32, plane by plane
+            np.multiply(plane, np.float32(1 / 255.0), out=x[0, channel])
         raw, flag = session.run(None, {session.get_inputs()[0].name: x})
         pts = raw.reshape(NUM_LANDMARKS, 3).astype(np.float64)
         out = np.empty((NUM_LANDMARKS, 3), np.float32)
