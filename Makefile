@@ -14,12 +14,12 @@ $(VENV)/.installed-test: pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h cs
 
 # Install the package with its test dependencies into .venv, check style and types, run the tests.
 test: $(VENV)/.installed-test
-	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q
 
 lint: $(VENV)/.installed-test
-	$(PY) -m ruff check src tests benchmarks tools
+	$(PY) -m ruff check .
 	$(PY) -m mypy
 
 # The C core built with AddressSanitizer and UndefinedBehaviorSanitizer, running the core tests.

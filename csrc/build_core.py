@@ -46,19 +46,30 @@ def _compile_args() -> tuple[list[str], list[str]]:
     return cflags, ldflags
 
 
-ffibuilder = FFI()
-ffibuilder.cdef(_cdef())
-_cflags, _ldflags = _compile_args()
-ffibuilder.set_source(
-    "fusionkit._core",
-    '#include "fk_api.h"\n',
-    sources=[str(p.relative_to(ROOT)) for p in sorted(HERE.glob("*.c"))],
-    include_dirs=[str(HERE.relative_to(ROOT))],
-    define_macros=[("FK_VERSION", f'"{_version()}"')],
-    extra_compile_args=_cflags,
-    extra_link_args=_ldflags,
-    libraries=["m"],
-)
+def make_builder(absolute_paths: bool = False) -> FFI:
+    """The cffi builder. setuptools wants sources relative to the project root; cffi's own compile() changes
+    into its temporary folder, so the stand-alone build names them absolutely."""
+
+    def path(p: Path) -> str:
+        return str(p if absolute_paths else p.relative_to(ROOT))
+
+    builder = FFI()
+    builder.cdef(_cdef())
+    cflags, ldflags = _compile_args()
+    builder.set_source(
+        "fusionkit._core",
+        '#include "fk_api.h"\n',
+        sources=[path(p) for p in sorted(HERE.glob("*.c"))],
+        include_dirs=[path(HERE)],
+        define_macros=[("FK_VERSION", f'"{_version()}"')],
+        extra_compile_args=cflags,
+        extra_link_args=ldflags,
+        libraries=["m"],
+    )
+    return builder
+
+
+ffibuilder = make_builder()
 
 if __name__ == "__main__":
     # Stand-alone build (used by `make test-sanitize`): compile into OUTDIR/fusionkit/ beside a copy of the
@@ -67,8 +78,7 @@ if __name__ == "__main__":
     import sys
 
     outdir = Path(sys.argv[1] if len(sys.argv) > 1 else ROOT / "build" / "cffi").resolve()
-    os.chdir(ROOT)  # sources are named relative to the project root
-    built = Path(ffibuilder.compile(tmpdir=str(outdir / "tmp"), verbose=False))
+    built = Path(make_builder(absolute_paths=True).compile(tmpdir=str(outdir / "tmp"), verbose=False))
     target = outdir / "fusionkit" / built.name
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(built), target)

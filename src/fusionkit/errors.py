@@ -157,7 +157,7 @@ class ModelFileError(FusionKitError):
 
 
 def _all_subclasses(cls: type[FusionKitError]) -> list[type[FusionKitError]]:
-    out = []
+    out: list[type[FusionKitError]] = []
     for sub in cls.__subclasses__():
         out.append(sub)
         out.extend(_all_subclasses(sub))
@@ -172,7 +172,8 @@ def error_for_code(code: str) -> type[FusionKitError]:
     KeyError
         If no fusionkit error has that code.
     """
-    for cls in [FusionKitError, *_all_subclasses(FusionKitError)]:
+    classes: list[type[FusionKitError]] = [FusionKitError, *_all_subclasses(FusionKitError)]
+    for cls in classes:
         if cls.code == code:
             return cls
     raise KeyError(code)

@@ -12,7 +12,7 @@ from fusionkit._version import __version__
 from fusionkit.errors import CoreError, CoreNotBuiltError
 
 try:
-    from fusionkit import _core
+    from fusionkit import _core  # type: ignore[attr-defined]
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise CoreNotBuiltError(
         "the compiled C core fusionkit._core is missing: install the package with `pip install .` "

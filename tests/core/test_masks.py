@@ -1,0 +1,204 @@
+"""Polygon fill, erosion/dilation, feathering and compositing against their NumPy twins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from fusionkit.core import (
+    box_radii_for_sigma,
+    composite,
+    dilate_mask,
+    erode_mask,
+    feather_mask,
+    fill_polygon,
+)
+from fusionkit.errors import ParameterValueError
+from tests.core import reference
+from tests.core.strategies import images, star_polygons
+
+masks = st.builds(lambda a: a, hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, max_side=30)))
+
+
+# --- fill_polygon ---------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=120, deadline=None)
+@given(data=st.data())
+def test_fill_polygon_matches_exact_area(data):
+    h, w = data.draw(st.integers(1, 20)), data.draw(st.integers(1, 20))
+    poly = data.draw(star_polygons((h, w)))
+    out = np.full((h, w), 77, np.uint8)  # stale content must be overwritten
+    fill_polygon(poly, out)
+    expected = reference.fill_polygon(poly, (h, w))
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_fill_polygon_rectangle_has_exact_partial_pixels():
+    out = np.zeros((10, 10), np.uint8)
+    fill_polygon([[2, 2], [7.5, 2], [7.5, 6.3], [2, 6.3]], out)
+    assert out[4, 4] == 255 and out[4, 8] == 0
+    assert out[2, 4] == 128 and out[4, 2] == 128  # half-covered edge pixels
+    assert out[6, 4] == 204  # 0.8 covered
+
+
+def test_fill_polygon_clips_outside_and_degenerate():
+    out = np.zeros((5, 5), np.uint8)
+    fill_polygon([[-100, -100], [100, -100], [100, 100], [-100, 100]], out)
+    assert (out == 255).all()
+    fill_polygon([[20, 20], [30, 20], [30, 30]], out)
+    assert (out == 0).all()
+    fill_polygon([[0, 0], [4, 4]], out)  # fewer than 3 points: nothing
+    assert (out == 0).all()
+    fill_polygon([[0, 0], [2, 2], [4, 4]], out)  # zero area
+    assert (out == 0).all()
+
+
+def test_fill_polygon_into_roi_view_stays_inside():
+    canvas = np.zeros((20, 20), np.uint8)
+    fill_polygon([[-5, -5], [30, -5], [30, 30], [-5, 30]], canvas[5:10, 3:8])
+    assert canvas[5:10, 3:8].min() == 255 and canvas.sum() == 25 * 255
+
+
+@pytest.mark.parametrize("bad", [[[0, 0], [1, np.nan], [2, 2]], [[0, 0, 0]], "abc"])
+def test_fill_polygon_bad_points(bad):
+    with pytest.raises(ParameterValueError):
+        fill_polygon(bad, np.zeros((4, 4), np.uint8))
+
+
+def test_fill_polygon_needs_a_single_channel_mask():
+    with pytest.raises(ParameterValueError, match="1 channel"):
+        fill_polygon([[0, 0], [1, 0], [0, 1]], np.zeros((4, 4, 3), np.uint8))
+
+
+# --- erode / dilate -------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=80, deadline=None)
+@given(mask=masks, radius=st.integers(0, 6))
+def test_erode_and_dilate_match_twin(mask, radius):
+    np.testing.assert_array_equal(erode_mask(mask, radius), reference.morph(mask, radius, is_max=False))
+    np.testing.assert_array_equal(dilate_mask(mask, radius), reference.morph(mask, radius, is_max=True))
+
+
+def test_morph_in_place_and_on_roi():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, (30, 30), dtype=np.uint8)
+    roi = big[5:25, 7:20]
+    expected = reference.morph(roi.copy(), 3, is_max=False)
+    erode_mask(roi, 3, out=roi)
+    np.testing.assert_array_equal(roi, expected)
+
+
+def test_morph_all_zero_and_all_full():
+    for value in (0, 255):
+        m = np.full((9, 9), value, np.uint8)
+        assert (erode_mask(m, 4) == value).all() and (dilate_mask(m, 4) == value).all()
+
+
+@pytest.mark.parametrize("radius", [-1, 1.5, True, "2", 10**6])
+def test_morph_bad_radius(radius):
+    with pytest.raises(ParameterValueError, match="radius"):
+        erode_mask(np.zeros((4, 4), np.uint8), radius)
+
+
+# --- feather --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sigma", [0.0, 0.5, 1.0, 2.0, 3.7, 10.0, 50.0, 1000.0])
+def test_box_radii_match_twin(sigma):
+    assert box_radii_for_sigma(sigma) == reference.box_radii_for_sigma(sigma)
+
+
+@settings(max_examples=80, deadline=None)
+@given(mask=masks, sigma=st.floats(0, 12, allow_nan=False))
+def test_feather_matches_twin_exactly(mask, sigma):
+    np.testing.assert_array_equal(feather_mask(mask, sigma), reference.feather_mask(mask, sigma))
+
+
+def test_feather_approximates_a_gaussian():
+    import cv2
+
+    m = np.zeros((101, 101), np.uint8)
+    m[:, 50:] = 255
+    ours = feather_mask(m, 8.0).astype(int)
+    gauss = cv2.GaussianBlur(m, (0, 0), 8.0, borderType=cv2.BORDER_REPLICATE).astype(int)
+    assert np.abs(ours - gauss).max() <= 6  # three boxes: within a few grey levels of a true Gaussian
+    assert ours[50, 0] == 0 and ours[50, 100] == 255
+
+
+def test_feather_keeps_all_zero_and_all_full_masks():
+    for value in (0, 255):
+        assert (feather_mask(np.full((7, 9), value, np.uint8), 5) == value).all()
+
+
+@pytest.mark.parametrize("sigma", [-1, np.nan, np.inf, 1e9, "x", None])
+def test_feather_bad_sigma(sigma):
+    with pytest.raises(ParameterValueError, match="sigma"):
+        feather_mask(np.zeros((4, 4), np.uint8), sigma)
+
+
+def test_feather_output_must_match():
+    with pytest.raises(ParameterValueError, match="out has shape"):
+        feather_mask(np.zeros((4, 4), np.uint8), 1.0, out=np.zeros((4, 5), np.uint8))
+
+
+# --- composite ------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_composite_matches_twin_exactly(data):
+    dst = data.draw(images(max_side=20))
+    c = 1 if dst.ndim == 2 else dst.shape[2]
+    h = data.draw(st.integers(1, dst.shape[0]))
+    w = data.draw(st.integers(1, dst.shape[1]))
+    src = data.draw(hnp.arrays(np.uint8, (h, w) + dst.shape[2:]))
+    mask = data.draw(hnp.arrays(np.uint8, (h, w)))
+    x = data.draw(st.integers(0, dst.shape[1] - w))
+    y = data.draw(st.integers(0, dst.shape[0] - h))
+    expected = reference.composite(src, mask, dst, (x, y))
+    got = dst.copy()
+    composite(src, mask, got, (x, y))
+    np.testing.assert_array_equal(got, expected)
+    assert c in (1, 3, 4)
+
+
+def test_composite_rounding_is_exact_for_every_value():
+    s, m = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
+    for d in (0, 1, 127, 128, 254, 255):
+        dst = np.full((256, 256), d, np.uint8)
+        expected = reference.composite(s, m, dst, (0, 0))
+        composite(s, m, dst, (0, 0))
+        np.testing.assert_array_equal(dst, expected)
+
+
+def test_composite_all_zero_and_all_full_masks():
+    src = np.full((4, 4, 3), 200, np.uint8)
+    dst = np.full((6, 6, 3), 10, np.uint8)
+    composite(src, np.zeros((4, 4), np.uint8), dst, (1, 1))
+    assert (dst == 10).all()
+    composite(src, np.full((4, 4), 255, np.uint8), dst, (1, 1))
+    assert (dst[1:5, 1:5] == 200).all() and dst.sum() == 16 * 3 * 200 + 20 * 3 * 10
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"origin": (3, 0)}, "does not fit"),
+        ({"origin": (-1, 0)}, "does not fit"),
+        ({"origin": "ab"}, "origin"),
+        ({"mask": np.zeros((3, 4), np.uint8)}, "mask has shape"),
+        ({"dst": np.zeros((6, 6), np.uint8)}, "channel"),
+        ({"src": np.zeros((4, 4, 3), np.int16)}, "dtype uint8"),
+    ],
+)
+def test_composite_bad_input(kwargs, needle):
+    args = {"src": np.zeros((4, 4, 3), np.uint8), "mask": np.zeros((4, 4), np.uint8),
+            "dst": np.zeros((6, 6, 3), np.uint8), "origin": (0, 0)}
+    args.update(kwargs)
+    with pytest.raises(ParameterValueError, match=needle):
+        composite(**args)
