@@ -7,9 +7,9 @@ import functools
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from vision_photos import DATA
 
 from fusionkit.imaging import load_image
+from tests.vision.vision_photos import DATA
 
 
 @functools.cache

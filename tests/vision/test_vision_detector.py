@@ -7,13 +7,13 @@ import threading
 import cv2
 import numpy as np
 import pytest
-from vision_photos import DATA, EXPECTED_FACES
 
 import fusionkit
 from fusionkit.domain import MIN_FACE_SIZE, Face, FaceKeypoint
 from fusionkit.errors import FaceSizeTooSmallError, ParameterValueError
 from fusionkit.vision import FaceDetector, RuntimeOptions
 from fusionkit.vision.detector import ssd_anchors
+from tests.vision.vision_photos import DATA, EXPECTED_FACES
 
 
 def test_anchor_layouts_match_the_models() -> None:

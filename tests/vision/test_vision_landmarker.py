@@ -10,11 +10,11 @@ import cv2
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from vision_photos import EXPECTED_FACES, PORTRAITS
 
 import fusionkit
 from fusionkit.domain import FaceMesh
 from fusionkit.vision import FaceDetector, FaceLandmarker, mesh_topology
+from tests.vision.vision_photos import EXPECTED_FACES, PORTRAITS
 
 TOLERANCE = 0.03  # of the inter-ocular distance
 
