@@ -137,3 +137,36 @@ def test_single_thread_options_and_unknown_provider(photo) -> None:
     assert one == fusionkit.detect_faces(img)
     with pytest.raises(ParameterValueError, match="not available"):
         fusionkit.detect_faces(img, options=RuntimeOptions(providers=("NoSuchExecutionProvider",)))
+
+
+def _group_photo(photo) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    """A 1920 x 1080 collage: eight real faces of 40-180 px pasted on a blurred, faceless background."""
+    crops = []
+    for name in ("astronaut.png", "obama.jpg", "biden.jpg", "obama3.jpg"):
+        img = photo(name)
+        face = FaceDetector().detect(img)[0]
+        cx, cy = face.center
+        r = int(face.width * 1.1)
+        crops.append(img[max(0, int(cy - r)) : int(cy + r), max(0, int(cx - r)) : int(cx + r)])
+    background = cv2.resize(photo("two_people.jpg")[400:], (1920, 1080))  # suits and hands, no faces
+    canvas = cv2.GaussianBlur(background, (0, 0), 8)
+    placed = []
+    x = 20
+    for i, size in enumerate((40, 50, 60, 70, 90, 110, 140, 180)):
+        tile = cv2.resize(crops[i % 4], (int(size * 2.2),) * 2, interpolation=cv2.INTER_AREA)
+        y = 300 + (i % 2) * 250
+        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+        placed.append((x + tile.shape[1] // 2, y + tile.shape[0] // 2, size))
+        x += tile.shape[1] + 10
+    return canvas, placed
+
+
+def test_auto_finds_the_small_faces_of_a_group_photo(photo) -> None:
+    canvas, placed = _group_photo(photo)
+    assert len(FaceDetector(model="short").detect(canvas)) < 3  # 1080p letterboxed to 128 px loses them
+    faces = FaceDetector(model="auto").detect(canvas)
+    assert len(faces) == len(placed)
+    for cx, cy, size in placed:
+        match = [f for f in faces if abs(f.center[0] - cx) < size / 2 and abs(f.center[1] - cy) < size / 2]
+        assert len(match) == 1, (cx, cy, size)
+        assert 0.6 * size < match[0].size < 1.6 * size

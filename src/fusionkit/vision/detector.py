@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionkit.domain.faces import Face
+from fusionkit.domain.faces import MIN_FACE_SIZE, Face
 from fusionkit.vision._runtime import RuntimeOptions, get_session
 
 __all__ = ["DETECTOR_MODELS", "DetectorModel", "FaceDetector", "ssd_anchors"]
@@ -148,6 +148,27 @@ def _input_name(session: Any) -> str:
     return name
 
 
+def _drop_nested(
+    kept: list[tuple[NDArray[np.float32], float]],
+) -> list[tuple[NDArray[np.float32], float]]:
+    """Drop a box that holds most of a better-scoring, much smaller one: faces do not nest, and such a box is
+    the whole-image pass misreading a small face's surroundings (the weighted NMS keeps both, IoU being low)."""
+    out: list[tuple[NDArray[np.float32], float]] = []
+    for row, score in kept:  # best score first
+        area = float((row[2] - row[0]) * (row[3] - row[1]))
+        nested = False
+        for other, _ in out:
+            o_area = float((other[2] - other[0]) * (other[3] - other[1]))
+            ix = max(0.0, float(min(row[2], other[2]) - max(row[0], other[0])))
+            iy = max(0.0, float(min(row[3], other[3]) - max(row[1], other[1])))
+            if ix * iy > 0.8 * o_area and area > 3.0 * o_area:
+                nested = True
+                break
+        if not nested:
+            out.append((row, score))
+    return out
+
+
 @attrs.define(kw_only=True)
 class FaceDetector:
     """Find faces in RGB images with MediaPipe's BlazeFace models.
@@ -210,6 +231,25 @@ class FaceDetector:
         valid = (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
         return rows[valid], scores[keep][valid].astype(np.float32)
 
+    def _candidates(
+        self, name: str, image: NDArray[np.uint8], size: int | None = None
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Letterbox ``image`` for model ``name`` and return its candidate rows in ``image`` pixels."""
+        canvas, sx, sy, px, py = _letterbox(image, size or DETECTOR_MODELS[name].size)
+        return self._decode(name, canvas, sx, sy, px, py)
+
+    def _decode(
+        self, name: str, canvas: NDArray[np.uint8], sx: float, sy: float, px: float, py: float
+    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        size = DETECTOR_MODELS[name].size
+        c = canvas
+        if canvas.shape[0] != size:
+            c = _u8(cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA))
+        rows, scores = self._run(name, c)
+        rows *= canvas.shape[0] / size  # back to the canvas's pixels
+        pts = (rows.reshape(-1, 8, 2) - (px, py)) / (sx, sy)
+        return pts.reshape(-1, 16).astype(np.float32), scores
+
     def detect(self, image: NDArray[np.uint8]) -> list[Face]:
         """Return the faces in an RGB uint8 image ``(H, W, 3)``, largest first.
 
@@ -217,24 +257,69 @@ class FaceDetector:
         """
         names = ["short", "full"] if self.model == "auto" else [self.model]
         big = max(DETECTOR_MODELS[n].size for n in names)
-        canvas, sx, sy, px, py = _letterbox(image, big)
-        rows_all, scores_all = [], []
-        for name in names:
-            size = DETECTOR_MODELS[name].size
-            c = canvas if size == big else _u8(cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA))
-            rows, scores = self._run(name, c)
-            rows *= big / size  # back to the shared canvas's pixels
-            rows_all.append(rows)
-            scores_all.append(scores)
-        rows, scores = np.concatenate(rows_all), np.concatenate(scores_all)
+        canvas, sx, sy, px, py = _letterbox(image, big)  # one resize of the whole image, shared by both models
+        found = [self._decode(name, canvas, sx, sy, px, py) for name in names]
+        if self.model == "auto":
+            found += self._tiled(image)
+        rows = np.concatenate([r for r, _ in found])
+        scores = np.concatenate([s for _, s in found])
         if len(scores) == 0:
             return []
         faces = []
-        for row, score in _weighted_nms(rows, scores, self.nms_threshold):
+        for row, score in _drop_nested(_weighted_nms(rows, scores, self.nms_threshold)):
             pts = row.reshape(8, 2)
-            pts = (pts - (px, py)) / (sx, sy)
             kp = pts[2:]
             roll = math.degrees(math.atan2(float(kp[1, 1] - kp[0, 1]), float(kp[1, 0] - kp[0, 0])))
             faces.append(Face(box=pts[:2].ravel(), keypoints=kp, score=min(max(score, 0.0), 1.0), roll=roll))
         faces.sort(key=lambda f: -(f.width * f.height))
         return faces
+
+    def _tiled(self, image: NDArray[np.uint8]) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """Full-range detections on overlapping tiles, for faces too small for the whole-image pass.
+
+        The full-range model finds faces from about 1/12 of its input's side, so a tile of side ``t`` finds
+        faces down to ``t / 12`` pixels; tiles start at ``12 * MIN_FACE_SIZE`` (408) pixels and double while
+        smaller than half the image's longer side. Tiles overlap by a third, so every face up to ``t / 3``
+        lies wholly inside one; detections touching an inner tile edge, or larger than ``t / 2``, are dropped
+        (a coarser pass sees them whole).
+        """
+        h, w = image.shape[:2]
+        out = []
+        for x, y, tw, th, t in _tiles(h, w):
+            rows, scores = self._candidates("full", image[y : y + th, x : x + tw])
+            if len(scores) == 0:
+                continue
+            rows[:, 0::2] += x
+            rows[:, 1::2] += y
+            margin = 0.02 * t
+            x0, y0, x1, y1 = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
+            inside = (
+                ((x0 >= x + margin) | (x == 0))
+                & ((y0 >= y + margin) | (y == 0))
+                & ((x1 <= x + tw - margin) | (x + tw >= w))
+                & ((y1 <= y + th - margin) | (y + th >= h))
+                & (np.maximum(x1 - x0, y1 - y0) <= t / 2)
+            )
+            out.append((rows[inside], scores[inside]))
+        return out
+
+
+#: Side of the finest tiles of the ``auto`` detector (the full-range model's reach is about 1/12 of its input).
+TILE_MIN_SIDE = 12 * MIN_FACE_SIZE
+
+
+def _positions(n: int, t: int, stride: int) -> list[int]:
+    if n <= t:
+        return [0]
+    return [*range(0, n - t, stride), n - t]
+
+
+def _tiles(h: int, w: int) -> list[tuple[int, int, int, int, int]]:
+    """``(x, y, width, height, side)`` of the overlapping tiles the ``auto`` detector scans."""
+    out = []
+    t = TILE_MIN_SIDE
+    while t < max(h, w) / 2:
+        tw, th, stride = min(t, w), min(t, h), max(1, 2 * t // 3)
+        out += [(x, y, tw, th, t) for y in _positions(h, th, stride) for x in _positions(w, tw, stride)]
+        t *= 2
+    return out
