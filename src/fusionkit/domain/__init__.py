@@ -1,0 +1,9 @@
+"""Value objects shared by every layer (they import only :mod:`fusionkit.errors`).
+
+Face and FaceMesh live here rather than in :mod:`fusionkit.vision` so that storage, fusion and the studio can
+hold, persist and reload faces without importing onnxruntime.
+"""
+
+from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceKeypoint, FaceMesh
+
+__all__ = ["MIN_FACE_SIZE", "Face", "FaceKeypoint", "FaceMesh"]

@@ -1,0 +1,143 @@
+"""Shipped model files, their sha256 check, and one shared onnxruntime session per model and options.
+
+Sessions are created on first use (never at import), verified against ``models/manifest.json``
+first, and shared
+by every detector and landmarker in the process; ``InferenceSession.run`` is thread-safe, so
+threads share them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from fusionkit.errors import ModelFileError, ParameterValueError
+
+__all__ = ["MODELS_DIR", "RuntimeOptions", "get_session", "model_path"]
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+_MANIFEST = "manifest.json"
+
+_lock = threading.Lock()
+_verified: dict[Path, str] = {}
+_sessions: dict[tuple[str, RuntimeOptions, Path], Any] = {}
+
+
+def _providers_converter(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeOptions:
+    """How onnxruntime runs the face models.
+
+    Attributes
+    ----------
+    providers
+        Execution providers in order of preference, e.g. ``("CUDAExecutionProvider",)`` or
+        ``("CoreMLExecutionProvider",)``; the CPU provider is always appended as the fallback. A provider that
+        this onnxruntime build lacks is refused with :class:`ParameterValueError`.
+    intra_op_threads
+        Threads inside one model run; 0 lets onnxruntime choose (one per core), 1 is single-threaded.
+    inter_op_threads
+        Threads across independent graph nodes (1: sequential execution).
+    """
+
+    providers: tuple[str, ...] = attrs.field(
+        default=("CPUExecutionProvider",), converter=_providers_converter
+    )
+    intra_op_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
+    inter_op_threads: int = attrs.field(default=1, validator=attrs.validators.ge(0))
+
+
+def _manifest(models_dir: Path) -> dict[str, Any]:
+    path = models_dir / _MANIFEST
+    try:
+        files: dict[str, Any] = json.loads(path.read_text())["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise ModelFileError(
+            f"the model manifest {path} is missing or unreadable; reinstall fusionkit"
+        ) from exc
+    return files
+
+
+def model_path(file_name: str, *, models_dir: Path = MODELS_DIR) -> Path:
+    """Return the path of a shipped model file after checking its sha256 against the manifest (once
+    per process).
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, unreadable or its hash differs from the manifest; the message names the file and
+        the expected hash.
+    """
+    path = models_dir / file_name
+    with _lock:
+        return _verify_locked(path, file_name, models_dir)
+
+
+def _verify_locked(path: Path, file_name: str, models_dir: Path) -> Path:
+    entry = _manifest(models_dir).get(file_name)
+    if entry is None:
+        raise ModelFileError(f"{file_name} is not listed in {models_dir / _MANIFEST}; reinstall fusionkit")
+    expected = str(entry["sha256"])
+    if _verified.get(path) == expected:
+        return path
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelFileError(
+            f"the model file {path} is missing or unreadable (expected sha256 {expected}); "
+            "reinstall fusionkit"
+        ) from exc
+    if digest != expected:
+        raise ModelFileError(
+            f"the model file {path} is corrupt: sha256 {digest}, expected {expected}; reinstall fusionkit"
+        )
+    _verified[path] = expected
+    return path
+
+
+def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = MODELS_DIR) -> Any:
+    """Return the shared ``onnxruntime.InferenceSession`` for a shipped model (created on first use)."""
+    key = (file_name, options, models_dir)
+    session = _sessions.get(key)
+    if session is not None:
+        return session
+    with _lock:
+        session = _sessions.get(key)
+        if session is not None:
+            return session
+        path = _verify_locked(models_dir / file_name, file_name, models_dir)
+        import onnxruntime as ort
+
+        available = ort.get_available_providers()
+        missing = [p for p in options.providers if p not in available]
+        if missing:
+            raise ParameterValueError(
+                f"onnxruntime provider(s) {missing} are not available in this installation; "
+                f"available: {available}"
+            )
+        providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = options.intra_op_threads
+        so.inter_op_num_threads = options.inter_op_threads
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        _sessions[key] = session
+        return session
+
+
+def clear_caches() -> None:
+    """Forget verified hashes and drop the shared sessions (tests; after replacing model files)."""
+    with _lock:
+        _verified.clear()
+        _sessions.clear()

@@ -1,0 +1,95 @@
+"""``detect_faces`` and ``analyze``: the functional entry points on arrays, bytes or paths."""
+
+from __future__ import annotations
+
+from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceMesh
+from fusionkit.errors import FaceSizeTooSmallError
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
+from fusionkit.vision._runtime import RuntimeOptions
+from fusionkit.vision.detector import DetectorModel, FaceDetector
+from fusionkit.vision.landmarker import FaceLandmarker
+
+__all__ = ["analyze", "detect_faces"]
+
+_DEFAULT_OPTIONS = RuntimeOptions()
+
+
+def detect_faces(
+    image: ImageSource,
+    *,
+    model: DetectorModel = "short",
+    min_score: float | None = None,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    options: RuntimeOptions = _DEFAULT_OPTIONS,
+) -> list[Face]:
+    """Find the faces in an image, largest first.
+
+    Parameters
+    ----------
+    image
+        An RGB uint8 array ``(H, W, 3)``, encoded JPEG/PNG/WebP bytes, or a path to such a file.
+    model
+        ``"short"`` (default, fastest: portraits and selfies), ``"full"`` or ``"auto"`` (also small faces in
+        group photos); see :class:`fusionkit.vision.FaceDetector`.
+    min_score
+        Confidence threshold (0-1); ``None`` for the model's default.
+    limits
+        Decoding caps for bytes and paths.
+    options
+        onnxruntime providers and threads.
+
+    Returns
+    -------
+    list of Face
+        Every face found, including faces under 34 px, which carry ``too_small=True``.
+
+    Examples
+    --------
+    >>> import fusionkit
+    >>> faces = fusionkit.detect_faces("tests/data/two_people.jpg")     # doctest: +SKIP
+    >>> len(faces), faces[0].box                                        # doctest: +SKIP
+    """
+    rgb = load_image(image, limits=limits)
+    return FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
+
+
+def analyze(
+    image: ImageSource,
+    *,
+    model: DetectorModel = "short",
+    min_score: float | None = None,
+    min_presence: float = 0.5,
+    refine: bool = False,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    options: RuntimeOptions = _DEFAULT_OPTIONS,
+) -> list[FaceMesh]:
+    """Detect the faces and compute a 468-point mesh for each, largest first.
+
+    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose
+    face-presence score is
+    under ``min_presence`` are dropped (the landmark model disagrees with the detector). ``refine=True`` runs
+    the landmark model twice per face (see :class:`fusionkit.vision.FaceLandmarker`).
+
+    Returns
+    -------
+    list of FaceMesh
+        Empty when no face was found.
+
+    Raises
+    ------
+    FaceSizeTooSmallError
+        Faces were found but every one is under 34 px (``FailedOperation.FaceSizeTooSmall``).
+    ImageDecodeFailedError, ImageResolutionExceedError, ImageSizeExceedError, UnsupportedImageFormatError
+        Bad input, before any decoding (see :func:`fusionkit.imaging.decode_image`).
+    """
+    rgb = load_image(image, limits=limits)
+    faces = FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
+    usable = [f for f in faces if not f.too_small]
+    if faces and not usable:
+        raise FaceSizeTooSmallError(
+            f"found {len(faces)} face(s), the largest {faces[0].size:.0f} px; faces must be at least "
+            f"{MIN_FACE_SIZE} px: use a larger or closer photo"
+        )
+    landmarker = FaceLandmarker(refine=refine, options=options)
+    meshes = [landmarker.mesh(rgb, f) for f in usable]
+    return [m for m in meshes if m.presence >= min_presence]
