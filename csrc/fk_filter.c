@@ -83,7 +83,7 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     if (!(eps > 0.0 && eps <= 1.0)) return FK_EARG;
     const int h = src->height, w = src->width, c = src->channels, r = radius;
     const int64_t n = (int64_t)w * c;
-    /* ab: a and b (c channels each, interleaved as a row of n a's then n b's); rows of window sums. */
+    /* ab: a and b for every pixel; hs, cs, hd, cd: window sums along a row and down the columns. */
     float *ab = malloc(sizeof(float) * 2 * (size_t)n * (size_t)h);
     uint32_t *hs = malloc(sizeof(uint32_t) * 2 * (size_t)n);
     uint32_t *cs = malloc(sizeof(uint32_t) * 2 * (size_t)n);
@@ -105,7 +105,7 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     }
     for (int y = 0; y < h; y++) {
         const float iny = 1.0f / (float)win_count(y, h, r);
-        float *ra = ab + (int64_t)y * 2 * n, *rb = ra + n;
+        float *row = ab + (int64_t)y * 2 * n; /* per pixel: c a's, then c b's */
         for (int x = 0; x < w; x++) {
             const float ic = iny * inv[x];
             for (int k = 0; k < c; k++) {
@@ -114,8 +114,8 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 float var = m2 - m1 * m1;
                 if (var < 0.0f) var = 0.0f;
                 const float a = var / (var + e);
-                ra[q] = a;
-                rb[q] = (1.0f - a) * m1;
+                row[(int64_t)x * 2 * c + k] = a;
+                row[(int64_t)x * 2 * c + c + k] = (1.0f - a) * m1;
             }
         }
         if (y + r + 1 < h) {
