@@ -53,6 +53,24 @@ int fk_dilate_mask(const fk_image *src, fk_image *dst, int32_t radius);
 int fk_box_sizes_for_gauss(double sigma, int32_t *radii);
 int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma);
 int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y);
+/* Multi-band (Laplacian pyramid) blend of src through mask into dst at (x, y); levels 1-12. */
+int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
+                       int32_t levels);
+/* Poisson cloning of src through mask into dst at (x, y); mode 0 normal, 1 mixed gradients. solution, when not
+   NULL, receives the unrounded result over the ROI (height * width * channels floats, solution_len of them). */
+int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
+                     int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
+                     int32_t *cycles, double *residual);
+/* Mask-weighted CIE Lab mean[3] and std[3] of an sRGB image (bgr = 1 for BGR channel order). */
+int fk_lab_stats(const fk_image *img, const fk_image *mask, int32_t bgr, double *mean, double *std);
+int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out, int32_t bgr,
+                       const double *target_mean, const double *target_std, double strength,
+                       double *src_mean, double *src_std);
+/* mask may be NULL (255 everywhere). */
+int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t radius, double eps,
+                     double strength);
+int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, double amount, double radius,
+                    double strength);
 /* cdef-end */
 
 #endif

@@ -13,6 +13,9 @@ from fusionkit.core.masks import (
     fill_polygon,
 )
 from fusionkit.core.warp import warp_mesh
+from fusionkit.core.blend import PoissonStats, blend_multiband, blend_poisson
+from fusionkit.core.colour import lab_stats, transfer_colour
+from fusionkit.core.filters import guided_filter, unsharp_mask
 
 __all__ = [
     "box_radii_for_sigma",
@@ -22,4 +25,11 @@ __all__ = [
     "feather_mask",
     "fill_polygon",
     "warp_mesh",
+    "PoissonStats",
+    "blend_multiband",
+    "blend_poisson",
+    "lab_stats",
+    "transfer_colour",
+    "guided_filter",
+    "unsharp_mask",
 ]

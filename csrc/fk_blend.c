@@ -1,0 +1,277 @@
+/*
+ * Multi-band blending (Burt and Adelson 1983): a Laplacian-pyramid blend of a source ROI into a destination
+ * through an 8-bit mask.
+ *
+ * With Gaussian pyramids G of the difference src - dst and M of mask / 255, the classic blend
+ *     out = collapse(M_k * Lap_k(src) + (1 - M_k) * Lap_k(dst))
+ * equals, by linearity, dst + collapse(M_k * Lap_k(src - dst)), so only one Laplacian pyramid is built. Level 0
+ * is never stored: the first reduction reads the 8-bit images row by row, and the last pass expands level 1 row
+ * by row and writes the 8-bit result, so full-resolution float images never exist.
+ *
+ * Kernels (the NumPy twin uses the same): reduce is the 5-tap [1 4 6 4 1] / 16 filter in each direction, sampled
+ * at even positions, output size (n + 1) / 2; expand takes coarse pixel i to fine pixel 2i with weights
+ * (1 6 1) / 8 and fine pixel 2i + 1 with (1 1) / 2. Both replicate edge pixels. Only the bounding box of the
+ * mask grown by the support of the pyramid (3 * 2^levels pixels) is processed: outside it the blend is exactly dst.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fk_internal.h"
+
+#define FK_MAX_LEVELS 12
+
+/* A source of float rows for the first reduction: the difference a - b of two 8-bit images, or a / 255. */
+typedef struct {
+    const uint8_t *a, *b;
+    int64_t astride, bstride;
+    int w, c; /* pixels and channels of each row */
+} u8rows;
+
+static void load_u8_row(const u8rows *s, int r, float *out)
+{
+    const int n = s->w * s->c;
+    const uint8_t *pa = s->a + (int64_t)r * s->astride;
+    if (s->b != NULL) {
+        const uint8_t *pb = s->b + (int64_t)r * s->bstride;
+        for (int i = 0; i < n; i++) out[i] = (float)pa[i] - (float)pb[i];
+    } else {
+        for (int i = 0; i < n; i++) out[i] = (float)pa[i] * (1.0f / 255.0f);
+    }
+}
+
+/* Horizontal reduction of one row of w pixels (c channels) into (w + 1) / 2 pixels. */
+static void hreduce(const float *in, int w, int c, float *out)
+{
+    const int w2 = (w + 1) / 2;
+    for (int j = 0; j < w2; j++) {
+        const int x = 2 * j;
+        if (x >= 2 && x + 2 <= w - 1) {
+            const float *p = in + (int64_t)x * c;
+            for (int k = 0; k < c; k++)
+                out[j * c + k] = (p[k - 2 * c] + p[k + 2 * c]) * (1.0f / 16.0f)
+                               + (p[k - c] + p[k + c]) * (4.0f / 16.0f) + p[k] * (6.0f / 16.0f);
+        } else {
+            const int xm2 = FK_MAX(x - 2, 0), xm1 = FK_MAX(x - 1, 0);
+            const int xp1 = FK_MIN(x + 1, w - 1), xp2 = FK_MIN(x + 2, w - 1);
+            for (int k = 0; k < c; k++)
+                out[j * c + k] = (in[xm2 * c + k] + in[xp2 * c + k]) * (1.0f / 16.0f)
+                               + (in[xm1 * c + k] + in[xp1 * c + k]) * (4.0f / 16.0f)
+                               + in[x * c + k] * (6.0f / 16.0f);
+        }
+    }
+}
+
+/* Five horizontally reduced rows, keyed by input row, reused between neighbouring output rows. */
+typedef struct {
+    float *rows[5];
+    int key[5];
+    float *tmp; /* one full input row */
+} ring5;
+
+static const float *ring_row_u8(ring5 *rg, const u8rows *s, int r)
+{
+    const int slot = r % 5;
+    if (rg->key[slot] != r) {
+        load_u8_row(s, r, rg->tmp);
+        hreduce(rg->tmp, s->w, s->c, rg->rows[slot]);
+        rg->key[slot] = r;
+    }
+    return rg->rows[slot];
+}
+
+static const float *ring_row_f(ring5 *rg, const float *img, int w, int c, int r)
+{
+    const int slot = r % 5;
+    if (rg->key[slot] != r) {
+        hreduce(img + (int64_t)r * w * c, w, c, rg->rows[slot]);
+        rg->key[slot] = r;
+    }
+    return rg->rows[slot];
+}
+
+static void vreduce(const float *r0, const float *r1, const float *r2, const float *r3, const float *r4,
+                    int n, float *out)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = (r0[i] + r4[i]) * (1.0f / 16.0f) + (r1[i] + r3[i]) * (4.0f / 16.0f) + r2[i] * (6.0f / 16.0f);
+}
+
+/* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out. */
+static void reduce_image(const u8rows *s, const float *img, int h, int w, int c, ring5 *rg, float *out)
+{
+    const int h2 = (h + 1) / 2, n2 = ((w + 1) / 2) * c;
+    for (int k = 0; k < 5; k++) rg->key[k] = -1;
+    for (int i = 0; i < h2; i++) {
+        const float *rr[5];
+        for (int k = 0; k < 5; k++) {
+            const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
+            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : ring_row_f(rg, img, w, c, r);
+        }
+        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n2, out + (int64_t)i * n2);
+    }
+}
+
+/* Row y of the expansion of the coarse image g (hl x wl) to width w: vertical step into tmp, then horizontal. */
+static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out)
+{
+    const int64_t n = (int64_t)wl * c;
+    const int i = y / 2;
+    if ((y & 1) == 0) {
+        const float *a = g + (int64_t)FK_MAX(i - 1, 0) * n, *b = g + (int64_t)i * n;
+        const float *d = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
+        for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + d[k]) * (1.0f / 8.0f) + b[k] * (6.0f / 8.0f);
+    } else {
+        const float *a = g + (int64_t)i * n, *b = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
+        for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + b[k]) * 0.5f;
+    }
+    for (int x = 0; x < w; x++) {
+        const int j = x / 2;
+        const float *p = tmp + (int64_t)j * c;
+        if ((x & 1) == 0) {
+            const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (pl[k] + pr[k]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
+        } else {
+            const float *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (p[k] + pr[k]) * 0.5f;
+        }
+    }
+}
+
+int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
+                       int32_t levels)
+{
+    int rc = fk_check_same_shape(src, mask, 0);
+    if (rc != FK_OK) return rc;
+    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
+    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
+    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
+        return FK_EBOUNDS;
+    if (levels < 1 || levels > FK_MAX_LEVELS) return FK_EARG;
+    const int c = src->channels;
+
+    /* Bounding box of the mask, grown by the pyramid's support and clipped to the ROI. */
+    int r0 = src->height, r1 = -1, c0 = src->width, c1 = -1;
+    for (int i = 0; i < src->height; i++) {
+        const uint8_t *m = mask->data + (int64_t)i * mask->stride;
+        int lo = -1, hi = -1;
+        for (int j = 0; j < src->width; j++)
+            if (m[j]) { lo = j; break; }
+        if (lo < 0) continue;
+        for (int j = src->width - 1; j >= lo; j--)
+            if (m[j]) { hi = j; break; }
+        r0 = FK_MIN(r0, i);
+        r1 = i;
+        c0 = FK_MIN(c0, lo);
+        c1 = FK_MAX(c1, hi);
+    }
+    if (r1 < 0) return FK_OK; /* empty mask: the blend is dst */
+    const int margin = 3 << levels;
+    r0 = FK_MAX(r0 - margin, 0);
+    c0 = FK_MAX(c0 - margin, 0);
+    r1 = FK_MIN(r1 + margin, src->height - 1);
+    c1 = FK_MIN(c1 + margin, src->width - 1);
+    const int h = r1 - r0 + 1, w = c1 - c0 + 1;
+
+    /* Level sizes and scratch: G_k, R_k (k >= 1, c channels), M_k (k >= 1, one channel). */
+    int hs[FK_MAX_LEVELS], ws[FK_MAX_LEVELS];
+    hs[0] = h;
+    ws[0] = w;
+    int64_t total = 0, mtotal = 0;
+    for (int k = 1; k < levels; k++) {
+        hs[k] = (hs[k - 1] + 1) / 2;
+        ws[k] = (ws[k - 1] + 1) / 2;
+        total += (int64_t)hs[k] * ws[k] * c;
+        mtotal += (int64_t)hs[k] * ws[k];
+    }
+    const int64_t rowlen = (int64_t)w * c;
+    const size_t nrow = (size_t)rowlen + 16;
+    float *G = malloc(sizeof(float) * (size_t)(total + 1));
+    float *R = malloc(sizeof(float) * (size_t)(total + 1));
+    float *M = malloc(sizeof(float) * (size_t)(mtotal + 1));
+    float *rowbuf = malloc(sizeof(float) * nrow * 9);
+    if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
+        free(G);
+        free(R);
+        free(M);
+        free(rowbuf);
+        return FK_ENOMEM;
+    }
+    ring5 rg;
+    for (int k = 0; k < 5; k++) rg.rows[k] = rowbuf + k * nrow;
+    rg.tmp = rowbuf + 5 * nrow;
+    float *t0 = rowbuf + 6 * nrow, *e1 = rowbuf + 7 * nrow, *e2 = rowbuf + 8 * nrow;
+
+    float *Gk[FK_MAX_LEVELS], *Rk[FK_MAX_LEVELS], *Mk[FK_MAX_LEVELS];
+    {
+        int64_t off = 0, moff = 0;
+        for (int k = 1; k < levels; k++) {
+            Gk[k] = G + off;
+            Rk[k] = R + off;
+            Mk[k] = M + moff;
+            off += (int64_t)hs[k] * ws[k] * c;
+            moff += (int64_t)hs[k] * ws[k];
+        }
+    }
+    const uint8_t *sroi = src->data + (int64_t)r0 * src->stride + (int64_t)c0 * c;
+    const uint8_t *mroi = mask->data + (int64_t)r0 * mask->stride + c0;
+    uint8_t *droi = dst->data + (int64_t)(y + r0) * dst->stride + (int64_t)(x + c0) * c;
+
+    if (levels > 1) {
+        const u8rows diff = {sroi, droi, src->stride, dst->stride, w, c};
+        const u8rows msk = {mroi, NULL, mask->stride, 0, w, 1};
+        reduce_image(&diff, NULL, h, w, c, &rg, Gk[1]);
+        reduce_image(&msk, NULL, h, w, 1, &rg, Mk[1]);
+        for (int k = 2; k < levels; k++) {
+            reduce_image(NULL, Gk[k - 1], hs[k - 1], ws[k - 1], c, &rg, Gk[k]);
+            reduce_image(NULL, Mk[k - 1], hs[k - 1], ws[k - 1], 1, &rg, Mk[k]);
+        }
+        /* Collapse from the top: R_top = M_top * G_top; R_k = M_k * (G_k - E(G_k+1)) + E(R_k+1). */
+        {
+            const int k = levels - 1;
+            const int64_t npx = (int64_t)hs[k] * ws[k];
+            for (int64_t p = 0; p < npx; p++)
+                for (int ch = 0; ch < c; ch++) Rk[k][p * c + ch] = Mk[k][p] * Gk[k][p * c + ch];
+        }
+        for (int k = levels - 2; k >= 1; k--) {
+            for (int i = 0; i < hs[k]; i++) {
+                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1);
+                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2);
+                const float *g = Gk[k] + (int64_t)i * ws[k] * c;
+                const float *m = Mk[k] + (int64_t)i * ws[k];
+                float *r = Rk[k] + (int64_t)i * ws[k] * c;
+                for (int j = 0; j < ws[k]; j++)
+                    for (int ch = 0; ch < c; ch++)
+                        r[j * c + ch] = m[j] * (g[j * c + ch] - e1[j * c + ch]) + e2[j * c + ch];
+            }
+        }
+    }
+    /* Level 0, row by row: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1). */
+    for (int i = 0; i < h; i++) {
+        const uint8_t *s = sroi + (int64_t)i * src->stride;
+        const uint8_t *m = mroi + (int64_t)i * mask->stride;
+        uint8_t *d = droi + (int64_t)i * dst->stride;
+        if (levels > 1) {
+            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1);
+            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2);
+        } else {
+            memset(e1, 0, sizeof(float) * (size_t)rowlen);
+            memset(e2, 0, sizeof(float) * (size_t)rowlen);
+        }
+        for (int j = 0; j < w; j++) {
+            const float mv = (float)m[j] * (1.0f / 255.0f);
+            for (int ch = 0; ch < c; ch++) {
+                const int64_t q = (int64_t)j * c + ch;
+                const float dv = (float)d[q];
+                float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
+                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                d[q] = (uint8_t)v;
+            }
+        }
+    }
+    free(G);
+    free(R);
+    free(M);
+    free(rowbuf);
+    return FK_OK;
+}

@@ -1,0 +1,470 @@
+/*
+ * Poisson seamless cloning (Perez, Gangnet and Blake 2003), solved by geometric multigrid on the mask's bounding
+ * box only.
+ *
+ * Unknowns are the pixels p of Omega: mask >= 128, excluding the ROI's outer 1-pixel ring (those pixels, like
+ * every pixel outside Omega, are boundary and keep dst). For p in Omega, with N_p its four neighbours, g = src and
+ * f* = dst, the discrete equation is
+ *     4 f_p - sum_{q in N_p, q in Omega} f_q = sum_{q in N_p, q not in Omega} f*_q + sum_{q in N_p} v_pq
+ * with v_pq = g_p - g_q (normal mode), or whichever of g_p - g_q and f*_p - f*_q has the larger magnitude (mixed
+ * mode; ties take the source). The solver works on u = f - g, for which the equation reads
+ *     4 u_p - sum_{q in N_p} u_q = sum_{q in N_p} (v_pq - (g_p - g_q)),
+ * with u = f* - g held fixed outside Omega: the right-hand side is zero in normal mode, so level 0 stores none.
+ *
+ * Multigrid: vertex-centred grids of odd size, coarse point i on fine point 2i; red-black Gauss-Seidel smoothing
+ * (two sweeps before and after), full-weighting restriction of the residual (times 4 for the doubled spacing),
+ * bilinear prolongation; a coarse point is an unknown where its fine point is. The coarse grids see the irregular
+ * boundary poorly, so every level also relaxes the band of unknowns within 4 points of the boundary four extra
+ * times (local relaxation, after Brandt); that keeps the V-cycle converging at about 5x per cycle. Each level's
+ * sweeps run as one wavefront over its rows (sweep s on row t - s), so a level is read from memory once per
+ * smoothing phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the
+ * boundary. V-cycles repeat until
+ * ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side of the first equation, or
+ * max_cycles have run; the cycle count and that relative residual are reported back.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fk_internal.h"
+
+#define MAX_GRIDS 16
+#define PRE_SWEEPS 2
+#define POST_SWEEPS 2
+#define BAND_SWEEPS 4
+#define BAND_WIDTH 4
+#define COARSE_SWEEPS 40
+
+typedef struct {
+    int h, w;      /* grid size, both odd */
+    float *u;      /* h * w * c: level 0 holds u = f - g, coarser levels a correction */
+    float *rhs;    /* h * w * c right-hand side, or NULL for zero */
+    float *ring;   /* 3 rows of w * c floats: residual rows for the restriction */
+    uint8_t *act;  /* h * w: 0 for a fixed (boundary) point, 1 for an unknown, 2 for an unknown in the band */
+} grid;
+
+/* Row i of one red-black Gauss-Seidel half-sweep over the points with (i + j) % 2 == colour (band points only
+   when band_only). */
+static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, const int c)
+{
+    const int64_t rs = (int64_t)g->w * c;
+    const uint8_t *a = g->act + (int64_t)i * g->w;
+    float *u = g->u + i * rs;
+    const float *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
+    const uint8_t need = band_only ? 2 : 1;
+    for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
+        if (a[j] < need) continue;
+        float *p = u + (int64_t)j * c;
+        if (b != NULL) {
+            const float *bp = b + (int64_t)j * c;
+            for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+        } else {
+            for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+        }
+    }
+}
+
+/* Row i of rhs - A u (0 off the unknowns) into out; returns its sum of squares. */
+static inline float residual_row_c(const grid *g, int i, float *out, const int c)
+{
+    const int64_t rs = (int64_t)g->w * c;
+    float ss = 0.0f;
+    if (out != NULL) memset(out, 0, sizeof(float) * (size_t)rs);
+    if (i <= 0 || i >= g->h - 1) return 0.0f;
+    const uint8_t *a = g->act + (int64_t)i * g->w;
+    const float *u = g->u + i * rs, *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
+    for (int j = 1; j < g->w - 1; j++) {
+        if (!a[j]) continue;
+        const float *p = u + (int64_t)j * c;
+        for (int k = 0; k < c; k++) {
+            const float v = (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
+                          - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
+            ss += v * v;
+            if (out != NULL) out[(int64_t)j * c + k] = v;
+        }
+    }
+    return ss;
+}
+
+/* Coarse rhs = 4 * full weighting of the fine residual at the coarse unknowns; coarse u = 0. */
+static inline void restrict_c(const grid *fine, const grid *coarse, const int c)
+{
+    const int64_t frs = (int64_t)fine->w * c, crs = (int64_t)coarse->w * c;
+    int key[3] = {-1, -1, -1};
+    memset(coarse->u, 0, sizeof(float) * (size_t)(crs * coarse->h));
+    memset(coarse->rhs, 0, sizeof(float) * (size_t)(crs * coarse->h));
+    for (int I = 1; I < coarse->h - 1; I++) {
+        const uint8_t *a = coarse->act + (int64_t)I * coarse->w;
+        const float *rr[3];
+        for (int t = 0; t < 3; t++) {
+            const int fi = 2 * I - 1 + t, slot = fi % 3;
+            if (key[slot] != fi) {
+                residual_row_c(fine, fi, fine->ring + slot * frs, c);
+                key[slot] = fi;
+            }
+            rr[t] = fine->ring + slot * frs;
+        }
+        const float *r0 = rr[0], *r1 = rr[1], *r2 = rr[2];
+        float *out = coarse->rhs + I * crs;
+        for (int J = 1; J < coarse->w - 1; J++) {
+            if (!a[J]) continue;
+            const int64_t x = (int64_t)(2 * J) * c;
+            for (int k = 0; k < c; k++) {
+                const int64_t q = x + k;
+                out[(int64_t)J * c + k] = 0.25f * (4.0f * r1[q] + 2.0f * (r0[q] + r2[q] + r1[q - c] + r1[q + c])
+                                                   + r0[q - c] + r0[q + c] + r2[q - c] + r2[q + c]);
+            }
+        }
+    }
+}
+
+/* u_fine += bilinear interpolation of u_coarse, at the fine unknowns. */
+static inline void prolong_c(const grid *coarse, const grid *fine, const int c)
+{
+    const int64_t frs = (int64_t)fine->w * c, crs = (int64_t)coarse->w * c;
+    for (int i = 1; i < fine->h - 1; i++) {
+        const uint8_t *a = fine->act + (int64_t)i * fine->w;
+        float *u = fine->u + i * frs;
+        const float *e0 = coarse->u + (int64_t)(i / 2) * crs;
+        const float *e1 = (i & 1) ? e0 + crs : e0;
+        for (int j = 1; j < fine->w - 1; j++) {
+            if (!a[j]) continue;
+            const int64_t x0 = (int64_t)(j / 2) * c, x1 = (j & 1) ? x0 + c : x0;
+            for (int k = 0; k < c; k++)
+                u[(int64_t)j * c + k] += 0.25f * (e0[x0 + k] + e0[x1 + k] + e1[x0 + k] + e1[x1 + k]);
+        }
+    }
+}
+
+/* Smoothing as one wavefront: nfull red-black sweeps and nband band-only sweeps (full ones first when
+   full_first), half-sweep s on row t - s. When ss is given, it receives the squared residual norm afterwards,
+   each row's residual taken as soon as its neighbours are final. */
+static inline void smooth_c(const grid *g, int nfull, int nband, int full_first, double *ss, const int c)
+{
+    const int S = 2 * (nfull + nband), last = g->h - 2;
+    double acc = 0.0;
+    for (int t = 1; t <= last + S + 1; t++) {
+        for (int s = 0; s < S; s++) {
+            const int i = t - s;
+            if (i < 1 || i > last) continue;
+            const int is_band = full_first ? (s >= 2 * nfull) : (s < 2 * nband);
+            sweep_row_c(g, i, s & 1, is_band, c);
+        }
+        if (ss != NULL) {
+            const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
+            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, NULL, c);
+        }
+    }
+    if (ss != NULL) *ss = acc;
+}
+
+#define FK_DISPATCH(call1, call3, call4) \
+    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
+
+/* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
+static void smooth(const grid *g, int c, int nfull, int nband, int full_first, double *ss)
+{
+    FK_DISPATCH(smooth_c(g, nfull, nband, full_first, ss, 1), smooth_c(g, nfull, nband, full_first, ss, 3),
+                smooth_c(g, nfull, nband, full_first, ss, 4));
+}
+
+static void restrict_residual(const grid *fine, const grid *coarse, int c)
+{
+    FK_DISPATCH(restrict_c(fine, coarse, 1), restrict_c(fine, coarse, 3), restrict_c(fine, coarse, 4));
+}
+
+static void prolong_add(const grid *coarse, const grid *fine, int c)
+{
+    FK_DISPATCH(prolong_c(coarse, fine, 1), prolong_c(coarse, fine, 3), prolong_c(coarse, fine, 4));
+}
+
+static double residual_norm2(const grid *g, int c)
+{
+    double ss = 0.0;
+    for (int i = 1; i < g->h - 1; i++) {
+        float r = 0.0f;
+        FK_DISPATCH(r = residual_row_c(g, i, NULL, 1), r = residual_row_c(g, i, NULL, 3),
+                    r = residual_row_c(g, i, NULL, 4));
+        ss += (double)r;
+    }
+    return ss;
+}
+
+/* One V-cycle; at level 0, ss receives the squared residual norm after it. */
+static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
+{
+    grid *f = &g[level];
+    if (level == nlevels - 1) {
+        smooth(f, c, COARSE_SWEEPS, 0, 1, ss);
+        return;
+    }
+    grid *co = &g[level + 1];
+    smooth(f, c, PRE_SWEEPS, BAND_SWEEPS, 1, NULL);
+    restrict_residual(f, co, c);
+    vcycle(g, level + 1, nlevels, c, NULL);
+    prolong_add(co, f, c);
+    smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
+}
+
+/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2). */
+static int mark_band(grid *g)
+{
+    const int h = g->h, w = g->w, d = BAND_WIDTH;
+    uint8_t *near = malloc((size_t)h * (size_t)w);
+    int32_t *cnt = calloc((size_t)w, sizeof(int32_t));
+    if (near == NULL || cnt == NULL) {
+        free(near);
+        free(cnt);
+        return FK_ENOMEM;
+    }
+    for (int i = 0; i < h; i++) {
+        const uint8_t *a = g->act + (int64_t)i * w;
+        uint8_t *nr = near + (int64_t)i * w;
+        int run = 0;
+        for (int j = 0; j <= FK_MIN(d, w - 1); j++) run += !a[j];
+        for (int j = 0; j < w; j++) {
+            nr[j] = (uint8_t)(run > 0);
+            if (j + d + 1 < w) run += !a[j + d + 1];
+            if (j - d >= 0) run -= !a[j - d];
+        }
+    }
+    for (int i = 0; i <= FK_MIN(d, h - 1); i++)
+        for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)i * w + j];
+    for (int i = 0; i < h; i++) {
+        uint8_t *a = g->act + (int64_t)i * w;
+        for (int j = 0; j < w; j++)
+            if (a[j] && cnt[j] > 0) a[j] = 2;
+        if (i + d + 1 < h)
+            for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)(i + d + 1) * w + j];
+        if (i - d >= 0)
+            for (int j = 0; j < w; j++) cnt[j] -= near[(int64_t)(i - d) * w + j];
+    }
+    free(near);
+    free(cnt);
+    return FK_OK;
+}
+
+typedef struct {
+    const uint8_t *s, *d; /* src and dst at the grid's top-left point */
+    int64_t ss, ds;       /* their row strides */
+    int gh, gw, mode;
+    double bss, bsum[4];
+    int64_t bcount;
+} setup_t;
+
+/* Over the unknowns: ||b||^2, the u-form right-hand side (mixed mode) and the boundary offset sums. */
+static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
+{
+    const int64_t rs0 = (int64_t)g0->w * c;
+    for (int i = 1; i < st->gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        const uint8_t *srow = st->s + (int64_t)i * st->ss, *drow = st->d + (int64_t)i * st->ds;
+        const int64_t so[4] = {-st->ss, st->ss, -c, c}, dof[4] = {-st->ds, st->ds, -c, c};
+        float rowss = 0.0f;
+        for (int j = 1; j < st->gw - 1; j++) {
+            if (!a[j]) continue;
+            const uint8_t *sp = srow + (int64_t)j * c, *dp = drow + (int64_t)j * c;
+            const int nb[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+            for (int n = 0; n < 4; n++) {
+                if (!nb[n]) continue;
+                st->bcount++;
+                for (int k = 0; k < c; k++) st->bsum[k] += (double)((float)dp[dof[n] + k] - (float)sp[so[n] + k]);
+            }
+            for (int k = 0; k < c; k++) {
+                float bval = 0.0f, rval = 0.0f;
+                for (int n = 0; n < 4; n++) {
+                    const float gs = (float)sp[k] - (float)sp[so[n] + k];
+                    float v = gs;
+                    if (st->mode == 1) {
+                        const float gd = (float)dp[k] - (float)dp[dof[n] + k];
+                        if (fabsf(gd) > fabsf(gs)) v = gd;
+                    }
+                    bval += v + (nb[n] ? (float)dp[dof[n] + k] : 0.0f);
+                    rval += v - gs;
+                }
+                rowss += bval * bval;
+                if (rhs != NULL) rhs[i * rs0 + (int64_t)j * c + k] = rval;
+            }
+        }
+        st->bss += (double)rowss;
+    }
+}
+
+int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
+                     int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
+                     int32_t *cycles, double *residual_out)
+{
+    int rc = fk_check_same_shape(src, mask, 0);
+    if (rc != FK_OK) return rc;
+    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
+    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
+    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
+        return FK_EBOUNDS;
+    if (mode != 0 && mode != 1) return FK_EARG;
+    if (!(tol > 0.0 && tol < 1.0) || max_cycles < 0 || max_cycles > 1000) return FK_EARG;
+    if (cycles == NULL || residual_out == NULL) return FK_ENULL;
+    const int c = src->channels, h = src->height, w = src->width;
+    if (solution != NULL && solution_len != (int64_t)h * w * c) return FK_ESHAPE;
+    *cycles = 0;
+    *residual_out = 0.0;
+
+    const uint8_t *sroi = src->data;
+    uint8_t *droi = dst->data + (int64_t)y * dst->stride + (int64_t)x * c;
+
+    /* Omega's bounding box, inside the ROI's ring. */
+    int r0 = h, r1 = -1, c0 = w, c1 = -1;
+    for (int i = 1; i < h - 1; i++) {
+        const uint8_t *m = mask->data + (int64_t)i * mask->stride;
+        for (int j = 1; j < w - 1; j++) {
+            if (m[j] >= 128) {
+                r0 = FK_MIN(r0, i);
+                r1 = i;
+                c0 = FK_MIN(c0, j);
+                c1 = FK_MAX(c1, j);
+            }
+        }
+    }
+    if (solution != NULL) {
+        for (int i = 0; i < h; i++) {
+            const uint8_t *d = droi + (int64_t)i * dst->stride;
+            for (int64_t q = 0; q < (int64_t)w * c; q++) solution[(int64_t)i * w * c + q] = (float)d[q];
+        }
+    }
+    if (r1 < 0) return FK_OK; /* no unknowns: the result is dst */
+
+    /* The grid: Omega's box plus a 1-pixel frame, both sides rounded up to odd. */
+    const int gr0 = r0 - 1, gc0 = c0 - 1, gh = r1 - r0 + 3, gw = c1 - c0 + 3;
+    grid g[MAX_GRIDS];
+    int nl = 0;
+    {
+        int hh = gh | 1, ww = gw | 1;
+        for (;;) {
+            g[nl].h = hh;
+            g[nl].w = ww;
+            nl++;
+            if (nl == MAX_GRIDS || hh < 7 || ww < 7) break;
+            hh = ((hh + 1) / 2) | 1;
+            ww = ((ww + 1) / 2) | 1;
+        }
+    }
+    int64_t fl = 0, bl = 0;
+    for (int k = 0; k < nl; k++) {
+        const int64_t n = (int64_t)g[k].h * g[k].w;
+        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 3 * (int64_t)g[k].w * c;
+        bl += n;
+    }
+    float *fbuf = calloc((size_t)fl, sizeof(float));
+    uint8_t *abuf = calloc((size_t)bl, 1);
+    if (fbuf == NULL || abuf == NULL) {
+        free(fbuf);
+        free(abuf);
+        return FK_ENOMEM;
+    }
+    {
+        float *pf = fbuf;
+        uint8_t *pa = abuf;
+        for (int k = 0; k < nl; k++) {
+            const int64_t n = (int64_t)g[k].h * g[k].w;
+            g[k].u = pf;
+            pf += n * c;
+            g[k].rhs = NULL;
+            if (k > 0 || mode == 1) {
+                g[k].rhs = pf;
+                pf += n * c;
+            }
+            g[k].ring = pf;
+            pf += 3 * (int64_t)g[k].w * c;
+            g[k].act = pa;
+            pa += n;
+        }
+    }
+    grid *g0 = &g[0];
+    const int64_t rs0 = (int64_t)g0->w * c;
+
+    /* Level 0: unknown flags and u = dst - src on the grid. */
+    for (int i = 0; i < gh; i++) {
+        const int ri = gr0 + i;
+        const uint8_t *m = mask->data + (int64_t)ri * mask->stride + gc0;
+        const uint8_t *s = sroi + (int64_t)ri * src->stride + (int64_t)gc0 * c;
+        const uint8_t *d = droi + (int64_t)ri * dst->stride + (int64_t)gc0 * c;
+        uint8_t *a = g0->act + (int64_t)i * g0->w;
+        float *u = g0->u + i * rs0;
+        const int row_ok = ri >= 1 && ri <= h - 2;
+        for (int j = 0; j < gw; j++) {
+            const int rj = gc0 + j;
+            a[j] = (uint8_t)(row_ok && m[j] >= 128 && rj >= 1 && rj <= w - 2);
+        }
+        for (int64_t q = 0; q < (int64_t)gw * c; q++) u[q] = (float)d[q] - (float)s[q];
+    }
+    setup_t st = {sroi + (int64_t)gr0 * src->stride + (int64_t)gc0 * c,
+                  droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
+                  src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
+    FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
+    for (int i = 1; i < gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        float *u = g0->u + i * rs0;
+        for (int j = 1; j < gw - 1; j++)
+            if (a[j])
+                for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = (float)(st.bsum[k] / (double)st.bcount);
+    }
+    /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
+    for (int k = 1; k < nl; k++) {
+        int any = 0;
+        const grid *f = &g[k - 1];
+        for (int I = 1; I < g[k].h - 1; I++)
+            for (int J = 1; J < g[k].w - 1; J++) {
+                const int fi = 2 * I, fj = 2 * J;
+                const uint8_t v = (fi < f->h && fj < f->w) ? (uint8_t)(f->act[(int64_t)fi * f->w + fj] != 0) : 0;
+                g[k].act[(int64_t)I * g[k].w + J] = v;
+                any |= v;
+            }
+        if (!any) {
+            nl = k;
+            break;
+        }
+    }
+    for (int k = 0; k < nl; k++) {
+        if ((rc = mark_band(&g[k])) != FK_OK) {
+            free(fbuf);
+            free(abuf);
+            return rc;
+        }
+    }
+
+    /* V-cycles until the relative residual reaches tol. */
+    const double bnorm = FK_MAX(sqrt(st.bss), 1.0);
+    double rel = sqrt(residual_norm2(g0, c)) / bnorm;
+    int it = 0;
+    while (rel > tol && it < max_cycles) {
+        double ss = 0.0;
+        vcycle(g, 0, nl, c, &ss);
+        it++;
+        rel = sqrt(ss) / bnorm;
+    }
+    *cycles = it;
+    *residual_out = rel;
+
+    /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
+    for (int i = 1; i < gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        const float *u = g0->u + i * rs0;
+        const int ri = gr0 + i;
+        const uint8_t *s = sroi + (int64_t)ri * src->stride + (int64_t)gc0 * c;
+        uint8_t *d = droi + (int64_t)ri * dst->stride + (int64_t)gc0 * c;
+        float *sol = solution != NULL ? solution + ((int64_t)ri * w + gc0) * c : NULL;
+        for (int j = 1; j < gw - 1; j++) {
+            if (!a[j]) continue;
+            for (int k = 0; k < c; k++) {
+                const int64_t q = (int64_t)j * c + k;
+                const float f = (float)s[q] + u[q];
+                float v = f + 0.5f;
+                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                d[q] = (uint8_t)v;
+                if (sol != NULL) sol[q] = f;
+            }
+        }
+    }
+    free(fbuf);
+    free(abuf);
+    return FK_OK;
+}
