@@ -4,13 +4,23 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: test lint test-sanitize bench clean
+.PHONY: demo test lint test-sanitize bench quality clean
+
+# The demo: install the package into .venv, fuse the bundled sample faces, write the results to fusionkit-demo/.
+demo: $(VENV)/.installed
+	$(PY) -m fusionkit.demo --out fusionkit-demo
+
+$(VENV)/.installed: pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h csrc/*.py)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --upgrade pip setuptools wheel
+	$(PIP) install -e .
+	touch $@
 
 $(VENV)/.installed-test: pyproject.toml setup.py $(wildcard csrc/*.c csrc/*.h csrc/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip setuptools wheel
 	$(PIP) install -e ".[test]"
-	touch $@
+	touch $@ $(VENV)/.installed
 
 # Install the package with its test dependencies into .venv, check style and types, run the tests.
 test: $(VENV)/.installed-test
@@ -35,6 +45,13 @@ test-sanitize: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_vision.py
+	$(PY) benchmarks/bench_fuse.py
+
+# Fusion quality against the OpenCV baseline, judged by dlib's face recognition network (the eval extra).
+quality: $(VENV)/.installed-test
+	$(PIP) install -e ".[eval]"
+	$(PY) benchmarks/quality.py
 
 clean:
 	rm -rf build dist src/*.egg-info src/fusionkit/_core*.so src/fusionkit/_core.c

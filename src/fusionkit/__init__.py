@@ -3,9 +3,12 @@
 Merge a person's face into template images and videos, offline and fast. See the README for the two commands
 that set everything up, and ``docs/`` for the concepts.
 
-The face-analysis names (``detect_faces``, ``analyze``, ``Face``, ``FaceMesh``, ``load_image``) are
-imported on
-first use, so ``import fusionkit`` stays light (no OpenCV, no onnxruntime).
+The public names (``fuse``, ``Merge``, ``FuseOptions``, ``detect_faces``, ``analyze``, ...) are imported on first
+use, so ``import fusionkit`` stays light (no OpenCV, no onnxruntime).
+
+>>> import fusionkit
+>>> result = fusionkit.fuse("template.jpg", "me.jpg")          # doctest: +SKIP
+>>> result.save("fused.jpg")                                    # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -19,21 +22,39 @@ from fusionkit.errors import FusionKitError
 
 if TYPE_CHECKING:
     from fusionkit.domain.faces import Face, FaceMesh
+    from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
+    from fusionkit.fusion.api import FusionResult, Merge, fuse
     from fusionkit.imaging.decode import load_image
     from fusionkit.vision.api import analyze, detect_faces
 
 __all__ = [
+    "BlendMode",
     "Face",
     "FaceMesh",
+    "FuseOptions",
     "FusionKitError",
+    "FusionResult",
+    "LabelOptions",
+    "LogoParam",
+    "Merge",
+    "OutputFormat",
     "__version__",
     "analyze",
     "detect_faces",
     "errors",
+    "fuse",
     "load_image",
 ]
 
 _LAZY = {
+    "BlendMode": "fusionkit.domain.options",
+    "FuseOptions": "fusionkit.domain.options",
+    "LabelOptions": "fusionkit.domain.options",
+    "LogoParam": "fusionkit.domain.options",
+    "OutputFormat": "fusionkit.domain.options",
+    "FusionResult": "fusionkit.fusion.api",
+    "Merge": "fusionkit.fusion.api",
+    "fuse": "fusionkit.fusion.api",
     "Face": "fusionkit.domain.faces",
     "FaceMesh": "fusionkit.domain.faces",
     "load_image": "fusionkit.imaging.decode",

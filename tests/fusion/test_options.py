@@ -13,7 +13,7 @@ from fusionkit.errors import ParameterValueError
 def test_defaults_and_evolve():
     opts = FuseOptions()
     assert 0 <= opts.fuse_face_degree <= 100 and 0 <= opts.fuse_profile_degree <= 100
-    assert opts.blend_mode is BlendMode.POISSON and opts.label.enabled and opts.logo is None
+    assert opts.blend_mode is BlendMode.MULTIBAND and opts.label.enabled and opts.logo is None
     assert opts.output_format is OutputFormat.AUTO
     changed = attrs.evolve(opts, fuse_face_degree=70, blend_mode="multiband", metadata={"a": "b"})
     assert changed.blend_mode is BlendMode.MULTIBAND and changed.metadata == (("a", "b"),)

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Default degrees: the result is recognisably the user, in the template's pose, lighting, skin tone and scene.
-DEFAULT_FACE_DEGREE = 20
+DEFAULT_FACE_DEGREE = 10
 DEFAULT_PROFILE_DEGREE = 30
 
 
@@ -236,7 +236,7 @@ class FuseOptions:
     fuse_profile_degree: float = attrs.field(default=DEFAULT_PROFILE_DEGREE, validator=_degree)
     skin_smoothing: float = attrs.field(default=0.0, validator=_unit)
     sharpening: float = attrs.field(default=0.0, validator=_unit)
-    blend_mode: BlendMode = attrs.field(default=BlendMode.POISSON, converter=_blend_mode)
+    blend_mode: BlendMode = attrs.field(default=BlendMode.MULTIBAND, converter=_blend_mode)
     colour_match: bool = attrs.field(default=True, validator=_instance_of(bool, "True or False"))
     label: LabelOptions = attrs.field(factory=LabelOptions, validator=_instance_of(LabelOptions, "a LabelOptions"))
     logo: LogoParam | None = attrs.field(

@@ -1,0 +1,339 @@
+"""``fusionkit.fuse``: the functional face-fusion API (no storage)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.domain.faces import MIN_FACE_SIZE, FaceMesh
+from fusionkit.domain.options import FuseOptions, OutputFormat
+from fusionkit.errors import (
+    FaceRectParameterValueError,
+    ImageResolutionExceedError,
+    ImageResolutionTooSmallError,
+    NoFaceDetectedError,
+    ParameterValueError,
+    TemplateFaceIDNotExistError,
+)
+from fusionkit.fusion.engine import FaceFusionReport, fuse_face
+from fusionkit.fusion.label import draw_label, draw_logo
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
+from fusionkit.imaging.encode import encode_image
+from fusionkit.vision import analyze, mesh_topology
+
+__all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "fuse", "find_faces"]
+
+#: At most this many faces are fused in one call (as in the cloud API).
+MAX_MERGES = 6
+#: The smallest image side accepted, in pixels.
+MIN_SIDE = 64
+#: The smallest ``input_face_rect`` side, in pixels.
+MIN_RECT_SIDE = 30
+
+
+def _rect(value: Any) -> tuple[int, int, int, int] | None:
+    if value is None:
+        return None
+    try:
+        x, y, w, h = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise FaceRectParameterValueError(
+            f"input_face_rect must be (x, y, width, height) in pixels, got {value!r}") from None
+    if w < MIN_RECT_SIDE or h < MIN_RECT_SIDE:
+        raise FaceRectParameterValueError(
+            f"input_face_rect is {w}x{h} pixels; it must be at least {MIN_RECT_SIDE}x{MIN_RECT_SIDE} around the face")
+    return x, y, w, h
+
+
+def _template_face(value: Any) -> int | str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterValueError(f"template_face must be a face index or a face id, got {value!r}")
+    return int(value)
+
+
+@attrs.frozen(kw_only=True)
+class Merge:
+    """One user face to fuse, and where.
+
+    Attributes
+    ----------
+    image
+        The user image: an RGB uint8 array, encoded JPEG/PNG/WebP bytes, or a path.
+    input_face_rect
+        ``(x, y, width, height)`` in the user image picking which face to use (the one whose box overlaps the
+        rectangle most); default the largest face. At least 30 x 30 pixels.
+    template_face
+        Which template face to replace: an index into the template's faces (largest first, 0 = largest) or a
+        face id ``"<anything>_<index>"`` as the studio gives them; default the largest.
+    """
+
+    image: Any
+    input_face_rect: tuple[int, int, int, int] | None = attrs.field(default=None, converter=_rect)
+    template_face: int | str | None = attrs.field(default=None, converter=_template_face)
+
+
+@attrs.frozen(kw_only=True)
+class MergeReport:
+    """What was fused for one merge: the face boxes used, the ROI rewritten and the stage timings (ms)."""
+
+    template_face_index: int
+    fusion: FaceFusionReport
+    analysis_ms: float
+
+
+@attrs.define
+class FusionResult:
+    """The fused picture and how it was made.
+
+    Attributes
+    ----------
+    image
+        (H, W, 3) RGB uint8 array.
+    format
+        ``"jpeg"`` or ``"png"``: what :meth:`encode` writes by default (the template's format, or the options').
+    merges
+        One :class:`MergeReport` per merge, in order.
+    timings_ms
+        Milliseconds per stage for the whole call.
+    """
+
+    image: NDArray[np.uint8]
+    format: str
+    options: FuseOptions
+    merges: list[MergeReport]
+    timings_ms: dict[str, float]
+
+    def encode(self, fmt: str | None = None) -> bytes:
+        """The picture as JPEG or PNG bytes with the options' metadata and the AI-generated marker."""
+        return encode_image(self.image, fmt or self.format, jpeg_quality=self.options.jpeg_quality,
+                            metadata=self.options.metadata)
+
+    def _repr_png_(self) -> bytes:
+        return encode_image(self.image, "png")
+
+    def save(self, path: str) -> None:
+        """Write :meth:`encode`'s bytes to ``path``: whole or not at all (a temporary file beside it is renamed
+        over it), with the permissions a new file gets under the process's umask."""
+        import os
+        import secrets
+
+        data = self.encode()
+        target = os.path.abspath(path)
+        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{secrets.token_hex(6)}.part")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with io.FileIO(fd, "w") as fh:
+                fh.write(data)
+            os.replace(tmp, target)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+
+def _check_resolution(image: NDArray[np.uint8], name: str, limits: ImageLimits) -> None:
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SIDE:
+        raise ImageResolutionTooSmallError(f"the {name} is {w}x{h} pixels; each side must be at least {MIN_SIDE}")
+    if max(h, w) > limits.max_side or h * w > limits.max_pixels:
+        raise ImageResolutionExceedError(
+            f"the {name} is {w}x{h} pixels, over the limit of {limits.max_side} a side and {limits.max_pixels} "
+            "pixels: downscale it or raise the limits")
+
+
+def _as_rgb(source: ImageSource, name: str, limits: ImageLimits) -> NDArray[np.uint8]:
+    image = load_image(source, limits=limits)
+    _check_resolution(image, name, limits)
+    return image
+
+
+def _overlap(box: NDArray[np.float32], rect: tuple[int, int, int, int]) -> float:
+    x, y, w, h = rect
+    ix = max(0.0, min(float(box[2]), x + w) - max(float(box[0]), x))
+    iy = max(0.0, min(float(box[3]), y + h) - max(float(box[1]), y))
+    return ix * iy
+
+
+def _pick_user_face(meshes: list[FaceMesh], rect: tuple[int, int, int, int] | None, index: int) -> FaceMesh:
+    if not meshes:
+        raise NoFaceDetectedError(f"no face was found in the user image of merge {index}: use a photo with a "
+                                  "clear, frontal face")
+    if rect is None:
+        return meshes[0]
+    scores = [_overlap(m.face.box, rect) for m in meshes]
+    best = int(np.argmax(scores))
+    if scores[best] <= 0:
+        raise FaceRectParameterValueError(f"input_face_rect {rect} of merge {index} covers no face; the faces are "
+                                          f"at {[tuple(round(float(v)) for v in m.face.box) for m in meshes]}")
+    return meshes[best]
+
+
+def _template_index(value: int | str | None, n_faces: int, index: int) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, str):
+        tail = value.rsplit("_", 1)[-1]
+        if not tail.isdigit():
+            raise TemplateFaceIDNotExistError(f"template face id {value!r} of merge {index} names no template face")
+        value = int(tail)
+    if not 0 <= value < n_faces:
+        raise TemplateFaceIDNotExistError(
+            f"merge {index} asks for template face {value}, but the template has {n_faces} face(s) "
+            f"(indices 0-{n_faces - 1}, largest first)")
+    return value
+
+
+def _output_format(template: Any, options: FuseOptions) -> str:
+    if options.output_format is not OutputFormat.AUTO:
+        return str(options.output_format.value)
+    data: bytes | None = None
+    if isinstance(template, (bytes, bytearray, memoryview)):
+        data = bytes(template[:64])
+    elif isinstance(template, str) or hasattr(template, "__fspath__"):
+        try:
+            with open(template, "rb") as fh:
+                data = fh.read(64)
+        except OSError:
+            data = None
+    # JPEG stays JPEG; PNG, WebP and arrays become PNG (lossless, and WebP is not an output format here).
+    return "jpeg" if data is not None and data.startswith(b"\xff\xd8\xff") else "png"
+
+
+def fuse(
+    template: ImageSource,
+    merges: Any,
+    options: FuseOptions | None = None,
+    *,
+    template_meshes: Sequence[FaceMesh] | None = None,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    threads: int = 1,
+) -> FusionResult:
+    """Fuse one to six user faces into a template picture.
+
+    Parameters
+    ----------
+    template
+        The template: an RGB uint8 array, encoded JPEG/PNG/WebP bytes, or a path.
+    merges
+        A :class:`Merge`, a sequence of up to six, or a plain user image (array, bytes or path) for one face.
+    options
+        :class:`~fusionkit.domain.options.FuseOptions`; the defaults when omitted.
+    template_meshes
+        The template's face meshes, largest first, when already known (the studio caches them per material);
+        found here otherwise.
+    limits
+        Decoding caps for every input.
+    threads
+        Fuse up to this many faces at once (faces whose regions overlap are always fused one after the other).
+
+    Returns
+    -------
+    FusionResult
+
+    Raises
+    ------
+    NoFaceDetectedError, FaceSizeTooSmallError, FaceRectParameterValueError, TemplateFaceIDNotExistError,
+    ParameterValueError, ImageResolutionTooSmallError, ImageResolutionExceedError, ImageDecodeFailedError
+        With a message that says what to change. Nothing is written anywhere.
+    """
+    t_start = time.perf_counter()
+    opts = options if options is not None else FuseOptions()
+    if not isinstance(opts, FuseOptions):
+        raise ParameterValueError(f"options must be a FuseOptions, got {type(opts).__name__}")
+    if isinstance(merges, Merge):
+        merge_list = [merges]
+    elif isinstance(merges, (list, tuple)):
+        merge_list = [m if isinstance(m, Merge) else Merge(image=m) for m in merges]
+    else:
+        merge_list = [Merge(image=merges)]
+    if not 1 <= len(merge_list) <= MAX_MERGES:
+        raise ParameterValueError(f"give 1 to {MAX_MERGES} merges, got {len(merge_list)}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_MERGES:
+        raise ParameterValueError(f"threads must be a whole number within 1-{MAX_MERGES}, got {threads!r}")
+
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    tmpl = _as_rgb(template, "template", limits)
+    fmt = _output_format(template, opts)
+    if opts.logo is not None:
+        opts.logo.placed(tmpl.shape[1], tmpl.shape[0])  # a rectangle outside the picture fails before any work
+    timings["decode"] = (time.perf_counter() - t0) * 1e3
+    t0 = time.perf_counter()
+    tmeshes = list(template_meshes) if template_meshes is not None else find_faces(tmpl)
+    if not tmeshes:
+        raise NoFaceDetectedError("no face was found in the template: use a template with a clear, frontal face")
+    timings["template_analysis"] = (time.perf_counter() - t0) * 1e3
+
+    # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel.
+    plans = []
+    for i, merge in enumerate(merge_list):
+        t0 = time.perf_counter()
+        user = _as_rgb(merge.image, f"user image of merge {i}", limits)
+        user_meshes = find_faces(user)
+        user_mesh = _pick_user_face(user_meshes, merge.input_face_rect, i)
+        if user_mesh.face.size < MIN_FACE_SIZE:
+            raise NoFaceDetectedError(f"the user face of merge {i} is under {MIN_FACE_SIZE} px")
+        t_index = _template_index(merge.template_face, len(tmeshes), i)
+        plans.append((t_index, user, user_mesh, (time.perf_counter() - t0) * 1e3))
+    used = [p[0] for p in plans]
+    if len(set(used)) != len(used):
+        raise ParameterValueError(f"two merges target the same template face ({used}): give each a different "
+                                  "template_face")
+
+    topo = mesh_topology()
+    canvas = tmpl.copy()
+    t0 = time.perf_counter()
+
+    def run(plan: tuple[int, NDArray[np.uint8], FaceMesh, float]) -> MergeReport:
+        t_index, user, user_mesh, analysis_ms = plan
+        rep = fuse_face(canvas, tmeshes[t_index], user, user_mesh, opts, topo)
+        return MergeReport(template_face_index=t_index, fusion=rep, analysis_ms=analysis_ms)
+
+    if threads > 1 and len(plans) > 1 and _disjoint([tmeshes[p[0]] for p in plans]):
+        with ThreadPoolExecutor(min(threads, len(plans))) as pool:
+            reports = list(pool.map(run, plans))
+    else:
+        reports = [run(p) for p in plans]
+    timings["fuse"] = (time.perf_counter() - t0) * 1e3
+    timings["user_analysis"] = sum(p[3] for p in plans)
+
+    t0 = time.perf_counter()
+    if opts.logo is not None:
+        draw_logo(canvas, opts.logo)
+    elif opts.label.enabled:
+        draw_label(canvas, opts.label)
+    timings["label"] = (time.perf_counter() - t0) * 1e3
+    timings["total"] = (time.perf_counter() - t_start) * 1e3
+    return FusionResult(image=canvas, format=fmt, options=opts, merges=reports, timings_ms=timings)
+
+
+def find_faces(image: NDArray[np.uint8]) -> list[FaceMesh]:
+    """Face meshes of an image, largest first: the fast short-range detector, and the slower ``auto`` search
+    (small faces in group photos) only when that finds nothing or only faces under a tenth of the picture."""
+    meshes = analyze(image, model="short")
+    if meshes and max(m.face.height for m in meshes) >= 0.1 * min(image.shape[:2]):
+        return meshes
+    return analyze(image, model="auto")
+
+
+def _disjoint(meshes: list[FaceMesh]) -> bool:
+    """True when the faces' regions (boxes grown to cover the warp's margin) do not overlap."""
+    boxes = []
+    for m in meshes:
+        x0, y0, x1, y1 = (float(v) for v in m.face.box)
+        gx, gy = (x1 - x0) * 0.8, (y1 - y0) * 0.8
+        boxes.append((x0 - gx, y0 - gy, x1 + gx, y1 + gy))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+                return False
+    return True
