@@ -212,3 +212,18 @@ def test_save_leaves_nothing_when_it_fails(tmp_path):
     with pytest.raises(OSError):
         result.save(str(tmp_path / "missing-folder" / "x.jpg"))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_object_over_the_template_face_stays_in_front():
+    """A hand-like patch over the template's cheek is kept, not painted over with the user's skin."""
+    t = np.array(photo("obama.jpg"))
+    mesh = meshes("obama.jpg")[0]
+    x0, y0, x1, y1 = (int(v) for v in mesh.face.box)
+    cx, cy = (x0 + x1) // 2, (y0 + y1) // 2
+    patch = (slice(cy, cy + (y1 - y0) // 4), slice(x0 + (x1 - x0) // 8, cx - (x1 - x0) // 10))
+    t[patch] = [40, 90, 200]  # a blue object over the subject's right cheek
+    result = fuse(t, photo("biden.jpg"), template_meshes=[mesh])
+    inner = (slice(patch[0].start + 6, patch[0].stop - 6), slice(patch[1].start + 6, patch[1].stop - 6))
+    diff = np.abs(result.image[inner].astype(int) - t[inner].astype(int))
+    assert np.percentile(diff, 95) <= 12, "the occluder was overwritten"
+    assert face_change(result, t, mesh) > 5  # the face itself was still replaced

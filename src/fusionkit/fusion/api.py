@@ -28,7 +28,7 @@ from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, l
 from fusionkit.imaging.encode import encode_image
 from fusionkit.vision import analyze, mesh_topology
 
-__all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "fuse", "find_faces"]
+__all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "find_faces", "fuse"]
 
 #: At most this many faces are fused in one call (as in the cloud API).
 MAX_MERGES = 6

@@ -186,6 +186,43 @@ def _affine(src: tuple[F64, F64], ref: tuple[F64, F64], lightness_only: bool = F
     return scale, offset
 
 
+def _feature_mask(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> U8:
+    """Eyes, brows and lips of a mesh (in the core's coordinates) as one 0/255 mask."""
+    mask = _polygon_mask(points_core[OUTER_LIPS], shape)
+    for name in _FEATURE_REGIONS:
+        np.maximum(mask, _polygon_mask(points_core[topo.region(name)], shape), out=mask)
+    return mask
+
+
+def _template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size: float) -> U8:
+    """What covers the template's face, in its own geometry: non-skin inside the oval, bar eyes, brows and lips.
+
+    Measured at half resolution (occluders are large), returned at full size, grown a little to cover edges.
+    """
+    shape = roi.shape[:2]
+    grow = max(1, round(0.02 * face_size))
+    oval = _polygon_mask(points_core[topo.region("face_oval")], shape)
+    features = dilate_mask(_feature_mask(points_core, topo, shape), grow)
+    lab = _lab_float(_u8(cv2.cvtColor(roi, cv2.COLOR_RGB2Lab))[::2, ::2])
+    skin = ((oval >= 128) & (features < 128))[::2, ::2]
+    like = _skin_likeness(lab, *_robust_stats(lab, skin))
+    not_skin = np.where((like < 0.5) & (oval[::2, ::2] >= 128), 255, 0).astype(np.uint8)
+    # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
+    thin = max(1, round(0.03 * face_size / 2))
+    not_skin = dilate_mask(erode_mask(not_skin, thin), thin)
+    # An object over the face may reach into the eyes or the mouth: a non-skin blob lying mostly on skin is an
+    # occluder as a whole; one lying mostly on the features is the features themselves (eyes, an open mouth).
+    count, labels = cv2.connectedComponents(not_skin, connectivity=8)
+    if count > 1:
+        on_skin = np.bincount(labels[skin], minlength=count)
+        total = np.bincount(labels.ravel(), minlength=count)
+        keep = (on_skin >= 0.5 * total) & (on_skin >= 4)
+        keep[0] = False
+        not_skin = np.where(keep[labels], 255, 0).astype(np.uint8)
+    full = _u8(cv2.resize(not_skin, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
+    return dilate_mask(erode_mask(full, max(1, grow // 2)), grow)
+
+
 def _bbox(points: F64, pad: float, w: int, h: int) -> tuple[int, int, int, int]:
     x0 = int(max(0, np.floor(points[:, 0].min() - pad)))
     y0 = int(max(0, np.floor(points[:, 1].min() - pad)))
@@ -237,9 +274,20 @@ def fuse_face(
     # The template's own head takes the target shape first (outline, and the surroundings within the margin
     # rings), so no strip of its old jaw or cheek is left beside a narrower new one.
     beta = options.fuse_face_degree / 100.0
+    # Whatever covers the template's face (a hand, a microphone, a fringe) stays where it is, unwarped.
+    fixed = _template_occluders(np.ascontiguousarray(canvas[y0:y1, x0:x1]),
+                                to_core(pt) - np.array([x0, y0], np.float64), topo, face_size)
     if options.fuse_face_degree < 100 or options.fuse_profile_degree < 100:
         reshaped = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
         moved = warp_mesh(canvas, to_core(pt), to_core(target) - np.array([ox0, oy0], np.float64), tris, reshaped)
+        if fixed.any():
+            # Neither where the occluder is, nor where the warp would carry a copy of it, takes the warped template.
+            carried = np.zeros_like(moved)
+            src_mask = np.zeros(canvas.shape[:2], np.uint8)
+            src_mask[y0:y1, x0:x1] = fixed
+            warp_mesh(src_mask, to_core(pt), to_core(target) - np.array([ox0, oy0], np.float64), tris, carried)
+            moved[carried >= 128] = 0
+            moved[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0][fixed >= 128] = 0
         composite(reshaped, moved, canvas, (ox0, oy0))
     tmpl_tex = np.ascontiguousarray(canvas[y0:y1, x0:x1]).copy()
     user_tex = np.zeros((rh, rw, 3), np.uint8)
@@ -249,14 +297,11 @@ def fuse_face(
     # --- region masks in target geometry (ROI coordinates); both textures now share it --------------------------
     shape = (rh, rw)
     oval = _polygon_mask(tgt_core[oval_idx], shape)
-    features = np.zeros(shape, np.uint8)
-    for name in _FEATURE_REGIONS:
-        np.maximum(features, _polygon_mask(tgt_core[topo.region(name)], shape), out=features)
+    features = _feature_mask(tgt_core, topo, shape)
     eyes = np.maximum(_polygon_mask(tgt_core[topo.region("right_eye")], shape),
                       _polygon_mask(tgt_core[topo.region("left_eye")], shape))
     lips_outer = _polygon_mask(tgt_core[OUTER_LIPS], shape)
     mouth_open = _polygon_mask(tgt_core[INNER_LIPS], shape)
-    np.maximum(features, lips_outer, out=features)
     grow = max(1, round(0.02 * face_size))
     features_grown = dilate_mask(features, grow)
     skin_region = (oval >= 128) & (features_grown < 128)
@@ -313,14 +358,14 @@ def fuse_face(
     visible_mask = _triangle_mask(tgt_core, mesh_tris[visible], shape)
     # The lips' gap closes flat on a shut mouth (its triangles look edge-on), yet the mouth is always in view.
     np.maximum(visible_mask, dilate_mask(lips_outer, grow), out=visible_mask)
-    # Non-skin inside the face is an occluder (hair, a hand, a microphone), except the eyes, brows and lips.
-    # (on the half-resolution Lab images: occluders are large, and this is the costliest per-pixel step)
-    tmpl_like = _skin_likeness(tmpl_lab, *tmpl_skin)
+    # Non-skin inside the face is an occluder, except the eyes, brows and lips: the template's (found above, in
+    # place) and the user's (a fringe over the forehead, glasses' frames), measured at half resolution.
     user_like = _skin_likeness(user_lab, *(tmpl_skin if options.colour_match else user_skin))
-    not_skin = np.where(np.minimum(tmpl_like, user_like) < 0.5, 255, 0).astype(np.uint8)
+    not_skin = np.where(user_like < 0.5, 255, 0).astype(np.uint8)
     occluder = _u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
     occluder[features_grown >= 128] = 0
     occluder = dilate_mask(erode_mask(occluder, max(1, grow // 2)), grow)  # drop speckles, then cover edges
+    np.maximum(occluder, fixed, out=occluder)
     hard = np.minimum(np.minimum(oval, visible_mask), cov_user)
     hard[occluder >= 128] = 0
     hard = erode_mask(hard, max(1, round(0.3 * sigma)))
@@ -354,6 +399,9 @@ def fuse_face(
         blend_multiband(face_tex, soft, roi_out, (0, 0))
     else:
         composite(face_tex, soft, roi_out, (0, 0))
+    if occluder.any():
+        # Pyramid and Poisson blends spread colour across the mask's edge; occluders come back untouched.
+        composite(tmpl_tex, np.minimum(feather_mask(erode_mask(occluder, 1), 1.0), oval), roi_out, (0, 0))
     clock.lap("blend")
     return FaceFusionReport(template_box=boxes[0], user_box=boxes[1],  # type: ignore[arg-type]
                             roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
