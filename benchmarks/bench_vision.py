@@ -8,8 +8,8 @@ Latency (milliseconds, median over ``--repeat`` runs, single thread: onnxruntime
   faces (two_people.jpg scaled up), for the ``short`` and ``auto`` detectors, with and without ``refine``.
 
 Consistency: the mesh of a photo rotated by +-30 degrees, scaled by 0.5 and 2 and mirrored, mapped
-back, against
-the mesh of the original: mean and 95th-percentile point error in % of the inter-ocular distance (33-263).
+back, against the mesh of the original: mean and 95th-percentile point error in % of the inter-ocular distance
+(33-263).
 
 Usage::
 
@@ -132,9 +132,7 @@ def consistency() -> list[dict[str, Any]]:
                 interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
                 small = cv2.resize(img, None, fx=scale, fy=scale, interpolation=interp)
                 sx, sy = small.shape[1] / w, small.shape[0] / h
-                errors[f"scale {scale:g}"] = np.linalg.norm(mesh(small) - base * (sx, sy), axis=1) / (
-                    iod * sx
-                )
+                errors[f"scale {scale:g}"] = np.linalg.norm(mesh(small) - base * (sx, sy), axis=1) / (iod * sx)
             back = mesh(np.ascontiguousarray(img[:, ::-1])).copy()
             back[:, 0] = w - back[:, 0]
             errors["flip"] = np.linalg.norm(back - base[perm], axis=1) / iod
@@ -152,9 +150,7 @@ def consistency() -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeat", type=int, default=50)
     args = parser.parse_args()
@@ -170,8 +166,7 @@ def main() -> int:
         return 0
     print("models alone (ms):", ", ".join(f"{k} {v}" for k, v in result["models"].items()))
     print(
-        f"{'input':22} {'det':5} {'refine':6} {'faces':5} {'det/img':>8} {'lmk/face':>8} "
-        f"{'all/img':>8} {'all/face':>8}"
+        f"{'input':22} {'det':5} {'refine':6} {'faces':5} {'det/img':>8} {'lmk/face':>8} {'all/img':>8} {'all/face':>8}"
     )
     for r in result["pipelines"]:
         print(

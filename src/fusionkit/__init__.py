@@ -4,8 +4,7 @@ Merge a person's face into template images and videos, offline and fast. See the
 that set everything up, and ``docs/`` for the concepts.
 
 The face-analysis names (``detect_faces``, ``analyze``, ``Face``, ``FaceMesh``, ``load_image``) are
-imported on
-first use, so ``import fusionkit`` stays light (no OpenCV, no onnxruntime).
+imported on first use, so ``import fusionkit`` stays light (no OpenCV, no onnxruntime).
 """
 
 from __future__ import annotations

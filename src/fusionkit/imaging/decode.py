@@ -1,16 +1,13 @@
 """Decode JPEG, PNG and WebP bytes to RGB uint8 with the limits checked from the header first.
 
 The format is chosen by the magic bytes only (never by a file name or a declared MIME type). The
-header is parsed
-here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes
-anything, so an
-oversized or hostile image is refused before any large allocation.
+header is parsed here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes
+anything, so an oversized or hostile image is refused before any large allocation.
 
 Normalisation: grayscale becomes RGB; 16-bit samples keep their high byte; CMYK/YCCK JPEGs are converted by
 libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited
-onto white. EXIF
-orientation is applied for images without alpha (OpenCV applies it while decoding JPEG, PNG and WebP); for
-images with alpha it is ignored.
+onto white. EXIF orientation is applied for images without alpha (OpenCV applies it while decoding JPEG, PNG and
+WebP); for images with alpha it is ignored.
 """
 
 from __future__ import annotations
@@ -121,9 +118,7 @@ def _probe_png(data: bytes) -> ImageInfo:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(colour)
     if channels is None or width == 0 or height == 0:
-        raise ImageDecodeFailedError(
-            f"the PNG header is invalid (colour type {colour}, size {width}x{height})"
-        )
+        raise ImageDecodeFailedError(f"the PNG header is invalid (colour type {colour}, size {width}x{height})")
     if data.rfind(b"IEND") < 33:
         raise _truncated("PNG")
     return ImageInfo(
@@ -190,9 +185,7 @@ def _probe_webp(data: bytes) -> ImageInfo:
     elif chunk == b"VP8X":
         flags = data[20]
         if flags & 0x02:
-            raise UnsupportedImageFormatError(
-                "animated WebP is not supported; send a still JPEG, PNG or WebP"
-            )
+            raise UnsupportedImageFormatError("animated WebP is not supported; send a still JPEG, PNG or WebP")
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         alpha = bool(flags & 0x10)
@@ -269,9 +262,7 @@ def _to_rgb8(decoded: NDArray[Any]) -> NDArray[np.uint8]:
     return _u8(cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
 
 
-def decode_image(
-    data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS
-) -> NDArray[np.uint8]:
+def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
     """Decode JPEG, PNG or WebP bytes to an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
@@ -310,8 +301,7 @@ def decode_image(
         rgb = _u8(decoded if flag is not None else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
     if {rgb.shape[0], rgb.shape[1]} != {info.width, info.height}:
         raise ImageDecodeFailedError(
-            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's "
-            f"{info.width}x{info.height}"
+            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's {info.width}x{info.height}"
         )
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
@@ -322,8 +312,7 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     Parameters
     ----------
     source
-        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded
-        JPEG/PNG/WebP bytes, or
+        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded JPEG/PNG/WebP bytes, or
         a path to such a file. A BGR array from OpenCV must be converted first (``img[:, :, ::-1]``).
     limits
         Caps checked before decoding (and on arrays, the same width/height/pixel caps).

@@ -65,8 +65,7 @@ def analyze(
 ) -> list[FaceMesh]:
     """Detect the faces and compute a 468-point mesh for each, largest first.
 
-    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose
-    face-presence score is
+    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose face-presence score is
     under ``min_presence`` are dropped (the landmark model disagrees with the detector). ``refine=True`` runs
     the landmark model twice per face (see :class:`fusionkit.vision.FaceLandmarker`).
 
