@@ -65,6 +65,10 @@ def test_photos_from_paths_bytes_and_arrays(astronaut: np.ndarray) -> None:
     assert np.array_equal(load_image(path.read_bytes()), astronaut)
     assert np.array_equal(load_image(bytearray(path.read_bytes())), astronaut)
     assert load_image(astronaut) is astronaut
+    bgr = cv2.imread(str(path))
+    assert np.array_equal(load_image(bgr, array_order="bgr"), astronaut)
+    with pytest.raises(ParameterValueError, match="array_order"):
+        load_image(astronaut, array_order="rgba")  # type: ignore[arg-type]
     for bad in (astronaut[:, :, 0], astronaut.astype(np.float32), np.zeros((0, 4, 3), np.uint8)):
         with pytest.raises(ParameterValueError):
             load_image(bad)

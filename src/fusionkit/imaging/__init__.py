@@ -7,6 +7,7 @@ decoded.
 
 from fusionkit.imaging.decode import (
     DEFAULT_LIMITS,
+    ChannelOrder,
     ImageInfo,
     ImageLimits,
     ImageSource,
@@ -17,6 +18,7 @@ from fusionkit.imaging.decode import (
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "ChannelOrder",
     "ImageInfo",
     "ImageLimits",
     "ImageSource",

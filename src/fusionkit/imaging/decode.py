@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import attrs
 import cv2
@@ -39,6 +39,9 @@ __all__ = [
     "load_image",
     "probe_image",
 ]
+
+#: Channel order of an input array: fusionkit works in RGB; ``"bgr"`` converts OpenCV's order on the way in.
+ChannelOrder = Literal["rgb", "bgr"]
 
 #: What :func:`load_image` accepts: an RGB uint8 array, encoded bytes, or a path to a file.
 ImageSource = Union[NDArray[np.uint8], bytes, bytearray, memoryview, str, "os.PathLike[str]"]
@@ -306,16 +309,21 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
+def load_image(
+    source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, array_order: ChannelOrder = "rgb"
+) -> NDArray[np.uint8]:
     """Return ``source`` as an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
     ----------
     source
-        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded JPEG/PNG/WebP bytes, or
-        a path to such a file. A BGR array from OpenCV must be converted first (``img[:, :, ::-1]``).
+        A uint8 array ``(height, width, 3)``, encoded JPEG/PNG/WebP bytes, or a path to such a file.
     limits
         Caps checked before decoding (and on arrays, the same width/height/pixel caps).
+    array_order
+        The channel order of an array ``source``: ``"rgb"`` (returned as is, not copied) or ``"bgr"`` (as
+        OpenCV's ``cv2.imread`` gives; converted to a new RGB array). Ignored for bytes and paths, which are
+        always decoded to RGB.
 
     Raises
     ------
@@ -324,6 +332,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     ImageSizeExceedError, ImageResolutionExceedError, UnsupportedImageFormatError, ImageDecodeFailedError
         See :func:`decode_image`; a missing file raises :class:`ImageDecodeFailedError`.
     """
+    if array_order not in ("rgb", "bgr"):
+        raise ParameterValueError(f"array_order must be 'rgb' or 'bgr', got {array_order!r}")
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
             raise ParameterValueError(
@@ -334,6 +344,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
         if source.shape[0] == 0 or source.shape[1] == 0:
             raise ParameterValueError(f"the image array is empty: {source.shape}")
         _check_size(source.shape[1], source.shape[0], limits)
+        if array_order == "bgr":
+            return _u8(cv2.cvtColor(source, cv2.COLOR_BGR2RGB))
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, limits=limits)
