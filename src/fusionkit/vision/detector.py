@@ -173,9 +173,11 @@ class FaceDetector:
     Parameters
     ----------
     model
-        ``"short"`` (128 x 128 input; faces filling more than about a tenth of the image, portraits
-        and selfies), ``"full"`` (192 x 192; smaller faces, up to about five metres from the camera) or
-        ``"auto"`` (both, from one shared resize, merged: portraits and group photos).
+        ``"short"`` (default; 128 x 128 input, about 2 ms: faces wider than about a sixth of the image's
+        longer side, portraits and selfies), ``"full"`` (192 x 192, about 4 ms: faces from about a twelfth
+        of the longer side) or ``"auto"`` (group photos: both models on the whole image from one shared
+        resize, plus the full-range model on overlapping tiles, so faces down to 34 px are found; about 35
+        model runs, 0.1-0.2 s, on a 1080p image). Faces in the sample photos are found by all three.
     min_score
         Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full).
     nms_threshold
@@ -191,7 +193,10 @@ class FaceDetector:
     """
 
     model: DetectorModel = attrs.field(default="short", validator=attrs.validators.in_(("short", "full", "auto")))
-    min_score: float | None = attrs.field(default=None)
+    min_score: float | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.ge(0.0), attrs.validators.le(1.0)]),
+    )
     nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
     options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
 
