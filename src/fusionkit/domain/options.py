@@ -1,0 +1,254 @@
+"""Fusion options: the cloud API's knobs as validated, frozen values.
+
+Degrees follow the cloud service: 0-100, higher = closer to the template. ``fuse_face_degree`` governs the inner
+features (eyes, brows, nose, mouth: shape and texture), ``fuse_profile_degree`` the face outline and jaw.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.errors import ParameterValueError
+
+__all__ = [
+    "DEFAULT_FACE_DEGREE",
+    "DEFAULT_PROFILE_DEGREE",
+    "BlendMode",
+    "FuseOptions",
+    "LabelOptions",
+    "LogoParam",
+    "OutputFormat",
+]
+
+#: Default degrees: the result is recognisably the user, in the template's pose, lighting, skin tone and scene.
+DEFAULT_FACE_DEGREE = 20
+DEFAULT_PROFILE_DEGREE = 30
+
+
+class BlendMode(str, enum.Enum):
+    """How the fused face is laid into the template."""
+
+    POISSON = "poisson"  #: seamless cloning (gradient domain): no seam, lighting follows the template
+    MULTIBAND = "multiband"  #: Laplacian-pyramid blend: keeps the face's own tones, soft wide transition
+    ALPHA = "alpha"  #: feathered alpha: fastest
+
+
+class OutputFormat(str, enum.Enum):
+    """Encoded format of the result; ``auto`` follows the template (JPEG stays JPEG, anything else PNG)."""
+
+    AUTO = "auto"
+    JPEG = "jpeg"
+    PNG = "png"
+
+
+def _raise(field: str, message: str) -> None:
+    raise ParameterValueError(f"{field} {message}")
+
+
+def _degree(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _raise(attribute.name, f"must be a number within 0-100, got {value!r}")
+    if not 0 <= value <= 100:
+        _raise(attribute.name, f"must be within 0-100 (higher = closer to the template), got {value!r}")
+
+
+def _unit(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        _raise(attribute.name, f"must be a number within 0-1, got {value!r}")
+    if not 0 <= value <= 1:
+        _raise(attribute.name, f"must be within 0-1, got {value!r}")
+
+
+def _enum(cls: type[enum.Enum], field: str) -> Any:
+    def convert(value: Any) -> Any:
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = ", ".join(repr(m.value) for m in cls)
+            raise ParameterValueError(f"{field} must be one of {allowed}, got {value!r}") from None
+
+    return convert
+
+
+def _instance_of(cls: type, what: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, cls):
+            _raise(attribute.name, f"must be {what}, got {type(value).__name__} {value!r:.60}")
+
+    return check
+
+
+def _blend_mode(value: Any) -> BlendMode:
+    return _enum(BlendMode, "blend_mode")(value)  # type: ignore[no-any-return]
+
+
+def _output_format(value: Any) -> OutputFormat:
+    return _enum(OutputFormat, "output_format")(value)  # type: ignore[no-any-return]
+
+
+def _metadata(value: Any) -> tuple[tuple[str, str], ...]:
+    items = value.items() if isinstance(value, Mapping) else value
+    out = []
+    try:
+        pairs = list(items)
+    except TypeError:
+        raise ParameterValueError("metadata must be a mapping of text keys to text values") from None
+    for pair in pairs:
+        if not (isinstance(pair, tuple) and len(pair) == 2 and all(isinstance(p, str) for p in pair)):
+            raise ParameterValueError(f"metadata entries must be (text key, text value) pairs, got {pair!r}")
+        key, val = pair
+        if not key or len(key) > 79 or not key.isprintable() or not key.isascii():
+            raise ParameterValueError(f"metadata key {key!r} must be 1-79 printable ASCII characters")
+        if len(val) > 4096:
+            raise ParameterValueError(f"metadata value for {key!r} is {len(val)} characters; the limit is 4096")
+        out.append((key, val))
+    if len(out) > 32:
+        raise ParameterValueError(f"metadata has {len(out)} entries; the limit is 32")
+    return tuple(out)
+
+
+def _rect(value: Any) -> tuple[int, int, int, int]:
+    try:
+        x, y, w, h = (int(v) for v in value)
+        if any(float(v) != int(v) for v in value):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise ParameterValueError(f"logo rect must be (x, y, width, height) in whole pixels, got {value!r}") from None
+    if w <= 0 or h <= 0:
+        raise ParameterValueError(f"logo rect width and height must be positive, got {w}x{h}")
+    return x, y, w, h
+
+
+def _logo_image(value: Any) -> NDArray[np.uint8]:
+    if not isinstance(value, np.ndarray) or value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] not in (3, 4):
+        raise ParameterValueError("logo image must be an RGB or RGBA uint8 array of shape (height, width, 3 or 4); "
+                                  "decode files with fusionkit.imaging first")
+    if value.shape[0] < 1 or value.shape[1] < 1:
+        raise ParameterValueError("logo image is empty")
+    arr = np.array(value, copy=True)
+    arr.setflags(write=False)
+    return arr
+
+
+@attrs.frozen(kw_only=True)
+class LogoParam:
+    """A logo that replaces the default label, placed in a rectangle of the output.
+
+    Attributes
+    ----------
+    image
+        RGB or RGBA uint8 array; alpha, when present, is honoured. It is scaled to fit the rectangle, keeping its
+        aspect ratio, and centred in it.
+    rect
+        ``(x, y, width, height)`` in output pixels. A negative ``x`` counts from the right edge (``x = -10`` puts
+        the rectangle's right side 10 pixels from the right edge), a negative ``y`` from the bottom, as in the
+        cloud API. The rectangle must lie inside the picture.
+    """
+
+    image: NDArray[np.uint8] = attrs.field(converter=_logo_image, eq=attrs.cmp_using(eq=np.array_equal))
+    rect: tuple[int, int, int, int] = attrs.field(converter=_rect)
+
+    def placed(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The rectangle as ``(x0, y0, x1, y1)`` inside a ``width`` x ``height`` picture.
+
+        Raises
+        ------
+        fusionkit.errors.ParameterValueError
+            If the rectangle does not fit inside the picture.
+        """
+        x, y, w, h = self.rect
+        x0 = width + x - w if x < 0 else x
+        y0 = height + y - h if y < 0 else y
+        if x0 < 0 or y0 < 0 or x0 + w > width or y0 + h > height:
+            raise ParameterValueError(f"logo rect {self.rect} does not fit inside the {width}x{height} picture: "
+                                      "shrink it or move it inside")
+        return x0, y0, x0 + w, y0 + h
+
+
+@attrs.frozen(kw_only=True)
+class LabelOptions:
+    """The visible "AI-generated" label, on by default.
+
+    Attributes
+    ----------
+    enabled
+        Draw the label. Turning it off does not remove the machine-readable marker from the file's metadata.
+    text
+        The label's text (printable ASCII).
+    height_fraction
+        Text height as a fraction of the picture height (at least 0.02, the legibility floor).
+    """
+
+    enabled: bool = attrs.field(default=True, validator=_instance_of(bool, "True or False"))
+    text: str = attrs.field(default="AI-generated")
+    height_fraction: float = attrs.field(default=0.025)
+
+    @text.validator
+    def _check_text(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if not isinstance(value, str) or not value or len(value) > 64 or not (value.isascii() and value.isprintable()):
+            raise ParameterValueError(f"label text must be 1-64 printable ASCII characters, got {value!r}")
+
+    @height_fraction.validator
+    def _check_height(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.02 <= value <= 0.2:
+            raise ParameterValueError(f"label height_fraction must be within 0.02-0.2, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class FuseOptions:
+    """Everything that shapes a fusion, validated on construction; change it with :func:`attrs.evolve`.
+
+    Attributes
+    ----------
+    fuse_face_degree
+        0-100: how much of the template's eyes, brows, nose and mouth (shape and texture) to keep.
+    fuse_profile_degree
+        0-100: how much of the template's face outline and jaw to keep.
+    skin_smoothing
+        0-1: strength of the edge-preserving skin smoother (guided filter) on the fused face.
+    sharpening
+        0-1: strength of the unsharp mask on the fused face.
+    blend_mode
+        ``poisson``, ``multiband`` or ``alpha``.
+    colour_match
+        Match the user's skin, lips and teeth colour to the template's, region by region, in Lab.
+    label
+        The visible label; see :class:`LabelOptions`.
+    logo
+        A logo that replaces the label, or ``None``.
+    metadata
+        Key/value text written into the encoded file (PNG text chunks, or a JPEG comment), beside the
+        machine-readable AI-generated marker, which is always written.
+    output_format
+        ``auto`` (follow the template), ``jpeg`` or ``png``.
+    jpeg_quality
+        1-100, for JPEG output.
+    """
+
+    fuse_face_degree: float = attrs.field(default=DEFAULT_FACE_DEGREE, validator=_degree)
+    fuse_profile_degree: float = attrs.field(default=DEFAULT_PROFILE_DEGREE, validator=_degree)
+    skin_smoothing: float = attrs.field(default=0.0, validator=_unit)
+    sharpening: float = attrs.field(default=0.0, validator=_unit)
+    blend_mode: BlendMode = attrs.field(default=BlendMode.POISSON, converter=_blend_mode)
+    colour_match: bool = attrs.field(default=True, validator=_instance_of(bool, "True or False"))
+    label: LabelOptions = attrs.field(factory=LabelOptions, validator=_instance_of(LabelOptions, "a LabelOptions"))
+    logo: LogoParam | None = attrs.field(
+        default=None, validator=_instance_of((LogoParam, type(None)), "a LogoParam or None")  # type: ignore[arg-type]
+    )
+    metadata: tuple[tuple[str, str], ...] = attrs.field(factory=tuple, converter=_metadata)
+    output_format: OutputFormat = attrs.field(
+        default=OutputFormat.AUTO, converter=_output_format
+    )
+    jpeg_quality: int = attrs.field(default=92)
+
+    @jpeg_quality.validator
+    def _check_quality(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
+            raise ParameterValueError(f"jpeg_quality must be a whole number within 1-100, got {value!r}")

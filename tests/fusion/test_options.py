@@ -1,0 +1,51 @@
+"""FuseOptions: defaults, validation with typed errors, and evolve."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import pytest
+
+from fusionkit.domain.options import BlendMode, FuseOptions, LogoParam, OutputFormat
+from fusionkit.errors import ParameterValueError
+
+
+def test_defaults_and_evolve():
+    opts = FuseOptions()
+    assert 0 <= opts.fuse_face_degree <= 100 and 0 <= opts.fuse_profile_degree <= 100
+    assert opts.blend_mode is BlendMode.POISSON and opts.label.enabled and opts.logo is None
+    assert opts.output_format is OutputFormat.AUTO
+    changed = attrs.evolve(opts, fuse_face_degree=70, blend_mode="multiband", metadata={"a": "b"})
+    assert changed.blend_mode is BlendMode.MULTIBAND and changed.metadata == (("a", "b"),)
+    assert opts.fuse_face_degree != 70  # frozen original unchanged
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"fuse_face_degree": 101}, "fuse_face_degree must be within 0-100"),
+        ({"fuse_profile_degree": -1}, "fuse_profile_degree must be within 0-100"),
+        ({"fuse_face_degree": float("nan")}, "fuse_face_degree"),
+        ({"fuse_face_degree": True}, "fuse_face_degree"),
+        ({"fuse_face_degree": "50"}, "fuse_face_degree"),
+        ({"skin_smoothing": 1.5}, "skin_smoothing must be within 0-1"),
+        ({"sharpening": -0.1}, "sharpening"),
+        ({"blend_mode": "seamless"}, "blend_mode must be one of 'poisson', 'multiband', 'alpha'"),
+        ({"output_format": "gif"}, "output_format"),
+        ({"jpeg_quality": 0}, "jpeg_quality"),
+        ({"metadata": {"": "x"}}, "metadata key"),
+        ({"metadata": {"k": 3}}, "metadata entries"),
+        ({"metadata": 5}, "metadata must be a mapping"),
+        ({"colour_match": "yes"}, "colour_match"),
+    ],
+)
+def test_bad_options_raise_parameter_errors(kwargs, needle):
+    with pytest.raises(ParameterValueError) as info:
+        FuseOptions(**kwargs)
+    assert needle in str(info.value)
+
+
+def test_logo_must_be_a_logo_param():
+    with pytest.raises(ParameterValueError, match="LogoParam"):
+        FuseOptions(logo=np.zeros((4, 4, 3), np.uint8))
+    FuseOptions(logo=LogoParam(image=np.zeros((4, 4, 3), np.uint8), rect=(0, 0, 4, 4)))
