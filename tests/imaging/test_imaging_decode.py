@@ -197,3 +197,19 @@ def test_default_limits() -> None:
         8000,
         3,
     )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_with_alpha(fmt: str, orientation: int) -> None:
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    rgba = np.dstack([rng.integers(0, 256, (30, 50, 3), dtype=np.uint8), np.full((30, 50), 255, np.uint8)])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    out = decode_image(buf.getvalue())
+    assert out.shape == expected.shape and np.array_equal(out, expected)
