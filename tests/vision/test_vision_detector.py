@@ -60,6 +60,8 @@ def test_paths_bytes_and_arrays_agree(photo) -> None:
     from_bytes = fusionkit.detect_faces(path.read_bytes())
     from_array = fusionkit.detect_faces(photo("obama.jpg"))
     assert from_path == from_str == from_bytes == from_array
+    from_bgr = fusionkit.detect_faces(cv2.imread(str(path)), array_order="bgr")
+    assert from_bgr == from_array
 
 
 @pytest.mark.parametrize("model", ["short", "full", "auto"])

@@ -1,8 +1,7 @@
 """Detected faces and their 468-point meshes, in image pixel coordinates.
 
 Coordinates are ``(x, y)`` pixels of the image the face was found in: x to the right, y down, the
-origin at the
-top-left corner of the top-left pixel (so the centre of pixel ``(0, 0)`` is ``(0.5, 0.5)``). "Left" and
+origin at the top-left corner of the top-left pixel (so the centre of pixel ``(0, 0)`` is ``(0.5, 0.5)``). "Left" and
 "right" name the subject's side: the subject's right eye is on the image's left in an unmirrored photo.
 """
 
@@ -84,9 +83,7 @@ class Face:
 
     box: NDArray[np.float32] = attrs.field(converter=_box_array, eq=_ARRAY_EQ)
     keypoints: NDArray[np.float32] = attrs.field(converter=_keypoints_array, eq=_ARRAY_EQ)
-    score: float = attrs.field(
-        converter=float, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
-    )
+    score: float = attrs.field(converter=float, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
     roll: float = attrs.field(converter=float)
 
     @property

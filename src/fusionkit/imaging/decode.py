@@ -1,16 +1,13 @@
 """Decode JPEG, PNG and WebP bytes to RGB uint8 with the limits checked from the header first.
 
 The format is chosen by the magic bytes only (never by a file name or a declared MIME type). The
-header is parsed
-here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes
-anything, so an
-oversized or hostile image is refused before any large allocation.
+header is parsed here, in Python, to read the width and height, and the limits are enforced before OpenCV decodes
+anything, so an oversized or hostile image is refused before any large allocation.
 
 Normalisation: grayscale becomes RGB; 16-bit samples keep their high byte; CMYK/YCCK JPEGs are converted by
-libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited
-onto white. EXIF
-orientation is applied for images without alpha (OpenCV applies it while decoding JPEG, PNG and WebP); for
-images with alpha it is ignored.
+libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited onto white.
+EXIF orientation is applied: by OpenCV while decoding, or, for images with alpha (which OpenCV decodes without
+it), from the PNG ``eXIf`` or WebP ``EXIF`` chunk read here.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from __future__ import annotations
 import os
 import struct
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import attrs
 import cv2
@@ -42,6 +39,9 @@ __all__ = [
     "load_image",
     "probe_image",
 ]
+
+#: Channel order of an input array: fusionkit works in RGB; ``"bgr"`` converts OpenCV's order on the way in.
+ChannelOrder = Literal["rgb", "bgr"]
 
 #: What :func:`load_image` accepts: an RGB uint8 array, encoded bytes, or a path to a file.
 ImageSource = Union[NDArray[np.uint8], bytes, bytearray, memoryview, str, "os.PathLike[str]"]
@@ -121,9 +121,7 @@ def _probe_png(data: bytes) -> ImageInfo:
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(colour)
     if channels is None or width == 0 or height == 0:
-        raise ImageDecodeFailedError(
-            f"the PNG header is invalid (colour type {colour}, size {width}x{height})"
-        )
+        raise ImageDecodeFailedError(f"the PNG header is invalid (colour type {colour}, size {width}x{height})")
     if data.rfind(b"IEND") < 33:
         raise _truncated("PNG")
     return ImageInfo(
@@ -190,9 +188,7 @@ def _probe_webp(data: bytes) -> ImageInfo:
     elif chunk == b"VP8X":
         flags = data[20]
         if flags & 0x02:
-            raise UnsupportedImageFormatError(
-                "animated WebP is not supported; send a still JPEG, PNG or WebP"
-            )
+            raise UnsupportedImageFormatError("animated WebP is not supported; send a still JPEG, PNG or WebP")
         width = int.from_bytes(data[24:27], "little") + 1
         height = int.from_bytes(data[27:30], "little") + 1
         alpha = bool(flags & 0x10)
@@ -269,9 +265,67 @@ def _to_rgb8(decoded: NDArray[Any]) -> NDArray[np.uint8]:
     return _u8(cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
 
 
-def decode_image(
-    data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS
-) -> NDArray[np.uint8]:
+def _tiff_orientation(tiff: bytes) -> int:
+    """The Orientation tag (0x0112) of an EXIF/TIFF block's first IFD, 1 when absent or unreadable."""
+    if tiff.startswith(b"Exif\x00\x00"):
+        tiff = tiff[6:]
+    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
+        return 1
+    order = "<" if tiff[:2] == b"II" else ">"
+    (ifd,) = struct.unpack(order + "I", tiff[4:8])
+    if ifd + 2 > len(tiff):
+        return 1
+    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
+    for i in range(min(count, 512)):
+        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
+        if len(entry) < 12:
+            break
+        tag, kind, _, value = struct.unpack(order + "HHI4s", entry)
+        if tag == 0x0112 and kind == 3:  # SHORT
+            (orientation,) = struct.unpack(order + "H", value[:2])
+            return orientation if 1 <= orientation <= 8 else 1
+    return 1
+
+
+def _exif_orientation(data: bytes, fmt: str) -> int:
+    """EXIF orientation of a PNG (``eXIf`` chunk) or WebP (``EXIF`` chunk); 1 when there is none."""
+    if fmt == "png":
+        pos = 8
+        while pos + 8 <= len(data):
+            (length,) = struct.unpack(">I", data[pos : pos + 4])
+            kind = data[pos + 4 : pos + 8]
+            if kind == b"eXIf":
+                return _tiff_orientation(data[pos + 8 : pos + 8 + length])
+            if kind in (b"IDAT", b"IEND"):
+                break  # eXIf must come before the image data
+            pos += 12 + length
+    elif fmt == "webp":
+        pos = 12
+        while pos + 8 <= len(data):
+            kind = data[pos : pos + 4]
+            (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
+            if kind == b"EXIF":
+                return _tiff_orientation(data[pos + 8 : pos + 8 + length])
+            pos += 8 + length + (length & 1)
+    return 1
+
+
+def _orient(rgb: NDArray[np.uint8], orientation: int) -> NDArray[np.uint8]:
+    """Apply an EXIF orientation (1-8) so that the array is upright."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return rgb if op is None else np.ascontiguousarray(op(rgb))
+
+
+def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
     """Decode JPEG, PNG or WebP bytes to an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
@@ -301,7 +355,8 @@ def decode_image(
         decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
         if decoded is None:
             raise _truncated(info.format.upper())
-        rgb = _to_rgb8(decoded)
+        # IMREAD_UNCHANGED ignores EXIF orientation; read it from the container and apply it here.
+        rgb = _orient(_to_rgb8(decoded), _exif_orientation(bytes(data), info.format))
     else:
         flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
         decoded = cv2.imdecode(buf, flag if flag is not None else cv2.IMREAD_COLOR)
@@ -310,23 +365,26 @@ def decode_image(
         rgb = _u8(decoded if flag is not None else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
     if {rgb.shape[0], rgb.shape[1]} != {info.width, info.height}:
         raise ImageDecodeFailedError(
-            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's "
-            f"{info.width}x{info.height}"
+            f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's {info.width}x{info.height}"
         )
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
-def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
+def load_image(
+    source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, array_order: ChannelOrder = "rgb"
+) -> NDArray[np.uint8]:
     """Return ``source`` as an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
     ----------
     source
-        An RGB uint8 array ``(height, width, 3)`` (returned as is, not copied), encoded
-        JPEG/PNG/WebP bytes, or
-        a path to such a file. A BGR array from OpenCV must be converted first (``img[:, :, ::-1]``).
+        A uint8 array ``(height, width, 3)``, encoded JPEG/PNG/WebP bytes, or a path to such a file.
     limits
         Caps checked before decoding (and on arrays, the same width/height/pixel caps).
+    array_order
+        The channel order of an array ``source``: ``"rgb"`` (returned as is, not copied) or ``"bgr"`` (as
+        OpenCV's ``cv2.imread`` gives; converted to a new RGB array). Ignored for bytes and paths, which are
+        always decoded to RGB.
 
     Raises
     ------
@@ -335,6 +393,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
     ImageSizeExceedError, ImageResolutionExceedError, UnsupportedImageFormatError, ImageDecodeFailedError
         See :func:`decode_image`; a missing file raises :class:`ImageDecodeFailedError`.
     """
+    if array_order not in ("rgb", "bgr"):
+        raise ParameterValueError(f"array_order must be 'rgb' or 'bgr', got {array_order!r}")
     if isinstance(source, np.ndarray):
         if source.dtype != np.uint8 or source.ndim != 3 or source.shape[2] != 3:
             raise ParameterValueError(
@@ -345,6 +405,8 @@ def load_image(source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS) -> 
         if source.shape[0] == 0 or source.shape[1] == 0:
             raise ParameterValueError(f"the image array is empty: {source.shape}")
         _check_size(source.shape[1], source.shape[0], limits)
+        if array_order == "bgr":
+            return _u8(cv2.cvtColor(source, cv2.COLOR_BGR2RGB))
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, limits=limits)

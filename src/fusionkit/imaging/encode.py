@@ -130,8 +130,8 @@ def read_metadata(data: bytes) -> dict[str, str]:
     if data[:8] == b"\x89PNG\r\n\x1a\n":
         pos = 8
         while pos + 8 <= len(data):
-            length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-            body = data[pos + 8:pos + 8 + length]
+            length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+            body = data[pos + 8 : pos + 8 + length]
             if kind in (b"iTXt", b"tEXt"):
                 key, _, rest = body.partition(b"\x00")
                 text = rest[4:].split(b"\x00", 2)[-1] if kind == b"iTXt" else rest
@@ -144,15 +144,15 @@ def read_metadata(data: bytes) -> dict[str, str]:
         pos = 2
         while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] not in (0xD9, 0xDA):
             marker = data[pos + 1]
-            length = struct.unpack(">H", data[pos + 2:pos + 4])[0]
-            body = data[pos + 4:pos + 2 + length]
+            length = struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+            body = data[pos + 4 : pos + 2 + length]
             if marker == 0xFE:
                 for line in body.decode("utf-8", "replace").splitlines():
                     name, sep, text_value = line.partition("=")
                     if sep:
                         out[name] = text_value
             elif marker == 0xE1 and body.startswith(_XMP_ID):
-                xmp = body[len(_XMP_ID):]
+                xmp = body[len(_XMP_ID) :]
             pos += 2 + length
     if DIGITAL_SOURCE_TYPE.encode() in xmp:
         out["DigitalSourceType"] = DIGITAL_SOURCE_TYPE

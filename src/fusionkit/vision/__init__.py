@@ -1,8 +1,7 @@
 """Face analysis on onnxruntime: BlazeFace detection, the 468-point MediaPipe face mesh and its topology.
 
 The models ship inside the package (``models/``, MediaPipe's, Apache-2.0, see ``models/NOTICE``)
-and are checked
-against ``models/manifest.json`` (sha256) when first used. One onnxruntime session per model and
+and are checked against ``models/manifest.json`` (sha256) when first used. One onnxruntime session per model and
 :class:`RuntimeOptions` is created lazily and shared by all threads; importing this package loads nothing.
 """
 

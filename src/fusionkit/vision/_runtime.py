@@ -1,9 +1,7 @@
 """Shipped model files, their sha256 check, and one shared onnxruntime session per model and options.
 
-Sessions are created on first use (never at import), verified against ``models/manifest.json``
-first, and shared
-by every detector and landmarker in the process; ``InferenceSession.run`` is thread-safe, so
-threads share them.
+Sessions are created on first use (never at import), verified against ``models/manifest.json`` first, and shared
+by every detector and landmarker in the process; ``InferenceSession.run`` is thread-safe, so threads share them.
 """
 
 from __future__ import annotations
@@ -50,9 +48,7 @@ class RuntimeOptions:
         Threads across independent graph nodes (1: sequential execution).
     """
 
-    providers: tuple[str, ...] = attrs.field(
-        default=("CPUExecutionProvider",), converter=_providers_converter
-    )
+    providers: tuple[str, ...] = attrs.field(default=("CPUExecutionProvider",), converter=_providers_converter)
     intra_op_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     inter_op_threads: int = attrs.field(default=1, validator=attrs.validators.ge(0))
 
@@ -62,9 +58,7 @@ def _manifest(models_dir: Path) -> dict[str, Any]:
     try:
         files: dict[str, Any] = json.loads(path.read_text())["files"]
     except (OSError, ValueError, KeyError) as exc:
-        raise ModelFileError(
-            f"the model manifest {path} is missing or unreadable; reinstall fusionkit"
-        ) from exc
+        raise ModelFileError(f"the model manifest {path} is missing or unreadable; reinstall fusionkit") from exc
     return files
 
 
@@ -94,8 +88,7 @@ def _verify_locked(path: Path, file_name: str, models_dir: Path) -> Path:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError as exc:
         raise ModelFileError(
-            f"the model file {path} is missing or unreadable (expected sha256 {expected}); "
-            "reinstall fusionkit"
+            f"the model file {path} is missing or unreadable (expected sha256 {expected}); reinstall fusionkit"
         ) from exc
     if digest != expected:
         raise ModelFileError(
@@ -122,8 +115,7 @@ def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = M
         missing = [p for p in options.providers if p not in available]
         if missing:
             raise ParameterValueError(
-                f"onnxruntime provider(s) {missing} are not available in this installation; "
-                f"available: {available}"
+                f"onnxruntime provider(s) {missing} are not available in this installation; available: {available}"
             )
         providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
         so = ort.SessionOptions()

