@@ -6,13 +6,16 @@ cause of a mismatch) and turns C status codes into typed exceptions.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from fusionkit._version import __version__
 from fusionkit.errors import CoreError, CoreNotBuiltError
 
 try:
-    from fusionkit import _core  # type: ignore[attr-defined]
+    # importlib rather than `from fusionkit import _core`: the extension may or may not sit in src/ when mypy
+    # runs (editable build or not), and a module object types the same either way.
+    _core = importlib.import_module("fusionkit._core")
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise CoreNotBuiltError(
         "the compiled C core fusionkit._core is missing: install the package with `pip install .` "
