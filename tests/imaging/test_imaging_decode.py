@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import fusionkit.samples
 from fusionkit.errors import (
     ImageDecodeFailedError,
     ImageResolutionExceedError,
@@ -24,7 +25,7 @@ from fusionkit.errors import (
 )
 from fusionkit.imaging import ImageLimits, decode_image, load_image, probe_image
 
-DATA = Path(__file__).resolve().parents[1] / "data"
+DATA = Path(fusionkit.samples.__file__).resolve().parent
 
 
 @pytest.fixture(scope="module")

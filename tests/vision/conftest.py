@@ -1,4 +1,4 @@
-"""Shared fixtures for the vision tests: the real photos in tests/data, decoded once."""
+"""Shared fixtures for the vision tests: the real sample photos (fusionkit.samples), decoded once."""
 
 from __future__ import annotations
 
@@ -21,5 +21,5 @@ def _photo(name: str) -> NDArray[np.uint8]:
 
 @pytest.fixture
 def photo() -> object:
-    """``photo(name)`` -> the RGB uint8 array of tests/data/name (read-only, cached)."""
+    """``photo(name)`` -> the RGB uint8 array of the sample photo `name` (read-only, cached)."""
     return _photo
