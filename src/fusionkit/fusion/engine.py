@@ -1,16 +1,20 @@
-"""Fusing one user face into one template face, in place, on the face's region of interest only.
+"""Fusing one user face into one template face, in place, on the face's region only.
 
 The stages (each timed in the report):
 
 1. geometry: extend both meshes with the margin rings, align the user's to the template's with a similarity, and
-   mix the two shapes into the target mesh (outline by the profile degree, features by the face degree);
-2. warp: the user's face, and the template's when its texture is mixed in, onto the target mesh (C warp);
+   mix the two shapes into the target mesh (outline by the profile degree, features by the face degree, the
+   outermost ring back on the template);
+2. warp: find what covers the template's face (non-skin blobs lying on its skin: a hand, a fringe, an object);
+   reshape the template's head to the target, except those, which stay in place; warp the user's face onto the
+   target mesh (C warp);
 3. colour: the user's texture takes the template's colour region by region in Lab (skin, lips; the mouth
-   interior and eyes only in lightness), with robust statistics and clipped spread ratios;
+   opening and the eyes in lightness only), from robust statistics, with clipped spread ratios;
 4. texture: user and template textures mixed by the face degree; the mouth opening comes whole from one side;
-5. mask: the target oval, kept to the triangles that face the camera in both faces, minus what does not look
-   like skin on either side (hair, hands, a microphone), eroded and feathered in proportion to the face;
-6. blend: Poisson (or multi-band, or alpha) into the template on the ROI, then the feathered edge.
+   outside the oval the template's texture;
+5. mask: the target oval, kept to the triangles that face the camera in both faces, minus the occluders on
+   either side, eroded and feathered in proportion to the face;
+6. blend: multi-band (or Poisson, or alpha) on the face's region; occluders are laid back on top.
 """
 
 from __future__ import annotations
