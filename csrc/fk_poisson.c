@@ -29,10 +29,10 @@
 #include "fk_internal.h"
 
 #define MAX_GRIDS 16
-#define PRE_SWEEPS 2
-#define POST_SWEEPS 2
-#define BAND_SWEEPS 4
-#define BAND_WIDTH 4
+#define PRE_SWEEPS 1
+#define POST_SWEEPS 1
+#define BAND_SWEEPS 8
+#define BAND_WIDTH 6
 #define COARSE_SWEEPS 40
 
 typedef struct {
@@ -41,6 +41,8 @@ typedef struct {
     float *rhs;    /* h * w * c right-hand side, or NULL for zero */
     float *ring;   /* 3 rows of w * c floats: residual rows for the restriction */
     uint8_t *act;  /* h * w: 0 for a fixed (boundary) point, 1 for an unknown, 2 for an unknown in the band */
+    int32_t *bptr; /* 2 * h + 1 offsets into bidx: band points of row i with even j, then with odd j */
+    int32_t *bidx; /* their columns */
 } grid;
 
 /* Row i of one red-black Gauss-Seidel half-sweep over the points with (i + j) % 2 == colour (band points only
@@ -51,9 +53,21 @@ static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, 
     const uint8_t *a = g->act + (int64_t)i * g->w;
     float *u = g->u + i * rs;
     const float *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
-    const uint8_t need = band_only ? 2 : 1;
+    if (band_only) {
+        const int slot = 2 * i + ((colour + i) & 1);
+        for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
+            float *p = u + (int64_t)g->bidx[t] * c;
+            if (b != NULL) {
+                const float *bp = b + (int64_t)g->bidx[t] * c;
+                for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+            } else {
+                for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+            }
+        }
+        return;
+    }
     for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
-        if (a[j] < need) continue;
+        if (!a[j]) continue;
         float *p = u + (int64_t)j * c;
         if (b != NULL) {
             const float *bp = b + (int64_t)j * c;
@@ -230,10 +244,14 @@ static int mark_band(grid *g)
     }
     for (int i = 0; i <= FK_MIN(d, h - 1); i++)
         for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)i * w + j];
+    int64_t nband = 0;
     for (int i = 0; i < h; i++) {
         uint8_t *a = g->act + (int64_t)i * w;
         for (int j = 0; j < w; j++)
-            if (a[j] && cnt[j] > 0) a[j] = 2;
+            if (a[j] && cnt[j] > 0) {
+                a[j] = 2;
+                nband++;
+            }
         if (i + d + 1 < h)
             for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)(i + d + 1) * w + j];
         if (i - d >= 0)
@@ -241,7 +259,28 @@ static int mark_band(grid *g)
     }
     free(near);
     free(cnt);
+    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
+    g->bidx = malloc(sizeof(int32_t) * (size_t)(nband + 1));
+    if (g->bptr == NULL || g->bidx == NULL) return FK_ENOMEM;
+    int32_t n = 0;
+    for (int i = 0; i < h; i++) {
+        const uint8_t *a = g->act + (int64_t)i * w;
+        for (int par = 0; par < 2; par++) {
+            g->bptr[2 * i + par] = n;
+            for (int j = par; j < w; j += 2)
+                if (a[j] == 2) g->bidx[n++] = j;
+        }
+    }
+    g->bptr[2 * h] = n;
     return FK_OK;
+}
+
+static void free_grids(grid *g, int n)
+{
+    for (int k = 0; k < n; k++) {
+        free(g[k].bptr);
+        free(g[k].bidx);
+    }
 }
 
 typedef struct {
@@ -376,6 +415,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             pf += 3 * (int64_t)g[k].w * c;
             g[k].act = pa;
             pa += n;
+            g[k].bptr = NULL;
+            g[k].bidx = NULL;
         }
     }
     grid *g0 = &g[0];
@@ -423,12 +464,12 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             break;
         }
     }
-    for (int k = 0; k < nl; k++) {
-        if ((rc = mark_band(&g[k])) != FK_OK) {
-            free(fbuf);
-            free(abuf);
-            return rc;
-        }
+    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k]);
+    if (rc != FK_OK) {
+        free_grids(g, nl);
+        free(fbuf);
+        free(abuf);
+        return rc;
     }
 
     /* V-cycles until the relative residual reaches tol. */
@@ -464,6 +505,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             }
         }
     }
+    free_grids(g, nl);
     free(fbuf);
     free(abuf);
     return FK_OK;
