@@ -275,6 +275,48 @@ static int mark_band(grid *g)
     return FK_OK;
 }
 
+typedef struct {
+    const uint8_t *s;
+    uint8_t *d;
+    int64_t ss, ds;
+    int gr0, gc0, gh, gw, w;
+    float *solution;
+} out_t;
+
+static inline void write_out_c(const grid *g0, const out_t *o, const int c)
+{
+    const int64_t rs0 = (int64_t)g0->w * c;
+    for (int i = 1; i < o->gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        const float *u = g0->u + i * rs0;
+        const int ri = o->gr0 + i;
+        const uint8_t *s = o->s + (int64_t)ri * o->ss + (int64_t)o->gc0 * c;
+        uint8_t *d = o->d + (int64_t)ri * o->ds + (int64_t)o->gc0 * c;
+        float *sol = o->solution != NULL ? o->solution + ((int64_t)ri * o->w + o->gc0) * c : NULL;
+        for (int j = 1; j < o->gw - 1; j++) {
+            if (!a[j]) continue;
+            for (int k = 0; k < c; k++) {
+                const int64_t q = (int64_t)j * c + k;
+                const float f = (float)s[q] + u[q];
+                float v = f + 0.5f;
+                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                d[q] = (uint8_t)v;
+                if (sol != NULL) sol[q] = f;
+            }
+        }
+    }
+}
+
+static inline void fill_c(const grid *g0, int gh, int gw, const float *mean, const int c)
+{
+    for (int i = 1; i < gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        float *u = g0->u + i * (int64_t)g0->w * c;
+        for (int j = 1; j < gw - 1; j++)
+            for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = a[j] ? mean[k] : u[(int64_t)j * c + k];
+    }
+}
+
 static void free_grids(grid *g, int n)
 {
     for (int k = 0; k < n; k++) {
@@ -304,10 +346,23 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
             if (!a[j]) continue;
             const uint8_t *sp = srow + (int64_t)j * c, *dp = drow + (int64_t)j * c;
             const int nb[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+            if (nb[0] | nb[1] | nb[2] | nb[3])
             for (int n = 0; n < 4; n++) {
                 if (!nb[n]) continue;
                 st->bcount++;
                 for (int k = 0; k < c; k++) st->bsum[k] += (double)((float)dp[dof[n] + k] - (float)sp[so[n] + k]);
+            }
+            if (st->mode == 0) {
+                /* b = 4 g_p - sum g_q + sum over boundary neighbours of f*_q, without branches. */
+                const float w0 = (float)nb[0], w1 = (float)nb[1], w2 = (float)nb[2], w3 = (float)nb[3];
+                for (int k = 0; k < c; k++) {
+                    const float bval = 4.0f * (float)sp[k] - (float)sp[so[0] + k] - (float)sp[so[1] + k]
+                                     - (float)sp[so[2] + k] - (float)sp[so[3] + k]
+                                     + w0 * (float)dp[dof[0] + k] + w1 * (float)dp[dof[1] + k]
+                                     + w2 * (float)dp[dof[2] + k] + w3 * (float)dp[dof[3] + k];
+                    rowss += bval * bval;
+                }
+                continue;
             }
             for (int k = 0; k < c; k++) {
                 float bval = 0.0f, rval = 0.0f;
@@ -326,6 +381,77 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
             }
         }
         st->bss += (double)rowss;
+    }
+}
+
+/* One row of setup_normal_c, each pointer at the row's second point, over n floats. */
+static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
+                      const float *restrict su, const float *restrict sm, const float *restrict sd,
+                      const float *restrict du, const float *restrict dm, const float *restrict dd,
+                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float act = 1.0f - rm[q];
+        const float lap = 4.0f * sm[q] - su[q] - sd[q] - sm[q - c] - sm[q + c];
+        const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
+        const float v = act * (lap + bt);
+        vv[q] = v * v;
+        ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
+                       + rm[q + c] * (dm[q + c] - sm[q + c]));
+        cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
+    }
+}
+
+/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
+   scratch holds 12 rows of gw * c floats. */
+static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
+{
+    const int gw = st->gw;
+    const int64_t n = (int64_t)gw * c;
+    float *ina[3] = {scratch, scratch + n, scratch + 2 * n}; /* 1 where the point is fixed, per float */
+    float *sr[3] = {scratch + 3 * n, scratch + 4 * n, scratch + 5 * n};
+    float *dr[3] = {scratch + 6 * n, scratch + 7 * n, scratch + 8 * n};
+    int key[3] = {-1, -1, -1};
+    float *e = scratch + 9 * n; /* 3 more rows */
+    for (int i = 1; i < st->gh - 1; i++) {
+        float *ru = NULL, *rm = NULL, *rd = NULL, *su = NULL, *sm = NULL, *sd = NULL, *du = NULL, *dm = NULL,
+              *dd = NULL;
+        for (int t = 0; t < 3; t++) {
+            const int r = i - 1 + t, slot = r % 3;
+            if (key[slot] != r) {
+                const uint8_t *a = g0->act + (int64_t)r * g0->w;
+                const uint8_t *sp = st->s + (int64_t)r * st->ss, *dp = st->d + (int64_t)r * st->ds;
+                for (int j = 0; j < gw; j++)
+                    for (int k = 0; k < c; k++) ina[slot][(int64_t)j * c + k] = a[j] ? 0.0f : 1.0f;
+                for (int64_t q = 0; q < n; q++) {
+                    sr[slot][q] = (float)sp[q];
+                    dr[slot][q] = (float)dp[q];
+                }
+                key[slot] = r;
+            }
+            if (t == 0) { ru = ina[slot]; su = sr[slot]; du = dr[slot]; }
+            else if (t == 1) { rm = ina[slot]; sm = sr[slot]; dm = dr[slot]; }
+            else { rd = ina[slot]; sd = sr[slot]; dd = dr[slot]; }
+        }
+        /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
+        float *vv = e, *ee = e + n, *cc = e + 2 * n;
+        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
+                  n - 2 * c, c);
+        float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        int64_t q = c;
+        for (; q + 8 <= n - c; q += 8)
+            for (int t = 0; t < 8; t++) part[t] += vv[q + t];
+        float rowss = 0.0f;
+        for (; q < n - c; q++) rowss += vv[q];
+        for (int t = 0; t < 8; t++) rowss += part[t];
+        float bs[4] = {0.0f, 0.0f, 0.0f, 0.0f}, cnt = 0.0f;
+        for (int64_t j = 1; j < gw - 1; j++) {
+            cnt += cc[j * c];
+            for (int k = 0; k < c; k++) bs[k] += ee[j * c + k];
+        }
+        st->bss += (double)rowss;
+        st->bcount += (int64_t)cnt;
+        for (int k = 0; k < c; k++) st->bsum[k] += (double)bs[k];
     }
 }
 
@@ -440,13 +566,23 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     setup_t st = {sroi + (int64_t)gr0 * src->stride + (int64_t)gc0 * c,
                   droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
                   src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
-    FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
-    for (int i = 1; i < gh - 1; i++) {
-        const uint8_t *a = g0->act + (int64_t)i * g0->w;
-        float *u = g0->u + i * rs0;
-        for (int j = 1; j < gw - 1; j++)
-            if (a[j])
-                for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = (float)(st.bsum[k] / (double)st.bcount);
+    if (mode == 0) {
+        float *scratch = calloc(12 * (size_t)gw * (size_t)c, sizeof(float));
+        if (scratch == NULL) {
+            free(fbuf);
+            free(abuf);
+            return FK_ENOMEM;
+        }
+        FK_DISPATCH(setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
+                    setup_normal_c(g0, &st, scratch, 4));
+        free(scratch);
+    } else {
+        FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
+    }
+    {
+        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
+        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
     /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
     for (int k = 1; k < nl; k++) {
@@ -486,25 +622,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     *residual_out = rel;
 
     /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
-    for (int i = 1; i < gh - 1; i++) {
-        const uint8_t *a = g0->act + (int64_t)i * g0->w;
-        const float *u = g0->u + i * rs0;
-        const int ri = gr0 + i;
-        const uint8_t *s = sroi + (int64_t)ri * src->stride + (int64_t)gc0 * c;
-        uint8_t *d = droi + (int64_t)ri * dst->stride + (int64_t)gc0 * c;
-        float *sol = solution != NULL ? solution + ((int64_t)ri * w + gc0) * c : NULL;
-        for (int j = 1; j < gw - 1; j++) {
-            if (!a[j]) continue;
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)j * c + k;
-                const float f = (float)s[q] + u[q];
-                float v = f + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-                d[q] = (uint8_t)v;
-                if (sol != NULL) sol[q] = f;
-            }
-        }
-    }
+    out_t ot = {sroi, droi, src->stride, dst->stride, gr0, gc0, gh, gw, w, solution};
+    FK_DISPATCH(write_out_c(g0, &ot, 1), write_out_c(g0, &ot, 3), write_out_c(g0, &ot, 4));
     free_grids(g, nl);
     free(fbuf);
     free(abuf);
