@@ -41,7 +41,7 @@ static void load_u8_row(const u8rows *s, int r, float *out)
 }
 
 /* Horizontal reduction of one row of w pixels (c channels) into (w + 1) / 2 pixels. */
-static void hreduce(const float *in, int w, int c, float *out)
+static inline void hreduce_c(const float *in, int w, float *out, const int c)
 {
     const int w2 = (w + 1) / 2;
     for (int j = 0; j < w2; j++) {
@@ -60,6 +60,15 @@ static void hreduce(const float *in, int w, int c, float *out)
                                + in[x * c + k] * (6.0f / 16.0f);
         }
     }
+}
+
+#define FK_DISPATCH(call1, call3, call4) \
+    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
+
+/* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
+static void hreduce(const float *in, int w, int c, float *out)
+{
+    FK_DISPATCH(hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
 
 /* Five horizontally reduced rows, keyed by input row, reused between neighbouring output rows. */
@@ -112,6 +121,32 @@ static void reduce_image(const u8rows *s, const float *img, int h, int w, int c,
     }
 }
 
+static inline void hexpand_c(const float *tmp, int wl, int w, float *out, const int c)
+{
+    /* Interior pairs without clamping; the first and last pixels with it. */
+    for (int x = 0; x < w; x++) {
+        const int j = x / 2;
+        if (x >= 2 && j + 1 <= wl - 1) {
+            float *o = out + (int64_t)x * c;
+            const float *p = tmp + (int64_t)j * c;
+            if ((x & 1) == 0) {
+                for (int k = 0; k < c; k++) o[k] = (p[k - c] + p[k + c]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
+            } else {
+                for (int k = 0; k < c; k++) o[k] = (p[k] + p[k + c]) * 0.5f;
+            }
+            continue;
+        }
+        const float *p = tmp + (int64_t)j * c;
+        if ((x & 1) == 0) {
+            const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (pl[k] + pr[k]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
+        } else {
+            const float *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (p[k] + pr[k]) * 0.5f;
+        }
+    }
+}
+
 /* Row y of the expansion of the coarse image g (hl x wl) to width w: vertical step into tmp, then horizontal. */
 static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out)
 {
@@ -125,15 +160,21 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
         const float *a = g + (int64_t)i * n, *b = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
         for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + b[k]) * 0.5f;
     }
-    for (int x = 0; x < w; x++) {
-        const int j = x / 2;
-        const float *p = tmp + (int64_t)j * c;
-        if ((x & 1) == 0) {
-            const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
-            for (int k = 0; k < c; k++) out[x * c + k] = (pl[k] + pr[k]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
-        } else {
-            const float *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
-            for (int k = 0; k < c; k++) out[x * c + k] = (p[k] + pr[k]) * 0.5f;
+    FK_DISPATCH(hexpand_c(tmp, wl, w, out, 1), hexpand_c(tmp, wl, w, out, 3), hexpand_c(tmp, wl, w, out, 4));
+}
+
+/* Level 0, one row: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded. */
+static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
+                               int w, const int c)
+{
+    for (int j = 0; j < w; j++) {
+        const float mv = (float)m[j] * (1.0f / 255.0f);
+        for (int ch = 0; ch < c; ch++) {
+            const int64_t q = (int64_t)j * c + ch;
+            const float dv = (float)d[q];
+            float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
+            v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+            d[q] = (uint8_t)v;
         }
     }
 }
@@ -258,16 +299,8 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        for (int j = 0; j < w; j++) {
-            const float mv = (float)m[j] * (1.0f / 255.0f);
-            for (int ch = 0; ch < c; ch++) {
-                const int64_t q = (int64_t)j * c + ch;
-                const float dv = (float)d[q];
-                float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-                d[q] = (uint8_t)v;
-            }
-        }
+        FK_DISPATCH(final_row_c(s, m, d, e1, e2, w, 1), final_row_c(s, m, d, e1, e2, w, 3),
+                    final_row_c(s, m, d, e1, e2, w, 4));
     }
     free(G);
     free(R);
