@@ -173,7 +173,8 @@ static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, c
             const int64_t q = (int64_t)j * c + ch;
             const float dv = (float)d[q];
             float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
-            v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+            v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+            v = v < 255.0f ? v : 255.0f;
             d[q] = (uint8_t)v;
         }
     }

@@ -204,7 +204,8 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
                 lab_to_rgb(t, nl, bgr, rgb);
                 for (int k = 0; k < 3; k++) {
                     float v = (float)pp[k] + wt * (rgb[k] - (float)pp[k]) + 0.5f;
-                    v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                    v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                    v = v < 255.0f ? v : 255.0f;
                     op[k] = (uint8_t)v;
                 }
                 if (ch == 4) op[3] = pp[3];

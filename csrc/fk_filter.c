@@ -149,7 +149,8 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 const float iv = (float)in[q];
                 const float qv = ma * iv + mb;
                 float v = iv + wt * (qv - iv) + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                v = v < 255.0f ? v : 255.0f;
                 out[q] = (uint8_t)v;
             }
         }
@@ -257,7 +258,8 @@ int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, do
                 const int64_t q = (int64_t)x * c + k;
                 const float iv = (float)in[q];
                 float v = iv + wt * (iv - (float)bl[q]) + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                v = v < 255.0f ? v : 255.0f;
                 out[q] = (uint8_t)v;
             }
         }

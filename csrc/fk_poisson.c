@@ -299,7 +299,8 @@ static inline void write_out_c(const grid *g0, const out_t *o, const int c)
                 const int64_t q = (int64_t)j * c + k;
                 const float f = (float)s[q] + u[q];
                 float v = f + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                v = v < 255.0f ? v : 255.0f;
                 d[q] = (uint8_t)v;
                 if (sol != NULL) sol[q] = f;
             }
