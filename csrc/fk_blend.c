@@ -121,21 +121,32 @@ static void reduce_image(const u8rows *s, const float *img, int h, int w, int c,
     }
 }
 
-static inline void hexpand_c(const float *tmp, int wl, int w, float *out, const int c)
+/* Even outputs (1 6 1) / 8 and odd outputs (1 1) / 2 of the interior, as contiguous runs that vectorise. */
+static void hexpand_runs(const float *restrict t, float *restrict ev, float *restrict od, int64_t n, int64_t c)
 {
-    /* Interior pairs without clamping; the first and last pixels with it. */
-    for (int x = 0; x < w; x++) {
-        const int j = x / 2;
-        if (x >= 2 && j + 1 <= wl - 1) {
-            float *o = out + (int64_t)x * c;
-            const float *p = tmp + (int64_t)j * c;
-            if ((x & 1) == 0) {
-                for (int k = 0; k < c; k++) o[k] = (p[k - c] + p[k + c]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
-            } else {
-                for (int k = 0; k < c; k++) o[k] = (p[k] + p[k + c]) * 0.5f;
-            }
-            continue;
+    for (int64_t q = 0; q < n; q++) {
+        ev[q] = (t[q - c] + t[q + c]) * (1.0f / 8.0f) + t[q] * (6.0f / 8.0f);
+        od[q] = (t[q] + t[q + c]) * 0.5f;
+    }
+}
+
+static inline void hexpand_c(const float *tmp, int wl, int w, float *out, float *ev, float *od, const int c)
+{
+    /* Interior: coarse pixels 1 .. wl - 2 give fine pixels 2 .. 2 (wl - 2) + 1 (when inside w). */
+    if (wl >= 3) {
+        hexpand_runs(tmp + c, ev + c, od + c, (int64_t)(wl - 2) * c, c);
+        for (int j = 1; j <= wl - 2; j++) {
+            const int x = 2 * j;
+            for (int k = 0; k < c; k++) out[(int64_t)x * c + k] = ev[(int64_t)j * c + k];
+            if (x + 1 < w)
+                for (int k = 0; k < c; k++) out[(int64_t)(x + 1) * c + k] = od[(int64_t)j * c + k];
         }
+    }
+    /* Edges, with clamping: x = 0, 1 and x >= 2 (wl - 1). */
+    for (int x = 0; x < w; x++) {
+        if (x == 2 && wl >= 3) x = 2 * (wl - 1);
+        if (x >= w) break;
+        const int j = x / 2;
         const float *p = tmp + (int64_t)j * c;
         if ((x & 1) == 0) {
             const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
@@ -148,7 +159,8 @@ static inline void hexpand_c(const float *tmp, int wl, int w, float *out, const 
 }
 
 /* Row y of the expansion of the coarse image g (hl x wl) to width w: vertical step into tmp, then horizontal. */
-static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out)
+static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out, float *ev,
+                       float *od)
 {
     const int64_t n = (int64_t)wl * c;
     const int i = y / 2;
@@ -160,24 +172,31 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
         const float *a = g + (int64_t)i * n, *b = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
         for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + b[k]) * 0.5f;
     }
-    FK_DISPATCH(hexpand_c(tmp, wl, w, out, 1), hexpand_c(tmp, wl, w, out, 3), hexpand_c(tmp, wl, w, out, 4));
+    FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
+                hexpand_c(tmp, wl, w, out, ev, od, 4));
 }
 
-/* Level 0, one row: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded. */
-static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
-                               int w, const int c)
+/* Level 0, one row of n = w * c values: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded; mexp holds
+   M_0 per value. */
+static void final_run(const uint8_t *restrict s, const float *restrict mexp, uint8_t *restrict d,
+                      const float *restrict e1, const float *restrict e2, float *restrict buf, int64_t n)
 {
-    for (int j = 0; j < w; j++) {
-        const float mv = (float)m[j] * (1.0f / 255.0f);
-        for (int ch = 0; ch < c; ch++) {
-            const int64_t q = (int64_t)j * c + ch;
-            const float dv = (float)d[q];
-            float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
-            v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
-            v = v < 255.0f ? v : 255.0f;
-            d[q] = (uint8_t)v;
-        }
+    for (int64_t q = 0; q < n; q++) {
+        const float dv = (float)d[q];
+        float v = dv + mexp[q] * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = v;
     }
+    for (int64_t q = 0; q < n; q++) d[q] = (uint8_t)(int32_t)buf[q];
+}
+
+static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
+                               int w, float *mexp, float *buf, const int c)
+{
+    for (int j = 0; j < w; j++)
+        for (int k = 0; k < c; k++) mexp[(int64_t)j * c + k] = (float)m[j] * (1.0f / 255.0f);
+    final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
 }
 
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
@@ -231,7 +250,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     float *G = malloc(sizeof(float) * (size_t)(total + 1));
     float *R = malloc(sizeof(float) * (size_t)(total + 1));
     float *M = malloc(sizeof(float) * (size_t)(mtotal + 1));
-    float *rowbuf = malloc(sizeof(float) * nrow * 9);
+    float *rowbuf = malloc(sizeof(float) * nrow * 11);
     if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
         free(G);
         free(R);
@@ -243,6 +262,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     for (int k = 0; k < 5; k++) rg.rows[k] = rowbuf + k * nrow;
     rg.tmp = rowbuf + 5 * nrow;
     float *t0 = rowbuf + 6 * nrow, *e1 = rowbuf + 7 * nrow, *e2 = rowbuf + 8 * nrow;
+    float *ev = rowbuf + 9 * nrow, *od = rowbuf + 10 * nrow;
 
     float *Gk[FK_MAX_LEVELS], *Rk[FK_MAX_LEVELS], *Mk[FK_MAX_LEVELS];
     {
@@ -277,8 +297,8 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         }
         for (int k = levels - 2; k >= 1; k--) {
             for (int i = 0; i < hs[k]; i++) {
-                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1);
-                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2);
+                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
+                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
                 const float *g = Gk[k] + (int64_t)i * ws[k] * c;
                 const float *m = Mk[k] + (int64_t)i * ws[k];
                 float *r = Rk[k] + (int64_t)i * ws[k] * c;
@@ -294,14 +314,14 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         const uint8_t *m = mroi + (int64_t)i * mask->stride;
         uint8_t *d = droi + (int64_t)i * dst->stride;
         if (levels > 1) {
-            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1);
-            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2);
+            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
+            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        FK_DISPATCH(final_row_c(s, m, d, e1, e2, w, 1), final_row_c(s, m, d, e1, e2, w, 3),
-                    final_row_c(s, m, d, e1, e2, w, 4));
+        FK_DISPATCH(final_row_c(s, m, d, e1, e2, w, ev, od, 1), final_row_c(s, m, d, e1, e2, w, ev, od, 3),
+                    final_row_c(s, m, d, e1, e2, w, ev, od, 4));
     }
     free(G);
     free(R);
