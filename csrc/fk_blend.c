@@ -44,21 +44,23 @@ static void load_u8_row(const u8rows *s, int r, float *out)
 static inline void hreduce_c(const float *in, int w, float *out, const int c)
 {
     const int w2 = (w + 1) / 2;
+    /* Interior outputs j with 2 <= 2j <= w - 3 need no clamping. */
+    const int jlo = 1, jhi = (w - 3) / 2;
+    for (int j = jlo; j <= jhi; j++) {
+        const float *p = in + (int64_t)(2 * j) * c;
+        float *o = out + (int64_t)j * c;
+        for (int k = 0; k < c; k++)
+            o[k] = (p[k - 2 * c] + p[k + 2 * c]) * (1.0f / 16.0f) + (p[k - c] + p[k + c]) * (4.0f / 16.0f)
+                 + p[k] * (6.0f / 16.0f);
+    }
     for (int j = 0; j < w2; j++) {
+        if (j >= jlo && j <= jhi) continue;
         const int x = 2 * j;
-        if (x >= 2 && x + 2 <= w - 1) {
-            const float *p = in + (int64_t)x * c;
-            for (int k = 0; k < c; k++)
-                out[j * c + k] = (p[k - 2 * c] + p[k + 2 * c]) * (1.0f / 16.0f)
-                               + (p[k - c] + p[k + c]) * (4.0f / 16.0f) + p[k] * (6.0f / 16.0f);
-        } else {
-            const int xm2 = FK_MAX(x - 2, 0), xm1 = FK_MAX(x - 1, 0);
-            const int xp1 = FK_MIN(x + 1, w - 1), xp2 = FK_MIN(x + 2, w - 1);
-            for (int k = 0; k < c; k++)
-                out[j * c + k] = (in[xm2 * c + k] + in[xp2 * c + k]) * (1.0f / 16.0f)
-                               + (in[xm1 * c + k] + in[xp1 * c + k]) * (4.0f / 16.0f)
-                               + in[x * c + k] * (6.0f / 16.0f);
-        }
+        const int xm2 = FK_MAX(x - 2, 0), xm1 = FK_MAX(x - 1, 0);
+        const int xp1 = FK_MIN(x + 1, w - 1), xp2 = FK_MIN(x + 2, w - 1);
+        for (int k = 0; k < c; k++)
+            out[j * c + k] = (in[xm2 * c + k] + in[xp2 * c + k]) * (1.0f / 16.0f)
+                           + (in[xm1 * c + k] + in[xp1 * c + k]) * (4.0f / 16.0f) + in[x * c + k] * (6.0f / 16.0f);
     }
 }
 
@@ -174,6 +176,13 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
     }
     FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
                 hexpand_c(tmp, wl, w, out, ev, od, 4));
+}
+
+/* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
+static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
+                         const float *restrict e2, float *restrict r, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) r[q] = m[q] * (g[q] - e1[q]) + e2[q];
 }
 
 /* Level 0, one row of n = w * c values: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded; mexp holds
@@ -303,8 +312,8 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
                 const float *m = Mk[k] + (int64_t)i * ws[k];
                 float *r = Rk[k] + (int64_t)i * ws[k] * c;
                 for (int j = 0; j < ws[k]; j++)
-                    for (int ch = 0; ch < c; ch++)
-                        r[j * c + ch] = m[j] * (g[j * c + ch] - e1[j * c + ch]) + e2[j * c + ch];
+                    for (int ch = 0; ch < c; ch++) ev[(int64_t)j * c + ch] = m[j];
+                collapse_run(g, ev, e1, e2, r, (int64_t)ws[k] * c);
             }
         }
     }
