@@ -6,7 +6,8 @@ Compares, in one run: (v) ``cv2.seamlessClone`` NORMAL_CLONE and MIXED_CLONE aga
 (viii) a guided filter written with ``cv2.boxFilter`` + NumPy against ``guided_filter``; plus a seam score for
 each blend (mean absolute step across the mask boundary, lower is smoother).
 
-Run ``python benchmarks/bench_blend.py [--repeats N] [--json]``; ``blend_figures(repeats)`` returns the figures.
+Run ``python benchmarks/bench_blend.py [--repeats N] [--json]``; ``blend_figures(repeats)`` returns the
+figures.
 """
 
 from __future__ import annotations
@@ -64,8 +65,7 @@ def seam_score(img: np.ndarray, mask: np.ndarray) -> float:
     """Mean absolute step |f_p - f_q| over 4-neighbour pairs straddling the boundary of mask >= 128."""
     f = img.astype(np.float32)
     om = mask >= 128
-    steps = [np.abs(f[:, :-1] - f[:, 1:])[om[:, :-1] != om[:, 1:]],
-             np.abs(f[:-1] - f[1:])[om[:-1] != om[1:]]]
+    steps = [np.abs(f[:, :-1] - f[:, 1:])[om[:, :-1] != om[:, 1:]], np.abs(f[:-1] - f[1:])[om[:-1] != om[1:]]]
     return float(np.concatenate([s.ravel() for s in steps]).mean())
 
 
@@ -105,7 +105,9 @@ def cv_laplacian_blend(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, level
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def cv_colour_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, strength: float = 1.0) -> np.ndarray:
+def cv_colour_transfer(
+    src: np.ndarray, ref: np.ndarray, mask: np.ndarray, strength: float = 1.0
+) -> np.ndarray:
     s = cv2.cvtColor(src, cv2.COLOR_BGR2LAB).astype(np.float32)
     r = cv2.cvtColor(ref, cv2.COLOR_BGR2LAB).astype(np.float32)
     sel = mask > 0
@@ -117,8 +119,9 @@ def cv_colour_transfer(src: np.ndarray, ref: np.ndarray, mask: np.ndarray, stren
     return np.clip(src + wt * (rec - src) + 0.5, 0, 255).astype(np.uint8)
 
 
-def cv_guided_filter(img: np.ndarray, mask: np.ndarray, radius: int, eps: float,
-                     strength: float = 1.0) -> np.ndarray:
+def cv_guided_filter(
+    img: np.ndarray, mask: np.ndarray, radius: int, eps: float, strength: float = 1.0
+) -> np.ndarray:
     i = img.astype(np.float32) / 255.0
     k = (2 * radius + 1, 2 * radius + 1)
     mean_i = cv2.boxFilter(i, -1, k)
@@ -144,7 +147,9 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
     # (v) Poisson cloning.
     for mode, flag in (("normal", cv2.NORMAL_CLONE), ("mixed", cv2.MIXED_CLONE)):
         cv_out = cv2.seamlessClone(src, dst, mask, center, flag)
-        theirs = _time(lambda flag=flag: cv2.seamlessClone(src, dst, mask, center, flag), max(repeats // 2, 1))
+        theirs = _time(
+            lambda flag=flag: cv2.seamlessClone(src, dst, mask, center, flag), max(repeats // 2, 1)
+        )
         ours_out = dst.copy()
         stats = blend_poisson(src, mask, ours_out, mode=mode)
         work = dst.copy()
@@ -183,18 +188,23 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
     fig["multiband_1080p_speedup"] = theirs / ours
     fig["multiband_seam_ours"] = seam_score(mb_out, mask)
     fig["multiband_seam_cv2"] = seam_score(cv_laplacian_blend(src, dst, mask, 6), mask)
-    fig["multiband_max_diff_vs_cv2"] = float(np.abs(mb_out.astype(int) - cv_laplacian_blend(src, dst, mask, 6)).max())
+    fig["multiband_max_diff_vs_cv2"] = float(
+        np.abs(mb_out.astype(int) - cv_laplacian_blend(src, dst, mask, 6)).max()
+    )
 
     # (vii) Lab colour transfer on the face bounding box.
-    fs, fd, fm = (a[y:y + h, x:x + w] for a in (src, dst, mask))
+    fs, fd, fm = (a[y : y + h, x : x + w] for a in (src, dst, mask))
     fs, fd, fm = np.ascontiguousarray(fs), np.ascontiguousarray(fd), np.ascontiguousarray(fm)
     theirs = _time(lambda: cv_colour_transfer(fs, fd, fm), repeats)
     ours = _time(lambda: transfer_colour(fs, fm, fd, fm, channel_order="bgr"), repeats)
     fig["colour_ours_ms"] = ours
     fig["colour_cv2_ms"] = theirs
     fig["colour_speedup"] = theirs / ours
-    fig["colour_mean_abs_diff_vs_cv2"] = float(np.abs(transfer_colour(fs, fm, fd, fm, channel_order="bgr")
-                                                      .astype(int) - cv_colour_transfer(fs, fd, fm)).mean())
+    fig["colour_mean_abs_diff_vs_cv2"] = float(
+        np.abs(
+            transfer_colour(fs, fm, fd, fm, channel_order="bgr").astype(int) - cv_colour_transfer(fs, fd, fm)
+        ).mean()
+    )
 
     # (viii) Guided filter on the face bounding box.
     theirs = _time(lambda: cv_guided_filter(fs, fm, GUIDED_RADIUS, GUIDED_EPS), repeats)
@@ -202,21 +212,30 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
     fig["guided_ours_ms"] = ours
     fig["guided_cv2_ms"] = theirs
     fig["guided_speedup"] = theirs / ours
-    fig["guided_mean_abs_diff_vs_cv2"] = float(np.abs(guided_filter(fs, GUIDED_RADIUS, GUIDED_EPS, mask=fm)
-                                                      .astype(int) - cv_guided_filter(fs, fm, GUIDED_RADIUS,
-                                                                                      GUIDED_EPS)).mean())
+    fig["guided_mean_abs_diff_vs_cv2"] = float(
+        np.abs(
+            guided_filter(fs, GUIDED_RADIUS, GUIDED_EPS, mask=fm).astype(int)
+            - cv_guided_filter(fs, fm, GUIDED_RADIUS, GUIDED_EPS)
+        ).mean()
+    )
 
     print(f"scene {WIDTH}x{HEIGHT}, mask {fig['mask_fraction']:.1%} of the frame, face box {w}x{h}, 1 thread")
     print(f"{'routine':28s} {'ours ms':>9s} {'OpenCV ms':>10s} {'speedup':>8s}")
-    for name, key in (("poisson normal", "poisson"), ("poisson mixed", "poisson_mixed"),
-                      ("multiband 6 levels", "multiband"), ("colour transfer (face box)", "colour"),
-                      ("guided filter (face box)", "guided")):
+    for name, key in (
+        ("poisson normal", "poisson"),
+        ("poisson mixed", "poisson_mixed"),
+        ("multiband 6 levels", "multiband"),
+        ("colour transfer (face box)", "colour"),
+        ("guided filter (face box)", "guided"),
+    ):
         sp = fig.get(f"{key}_1080p_speedup", fig.get(f"{key}_speedup", 0.0))
         print(f"{name:28s} {fig[key + '_ours_ms']:9.2f} {fig[key + '_cv2_ms']:10.2f} {sp:8.2f}x")
     for key in ("poisson", "poisson_mixed", "multiband"):
         print(f"seam {key:14s} ours {fig[key + '_seam_ours']:.3f}  OpenCV {fig[key + '_seam_cv2']:.3f}")
-    print(f"poisson: {fig['poisson_cycles']:.0f} V-cycles, residual {fig['poisson_residual']:.2e}, "
-          f"max {fig['poisson_max_err_vs_converged']:.0f} grey levels from a 1e-6 solve")
+    print(
+        f"poisson: {fig['poisson_cycles']:.0f} V-cycles, residual {fig['poisson_residual']:.2e}, "
+        f"max {fig['poisson_max_err_vs_converged']:.0f} grey levels from a 1e-6 solve"
+    )
     return fig
 
 

@@ -4,6 +4,9 @@ Every function validates its arguments in Python and raises :class:`fusionkit.er
 before any C call; the C routines release the GIL, so threads run them in parallel.
 """
 
+from fusionkit.core.blend import PoissonStats, blend_multiband, blend_poisson
+from fusionkit.core.colour import lab_stats, transfer_colour
+from fusionkit.core.filters import guided_filter, unsharp_mask
 from fusionkit.core.masks import (
     box_radii_for_sigma,
     composite,
@@ -13,23 +16,20 @@ from fusionkit.core.masks import (
     fill_polygon,
 )
 from fusionkit.core.warp import warp_mesh
-from fusionkit.core.blend import PoissonStats, blend_multiband, blend_poisson
-from fusionkit.core.colour import lab_stats, transfer_colour
-from fusionkit.core.filters import guided_filter, unsharp_mask
 
 __all__ = [
+    "PoissonStats",
+    "blend_multiband",
+    "blend_poisson",
     "box_radii_for_sigma",
     "composite",
     "dilate_mask",
     "erode_mask",
     "feather_mask",
     "fill_polygon",
-    "warp_mesh",
-    "PoissonStats",
-    "blend_multiband",
-    "blend_poisson",
+    "guided_filter",
     "lab_stats",
     "transfer_colour",
-    "guided_filter",
     "unsharp_mask",
+    "warp_mesh",
 ]
