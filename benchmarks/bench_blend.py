@@ -18,8 +18,10 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
+import contextlib  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from typing import Any  # noqa: E402
@@ -242,11 +244,16 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--json", action="store_true", help="print the figures as one JSON object at the end")
+    parser.add_argument(
+        "--json", action="store_true", help="print only the figures as one JSON object (the table goes to stderr)"
+    )
     args = parser.parse_args()
-    fig = blend_figures(args.repeats)
     if args.json:
+        with contextlib.redirect_stdout(sys.stderr):
+            fig = blend_figures(args.repeats)
         print(json.dumps(fig))
+    else:
+        blend_figures(args.repeats)
 
 
 if __name__ == "__main__":
