@@ -34,24 +34,37 @@ static inline int win_count(int x, int n, int r)
     return FK_MIN(x + r, n - 1) - FK_MAX(x - r, 0) + 1;
 }
 
-/* Window sums along x (radius r, truncated) of a row of w pixels of c channels; the c running sums are
-   independent chains, so they overlap. T is uint32_t (exact integer sums) or double. */
-#define DEFINE_HWIN(NAME, TIN, TACC, TOUT)                                                                 \
-    static inline void NAME(const TIN *in, int w, int r, TOUT *out, const int c)                          \
+/* Window sums along x (radius r, truncated) of a row of w pixels of c channels. The row is cut into 4 segments
+   whose running sums advance together, so 4 * c independent chains overlap (and float sums drift over a quarter
+   row at most). */
+#define DEFINE_HWIN(NAME, T)                                                                               \
+    static inline void NAME(const T *in, int w, int r, T *out, const int c)                               \
     {                                                                                                     \
-        TACC s[4] = {0, 0, 0, 0};                                                                         \
-        for (int x = 0; x <= FK_MIN(r, w - 1); x++)                                                       \
-            for (int k = 0; k < c; k++) s[k] += (TACC)in[x * c + k];                                      \
-        for (int x = 0; x < w; x++) {                                                                     \
-            for (int k = 0; k < c; k++) out[x * c + k] = (TOUT)s[k];                                      \
-            if (x + r + 1 < w)                                                                            \
-                for (int k = 0; k < c; k++) s[k] += (TACC)in[(x + r + 1) * c + k];                        \
-            if (x - r >= 0)                                                                               \
-                for (int k = 0; k < c; k++) s[k] -= (TACC)in[(x - r) * c + k];                            \
+        enum { S = 4 };                                                                                   \
+        const int len = (w + S - 1) / S;                                                                  \
+        T acc[S][4];                                                                                      \
+        int x0[S], x1[S];                                                                                 \
+        for (int g = 0; g < S; g++) {                                                                     \
+            x0[g] = FK_MIN(g * len, w);                                                                   \
+            x1[g] = FK_MIN(x0[g] + len, w);                                                               \
+            for (int k = 0; k < 4; k++) acc[g][k] = 0;                                                    \
+            if (x0[g] >= x1[g]) continue;                                                                 \
+            for (int x = FK_MAX(x0[g] - r, 0); x <= FK_MIN(x0[g] + r, w - 1); x++)                        \
+                for (int k = 0; k < c; k++) acc[g][k] += in[x * c + k];                                   \
         }                                                                                                 \
+        for (int t = 0; t < len; t++)                                                                     \
+            for (int g = 0; g < S; g++) {                                                                 \
+                const int x = x0[g] + t;                                                                  \
+                if (x >= x1[g]) continue;                                                                 \
+                for (int k = 0; k < c; k++) out[x * c + k] = acc[g][k];                                   \
+                if (x + r + 1 < w)                                                                        \
+                    for (int k = 0; k < c; k++) acc[g][k] += in[(x + r + 1) * c + k];                     \
+                if (x - r >= 0)                                                                           \
+                    for (int k = 0; k < c; k++) acc[g][k] -= in[(x - r) * c + k];                         \
+            }                                                                                             \
     }
-DEFINE_HWIN(hwin_u32_c, uint32_t, uint32_t, uint32_t)
-DEFINE_HWIN(hwin_f_c, float, double, float)
+DEFINE_HWIN(hwin_u32_c, uint32_t)
+DEFINE_HWIN(hwin_f_c, float)
 
 #define FK_DISPATCH(call1, call3, call4) \
     do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
@@ -129,11 +142,13 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     if (!(eps > 0.0 && eps <= 1.0)) return FK_EARG;
     const int h = src->height, w = src->width, c = src->channels, r = radius;
     const int64_t n = (int64_t)w * c;
-    /* A, B: a and b for every pixel; column sums (cs1, cs2 exact integers, ca, cb float) and row scratch. */
-    float *A = malloc(sizeof(float) * (size_t)n * (size_t)h);
-    float *B = malloc(sizeof(float) * (size_t)n * (size_t)h);
+    /* The two passes run together, pass 2 r rows behind pass 1, so a and b live in a ring of 2r + 2 rows
+       (cache-resident) rather than whole images. */
+    const int ring = 2 * r + 2;
+    float *A = malloc(sizeof(float) * (size_t)n * (size_t)ring);
+    float *B = malloc(sizeof(float) * (size_t)n * (size_t)ring);
     uint32_t *u32 = malloc(sizeof(uint32_t) * 4 * (size_t)n);
-    float *f32 = malloc(sizeof(float) * 8 * (size_t)n);
+    float *f32 = malloc(sizeof(float) * 9 * (size_t)n);
     if (A == NULL || B == NULL || u32 == NULL || f32 == NULL) {
         free(A);
         free(B);
@@ -143,49 +158,50 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     }
     uint32_t *cs1 = u32, *cs2 = u32 + n, *s1 = u32 + 2 * n, *s2 = u32 + 3 * n;
     float *ca = f32, *cb = f32 + n, *sa = f32 + 2 * n, *sb = f32 + 3 * n, *icx = f32 + 4 * n, *ic = f32 + 5 * n;
-    float *wt = f32 + 6 * n, *buf = f32 + 7 * n;
+    float *wt = f32 + 6 * n, *buf = f32 + 7 * n, *ic1 = f32 + 8 * n;
     const float e = (float)(eps * 255.0 * 255.0);
     for (int x = 0; x < w; x++)
         for (int k = 0; k < c; k++) icx[(int64_t)x * c + k] = 1.0f / (float)win_count(x, w, r);
-
-    /* Pass 1: window sums of I and I^2 (columns first, vectorised; then along the row), then a and b. */
+    if (mask == NULL)
+        for (int64_t q = 0; q < n; q++) wt[q] = (float)strength;
     memset(cs1, 0, sizeof(uint32_t) * 2 * (size_t)n);
-    for (int y = 0; y <= FK_MIN(r, h - 1); y++) col_add_u8(cs1, cs2, src->data + (int64_t)y * src->stride, n, 1);
-    for (int y = 0; y < h; y++) {
-        const float iny = 1.0f / (float)win_count(y, h, r);
-        for (int64_t q = 0; q < n; q++) ic[q] = icx[q] * iny;
-        hwin_u32(cs1, w, c, r, s1);
-        hwin_u32(cs2, w, c, r, s2);
-        guided_ab(s1, s2, ic, e, A + (int64_t)y * n, B + (int64_t)y * n, n);
-        if (y + r + 1 < h) col_add_u8(cs1, cs2, src->data + (int64_t)(y + r + 1) * src->stride, n, 1);
-        if (y - r >= 0) col_add_u8(cs1, cs2, src->data + (int64_t)(y - r) * src->stride, n, 0);
-    }
-    /* Pass 2: window means of a and b, then q = mean(a) I + mean(b), mixed in through the mask. */
     memset(ca, 0, sizeof(float) * 2 * (size_t)n);
-    for (int y = 0; y <= FK_MIN(r, h - 1); y++) {
-        col_add_f(ca, A + (int64_t)y * n, n, 1.0f);
-        col_add_f(cb, B + (int64_t)y * n, n, 1.0f);
-    }
-    for (int y = 0; y < h; y++) {
-        const float iny = 1.0f / (float)win_count(y, h, r);
-        const uint8_t *m = mask != NULL ? mask->data + (int64_t)y * mask->stride : NULL;
+    for (int y = 0; y <= FK_MIN(r, h - 1); y++) col_add_u8(cs1, cs2, src->data + (int64_t)y * src->stride, n, 1);
+
+    for (int y = 0; y < h + r; y++) {
+        if (y < h) {
+            /* Pass 1, row y: window sums of I and I^2 (columns kept up to date; then along the row), a and b. */
+            float *ra = A + (int64_t)(y % ring) * n, *rb = B + (int64_t)(y % ring) * n;
+            const float iny = 1.0f / (float)win_count(y, h, r);
+            for (int64_t q = 0; q < n; q++) ic1[q] = icx[q] * iny;
+            hwin_u32(cs1, w, c, r, s1);
+            hwin_u32(cs2, w, c, r, s2);
+            guided_ab(s1, s2, ic1, e, ra, rb, n);
+            if (y + r + 1 < h) col_add_u8(cs1, cs2, src->data + (int64_t)(y + r + 1) * src->stride, n, 1);
+            if (y - r >= 0) col_add_u8(cs1, cs2, src->data + (int64_t)(y - r) * src->stride, n, 0);
+            col_add_f(ca, ra, n, 1.0f);
+            col_add_f(cb, rb, n, 1.0f);
+        }
+        const int yy = y - r;
+        if (yy < 0) continue;
+        /* Pass 2, row yy: the column sums of a and b now cover rows yy - r - 1 .. min(yy + r, h - 1); drop
+           the first, then q = mean(a) I + mean(b), mixed in through the mask. */
+        if (yy - r - 1 >= 0) {
+            col_add_f(ca, A + (int64_t)((yy - r - 1) % ring) * n, n, -1.0f);
+            col_add_f(cb, B + (int64_t)((yy - r - 1) % ring) * n, n, -1.0f);
+        }
+        const float iny = 1.0f / (float)win_count(yy, h, r);
         for (int64_t q = 0; q < n; q++) ic[q] = icx[q] * iny;
-        for (int x = 0; x < w; x++) {
-            const float wv = (float)strength * (m != NULL ? (float)m[x] * (1.0f / 255.0f) : 1.0f);
-            for (int k = 0; k < c; k++) wt[(int64_t)x * c + k] = wv;
+        if (mask != NULL) {
+            const uint8_t *m = mask->data + (int64_t)yy * mask->stride;
+            const float s255 = (float)strength * (1.0f / 255.0f);
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < c; k++) wt[(int64_t)x * c + k] = (float)m[x] * s255;
         }
         hwin_f(ca, w, c, r, sa);
         hwin_f(cb, w, c, r, sb);
-        guided_out(sa, sb, ic, wt, src->data + (int64_t)y * src->stride, buf,
-                   dst->data + (int64_t)y * dst->stride, n);
-        if (y + r + 1 < h) {
-            col_add_f(ca, A + (int64_t)(y + r + 1) * n, n, 1.0f);
-            col_add_f(cb, B + (int64_t)(y + r + 1) * n, n, 1.0f);
-        }
-        if (y - r >= 0) {
-            col_add_f(ca, A + (int64_t)(y - r) * n, n, -1.0f);
-            col_add_f(cb, B + (int64_t)(y - r) * n, n, -1.0f);
-        }
+        guided_out(sa, sb, ic, wt, src->data + (int64_t)yy * src->stride, buf,
+                   dst->data + (int64_t)yy * dst->stride, n);
     }
     free(A);
     free(B);
