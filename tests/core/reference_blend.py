@@ -167,18 +167,6 @@ def blend_poisson(src: U8, mask: U8, dst: U8, origin: tuple[int, int], mode: str
     return out, sol
 
 
-def seam_score(img: U8, mask: U8) -> float:
-    """Mean absolute step |f_p - f_q| over 4-neighbour pairs straddling the boundary of mask >= 128."""
-    f = _hwc(img)
-    om = mask >= 128
-    steps = []
-    for a, b, oa, ob in ((f[:, :-1], f[:, 1:], om[:, :-1], om[:, 1:]), (f[:-1], f[1:], om[:-1], om[1:])):
-        edge = oa != ob
-        steps.append(np.abs(a - b)[edge].ravel())
-    s = np.concatenate(steps)
-    return float(s.mean()) if s.size else 0.0
-
-
 # ----------------------------------------------------------------------------------------------------
 # Lab colour statistics and transfer
 
