@@ -220,45 +220,44 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
     smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
 }
 
-/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2). */
+/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2):
+   OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
 static int mark_band(grid *g)
 {
     const int h = g->h, w = g->w, d = BAND_WIDTH;
-    uint8_t *near = malloc((size_t)h * (size_t)w);
-    int32_t *cnt = calloc((size_t)w, sizeof(int32_t));
-    if (near == NULL || cnt == NULL) {
+    uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
+    uint8_t *near = calloc((size_t)h * (size_t)w, 1);
+    uint8_t *acc = malloc((size_t)w);
+    if (fixed == NULL || near == NULL || acc == NULL) {
+        free(fixed);
         free(near);
-        free(cnt);
+        free(acc);
         return FK_ENOMEM;
     }
     for (int i = 0; i < h; i++) {
         const uint8_t *a = g->act + (int64_t)i * w;
         uint8_t *nr = near + (int64_t)i * w;
-        int run = 0;
-        for (int j = 0; j <= FK_MIN(d, w - 1); j++) run += !a[j];
-        for (int j = 0; j < w; j++) {
-            nr[j] = (uint8_t)(run > 0);
-            if (j + d + 1 < w) run += !a[j + d + 1];
-            if (j - d >= 0) run -= !a[j - d];
-        }
+        for (int j = 0; j < w; j++) fixed[d + j] = (uint8_t)(a[j] == 0);
+        for (int t = 0; t <= 2 * d; t++)
+            for (int j = 0; j < w; j++) nr[j] |= fixed[t + j];
     }
-    for (int i = 0; i <= FK_MIN(d, h - 1); i++)
-        for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)i * w + j];
     int64_t nband = 0;
     for (int i = 0; i < h; i++) {
+        memset(acc, 0, (size_t)w);
+        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) {
+            const uint8_t *nr = near + (int64_t)t * w;
+            for (int j = 0; j < w; j++) acc[j] |= nr[j];
+        }
         uint8_t *a = g->act + (int64_t)i * w;
         for (int j = 0; j < w; j++)
-            if (a[j] && cnt[j] > 0) {
+            if (a[j] && acc[j]) {
                 a[j] = 2;
                 nband++;
             }
-        if (i + d + 1 < h)
-            for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)(i + d + 1) * w + j];
-        if (i - d >= 0)
-            for (int j = 0; j < w; j++) cnt[j] -= near[(int64_t)(i - d) * w + j];
     }
+    free(fixed);
     free(near);
-    free(cnt);
+    free(acc);
     g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
     g->bidx = malloc(sizeof(int32_t) * (size_t)(nband + 1));
     if (g->bptr == NULL || g->bidx == NULL) return FK_ENOMEM;
