@@ -282,7 +282,18 @@ typedef struct {
     float *solution;
 } out_t;
 
-static inline void write_out_c(const grid *g0, const out_t *o, const int c)
+/* f = g + u over n values, rounded and clamped into buf, vectorised. */
+static void round_run(const uint8_t *restrict s, const float *restrict u, uint8_t *restrict buf, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        float v = (float)s[q] + u[q] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = (uint8_t)(int32_t)v;
+    }
+}
+
+static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, const int c)
 {
     const int64_t rs0 = (int64_t)g0->w * c;
     for (int i = 1; i < o->gh - 1; i++) {
@@ -292,17 +303,12 @@ static inline void write_out_c(const grid *g0, const out_t *o, const int c)
         const uint8_t *s = o->s + (int64_t)ri * o->ss + (int64_t)o->gc0 * c;
         uint8_t *d = o->d + (int64_t)ri * o->ds + (int64_t)o->gc0 * c;
         float *sol = o->solution != NULL ? o->solution + ((int64_t)ri * o->w + o->gc0) * c : NULL;
+        round_run(s, u, buf, (int64_t)o->gw * c);
         for (int j = 1; j < o->gw - 1; j++) {
             if (!a[j]) continue;
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)j * c + k;
-                const float f = (float)s[q] + u[q];
-                float v = f + 0.5f;
-                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
-                v = v < 255.0f ? v : 255.0f;
-                d[q] = (uint8_t)v;
-                if (sol != NULL) sol[q] = f;
-            }
+            for (int k = 0; k < c; k++) d[(int64_t)j * c + k] = buf[(int64_t)j * c + k];
+            if (sol != NULL)
+                for (int k = 0; k < c; k++) sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
         }
     }
 }
@@ -623,7 +629,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
 
     /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
     out_t ot = {sroi, droi, src->stride, dst->stride, gr0, gc0, gh, gw, w, solution};
-    FK_DISPATCH(write_out_c(g0, &ot, 1), write_out_c(g0, &ot, 3), write_out_c(g0, &ot, 4));
+    uint8_t *obuf = (uint8_t *)g0->ring; /* a row of gw * c bytes fits in the ring's rows of floats */
+    FK_DISPATCH(write_out_c(g0, &ot, obuf, 1), write_out_c(g0, &ot, obuf, 3), write_out_c(g0, &ot, obuf, 4));
     free_grids(g, nl);
     free(fbuf);
     free(abuf);
