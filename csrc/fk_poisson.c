@@ -220,6 +220,11 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
     smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
 }
 
+static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
+{
+    for (int j = 0; j < n; j++) out[j] |= in[j];
+}
+
 /* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2):
    OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
 static int mark_band(grid *g)
@@ -238,16 +243,12 @@ static int mark_band(grid *g)
         const uint8_t *a = g->act + (int64_t)i * w;
         uint8_t *nr = near + (int64_t)i * w;
         for (int j = 0; j < w; j++) fixed[d + j] = (uint8_t)(a[j] == 0);
-        for (int t = 0; t <= 2 * d; t++)
-            for (int j = 0; j < w; j++) nr[j] |= fixed[t + j];
+        for (int t = 0; t <= 2 * d; t++) or_run(nr, fixed + t, w);
     }
     int64_t nband = 0;
     for (int i = 0; i < h; i++) {
         memset(acc, 0, (size_t)w);
-        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) {
-            const uint8_t *nr = near + (int64_t)t * w;
-            for (int j = 0; j < w; j++) acc[j] |= nr[j];
-        }
+        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) or_run(acc, near + (int64_t)t * w, w);
         uint8_t *a = g->act + (int64_t)i * w;
         for (int j = 0; j < w; j++)
             if (a[j] && acc[j]) {
@@ -486,14 +487,22 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     for (int i = 1; i < h - 1; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        for (int j = 1; j < w - 1; j++) {
+        int lo = -1, hi = -1;
+        for (int j = 1; j < w - 1; j++)
             if (m[j] >= 128) {
-                r0 = FK_MIN(r0, i);
-                r1 = i;
-                c0 = FK_MIN(c0, j);
-                c1 = FK_MAX(c1, j);
+                lo = j;
+                break;
             }
-        }
+        if (lo < 0) continue;
+        for (int j = w - 2; j >= lo; j--)
+            if (m[j] >= 128) {
+                hi = j;
+                break;
+            }
+        r0 = FK_MIN(r0, i);
+        r1 = i;
+        c0 = FK_MIN(c0, lo);
+        c1 = FK_MAX(c1, hi);
     }
     if (solution != NULL) {
         for (int i = 0; i < h; i++) {
