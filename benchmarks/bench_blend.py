@@ -1,10 +1,10 @@
 """Blending, colour and filter speed against OpenCV, single thread, on a face-like 1920x1080 scene.
 
-Compares, in one run: (v) ``cv2.seamlessClone`` NORMAL_CLONE and MIXED_CLONE against ``blend_poisson``;
-(vi) a 6-level Laplacian blend written with ``cv2.pyrDown``/``cv2.pyrUp`` against ``blend_multiband``;
-(vii) a Lab transfer with ``cv2.cvtColor`` + NumPy on the face bounding box against ``transfer_colour``;
-(viii) a guided filter written with ``cv2.boxFilter`` + NumPy against ``guided_filter``; plus a seam score for
-each blend (mean absolute step across the mask boundary, lower is smoother).
+Compares, in one run: (v) ``cv2.seamlessClone`` NORMAL_CLONE and MIXED_CLONE against ``blend_poisson``; (vi)
+a 6-level Laplacian blend written with ``cv2.pyrDown``/``cv2.pyrUp`` against ``blend_multiband``; (vii) a
+Lab transfer with ``cv2.cvtColor`` + NumPy on the face bounding box against ``transfer_colour``; (viii) a
+guided filter written with ``cv2.boxFilter`` + NumPy against ``guided_filter``; plus a seam score for each
+blend (mean absolute step across the mask boundary, lower is smoother).
 
 Run ``python benchmarks/bench_blend.py [--repeats N] [--json]``; ``blend_figures(repeats)`` returns the
 figures.
@@ -66,10 +66,10 @@ def make_scene(seed: int = 7) -> dict[str, Any]:
 def seam_score(img: np.ndarray, mask: np.ndarray) -> float:
     """Mean absolute gradient jump across the boundary of mask >= 128.
 
-    For each 4-neighbour pair (p, q) straddling the boundary, with p2 and q2 the next pixels beyond p
-    and q on the same line: |(f_p - f_q) - ((f_p2 - f_p) + (f_q - f_q2)) / 2|, the step across the
-    seam against the mean of the steps beside it, averaged over pairs and channels. 0 for a linear
-    ramp; a pasted edge scores its jump.
+    For each 4-neighbour pair (p, q) straddling the boundary, with p2 and q2 the next pixels beyond p and q
+    on the same line: |(f_p - f_q) - ((f_p2 - f_p) + (f_q - f_q2)) / 2|, the step across the seam against
+    the mean of the steps beside it, averaged over pairs and channels. 0 for a linear ramp; a pasted edge
+    scores its jump.
     """
     f = img.astype(np.float32)
     om = mask >= 128

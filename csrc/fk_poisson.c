@@ -5,11 +5,13 @@
  * Unknowns are the pixels p of Omega: mask >= 128, excluding the ROI's outer 1-pixel ring (those pixels, like
  * every pixel outside Omega, are boundary and keep dst). For p in Omega, with N_p its four neighbours, g = src and
  * f* = dst, the discrete equation is
- *     4 f_p - sum_{q in N_p, q in Omega} f_q = sum_{q in N_p, q not in Omega} f*_q + sum_{q in N_p} v_pq
+ *     4 f_p - sum_{q in N_p, q in Omega} f_q = sum_{q in N_p, q not in Omega} f*_q + sum_{q in N_p, q in Omega} v_pq
  * with v_pq = g_p - g_q (normal mode), or whichever of g_p - g_q and f*_p - f*_q has the larger magnitude (mixed
- * mode; ties take the source). The solver works on u = f - g, for which the equation reads
- *     4 u_p - sum_{q in N_p} u_q = sum_{q in N_p} (v_pq - (g_p - g_q)),
- * with u = f* - g held fixed outside Omega: the right-hand side is zero in normal mode, so level 0 stores none.
+ * mode; ties take the source). Edges from Omega to the boundary carry no guidance: the guidance field lives on
+ * Omega's own edges, and the seam edges only ask for continuity with dst, which keeps the step across the seam at
+ * the destination's level instead of the source's. The solver works on u = f - g, for which the equation reads
+ *     4 u_p - sum_{q in N_p} u_q = sum_{q in N_p} (v_pq - (g_p - g_q))   (v_pq = 0 on seam edges),
+ * with u = f* - g held fixed outside Omega; in normal mode the right-hand side is non-zero only next to the seam.
  *
  * Multigrid: vertex-centred grids of odd size, coarse point i on fine point 2i; red-black Gauss-Seidel smoothing
  * (two sweeps before and after), full-weighting restriction of the residual (times 4 for the doubled spacing),
@@ -340,7 +342,7 @@ typedef struct {
     int64_t bcount;
 } setup_t;
 
-/* Over the unknowns: ||b||^2, the u-form right-hand side (mixed mode) and the boundary offset sums. */
+/* Mixed mode, over the unknowns: ||b||^2, the u-form right-hand side and the boundary offset sums. */
 static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
 {
     const int64_t rs0 = (int64_t)g0->w * c;
@@ -359,18 +361,6 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
                 st->bcount++;
                 for (int k = 0; k < c; k++) st->bsum[k] += (double)((float)dp[dof[n] + k] - (float)sp[so[n] + k]);
             }
-            if (st->mode == 0) {
-                /* b = 4 g_p - sum g_q + sum over boundary neighbours of f*_q, without branches. */
-                const float w0 = (float)nb[0], w1 = (float)nb[1], w2 = (float)nb[2], w3 = (float)nb[3];
-                for (int k = 0; k < c; k++) {
-                    const float bval = 4.0f * (float)sp[k] - (float)sp[so[0] + k] - (float)sp[so[1] + k]
-                                     - (float)sp[so[2] + k] - (float)sp[so[3] + k]
-                                     + w0 * (float)dp[dof[0] + k] + w1 * (float)dp[dof[1] + k]
-                                     + w2 * (float)dp[dof[2] + k] + w3 * (float)dp[dof[3] + k];
-                    rowss += bval * bval;
-                }
-                continue;
-            }
             for (int k = 0; k < c; k++) {
                 float bval = 0.0f, rval = 0.0f;
                 for (int n = 0; n < 4; n++) {
@@ -380,6 +370,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
                         const float gd = (float)dp[k] - (float)dp[dof[n] + k];
                         if (fabsf(gd) > fabsf(gs)) v = gd;
                     }
+                    if (nb[n]) v = 0.0f; /* edges to fixed points carry no guidance */
                     bval += v + (nb[n] ? (float)dp[dof[n] + k] : 0.0f);
                     rval += v - gs;
                 }
@@ -391,27 +382,32 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
     }
 }
 
-/* One row of setup_normal_c, each pointer at the row's second point, over n floats. */
+/* One row of setup_normal_c, each pointer at the row's second point, over n floats. r* are 1 at fixed points,
+   s* the source, d* the destination (up, middle, down rows). Edges to fixed points carry no guidance. */
 static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
                       const float *restrict su, const float *restrict sm, const float *restrict sd,
                       const float *restrict du, const float *restrict dm, const float *restrict dd,
-                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
+                      float *restrict vv, float *restrict ee, float *restrict cc, float *restrict rh, int64_t n,
+                      int64_t c)
 {
     for (int64_t q = 0; q < n; q++) {
         const float act = 1.0f - rm[q];
-        const float lap = 4.0f * sm[q] - su[q] - sd[q] - sm[q - c] - sm[q + c];
+        const float lap = (1.0f - ru[q]) * (sm[q] - su[q]) + (1.0f - rd[q]) * (sm[q] - sd[q])
+                        + (1.0f - rm[q - c]) * (sm[q] - sm[q - c]) + (1.0f - rm[q + c]) * (sm[q] - sm[q + c]);
         const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
         const float v = act * (lap + bt);
         vv[q] = v * v;
         ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
                        + rm[q + c] * (dm[q + c] - sm[q + c]));
         cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
+        rh[q] = act * (ru[q] * (su[q] - sm[q]) + rd[q] * (sd[q] - sm[q]) + rm[q - c] * (sm[q - c] - sm[q])
+                       + rm[q + c] * (sm[q + c] - sm[q]));
     }
 }
 
 /* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
    scratch holds 12 rows of gw * c floats. */
-static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
+static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, float *rhs, const int c)
 {
     const int gw = st->gw;
     const int64_t n = (int64_t)gw * c;
@@ -443,7 +439,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
         /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
         float *vv = e, *ee = e + n, *cc = e + 2 * n;
         setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
-                  n - 2 * c, c);
+                  rhs + (int64_t)i * g0->w * c + c, n - 2 * c, c);
         float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
         int64_t q = c;
         for (; q + 8 <= n - c; q += 8)
@@ -530,7 +526,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int64_t fl = 0, bl = 0;
     for (int k = 0; k < nl; k++) {
         const int64_t n = (int64_t)g[k].h * g[k].w;
-        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 3 * (int64_t)g[k].w * c;
+        fl += 2 * n * c + 3 * (int64_t)g[k].w * c;
         bl += n;
     }
     float *fbuf = calloc((size_t)fl, sizeof(float));
@@ -547,11 +543,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             const int64_t n = (int64_t)g[k].h * g[k].w;
             g[k].u = pf;
             pf += n * c;
-            g[k].rhs = NULL;
-            if (k > 0 || mode == 1) {
-                g[k].rhs = pf;
-                pf += n * c;
-            }
+            g[k].rhs = pf;
+            pf += n * c;
             g[k].ring = pf;
             pf += 3 * (int64_t)g[k].w * c;
             g[k].act = pa;
@@ -588,8 +581,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             free(abuf);
             return FK_ENOMEM;
         }
-        FK_DISPATCH(setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
-                    setup_normal_c(g0, &st, scratch, 4));
+        FK_DISPATCH(setup_normal_c(g0, &st, scratch, g0->rhs, 1), setup_normal_c(g0, &st, scratch, g0->rhs, 3),
+                    setup_normal_c(g0, &st, scratch, g0->rhs, 4));
         free(scratch);
     } else {
         FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));

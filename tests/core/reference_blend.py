@@ -117,7 +117,8 @@ def poisson_rhs(src: U8, mask: U8, dst_roi: U8, mode: str) -> F64:
         if mode == "mixed":
             vd = fs - fq
             v = np.where(np.abs(vd) > np.abs(v), vd, v)
-        b += v + np.where(oq[:, :, None], 0.0, fq)
+        # Seam edges (to a fixed neighbour) carry no guidance, only the neighbour's value.
+        b += np.where(oq[:, :, None], v, fq)
     b[~om] = 0.0
     return b
 

@@ -86,13 +86,11 @@ def blend_multiband(
     """Blend ``src`` into ``dst`` through ``mask`` band by band (a Laplacian-pyramid blend).
 
     Each band of the Laplacian pyramid of ``src`` and of the ``dst`` region under it is mixed with the
-    matching
-    level of the Gaussian pyramid of ``mask / 255``, and the pyramid is collapsed: low frequencies blend
-    over a wide
-    transition and fine detail over a narrow one, so seams vanish without ghosting. Where the mask's influence
-    ends (3 * 2**levels pixels beyond its bounding box) ``dst`` is left untouched. Kernels: 5-tap [1 4 6 4
-    1] / 16
-    reduce, (1 6 1) / 8 and (1 1) / 2 expand, edges replicated at the ROI's borders.
+    matching level of the Gaussian pyramid of ``mask / 255``, and the pyramid is collapsed: low frequencies
+    blend over a wide transition and fine detail over a narrow one, so seams vanish without ghosting. Where
+    the mask's influence ends (3 * 2**levels pixels beyond its bounding box) ``dst`` is left untouched.
+    Kernels: 5-tap [1 4 6 4 1] / 16 reduce, (1 6 1) / 8 and (1 1) / 2 expand, edges replicated at the ROI's
+    borders.
 
     Parameters
     ----------
@@ -122,8 +120,7 @@ def blend_multiband(
     References
     ----------
     P. J. Burt and E. H. Adelson, "A multiresolution spline with application to image mosaics", ACM
-    Transactions
-    on Graphics 2(4), 1983.
+    Transactions on Graphics 2(4), 1983.
 
     Examples
     --------
@@ -184,25 +181,23 @@ def blend_poisson(
     """Clone ``src`` into ``dst`` seamlessly: solve Poisson's equation inside the mask (Perez et al. 2003).
 
     Inside Omega (pixels with ``mask >= 128``, except the ROI's outer 1-pixel ring) the result keeps the
-    gradients
-    of ``src`` (``"normal"``) or, edge by edge, whichever of ``src``'s and ``dst``'s is stronger
-    (``"mixed"``, for
-    transparent or holed objects), and meets ``dst`` on Omega's boundary; everything outside Omega keeps
-    ``dst``.
-    The discrete equation, for p in Omega with 4-neighbours q and guidance v_pq, is
-    ``4 f_p - sum_{q in Omega} f_q = sum_{q not in Omega} dst_q + sum_q v_pq``; it is solved in float32 by
-    multigrid V-cycles (red-black Gauss-Seidel, full weighting, bilinear prolongation) on Omega's bounding box
-    only, starting from ``src`` offset by the mean boundary difference, until the relative residual
-    ``||b - A f||_2 / max(||b||_2, 1)`` (all channels together) is at most ``tol`` or ``max_cycles`` have run.
+    gradients of ``src`` (``"normal"``) or, edge by edge, whichever of ``src``'s and ``dst``'s is stronger
+    (``"mixed"``, for transparent or holed objects), and meets ``dst`` on Omega's boundary; everything
+    outside Omega keeps ``dst``. For p in Omega with 4-neighbours q and guidance v_pq the discrete equation
+    is ``4 f_p - sum_{q in Omega} f_q = sum_{q not in Omega} dst_q + sum_{q in Omega} v_pq``: edges that
+    cross the seam carry no guidance, only continuity with ``dst``, so the step across the seam stays at the
+    destination's level. It is solved in float32 by multigrid V-cycles (red-black Gauss-Seidel, full
+    weighting, bilinear prolongation, extra relaxation next to the seam) on Omega's bounding box only,
+    starting from ``src`` offset by the mean boundary difference, until the relative residual ``||b - A
+    f||_2 / max(||b||_2, 1)`` (all channels together) is at most ``tol`` or ``max_cycles`` have run.
 
     Parameters
     ----------
     src
         (h, w) or (h, w, C) uint8 ROI to clone, C in 1, 3, 4.
     mask
-        (h, w) uint8; pixels >= 128 are cloned. A full mask is fine (the ROI's ring is the boundary); a
-        mask with
-        no pixel >= 128 inside that ring raises.
+        (h, w) uint8; pixels >= 128 are cloned. A full mask is fine (the ROI's ring is the boundary); a mask
+        with no pixel >= 128 inside that ring raises.
     dst
         (H, W[, C]) uint8 destination, written in place; same channels as ``src``.
     origin
@@ -225,13 +220,12 @@ def blend_poisson(
     ------
     fusionkit.errors.ParameterValueError
         For wrong dtypes, shapes or channels, an ROI outside ``dst``, an empty mask, an unknown mode, or
-        ``tol``
-        or ``max_cycles`` out of range.
+        ``tol`` or ``max_cycles`` out of range.
 
     References
     ----------
-    P. Perez, M. Gangnet and A. Blake, "Poisson image editing", ACM Transactions on Graphics 22(3), 2003.
-    W. L. Briggs, V. E. Henson and S. F. McCormick, "A Multigrid Tutorial", 2nd ed., SIAM, 2000.
+    P. Perez, M. Gangnet and A. Blake, "Poisson image editing", ACM Transactions on Graphics 22(3), 2003. W.
+    L. Briggs, V. E. Henson and S. F. McCormick, "A Multigrid Tutorial", 2nd ed., SIAM, 2000.
 
     Examples
     --------

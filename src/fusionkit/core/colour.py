@@ -93,8 +93,8 @@ def transfer_colour(
     """Give ``src``'s masked region the Lab colour statistics of ``reference``'s masked region.
 
     Each Lab channel of ``src`` is mapped to ``(v - src_mean) * ref_std / src_std + ref_mean`` (Reinhard et
-    al.),
-    with the statistics weighted by the masks (a channel with no spread in ``src`` is only shifted); the
+    al.), with the statistics weighted by the masks (a channel with no spread in ``src`` is only shifted);
+    the
     result
     is mixed into ``src`` by ``strength * mask / 255``, so pixels where ``mask`` is 0 are copied unchanged.
 

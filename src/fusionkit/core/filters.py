@@ -68,11 +68,10 @@ def guided_filter(
 ) -> ImageArray:
     """Smooth ``image`` while keeping its edges: the guided filter, each channel guiding itself.
 
-    With ``I`` a channel scaled to 0-1 and means over the square window of ``radius`` (truncated at the image
-    edges), ``a = var / (var + eps)``, ``b = (1 - a) * mean`` and the filtered value is ``mean(a) * I +
-    mean(b)``:
-    flat regions (variance well under ``eps``) are averaged, edges (variance well over it) kept. The result is
-    mixed into ``image`` by ``strength * mask / 255``.
+    With ``I`` a channel scaled to 0-1 and means over the square window of ``radius`` (truncated at the
+    image edges), ``a = var / (var + eps)``, ``b = (1 - a) * mean`` and the filtered value is ``mean(a) * I
+    + mean(b)``: flat regions (variance well under ``eps``) are averaged, edges (variance well over it)
+    kept. The result is mixed into ``image`` by ``strength * mask / 255``.
 
     Parameters
     ----------
