@@ -94,9 +94,8 @@ def transfer_colour(
 
     Each Lab channel of ``src`` is mapped to ``(v - src_mean) * ref_std / src_std + ref_mean`` (Reinhard et
     al.), with the statistics weighted by the masks (a channel with no spread in ``src`` is only shifted);
-    the
-    result
-    is mixed into ``src`` by ``strength * mask / 255``, so pixels where ``mask`` is 0 are copied unchanged.
+    the result is mixed into ``src`` by ``strength * mask / 255``, so pixels where ``mask`` is 0 are copied
+    unchanged.
 
     Parameters
     ----------
@@ -123,8 +122,7 @@ def transfer_colour(
     References
     ----------
     E. Reinhard, M. Ashikhmin, B. Gooch and P. Shirley, "Color transfer between images", IEEE Computer
-    Graphics
-    and Applications 21(5), 2001.
+    Graphics and Applications 21(5), 2001.
     """
     src, mask = _image_and_mask(src, mask, "src", "mask")
     reference, reference_mask = _image_and_mask(reference, reference_mask, "reference", "reference_mask")
