@@ -41,38 +41,42 @@ typedef struct {
     int h, w;      /* grid size, both odd */
     float *u;      /* h * w * c: level 0 holds u = f - g, coarser levels a correction */
     float *rhs;    /* h * w * c right-hand side, or NULL for zero */
-    float *ring;   /* 3 rows of w * c floats: residual rows for the restriction */
+    float *ring;   /* 4 rows of w * c floats: residual rows for the restriction, and one for norms */
     uint8_t *act;  /* h * w: 0 for a fixed (boundary) point, 1 for an unknown, 2 for an unknown in the band */
     int32_t *bptr; /* 2 * h + 1 offsets into bidx: band points of row i with even j, then with odd j */
     int32_t *bidx; /* their columns */
+    float *brhs;   /* with rhs NULL: the right-hand side at the band points (c per bidx entry; 0 elsewhere) */
 } grid;
 
 /* Row i of one red-black Gauss-Seidel half-sweep over the points with (i + j) % 2 == colour (band points only
-   when band_only). */
+   when band_only). With a sparse right-hand side (brhs), the band points take theirs from the band list and
+   the other points have none. */
 static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, const int c)
 {
     const int64_t rs = (int64_t)g->w * c;
     const uint8_t *a = g->act + (int64_t)i * g->w;
     float *u = g->u + i * rs;
     const float *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
-    if (band_only) {
-        const int slot = 2 * i + ((colour + i) & 1);
-        for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
-            float *p = u + (int64_t)g->bidx[t] * c;
+    const int slot = 2 * i + ((colour + i) & 1);
+    if (!band_only) {
+        /* Points of the band are left to the list below when their rhs is sparse. */
+        const uint8_t skip = g->brhs != NULL ? 2 : 3;
+        for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
+            if (!a[j] || a[j] == skip) continue;
+            float *p = u + (int64_t)j * c;
             if (b != NULL) {
-                const float *bp = b + (int64_t)g->bidx[t] * c;
+                const float *bp = b + (int64_t)j * c;
                 for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
             } else {
                 for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
             }
         }
-        return;
+        if (g->brhs == NULL) return;
     }
-    for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
-        if (!a[j]) continue;
-        float *p = u + (int64_t)j * c;
-        if (b != NULL) {
-            const float *bp = b + (int64_t)j * c;
+    for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
+        float *p = u + (int64_t)g->bidx[t] * c;
+        const float *bp = b != NULL ? b + (int64_t)g->bidx[t] * c : g->brhs != NULL ? g->brhs + (int64_t)t * c : NULL;
+        if (bp != NULL) {
             for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
         } else {
             for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
@@ -80,23 +84,26 @@ static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, 
     }
 }
 
-/* Row i of rhs - A u (0 off the unknowns) into out; returns its sum of squares. */
+/* Row i of rhs - A u (0 off the unknowns) into out (a row of w * c floats); returns its sum of squares. */
 static inline float residual_row_c(const grid *g, int i, float *out, const int c)
 {
     const int64_t rs = (int64_t)g->w * c;
     float ss = 0.0f;
-    if (out != NULL) memset(out, 0, sizeof(float) * (size_t)rs);
+    memset(out, 0, sizeof(float) * (size_t)rs);
     if (i <= 0 || i >= g->h - 1) return 0.0f;
     const uint8_t *a = g->act + (int64_t)i * g->w;
     const float *u = g->u + i * rs, *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
+    if (g->brhs != NULL)
+        for (int32_t t = g->bptr[2 * i]; t < g->bptr[2 * i + 2]; t++)
+            for (int k = 0; k < c; k++) out[(int64_t)g->bidx[t] * c + k] = g->brhs[(int64_t)t * c + k];
     for (int j = 1; j < g->w - 1; j++) {
         if (!a[j]) continue;
         const float *p = u + (int64_t)j * c;
         for (int k = 0; k < c; k++) {
-            const float v = (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
+            const float v = out[(int64_t)j * c + k] + (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
                           - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
             ss += v * v;
-            if (out != NULL) out[(int64_t)j * c + k] = v;
+            out[(int64_t)j * c + k] = v;
         }
     }
     return ss;
@@ -168,7 +175,7 @@ static inline void smooth_c(const grid *g, int nfull, int nband, int full_first,
         }
         if (ss != NULL) {
             const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
-            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, NULL, c);
+            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, g->ring + 3 * (int64_t)g->w * c, c);
         }
     }
     if (ss != NULL) *ss = acc;
@@ -199,8 +206,9 @@ static double residual_norm2(const grid *g, int c)
     double ss = 0.0;
     for (int i = 1; i < g->h - 1; i++) {
         float r = 0.0f;
-        FK_DISPATCH(r = residual_row_c(g, i, NULL, 1), r = residual_row_c(g, i, NULL, 3),
-                    r = residual_row_c(g, i, NULL, 4));
+        float *row = g->ring + 3 * (int64_t)g->w * c;
+        FK_DISPATCH(r = residual_row_c(g, i, row, 1), r = residual_row_c(g, i, row, 3),
+                    r = residual_row_c(g, i, row, 4));
         ss += (double)r;
     }
     return ss;
@@ -331,6 +339,7 @@ static void free_grids(grid *g, int n)
     for (int k = 0; k < n; k++) {
         free(g[k].bptr);
         free(g[k].bidx);
+        free(g[k].brhs);
     }
 }
 
@@ -387,8 +396,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
 static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
                       const float *restrict su, const float *restrict sm, const float *restrict sd,
                       const float *restrict du, const float *restrict dm, const float *restrict dd,
-                      float *restrict vv, float *restrict ee, float *restrict cc, float *restrict rh, int64_t n,
-                      int64_t c)
+                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
 {
     for (int64_t q = 0; q < n; q++) {
         const float act = 1.0f - rm[q];
@@ -400,14 +408,12 @@ static void setup_row(const float *restrict ru, const float *restrict rm, const 
         ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
                        + rm[q + c] * (dm[q + c] - sm[q + c]));
         cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
-        rh[q] = act * (ru[q] * (su[q] - sm[q]) + rd[q] * (sd[q] - sm[q]) + rm[q - c] * (sm[q - c] - sm[q])
-                       + rm[q + c] * (sm[q + c] - sm[q]));
     }
 }
 
 /* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
    scratch holds 12 rows of gw * c floats. */
-static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, float *rhs, const int c)
+static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
 {
     const int gw = st->gw;
     const int64_t n = (int64_t)gw * c;
@@ -439,7 +445,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, f
         /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
         float *vv = e, *ee = e + n, *cc = e + 2 * n;
         setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
-                  rhs + (int64_t)i * g0->w * c + c, n - 2 * c, c);
+                  n - 2 * c, c);
         float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
         int64_t q = c;
         for (; q + 8 <= n - c; q += 8)
@@ -526,7 +532,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int64_t fl = 0, bl = 0;
     for (int k = 0; k < nl; k++) {
         const int64_t n = (int64_t)g[k].h * g[k].w;
-        fl += 2 * n * c + 3 * (int64_t)g[k].w * c;
+        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 4 * (int64_t)g[k].w * c;
         bl += n;
     }
     float *fbuf = calloc((size_t)fl, sizeof(float));
@@ -543,14 +549,18 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             const int64_t n = (int64_t)g[k].h * g[k].w;
             g[k].u = pf;
             pf += n * c;
-            g[k].rhs = pf;
-            pf += n * c;
+            g[k].rhs = NULL;
+            if (k > 0 || mode == 1) {
+                g[k].rhs = pf;
+                pf += n * c;
+            }
             g[k].ring = pf;
-            pf += 3 * (int64_t)g[k].w * c;
+            pf += 4 * (int64_t)g[k].w * c;
             g[k].act = pa;
             pa += n;
             g[k].bptr = NULL;
             g[k].bidx = NULL;
+            g[k].brhs = NULL;
         }
     }
     grid *g0 = &g[0];
@@ -581,8 +591,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             free(abuf);
             return FK_ENOMEM;
         }
-        FK_DISPATCH(setup_normal_c(g0, &st, scratch, g0->rhs, 1), setup_normal_c(g0, &st, scratch, g0->rhs, 3),
-                    setup_normal_c(g0, &st, scratch, g0->rhs, 4));
+        FK_DISPATCH(setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
+                    setup_normal_c(g0, &st, scratch, 4));
         free(scratch);
     } else {
         FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
@@ -609,6 +619,27 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         }
     }
     for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k]);
+    if (rc == FK_OK && mode == 0) {
+        /* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (band points). */
+        const int32_t nb = g0->bptr[2 * g0->h];
+        g0->brhs = calloc((size_t)nb * (size_t)c + 1, sizeof(float));
+        if (g0->brhs == NULL) rc = FK_ENOMEM;
+        for (int i = 1; rc == FK_OK && i < gh - 1; i++) {
+            const uint8_t *a = g0->act + (int64_t)i * g0->w;
+            const uint8_t *srow = st.s + (int64_t)i * st.ss;
+            for (int32_t t = g0->bptr[2 * i]; t < g0->bptr[2 * i + 2]; t++) {
+                const int j = g0->bidx[t];
+                const uint8_t *sp = srow + (int64_t)j * c;
+                const int64_t so[4] = {-st.ss, st.ss, -c, c};
+                const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+                for (int n = 0; n < 4; n++) {
+                    if (!fx[n]) continue;
+                    for (int k = 0; k < c; k++)
+                        g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
+                }
+            }
+        }
+    }
     if (rc != FK_OK) {
         free_grids(g, nl);
         free(fbuf);
