@@ -41,25 +41,36 @@ static void load_u8_row(const u8rows *s, int r, float *out)
 }
 
 /* Horizontal reduction of one row of w pixels (c channels) into (w + 1) / 2 pixels. */
-static void hreduce(const float *in, int w, int c, float *out)
+static inline void hreduce_c(const float *in, int w, float *out, const int c)
 {
     const int w2 = (w + 1) / 2;
-    for (int j = 0; j < w2; j++) {
-        const int x = 2 * j;
-        if (x >= 2 && x + 2 <= w - 1) {
-            const float *p = in + (int64_t)x * c;
-            for (int k = 0; k < c; k++)
-                out[j * c + k] = (p[k - 2 * c] + p[k + 2 * c]) * (1.0f / 16.0f)
-                               + (p[k - c] + p[k + c]) * (4.0f / 16.0f) + p[k] * (6.0f / 16.0f);
-        } else {
-            const int xm2 = FK_MAX(x - 2, 0), xm1 = FK_MAX(x - 1, 0);
-            const int xp1 = FK_MIN(x + 1, w - 1), xp2 = FK_MIN(x + 2, w - 1);
-            for (int k = 0; k < c; k++)
-                out[j * c + k] = (in[xm2 * c + k] + in[xp2 * c + k]) * (1.0f / 16.0f)
-                               + (in[xm1 * c + k] + in[xp1 * c + k]) * (4.0f / 16.0f)
-                               + in[x * c + k] * (6.0f / 16.0f);
-        }
+    /* Interior outputs j with 2 <= 2j <= w - 3 need no clamping. */
+    const int jlo = 1, jhi = (w - 3) / 2;
+    for (int j = jlo; j <= jhi; j++) {
+        const float *p = in + (int64_t)(2 * j) * c;
+        float *o = out + (int64_t)j * c;
+        for (int k = 0; k < c; k++)
+            o[k] = (p[k - 2 * c] + p[k + 2 * c]) * (1.0f / 16.0f) + (p[k - c] + p[k + c]) * (4.0f / 16.0f)
+                 + p[k] * (6.0f / 16.0f);
     }
+    for (int j = 0; j < w2; j++) {
+        if (j >= jlo && j <= jhi) continue;
+        const int x = 2 * j;
+        const int xm2 = FK_MAX(x - 2, 0), xm1 = FK_MAX(x - 1, 0);
+        const int xp1 = FK_MIN(x + 1, w - 1), xp2 = FK_MIN(x + 2, w - 1);
+        for (int k = 0; k < c; k++)
+            out[j * c + k] = (in[xm2 * c + k] + in[xp2 * c + k]) * (1.0f / 16.0f)
+                           + (in[xm1 * c + k] + in[xp1 * c + k]) * (4.0f / 16.0f) + in[x * c + k] * (6.0f / 16.0f);
+    }
+}
+
+#define FK_DISPATCH(call1, call3, call4) \
+    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
+
+/* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
+static void hreduce(const float *in, int w, int c, float *out)
+{
+    FK_DISPATCH(hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
 
 /* Five horizontally reduced rows, keyed by input row, reused between neighbouring output rows. */
@@ -112,8 +123,46 @@ static void reduce_image(const u8rows *s, const float *img, int h, int w, int c,
     }
 }
 
+/* Even outputs (1 6 1) / 8 and odd outputs (1 1) / 2 of the interior, as contiguous runs that vectorise. */
+static void hexpand_runs(const float *restrict t, float *restrict ev, float *restrict od, int64_t n, int64_t c)
+{
+    for (int64_t q = 0; q < n; q++) {
+        ev[q] = (t[q - c] + t[q + c]) * (1.0f / 8.0f) + t[q] * (6.0f / 8.0f);
+        od[q] = (t[q] + t[q + c]) * 0.5f;
+    }
+}
+
+static inline void hexpand_c(const float *tmp, int wl, int w, float *out, float *ev, float *od, const int c)
+{
+    /* Interior: coarse pixels 1 .. wl - 2 give fine pixels 2 .. 2 (wl - 2) + 1 (when inside w). */
+    if (wl >= 3) {
+        hexpand_runs(tmp + c, ev + c, od + c, (int64_t)(wl - 2) * c, c);
+        for (int j = 1; j <= wl - 2; j++) {
+            const int x = 2 * j;
+            for (int k = 0; k < c; k++) out[(int64_t)x * c + k] = ev[(int64_t)j * c + k];
+            if (x + 1 < w)
+                for (int k = 0; k < c; k++) out[(int64_t)(x + 1) * c + k] = od[(int64_t)j * c + k];
+        }
+    }
+    /* Edges, with clamping: x = 0, 1 and x >= 2 (wl - 1). */
+    for (int x = 0; x < w; x++) {
+        if (x == 2 && wl >= 3) x = 2 * (wl - 1);
+        if (x >= w) break;
+        const int j = x / 2;
+        const float *p = tmp + (int64_t)j * c;
+        if ((x & 1) == 0) {
+            const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (pl[k] + pr[k]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
+        } else {
+            const float *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
+            for (int k = 0; k < c; k++) out[x * c + k] = (p[k] + pr[k]) * 0.5f;
+        }
+    }
+}
+
 /* Row y of the expansion of the coarse image g (hl x wl) to width w: vertical step into tmp, then horizontal. */
-static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out)
+static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out, float *ev,
+                       float *od)
 {
     const int64_t n = (int64_t)wl * c;
     const int i = y / 2;
@@ -125,17 +174,38 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
         const float *a = g + (int64_t)i * n, *b = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
         for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + b[k]) * 0.5f;
     }
-    for (int x = 0; x < w; x++) {
-        const int j = x / 2;
-        const float *p = tmp + (int64_t)j * c;
-        if ((x & 1) == 0) {
-            const float *pl = tmp + (int64_t)FK_MAX(j - 1, 0) * c, *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
-            for (int k = 0; k < c; k++) out[x * c + k] = (pl[k] + pr[k]) * (1.0f / 8.0f) + p[k] * (6.0f / 8.0f);
-        } else {
-            const float *pr = tmp + (int64_t)FK_MIN(j + 1, wl - 1) * c;
-            for (int k = 0; k < c; k++) out[x * c + k] = (p[k] + pr[k]) * 0.5f;
-        }
+    FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
+                hexpand_c(tmp, wl, w, out, ev, od, 4));
+}
+
+/* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
+static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
+                         const float *restrict e2, float *restrict r, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) r[q] = m[q] * (g[q] - e1[q]) + e2[q];
+}
+
+/* Level 0, one row of n = w * c values: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded; mexp holds
+   M_0 per value. */
+static void final_run(const uint8_t *restrict s, const float *restrict mexp, uint8_t *restrict d,
+                      const float *restrict e1, const float *restrict e2, float *restrict buf, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float dv = (float)d[q];
+        float v = dv + mexp[q] * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = v;
     }
+    for (int64_t q = 0; q < n; q++) d[q] = (uint8_t)(int32_t)buf[q];
+}
+
+static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
+                               int w, float *mexp, float *buf, const int c)
+{
+    for (int j = 0; j < w; j++)
+        for (int k = 0; k < c; k++) mexp[(int64_t)j * c + k] = (float)m[j] * (1.0f / 255.0f);
+    final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
 }
 
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
@@ -189,7 +259,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     float *G = malloc(sizeof(float) * (size_t)(total + 1));
     float *R = malloc(sizeof(float) * (size_t)(total + 1));
     float *M = malloc(sizeof(float) * (size_t)(mtotal + 1));
-    float *rowbuf = malloc(sizeof(float) * nrow * 9);
+    float *rowbuf = malloc(sizeof(float) * nrow * 11);
     if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
         free(G);
         free(R);
@@ -201,6 +271,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     for (int k = 0; k < 5; k++) rg.rows[k] = rowbuf + k * nrow;
     rg.tmp = rowbuf + 5 * nrow;
     float *t0 = rowbuf + 6 * nrow, *e1 = rowbuf + 7 * nrow, *e2 = rowbuf + 8 * nrow;
+    float *ev = rowbuf + 9 * nrow, *od = rowbuf + 10 * nrow;
 
     float *Gk[FK_MAX_LEVELS], *Rk[FK_MAX_LEVELS], *Mk[FK_MAX_LEVELS];
     {
@@ -235,14 +306,14 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         }
         for (int k = levels - 2; k >= 1; k--) {
             for (int i = 0; i < hs[k]; i++) {
-                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1);
-                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2);
+                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
+                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
                 const float *g = Gk[k] + (int64_t)i * ws[k] * c;
                 const float *m = Mk[k] + (int64_t)i * ws[k];
                 float *r = Rk[k] + (int64_t)i * ws[k] * c;
                 for (int j = 0; j < ws[k]; j++)
-                    for (int ch = 0; ch < c; ch++)
-                        r[j * c + ch] = m[j] * (g[j * c + ch] - e1[j * c + ch]) + e2[j * c + ch];
+                    for (int ch = 0; ch < c; ch++) ev[(int64_t)j * c + ch] = m[j];
+                collapse_run(g, ev, e1, e2, r, (int64_t)ws[k] * c);
             }
         }
     }
@@ -252,22 +323,14 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         const uint8_t *m = mroi + (int64_t)i * mask->stride;
         uint8_t *d = droi + (int64_t)i * dst->stride;
         if (levels > 1) {
-            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1);
-            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2);
+            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
+            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        for (int j = 0; j < w; j++) {
-            const float mv = (float)m[j] * (1.0f / 255.0f);
-            for (int ch = 0; ch < c; ch++) {
-                const int64_t q = (int64_t)j * c + ch;
-                const float dv = (float)d[q];
-                float v = dv + mv * ((float)s[q] - dv - e1[q]) + e2[q] + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-                d[q] = (uint8_t)v;
-            }
-        }
+        FK_DISPATCH(final_row_c(s, m, d, e1, e2, w, ev, od, 1), final_row_c(s, m, d, e1, e2, w, ev, od, 3),
+                    final_row_c(s, m, d, e1, e2, w, ev, od, 4));
     }
     free(G);
     free(R);

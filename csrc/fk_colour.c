@@ -103,6 +103,18 @@ static int stats(const lab_tables *t, const fk_image *img, const fk_image *mask,
 {
     double sw = 0.0, s1[3] = {0.0, 0.0, 0.0}, s2[3] = {0.0, 0.0, 0.0};
     const int w = img->width;
+    /* Sums of Lab - K, K the first masked pixel's Lab, so near-constant regions keep their tiny variance exact. */
+    float K[3] = {0.0f, 0.0f, 0.0f};
+    for (int i = 0, found = 0; i < img->height && !found; i++) {
+        const uint8_t *p = img->data + (int64_t)i * img->stride;
+        const uint8_t *m = mask->data + (int64_t)i * mask->stride;
+        for (int j = 0; j < w; j++)
+            if (m[j]) {
+                rgb_to_lab(t, p + (int64_t)j * img->channels, bgr, K);
+                found = 1;
+                break;
+            }
+    }
     for (int i = 0; i < img->height; i++) {
         const uint8_t *p = img->data + (int64_t)i * img->stride;
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
@@ -116,8 +128,9 @@ static int stats(const lab_tables *t, const fk_image *img, const fk_image *mask,
             const float wt = (float)m[j] * (1.0f / 255.0f);
             rw += wt;
             for (int k = 0; k < 3; k++) {
-                r1[k] += wt * lab[k];
-                r2[k] += wt * lab[k] * lab[k];
+                const float v = lab[k] - K[k];
+                r1[k] += wt * v;
+                r2[k] += wt * v * v;
             }
         }
         sw += rw;
@@ -128,8 +141,9 @@ static int stats(const lab_tables *t, const fk_image *img, const fk_image *mask,
     }
     if (!(sw > 0.0)) return FK_EARG;
     for (int k = 0; k < 3; k++) {
-        mean[k] = s1[k] / sw;
-        const double var = s2[k] / sw - mean[k] * mean[k];
+        const double mk = s1[k] / sw;
+        const double var = s2[k] / sw - mk * mk;
+        mean[k] = mk + K[k];
         std[k] = var > 0.0 ? sqrt(var) : 0.0;
     }
     return FK_OK;
@@ -204,7 +218,8 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
                 lab_to_rgb(t, nl, bgr, rgb);
                 for (int k = 0; k < 3; k++) {
                     float v = (float)pp[k] + wt * (rgb[k] - (float)pp[k]) + 0.5f;
-                    v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                    v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                    v = v < 255.0f ? v : 255.0f;
                     op[k] = (uint8_t)v;
                 }
                 if (ch == 4) op[3] = pp[3];

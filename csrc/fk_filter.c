@@ -29,49 +29,108 @@ static int check_io(const fk_image *src, const fk_image *mask, const fk_image *d
     return FK_OK;
 }
 
-/* Window sums of one row along x (radius r, truncated): n values per pixel of c channels. */
-static void hsum_u8(const uint8_t *in, int w, int c, int r, uint32_t *s1, uint32_t *s2)
-{
-    for (int k = 0; k < c; k++) {
-        uint32_t a = 0, b = 0;
-        for (int x = 0; x <= FK_MIN(r, w - 1); x++) {
-            const uint32_t v = in[x * c + k];
-            a += v;
-            b += v * v;
-        }
-        for (int x = 0; x < w; x++) {
-            s1[x * c + k] = a;
-            s2[x * c + k] = b;
-            if (x + r + 1 < w) {
-                const uint32_t v = in[(x + r + 1) * c + k];
-                a += v;
-                b += v * v;
-            }
-            if (x - r >= 0) {
-                const uint32_t v = in[(x - r) * c + k];
-                a -= v;
-                b -= v * v;
-            }
-        }
-    }
-}
-
-static void hsum_f(const float *in, int w, int c, int r, double *s)
-{
-    for (int k = 0; k < c; k++) {
-        double a = 0.0;
-        for (int x = 0; x <= FK_MIN(r, w - 1); x++) a += in[x * c + k];
-        for (int x = 0; x < w; x++) {
-            s[x * c + k] = a;
-            if (x + r + 1 < w) a += in[(x + r + 1) * c + k];
-            if (x - r >= 0) a -= in[(x - r) * c + k];
-        }
-    }
-}
-
 static inline int win_count(int x, int n, int r)
 {
     return FK_MIN(x + r, n - 1) - FK_MAX(x - r, 0) + 1;
+}
+
+/* Window sums along x (radius r, truncated) of a row of w pixels of c channels. The row is cut into 4 segments
+   whose running sums advance together, so 4 * c independent chains overlap (and float sums drift over a quarter
+   row at most). */
+#define DEFINE_HWIN(NAME, T)                                                                               \
+    static inline void NAME(const T *in, int w, int r, T *out, const int c)                               \
+    {                                                                                                     \
+        enum { S = 4 };                                                                                   \
+        const int len = (w + S - 1) / S;                                                                  \
+        T acc[S][4];                                                                                      \
+        int x0[S], x1[S];                                                                                 \
+        for (int g = 0; g < S; g++) {                                                                     \
+            x0[g] = FK_MIN(g * len, w);                                                                   \
+            x1[g] = FK_MIN(x0[g] + len, w);                                                               \
+            for (int k = 0; k < 4; k++) acc[g][k] = 0;                                                    \
+            if (x0[g] >= x1[g]) continue;                                                                 \
+            for (int x = FK_MAX(x0[g] - r, 0); x <= FK_MIN(x0[g] + r, w - 1); x++)                        \
+                for (int k = 0; k < c; k++) acc[g][k] += in[x * c + k];                                   \
+        }                                                                                                 \
+        for (int t = 0; t < len; t++)                                                                     \
+            for (int g = 0; g < S; g++) {                                                                 \
+                const int x = x0[g] + t;                                                                  \
+                if (x >= x1[g]) continue;                                                                 \
+                for (int k = 0; k < c; k++) out[x * c + k] = acc[g][k];                                   \
+                if (x + r + 1 < w)                                                                        \
+                    for (int k = 0; k < c; k++) acc[g][k] += in[(x + r + 1) * c + k];                     \
+                if (x - r >= 0)                                                                           \
+                    for (int k = 0; k < c; k++) acc[g][k] -= in[(x - r) * c + k];                         \
+            }                                                                                             \
+    }
+DEFINE_HWIN(hwin_u32_c, uint32_t)
+DEFINE_HWIN(hwin_f_c, float)
+
+#define FK_DISPATCH(call1, call3, call4) \
+    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
+
+static void hwin_u32(const uint32_t *in, int w, int c, int r, uint32_t *out)
+{
+    FK_DISPATCH(hwin_u32_c(in, w, r, out, 1), hwin_u32_c(in, w, r, out, 3), hwin_u32_c(in, w, r, out, 4));
+}
+
+static void hwin_f(const float *in, int w, int c, int r, float *out)
+{
+    FK_DISPATCH(hwin_f_c(in, w, r, out, 1), hwin_f_c(in, w, r, out, 3), hwin_f_c(in, w, r, out, 4));
+}
+
+/* Column sums: cs += sign * row (and cs2 += sign * row^2), vectorised. */
+static void col_add_u8(uint32_t *restrict cs1, uint32_t *restrict cs2, const uint8_t *restrict row, int64_t n,
+                       int add)
+{
+    if (add) {
+        for (int64_t q = 0; q < n; q++) {
+            const uint32_t v = row[q];
+            cs1[q] += v;
+            cs2[q] += v * v;
+        }
+    } else {
+        for (int64_t q = 0; q < n; q++) {
+            const uint32_t v = row[q];
+            cs1[q] -= v;
+            cs2[q] -= v * v;
+        }
+    }
+}
+
+static void col_add_f(float *restrict cs, const float *restrict row, int64_t n, float sign)
+{
+    for (int64_t q = 0; q < n; q++) cs[q] += sign * row[q];
+}
+
+/* a and b of one row from its window sums; ic holds 1 / (window size) per value. */
+static void guided_ab(const uint32_t *restrict s1, const uint32_t *restrict s2, const float *restrict ic,
+                      float e, float *restrict a, float *restrict b, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float m1 = (float)s1[q] * ic[q], m2 = (float)s2[q] * ic[q];
+        float var = m2 - m1 * m1;
+        var = var > 0.0f ? var : 0.0f;
+        const float av = var / (var + e);
+        a[q] = av;
+        b[q] = (1.0f - av) * m1;
+    }
+}
+
+/* The filtered row mixed in: out = I + wt * (mean(a) I + mean(b) - I), rounded. */
+static void guided_out(const float *restrict sa, const float *restrict sb, const float *restrict ic,
+                       const float *restrict wt, const uint8_t *restrict in, float *restrict buf,
+                       uint8_t *restrict out, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float iv = (float)in[q];
+        const float qv = sa[q] * ic[q] * iv + sb[q] * ic[q];
+        float v = iv + wt[q] * (qv - iv) + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = v;
+    }
+    for (int64_t q = 0; q < n; q++) out[q] = (uint8_t)(int32_t)buf[q];
 }
 
 int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t radius, double eps,
@@ -83,93 +142,72 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     if (!(eps > 0.0 && eps <= 1.0)) return FK_EARG;
     const int h = src->height, w = src->width, c = src->channels, r = radius;
     const int64_t n = (int64_t)w * c;
-    /* ab: a and b for every pixel; hs, cs, hd, cd: window sums along a row and down the columns. */
-    float *ab = malloc(sizeof(float) * 2 * (size_t)n * (size_t)h);
-    uint32_t *hs = malloc(sizeof(uint32_t) * 2 * (size_t)n);
-    uint32_t *cs = malloc(sizeof(uint32_t) * 2 * (size_t)n);
-    double *hd = malloc(sizeof(double) * 2 * (size_t)n);
-    double *cd = malloc(sizeof(double) * 2 * (size_t)n);
-    float *inv = malloc(sizeof(float) * (size_t)w);
-    if (ab == NULL || hs == NULL || cs == NULL || hd == NULL || cd == NULL || inv == NULL) {
-        rc = FK_ENOMEM;
-        goto done;
+    /* The two passes run together, pass 2 r rows behind pass 1, so a and b live in a ring of 2r + 2 rows
+       (cache-resident) rather than whole images. */
+    const int ring = 2 * r + 2;
+    float *A = malloc(sizeof(float) * (size_t)n * (size_t)ring);
+    float *B = malloc(sizeof(float) * (size_t)n * (size_t)ring);
+    uint32_t *u32 = malloc(sizeof(uint32_t) * 4 * (size_t)n);
+    float *f32 = malloc(sizeof(float) * 9 * (size_t)n);
+    if (A == NULL || B == NULL || u32 == NULL || f32 == NULL) {
+        free(A);
+        free(B);
+        free(u32);
+        free(f32);
+        return FK_ENOMEM;
     }
+    uint32_t *cs1 = u32, *cs2 = u32 + n, *s1 = u32 + 2 * n, *s2 = u32 + 3 * n;
+    float *ca = f32, *cb = f32 + n, *sa = f32 + 2 * n, *sb = f32 + 3 * n, *icx = f32 + 4 * n, *ic = f32 + 5 * n;
+    float *wt = f32 + 6 * n, *buf = f32 + 7 * n, *ic1 = f32 + 8 * n;
     const float e = (float)(eps * 255.0 * 255.0);
-    for (int x = 0; x < w; x++) inv[x] = 1.0f / (float)win_count(x, w, r);
+    for (int x = 0; x < w; x++)
+        for (int k = 0; k < c; k++) icx[(int64_t)x * c + k] = 1.0f / (float)win_count(x, w, r);
+    if (mask == NULL)
+        for (int64_t q = 0; q < n; q++) wt[q] = (float)strength;
+    memset(cs1, 0, sizeof(uint32_t) * 2 * (size_t)n);
+    memset(ca, 0, sizeof(float) * 2 * (size_t)n);
+    for (int y = 0; y <= FK_MIN(r, h - 1); y++) col_add_u8(cs1, cs2, src->data + (int64_t)y * src->stride, n, 1);
 
-    /* Pass 1: a and b from the exact window sums of I and I^2 (0-255 scale; eps scaled to match). */
-    memset(cs, 0, sizeof(uint32_t) * 2 * (size_t)n);
-    for (int y = 0; y <= FK_MIN(r, h - 1); y++) {
-        hsum_u8(src->data + (int64_t)y * src->stride, w, c, r, hs, hs + n);
-        for (int64_t q = 0; q < 2 * n; q++) cs[q] += hs[q];
+    for (int y = 0; y < h + r; y++) {
+        if (y < h) {
+            /* Pass 1, row y: window sums of I and I^2 (columns kept up to date; then along the row), a and b. */
+            float *ra = A + (int64_t)(y % ring) * n, *rb = B + (int64_t)(y % ring) * n;
+            const float iny = 1.0f / (float)win_count(y, h, r);
+            for (int64_t q = 0; q < n; q++) ic1[q] = icx[q] * iny;
+            hwin_u32(cs1, w, c, r, s1);
+            hwin_u32(cs2, w, c, r, s2);
+            guided_ab(s1, s2, ic1, e, ra, rb, n);
+            if (y + r + 1 < h) col_add_u8(cs1, cs2, src->data + (int64_t)(y + r + 1) * src->stride, n, 1);
+            if (y - r >= 0) col_add_u8(cs1, cs2, src->data + (int64_t)(y - r) * src->stride, n, 0);
+            col_add_f(ca, ra, n, 1.0f);
+            col_add_f(cb, rb, n, 1.0f);
+        }
+        const int yy = y - r;
+        if (yy < 0) continue;
+        /* Pass 2, row yy: the column sums of a and b now cover rows yy - r - 1 .. min(yy + r, h - 1); drop
+           the first, then q = mean(a) I + mean(b), mixed in through the mask. */
+        if (yy - r - 1 >= 0) {
+            col_add_f(ca, A + (int64_t)((yy - r - 1) % ring) * n, n, -1.0f);
+            col_add_f(cb, B + (int64_t)((yy - r - 1) % ring) * n, n, -1.0f);
+        }
+        const float iny = 1.0f / (float)win_count(yy, h, r);
+        for (int64_t q = 0; q < n; q++) ic[q] = icx[q] * iny;
+        if (mask != NULL) {
+            const uint8_t *m = mask->data + (int64_t)yy * mask->stride;
+            const float s255 = (float)strength * (1.0f / 255.0f);
+            for (int x = 0; x < w; x++)
+                for (int k = 0; k < c; k++) wt[(int64_t)x * c + k] = (float)m[x] * s255;
+        }
+        hwin_f(ca, w, c, r, sa);
+        hwin_f(cb, w, c, r, sb);
+        guided_out(sa, sb, ic, wt, src->data + (int64_t)yy * src->stride, buf,
+                   dst->data + (int64_t)yy * dst->stride, n);
     }
-    for (int y = 0; y < h; y++) {
-        const float iny = 1.0f / (float)win_count(y, h, r);
-        float *row = ab + (int64_t)y * 2 * n; /* per pixel: c a's, then c b's */
-        for (int x = 0; x < w; x++) {
-            const float ic = iny * inv[x];
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)x * c + k;
-                const float m1 = (float)cs[q] * ic, m2 = (float)cs[n + q] * ic;
-                float var = m2 - m1 * m1;
-                if (var < 0.0f) var = 0.0f;
-                const float a = var / (var + e);
-                row[(int64_t)x * 2 * c + k] = a;
-                row[(int64_t)x * 2 * c + c + k] = (1.0f - a) * m1;
-            }
-        }
-        if (y + r + 1 < h) {
-            hsum_u8(src->data + (int64_t)(y + r + 1) * src->stride, w, c, r, hs, hs + n);
-            for (int64_t q = 0; q < 2 * n; q++) cs[q] += hs[q];
-        }
-        if (y - r >= 0) {
-            hsum_u8(src->data + (int64_t)(y - r) * src->stride, w, c, r, hs, hs + n);
-            for (int64_t q = 0; q < 2 * n; q++) cs[q] -= hs[q];
-        }
-    }
-    /* Pass 2: window means of a and b, then q = mean(a) * I + mean(b), mixed in through the mask. */
-    memset(cd, 0, sizeof(double) * 2 * (size_t)n);
-    for (int y = 0; y <= FK_MIN(r, h - 1); y++) {
-        hsum_f(ab + (int64_t)y * 2 * n, w, 2 * c, r, hd);
-        for (int64_t q = 0; q < 2 * n; q++) cd[q] += hd[q];
-    }
-    for (int y = 0; y < h; y++) {
-        const float iny = 1.0f / (float)win_count(y, h, r);
-        const uint8_t *in = src->data + (int64_t)y * src->stride;
-        const uint8_t *m = mask != NULL ? mask->data + (int64_t)y * mask->stride : NULL;
-        uint8_t *out = dst->data + (int64_t)y * dst->stride;
-        for (int x = 0; x < w; x++) {
-            const float ic = iny * inv[x];
-            const float wt = (float)strength * (m != NULL ? (float)m[x] * (1.0f / 255.0f) : 1.0f);
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)x * c + k;
-                /* hsum_f saw the row as w pixels of 2c channels: a's at 2c*x + k, b's at 2c*x + c + k. */
-                const float ma = (float)cd[(int64_t)x * 2 * c + k] * ic;
-                const float mb = (float)cd[(int64_t)x * 2 * c + c + k] * ic;
-                const float iv = (float)in[q];
-                const float qv = ma * iv + mb;
-                float v = iv + wt * (qv - iv) + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-                out[q] = (uint8_t)v;
-            }
-        }
-        if (y + r + 1 < h) {
-            hsum_f(ab + (int64_t)(y + r + 1) * 2 * n, w, 2 * c, r, hd);
-            for (int64_t q = 0; q < 2 * n; q++) cd[q] += hd[q];
-        }
-        if (y - r >= 0) {
-            hsum_f(ab + (int64_t)(y - r) * 2 * n, w, 2 * c, r, hd);
-            for (int64_t q = 0; q < 2 * n; q++) cd[q] -= hd[q];
-        }
-    }
-done:
-    free(ab);
-    free(hs);
-    free(cs);
-    free(hd);
-    free(cd);
-    free(inv);
-    return rc;
+    free(A);
+    free(B);
+    free(u32);
+    free(f32);
+    return FK_OK;
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
@@ -257,7 +295,8 @@ int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, do
                 const int64_t q = (int64_t)x * c + k;
                 const float iv = (float)in[q];
                 float v = iv + wt * (iv - (float)bl[q]) + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
+                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+                v = v < 255.0f ? v : 255.0f;
                 out[q] = (uint8_t)v;
             }
         }

@@ -5,11 +5,13 @@
  * Unknowns are the pixels p of Omega: mask >= 128, excluding the ROI's outer 1-pixel ring (those pixels, like
  * every pixel outside Omega, are boundary and keep dst). For p in Omega, with N_p its four neighbours, g = src and
  * f* = dst, the discrete equation is
- *     4 f_p - sum_{q in N_p, q in Omega} f_q = sum_{q in N_p, q not in Omega} f*_q + sum_{q in N_p} v_pq
+ *     4 f_p - sum_{q in N_p, q in Omega} f_q = sum_{q in N_p, q not in Omega} f*_q + sum_{q in N_p, q in Omega} v_pq
  * with v_pq = g_p - g_q (normal mode), or whichever of g_p - g_q and f*_p - f*_q has the larger magnitude (mixed
- * mode; ties take the source). The solver works on u = f - g, for which the equation reads
- *     4 u_p - sum_{q in N_p} u_q = sum_{q in N_p} (v_pq - (g_p - g_q)),
- * with u = f* - g held fixed outside Omega: the right-hand side is zero in normal mode, so level 0 stores none.
+ * mode; ties take the source). Edges from Omega to the boundary carry no guidance: the guidance field lives on
+ * Omega's own edges, and the seam edges only ask for continuity with dst, which keeps the step across the seam at
+ * the destination's level instead of the source's. The solver works on u = f - g, for which the equation reads
+ *     4 u_p - sum_{q in N_p} u_q = sum_{q in N_p} (v_pq - (g_p - g_q))   (v_pq = 0 on seam edges),
+ * with u = f* - g held fixed outside Omega; in normal mode the right-hand side is non-zero only next to the seam.
  *
  * Multigrid: vertex-centred grids of odd size, coarse point i on fine point 2i; red-black Gauss-Seidel smoothing
  * (two sweeps before and after), full-weighting restriction of the residual (times 4 for the doubled spacing),
@@ -29,34 +31,52 @@
 #include "fk_internal.h"
 
 #define MAX_GRIDS 16
-#define PRE_SWEEPS 2
-#define POST_SWEEPS 2
-#define BAND_SWEEPS 4
-#define BAND_WIDTH 4
+#define PRE_SWEEPS 1
+#define POST_SWEEPS 1
+#define BAND_SWEEPS 8
+#define BAND_WIDTH 6
 #define COARSE_SWEEPS 40
 
 typedef struct {
     int h, w;      /* grid size, both odd */
     float *u;      /* h * w * c: level 0 holds u = f - g, coarser levels a correction */
     float *rhs;    /* h * w * c right-hand side, or NULL for zero */
-    float *ring;   /* 3 rows of w * c floats: residual rows for the restriction */
+    float *ring;   /* 4 rows of w * c floats: residual rows for the restriction, and one for norms */
     uint8_t *act;  /* h * w: 0 for a fixed (boundary) point, 1 for an unknown, 2 for an unknown in the band */
+    int32_t *bptr; /* 2 * h + 1 offsets into bidx: band points of row i with even j, then with odd j */
+    int32_t *bidx; /* their columns */
+    float *brhs;   /* with rhs NULL: the right-hand side at the band points (c per bidx entry; 0 elsewhere) */
 } grid;
 
 /* Row i of one red-black Gauss-Seidel half-sweep over the points with (i + j) % 2 == colour (band points only
-   when band_only). */
+   when band_only). With a sparse right-hand side (brhs), the band points take theirs from the band list and
+   the other points have none. */
 static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, const int c)
 {
     const int64_t rs = (int64_t)g->w * c;
     const uint8_t *a = g->act + (int64_t)i * g->w;
     float *u = g->u + i * rs;
     const float *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
-    const uint8_t need = band_only ? 2 : 1;
-    for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
-        if (a[j] < need) continue;
-        float *p = u + (int64_t)j * c;
-        if (b != NULL) {
-            const float *bp = b + (int64_t)j * c;
+    const int slot = 2 * i + ((colour + i) & 1);
+    if (!band_only) {
+        /* Points of the band are left to the list below when their rhs is sparse. */
+        const uint8_t skip = g->brhs != NULL ? 2 : 3;
+        for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
+            if (!a[j] || a[j] == skip) continue;
+            float *p = u + (int64_t)j * c;
+            if (b != NULL) {
+                const float *bp = b + (int64_t)j * c;
+                for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+            } else {
+                for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
+            }
+        }
+        if (g->brhs == NULL) return;
+    }
+    for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
+        float *p = u + (int64_t)g->bidx[t] * c;
+        const float *bp = b != NULL ? b + (int64_t)g->bidx[t] * c : g->brhs != NULL ? g->brhs + (int64_t)t * c : NULL;
+        if (bp != NULL) {
             for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
         } else {
             for (int k = 0; k < c; k++) p[k] = 0.25f * (p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
@@ -64,23 +84,26 @@ static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, 
     }
 }
 
-/* Row i of rhs - A u (0 off the unknowns) into out; returns its sum of squares. */
+/* Row i of rhs - A u (0 off the unknowns) into out (a row of w * c floats); returns its sum of squares. */
 static inline float residual_row_c(const grid *g, int i, float *out, const int c)
 {
     const int64_t rs = (int64_t)g->w * c;
     float ss = 0.0f;
-    if (out != NULL) memset(out, 0, sizeof(float) * (size_t)rs);
+    memset(out, 0, sizeof(float) * (size_t)rs);
     if (i <= 0 || i >= g->h - 1) return 0.0f;
     const uint8_t *a = g->act + (int64_t)i * g->w;
     const float *u = g->u + i * rs, *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
+    if (g->brhs != NULL)
+        for (int32_t t = g->bptr[2 * i]; t < g->bptr[2 * i + 2]; t++)
+            for (int k = 0; k < c; k++) out[(int64_t)g->bidx[t] * c + k] = g->brhs[(int64_t)t * c + k];
     for (int j = 1; j < g->w - 1; j++) {
         if (!a[j]) continue;
         const float *p = u + (int64_t)j * c;
         for (int k = 0; k < c; k++) {
-            const float v = (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
+            const float v = out[(int64_t)j * c + k] + (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
                           - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
             ss += v * v;
-            if (out != NULL) out[(int64_t)j * c + k] = v;
+            out[(int64_t)j * c + k] = v;
         }
     }
     return ss;
@@ -152,7 +175,7 @@ static inline void smooth_c(const grid *g, int nfull, int nband, int full_first,
         }
         if (ss != NULL) {
             const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
-            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, NULL, c);
+            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, g->ring + 3 * (int64_t)g->w * c, c);
         }
     }
     if (ss != NULL) *ss = acc;
@@ -183,8 +206,9 @@ static double residual_norm2(const grid *g, int c)
     double ss = 0.0;
     for (int i = 1; i < g->h - 1; i++) {
         float r = 0.0f;
-        FK_DISPATCH(r = residual_row_c(g, i, NULL, 1), r = residual_row_c(g, i, NULL, 3),
-                    r = residual_row_c(g, i, NULL, 4));
+        float *row = g->ring + 3 * (int64_t)g->w * c;
+        FK_DISPATCH(r = residual_row_c(g, i, row, 1), r = residual_row_c(g, i, row, 3),
+                    r = residual_row_c(g, i, row, 4));
         ss += (double)r;
     }
     return ss;
@@ -206,42 +230,117 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
     smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
 }
 
-/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2). */
+static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
+{
+    for (int j = 0; j < n; j++) out[j] |= in[j];
+}
+
+/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2):
+   OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
 static int mark_band(grid *g)
 {
     const int h = g->h, w = g->w, d = BAND_WIDTH;
-    uint8_t *near = malloc((size_t)h * (size_t)w);
-    int32_t *cnt = calloc((size_t)w, sizeof(int32_t));
-    if (near == NULL || cnt == NULL) {
+    uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
+    uint8_t *near = calloc((size_t)h * (size_t)w, 1);
+    uint8_t *acc = malloc((size_t)w);
+    if (fixed == NULL || near == NULL || acc == NULL) {
+        free(fixed);
         free(near);
-        free(cnt);
+        free(acc);
         return FK_ENOMEM;
     }
     for (int i = 0; i < h; i++) {
         const uint8_t *a = g->act + (int64_t)i * w;
         uint8_t *nr = near + (int64_t)i * w;
-        int run = 0;
-        for (int j = 0; j <= FK_MIN(d, w - 1); j++) run += !a[j];
-        for (int j = 0; j < w; j++) {
-            nr[j] = (uint8_t)(run > 0);
-            if (j + d + 1 < w) run += !a[j + d + 1];
-            if (j - d >= 0) run -= !a[j - d];
-        }
+        for (int j = 0; j < w; j++) fixed[d + j] = (uint8_t)(a[j] == 0);
+        for (int t = 0; t <= 2 * d; t++) or_run(nr, fixed + t, w);
     }
-    for (int i = 0; i <= FK_MIN(d, h - 1); i++)
-        for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)i * w + j];
+    int64_t nband = 0;
     for (int i = 0; i < h; i++) {
+        memset(acc, 0, (size_t)w);
+        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) or_run(acc, near + (int64_t)t * w, w);
         uint8_t *a = g->act + (int64_t)i * w;
         for (int j = 0; j < w; j++)
-            if (a[j] && cnt[j] > 0) a[j] = 2;
-        if (i + d + 1 < h)
-            for (int j = 0; j < w; j++) cnt[j] += near[(int64_t)(i + d + 1) * w + j];
-        if (i - d >= 0)
-            for (int j = 0; j < w; j++) cnt[j] -= near[(int64_t)(i - d) * w + j];
+            if (a[j] && acc[j]) {
+                a[j] = 2;
+                nband++;
+            }
     }
+    free(fixed);
     free(near);
-    free(cnt);
+    free(acc);
+    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
+    g->bidx = malloc(sizeof(int32_t) * (size_t)(nband + 1));
+    if (g->bptr == NULL || g->bidx == NULL) return FK_ENOMEM;
+    int32_t n = 0;
+    for (int i = 0; i < h; i++) {
+        const uint8_t *a = g->act + (int64_t)i * w;
+        for (int par = 0; par < 2; par++) {
+            g->bptr[2 * i + par] = n;
+            for (int j = par; j < w; j += 2)
+                if (a[j] == 2) g->bidx[n++] = j;
+        }
+    }
+    g->bptr[2 * h] = n;
     return FK_OK;
+}
+
+typedef struct {
+    const uint8_t *s;
+    uint8_t *d;
+    int64_t ss, ds;
+    int gr0, gc0, gh, gw, w;
+    float *solution;
+} out_t;
+
+/* f = g + u over n values, rounded and clamped into buf, vectorised. */
+static void round_run(const uint8_t *restrict s, const float *restrict u, uint8_t *restrict buf, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        float v = (float)s[q] + u[q] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = (uint8_t)(int32_t)v;
+    }
+}
+
+static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, const int c)
+{
+    const int64_t rs0 = (int64_t)g0->w * c;
+    for (int i = 1; i < o->gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        const float *u = g0->u + i * rs0;
+        const int ri = o->gr0 + i;
+        const uint8_t *s = o->s + (int64_t)ri * o->ss + (int64_t)o->gc0 * c;
+        uint8_t *d = o->d + (int64_t)ri * o->ds + (int64_t)o->gc0 * c;
+        float *sol = o->solution != NULL ? o->solution + ((int64_t)ri * o->w + o->gc0) * c : NULL;
+        round_run(s, u, buf, (int64_t)o->gw * c);
+        for (int j = 1; j < o->gw - 1; j++) {
+            if (!a[j]) continue;
+            for (int k = 0; k < c; k++) d[(int64_t)j * c + k] = buf[(int64_t)j * c + k];
+            if (sol != NULL)
+                for (int k = 0; k < c; k++) sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
+        }
+    }
+}
+
+static inline void fill_c(const grid *g0, int gh, int gw, const float *mean, const int c)
+{
+    for (int i = 1; i < gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        float *u = g0->u + i * (int64_t)g0->w * c;
+        for (int j = 1; j < gw - 1; j++)
+            for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = a[j] ? mean[k] : u[(int64_t)j * c + k];
+    }
+}
+
+static void free_grids(grid *g, int n)
+{
+    for (int k = 0; k < n; k++) {
+        free(g[k].bptr);
+        free(g[k].bidx);
+        free(g[k].brhs);
+    }
 }
 
 typedef struct {
@@ -252,7 +351,7 @@ typedef struct {
     int64_t bcount;
 } setup_t;
 
-/* Over the unknowns: ||b||^2, the u-form right-hand side (mixed mode) and the boundary offset sums. */
+/* Mixed mode, over the unknowns: ||b||^2, the u-form right-hand side and the boundary offset sums. */
 static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
 {
     const int64_t rs0 = (int64_t)g0->w * c;
@@ -265,6 +364,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
             if (!a[j]) continue;
             const uint8_t *sp = srow + (int64_t)j * c, *dp = drow + (int64_t)j * c;
             const int nb[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+            if (nb[0] | nb[1] | nb[2] | nb[3])
             for (int n = 0; n < 4; n++) {
                 if (!nb[n]) continue;
                 st->bcount++;
@@ -279,6 +379,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
                         const float gd = (float)dp[k] - (float)dp[dof[n] + k];
                         if (fabsf(gd) > fabsf(gs)) v = gd;
                     }
+                    if (nb[n]) v = 0.0f; /* edges to fixed points carry no guidance */
                     bval += v + (nb[n] ? (float)dp[dof[n] + k] : 0.0f);
                     rval += v - gs;
                 }
@@ -287,6 +388,79 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
             }
         }
         st->bss += (double)rowss;
+    }
+}
+
+/* One row of setup_normal_c, each pointer at the row's second point, over n floats. r* are 1 at fixed points,
+   s* the source, d* the destination (up, middle, down rows). Edges to fixed points carry no guidance. */
+static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
+                      const float *restrict su, const float *restrict sm, const float *restrict sd,
+                      const float *restrict du, const float *restrict dm, const float *restrict dd,
+                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float act = 1.0f - rm[q];
+        const float lap = (1.0f - ru[q]) * (sm[q] - su[q]) + (1.0f - rd[q]) * (sm[q] - sd[q])
+                        + (1.0f - rm[q - c]) * (sm[q] - sm[q - c]) + (1.0f - rm[q + c]) * (sm[q] - sm[q + c]);
+        const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
+        const float v = act * (lap + bt);
+        vv[q] = v * v;
+        ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
+                       + rm[q + c] * (dm[q + c] - sm[q + c]));
+        cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
+    }
+}
+
+/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
+   scratch holds 12 rows of gw * c floats. */
+static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
+{
+    const int gw = st->gw;
+    const int64_t n = (int64_t)gw * c;
+    float *ina[3] = {scratch, scratch + n, scratch + 2 * n}; /* 1 where the point is fixed, per float */
+    float *sr[3] = {scratch + 3 * n, scratch + 4 * n, scratch + 5 * n};
+    float *dr[3] = {scratch + 6 * n, scratch + 7 * n, scratch + 8 * n};
+    int key[3] = {-1, -1, -1};
+    float *e = scratch + 9 * n; /* 3 more rows */
+    for (int i = 1; i < st->gh - 1; i++) {
+        float *ru = NULL, *rm = NULL, *rd = NULL, *su = NULL, *sm = NULL, *sd = NULL, *du = NULL, *dm = NULL,
+              *dd = NULL;
+        for (int t = 0; t < 3; t++) {
+            const int r = i - 1 + t, slot = r % 3;
+            if (key[slot] != r) {
+                const uint8_t *a = g0->act + (int64_t)r * g0->w;
+                const uint8_t *sp = st->s + (int64_t)r * st->ss, *dp = st->d + (int64_t)r * st->ds;
+                for (int j = 0; j < gw; j++)
+                    for (int k = 0; k < c; k++) ina[slot][(int64_t)j * c + k] = a[j] ? 0.0f : 1.0f;
+                for (int64_t q = 0; q < n; q++) {
+                    sr[slot][q] = (float)sp[q];
+                    dr[slot][q] = (float)dp[q];
+                }
+                key[slot] = r;
+            }
+            if (t == 0) { ru = ina[slot]; su = sr[slot]; du = dr[slot]; }
+            else if (t == 1) { rm = ina[slot]; sm = sr[slot]; dm = dr[slot]; }
+            else { rd = ina[slot]; sd = sr[slot]; dd = dr[slot]; }
+        }
+        /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
+        float *vv = e, *ee = e + n, *cc = e + 2 * n;
+        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
+                  n - 2 * c, c);
+        float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+        int64_t q = c;
+        for (; q + 8 <= n - c; q += 8)
+            for (int t = 0; t < 8; t++) part[t] += vv[q + t];
+        float rowss = 0.0f;
+        for (; q < n - c; q++) rowss += vv[q];
+        for (int t = 0; t < 8; t++) rowss += part[t];
+        float bs[4] = {0.0f, 0.0f, 0.0f, 0.0f}, cnt = 0.0f;
+        for (int64_t j = 1; j < gw - 1; j++) {
+            cnt += cc[j * c];
+            for (int k = 0; k < c; k++) bs[k] += ee[j * c + k];
+        }
+        st->bss += (double)rowss;
+        st->bcount += (int64_t)cnt;
+        for (int k = 0; k < c; k++) st->bsum[k] += (double)bs[k];
     }
 }
 
@@ -315,14 +489,22 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     for (int i = 1; i < h - 1; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        for (int j = 1; j < w - 1; j++) {
+        int lo = -1, hi = -1;
+        for (int j = 1; j < w - 1; j++)
             if (m[j] >= 128) {
-                r0 = FK_MIN(r0, i);
-                r1 = i;
-                c0 = FK_MIN(c0, j);
-                c1 = FK_MAX(c1, j);
+                lo = j;
+                break;
             }
-        }
+        if (lo < 0) continue;
+        for (int j = w - 2; j >= lo; j--)
+            if (m[j] >= 128) {
+                hi = j;
+                break;
+            }
+        r0 = FK_MIN(r0, i);
+        r1 = i;
+        c0 = FK_MIN(c0, lo);
+        c1 = FK_MAX(c1, hi);
     }
     if (solution != NULL) {
         for (int i = 0; i < h; i++) {
@@ -350,7 +532,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int64_t fl = 0, bl = 0;
     for (int k = 0; k < nl; k++) {
         const int64_t n = (int64_t)g[k].h * g[k].w;
-        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 3 * (int64_t)g[k].w * c;
+        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 4 * (int64_t)g[k].w * c;
         bl += n;
     }
     float *fbuf = calloc((size_t)fl, sizeof(float));
@@ -373,9 +555,12 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 pf += n * c;
             }
             g[k].ring = pf;
-            pf += 3 * (int64_t)g[k].w * c;
+            pf += 4 * (int64_t)g[k].w * c;
             g[k].act = pa;
             pa += n;
+            g[k].bptr = NULL;
+            g[k].bidx = NULL;
+            g[k].brhs = NULL;
         }
     }
     grid *g0 = &g[0];
@@ -399,13 +584,23 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     setup_t st = {sroi + (int64_t)gr0 * src->stride + (int64_t)gc0 * c,
                   droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
                   src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
-    FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
-    for (int i = 1; i < gh - 1; i++) {
-        const uint8_t *a = g0->act + (int64_t)i * g0->w;
-        float *u = g0->u + i * rs0;
-        for (int j = 1; j < gw - 1; j++)
-            if (a[j])
-                for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = (float)(st.bsum[k] / (double)st.bcount);
+    if (mode == 0) {
+        float *scratch = calloc(12 * (size_t)gw * (size_t)c, sizeof(float));
+        if (scratch == NULL) {
+            free(fbuf);
+            free(abuf);
+            return FK_ENOMEM;
+        }
+        FK_DISPATCH(setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
+                    setup_normal_c(g0, &st, scratch, 4));
+        free(scratch);
+    } else {
+        FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
+    }
+    {
+        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
+        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
     /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
     for (int k = 1; k < nl; k++) {
@@ -423,12 +618,33 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             break;
         }
     }
-    for (int k = 0; k < nl; k++) {
-        if ((rc = mark_band(&g[k])) != FK_OK) {
-            free(fbuf);
-            free(abuf);
-            return rc;
+    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k]);
+    if (rc == FK_OK && mode == 0) {
+        /* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (band points). */
+        const int32_t nb = g0->bptr[2 * g0->h];
+        g0->brhs = calloc((size_t)nb * (size_t)c + 1, sizeof(float));
+        if (g0->brhs == NULL) rc = FK_ENOMEM;
+        for (int i = 1; rc == FK_OK && i < gh - 1; i++) {
+            const uint8_t *a = g0->act + (int64_t)i * g0->w;
+            const uint8_t *srow = st.s + (int64_t)i * st.ss;
+            for (int32_t t = g0->bptr[2 * i]; t < g0->bptr[2 * i + 2]; t++) {
+                const int j = g0->bidx[t];
+                const uint8_t *sp = srow + (int64_t)j * c;
+                const int64_t so[4] = {-st.ss, st.ss, -c, c};
+                const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+                for (int n = 0; n < 4; n++) {
+                    if (!fx[n]) continue;
+                    for (int k = 0; k < c; k++)
+                        g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
+                }
+            }
         }
+    }
+    if (rc != FK_OK) {
+        free_grids(g, nl);
+        free(fbuf);
+        free(abuf);
+        return rc;
     }
 
     /* V-cycles until the relative residual reaches tol. */
@@ -445,25 +661,10 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     *residual_out = rel;
 
     /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
-    for (int i = 1; i < gh - 1; i++) {
-        const uint8_t *a = g0->act + (int64_t)i * g0->w;
-        const float *u = g0->u + i * rs0;
-        const int ri = gr0 + i;
-        const uint8_t *s = sroi + (int64_t)ri * src->stride + (int64_t)gc0 * c;
-        uint8_t *d = droi + (int64_t)ri * dst->stride + (int64_t)gc0 * c;
-        float *sol = solution != NULL ? solution + ((int64_t)ri * w + gc0) * c : NULL;
-        for (int j = 1; j < gw - 1; j++) {
-            if (!a[j]) continue;
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)j * c + k;
-                const float f = (float)s[q] + u[q];
-                float v = f + 0.5f;
-                v = v < 0.0f ? 0.0f : (v > 255.0f ? 255.0f : v);
-                d[q] = (uint8_t)v;
-                if (sol != NULL) sol[q] = f;
-            }
-        }
-    }
+    out_t ot = {sroi, droi, src->stride, dst->stride, gr0, gc0, gh, gw, w, solution};
+    uint8_t *obuf = (uint8_t *)g0->ring; /* a row of gw * c bytes fits in the ring's rows of floats */
+    FK_DISPATCH(write_out_c(g0, &ot, obuf, 1), write_out_c(g0, &ot, obuf, 3), write_out_c(g0, &ot, obuf, 4));
+    free_grids(g, nl);
     free(fbuf);
     free(abuf);
     return FK_OK;

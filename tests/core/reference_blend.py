@@ -25,7 +25,7 @@ def _round_u8(v: F64) -> U8:
     return np.clip(np.floor(v + 0.5), 0, 255).astype(np.uint8)
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Multi-band blend
 
 
@@ -33,9 +33,13 @@ def pyr_reduce(img: F64) -> F64:
     h, w = img.shape[:2]
     k = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
     p = np.pad(img, ((2, 2), (2, 2), (0, 0)), mode="edge")
-    hz = (p[:, 0:w] + p[:, 4:w + 4]) * k[0] + (p[:, 1:w + 1] + p[:, 3:w + 3]) * k[1] + p[:, 2:w + 2] * k[2]
+    hz = (
+        (p[:, 0:w] + p[:, 4 : w + 4]) * k[0]
+        + (p[:, 1 : w + 1] + p[:, 3 : w + 3]) * k[1]
+        + p[:, 2 : w + 2] * k[2]
+    )
     hz = hz[:, ::2]
-    v = (hz[0:h] + hz[4:h + 4]) * k[0] + (hz[1:h + 1] + hz[3:h + 3]) * k[1] + hz[2:h + 2] * k[2]
+    v = (hz[0:h] + hz[4 : h + 4]) * k[0] + (hz[1 : h + 1] + hz[3 : h + 3]) * k[1] + hz[2 : h + 2] * k[2]
     return v[::2]
 
 
@@ -71,11 +75,11 @@ def blend_multiband(src: U8, mask: U8, dst: U8, origin: tuple[int, int], levels:
     r0, r1 = max(ys.min() - m, 0), min(ys.max() + m, h - 1)
     c0, c1 = max(xs.min() - m, 0), min(xs.max() + m, w - 1)
     x, y = origin
-    s = _hwc(src)[r0:r1 + 1, c0:c1 + 1]
+    s = _hwc(src)[r0 : r1 + 1, c0 : c1 + 1]
     o3 = out if out.ndim == 3 else out[:, :, None]
-    d_view = o3[y + r0:y + r1 + 1, x + c0:x + c1 + 1]
+    d_view = o3[y + r0 : y + r1 + 1, x + c0 : x + c1 + 1]
     d = d_view.astype(np.float64)
-    mk = [mask[r0:r1 + 1, c0:c1 + 1, None].astype(np.float64) / 255.0]
+    mk = [mask[r0 : r1 + 1, c0 : c1 + 1, None].astype(np.float64) / 255.0]
     for _ in range(1, levels):
         mk.append(pyr_reduce(mk[-1]))
     ls, ld = _laplacian(s, levels), _laplacian(d, levels)
@@ -87,7 +91,7 @@ def blend_multiband(src: U8, mask: U8, dst: U8, origin: tuple[int, int], levels:
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Poisson cloning
 
 _NEIGHBOURS = ((-1, 0), (1, 0), (0, -1), (0, 1))
@@ -113,7 +117,8 @@ def poisson_rhs(src: U8, mask: U8, dst_roi: U8, mode: str) -> F64:
         if mode == "mixed":
             vd = fs - fq
             v = np.where(np.abs(vd) > np.abs(v), vd, v)
-        b += v + np.where(oq[:, :, None], 0.0, fq)
+        # Seam edges (to a fixed neighbour) carry no guidance, only the neighbour's value.
+        b += np.where(oq[:, :, None], v, fq)
     b[~om] = 0.0
     return b
 
@@ -138,7 +143,7 @@ def blend_poisson(src: U8, mask: U8, dst: U8, origin: tuple[int, int], mode: str
     h, w = mask.shape
     out = dst.copy()
     o3 = out if out.ndim == 3 else out[:, :, None]
-    roi = o3[y:y + h, x:x + w]
+    roi = o3[y : y + h, x : x + w]
     om = poisson_omega(mask)
     b = poisson_rhs(src, mask, roi.copy(), mode)
     idx = -np.ones((h, w), np.int64)
@@ -152,7 +157,9 @@ def blend_poisson(src: U8, mask: U8, dst: U8, origin: tuple[int, int], mode: str
         rows.append(np.arange(n)[keep])
         cols.append(q[keep])
         vals.append(np.full(int(keep.sum()), -1.0))
-    a = scipy.sparse.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    a = scipy.sparse.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
     sol = roi.astype(np.float64)
     lu = scipy.sparse.linalg.splu(a)
     for k in range(b.shape[2]):
@@ -161,24 +168,15 @@ def blend_poisson(src: U8, mask: U8, dst: U8, origin: tuple[int, int], mode: str
     return out, sol
 
 
-def seam_score(img: U8, mask: U8) -> float:
-    """Mean absolute step across the boundary of (mask >= 128): |f_p - f_q| over 4-neighbour pairs, channels."""
-    f = _hwc(img)
-    om = mask >= 128
-    steps = []
-    for a, b, oa, ob in ((f[:, :-1], f[:, 1:], om[:, :-1], om[:, 1:]), (f[:-1], f[1:], om[:-1], om[1:])):
-        edge = oa != ob
-        steps.append(np.abs(a - b)[edge].ravel())
-    s = np.concatenate(steps)
-    return float(s.mean()) if s.size else 0.0
-
-
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Lab colour statistics and transfer
 
-_M = np.array([[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]])
-_MINV = np.array([[3.240479, -1.537150, -0.498535], [-0.969256, 1.875992, 0.041556],
-                  [0.055648, -0.204043, 1.057311]])
+_M = np.array(
+    [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]]
+)
+_MINV = np.array(
+    [[3.240479, -1.537150, -0.498535], [-0.969256, 1.875992, 0.041556], [0.055648, -0.204043, 1.057311]]
+)
 _WHITE = np.array([0.950456, 1.0, 1.088754])
 
 
@@ -189,8 +187,9 @@ def rgb_to_lab(img: U8, bgr: bool = False) -> F64:
     lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     xyz = lin @ _M.T / _WHITE
     f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
-    return np.stack([116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])],
-                    axis=-1)
+    return np.stack(
+        [116.0 * f[..., 1] - 16.0, 500.0 * (f[..., 0] - f[..., 1]), 200.0 * (f[..., 1] - f[..., 2])], axis=-1
+    )
 
 
 def lab_to_rgb(lab: F64, bgr: bool = False) -> F64:
@@ -212,8 +211,9 @@ def lab_stats(img: U8, mask: U8, bgr: bool = False) -> tuple[F64, F64]:
     return mean, np.sqrt(var)
 
 
-def transfer_colour(src: U8, mask: U8, target_mean: F64, target_std: F64, strength: float,
-                    bgr: bool = False) -> U8:
+def transfer_colour(
+    src: U8, mask: U8, target_mean: F64, target_std: F64, strength: float, bgr: bool = False
+) -> U8:
     mean, std = lab_stats(src, mask, bgr)
     scale = np.where(std > 1e-6, target_std / np.where(std > 1e-6, std, 1.0), 1.0)
     lab = (rgb_to_lab(src, bgr) - mean) * scale + target_mean
@@ -225,7 +225,7 @@ def transfer_colour(src: U8, mask: U8, target_mean: F64, target_std: F64, streng
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------------------------
 # Guided filter and unsharp mask
 
 
@@ -243,7 +243,7 @@ def _window_sum(a: F64, r: int) -> F64:
 
 def guided_filter(img: U8, radius: int, eps: float, mask: U8 | None = None, strength: float = 1.0) -> U8:
     i = _hwc(img)
-    n = _window_sum(np.ones(i.shape[:2] + (1,)), radius)
+    n = _window_sum(np.ones((*i.shape[:2], 1)), radius)
     m1 = _window_sum(i, radius) / n
     m2 = _window_sum(i * i, radius) / n
     var = np.maximum(m2 - m1 * m1, 0.0)
@@ -266,8 +266,9 @@ def _box_pass(a: npt.NDArray[np.int64], r: int, axis: int) -> npt.NDArray[np.int
     return (s + size // 2) // size
 
 
-def unsharp_mask(img: U8, amount: float, radii: tuple[int, int, int], mask: U8 | None = None,
-                 strength: float = 1.0) -> U8:
+def unsharp_mask(
+    img: U8, amount: float, radii: tuple[int, int, int], mask: U8 | None = None, strength: float = 1.0
+) -> U8:
     i = _hwc(img).astype(np.int64)
     b = i
     for r in radii:

@@ -28,17 +28,18 @@ def _image_and_mask(image: Any, mask: Any, name: str, mask_name: str) -> tuple[I
     image = _views.input_image(image, name, channels=(3, 4))
     mask = _views.input_image(mask, mask_name, channels=(1,))
     if mask.shape[:2] != image.shape[:2]:
-        raise ParameterValueError(f"{mask_name} has shape {mask.shape[:2]} but {name} has {image.shape[:2]}: "
-                                  "they must match")
+        raise ParameterValueError(
+            f"{mask_name} has shape {mask.shape[:2]} but {name} has {image.shape[:2]}: they must match"
+        )
     if not mask.any():
-        raise ParameterValueError(f"{mask_name} is all zero, so {name} has no pixels to measure: pass a mask "
-                                  "with some non-zero pixels")
+        raise ParameterValueError(
+            f"{mask_name} is all zero, so {name} has no pixels to measure: pass a mask "
+            "with some non-zero pixels"
+        )
     return image, mask
 
 
-def lab_stats(
-    image: ImageArray, mask: ImageArray, *, channel_order: Literal["rgb", "bgr"] = "rgb"
-) -> Stats:
+def lab_stats(image: ImageArray, mask: ImageArray, *, channel_order: Literal["rgb", "bgr"] = "rgb") -> Stats:
     """Mask-weighted mean and standard deviation of an sRGB image's CIE Lab channels.
 
     Parameters
@@ -58,8 +59,13 @@ def lab_stats(
     image, mask = _image_and_mask(image, mask, "image", "mask")
     mean = np.zeros(3)
     std = np.zeros(3)
-    rc = lib.fk_lab_stats(_views.view(image), _views.view(mask), _order(channel_order),
-                          ffi.from_buffer("double[]", mean), ffi.from_buffer("double[]", std))
+    rc = lib.fk_lab_stats(
+        _views.view(image),
+        _views.view(mask),
+        _order(channel_order),
+        ffi.from_buffer("double[]", mean),
+        ffi.from_buffer("double[]", std),
+    )
     check(rc, "lab_stats")
     return mean, std
 
@@ -86,9 +92,10 @@ def transfer_colour(
 ) -> ImageArray:
     """Give ``src``'s masked region the Lab colour statistics of ``reference``'s masked region.
 
-    Each Lab channel of ``src`` is mapped to ``(v - src_mean) * ref_std / src_std + ref_mean`` (Reinhard et al.),
-    with the statistics weighted by the masks (a channel with no spread in ``src`` is only shifted); the result
-    is mixed into ``src`` by ``strength * mask / 255``, so pixels where ``mask`` is 0 are copied unchanged.
+    Each Lab channel of ``src`` is mapped to ``(v - src_mean) * ref_std / src_std + ref_mean`` (Reinhard et
+    al.), with the statistics weighted by the masks (a channel with no spread in ``src`` is only shifted);
+    the result is mixed into ``src`` by ``strength * mask / 255``, so pixels where ``mask`` is 0 are copied
+    unchanged.
 
     Parameters
     ----------
@@ -114,8 +121,8 @@ def transfer_colour(
 
     References
     ----------
-    E. Reinhard, M. Ashikhmin, B. Gooch and P. Shirley, "Color transfer between images", IEEE Computer Graphics
-    and Applications 21(5), 2001.
+    E. Reinhard, M. Ashikhmin, B. Gooch and P. Shirley, "Color transfer between images", IEEE Computer
+    Graphics and Applications 21(5), 2001.
     """
     src, mask = _image_and_mask(src, mask, "src", "mask")
     reference, reference_mask = _image_and_mask(reference, reference_mask, "reference", "reference_mask")
@@ -131,8 +138,16 @@ def transfer_colour(
             src = src.copy()
     tmean, tstd = lab_stats(reference, reference_mask, channel_order=channel_order)
     smean, sstd = np.zeros(3), np.zeros(3)
-    rc = lib.fk_colour_transfer(_views.view(src), _views.view(mask), _views.view(out), order,
-                                ffi.from_buffer("double[]", tmean), ffi.from_buffer("double[]", tstd), s,
-                                ffi.from_buffer("double[]", smean), ffi.from_buffer("double[]", sstd))
+    rc = lib.fk_colour_transfer(
+        _views.view(src),
+        _views.view(mask),
+        _views.view(out),
+        order,
+        ffi.from_buffer("double[]", tmean),
+        ffi.from_buffer("double[]", tstd),
+        s,
+        ffi.from_buffer("double[]", smean),
+        ffi.from_buffer("double[]", sstd),
+    )
     check(rc, "transfer_colour")
     return out

@@ -35,14 +35,17 @@ def _prepare(image: Any, mask: Any, out: Any) -> tuple[ImageArray, ImageArray | 
     if mask is not None:
         mask = _views.input_image(mask, "mask", channels=(1,))
         if mask.shape[:2] != image.shape[:2]:
-            raise ParameterValueError(f"mask has shape {mask.shape[:2]} but image has {image.shape[:2]}: "
-                                      "they must match")
+            raise ParameterValueError(
+                f"mask has shape {mask.shape[:2]} but image has {image.shape[:2]}: they must match"
+            )
     if out is None:
         out = np.empty_like(image, order="C")
     else:
         out = _views.output_image(out, "out")
         if out.shape != image.shape:
-            raise ParameterValueError(f"out has shape {out.shape} but image has {image.shape}: they must match")
+            raise ParameterValueError(
+                f"out has shape {out.shape} but image has {image.shape}: they must match"
+            )
         if np.shares_memory(out, image) and out.__array_interface__ != image.__array_interface__:
             image = image.copy()
         if mask is not None and np.shares_memory(out, mask):
@@ -65,10 +68,10 @@ def guided_filter(
 ) -> ImageArray:
     """Smooth ``image`` while keeping its edges: the guided filter, each channel guiding itself.
 
-    With ``I`` a channel scaled to 0-1 and means over the square window of ``radius`` (truncated at the image
-    edges), ``a = var / (var + eps)``, ``b = (1 - a) * mean`` and the filtered value is ``mean(a) * I + mean(b)``:
-    flat regions (variance well under ``eps``) are averaged, edges (variance well over it) kept. The result is
-    mixed into ``image`` by ``strength * mask / 255``.
+    With ``I`` a channel scaled to 0-1 and means over the square window of ``radius`` (truncated at the
+    image edges), ``a = var / (var + eps)``, ``b = (1 - a) * mean`` and the filtered value is ``mean(a) * I
+    + mean(b)``: flat regions (variance well under ``eps``) are averaged, edges (variance well over it)
+    kept. The result is mixed into ``image`` by ``strength * mask / 255``.
 
     Parameters
     ----------
@@ -95,10 +98,14 @@ def guided_filter(
     ----------
     K. He, J. Sun and X. Tang, "Guided image filtering", IEEE TPAMI 35(6), 2013.
     """
-    if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)) \
-            or not 1 <= radius <= MAX_GUIDED_RADIUS:
-        raise ParameterValueError(f"radius must be a whole number of pixels within 1-{MAX_GUIDED_RADIUS}, "
-                                  f"got {radius!r}")
+    if (
+        isinstance(radius, bool)
+        or not isinstance(radius, (int, np.integer))
+        or not 1 <= radius <= MAX_GUIDED_RADIUS
+    ):
+        raise ParameterValueError(
+            f"radius must be a whole number of pixels within 1-{MAX_GUIDED_RADIUS}, got {radius!r}"
+        )
     e = _number(eps, "eps", 0.0, 1.0, lo_open=True)
     s = _number(strength, "strength", 0.0, 1.0)
     image, mask, out = _prepare(image, mask, out)

@@ -1,0 +1,131 @@
+"""Lab colour statistics and transfer: the C core against its NumPy twin and OpenCV's Lab, and bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import reference_blend as ref
+from conftest_blend import images, masks
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fusionkit.core import lab_stats, transfer_colour
+from fusionkit.errors import ParameterValueError
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def pairs(draw):  # type: ignore[no-untyped-def]
+    src = draw(images(min_side=1, max_side=30, channels=(3, 4)))
+    refimg = draw(images(min_side=1, max_side=30, channels=(3,)))
+    return (
+        src,
+        draw(masks(*src.shape[:2])),
+        refimg,
+        draw(masks(*refimg.shape[:2])),
+        draw(st.floats(0.0, 1.0)),
+        draw(st.booleans()),
+    )
+
+
+@SETTINGS
+@given(pairs())
+def test_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
+    src, mask, refimg, rmask, strength, bgr = case
+    order = "bgr" if bgr else "rgb"
+    tm, ts = ref.lab_stats(refimg, rmask, bgr)
+    mean, std = lab_stats(refimg, rmask, channel_order=order)
+    assert np.abs(mean - tm).max() < 1e-3 and np.abs(std - ts).max() < 1e-2
+    out = transfer_colour(src, mask, refimg, rmask, strength=strength, channel_order=order)
+    expect = ref.transfer_colour(src, mask, tm, ts, strength, bgr)
+    assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
+    assert (out[mask == 0] == src[mask == 0]).all()
+
+
+def test_lab_agrees_with_opencv() -> None:
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (50, 60, 3), dtype=np.uint8)
+    mask = np.full((50, 60), 255, np.uint8)
+    lab = cv2.cvtColor(img.astype(np.float32) / 255.0, cv2.COLOR_BGR2LAB).reshape(-1, 3)
+    mean, std = lab_stats(img, mask, channel_order="bgr")
+    # OpenCV interpolates its gamma and cube-root curves, so agreement is to about 0.1 L unit.
+    assert np.abs(mean - lab.mean(axis=0)).max() < 0.15
+    assert np.abs(std - lab.std(axis=0)).max() < 0.15
+
+
+def test_strength_zero_and_self_transfer_are_identity() -> None:
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    mask = np.full((40, 40), 255, np.uint8)
+    assert (transfer_colour(img, mask, img, mask, strength=0.0) == img).all()
+    assert np.abs(transfer_colour(img, mask, img, mask).astype(int) - img).max() <= 1
+
+
+def test_transfer_moves_the_mean() -> None:
+    rng = np.random.default_rng(2)
+    src = np.clip(rng.normal(80, 20, (64, 64, 3)), 0, 255).astype(np.uint8)
+    refimg = np.clip(rng.normal([200, 150, 90], 10, (64, 64, 3)), 0, 255).astype(np.uint8)
+    mask = np.full((64, 64), 255, np.uint8)
+    out = transfer_colour(src, mask, refimg, mask)
+    m_out, s_out = lab_stats(out, mask)
+    m_ref, s_ref = lab_stats(refimg, mask)
+    assert np.abs(m_out - m_ref).max() < 1.0 and np.abs(s_out - s_ref).max() < 1.0
+
+
+def test_out_and_in_place() -> None:
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 256, (20, 30, 4), dtype=np.uint8)
+    refimg = rng.integers(0, 256, (10, 10, 3), dtype=np.uint8)
+    mask = np.full((20, 30), 200, np.uint8)
+    rmask = np.full((10, 10), 255, np.uint8)
+    expect = transfer_colour(img, mask, refimg, rmask, strength=0.5)
+    assert (expect[..., 3] == img[..., 3]).all()
+    transfer_colour(img, mask, refimg, rmask, strength=0.5, out=img)
+    assert (img == expect).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"src": np.zeros((8, 8, 3), np.float32)}, "dtype uint8"),
+        ({"src": np.zeros((8, 8), np.uint8)}, "channel"),
+        ({"mask": np.full((8, 9), 255, np.uint8)}, "must match"),
+        ({"mask": np.zeros((8, 8), np.uint8)}, "all zero"),
+        ({"reference_mask": np.zeros((5, 5), np.uint8)}, "all zero"),
+        ({"strength": 1.5}, "strength"),
+        ({"strength": -0.1}, "strength"),
+        ({"strength": float("nan")}, "strength"),
+        ({"channel_order": "hsv"}, "channel_order"),
+        ({"out": np.zeros((8, 9, 3), np.uint8)}, "must match"),
+    ],
+)
+def test_bad_input(kwargs, message) -> None:  # type: ignore[no-untyped-def]
+    args = {
+        "src": np.zeros((8, 8, 3), np.uint8),
+        "mask": np.full((8, 8), 255, np.uint8),
+        "reference": np.zeros((5, 5, 3), np.uint8),
+        "reference_mask": np.full((5, 5), 255, np.uint8),
+        "strength": 1.0,
+        "channel_order": "rgb",
+        "out": None,
+    }
+    args.update(kwargs)
+    with pytest.raises(ParameterValueError, match=message):
+        transfer_colour(
+            args["src"],
+            args["mask"],
+            args["reference"],
+            args["reference_mask"],
+            strength=args["strength"],
+            channel_order=args["channel_order"],
+            out=args["out"],
+        )
+
+
+def test_lab_stats_bad_input() -> None:
+    with pytest.raises(ParameterValueError, match="all zero"):
+        lab_stats(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8))
+    with pytest.raises(ParameterValueError, match="channel_order"):
+        lab_stats(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.uint8), channel_order="lab")  # type: ignore[arg-type]
