@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import reference_blend as ref
-from conftest_blend import images, masks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fusionkit.core import box_radii_for_sigma, guided_filter, unsharp_mask
 from fusionkit.errors import ParameterValueError
+from tests.core import reference_blend as ref
+from tests.core.conftest_blend import images, masks
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
