@@ -227,6 +227,23 @@ def _template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size
     return dilate_mask(erode_mask(full, max(1, grow // 2)), grow)
 
 
+def _forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> F32:
+    """0 at and below the brows, rising to 1 at the top of the face oval, per pixel of the ROI.
+
+    Pixels are mapped into the mean face's frame (eye corners at (-0.5, 0) and (0.5, 0), y down) by the similarity
+    that best takes the mesh there, so the ramp follows a tilted or rotated face.
+    """
+    mean = np.asarray(topo.mean_shape, np.float64)
+    m = fit_similarity(points_core[:468], mean)
+    brows = np.concatenate([topo.region("right_eyebrow"), topo.region("left_eyebrow")])
+    y_brow = float(mean[brows, 1].min())  # the brows' upper edge
+    y_top = float(mean[topo.region("face_oval"), 1].min())
+    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
+    y_face = np.float32(m[1, 0]) * xs + np.float32(m[1, 1]) * ys + np.float32(m[1, 2])
+    ramp: F32 = np.clip((y_brow - y_face) / np.float32(0.75 * (y_brow - y_top)) - 0.15, 0.0, 1.0)
+    return ramp
+
+
 def _bbox(points: F64, pad: float, w: int, h: int) -> tuple[int, int, int, int]:
     x0 = int(max(0, np.floor(points[:, 0].min() - pad)))
     y0 = int(max(0, np.floor(points[:, 1].min() - pad)))
@@ -351,6 +368,9 @@ def fuse_face(
     inside = feather_mask(erode_mask(oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
     mouth_w = feather_mask(mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
     keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if beta >= 0.5 else 0.0) * mouth_w)) * inside  # 0-255
+    # Above the brows the template's forehead takes over gradually: a fringe or hairline of the user's must not be
+    # pasted across the template's forehead, and the forehead carries little of a person's likeness.
+    keep_user *= 1 - _forehead_weight(tgt_core, topo, shape)
     face_tex = user_tex
     composite(tmpl_tex, (255.5 - keep_user).astype(np.uint8), face_tex, (0, 0))
     clock.lap("texture")
