@@ -14,14 +14,15 @@
  * with u = f* - g held fixed outside Omega; in normal mode the right-hand side is non-zero only next to the seam.
  *
  * Multigrid: vertex-centred grids of odd size, coarse point i on fine point 2i; red-black Gauss-Seidel smoothing
- * (two sweeps before and after), full-weighting restriction of the residual (times 4 for the doubled spacing),
- * bilinear prolongation; a coarse point is an unknown where its fine point is. The coarse grids see the irregular
- * boundary poorly, so every level also relaxes the band of unknowns within 4 points of the boundary four extra
- * times (local relaxation, after Brandt); that keeps the V-cycle converging at about 5x per cycle. Each level's
- * sweeps run as one wavefront over its rows (sweep s on row t - s), so a level is read from memory once per
- * smoothing phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the
- * boundary. V-cycles repeat until
- * ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side of the first equation, or
+ * (one sweep before and one after the coarse correction), full-weighting restriction of the residual (times 4
+ * for the doubled spacing), bilinear prolongation; a coarse point is an unknown where its fine point is. The
+ * coarse grids see the irregular boundary poorly (without help the V-cycle diverges), so each smoothing phase
+ * also relaxes the band of unknowns within 6 points of the boundary 8 more times on level 0 and 6 on coarser
+ * levels (local relaxation, after Brandt); the V-cycle then gains about 5x per cycle. Each level's sweeps run as
+ * one wavefront over its rows (half-sweep s on row t - s), so a level is read from memory once per smoothing
+ * phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the boundary.
+ * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
+ * of the first equation, or
  * max_cycles have run; the cycle count and that relative residual are reported back.
  */
 #include <math.h>
@@ -33,9 +34,10 @@
 #define MAX_GRIDS 16
 #define PRE_SWEEPS 1
 #define POST_SWEEPS 1
-#define BAND_SWEEPS 8
 #define BAND_WIDTH 6
 #define COARSE_SWEEPS 40
+#define BAND_SWEEPS 8 /* band sweeps per smoothing phase on level 0 */
+#define COARSE_BAND 6 /* and on the coarser levels */
 
 typedef struct {
     int h, w;      /* grid size, both odd */
@@ -223,11 +225,11 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
         return;
     }
     grid *co = &g[level + 1];
-    smooth(f, c, PRE_SWEEPS, BAND_SWEEPS, 1, NULL);
+    smooth(f, c, PRE_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 1, NULL);
     restrict_residual(f, co, c);
     vcycle(g, level + 1, nlevels, c, NULL);
     prolong_add(co, f, c);
-    smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
+    smooth(f, c, POST_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 0, ss);
 }
 
 static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
