@@ -216,6 +216,25 @@ static double residual_norm2(const grid *g, int c)
     return ss;
 }
 
+/* Squared residual norm over the band points only. */
+static double band_residual_norm2(const grid *g, int c)
+{
+    const int64_t rs = (int64_t)g->w * c;
+    double ss = 0.0;
+    for (int i = 1; i < g->h - 1; i++) {
+        for (int32_t t = g->bptr[2 * i]; t < g->bptr[2 * i + 2]; t++) {
+            const float *p = g->u + i * rs + (int64_t)g->bidx[t] * c;
+            for (int k = 0; k < c; k++) {
+                const float b = g->brhs != NULL ? g->brhs[(int64_t)t * c + k]
+                              : g->rhs != NULL ? g->rhs[i * rs + (int64_t)g->bidx[t] * c + k] : 0.0f;
+                const float v = b - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
+                ss += (double)v * v;
+            }
+        }
+    }
+    return ss;
+}
+
 /* One V-cycle; at level 0, ss receives the squared residual norm after it. */
 static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
 {
@@ -398,7 +417,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
 static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
                       const float *restrict su, const float *restrict sm, const float *restrict sd,
                       const float *restrict du, const float *restrict dm, const float *restrict dd,
-                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
+                      float *restrict vv, int64_t n, int64_t c)
 {
     for (int64_t q = 0; q < n; q++) {
         const float act = 1.0f - rm[q];
@@ -407,14 +426,11 @@ static void setup_row(const float *restrict ru, const float *restrict rm, const 
         const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
         const float v = act * (lap + bt);
         vv[q] = v * v;
-        ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
-                       + rm[q + c] * (dm[q + c] - sm[q + c]));
-        cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
     }
 }
 
-/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
-   scratch holds 12 rows of gw * c floats. */
+/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2. scratch holds 10 rows of gw * c
+   floats. */
 static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
 {
     const int gw = st->gw;
@@ -423,7 +439,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
     float *sr[3] = {scratch + 3 * n, scratch + 4 * n, scratch + 5 * n};
     float *dr[3] = {scratch + 6 * n, scratch + 7 * n, scratch + 8 * n};
     int key[3] = {-1, -1, -1};
-    float *e = scratch + 9 * n; /* 3 more rows */
+    float *vv = scratch + 9 * n;
     for (int i = 1; i < st->gh - 1; i++) {
         float *ru = NULL, *rm = NULL, *rd = NULL, *su = NULL, *sm = NULL, *sd = NULL, *du = NULL, *dm = NULL,
               *dd = NULL;
@@ -444,10 +460,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
             else if (t == 1) { rm = ina[slot]; sm = sr[slot]; dm = dr[slot]; }
             else { rd = ina[slot]; sd = sr[slot]; dd = dr[slot]; }
         }
-        /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
-        float *vv = e, *ee = e + n, *cc = e + 2 * n;
-        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
-                  n - 2 * c, c);
+        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, n - 2 * c, c);
         float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
         int64_t q = c;
         for (; q + 8 <= n - c; q += 8)
@@ -455,14 +468,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
         float rowss = 0.0f;
         for (; q < n - c; q++) rowss += vv[q];
         for (int t = 0; t < 8; t++) rowss += part[t];
-        float bs[4] = {0.0f, 0.0f, 0.0f, 0.0f}, cnt = 0.0f;
-        for (int64_t j = 1; j < gw - 1; j++) {
-            cnt += cc[j * c];
-            for (int k = 0; k < c; k++) bs[k] += ee[j * c + k];
-        }
         st->bss += (double)rowss;
-        st->bcount += (int64_t)cnt;
-        for (int k = 0; k < c; k++) st->bsum[k] += (double)bs[k];
     }
 }
 
@@ -608,7 +614,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                   droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
                   src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
     if (mode == 0) {
-        float *scratch = calloc(12 * (size_t)gw * (size_t)c, sizeof(float));
+        float *scratch = calloc(10 * (size_t)gw * (size_t)c, sizeof(float));
         if (scratch == NULL) {
             free(fbuf);
             free(abuf);
@@ -619,11 +625,6 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         free(scratch);
     } else {
         FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
-    }
-    {
-        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
-        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
     /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
     for (int k = 1; k < nl; k++) {
@@ -655,10 +656,15 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 const uint8_t *sp = srow + (int64_t)j * c;
                 const int64_t so[4] = {-st.ss, st.ss, -c, c};
                 const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+                const int64_t uo[4] = {-(int64_t)g0->w * c, (int64_t)g0->w * c, -c, c};
+                const float *up = g0->u + ((int64_t)i * g0->w + j) * c; /* still dst - src everywhere */
                 for (int n = 0; n < 4; n++) {
                     if (!fx[n]) continue;
-                    for (int k = 0; k < c; k++)
+                    st.bcount++;
+                    for (int k = 0; k < c; k++) {
                         g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
+                        st.bsum[k] += (double)up[uo[n] + k];
+                    }
                 }
             }
         }
@@ -670,9 +676,17 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         return rc;
     }
 
-    /* V-cycles until the relative residual reaches tol. */
+    /* Start from the source offset by the mean boundary difference. */
+    {
+        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
+        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
+    }
+
+    /* V-cycles until the relative residual reaches tol. In normal mode the starting residual lives on the
+       band only (everywhere else the start is a constant with no right-hand side). */
     const double bnorm = FK_MAX(sqrt(st.bss), 1.0);
-    double rel = sqrt(residual_norm2(g0, c)) / bnorm;
+    double rel = sqrt(mode == 0 ? band_residual_norm2(g0, c) : residual_norm2(g0, c)) / bnorm;
     int it = 0;
     while (rel > tol && it < max_cycles) {
         double ss = 0.0;
