@@ -17,8 +17,8 @@
  * (one sweep before and one after the coarse correction), full-weighting restriction of the residual (times 4
  * for the doubled spacing), bilinear prolongation; a coarse point is an unknown where its fine point is. The
  * coarse grids see the irregular boundary poorly (without help the V-cycle diverges), so each smoothing phase
- * also relaxes the band of unknowns within 6 points of the boundary 8 more times on level 0 and 6 on coarser
- * levels (local relaxation, after Brandt); the V-cycle then gains about 5x per cycle. Each level's sweeps run as
+ * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
+ * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per cycle. Each level's sweeps run as
  * one wavefront over its rows (half-sweep s on row t - s), so a level is read from memory once per smoothing
  * phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the boundary.
  * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
@@ -34,7 +34,8 @@
 #define MAX_GRIDS 16
 #define PRE_SWEEPS 1
 #define POST_SWEEPS 1
-#define BAND_WIDTH 6
+#define BAND_WIDTH 6   /* band: unknowns within this Chebyshev distance of the boundary, level 0 */
+#define COARSE_WIDTH 3 /* and on the coarser levels */
 #define COARSE_SWEEPS 40
 #define BAND_SWEEPS 8 /* band sweeps per smoothing phase on level 0 */
 #define COARSE_BAND 6 /* and on the coarser levels */
@@ -256,11 +257,11 @@ static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
     for (int j = 0; j < n; j++) out[j] |= in[j];
 }
 
-/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2):
+/* Marks the unknowns with a fixed point within d (Chebyshev distance) as band points (act = 2):
    OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
-static int mark_band(grid *g)
+static int mark_band(grid *g, int d)
 {
-    const int h = g->h, w = g->w, d = BAND_WIDTH;
+    const int h = g->h, w = g->w;
     uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
     uint8_t *near = calloc((size_t)h * (size_t)w, 1);
     uint8_t *acc = malloc((size_t)w);
@@ -642,7 +643,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             break;
         }
     }
-    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k]);
+    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k], k == 0 ? BAND_WIDTH : COARSE_WIDTH);
     if (rc == FK_OK && mode == 0) {
         /* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (band points). */
         const int32_t nb = g0->bptr[2 * g0->h];
