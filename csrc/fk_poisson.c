@@ -18,9 +18,9 @@
  * for the doubled spacing), bilinear prolongation; a coarse point is an unknown where its fine point is. The
  * coarse grids see the irregular boundary poorly (without help the V-cycle diverges), so each smoothing phase
  * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
- * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per cycle. Each level's sweeps run as
- * one wavefront over its rows (half-sweep s on row t - s), so a level is read from memory once per smoothing
- * phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the boundary.
+ * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per
+ * cycle. Each level's sweeps run as one wavefront over its rows (half-sweep s on row t - s), so a level is read
+ * from memory once per smoothing phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the boundary.
  * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
  * of the first equation, or
  * max_cycles have run; the cycle count and that relative residual are reported back.
