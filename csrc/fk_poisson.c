@@ -20,7 +20,8 @@
  * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
  * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per
  * cycle. Each level's sweeps run as one wavefront over its rows (half-sweep s on row t - s), so a level is read
- * from memory once per smoothing phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the boundary.
+ * from memory once per smoothing phase. Everything is float32 and starts from the source offset by the mean of
+ * (dst - src) over the boundary.
  * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
  * of the first equation, or
  * max_cycles have run; the cycle count and that relative residual are reported back.
@@ -341,7 +342,8 @@ static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, con
             if (!a[j]) continue;
             for (int k = 0; k < c; k++) d[(int64_t)j * c + k] = buf[(int64_t)j * c + k];
             if (sol != NULL)
-                for (int k = 0; k < c; k++) sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
+                for (int k = 0; k < c; k++)
+                    sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
         }
     }
 }
