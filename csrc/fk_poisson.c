@@ -290,6 +290,15 @@ static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
     for (int j = 0; j < n; j++) out[j] |= in[j];
 }
 
+static void add_run(uint8_t *restrict out, const uint8_t *restrict in, int n, int add)
+{
+    if (add) {
+        for (int j = 0; j < n; j++) out[j] = (uint8_t)(out[j] + in[j]);
+    } else {
+        for (int j = 0; j < n; j++) out[j] = (uint8_t)(out[j] - in[j]);
+    }
+}
+
 /* Marks the unknowns with a fixed point within d (Chebyshev distance) as band points (act = 2):
    OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
 static int mark_band(grid *g, int d)
@@ -297,12 +306,16 @@ static int mark_band(grid *g, int d)
     const int h = g->h, w = g->w;
     uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
     uint8_t *near = calloc((size_t)h * (size_t)w, 1);
-    uint8_t *acc = malloc((size_t)w);
-    if (fixed == NULL || near == NULL || acc == NULL) {
+    uint8_t *cnt = calloc((size_t)w, 1);
+    int32_t *odd = malloc(sizeof(int32_t) * (size_t)w);
+    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
+    g->bidx = malloc(sizeof(int32_t) * (size_t)h * (size_t)w + sizeof(int32_t));
+    if (fixed == NULL || near == NULL || cnt == NULL || odd == NULL || g->bptr == NULL || g->bidx == NULL) {
         free(fixed);
         free(near);
-        free(acc);
-        return FK_ENOMEM;
+        free(cnt);
+        free(odd);
+        return FK_ENOMEM; /* bptr and bidx are freed with the grid */
     }
     for (int i = 0; i < h; i++) {
         const uint8_t *a = g->act + (int64_t)i * w;
@@ -310,33 +323,29 @@ static int mark_band(grid *g, int d)
         for (int j = 0; j < w; j++) fixed[d + j] = (uint8_t)(a[j] == 0);
         for (int t = 0; t <= 2 * d; t++) or_run(nr, fixed + t, w);
     }
-    int64_t nband = 0;
-    for (int i = 0; i < h; i++) {
-        memset(acc, 0, (size_t)w);
-        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) or_run(acc, near + (int64_t)t * w, w);
-        uint8_t *a = g->act + (int64_t)i * w;
-        for (int j = 0; j < w; j++)
-            if (a[j] && acc[j]) {
-                a[j] = 2;
-                nband++;
-            }
-    }
-    free(fixed);
-    free(near);
-    free(acc);
-    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
-    g->bidx = malloc(sizeof(int32_t) * (size_t)(nband + 1));
-    if (g->bptr == NULL || g->bidx == NULL) return FK_ENOMEM;
+    /* Down the columns: cnt counts the rows within d that have a fixed point near (at most 2d + 1 < 256). */
+    for (int t = 0; t <= FK_MIN(d, h - 1); t++) add_run(cnt, near + (int64_t)t * w, w, 1);
     int32_t n = 0;
     for (int i = 0; i < h; i++) {
-        const uint8_t *a = g->act + (int64_t)i * w;
-        for (int par = 0; par < 2; par++) {
-            g->bptr[2 * i + par] = n;
-            for (int j = par; j < w; j += 2)
-                if (a[j] == 2) g->bidx[n++] = j;
+        uint8_t *a = g->act + (int64_t)i * w;
+        int nodd = 0;
+        g->bptr[2 * i] = n;
+        for (int j = 0; j < w; j++) {
+            if (!a[j] || !cnt[j]) continue;
+            a[j] = 2;
+            if (j & 1) odd[nodd++] = j;
+            else g->bidx[n++] = j;
         }
+        g->bptr[2 * i + 1] = n;
+        for (int t = 0; t < nodd; t++) g->bidx[n++] = odd[t];
+        if (i + d + 1 < h) add_run(cnt, near + (int64_t)(i + d + 1) * w, w, 1);
+        if (i - d >= 0) add_run(cnt, near + (int64_t)(i - d) * w, w, 0);
     }
     g->bptr[2 * h] = n;
+    free(fixed);
+    free(near);
+    free(cnt);
+    free(odd);
     return FK_OK;
 }
 
