@@ -73,53 +73,45 @@ static void hreduce(const float *in, int w, int c, float *out)
     FK_DISPATCH(hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
 
-/* Five horizontally reduced rows, keyed by input row, reused between neighbouring output rows. */
+/* Five full input rows converted from 8-bit, keyed by input row, reused between neighbouring output rows. */
 typedef struct {
     float *rows[5];
     int key[5];
-    float *tmp; /* one full input row */
+    float *tmp; /* one full row: the vertical step's output */
 } ring5;
 
 static const float *ring_row_u8(ring5 *rg, const u8rows *s, int r)
 {
     const int slot = r % 5;
     if (rg->key[slot] != r) {
-        load_u8_row(s, r, rg->tmp);
-        hreduce(rg->tmp, s->w, s->c, rg->rows[slot]);
+        load_u8_row(s, r, rg->rows[slot]);
         rg->key[slot] = r;
     }
     return rg->rows[slot];
 }
 
-static const float *ring_row_f(ring5 *rg, const float *img, int w, int c, int r)
+static void vreduce(const float *restrict r0, const float *restrict r1, const float *restrict r2,
+                    const float *restrict r3, const float *restrict r4, int64_t n, float *restrict out)
 {
-    const int slot = r % 5;
-    if (rg->key[slot] != r) {
-        hreduce(img + (int64_t)r * w * c, w, c, rg->rows[slot]);
-        rg->key[slot] = r;
-    }
-    return rg->rows[slot];
-}
-
-static void vreduce(const float *r0, const float *r1, const float *r2, const float *r3, const float *r4,
-                    int n, float *out)
-{
-    for (int i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++)
         out[i] = (r0[i] + r4[i]) * (1.0f / 16.0f) + (r1[i] + r3[i]) * (4.0f / 16.0f) + r2[i] * (6.0f / 16.0f);
 }
 
-/* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out. */
+/* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out: the vertical step
+   first, on full rows where it vectorises, so the horizontal step runs on half the rows. */
 static void reduce_image(const u8rows *s, const float *img, int h, int w, int c, ring5 *rg, float *out)
 {
-    const int h2 = (h + 1) / 2, n2 = ((w + 1) / 2) * c;
+    const int h2 = (h + 1) / 2;
+    const int64_t n = (int64_t)w * c, n2 = (int64_t)((w + 1) / 2) * c;
     for (int k = 0; k < 5; k++) rg->key[k] = -1;
     for (int i = 0; i < h2; i++) {
         const float *rr[5];
         for (int k = 0; k < 5; k++) {
             const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
-            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : ring_row_f(rg, img, w, c, r);
+            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : img + (int64_t)r * n;
         }
-        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n2, out + (int64_t)i * n2);
+        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n, rg->tmp);
+        hreduce(rg->tmp, w, c, out + (int64_t)i * n2);
     }
 }
 
