@@ -171,5 +171,5 @@ def test_threads_get_the_same_results() -> None:
     sequential = [work(s) for s in srcs]
     with ThreadPoolExecutor(max_workers=4) as pool:
         concurrent = list(pool.map(work, srcs))
-    for a, b in zip(sequential, concurrent):
+    for a, b in zip(sequential, concurrent, strict=True):
         assert (a == b).all()
