@@ -73,53 +73,45 @@ static void hreduce(const float *in, int w, int c, float *out)
     FK_DISPATCH(hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
 
-/* Five horizontally reduced rows, keyed by input row, reused between neighbouring output rows. */
+/* Five full input rows converted from 8-bit, keyed by input row, reused between neighbouring output rows. */
 typedef struct {
     float *rows[5];
     int key[5];
-    float *tmp; /* one full input row */
+    float *tmp; /* one full row: the vertical step's output */
 } ring5;
 
 static const float *ring_row_u8(ring5 *rg, const u8rows *s, int r)
 {
     const int slot = r % 5;
     if (rg->key[slot] != r) {
-        load_u8_row(s, r, rg->tmp);
-        hreduce(rg->tmp, s->w, s->c, rg->rows[slot]);
+        load_u8_row(s, r, rg->rows[slot]);
         rg->key[slot] = r;
     }
     return rg->rows[slot];
 }
 
-static const float *ring_row_f(ring5 *rg, const float *img, int w, int c, int r)
+static void vreduce(const float *restrict r0, const float *restrict r1, const float *restrict r2,
+                    const float *restrict r3, const float *restrict r4, int64_t n, float *restrict out)
 {
-    const int slot = r % 5;
-    if (rg->key[slot] != r) {
-        hreduce(img + (int64_t)r * w * c, w, c, rg->rows[slot]);
-        rg->key[slot] = r;
-    }
-    return rg->rows[slot];
-}
-
-static void vreduce(const float *r0, const float *r1, const float *r2, const float *r3, const float *r4,
-                    int n, float *out)
-{
-    for (int i = 0; i < n; i++)
+    for (int64_t i = 0; i < n; i++)
         out[i] = (r0[i] + r4[i]) * (1.0f / 16.0f) + (r1[i] + r3[i]) * (4.0f / 16.0f) + r2[i] * (6.0f / 16.0f);
 }
 
-/* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out. */
+/* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out: the vertical step
+   first, on full rows where it vectorises, so the horizontal step runs on half the rows. */
 static void reduce_image(const u8rows *s, const float *img, int h, int w, int c, ring5 *rg, float *out)
 {
-    const int h2 = (h + 1) / 2, n2 = ((w + 1) / 2) * c;
+    const int h2 = (h + 1) / 2;
+    const int64_t n = (int64_t)w * c, n2 = (int64_t)((w + 1) / 2) * c;
     for (int k = 0; k < 5; k++) rg->key[k] = -1;
     for (int i = 0; i < h2; i++) {
         const float *rr[5];
         for (int k = 0; k < 5; k++) {
             const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
-            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : ring_row_f(rg, img, w, c, r);
+            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : img + (int64_t)r * n;
         }
-        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n2, out + (int64_t)i * n2);
+        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n, rg->tmp);
+        hreduce(rg->tmp, w, c, out + (int64_t)i * n2);
     }
 }
 
@@ -160,22 +152,29 @@ static inline void hexpand_c(const float *tmp, int wl, int w, float *out, float 
     }
 }
 
-/* Row y of the expansion of the coarse image g (hl x wl) to width w: vertical step into tmp, then horizontal. */
+/* Row y of the expansion of a coarse image of width wl to width w, given its rows i - 1, i and i + 1 (i = y / 2,
+   clamped to the image): vertical step into tmp, then horizontal. */
+static void expand_rows(const float *rm, const float *r0, const float *rp, int y, int wl, int c, int w, float *tmp,
+                        float *out, float *ev, float *od)
+{
+    const int64_t n = (int64_t)wl * c;
+    if ((y & 1) == 0) {
+        for (int64_t k = 0; k < n; k++) tmp[k] = (rm[k] + rp[k]) * (1.0f / 8.0f) + r0[k] * (6.0f / 8.0f);
+    } else {
+        for (int64_t k = 0; k < n; k++) tmp[k] = (r0[k] + rp[k]) * 0.5f;
+    }
+    FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
+                hexpand_c(tmp, wl, w, out, ev, od, 4));
+}
+
+/* Row y of the expansion of the coarse image g (hl x wl) to width w. */
 static void expand_row(const float *g, int hl, int wl, int c, int y, int w, float *tmp, float *out, float *ev,
                        float *od)
 {
     const int64_t n = (int64_t)wl * c;
     const int i = y / 2;
-    if ((y & 1) == 0) {
-        const float *a = g + (int64_t)FK_MAX(i - 1, 0) * n, *b = g + (int64_t)i * n;
-        const float *d = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
-        for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + d[k]) * (1.0f / 8.0f) + b[k] * (6.0f / 8.0f);
-    } else {
-        const float *a = g + (int64_t)i * n, *b = g + (int64_t)FK_MIN(i + 1, hl - 1) * n;
-        for (int64_t k = 0; k < n; k++) tmp[k] = (a[k] + b[k]) * 0.5f;
-    }
-    FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
-                hexpand_c(tmp, wl, w, out, ev, od, 4));
+    expand_rows(g + (int64_t)FK_MAX(i - 1, 0) * n, g + (int64_t)i * n, g + (int64_t)FK_MIN(i + 1, hl - 1) * n, y,
+                wl, c, w, tmp, out, ev, od);
 }
 
 /* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
@@ -208,6 +207,36 @@ static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, c
     final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
 }
 
+/* First index in [lo, hi) with (p[j] & bits) != 0, or -1; eight bytes at a time. */
+static int first_set(const uint8_t *p, int lo, int hi, uint8_t bits)
+{
+    const uint64_t wbits = 0x0101010101010101ull * bits;
+    int j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        uint64_t v;
+        memcpy(&v, p + j, 8);
+        if (v & wbits) break;
+    }
+    for (; j < hi; j++)
+        if (p[j] & bits) return j;
+    return -1;
+}
+
+/* Last index in [lo, hi) with (p[j] & bits) != 0, or -1. */
+static int last_set(const uint8_t *p, int lo, int hi, uint8_t bits)
+{
+    const uint64_t wbits = 0x0101010101010101ull * bits;
+    int j = hi;
+    for (; j - 8 >= lo; j -= 8) {
+        uint64_t v;
+        memcpy(&v, p + j - 8, 8);
+        if (v & wbits) break;
+    }
+    for (j = j - 1; j >= lo; j--)
+        if (p[j] & bits) return j;
+    return -1;
+}
+
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
                        int32_t levels)
 {
@@ -224,12 +253,9 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     int r0 = src->height, r1 = -1, c0 = src->width, c1 = -1;
     for (int i = 0; i < src->height; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        int lo = -1, hi = -1;
-        for (int j = 0; j < src->width; j++)
-            if (m[j]) { lo = j; break; }
+        const int lo = first_set(m, 0, src->width, 0xff);
         if (lo < 0) continue;
-        for (int j = src->width - 1; j >= lo; j--)
-            if (m[j]) { hi = j; break; }
+        const int hi = last_set(m, lo, src->width, 0xff);
         r0 = FK_MIN(r0, i);
         r1 = i;
         c0 = FK_MIN(c0, lo);
@@ -247,19 +273,20 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     int hs[FK_MAX_LEVELS], ws[FK_MAX_LEVELS];
     hs[0] = h;
     ws[0] = w;
-    int64_t total = 0, mtotal = 0;
+    int64_t total = 0, rtotal = 0, mtotal = 0;
     for (int k = 1; k < levels; k++) {
         hs[k] = (hs[k - 1] + 1) / 2;
         ws[k] = (ws[k - 1] + 1) / 2;
         total += (int64_t)hs[k] * ws[k] * c;
+        if (k >= 2) rtotal += (int64_t)hs[k] * ws[k] * c;
         mtotal += (int64_t)hs[k] * ws[k];
     }
     const int64_t rowlen = (int64_t)w * c;
     const size_t nrow = (size_t)rowlen + 16;
     float *G = malloc(sizeof(float) * (size_t)(total + 1));
-    float *R = malloc(sizeof(float) * (size_t)(total + 1));
+    float *R = malloc(sizeof(float) * (size_t)(rtotal + 1)); /* levels >= 2; level 1 is made row by row */
     float *M = malloc(sizeof(float) * (size_t)(mtotal + 1));
-    float *rowbuf = malloc(sizeof(float) * nrow * 11);
+    float *rowbuf = malloc(sizeof(float) * nrow * 18);
     if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
         free(G);
         free(R);
@@ -272,15 +299,19 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     rg.tmp = rowbuf + 5 * nrow;
     float *t0 = rowbuf + 6 * nrow, *e1 = rowbuf + 7 * nrow, *e2 = rowbuf + 8 * nrow;
     float *ev = rowbuf + 9 * nrow, *od = rowbuf + 10 * nrow;
+    float *r1ring[4] = {rowbuf + 11 * nrow, rowbuf + 12 * nrow, rowbuf + 13 * nrow, rowbuf + 14 * nrow};
+    float *t1 = rowbuf + 15 * nrow, *t2 = rowbuf + 16 * nrow, *mrow = rowbuf + 17 * nrow;
+    int r1key[4] = {-1, -1, -1, -1};
 
     float *Gk[FK_MAX_LEVELS], *Rk[FK_MAX_LEVELS], *Mk[FK_MAX_LEVELS];
     {
-        int64_t off = 0, moff = 0;
+        int64_t off = 0, roff = 0, moff = 0;
         for (int k = 1; k < levels; k++) {
             Gk[k] = G + off;
-            Rk[k] = R + off;
+            Rk[k] = k >= 2 ? R + roff : NULL;
             Mk[k] = M + moff;
             off += (int64_t)hs[k] * ws[k] * c;
+            if (k >= 2) roff += (int64_t)hs[k] * ws[k] * c;
             moff += (int64_t)hs[k] * ws[k];
         }
     }
@@ -297,14 +328,15 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             reduce_image(NULL, Gk[k - 1], hs[k - 1], ws[k - 1], c, &rg, Gk[k]);
             reduce_image(NULL, Mk[k - 1], hs[k - 1], ws[k - 1], 1, &rg, Mk[k]);
         }
-        /* Collapse from the top: R_top = M_top * G_top; R_k = M_k * (G_k - E(G_k+1)) + E(R_k+1). */
-        {
+        /* Collapse from the top: R_top = M_top * G_top; R_k = M_k * (G_k - E(G_k+1)) + E(R_k+1), down to
+           level 2; level 1 follows row by row inside the last pass. */
+        if (levels >= 3) {
             const int k = levels - 1;
             const int64_t npx = (int64_t)hs[k] * ws[k];
             for (int64_t p = 0; p < npx; p++)
                 for (int ch = 0; ch < c; ch++) Rk[k][p * c + ch] = Mk[k][p] * Gk[k][p * c + ch];
         }
-        for (int k = levels - 2; k >= 1; k--) {
+        for (int k = levels - 2; k >= 2; k--) {
             for (int i = 0; i < hs[k]; i++) {
                 expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
                 expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
@@ -323,8 +355,31 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         const uint8_t *m = mroi + (int64_t)i * mask->stride;
         uint8_t *d = droi + (int64_t)i * dst->stride;
         if (levels > 1) {
+            /* R_1 rows i/2 - 1 .. i/2 + 1 (clamped), made on demand into a ring of four. */
+            const int ci = i / 2;
+            const float *rr[3];
+            for (int t = 0; t < 3; t++) {
+                const int r = FK_CLAMP(ci - 1 + t, 0, hs[1] - 1), slot = r & 3;
+                if (r1key[slot] != r) {
+                    const int64_t n1 = (int64_t)ws[1] * c;
+                    const float *g1 = Gk[1] + (int64_t)r * n1;
+                    const float *m1 = Mk[1] + (int64_t)r * ws[1];
+                    for (int j = 0; j < ws[1]; j++)
+                        for (int ch = 0; ch < c; ch++) mrow[(int64_t)j * c + ch] = m1[j];
+                    if (levels >= 3) {
+                        expand_row(Gk[2], hs[2], ws[2], c, r, ws[1], t0, t1, ev, od);
+                        expand_row(Rk[2], hs[2], ws[2], c, r, ws[1], t0, t2, ev, od);
+                    } else {
+                        memset(t1, 0, sizeof(float) * (size_t)n1);
+                        memset(t2, 0, sizeof(float) * (size_t)n1);
+                    }
+                    collapse_run(g1, mrow, t1, t2, r1ring[slot], n1);
+                    r1key[slot] = r;
+                }
+                rr[t] = r1ring[slot];
+            }
             expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
-            expand_row(Rk[1], hs[1], ws[1], c, i, w, t0, e2, ev, od);
+            expand_rows(rr[0], rr[1], rr[2], i, ws[1], c, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);

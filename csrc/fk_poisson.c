@@ -14,14 +14,16 @@
  * with u = f* - g held fixed outside Omega; in normal mode the right-hand side is non-zero only next to the seam.
  *
  * Multigrid: vertex-centred grids of odd size, coarse point i on fine point 2i; red-black Gauss-Seidel smoothing
- * (two sweeps before and after), full-weighting restriction of the residual (times 4 for the doubled spacing),
- * bilinear prolongation; a coarse point is an unknown where its fine point is. The coarse grids see the irregular
- * boundary poorly, so every level also relaxes the band of unknowns within 4 points of the boundary four extra
- * times (local relaxation, after Brandt); that keeps the V-cycle converging at about 5x per cycle. Each level's
- * sweeps run as one wavefront over its rows (sweep s on row t - s), so a level is read from memory once per
- * smoothing phase. Everything is float32 and starts from the source offset by the mean of (dst - src) over the
- * boundary. V-cycles repeat until
- * ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side of the first equation, or
+ * (one sweep before and one after the coarse correction), full-weighting restriction of the residual (times 4
+ * for the doubled spacing), bilinear prolongation; a coarse point is an unknown where its fine point is. The
+ * coarse grids see the irregular boundary poorly (without help the V-cycle diverges), so each smoothing phase
+ * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
+ * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per
+ * cycle. Each level's sweeps run as one wavefront over its rows (half-sweep s on row t - s), so a level is read
+ * from memory once per smoothing phase. Everything is float32 and starts from the source offset by the mean of
+ * (dst - src) over the boundary.
+ * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
+ * of the first equation, or
  * max_cycles have run; the cycle count and that relative residual are reported back.
  */
 #include <math.h>
@@ -33,9 +35,11 @@
 #define MAX_GRIDS 16
 #define PRE_SWEEPS 1
 #define POST_SWEEPS 1
-#define BAND_SWEEPS 8
-#define BAND_WIDTH 6
+#define BAND_WIDTH 6   /* band: unknowns within this Chebyshev distance of the boundary, level 0 */
+#define COARSE_WIDTH 3 /* and on the coarser levels */
 #define COARSE_SWEEPS 40
+#define BAND_SWEEPS 8 /* band sweeps per smoothing phase on level 0 */
+#define COARSE_BAND 6 /* and on the coarser levels */
 
 typedef struct {
     int h, w;      /* grid size, both odd */
@@ -159,6 +163,38 @@ static inline void prolong_c(const grid *coarse, const grid *fine, const int c)
     }
 }
 
+/* Sum of squared residuals of row i over its red points ((i + j) even). Smoothing ends with a black half-sweep,
+   after which the black residuals are rounding errors, so the red ones make the norm. */
+static inline float red_residual_ss_c(const grid *g, int i, const int c)
+{
+    const int64_t rs = (int64_t)g->w * c;
+    const uint8_t *a = g->act + (int64_t)i * g->w;
+    const float *u = g->u + i * rs, *b = g->rhs != NULL ? g->rhs + i * rs : NULL;
+    const uint8_t skip = g->brhs != NULL ? 2 : 3; /* band points with a sparse rhs are done from the list */
+    float ss = 0.0f;
+    for (int j = 1 + ((i + 1) & 1); j < g->w - 1; j += 2) {
+        if (!a[j] || a[j] == skip) continue;
+        const float *p = u + (int64_t)j * c;
+        for (int k = 0; k < c; k++) {
+            const float v = (b != NULL ? b[(int64_t)j * c + k] : 0.0f)
+                          - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
+            ss += v * v;
+        }
+    }
+    if (g->brhs != NULL) {
+        const int slot = 2 * i + (i & 1);
+        for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
+            const float *p = u + (int64_t)g->bidx[t] * c;
+            for (int k = 0; k < c; k++) {
+                const float v = g->brhs[(int64_t)t * c + k]
+                              - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
+                ss += v * v;
+            }
+        }
+    }
+    return ss;
+}
+
 /* Smoothing as one wavefront: nfull red-black sweeps and nband band-only sweeps (full ones first when
    full_first), half-sweep s on row t - s. When ss is given, it receives the squared residual norm afterwards,
    each row's residual taken as soon as its neighbours are final. */
@@ -175,7 +211,7 @@ static inline void smooth_c(const grid *g, int nfull, int nband, int full_first,
         }
         if (ss != NULL) {
             const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
-            if (i >= 1 && i <= last) acc += (double)residual_row_c(g, i, g->ring + 3 * (int64_t)g->w * c, c);
+            if (i >= 1 && i <= last) acc += (double)red_residual_ss_c(g, i, c);
         }
     }
     if (ss != NULL) *ss = acc;
@@ -214,6 +250,25 @@ static double residual_norm2(const grid *g, int c)
     return ss;
 }
 
+/* Squared residual norm over the band points only. */
+static double band_residual_norm2(const grid *g, int c)
+{
+    const int64_t rs = (int64_t)g->w * c;
+    double ss = 0.0;
+    for (int i = 1; i < g->h - 1; i++) {
+        for (int32_t t = g->bptr[2 * i]; t < g->bptr[2 * i + 2]; t++) {
+            const float *p = g->u + i * rs + (int64_t)g->bidx[t] * c;
+            for (int k = 0; k < c; k++) {
+                const float b = g->brhs != NULL ? g->brhs[(int64_t)t * c + k]
+                              : g->rhs != NULL ? g->rhs[i * rs + (int64_t)g->bidx[t] * c + k] : 0.0f;
+                const float v = b - (4.0f * p[k] - p[k - c] - p[k + c] - p[k - rs] - p[k + rs]);
+                ss += (double)v * v;
+            }
+        }
+    }
+    return ss;
+}
+
 /* One V-cycle; at level 0, ss receives the squared residual norm after it. */
 static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
 {
@@ -223,11 +278,11 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
         return;
     }
     grid *co = &g[level + 1];
-    smooth(f, c, PRE_SWEEPS, BAND_SWEEPS, 1, NULL);
+    smooth(f, c, PRE_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 1, NULL);
     restrict_residual(f, co, c);
     vcycle(g, level + 1, nlevels, c, NULL);
     prolong_add(co, f, c);
-    smooth(f, c, POST_SWEEPS, BAND_SWEEPS, 0, ss);
+    smooth(f, c, POST_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 0, ss);
 }
 
 static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
@@ -235,19 +290,32 @@ static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
     for (int j = 0; j < n; j++) out[j] |= in[j];
 }
 
-/* Marks the unknowns with a fixed point within BAND_WIDTH (Chebyshev distance) as band points (act = 2):
-   OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
-static int mark_band(grid *g)
+static void add_run(uint8_t *restrict out, const uint8_t *restrict in, int n, int add)
 {
-    const int h = g->h, w = g->w, d = BAND_WIDTH;
+    if (add) {
+        for (int j = 0; j < n; j++) out[j] = (uint8_t)(out[j] + in[j]);
+    } else {
+        for (int j = 0; j < n; j++) out[j] = (uint8_t)(out[j] - in[j]);
+    }
+}
+
+/* Marks the unknowns with a fixed point within d (Chebyshev distance) as band points (act = 2):
+   OR of shifted rows of "fixed" flags, across then down (byte loops that vectorise). */
+static int mark_band(grid *g, int d)
+{
+    const int h = g->h, w = g->w;
     uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
     uint8_t *near = calloc((size_t)h * (size_t)w, 1);
-    uint8_t *acc = malloc((size_t)w);
-    if (fixed == NULL || near == NULL || acc == NULL) {
+    uint8_t *cnt = calloc((size_t)w, 1);
+    int32_t *odd = malloc(sizeof(int32_t) * (size_t)w);
+    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
+    g->bidx = malloc(sizeof(int32_t) * (size_t)h * (size_t)w + sizeof(int32_t));
+    if (fixed == NULL || near == NULL || cnt == NULL || odd == NULL || g->bptr == NULL || g->bidx == NULL) {
         free(fixed);
         free(near);
-        free(acc);
-        return FK_ENOMEM;
+        free(cnt);
+        free(odd);
+        return FK_ENOMEM; /* bptr and bidx are freed with the grid */
     }
     for (int i = 0; i < h; i++) {
         const uint8_t *a = g->act + (int64_t)i * w;
@@ -255,33 +323,29 @@ static int mark_band(grid *g)
         for (int j = 0; j < w; j++) fixed[d + j] = (uint8_t)(a[j] == 0);
         for (int t = 0; t <= 2 * d; t++) or_run(nr, fixed + t, w);
     }
-    int64_t nband = 0;
-    for (int i = 0; i < h; i++) {
-        memset(acc, 0, (size_t)w);
-        for (int t = FK_MAX(i - d, 0); t <= FK_MIN(i + d, h - 1); t++) or_run(acc, near + (int64_t)t * w, w);
-        uint8_t *a = g->act + (int64_t)i * w;
-        for (int j = 0; j < w; j++)
-            if (a[j] && acc[j]) {
-                a[j] = 2;
-                nband++;
-            }
-    }
-    free(fixed);
-    free(near);
-    free(acc);
-    g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
-    g->bidx = malloc(sizeof(int32_t) * (size_t)(nband + 1));
-    if (g->bptr == NULL || g->bidx == NULL) return FK_ENOMEM;
+    /* Down the columns: cnt counts the rows within d that have a fixed point near (at most 2d + 1 < 256). */
+    for (int t = 0; t <= FK_MIN(d, h - 1); t++) add_run(cnt, near + (int64_t)t * w, w, 1);
     int32_t n = 0;
     for (int i = 0; i < h; i++) {
-        const uint8_t *a = g->act + (int64_t)i * w;
-        for (int par = 0; par < 2; par++) {
-            g->bptr[2 * i + par] = n;
-            for (int j = par; j < w; j += 2)
-                if (a[j] == 2) g->bidx[n++] = j;
+        uint8_t *a = g->act + (int64_t)i * w;
+        int nodd = 0;
+        g->bptr[2 * i] = n;
+        for (int j = 0; j < w; j++) {
+            if (!a[j] || !cnt[j]) continue;
+            a[j] = 2;
+            if (j & 1) odd[nodd++] = j;
+            else g->bidx[n++] = j;
         }
+        g->bptr[2 * i + 1] = n;
+        for (int t = 0; t < nodd; t++) g->bidx[n++] = odd[t];
+        if (i + d + 1 < h) add_run(cnt, near + (int64_t)(i + d + 1) * w, w, 1);
+        if (i - d >= 0) add_run(cnt, near + (int64_t)(i - d) * w, w, 0);
     }
     g->bptr[2 * h] = n;
+    free(fixed);
+    free(near);
+    free(cnt);
+    free(odd);
     return FK_OK;
 }
 
@@ -319,7 +383,8 @@ static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, con
             if (!a[j]) continue;
             for (int k = 0; k < c; k++) d[(int64_t)j * c + k] = buf[(int64_t)j * c + k];
             if (sol != NULL)
-                for (int k = 0; k < c; k++) sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
+                for (int k = 0; k < c; k++)
+                    sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
         }
     }
 }
@@ -396,7 +461,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
 static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
                       const float *restrict su, const float *restrict sm, const float *restrict sd,
                       const float *restrict du, const float *restrict dm, const float *restrict dd,
-                      float *restrict vv, float *restrict ee, float *restrict cc, int64_t n, int64_t c)
+                      float *restrict vv, int64_t n, int64_t c)
 {
     for (int64_t q = 0; q < n; q++) {
         const float act = 1.0f - rm[q];
@@ -405,14 +470,11 @@ static void setup_row(const float *restrict ru, const float *restrict rm, const 
         const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
         const float v = act * (lap + bt);
         vv[q] = v * v;
-        ee[q] = act * (ru[q] * (du[q] - su[q]) + rd[q] * (dd[q] - sd[q]) + rm[q - c] * (dm[q - c] - sm[q - c])
-                       + rm[q + c] * (dm[q + c] - sm[q + c]));
-        cc[q] = act * (ru[q] + rd[q] + rm[q - c] + rm[q + c]);
     }
 }
 
-/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2 and the boundary offset sums.
-   scratch holds 12 rows of gw * c floats. */
+/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2. scratch holds 10 rows of gw * c
+   floats. */
 static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
 {
     const int gw = st->gw;
@@ -421,7 +483,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
     float *sr[3] = {scratch + 3 * n, scratch + 4 * n, scratch + 5 * n};
     float *dr[3] = {scratch + 6 * n, scratch + 7 * n, scratch + 8 * n};
     int key[3] = {-1, -1, -1};
-    float *e = scratch + 9 * n; /* 3 more rows */
+    float *vv = scratch + 9 * n;
     for (int i = 1; i < st->gh - 1; i++) {
         float *ru = NULL, *rm = NULL, *rd = NULL, *su = NULL, *sm = NULL, *sd = NULL, *du = NULL, *dm = NULL,
               *dd = NULL;
@@ -442,10 +504,7 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
             else if (t == 1) { rm = ina[slot]; sm = sr[slot]; dm = dr[slot]; }
             else { rd = ina[slot]; sd = sr[slot]; dd = dr[slot]; }
         }
-        /* Per float: v = b (0 off the unknowns), e = boundary offset terms, then sums. */
-        float *vv = e, *ee = e + n, *cc = e + 2 * n;
-        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, ee + c, cc + c,
-                  n - 2 * c, c);
+        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, n - 2 * c, c);
         float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
         int64_t q = c;
         for (; q + 8 <= n - c; q += 8)
@@ -453,15 +512,38 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
         float rowss = 0.0f;
         for (; q < n - c; q++) rowss += vv[q];
         for (int t = 0; t < 8; t++) rowss += part[t];
-        float bs[4] = {0.0f, 0.0f, 0.0f, 0.0f}, cnt = 0.0f;
-        for (int64_t j = 1; j < gw - 1; j++) {
-            cnt += cc[j * c];
-            for (int k = 0; k < c; k++) bs[k] += ee[j * c + k];
-        }
         st->bss += (double)rowss;
-        st->bcount += (int64_t)cnt;
-        for (int k = 0; k < c; k++) st->bsum[k] += (double)bs[k];
     }
+}
+
+/* First index in [lo, hi) with (p[j] & bits) != 0, or -1; eight bytes at a time. */
+static int first_set(const uint8_t *p, int lo, int hi, uint8_t bits)
+{
+    const uint64_t wbits = 0x0101010101010101ull * bits;
+    int j = lo;
+    for (; j + 8 <= hi; j += 8) {
+        uint64_t v;
+        memcpy(&v, p + j, 8);
+        if (v & wbits) break;
+    }
+    for (; j < hi; j++)
+        if (p[j] & bits) return j;
+    return -1;
+}
+
+/* Last index in [lo, hi) with (p[j] & bits) != 0, or -1. */
+static int last_set(const uint8_t *p, int lo, int hi, uint8_t bits)
+{
+    const uint64_t wbits = 0x0101010101010101ull * bits;
+    int j = hi;
+    for (; j - 8 >= lo; j -= 8) {
+        uint64_t v;
+        memcpy(&v, p + j - 8, 8);
+        if (v & wbits) break;
+    }
+    for (j = j - 1; j >= lo; j--)
+        if (p[j] & bits) return j;
+    return -1;
 }
 
 int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
@@ -489,18 +571,9 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     for (int i = 1; i < h - 1; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        int lo = -1, hi = -1;
-        for (int j = 1; j < w - 1; j++)
-            if (m[j] >= 128) {
-                lo = j;
-                break;
-            }
+        const int lo = first_set(m, 1, w - 1, 0x80); /* m >= 128 */
         if (lo < 0) continue;
-        for (int j = w - 2; j >= lo; j--)
-            if (m[j] >= 128) {
-                hi = j;
-                break;
-            }
+        const int hi = last_set(m, lo, w - 1, 0x80);
         r0 = FK_MIN(r0, i);
         r1 = i;
         c0 = FK_MIN(c0, lo);
@@ -585,7 +658,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                   droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
                   src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
     if (mode == 0) {
-        float *scratch = calloc(12 * (size_t)gw * (size_t)c, sizeof(float));
+        float *scratch = calloc(10 * (size_t)gw * (size_t)c, sizeof(float));
         if (scratch == NULL) {
             free(fbuf);
             free(abuf);
@@ -596,11 +669,6 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         free(scratch);
     } else {
         FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
-    }
-    {
-        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
-        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
     /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
     for (int k = 1; k < nl; k++) {
@@ -618,7 +686,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             break;
         }
     }
-    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k]);
+    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k], k == 0 ? BAND_WIDTH : COARSE_WIDTH);
     if (rc == FK_OK && mode == 0) {
         /* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (band points). */
         const int32_t nb = g0->bptr[2 * g0->h];
@@ -632,10 +700,15 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 const uint8_t *sp = srow + (int64_t)j * c;
                 const int64_t so[4] = {-st.ss, st.ss, -c, c};
                 const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+                const int64_t uo[4] = {-(int64_t)g0->w * c, (int64_t)g0->w * c, -c, c};
+                const float *up = g0->u + ((int64_t)i * g0->w + j) * c; /* still dst - src everywhere */
                 for (int n = 0; n < 4; n++) {
                     if (!fx[n]) continue;
-                    for (int k = 0; k < c; k++)
+                    st.bcount++;
+                    for (int k = 0; k < c; k++) {
                         g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
+                        st.bsum[k] += (double)up[uo[n] + k];
+                    }
                 }
             }
         }
@@ -647,9 +720,17 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         return rc;
     }
 
-    /* V-cycles until the relative residual reaches tol. */
+    /* Start from the source offset by the mean boundary difference. */
+    {
+        float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
+        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
+    }
+
+    /* V-cycles until the relative residual reaches tol. In normal mode the starting residual lives on the
+       band only (everywhere else the start is a constant with no right-hand side). */
     const double bnorm = FK_MAX(sqrt(st.bss), 1.0);
-    double rel = sqrt(residual_norm2(g0, c)) / bnorm;
+    double rel = sqrt(mode == 0 ? band_residual_norm2(g0, c) : residual_norm2(g0, c)) / bnorm;
     int it = 0;
     while (rel > tol && it < max_cycles) {
         double ss = 0.0;
