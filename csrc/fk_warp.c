@@ -16,6 +16,7 @@
 #include "fk_internal.h"
 
 #define FRAC_BITS 11
+#define FK_MIN_AREA 1e-3 /* doubled triangle area, in pixels squared */
 #define FRAC_ONE (1 << FRAC_BITS)
 
 typedef struct {
@@ -194,7 +195,9 @@ static int setup_triangle(setup_t *st, const fk_image *src, const fk_image *dst,
     tri_t tri = {dst_points[2 * ia], dst_points[2 * ia + 1], dst_points[2 * ib], dst_points[2 * ib + 1],
                  dst_points[2 * ic], dst_points[2 * ic + 1], 0.0};
     const double area = edge_fn(tri.ax, tri.ay, tri.bx, tri.by, tri.cx, tri.cy);
-    if (!(area != 0.0) || !isfinite(area))
+    /* Slivers under FK_MIN_AREA cover nothing: below it the barycentric weights are ill-conditioned (denormal
+     * areas make them overflow), and a thousandth of a pixel's area holds no pixel centre worth sampling. */
+    if (!(fabs(area) >= FK_MIN_AREA) || !isfinite(area))
         return 0; /* zero-area (or overflowing) triangles cover nothing */
     tri.sign = area > 0.0 ? 1.0 : -1.0;
 
@@ -240,6 +243,9 @@ static int setup_triangle(setup_t *st, const fk_image *src, const fk_image *dst,
         for (int i = 0; i < 3; i++) {
             const double eax = ex[i][0], eay = ex[i][1], ebx = ex[i][2], eby = ex[i][3];
             st->k[i] = (eby - eay) * tri.sign;
+            /* A (nearly) horizontal edge bounds no span: the exact test settles its rows (1/k would overflow). */
+            if (fabs(st->k[i]) < 1e-9)
+                st->k[i] = 0.0;
             st->invk[i] = st->k[i] != 0.0 ? 1.0 / st->k[i] : 0.0;
             st->c1[i] = -(ebx - eax) * tri.sign;
             st->c0[i] = -st->k[i] * eax + (ebx - eax) * tri.sign * eay;
@@ -262,8 +268,6 @@ static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_
                 lo = FK_MAX(lo, -v * st->invk[i]);
             else if (st->k[i] < 0.0)
                 hi = FK_MIN(hi, -v * st->invk[i]);
-            else if (v < 0.0)
-                hi = lo - 1.0;
         }
         /* The analytic bounds can be a rounding away from the exact test: widen them by a pixel, then settle
          * both ends with that test (spans are convex, so the pixels between are inside). */

@@ -49,7 +49,7 @@ def warp_mesh(src, src_points, dst_points, triangles, out):
     for ia, ib, ic in np.asarray(triangles).reshape(-1, 3):
         (ax, ay), (bx, by), (cx, cy) = dp[ia], dp[ib], dp[ic]
         area = float(_edge(ax, ay, bx, by, np.float64(cx), np.float64(cy)))
-        if area == 0.0 or not math.isfinite(area):
+        if not abs(area) >= 1e-3 or not math.isfinite(area):  # the core skips slivers (doubled area < 1e-3 px^2)
             continue
         sign = 1.0 if area > 0 else -1.0
         ea = _edge(bx, by, cx, cy, px, py)

@@ -57,7 +57,8 @@ def warp_mesh(
     src_points, dst_points
         (N, 2) float (x, y) pixel coordinates of the mesh in ``src`` and in ``out``; same N, all finite.
     triangles
-        (M, 3) integer indices into the points. Zero-area triangles cover nothing; either winding works.
+        (M, 3) integer indices into the points. Slivers (doubled area under 1e-3 pixels squared) cover
+        nothing; either winding works.
     out
         Destination image, written in place: uint8, same channels as ``src``, writable, rows contiguous.
     coverage
