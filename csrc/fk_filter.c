@@ -212,77 +212,21 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
 
 /* ------------------------------------------------------------------------------------------------------------ */
 
-static inline uint8_t box_div(uint32_t sum, uint64_t recip, uint32_t half)
-{
-    return (uint8_t)(((uint64_t)(sum + half) * recip) >> 40);
-}
-
-/* One horizontal box pass of radius r over a row of n pixels of c channels, edges replicated. */
-static void box_row(const uint8_t *in, uint8_t *out, int n, int c, int r)
-{
-    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
-    const uint64_t recip = ((1ull << 40) + size - 1) / size;
-    for (int k = 0; k < c; k++) {
-        uint32_t sum = 0;
-        for (int d = -r; d <= r; d++) sum += in[FK_CLAMP(d, 0, n - 1) * c + k];
-        for (int x = 0; x < n; x++) {
-            out[x * c + k] = box_div(sum, recip, half);
-            sum += in[FK_MIN(x + r + 1, n - 1) * c + k];
-            sum -= in[FK_MAX(x - r, 0) * c + k];
-        }
-    }
-}
-
-/* One vertical box pass of radius r over rows of n bytes, edges replicated. */
-static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t out_stride, int64_t n, int h,
-                     int r, uint32_t *colsum)
-{
-    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
-    const uint64_t recip = ((1ull << 40) + size - 1) / size;
-    memset(colsum, 0, sizeof(uint32_t) * (size_t)n);
-    for (int k = -r; k <= r; k++) {
-        const uint8_t *row = in + (int64_t)FK_CLAMP(k, 0, h - 1) * in_stride;
-        for (int64_t x = 0; x < n; x++) colsum[x] += row[x];
-    }
-    for (int y = 0; y < h; y++) {
-        uint8_t *o = out + (int64_t)y * out_stride;
-        for (int64_t x = 0; x < n; x++) o[x] = box_div(colsum[x], recip, half);
-        const uint8_t *add = in + (int64_t)FK_MIN(y + r + 1, h - 1) * in_stride;
-        const uint8_t *sub = in + (int64_t)FK_MAX(y - r, 0) * in_stride;
-        for (int64_t x = 0; x < n; x++) colsum[x] += (uint32_t)add[x] - (uint32_t)sub[x];
-    }
-}
-
 int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, double amount, double radius,
                     double strength)
 {
-    int32_t radii[3];
     int rc = check_io(src, mask, dst, strength);
     if (rc != FK_OK) return rc;
     if (!(amount >= 0.0 && amount <= 10.0)) return FK_EARG;
     if (!(radius > 0.0 && radius <= 1000.0)) return FK_EARG;
-    if ((rc = fk_box_sizes_for_gauss(radius, radii)) != FK_OK) return rc;
     const int h = src->height, w = src->width, c = src->channels;
     const int64_t n = (int64_t)w * c;
-    uint8_t *a = malloc((size_t)n * (size_t)h);
     uint8_t *b = malloc((size_t)n * (size_t)h);
-    uint32_t *colsum = malloc(sizeof(uint32_t) * (size_t)n);
-    if (a == NULL || b == NULL || colsum == NULL) {
-        free(a);
+    if (b == NULL) return FK_ENOMEM;
+    if ((rc = fk_gauss3(src, b, n, radius)) != FK_OK) {
         free(b);
-        free(colsum);
-        return FK_ENOMEM;
+        return rc;
     }
-    for (int y = 0; y < h; y++) {
-        const uint8_t *in = src->data + (int64_t)y * src->stride;
-        uint8_t *ra = a + (int64_t)y * n, *rb = b + (int64_t)y * n;
-        box_row(in, ra, w, c, radii[0]);
-        box_row(ra, rb, w, c, radii[1]);
-        box_row(rb, ra, w, c, radii[2]);
-    }
-    box_cols(a, n, b, n, n, h, radii[0], colsum);
-    box_cols(b, n, a, n, n, h, radii[1], colsum);
-    box_cols(a, n, b, n, n, h, radii[2], colsum);
     const float am = (float)amount, st = (float)strength;
     for (int y = 0; y < h; y++) {
         const uint8_t *in = src->data + (int64_t)y * src->stride;
@@ -301,8 +245,6 @@ int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, do
             }
         }
     }
-    free(a);
     free(b);
-    free(colsum);
     return FK_OK;
 }

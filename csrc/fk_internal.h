@@ -16,6 +16,10 @@ int fk_check_view(const fk_image *im);
 /* The same, and that two views have the same height and width (and channels when check_channels). */
 int fk_check_same_shape(const fk_image *a, const fk_image *b, int check_channels);
 
+/* Three rounded box blurs approximating a Gaussian of sigma (fk_box.c): src (any channels) into out, which
+ * has src's width * channels bytes a row, out_stride apart; out may be src's own buffer. */
+int fk_gauss3(const fk_image *src, uint8_t *out, int64_t out_stride, double sigma);
+
 /* Round-to-nearest division of v (0..255*255) by 255, exact for every such v. */
 static inline uint32_t fk_div255(uint32_t v)
 {

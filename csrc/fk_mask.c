@@ -216,10 +216,7 @@ int fk_dilate_mask(const fk_image *src, fk_image *dst, int32_t radius)
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
-/* Feathering: three box blurs approximate a Gaussian of the given sigma (Wells 1986; box sizes as in
- * Kutskir's "Fastest Gaussian blur"). Every pass rounds to the nearest integer, so the NumPy twin reproduces the
- * result exactly; divisions use an exact 40-bit reciprocal (exact for sums below 2^20 and boxes up to 4095 wide).
- */
+/* Feathering: three box blurs approximate a Gaussian of the given sigma (fk_box.c). */
 
 #define FK_MAX_BOX_RADIUS 2047
 
@@ -243,77 +240,12 @@ int fk_box_sizes_for_gauss(double sigma, int32_t *radii)
     return FK_OK;
 }
 
-static inline uint8_t box_div(uint32_t sum, uint64_t recip, uint32_t half)
-{
-    return (uint8_t)(((uint64_t)(sum + half) * recip) >> 40);
-}
-
-/* One horizontal box pass of radius r over a row of n pixels, edges replicated. */
-static void box_row(const uint8_t *in, uint8_t *out, int n, int r)
-{
-    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
-    const uint64_t recip = ((1ull << 40) + size - 1) / size;
-    uint32_t sum = 0;
-    for (int k = -r; k <= r; k++) sum += in[FK_CLAMP(k, 0, n - 1)];
-    for (int x = 0; x < n; x++) {
-        out[x] = box_div(sum, recip, half);
-        sum += in[FK_MIN(x + r + 1, n - 1)];
-        sum -= in[FK_MAX(x - r, 0)];
-    }
-}
-
-/* One vertical box pass of radius r, edges replicated; colsum holds w running sums. */
-static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t out_stride, int w, int h,
-                     int r, uint32_t *colsum)
-{
-    const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
-    const uint64_t recip = ((1ull << 40) + size - 1) / size;
-    memset(colsum, 0, sizeof(uint32_t) * (size_t)w);
-    for (int k = -r; k <= r; k++) {
-        const uint8_t *row = in + (int64_t)FK_CLAMP(k, 0, h - 1) * in_stride;
-        for (int x = 0; x < w; x++) colsum[x] += row[x];
-    }
-    for (int y = 0; y < h; y++) {
-        uint8_t *o = out + (int64_t)y * out_stride;
-        for (int x = 0; x < w; x++) o[x] = box_div(colsum[x], recip, half);
-        const uint8_t *add = in + (int64_t)FK_MIN(y + r + 1, h - 1) * in_stride;
-        const uint8_t *sub = in + (int64_t)FK_MAX(y - r, 0) * in_stride;
-        for (int x = 0; x < w; x++) colsum[x] += (uint32_t)add[x] - (uint32_t)sub[x];
-    }
-}
-
 int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma)
 {
-    int32_t radii[3];
     int rc = fk_check_same_shape(src, dst, 1);
     if (rc != FK_OK) return rc;
     if (src->channels != 1) return FK_ECHANNELS;
-    if ((rc = fk_box_sizes_for_gauss(sigma, radii)) != FK_OK) return rc;
-    const int w = src->width, h = src->height;
-    uint8_t *a = malloc((size_t)w * (size_t)h);
-    uint8_t *b = malloc((size_t)w * (size_t)h);
-    uint32_t *colsum = malloc(sizeof(uint32_t) * (size_t)w);
-    if (a == NULL || b == NULL || colsum == NULL) {
-        free(a);
-        free(b);
-        free(colsum);
-        return FK_ENOMEM;
-    }
-    /* Horizontal passes row by row (the row stays in L1), then vertical passes over whole images. */
-    for (int y = 0; y < h; y++) {
-        const uint8_t *in = src->data + (int64_t)y * src->stride;
-        uint8_t *ra = a + (int64_t)y * w, *rb = b + (int64_t)y * w;
-        box_row(in, ra, w, radii[0]);
-        box_row(ra, rb, w, radii[1]);
-        box_row(rb, ra, w, radii[2]);
-    }
-    box_cols(a, w, b, w, w, h, radii[0], colsum);
-    box_cols(b, w, a, w, w, h, radii[1], colsum);
-    box_cols(a, w, dst->data, dst->stride, w, h, radii[2], colsum);
-    free(a);
-    free(b);
-    free(colsum);
-    return FK_OK;
+    return fk_gauss3(src, dst->data, dst->stride, sigma);
 }
 
 /* ------------------------------------------------------------------------------------------------------------ */
