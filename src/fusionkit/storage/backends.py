@@ -276,8 +276,9 @@ class FsspecStore:
         except FileNotFoundError:
             return []
         base = self._path(prefix).rstrip("/") + "/"
-        names = {str(e).rstrip("/")[len(base):] if str(e).startswith(base) else str(e).rstrip("/").rsplit("/", 1)[-1]
-                 for e in entries}
+        # fsspec may return paths with or without the protocol; a file's own path (ls of a file) is not a child.
+        names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries
+                 if str(e).rstrip("/") != base.rstrip("/") and base.rstrip("/") in str(e)}
         return sorted(n for n in names if n and "/" not in n and not n.startswith("."))
 
     def exists(self, key: str) -> bool:

@@ -587,12 +587,14 @@ class Materials:
                 source_bytes=len(data), source_sha256=hashlib.sha256(data).hexdigest(),
                 faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
                 fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
+            doc = material.to_json()
+            material = Material.from_json(doc)  # what every later read sees (mesh points rounded to 1/1000 px)
             written: list[str] = []
             try:
                 # Source, then the document that points at it, then the activity's marker that points at the
                 # document: a failure anywhere leaves no reference to something missing, and is rolled back.
                 for key, blob in ((keys.material_source(mid, info.format), data),
-                                  (keys.material_doc(mid), material.to_json().encode()),
+                                  (keys.material_doc(mid), doc.encode()),
                                   (keys.material_marker(activity_id, mid), b"")):
                     written.append(key)
                     s.store.write(key, blob)
@@ -807,6 +809,7 @@ class Results:
                 if result.is_expired(now):
                     self._delete(folder, name)
                     removed += 1
+            self._drop_if_empty(folder)
         return removed
 
     def _erase(self, material_ids: frozenset[str], result_ids: frozenset[str], request_ids: frozenset[str]) -> int:
@@ -826,7 +829,12 @@ class Results:
                 if hit:
                     self._delete(folder, name)
                     removed += 1
+            self._drop_if_empty(folder)
         return removed
+
+    def _drop_if_empty(self, folder: str) -> None:
+        if not self._studio.store.list(folder):
+            self._studio.store.delete_prefix(folder)
 
 
 @attrs.define(eq=False)
