@@ -214,9 +214,8 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
                          reporting_ip="198.51.100.2", region="eu-west", request_id="rq_hostrequest0001")
     with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
         a = studio.activities.create("a", context=ctx)
-        with studio.request_context(RequestContext(app_id="app-2")):
-            with pytest.raises(ActivityIdNotFoundError):
-                studio.activities.get("ac_0123456789abcdef")
+        with studio.request_context(RequestContext(app_id="app-2")), pytest.raises(ActivityIdNotFoundError):
+            studio.activities.get("ac_0123456789abcdef")
     records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
     assert [r.interface for r in records] == ["CreateActivity", "DescribeActivity"]
     first, second = records

@@ -132,7 +132,7 @@ def test_webp_and_caps_store_nothing(studio_url, clock):
     studio = fusionkit.open(studio_url, clock=clock, limits=ImageLimits(max_bytes=200_000, max_side=1000))
     a = studio.activities.create("caps")
     before = stored_keys(studio)
-    ok, webp = cv2.imencode(".webp", np.zeros((100, 100, 3), np.uint8))
+    _ok, webp = cv2.imencode(".webp", np.zeros((100, 100, 3), np.uint8))
     with pytest.raises(UnsupportedImageFormatError):
         studio.materials.upload(a.id, webp.tobytes())
     with pytest.raises(ImageSizeExceedError):

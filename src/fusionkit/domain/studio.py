@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
@@ -86,6 +87,24 @@ def _degree_or_none(instance: Any, attribute: attrs.Attribute[Any], value: Any) 
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 100:
         raise ParameterValueError(f"{attribute.name} must be within 0-100 or None, got {value!r}")
+
+
+def _one_of(*allowed: str) -> Any:
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in allowed:
+            raise ParameterValueError(f"{attribute.name} must be one of {allowed}, got {value!r}")
+
+    return check
+
+
+def _matches(pattern: str) -> Any:
+    compiled = re.compile(pattern)
+
+    def check(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not isinstance(value, str) or not compiled.fullmatch(value):
+            raise ParameterValueError(f"{attribute.name} must match {pattern}, got {value!r}")
+
+    return check
 
 
 def _count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -250,13 +269,13 @@ class Material(_Json):
     id: str = attrs.field(validator=_id_of(ids.MATERIAL, "material"))
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
-    kind: str = attrs.field(default="image", validator=attrs.validators.in_(("image", "video")))
-    status: str = attrs.field(default="ready", validator=attrs.validators.in_(("ready",)))
-    source_format: str = attrs.field(validator=attrs.validators.in_(("jpeg", "png")))
+    kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
+    status: str = attrs.field(default="ready", validator=_one_of("ready"))
+    source_format: str = attrs.field(validator=_one_of("jpeg", "png"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)
     source_bytes: int = attrs.field(validator=_count)
-    source_sha256: str = attrs.field(validator=attrs.validators.matches_re(r"[0-9a-f]{64}"))
+    source_sha256: str = attrs.field(validator=_matches(r"[0-9a-f]{64}"))
     faces: tuple[MaterialFace, ...] = attrs.field(converter=_faces)
     fuse_face_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     fuse_profile_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
@@ -342,11 +361,11 @@ class FusedResult(_Json):
     request_id: str | None = attrs.field(default=None, validator=_optional_id_of(ids.REQUEST, "request"))
     created: datetime = attrs.field(converter=_utc)
     expires: datetime | None = attrs.field(default=None, converter=_utc_or_none)
-    format: str = attrs.field(validator=attrs.validators.in_(("jpeg", "png")))
+    format: str = attrs.field(validator=_one_of("jpeg", "png"))
     size: int = attrs.field(default=0, validator=_count)
     url: str | None = attrs.field(default=None)
     parameters: dict[str, Any] = attrs.field(factory=dict, converter=_json_scalar_map, hash=False)
-    response: str = attrs.field(default="url", validator=attrs.validators.in_(("url", "base64", "bytes", "array")))
+    response: str = attrs.field(default="url", validator=_one_of("url", "base64", "bytes", "array"))
     payload: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
 
     def is_expired(self, now: datetime) -> bool:
@@ -405,7 +424,7 @@ class LogRecord(_Json):
 
     timestamp: datetime = attrs.field(converter=_utc)
     request_id: str = attrs.field(validator=_id_of(ids.REQUEST, "request"))
-    interface: str = attrs.field(validator=attrs.validators.matches_re(r"[A-Za-z][A-Za-z0-9]{0,63}"))
+    interface: str = attrs.field(validator=_matches(r"[A-Za-z][A-Za-z0-9]{0,63}"))
     time_cost_ms: float = attrs.field(converter=float)
     app_id: str | None = attrs.field(default=None, validator=_optional_str)
     account_id: str | None = attrs.field(default=None, validator=_optional_str)
