@@ -605,6 +605,7 @@ class Materials:
                 with contextlib.suppress(Exception):
                     s.store.delete_prefix(keys.material_folder(mid))
                 raise
+            call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
             return material
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
