@@ -94,6 +94,51 @@ class StoreTests:
         assert not store.exists("fresh/doc.json")
         assert store.list("fresh") == []
 
+    def test_readers_see_whole_objects_during_overwrites_and_deletes(self, store):
+        import threading
+
+        a, b = b"A" * 300_000, b"B" * 200_000
+        for i in range(20):
+            store.write(f"day/2026-01-01/{i}.bin", a)
+        store.write("doc.bin", a)
+        seen: list[str] = []
+        stop = threading.Event()
+
+        def reader() -> None:
+            while not stop.is_set():
+                for key in ["doc.bin", *(f"day/2026-01-01/{i}.bin" for i in range(20))]:
+                    try:
+                        data = store.read(key)
+                    except KeyNotFound:
+                        seen.append("gone")
+                        continue
+                    seen.append("whole" if data in (a, b) else "TORN")
+
+        t = threading.Thread(target=reader)
+        t.start()
+        try:
+            for i in range(30):
+                store.write("doc.bin", b if i % 2 else a)
+            store.delete_prefix("day/2026-01-01")
+        finally:
+            stop.set()
+            t.join()
+        assert "TORN" not in seen and "whole" in seen
+
+    def test_concurrent_appends_and_rewrites_lose_no_line(self, store):
+        from concurrent.futures import ThreadPoolExecutor
+
+        def appender(tag: int) -> None:
+            for i in range(150):
+                store.append("logs/h.jsonl", f"{tag}-{i}\n".encode())
+                if tag == 0 and i % 50 == 0:
+                    store.rewrite_lines("logs/h.jsonl", lambda line: not line.startswith(b"drop"))
+
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(appender, range(2)))
+        lines = store.read("logs/h.jsonl").splitlines()
+        assert sorted(lines) == sorted(f"{t}-{i}".encode() for t in range(2) for i in range(150))
+
     def test_url_names_the_object(self, store):
         store.write("r/x.png", b"x")
         assert store.url("r/x.png").endswith("/r/x.png")

@@ -170,6 +170,8 @@ def test_results_and_logs_expire_after_seven_days(studio, clock):
         for line in studio.store.read(key).splitlines():
             assert b'"timestamp":"' + t0.date().isoformat().encode() not in line
     assert studio.materials.get(m.id) == m  # materials stay until deleted
+    fresh = [rec for rec in studio.logs.query(*window) if rec.timestamp > t0 + timedelta(days=1)]
+    assert [rec.interface for rec in fresh][:1] == ["DescribeResult"]  # lines within the period survive
 
 
 def test_sweep_deletes_whole_expired_days_and_keeps_fresh_results(studio, clock):
@@ -252,3 +254,23 @@ def test_a_failing_log_write_does_not_fail_the_call(studio, monkeypatch, caplog)
         a = studio.activities.create("a")
     assert studio.activities.get(a.id) == a
     assert any("could not write the request log" in r.getMessage() for r in caplog.records)
+
+
+def test_request_context_is_per_thread(studio, clock):
+    import threading
+
+    def work(app: str) -> None:
+        with studio.request_context(RequestContext(app_id=app)):
+            for _ in range(5):
+                studio.activities.create(app)
+
+    threads = [threading.Thread(target=work, args=(f"app-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    by_app = {r.app_id for r in records}
+    assert by_app == {"app-0", "app-1"} and len(records) == 10
+    names = {r.activity_id: r.app_id for r in records}
+    assert all(studio.activities.get(aid).name == app for aid, app in names.items())

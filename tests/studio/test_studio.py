@@ -177,6 +177,9 @@ def test_fuse_every_response_kind(studio, activity, material):
     b64 = studio.fuse(activity.id, material.id, Merge(image=user, template_face=f"{material.id}_0"),
                       response="base64")
     assert decode_image(base64.b64decode(b64.payload)).shape == photo("obama.jpg").shape
+    assert b64.parameters["template_faces"] == [0]
+    by_index = studio.fuse(activity.id, material.id, Merge(image=user, template_face=0), response="array")
+    assert np.array_equal(by_index.payload, r.payload)
     assert stored_keys(studio, "results") == []
     u = studio.fuse(activity.id, material.id, user, response="url")
     assert u.payload == u.url and u.url.endswith(".jpg")
