@@ -263,9 +263,13 @@ class FsspecStore:
 
     def delete_prefix(self, prefix: str) -> int:
         files = self._files(prefix)
-        for f in files:
-            with contextlib.suppress(FileNotFoundError):
-                self.fs.rm_file(f)
+        if files:
+            try:
+                self.fs.rm(files)  # one bulk request on object stores
+            except FileNotFoundError:  # some were deleted meanwhile: go one by one
+                for f in files:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.rm_file(f)
         with contextlib.suppress(FileNotFoundError, OSError):
             self.fs.rm(self._path(prefix), recursive=True)
         return len(files)

@@ -570,14 +570,14 @@ class Materials:
             info = probe_image(data)
             if info.format not in ("jpeg", "png"):
                 raise UnsupportedImageFormatError(f"{info.format} materials are not supported; send JPEG or PNG")
+            s._load_activity(activity_id)
+            self._check_capacity(len(data))
             image = decode_image(data, limits=s.limits)
             from fusionkit.fusion.api import find_faces
 
             meshes = find_faces(image)
             if not meshes:
                 raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
-            s._load_activity(activity_id)
-            self._check_capacity(len(data))
             now = s.now()
             mid = ids.new_id(ids.MATERIAL, now)
             call.refs["material_id"] = mid
