@@ -274,3 +274,36 @@ def test_request_context_is_per_thread(studio, clock):
     assert by_app == {"app-0", "app-1"} and len(records) == 10
     names = {r.activity_id: r.app_id for r in records}
     assert all(studio.activities.get(aid).name == app for aid, app in names.items())
+
+
+@pytest.mark.parametrize("fragment", ["/materials/mt_", "results/", "material.json", "source."])
+def test_a_failed_delete_leaves_no_dangling_reference_and_can_be_retried(studio, monkeypatch, fragment):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    real = studio.store.delete
+
+    def delete(key):
+        if fragment in key:
+            raise Boom(f"injected failure deleting {key}")
+        return real(key)
+
+    patch_store(studio, monkeypatch, delete=delete)
+    with pytest.raises(Boom):
+        studio.materials.delete(m.id)
+    monkeypatch.undo()
+    # Whatever is left points only at things that exist: a listed material has its document and source; a
+    # readable result's material document still exists.
+    for listed in studio.materials.list(a.id).materials:
+        assert studio.materials.get(listed.id) == listed
+        assert studio.store.exists(f"materials/{listed.id}/source.jpg")
+    try:
+        assert studio.results.get(r.id).material_id == m.id
+        assert studio.store.exists(f"materials/{m.id}/material.json")
+    except ResultIdNotFoundError:
+        pass
+    if studio.store.exists(f"materials/{m.id}/material.json"):
+        studio.materials.delete(m.id)  # the retry completes the erasure
+    studio.clock.advance(hours=2)
+    studio.sweep()  # and the sweep removes a source left without its document
+    assert not [k for k in stored_keys(studio) if m.id in k]

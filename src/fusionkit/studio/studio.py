@@ -418,10 +418,12 @@ class Studio:
     # -- retention and erasure -----------------------------------------------------------------------------------
 
     def sweep(self, *, context: RequestContext | None = None) -> dict[str, int]:
-        """Delete everything that has expired; return how many results, log records and materials went."""
+        """Delete everything that has expired; return how many results, log records and materials went (and how
+        many orphaned files an interrupted upload or delete had left)."""
         with self._call("Sweep", context):
             now = self.now()
-            counts = {"results": self.results._sweep(now), "log_records": self.logs._sweep(now), "materials": 0}
+            counts = {"results": self.results._sweep(now), "log_records": self.logs._sweep(now), "materials": 0,
+                      "orphans": self._sweep_orphans(now)}
             if self.retention.materials is not None:
                 cutoff = now - self.retention.materials
                 for mid in self.store.list(keys.MATERIALS):
@@ -430,6 +432,17 @@ class Studio:
                             self.materials._erase(mid, {})
                             counts["materials"] += 1
             return counts
+
+    def _sweep_orphans(self, now: datetime) -> int:
+        """Remove material folders left without a document by an interrupted upload or delete (a source with
+        nothing pointing at it); folders younger than an hour are left alone, their upload may be running."""
+        removed = 0
+        for mid in self.store.list(keys.MATERIALS):
+            if not ids.is_id(mid, ids.MATERIAL) or ids.id_time(mid) + timedelta(hours=1) > now:
+                continue
+            if not self.store.exists(keys.material_doc(mid)):
+                removed += self.store.delete_prefix(keys.material_folder(mid))
+        return removed
 
     def erase(
         self,
