@@ -219,9 +219,6 @@ class Studio:
                 region=ctx.region, error_code=error, **call.refs)
             self.logs._append(record)
 
-    def _read_json(self, key: str) -> Any:
-        return json.loads(self.store.read(key))
-
     def _write_json(self, key: str, doc: Any) -> None:
         self.store.write(key, doc.to_json().encode())
 
