@@ -117,3 +117,16 @@ def test_ids_are_random_sortable_and_strict():
     for bad in ("mt_short", "mt_" + "a" * 41, "mt_abc/defghijkl", "mt_0123456789\n", "MT_0123456789", 5, None):
         assert not ids.is_id(bad, ids.MATERIAL)
     assert not ids.is_id(type("S", (str,), {})("mt_0123456789"), ids.MATERIAL)  # only plain str
+
+
+def test_material_face_points_are_exact_and_the_list_form_still_reads():
+    face = material().faces[0]
+    doc = face.to_dict()
+    assert "points_f32le" in doc["mesh"]
+    back = MaterialFace.from_dict(doc)
+    assert np.array_equal(back.mesh.points, face.mesh.points) and back == face
+    legacy = {**doc, "mesh": face.mesh.to_dict()}  # FaceMesh.to_dict's decimal lists
+    assert np.allclose(MaterialFace.from_dict(legacy).mesh.points, face.mesh.points, atol=1e-3)
+    for bad in ("not base64!", "AAAA"):
+        with pytest.raises(ParameterValueError):
+            MaterialFace.from_dict({**doc, "mesh": {**doc["mesh"], "points_f32le": bad}})

@@ -598,7 +598,7 @@ class Materials:
                 faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
                 fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
             doc = material.to_json()
-            material = Material.from_json(doc)  # what every later read sees (mesh points rounded to 1/1000 px)
+            material = Material.from_json(doc)  # exactly what every later read sees
             written: list[str] = []
             try:
                 # Source, then the document that points at it, then the activity's marker that points at the
