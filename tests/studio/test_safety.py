@@ -231,7 +231,8 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
     assert [s["interface"] for s in shipped] == ["CreateActivity", "DescribeActivity"]
     assert shipped[0]["client_ip"] == "203.0.113.7"
     key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
-    assert len(studio.store.read(key).splitlines()) == 2
+    lines = studio.store.read(key).splitlines()
+    assert len(lines) == 3 and b'"interface":"QueryLogs"' in lines[2]  # the query is logged too
     assert studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
                              interface="CreateActivity") == [first]
 

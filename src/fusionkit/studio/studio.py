@@ -873,8 +873,17 @@ class RequestLog:
                 if hour.endswith(".jsonl") and hour[:2].isdigit():
                     yield f"{keys.log_folder(day)}/{hour}"
 
-    def query(self, since: datetime, until: datetime, interface: str | None = None) -> list[LogRecord]:
-        """The records with ``since <= timestamp < until`` (and of ``interface``, when given), oldest first."""
+    def query(self, since: datetime, until: datetime, interface: str | None = None, *,
+              context: RequestContext | None = None) -> list[LogRecord]:
+        """The records with ``since <= timestamp < until`` (and of ``interface``, when given), oldest first.
+
+        Lines older than the retention policy's log period are never returned, swept or not. The query itself
+        is logged (``"QueryLogs"``) after it has read.
+        """
+        with self._studio._call("QueryLogs", context):
+            return self._query(since, until, interface)
+
+    def _query(self, since: datetime, until: datetime, interface: str | None) -> list[LogRecord]:
         since = self._utc(since, "since")
         until = self._utc(until, "until")
         if interface is not None and not isinstance(interface, str):
