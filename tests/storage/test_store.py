@@ -103,9 +103,12 @@ class StoreTests:
         store.write("doc.bin", a)
         seen: list[str] = []
         stop = threading.Event()
+        first_pass = threading.Event()
 
         def reader() -> None:
             while not stop.is_set():
+                if seen:
+                    first_pass.set()
                 for key in ["doc.bin", *(f"day/2026-01-01/{i}.bin" for i in range(20))]:
                     try:
                         data = store.read(key)
@@ -116,6 +119,7 @@ class StoreTests:
 
         t = threading.Thread(target=reader)
         t.start()
+        first_pass.wait(timeout=30)
         try:
             for i in range(30):
                 store.write("doc.bin", b if i % 2 else a)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -98,9 +99,11 @@ def test_a_sweep_during_reads_yields_whole_results_or_not_found(studio, clock):
     clock.advance(days=6, hours=23, minutes=59)
     outcomes: list[str] = []
     stop = threading.Event()
+    passes = [0]
 
     def reader() -> None:
         while not stop.is_set():
+            passes[0] += 1
             for rid in copies:
                 try:
                     data = studio.results.read(rid)
@@ -112,7 +115,11 @@ def test_a_sweep_during_reads_yields_whole_results_or_not_found(studio, clock):
     t = threading.Thread(target=reader)
     t.start()
     clock.advance(minutes=2)
+    seen_before = passes[0]
     counts = studio.sweep()
+    deadline = time.monotonic() + 60
+    while passes[0] < seen_before + 2 and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.001)  # at least one whole pass of reads after the clock moved
     stop.set()
     t.join()
     assert counts["results"] == 41

@@ -216,7 +216,8 @@ class FsspecStore:
     def read(self, key: str) -> bytes:
         try:
             data = self.fs.cat_file(self._path(key))
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, KeyError):
+            # KeyError: fsspec's memory filesystem when the object is deleted between its lookup and its read.
             raise KeyNotFound(key) from None
         return bytes(data)
 
@@ -275,10 +276,15 @@ class FsspecStore:
         return len(files)
 
     def list(self, prefix: str) -> list[str]:
-        try:
-            entries = self.fs.ls(self._path(prefix), detail=False)
-        except FileNotFoundError:
-            return []
+        for attempt in range(5):
+            try:
+                entries = self.fs.ls(self._path(prefix), detail=False)
+                break
+            except FileNotFoundError:
+                return []
+            except KeyError:  # memory filesystem: an object deleted while being listed; list again
+                if attempt == 4:
+                    raise
         base = self._path(prefix).rstrip("/") + "/"
         # fsspec may return paths with or without the protocol; a file's own path (ls of a file) is not a child.
         names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries
@@ -291,7 +297,7 @@ class FsspecStore:
     def size(self, prefix: str) -> int:
         total = 0
         for f in self._files(prefix):
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, KeyError):
                 total += int(self.fs.size(f))
         return total
 
