@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
     from fusionkit.fusion.api import FusionResult, Merge, fuse
     from fusionkit.imaging.decode import load_image
+    from fusionkit.studio import Studio, open
     from fusionkit.vision.api import analyze, detect_faces
 
 __all__ = [
@@ -38,12 +39,14 @@ __all__ = [
     "LogoParam",
     "Merge",
     "OutputFormat",
+    "Studio",
     "__version__",
     "analyze",
     "detect_faces",
     "errors",
     "fuse",
     "load_image",
+    "open",
 ]
 
 _LAZY = {
@@ -60,6 +63,8 @@ _LAZY = {
     "load_image": "fusionkit.imaging.decode",
     "analyze": "fusionkit.vision.api",
     "detect_faces": "fusionkit.vision.api",
+    "open": "fusionkit.studio",
+    "Studio": "fusionkit.studio",
 }
 
 

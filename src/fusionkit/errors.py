@@ -19,6 +19,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "ActivityIdNotFoundError",
+    "CapacityExceededError",
+    "ConsentRequiredError",
     "CoreError",
     "CoreNotBuiltError",
     "FaceRectParameterValueError",
@@ -29,9 +32,12 @@ __all__ = [
     "ImageResolutionTooSmallError",
     "ImageSizeExceedError",
     "InputError",
+    "MaterialIdNotFoundError",
     "ModelFileError",
     "NoFaceDetectedError",
     "ParameterValueError",
+    "ResultIdNotFoundError",
+    "StorageError",
     "TemplateFaceIDNotExistError",
     "UnsupportedImageFormatError",
     "error_for_code",
@@ -154,6 +160,42 @@ class ModelFileError(FusionKitError):
     """A shipped model file is missing or does not match its recorded sha256 hash."""
 
     code: ClassVar[str] = "FailedOperation.ModelFileError"
+
+
+class ActivityIdNotFoundError(InputError):
+    """The activity id is malformed or names no activity of this studio."""
+
+    code: ClassVar[str] = "InvalidParameterValue.ActivityIdNotFound"
+
+
+class MaterialIdNotFoundError(InputError):
+    """The material id is malformed or names no material (of this activity, when one is given)."""
+
+    code: ClassVar[str] = "InvalidParameterValue.MaterialIdNotFound"
+
+
+class ResultIdNotFoundError(InputError):
+    """The fused-result id is malformed, names no stored result, or the result has expired."""
+
+    code: ClassVar[str] = "InvalidParameterValue.ResultIdNotFound"
+
+
+class CapacityExceededError(FusionKitError):
+    """The studio's capacity (stored material bytes or material count) would be exceeded by this upload."""
+
+    code: ClassVar[str] = "LimitExceeded.StudioCapacity"
+
+
+class ConsentRequiredError(InputError):
+    """The studio's consent policy refused the request (no consent, or one the policy does not accept)."""
+
+    code: ClassVar[str] = "FailedOperation.ConsentRequired"
+
+
+class StorageError(FusionKitError):
+    """The studio's storage failed or holds a document this version cannot read."""
+
+    code: ClassVar[str] = "FailedOperation.StorageError"
 
 
 def _all_subclasses(cls: type[FusionKitError]) -> list[type[FusionKitError]]:

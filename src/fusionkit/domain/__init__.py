@@ -7,3 +7,25 @@ hold, persist and reload faces without importing onnxruntime.
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceKeypoint, FaceMesh
 
 __all__ = ["MIN_FACE_SIZE", "Face", "FaceKeypoint", "FaceMesh"]
+
+from fusionkit.domain.studio import (
+    SCHEMA_VERSION,
+    Activity,
+    ErasureReceipt,
+    FusedResult,
+    LogRecord,
+    Material,
+    MaterialFace,
+    RetentionPolicy,
+)
+
+__all__ += [
+    "SCHEMA_VERSION",
+    "Activity",
+    "ErasureReceipt",
+    "FusedResult",
+    "LogRecord",
+    "Material",
+    "MaterialFace",
+    "RetentionPolicy",
+]

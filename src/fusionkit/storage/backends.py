@@ -1,0 +1,337 @@
+"""Blob stores over one storage root: local disk (plain ``os`` calls) or any fsspec filesystem.
+
+A store maps keys (``"materials/mt_.../material.json"``, built by :mod:`fusionkit.storage.keys` from validated
+ids) to bytes. Writes are atomic: on local disk a temporary file beside the target is renamed over it; on fsspec
+filesystems (``memory://``, object stores) a whole value is written with one put. A reader sees the old object,
+the new one, or none; never part of one.
+
+Routing follows zarr's ``make_store``: a :class:`os.PathLike`, a plain path or ``file://`` is local disk,
+``memory://`` is fsspec's in-memory filesystem, anything else goes through ``fsspec.url_to_fs``. Storage options
+that the chosen store does not use are an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+from fusionkit.errors import ParameterValueError, StorageError
+
+__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "open_store"]
+
+
+class KeyNotFound(KeyError):
+    """No object is stored under the key."""
+
+
+class BlobStore(Protocol):
+    """What the studio needs from a storage root."""
+
+    def read(self, key: str) -> bytes: ...
+
+    def write(self, key: str, data: bytes) -> None: ...
+
+    def append(self, key: str, data: bytes) -> None: ...
+
+    def rewrite_lines(self, key: str, keep: Callable[[bytes], bool]) -> int: ...
+
+    def delete(self, key: str) -> bool: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def list(self, prefix: str) -> list[str]: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def size(self, prefix: str) -> int: ...
+
+    def url(self, key: str) -> str: ...
+
+
+def _abspath(value: str | os.PathLike[str]) -> Path:
+    return Path(os.path.abspath(os.fspath(value)))
+
+
+def _check_key(key: str) -> None:
+    # Keys come from keys.py; this is the last line of defence against a traversal reaching the filesystem.
+    parts = key.split("/")
+    if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key or ":" in key:
+        raise StorageError(f"refusing the malformed storage key {key!r}")
+
+
+@attrs.define
+class LocalStore:
+    """A directory on local disk.
+
+    Parameters
+    ----------
+    root
+        The directory (created on first write).
+    fsync
+        Flush every written file to the disk before renaming it into place (durable across a power cut).
+    """
+
+    root: Path = attrs.field(converter=_abspath)
+    fsync: bool = True
+    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
+
+    def _path(self, key: str) -> Path:
+        _check_key(key)
+        return self.root / key
+
+    def read(self, key: str) -> bytes:
+        try:
+            with open(self._path(key), "rb") as fh:
+                return fh.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            raise KeyNotFound(key) from None
+
+    def _write_all(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+
+    def write(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            try:
+                self._write_all(fd, data)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    @contextlib.contextmanager
+    def _locked(self, path: Path) -> Iterator[int]:
+        """An fd of ``path`` (created if missing) holding an exclusive flock; retried when the file was replaced
+        while waiting (a concurrent rewrite), so a line is never appended to an unlinked file."""
+        import fcntl
+
+        while True:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    same = os.fstat(fd).st_ino == os.stat(path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    yield fd
+                    return
+            finally:
+                os.close(fd)  # closing releases the flock
+
+    def append(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(path) as fd:
+            self._write_all(fd, data)
+
+    def rewrite_lines(self, key: str, keep: Callable[[bytes], bool]) -> int:
+        path = self._path(key)
+        if not path.exists():
+            return 0
+        with self._locked(path):
+            lines = path.read_bytes().splitlines(keepends=True)
+            kept = [line for line in lines if keep(line)]
+            removed = len(lines) - len(kept)
+            if removed:
+                if kept:
+                    self.write(key, b"".join(kept))
+                else:
+                    path.unlink()
+            return removed
+
+    def delete(self, key: str) -> bool:
+        try:
+            os.unlink(self._path(key))
+            return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+
+    def delete_prefix(self, prefix: str) -> int:
+        path = self._path(prefix)
+        if not path.is_dir():
+            return 0
+        count = sum(len(files) for _, _, files in os.walk(path))
+        shutil.rmtree(path, ignore_errors=True)
+        return count
+
+    def list(self, prefix: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self._path(prefix)) if not n.startswith("."))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).exists()
+
+    def size(self, prefix: str) -> int:
+        total = 0
+        for dirpath, _, files in os.walk(self._path(prefix)):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.stat(os.path.join(dirpath, name)).st_size
+        return total
+
+    def url(self, key: str) -> str:
+        return self._path(key).as_uri()
+
+
+@attrs.define
+class FsspecStore:
+    """A root on any fsspec filesystem (``memory://`` in tests; object stores in production).
+
+    Each write is one ``pipe_file`` (one PUT on object stores, atomic there). Appends and line rewrites are a
+    read and a whole write under a lock held by this process: safe across threads, not across processes on
+    object stores (use local disk, or one writer process, for the request log there).
+    """
+
+    fs: Any
+    root: str
+    protocol: str
+    _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
+
+    def _path(self, key: str) -> str:
+        _check_key(key)
+        return f"{self.root}/{key}"
+
+    def read(self, key: str) -> bytes:
+        try:
+            data = self.fs.cat_file(self._path(key))
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, KeyError):
+            # KeyError: fsspec's memory filesystem when the object is deleted between its lookup and its read.
+            raise KeyNotFound(key) from None
+        return bytes(data)
+
+    def write(self, key: str, data: bytes) -> None:
+        self.fs.pipe_file(self._path(key), bytes(data))
+
+    def append(self, key: str, data: bytes) -> None:
+        with self._lock:
+            try:
+                old = self.read(key)
+            except KeyNotFound:
+                old = b""
+            self.write(key, old + data)
+
+    def rewrite_lines(self, key: str, keep: Callable[[bytes], bool]) -> int:
+        with self._lock:
+            try:
+                lines = self.read(key).splitlines(keepends=True)
+            except KeyNotFound:
+                return 0
+            kept = [line for line in lines if keep(line)]
+            removed = len(lines) - len(kept)
+            if removed:
+                if kept:
+                    self.write(key, b"".join(kept))
+                else:
+                    self.delete(key)
+            return removed
+
+    def delete(self, key: str) -> bool:
+        try:
+            self.fs.rm_file(self._path(key))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _files(self, prefix: str) -> list[str]:
+        path = self._path(prefix)
+        try:
+            found = self.fs.find(path)
+        except FileNotFoundError:
+            return []
+        return [str(p) for p in found]
+
+    def delete_prefix(self, prefix: str) -> int:
+        files = self._files(prefix)
+        if files:
+            try:
+                self.fs.rm(files)  # one bulk request on object stores
+            except FileNotFoundError:  # some were deleted meanwhile: go one by one
+                for f in files:
+                    with contextlib.suppress(FileNotFoundError):
+                        self.fs.rm_file(f)
+        with contextlib.suppress(FileNotFoundError, OSError):
+            self.fs.rm(self._path(prefix), recursive=True)
+        return len(files)
+
+    def list(self, prefix: str) -> list[str]:
+        for attempt in range(5):
+            try:
+                entries = self.fs.ls(self._path(prefix), detail=False)
+                break
+            except FileNotFoundError:
+                return []
+            except KeyError:  # memory filesystem: an object deleted while being listed; list again
+                if attempt == 4:
+                    raise
+        base = self._path(prefix).rstrip("/") + "/"
+        # fsspec may return paths with or without the protocol; a file's own path (ls of a file) is not a child.
+        names = {str(e).rstrip("/").rsplit("/", 1)[-1] for e in entries
+                 if str(e).rstrip("/") != base.rstrip("/") and base.rstrip("/") in str(e)}
+        return sorted(n for n in names if n and "/" not in n and not n.startswith("."))
+
+    def exists(self, key: str) -> bool:
+        return bool(self.fs.exists(self._path(key)))
+
+    def size(self, prefix: str) -> int:
+        total = 0
+        for f in self._files(prefix):
+            with contextlib.suppress(FileNotFoundError, KeyError):
+                total += int(self.fs.size(f))
+        return total
+
+    def url(self, key: str) -> str:
+        path = self._path(key)
+        return path if "://" in path else f"{self.protocol}://{path}"
+
+
+def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> BlobStore:
+    """The store for ``url``: local disk for a path or ``file://``, fsspec's memory for ``memory://``, and
+    ``fsspec.url_to_fs(url, **storage_options)`` for every other URL.
+
+    Raises
+    ------
+    ParameterValueError
+        ``url`` is not a string or path, or ``storage_options`` were given for a store that takes none.
+    """
+    options = dict(storage_options or {})
+    if isinstance(url, os.PathLike):
+        url = os.fspath(url)
+    if not isinstance(url, str) or not url:
+        raise ParameterValueError(f"the studio URL must be a non-empty string or path, got {url!r}")
+    local = url.startswith("file://") or ("://" not in url and "::" not in url)
+    if (local or url.startswith("memory://")) and options:
+        kind = "memory" if url.startswith("memory://") else "local"
+        raise ParameterValueError(f"storage_options {sorted(options)} are not used by {kind} stores; remove them")
+    if local:
+        return LocalStore(url[len("file://"):] if url.startswith("file://") else url)
+    import fsspec
+
+    if url.startswith("memory://"):
+        fs = fsspec.filesystem("memory")
+        root = "/" + url[len("memory://"):].strip("/")
+        return FsspecStore(fs, root.rstrip("/") or "/studio", "memory")
+    fs, path = fsspec.url_to_fs(url, **options)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return FsspecStore(fs, str(path).rstrip("/"), str(protocol))

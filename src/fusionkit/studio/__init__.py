@@ -1,0 +1,42 @@
+"""The studio: the stateful SDK (activities, materials, fusion into materials, stored results, request log,
+retention, erasure, consent) over one storage root. Open one with :func:`fusionkit.open`.
+
+This is the only package that composes :mod:`fusionkit.fusion` with :mod:`fusionkit.storage`; the fusion
+pipeline and the face models are imported on the first upload or fusion, not when a studio is opened.
+"""
+
+from fusionkit.studio.context import (
+    AgeAttestation,
+    Capacity,
+    ConsentPolicy,
+    ConsentRequest,
+    ConsentToken,
+    RequestContext,
+)
+from fusionkit.studio.studio import (
+    LOGGER_NAME,
+    Activities,
+    MaterialPage,
+    Materials,
+    RequestLog,
+    Results,
+    Studio,
+    open,
+)
+
+__all__ = [
+    "LOGGER_NAME",
+    "Activities",
+    "AgeAttestation",
+    "Capacity",
+    "ConsentPolicy",
+    "ConsentRequest",
+    "ConsentToken",
+    "MaterialPage",
+    "Materials",
+    "RequestContext",
+    "RequestLog",
+    "Results",
+    "Studio",
+    "open",
+]

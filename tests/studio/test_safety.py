@@ -1,0 +1,310 @@
+"""Hostile ids never reach storage; failures in the middle of a write leave no partial object or dangling
+reference; retention hides and then removes expired results and log lines."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import pytest
+
+import fusionkit
+from fusionkit.errors import (
+    ActivityIdNotFoundError,
+    FusionKitError,
+    MaterialIdNotFoundError,
+    ResultIdNotFoundError,
+)
+from fusionkit.storage import keys as key_layout
+from fusionkit.studio import LOGGER_NAME, RequestContext
+
+from .conftest import photo, photo_bytes, stored_keys
+
+HOSTILE = ["../x", "a/b", "%2e%2e", "simplecache::file:///etc/passwd", "http://169.254.169.254/", "",
+           "ac_../../../../x", "mt_abc/def/ghi", "ac_0123456789\n", None, 12, b"ac_0123456789"]
+
+
+class SpyStore:
+    """Wraps a store and records every call with its key."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.calls: list[tuple[str, str]] = []
+
+    def __getattr__(self, name):
+        target = getattr(self.inner, name)
+
+        def call(key, *args, **kwargs):
+            self.calls.append((name, key))
+            return target(key, *args, **kwargs)
+
+        return call
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_ids_are_refused_before_any_storage_call(studio, bad):
+    spy = SpyStore(studio.store)
+    studio.store = spy
+    calls = [
+        (ActivityIdNotFoundError, lambda: studio.activities.get(bad)),
+        (ActivityIdNotFoundError, lambda: studio.activities.rename(bad, "x")),
+        (ActivityIdNotFoundError, lambda: studio.activities.delete(bad)),
+        (ActivityIdNotFoundError, lambda: studio.materials.upload(bad, b"\xff\xd8\xff")),
+        (ActivityIdNotFoundError, lambda: studio.materials.list(bad)),
+        (MaterialIdNotFoundError, lambda: studio.materials.get(bad)),
+        (MaterialIdNotFoundError, lambda: studio.materials.delete(bad)),
+        (ActivityIdNotFoundError, lambda: studio.fuse(bad, "mt_0123456789ab", b"")),
+        (MaterialIdNotFoundError, lambda: studio.fuse("ac_0123456789ab", bad, b"")),
+        (ResultIdNotFoundError, lambda: studio.results.get(bad)),
+        (ResultIdNotFoundError, lambda: studio.results.read(bad)),
+        (MaterialIdNotFoundError, lambda: studio.erase(material_ids=[bad])),
+        (ValueError, lambda: studio.erase(request_ids=[bad])),
+    ]
+    for error, call in calls:
+        with pytest.raises(error):
+            call()
+    # The only storage calls are the request-log appends of the refused calls, and they carry no bad id.
+    assert spy.calls and all(op == "append" and key.startswith("logs/") for op, key in spy.calls)
+    for line in spy.inner.read(spy.calls[0][1]).decode().splitlines():
+        assert (bad not in line) if isinstance(bad, str) and len(bad) > 3 else True
+
+
+def test_keys_refuse_anything_but_ids():
+    with pytest.raises(FusionKitError):
+        key_layout.material_doc("../x")
+    with pytest.raises(FusionKitError):
+        key_layout.activity_doc("ac_0123456789/..")
+
+
+class Boom(Exception):
+    pass
+
+
+class Patched:
+    """A store with some methods replaced."""
+
+    def __init__(self, inner, **overrides):
+        self.inner = inner
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def patch_store(studio, monkeypatch, **overrides):
+    monkeypatch.setattr(studio, "store", Patched(studio.store, **overrides))
+
+
+def fail_on(studio, monkeypatch, fragment: str):
+    """Make the store's writes of keys containing ``fragment`` raise."""
+    real = studio.store.write
+
+    def write(key, data):
+        if fragment in key:
+            raise Boom(f"injected failure writing {key}")
+        return real(key, data)
+
+    patch_store(studio, monkeypatch, write=write)
+
+
+@pytest.mark.parametrize("fragment", ["source.", "material.json", "/materials/mt_"])
+def test_a_failed_upload_leaves_nothing_behind(studio, monkeypatch, fragment):
+    a = studio.activities.create("a")
+    fail_on(studio, monkeypatch, fragment)
+    with pytest.raises(Boom):
+        studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    assert stored_keys(studio) == [f"activities/{a.id}.json"]
+    assert studio.materials.list(a.id).total == 0
+    logs = studio.logs.query(studio.now() - timedelta(hours=1), studio.now() + timedelta(hours=1),
+                             interface="UploadMaterial")
+    assert logs[-1].error_code == "FailedOperation.InternalError"
+
+
+@pytest.mark.parametrize("fragment", [".jpg", ".json"])
+def test_a_failed_result_write_leaves_nothing_behind(studio, monkeypatch, fragment):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    before = stored_keys(studio)
+    real = studio.store.write
+
+    def write(key, data):
+        if key.startswith("results/") and key.endswith(fragment):
+            raise Boom("injected")
+        return real(key, data)
+
+    patch_store(studio, monkeypatch, write=write)
+    with pytest.raises(Boom):
+        studio.fuse(a.id, m.id, photo("biden.jpg"))
+    assert stored_keys(studio) == before
+
+
+def test_a_failed_rename_keeps_the_old_document(studio, monkeypatch):
+    a = studio.activities.create("old name")
+    fail_on(studio, monkeypatch, "activities/")
+    with pytest.raises(Boom):
+        studio.activities.rename(a.id, "new name")
+    monkeypatch.undo()
+    assert studio.activities.get(a.id).name == "old name"
+
+
+def test_results_and_logs_expire_after_seven_days(studio, clock):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    t0 = clock.now
+    window = (t0 - timedelta(days=30), t0 + timedelta(days=30))
+    assert studio.logs.query(*window)
+    clock.advance(days=7, seconds=-1)
+    assert studio.results.get(r.id).id == r.id  # not yet: it expires at created + 7 days
+    clock.advance(seconds=2)
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(r.id)
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.read(r.id)
+    assert [rec for rec in studio.logs.query(*window) if rec.timestamp <= t0] == []
+    assert stored_keys(studio, "results")  # still on disk before the sweep
+    counts = studio.sweep()
+    assert counts["results"] == 1 and counts["log_records"] >= 3
+    assert stored_keys(studio, "results") == []
+    for key in stored_keys(studio, "logs"):
+        for line in studio.store.read(key).splitlines():
+            assert b'"timestamp":"' + t0.date().isoformat().encode() not in line
+    assert studio.materials.get(m.id) == m  # materials stay until deleted
+    fresh = [rec for rec in studio.logs.query(*window) if rec.timestamp > t0 + timedelta(days=1)]
+    assert [rec.interface for rec in fresh][:1] == ["DescribeResult"]  # lines within the period survive
+
+
+def test_sweep_deletes_whole_expired_days_and_keeps_fresh_results(studio, clock):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    old = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    clock.advance(days=3)
+    fresh = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    clock.advance(days=6)
+    assert studio.sweep()["results"] == 1
+    assert studio.results.get(fresh.id).id == fresh.id
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(old.id)
+    assert studio.store.list("results/image") == [fresh.created.date().isoformat()]
+    assert studio.sweep()["results"] == 0
+
+
+def test_custom_retention_and_material_retention(studio_url, clock):
+    from fusionkit.domain import RetentionPolicy
+
+    studio = fusionkit.open(studio_url, clock=clock,
+                            retention=RetentionPolicy(image_results=timedelta(hours=1), logs=timedelta(hours=2),
+                                                      materials=timedelta(days=30)))
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    assert r.expires == r.created + timedelta(hours=1)
+    clock.advance(hours=1, seconds=1)
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(r.id)
+    clock.advance(days=30)
+    counts = studio.sweep()
+    assert counts["materials"] == 1 and counts["results"] == 1
+    with pytest.raises(MaterialIdNotFoundError):
+        studio.materials.get(m.id)
+
+
+# -- the request log ----------------------------------------------------------------------------------------------
+
+def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
+    ctx = RequestContext(app_id="app-1", account_id="acct-9", sub_account_id="sub-3", client_ip="203.0.113.7",
+                         reporting_ip="198.51.100.2", region="eu-west", request_id="rq_hostrequest0001")
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        a = studio.activities.create("a", context=ctx)
+        with studio.request_context(RequestContext(app_id="app-2")), pytest.raises(ActivityIdNotFoundError):
+            studio.activities.get("ac_0123456789abcdef")
+    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    assert [r.interface for r in records] == ["CreateActivity", "DescribeActivity"]
+    first, second = records
+    assert (first.app_id, first.account_id, first.sub_account_id, first.client_ip, first.reporting_ip,
+            first.region, first.request_id, first.activity_id, first.error_code) == (
+        "app-1", "acct-9", "sub-3", "203.0.113.7", "198.51.100.2", "eu-west", "rq_hostrequest0001", a.id, None)
+    assert first.time_cost_ms >= 0 and first.timestamp == clock.now
+    assert second.app_id == "app-2" and second.error_code == "InvalidParameterValue.ActivityIdNotFound"
+    assert second.request_id.startswith("rq_")
+    shipped = [r.fusionkit_request for r in caplog.records if r.name == LOGGER_NAME]
+    assert [s["interface"] for s in shipped] == ["CreateActivity", "DescribeActivity"]
+    assert shipped[0]["client_ip"] == "203.0.113.7"
+    key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
+    lines = studio.store.read(key).splitlines()
+    assert len(lines) == 3 and b'"interface":"QueryLogs"' in lines[2]  # the query is logged too
+    assert studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
+                             interface="CreateActivity") == [first]
+
+
+def test_fuse_log_carries_the_result_url(studio, clock):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    (rec,) = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
+                               interface="FuseFace")
+    assert rec.result_url == r.url and rec.material_id == m.id and rec.result_id == r.id
+
+
+def test_a_failing_log_write_does_not_fail_the_call(studio, monkeypatch, caplog):
+    def broken(key, data):
+        raise OSError("disk full")
+
+    patch_store(studio, monkeypatch, append=broken)
+    with caplog.at_level(logging.ERROR, logger=LOGGER_NAME):
+        a = studio.activities.create("a")
+    assert studio.activities.get(a.id) == a
+    assert any("could not write the request log" in r.getMessage() for r in caplog.records)
+
+
+def test_request_context_is_per_thread(studio, clock):
+    import threading
+
+    def work(app: str) -> None:
+        with studio.request_context(RequestContext(app_id=app)):
+            for _ in range(5):
+                studio.activities.create(app)
+
+    threads = [threading.Thread(target=work, args=(f"app-{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    by_app = {r.app_id for r in records}
+    assert by_app == {"app-0", "app-1"} and len(records) == 10
+    names = {r.activity_id: r.app_id for r in records}
+    assert all(studio.activities.get(aid).name == app for aid, app in names.items())
+
+
+@pytest.mark.parametrize("fragment", ["/materials/mt_", "results/", "material.json", "source."])
+def test_a_failed_delete_leaves_no_dangling_reference_and_can_be_retried(studio, monkeypatch, fragment):
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    real = studio.store.delete
+
+    def delete(key):
+        if fragment in key:
+            raise Boom(f"injected failure deleting {key}")
+        return real(key)
+
+    patch_store(studio, monkeypatch, delete=delete)
+    with pytest.raises(Boom):
+        studio.materials.delete(m.id)
+    monkeypatch.undo()
+    # Whatever is left points only at things that exist: a listed material has its document and source; a
+    # readable result's material document still exists.
+    for listed in studio.materials.list(a.id).materials:
+        assert studio.materials.get(listed.id) == listed
+        assert studio.store.exists(f"materials/{listed.id}/source.jpg")
+    try:
+        assert studio.results.get(r.id).material_id == m.id
+        assert studio.store.exists(f"materials/{m.id}/material.json")
+    except ResultIdNotFoundError:
+        pass
+    if studio.store.exists(f"materials/{m.id}/material.json"):
+        studio.materials.delete(m.id)  # the retry completes the erasure
+    studio.clock.advance(hours=2)
+    studio.sweep()  # and the sweep removes a source left without its document
+    assert not [k for k in stored_keys(studio) if m.id in k]
