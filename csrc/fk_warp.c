@@ -162,21 +162,22 @@ DEFINE_SPAN_VEC(span_vec4, 4)
  * buffer) goes through the per-pixel path. */
 #define FK_HAVE_VBMI 1
 
-/* One group of 16 channel values: their (left, right) pairs picked from the two row windows into 16-bit words,
- * the horizontal lerps as dot products with (2048 - wx, wx), then the vertical lerp, rounded, as bytes. */
+/* One group of 16 channel values: their (left, right) pairs picked from the row windows into 16-bit words (index
+ * bit 6 picks the lower of the two rows a table holds), the horizontal lerps as dot products with (2048 - wx, wx),
+ * then the vertical lerp, rounded, as bytes. */
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi"))) static inline __m128i
-blk_group(__m512i top, __m512i bot, __m512i idx, __m512i wxp, __m512i wy)
+blk_group(__m512i r0, __m512i r1, __m512i r2, __m512i idx, __m512i wxp, __m512i wy)
 {
     const __mmask64 lowbytes = 0x5555555555555555ULL; /* the low byte of each 16-bit word */
-    const __m512i t = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(lowbytes, idx, top), wxp);
-    const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutexvar_epi8(lowbytes, idx, bot), wxp);
+    const __m512i t = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(lowbytes, r0, idx, r1), wxp);
+    const __m512i b = _mm512_madd_epi16(_mm512_maskz_permutex2var_epi8(lowbytes, r1, idx, r2), wxp);
     const __m512i v = _mm512_add_epi32(_mm512_add_epi32(_mm512_slli_epi32(t, FRAC_BITS),
                                                         _mm512_set1_epi32(1 << (2 * FRAC_BITS - 1))),
                                        _mm512_mullo_epi32(_mm512_sub_epi32(b, t), wy));
     return _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 2 * FRAC_BITS));
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,bmi2,avx2"))) static void
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"))) static void
 span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_t qy, int64_t dqx, int64_t dqy)
 {
     const int64_t stride = src->stride;
@@ -225,10 +226,14 @@ span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_
         const __m512i wx = _mm512_and_si512(_mm512_srai_epi32(rx, 16 - FRAC_BITS), fmask);
         const __m512i wy = _mm512_and_si512(_mm512_srai_epi32(ry, 16 - FRAC_BITS), fmask);
         const __m512i wxp = _mm512_or_si512(_mm512_sub_epi32(one, wx), _mm512_slli_epi32(wx, 16));
-        /* Byte offset of sample k's left neighbour in the window, in both 16-bit halves, plus 3 in the upper one:
-         * the index pattern of one channel's (left, right) pair. */
-        const __m512i off = _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_srai_epi32(rx, 16), _mm512_set1_epi32(lox)),
-                                               _mm512_set1_epi32(3 * 0x10001));
+        /* Byte offset of sample k's left neighbour in the window, plus 64 where its row is the second of the
+         * block (the second table), in both 16-bit halves, plus 3 in the upper one: the index pattern of one
+         * channel's (left, right) pair. */
+        const __m512i col = _mm512_sub_epi32(_mm512_srai_epi32(rx, 16), _mm512_set1_epi32(lox));
+        const __m512i row = _mm512_sub_epi32(_mm512_srai_epi32(ry, 16), _mm512_set1_epi32(loy));
+        const __m512i off = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_add_epi32(col, _mm512_slli_epi32(col, 1)),
+                                                                _mm512_slli_epi32(row, 6)),
+                                               _mm512_set1_epi32(0x10001));
         const __m512i offp = _mm512_add_epi32(off, _mm512_set1_epi32(3 << 16));
         const __m512i idx0 = _mm512_add_epi32(_mm512_permutexvar_epi32(pix0, offp), ch0);
         const __m512i idx1 = _mm512_add_epi32(_mm512_permutexvar_epi32(pix1, offp), ch1);
@@ -236,26 +241,20 @@ span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_
         const __m512i wx0 = _mm512_permutexvar_epi32(pix0, wxp), wy0 = _mm512_permutexvar_epi32(pix0, wy);
         const __m512i wx1 = _mm512_permutexvar_epi32(pix1, wxp), wy1 = _mm512_permutexvar_epi32(pix1, wy);
         const __m512i wx2 = _mm512_permutexvar_epi32(pix2, wxp), wy2 = _mm512_permutexvar_epi32(pix2, wy);
-        const __mmask16 valid = (__mmask16)((1u << n) - 1);
-        const __m512i iyr = _mm512_srai_epi32(ry, 16);
-        for (int32_t row = loy; row <= hiy; row++) {
-            const __mmask16 sel = _mm512_mask_cmpeq_epi32_mask(valid, iyr, _mm512_set1_epi32(row));
-            if (sel == 0)
-                continue;
-            const uint8_t *w0 = src->data + (by + row) * stride + (bx + lox) * 3;
-            const __m512i top = _mm512_loadu_si512((const void *)w0);
-            const __m512i bot = _mm512_loadu_si512((const void *)(w0 + stride));
-            _mm_prefetch((const char *)(w0 + 4 * stride), _MM_HINT_T0);
-            _mm_prefetch((const char *)(w0 + 4 * stride + 63), _MM_HINT_T0);
-            const __m128i g0 = blk_group(top, bot, idx0, wx0, wy0);
-            const __m128i g1 = blk_group(top, bot, idx1, wx1, wy1);
-            const __m128i g2 = blk_group(top, bot, idx2, wx2, wy2);
-            const __m512i outv =
-                _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(g0), g1, 1), g2, 2);
-            /* Each selected pixel owns three bytes. */
-            const __mmask64 bytes = _pdep_u64(sel, 0x249249249249ULL) * 7;
-            _mm512_mask_storeu_epi8(d, bytes, outv);
-        }
+        /* Rows loy, loy + 1 and (when the block straddles two) loy + 2; otherwise the third is the second again
+         * and no index reaches it. */
+        const uint8_t *w0 = src->data + (by + loy) * stride + (bx + lox) * 3;
+        const __m512i r0 = _mm512_loadu_si512((const void *)w0);
+        const __m512i r1 = _mm512_loadu_si512((const void *)(w0 + stride));
+        const __m512i r2 = _mm512_loadu_si512((const void *)(w0 + (1 + hiy - loy) * stride));
+        _mm_prefetch((const char *)(w0 + 2 * stride), _MM_HINT_T0);
+        _mm_prefetch((const char *)(w0 + 2 * stride + 63), _MM_HINT_T0);
+        const __m128i g0 = blk_group(r0, r1, r2, idx0, wx0, wy0);
+        const __m128i g1 = blk_group(r0, r1, r2, idx1, wx1, wy1);
+        const __m128i g2 = blk_group(r0, r1, r2, idx2, wx2, wy2);
+        const __m512i outv = _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(g0), g1, 1), g2, 2);
+        /* The block's n pixels own the first 3n bytes. */
+        _mm512_mask_storeu_epi8(d, ((__mmask64)1 << (3 * n)) - 1, outv);
     }
 }
 #endif
@@ -366,6 +365,18 @@ static int setup_triangle(setup_t *st, const fk_image *src, const fk_image *dst,
     return 1;
 }
 
+/* Sets n bytes to 255: short spans are the rule, where a libc memset call costs more than the stores. */
+static inline void fill255(uint8_t *p, int n)
+{
+    const uint64_t ones = ~(uint64_t)0;
+    if (n < 8) {
+        for (int i = 0; i < n; i++) p[i] = 255;
+        return;
+    }
+    for (int i = 0; i < n - 8; i += 8) memcpy(p + i, &ones, 8);
+    memcpy(p + n - 8, &ones, 8); /* the last 8, overlapping the loop's last store */
+}
+
 /* Whether pixel x of the row with edge offsets v[] is certainly inside (every edge value beyond its tolerance),
  * so the exact test agrees without being run. */
 static inline int surely_inside(const setup_t *st, const double v[3], double x)
@@ -398,8 +409,12 @@ static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_
             else if (v[i] < 0.0)
                 hi = lo - 1.0;
         }
-        int xl = (int)ceil(clampd(lo, (double)st->bx0, (double)st->bx1 + 1.0));
-        int xr = (int)floor(clampd(hi, (double)st->bx0 - 1.0, (double)st->bx1));
+        /* ceil and floor by truncation (the clamped bounds fit an int), cheaper than the library calls here */
+        const double lc = clampd(lo, (double)st->bx0, (double)st->bx1 + 1.0);
+        const double hc = clampd(hi, (double)st->bx0 - 1.0, (double)st->bx1);
+        int xl = (int)lc, xr = (int)hc;
+        xl += (double)xl < lc;
+        xr -= (double)xr > hc;
         xl = FK_MAX(xl, st->bx0);
         xr = FK_MIN(xr, st->bx1);
         /* Nearly always both ends are clear of the edges by far more than any rounding: the end pixels are surely
@@ -425,7 +440,7 @@ static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_
         } else {
             span_clamped(src, drow, xl, xr, sx, sy, st->m[0][0], st->m[1][0]);
         }
-        memset(coverage->data + (int64_t)y * coverage->stride + xl, 255, (size_t)(xr - xl + 1));
+        fill255(coverage->data + (int64_t)y * coverage->stride + xl, xr - xl + 1);
     }
 }
 
@@ -458,7 +473,7 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
 #endif
 #ifdef FK_HAVE_VBMI
     if (src->channels == 3 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("bmi2"))
+        __builtin_cpu_supports("avx2"))
         span_vec = span_blk3;
 #endif
 
