@@ -177,7 +177,7 @@ blk_group(__m512i r0, __m512i r1, __m512i r2, __m512i idx, __m512i wxp, __m512i 
     return _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 2 * FRAC_BITS));
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"))) static void
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"), always_inline)) static inline void
 span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_t qy, int64_t dqx, int64_t dqy)
 {
     const int64_t stride = src->stride;
@@ -391,8 +391,8 @@ static inline int surely_outside(const setup_t *st, const double v[3], double x)
            st->k[2] * x + v[2] < -st->tol[2];
 }
 
-/* Draws rows [ya, yb] of a prepared triangle. */
-static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
+/* Draws rows [ya, yb] of a prepared triangle (inlined into the two variants below). */
+__attribute__((always_inline)) static inline void draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
                       span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
 {
     const tri_t *tri = &st->tri;
@@ -444,6 +444,22 @@ static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_
     }
 }
 
+static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
+                      span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
+{
+    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_vec);
+}
+
+#ifdef FK_HAVE_VBMI
+/* The same with the RGB block kernel inlined, its constants kept in registers from row to row. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"))) static void
+draw_rows_blk3(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
+               span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
+{
+    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_blk3);
+}
+#endif
+
 /* Rows per band. Triangles are drawn band by band (each band's triangles in index order, so the later triangle
  * still wins where they overlap): the band's destination and source rows stay in cache, where drawing whole
  * triangles in mesh order would fetch every row afresh for each of its triangles. */
@@ -467,6 +483,8 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
     const span_fast_fn span_fast = src->channels == 1 ? span_fast1 : (src->channels == 3 ? span_fast3 : span_fast4);
 
     span_fast_fn span_vec = NULL;
+    void (*draw)(const setup_t *, const fk_image *, fk_image *, fk_image *, int, int, span_clamped_fn, span_fast_fn,
+                 span_fast_fn) = draw_rows;
 #ifdef FK_HAVE_AVX2
     if (src->channels >= 3 && __builtin_cpu_supports("avx2"))
         span_vec = src->channels == 3 ? span_vec3 : span_vec4;
@@ -474,7 +492,7 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
 #ifdef FK_HAVE_VBMI
     if (src->channels == 3 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx2"))
-        span_vec = span_blk3;
+        draw = draw_rows_blk3;
 #endif
 
     const int n_bands = (dst->height + BAND - 1) / BAND;
@@ -518,7 +536,7 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
         const int yb0 = b * BAND, yb1 = FK_MIN(yb0 + BAND, dst->height) - 1;
         for (int64_t i = band_start[b]; i < band_start[b + 1]; i++) {
             const setup_t *st = &setups[band_tris[i]];
-            draw_rows(st, src, dst, coverage, FK_MAX(st->y0, yb0), FK_MIN(st->y1, yb1), span_clamped, span_fast,
+            draw(st, src, dst, coverage, FK_MAX(st->y0, yb0), FK_MIN(st->y1, yb1), span_clamped, span_fast,
                       span_vec);
         }
     }
