@@ -177,6 +177,57 @@ blk_group(__m512i r0, __m512i r1, __m512i r2, __m512i idx, __m512i wxp, __m512i 
     return _mm512_cvtepi32_epi8(_mm512_srli_epi32(v, 2 * FRAC_BITS));
 }
 
+/* The same for 8 pixels in 256-bit vectors (32-byte row windows): a row's last block is often that short, and a
+ * 512-bit block costs the same whatever its length. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"))) static inline __m128i
+blk_group8(__m256i r0, __m256i r1, __m256i r2, __m256i idx, __m256i wxp, __m256i wy)
+{
+    const __mmask32 lowbytes = 0x55555555u;
+    const __m256i t = _mm256_madd_epi16(_mm256_maskz_permutex2var_epi8(lowbytes, r0, idx, r1), wxp);
+    const __m256i b = _mm256_madd_epi16(_mm256_maskz_permutex2var_epi8(lowbytes, r1, idx, r2), wxp);
+    const __m256i v = _mm256_add_epi32(_mm256_add_epi32(_mm256_slli_epi32(t, FRAC_BITS),
+                                                        _mm256_set1_epi32(1 << (2 * FRAC_BITS - 1))),
+                                       _mm256_mullo_epi32(_mm256_sub_epi32(b, t), wy));
+    return _mm256_cvtepi32_epi8(_mm256_srli_epi32(v, 2 * FRAC_BITS));
+}
+
+/* A block of n <= 8 pixels whose samples lie within 9 columns (bytes 0..31 of the windows at w0) and the rows
+ * the caller checked; rx, ry and the row offset as in span_blk3. */
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"), always_inline)) static inline void
+blk8_rgb(uint8_t *d, int n, const uint8_t *w0, int64_t stride, int64_t third, __m256i rx, __m256i ry, int32_t lox,
+         int32_t loy)
+{
+#define C2(c) ((c) * 0x10001)
+    const __m256i pix0 = _mm256_setr_epi32(0, 0, 0, 1, 1, 1, 2, 2);
+    const __m256i pix1 = _mm256_setr_epi32(2, 3, 3, 3, 4, 4, 4, 5);
+    const __m256i pix2 = _mm256_setr_epi32(5, 5, 6, 6, 6, 7, 7, 7);
+    const __m256i ch0 = _mm256_setr_epi32(C2(0), C2(1), C2(2), C2(0), C2(1), C2(2), C2(0), C2(1));
+    const __m256i ch1 = _mm256_setr_epi32(C2(2), C2(0), C2(1), C2(2), C2(0), C2(1), C2(2), C2(0));
+    const __m256i ch2 = _mm256_setr_epi32(C2(1), C2(2), C2(0), C2(1), C2(2), C2(0), C2(1), C2(2));
+#undef C2
+    const __m256i fmask = _mm256_set1_epi32(FRAC_ONE - 1);
+    const __m256i wx = _mm256_and_si256(_mm256_srai_epi32(rx, 16 - FRAC_BITS), fmask);
+    const __m256i wy = _mm256_and_si256(_mm256_srai_epi32(ry, 16 - FRAC_BITS), fmask);
+    const __m256i wxp = _mm256_or_si256(_mm256_sub_epi32(_mm256_set1_epi32(FRAC_ONE), wx), _mm256_slli_epi32(wx, 16));
+    const __m256i col = _mm256_sub_epi32(_mm256_srai_epi32(rx, 16), _mm256_set1_epi32(lox));
+    const __m256i row = _mm256_sub_epi32(_mm256_srai_epi32(ry, 16), _mm256_set1_epi32(loy));
+    const __m256i off = _mm256_mullo_epi32(_mm256_add_epi32(_mm256_add_epi32(col, _mm256_slli_epi32(col, 1)),
+                                                            _mm256_slli_epi32(row, 5)),
+                                           _mm256_set1_epi32(0x10001));
+    const __m256i offp = _mm256_add_epi32(off, _mm256_set1_epi32(3 << 16));
+    const __m256i r0 = _mm256_loadu_si256((const __m256i *)w0);
+    const __m256i r1 = _mm256_loadu_si256((const __m256i *)(w0 + stride));
+    const __m256i r2 = _mm256_loadu_si256((const __m256i *)(w0 + third));
+    const __m128i g0 = blk_group8(r0, r1, r2, _mm256_add_epi32(_mm256_permutevar8x32_epi32(offp, pix0), ch0),
+                                  _mm256_permutevar8x32_epi32(wxp, pix0), _mm256_permutevar8x32_epi32(wy, pix0));
+    const __m128i g1 = blk_group8(r0, r1, r2, _mm256_add_epi32(_mm256_permutevar8x32_epi32(offp, pix1), ch1),
+                                  _mm256_permutevar8x32_epi32(wxp, pix1), _mm256_permutevar8x32_epi32(wy, pix1));
+    const __m128i g2 = blk_group8(r0, r1, r2, _mm256_add_epi32(_mm256_permutevar8x32_epi32(offp, pix2), ch2),
+                                  _mm256_permutevar8x32_epi32(wxp, pix2), _mm256_permutevar8x32_epi32(wy, pix2));
+    const __m256i outv = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi64(g0, g1)), g2, 1);
+    _mm256_mask_storeu_epi8(d, (__mmask32)((1u << (3 * n)) - 1), outv);
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"), always_inline)) static inline void
 span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_t qy, int64_t dqx, int64_t dqy)
 {
@@ -223,6 +274,11 @@ span_blk3(const fk_image *src, uint8_t *drow, int x0, int x1, int64_t qx, int64_
         }
         const __m512i rx = _mm512_add_epi32(_mm512_set1_epi32(fx), kx);
         const __m512i ry = _mm512_add_epi32(_mm512_set1_epi32(fy), ky);
+        if (n <= 8 && hix - lox <= 8) {
+            blk8_rgb(d, n, src->data + first, stride, (1 + hiy - loy) * stride, _mm512_castsi512_si256(rx),
+                     _mm512_castsi512_si256(ry), lox, loy);
+            continue;
+        }
         const __m512i wx = _mm512_and_si512(_mm512_srai_epi32(rx, 16 - FRAC_BITS), fmask);
         const __m512i wy = _mm512_and_si512(_mm512_srai_epi32(ry, 16 - FRAC_BITS), fmask);
         const __m512i wxp = _mm512_or_si512(_mm512_sub_epi32(one, wx), _mm512_slli_epi32(wx, 16));
@@ -435,8 +491,12 @@ __attribute__((always_inline)) static inline void draw_rows_impl(const setup_t *
         const double sy = st->m[1][0] * xl + st->m[1][1] * py + st->m[1][2];
         uint8_t *drow = dst->data + (int64_t)y * dst->stride;
         if (st->fast && sx >= 0.0 && sy >= 0.0 && sx < src->width - 1 && sy < src->height - 1) {
-            (st->fast_vec && span_vec != NULL ? span_vec : span_fast)(src, drow, xl, xr, (int64_t)(sx * FK_FIXED_ONE), (int64_t)(sy * FK_FIXED_ONE),
-                      (int64_t)(st->m[0][0] * FK_FIXED_ONE), (int64_t)(st->m[1][0] * FK_FIXED_ONE));
+            const int64_t qx = (int64_t)(sx * FK_FIXED_ONE), qy = (int64_t)(sy * FK_FIXED_ONE);
+            const int64_t dqx = (int64_t)(st->m[0][0] * FK_FIXED_ONE), dqy = (int64_t)(st->m[1][0] * FK_FIXED_ONE);
+            if (st->fast_vec && span_vec != NULL)
+                span_vec(src, drow, xl, xr, qx, qy, dqx, dqy); /* a direct, inlined call in draw_rows_blk3 */
+            else
+                span_fast(src, drow, xl, xr, qx, qy, dqx, dqy);
         } else {
             span_clamped(src, drow, xl, xr, sx, sy, st->m[0][0], st->m[1][0]);
         }
