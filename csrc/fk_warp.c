@@ -6,8 +6,9 @@
  * in order, so where they overlap the later one wins, exactly as in the NumPy twin.
  *
  * Pixel centres sit at integer coordinates. Inside tests use the same double-precision edge function as the twin,
- * so both cover the same pixels; each row's span is found analytically and then settled with that exact test.
- * Sampling uses 11-bit fixed-point weights (under 0.15 grey levels from exact bilinear).
+ * so both cover the same pixels; each row's span is found analytically, and its ends are settled with that exact
+ * test unless they are provably clear of the edges (see draw_rows_impl). Sampling uses 11-bit fixed-point weights
+ * (under 0.15 grey levels from exact bilinear; the RGB block kernel's 16.16 positions add under 0.08).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -156,10 +157,10 @@ DEFINE_SPAN_VEC(span_vec4, 4)
  * or two rows. Instead of four gathers per pixel, the block loads 64 bytes of each source row once and vpermb
  * picks every channel's left and right neighbours into 16-bit pairs; vpmaddwd with (2048 - wx, wx) pairs does
  * the horizontal lerp exactly (as FK_BILERP's t_ and b_), and the vertical lerp and rounding follow in 32 bits.
- * A block whose samples straddle two source rows is done in two passes, one per row, each storing its own
- * pixels. Positions within a block are 16.16 offsets from the block's first sample (at most 16 steps of
- * truncation, under 3e-4 pixel); a block that its windows cannot hold (strong scaling, or near the end of the
- * buffer) goes through the per-pixel path. */
+ * A block whose samples straddle two source rows reads three (vpermt2b: index bit 6 picks the lower row of a
+ * pair), so every block is one pass. Positions within a block are 16.16 offsets from the block's first sample
+ * (at most 16 steps of truncation, under 3e-4 pixel); a block that its windows cannot hold (strong scaling or
+ * shear, or near the end of the buffer) goes through the per-pixel path. */
 #define FK_HAVE_VBMI 1
 
 /* One group of 16 channel values: their (left, right) pairs picked from the row windows into 16-bit words (index
@@ -448,8 +449,9 @@ static inline int surely_outside(const setup_t *st, const double v[3], double x)
 }
 
 /* Draws rows [ya, yb] of a prepared triangle (inlined into the two variants below). */
-__attribute__((always_inline)) static inline void draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
-                      span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
+__attribute__((always_inline)) static inline void
+draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
+               span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
 {
     const tri_t *tri = &st->tri;
     for (int y = ya; y <= yb; y++) {
