@@ -451,7 +451,7 @@ static inline int surely_outside(const setup_t *st, const double v[3], double x)
 /* Draws rows [ya, yb] of a prepared triangle (inlined into the two variants below). */
 __attribute__((always_inline)) static inline void
 draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
-               span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
+               span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec, int round_insn)
 {
     const tri_t *tri = &st->tri;
     for (int y = ya; y <= yb; y++) {
@@ -467,12 +467,20 @@ draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *
             else if (v[i] < 0.0)
                 hi = lo - 1.0;
         }
-        /* ceil and floor by truncation (the clamped bounds fit an int), cheaper than the library calls here */
+        /* ceil and floor: one rounding instruction where the variant's target has it (SSE4.1 and up), else by
+         * truncation (the clamped bounds fit an int), cheaper than the baseline's inlined sequence */
         const double lc = clampd(lo, (double)st->bx0, (double)st->bx1 + 1.0);
         const double hc = clampd(hi, (double)st->bx0 - 1.0, (double)st->bx1);
-        int xl = (int)lc, xr = (int)hc;
-        xl += (double)xl < lc;
-        xr -= (double)xr > hc;
+        int xl, xr;
+        if (round_insn) {
+            xl = (int)ceil(lc);
+            xr = (int)floor(hc);
+        } else {
+            xl = (int)lc;
+            xr = (int)hc;
+            xl += (double)xl < lc;
+            xr -= (double)xr > hc;
+        }
         xl = FK_MAX(xl, st->bx0);
         xr = FK_MIN(xr, st->bx1);
         /* Nearly always both ends are clear of the edges by far more than any rounding: the end pixels are surely
@@ -509,7 +517,7 @@ draw_rows_impl(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *
 static void draw_rows(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
                       span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
 {
-    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_vec);
+    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_vec, 0);
 }
 
 #ifdef FK_HAVE_VBMI
@@ -518,7 +526,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512vbmi,avx2"))) static void
 draw_rows_blk3(const setup_t *st, const fk_image *src, fk_image *dst, fk_image *coverage, int ya, int yb,
                span_clamped_fn span_clamped, span_fast_fn span_fast, span_fast_fn span_vec)
 {
-    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_blk3);
+    draw_rows_impl(st, src, dst, coverage, ya, yb, span_clamped, span_fast, span_blk3, 1);
 }
 #endif
 
