@@ -402,10 +402,9 @@ static int setup_triangle(setup_t *st, const fk_image *src, const fk_image *dst,
     {
         const double ex[3][4] = {{tri.bx, tri.by, tri.cx, tri.cy}, {tri.cx, tri.cy, tri.ax, tri.ay},
                                  {tri.ax, tri.ay, tri.bx, tri.by}};
-        double rmax = (double)FK_MAX(dst->width, dst->height) + 2.0;
-        for (int i = 0; i < 4; i++)
-            rmax = FK_MAX(rmax, FK_MAX(fabs(ex[i % 3][0]), fabs(ex[i % 3][1])));
-        rmax = FK_MAX(rmax, FK_MAX(fabs(tri.cx), fabs(tri.cy)));
+        double rmax = (double)FK_MAX(dst->width, dst->height) + 2.0; /* pixel centres tested reach one past */
+        for (int i = 0; i < 3; i++) /* the edges' first vertices are the three vertices */
+            rmax = FK_MAX(rmax, FK_MAX(fabs(ex[i][0]), fabs(ex[i][1])));
         for (int i = 0; i < 3; i++) {
             const double eax = ex[i][0], eay = ex[i][1], ebx = ex[i][2], eby = ex[i][3];
             st->k[i] = (eby - eay) * tri.sign;
@@ -583,8 +582,8 @@ int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
         span_vec = src->channels == 3 ? span_vec3 : span_vec4;
 #endif
 #ifdef FK_HAVE_VBMI
-    if (src->channels == 3 && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx2"))
+    if (src->channels == 3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx2"))
         draw = draw_rows_blk3;
 #endif
 
