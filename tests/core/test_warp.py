@@ -239,3 +239,27 @@ def test_matches_twin_inside_a_larger_source(data, channels):
     sp = (dp - [w / 2, h / 2]) * scale * 0.5 + [w / 2, h / 2] + rng.normal(0, 1.0, (n, 2))
     tri = rng.integers(0, n, (10, 3))
     assert_matches_twin(src, sp, dp, tri, out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_matches_twin_on_near_identity_rgb_warps(data):
+    """Face-mesh-like warps of RGB images wide enough for the 16-pixel block kernel: near-identity local maps,
+    some mirrored, some sheared so that a block's samples straddle two (or more) source rows, and some reaching
+    the last rows and columns of the source, where blocks fall back to the per-pixel path."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    h, w = data.draw(st.integers(20, 48)), data.draw(st.integers(64, 160))
+    src = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    out = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    gx, gy = np.meshgrid(np.linspace(0, w - 1, 6), np.linspace(0, h - 1, 4))
+    dp = np.stack([gx.ravel(), gy.ravel()], axis=1) + rng.uniform(-1.5, 1.5, (24, 2))
+    scale = data.draw(st.sampled_from([1.0, -1.0])) * data.draw(st.floats(0.7, 1.25))
+    shear = data.draw(st.floats(-0.15, 0.15))
+    sp = np.stack([(dp[:, 0] - w / 2) * scale + w / 2, dp[:, 1] + shear * (dp[:, 0] - w / 2)], axis=1)
+    sp = np.clip(sp + rng.normal(0, 0.7, sp.shape), 0.01, [w - 1.01, h - 1.01])
+    tri = []
+    for r in range(3):
+        for c in range(5):
+            i = r * 6 + c
+            tri += [[i, i + 1, i + 7], [i, i + 7, i + 6]]
+    assert_matches_twin(src, sp, dp, np.array(tri), out)
