@@ -207,36 +207,6 @@ static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, c
     final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
 }
 
-/* First index in [lo, hi) with (p[j] & bits) != 0, or -1; eight bytes at a time. */
-static int first_set(const uint8_t *p, int lo, int hi, uint8_t bits)
-{
-    const uint64_t wbits = 0x0101010101010101ull * bits;
-    int j = lo;
-    for (; j + 8 <= hi; j += 8) {
-        uint64_t v;
-        memcpy(&v, p + j, 8);
-        if (v & wbits) break;
-    }
-    for (; j < hi; j++)
-        if (p[j] & bits) return j;
-    return -1;
-}
-
-/* Last index in [lo, hi) with (p[j] & bits) != 0, or -1. */
-static int last_set(const uint8_t *p, int lo, int hi, uint8_t bits)
-{
-    const uint64_t wbits = 0x0101010101010101ull * bits;
-    int j = hi;
-    for (; j - 8 >= lo; j -= 8) {
-        uint64_t v;
-        memcpy(&v, p + j - 8, 8);
-        if (v & wbits) break;
-    }
-    for (j = j - 1; j >= lo; j--)
-        if (p[j] & bits) return j;
-    return -1;
-}
-
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
                        int32_t levels)
 {
@@ -253,9 +223,9 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     int r0 = src->height, r1 = -1, c0 = src->width, c1 = -1;
     for (int i = 0; i < src->height; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        const int lo = first_set(m, 0, src->width, 0xff);
+        const int lo = fk_first_set(m, 0, src->width, 0xff);
         if (lo < 0) continue;
-        const int hi = last_set(m, lo, src->width, 0xff);
+        const int hi = fk_last_set(m, lo, src->width, 0xff);
         r0 = FK_MIN(r0, i);
         r1 = i;
         c0 = FK_MIN(c0, lo);

@@ -516,36 +516,6 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
     }
 }
 
-/* First index in [lo, hi) with (p[j] & bits) != 0, or -1; eight bytes at a time. */
-static int first_set(const uint8_t *p, int lo, int hi, uint8_t bits)
-{
-    const uint64_t wbits = 0x0101010101010101ull * bits;
-    int j = lo;
-    for (; j + 8 <= hi; j += 8) {
-        uint64_t v;
-        memcpy(&v, p + j, 8);
-        if (v & wbits) break;
-    }
-    for (; j < hi; j++)
-        if (p[j] & bits) return j;
-    return -1;
-}
-
-/* Last index in [lo, hi) with (p[j] & bits) != 0, or -1. */
-static int last_set(const uint8_t *p, int lo, int hi, uint8_t bits)
-{
-    const uint64_t wbits = 0x0101010101010101ull * bits;
-    int j = hi;
-    for (; j - 8 >= lo; j -= 8) {
-        uint64_t v;
-        memcpy(&v, p + j - 8, 8);
-        if (v & wbits) break;
-    }
-    for (j = j - 1; j >= lo; j--)
-        if (p[j] & bits) return j;
-    return -1;
-}
-
 int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
                      int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
                      int32_t *cycles, double *residual_out)
@@ -571,9 +541,9 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     for (int i = 1; i < h - 1; i++) {
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
-        const int lo = first_set(m, 1, w - 1, 0x80); /* m >= 128 */
+        const int lo = fk_first_set(m, 1, w - 1, 0x80); /* m >= 128 */
         if (lo < 0) continue;
-        const int hi = last_set(m, lo, w - 1, 0x80);
+        const int hi = fk_last_set(m, lo, w - 1, 0x80);
         r0 = FK_MIN(r0, i);
         r1 = i;
         c0 = FK_MIN(c0, lo);
