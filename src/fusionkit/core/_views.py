@@ -7,6 +7,7 @@ slices of a bigger array (``image[y0:y1, x0:x1]``) are views, not copies.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -103,6 +104,19 @@ def points(arr: Any, name: str) -> npt.NDArray[np.float64]:
         bad = int(np.flatnonzero(~np.isfinite(pts).all(axis=1))[0])
         raise ParameterValueError(f"{name} has a NaN or infinite coordinate (row {bad}): every point must be finite")
     return np.ascontiguousarray(pts)
+
+
+def number(value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False, unit: str = "") -> float:
+    """Validate a finite number within [lo, hi] (or (lo, hi] with ``lo_open``); return it as a float."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ParameterValueError(f"{name} must be a number{unit and ' of ' + unit}, got {value!r}") from exc
+    if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
+        bracket = "(" if lo_open else "["
+        raise ParameterValueError(f"{name} must be within {bracket}{lo:g}, {hi:g}]{unit and ' ' + unit}, "
+                                  f"got {value!r}")
+    return v
 
 
 def double_ptr(arr: npt.NDArray[np.float64]) -> Any:

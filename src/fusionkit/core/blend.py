@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -158,13 +157,7 @@ def blend_multiband(
 
 
 def _tolerance(tol: Any) -> float:
-    try:
-        t = float(tol)
-    except (TypeError, ValueError) as exc:
-        raise ParameterValueError(f"tol must be a number, got {tol!r}") from exc
-    if not math.isfinite(t) or not 1e-7 <= t <= 0.5:
-        raise ParameterValueError(f"tol must be within 1e-7-0.5 (a relative residual), got {tol!r}")
-    return t
+    return _views.number(tol, "tol (a relative residual)", 1e-7, 0.5)
 
 
 def blend_poisson(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Literal
 
 import numpy as np
@@ -71,13 +70,7 @@ def lab_stats(image: ImageArray, mask: ImageArray, *, channel_order: Literal["rg
 
 
 def _strength(strength: Any) -> float:
-    try:
-        s = float(strength)
-    except (TypeError, ValueError) as exc:
-        raise ParameterValueError(f"strength must be a number within 0-1, got {strength!r}") from exc
-    if not math.isfinite(s) or not 0.0 <= s <= 1.0:
-        raise ParameterValueError(f"strength must be within 0-1, got {strength!r}")
-    return s
+    return _views.number(strength, "strength", 0.0, 1.0)
 
 
 def transfer_colour(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -17,17 +16,6 @@ __all__ = ["MAX_GUIDED_RADIUS", "guided_filter", "unsharp_mask"]
 #: Largest guided-filter radius, in pixels (window sums stay exact 32-bit integers).
 MAX_GUIDED_RADIUS = 128
 ImageArray = npt.NDArray[np.uint8]
-
-
-def _number(value: Any, name: str, lo: float, hi: float, lo_open: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ParameterValueError(f"{name} must be a number, got {value!r}") from exc
-    if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
-        bracket = "(" if lo_open else "["
-        raise ParameterValueError(f"{name} must be within {bracket}{lo:g}, {hi:g}], got {value!r}")
-    return v
 
 
 def _prepare(image: Any, mask: Any, out: Any) -> tuple[ImageArray, ImageArray | None, ImageArray]:
@@ -106,8 +94,8 @@ def guided_filter(
         raise ParameterValueError(
             f"radius must be a whole number of pixels within 1-{MAX_GUIDED_RADIUS}, got {radius!r}"
         )
-    e = _number(eps, "eps", 0.0, 1.0, lo_open=True)
-    s = _number(strength, "strength", 0.0, 1.0)
+    e = _views.number(eps, "eps", 0.0, 1.0, lo_open=True)
+    s = _views.number(strength, "strength", 0.0, 1.0)
     image, mask, out = _prepare(image, mask, out)
     rc = lib.fk_guided_filter(_views.view(image), _mask_view(mask), _views.view(out), int(radius), e, s)
     check(rc, "guided_filter")
@@ -148,9 +136,9 @@ def unsharp_mask(
     numpy.ndarray
         ``out``.
     """
-    a = _number(amount, "amount", 0.0, 10.0)
-    r = _number(radius, "radius", 0.0, 1000.0, lo_open=True)
-    s = _number(strength, "strength", 0.0, 1.0)
+    a = _views.number(amount, "amount", 0.0, 10.0)
+    r = _views.number(radius, "radius", 0.0, 1000.0, lo_open=True)
+    s = _views.number(strength, "strength", 0.0, 1.0)
     image, mask, out = _prepare(image, mask, out)
     rc = lib.fk_unsharp_mask(_views.view(image), _mask_view(mask), _views.view(out), a, r, s)
     check(rc, "unsharp_mask")

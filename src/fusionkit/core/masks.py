@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -99,13 +98,7 @@ def dilate_mask(mask: MaskArray, radius: int, out: MaskArray | None = None) -> M
 
 
 def _sigma(sigma: Any) -> float:
-    try:
-        s = float(sigma)
-    except (TypeError, ValueError) as exc:
-        raise ParameterValueError(f"sigma must be a number of pixels, got {sigma!r}") from exc
-    if not math.isfinite(s) or not 0.0 <= s <= MAX_SIGMA:
-        raise ParameterValueError(f"sigma must be within 0-{MAX_SIGMA:g} pixels, got {sigma!r}")
-    return s
+    return _views.number(sigma, "sigma", 0.0, MAX_SIGMA, unit="pixels")
 
 
 def box_radii_for_sigma(sigma: float) -> tuple[int, int, int]:
