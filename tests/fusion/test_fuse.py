@@ -11,6 +11,7 @@ import pytest
 from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
 from fusionkit.errors import (
     FaceRectParameterValueError,
+    FaceSizeTooSmallError,
     ImageDecodeFailedError,
     ImageResolutionTooSmallError,
     NoFaceDetectedError,
@@ -227,3 +228,33 @@ def test_an_object_over_the_template_face_stays_in_front():
     diff = np.abs(result.image[inner].astype(int) - t[inner].astype(int))
     assert np.percentile(diff, 95) <= 12, "the occluder was overwritten"
     assert face_change(result, t, mesh) > 5  # the face itself was still replaced
+
+
+def test_a_face_too_small_to_fuse():
+    small = cv2.resize(photo("obama.jpg"), (60, 75), interpolation=cv2.INTER_AREA)  # a face of about 17 px
+    canvas = np.full((240, 240, 3), 200, np.uint8)
+    canvas[100:175, 100:160] = small
+    with pytest.raises(FaceSizeTooSmallError) as info:
+        fuse(photo("obama.jpg"), canvas, template_meshes=meshes("obama.jpg"))
+    assert info.value.code == "FailedOperation.FaceSizeTooSmall" and "34 px" in info.value.message
+
+
+@pytest.mark.parametrize("angle", [-30, 25])
+def test_a_tilted_template_degrades_gracefully(angle):
+    t = photo("obama.jpg")
+    h, w = t.shape[:2]
+    rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    tilted = np.ascontiguousarray(cv2.warpAffine(t, rot, (w, h), borderMode=cv2.BORDER_REFLECT_101))
+    result = fuse(tilted, photo("biden.jpg"))
+    found = analyze(result.image)
+    assert len(found) == 1 and abs(found[0].face.roll - (-angle)) < 12  # still one upright-consistent face
+    assert outside_roi(result, tilted).max() == 0
+
+
+def test_a_face_partly_out_of_the_frame():
+    t = photo("obama.jpg")
+    x0, _, x1, _ = (int(v) for v in meshes("obama.jpg")[0].face.box)
+    cut = np.ascontiguousarray(t[:, x0 + (x1 - x0) // 3:])  # the face's left third is outside the picture
+    result = fuse(cut, photo("biden.jpg"))
+    assert result.image.shape == cut.shape
+    assert outside_roi(result, cut).max() == 0

@@ -16,6 +16,7 @@ from fusionkit.domain.faces import MIN_FACE_SIZE, FaceMesh
 from fusionkit.domain.options import FuseOptions, OutputFormat
 from fusionkit.errors import (
     FaceRectParameterValueError,
+    FaceSizeTooSmallError,
     ImageResolutionExceedError,
     ImageResolutionTooSmallError,
     NoFaceDetectedError,
@@ -281,7 +282,8 @@ def fuse(
         user_meshes = find_faces(user)
         user_mesh = _pick_user_face(user_meshes, merge.input_face_rect, i)
         if user_mesh.face.size < MIN_FACE_SIZE:
-            raise NoFaceDetectedError(f"the user face of merge {i} is under {MIN_FACE_SIZE} px")
+            raise FaceSizeTooSmallError(f"the user face of merge {i} is {user_mesh.face.size:.0f} px; faces must be "
+                                        f"at least {MIN_FACE_SIZE} px: use a larger or closer photo")
         t_index = _template_index(merge.template_face, len(tmeshes), i)
         plans.append((t_index, user, user_mesh, (time.perf_counter() - t0) * 1e3))
     used = [p[0] for p in plans]
