@@ -61,7 +61,8 @@ def template_1080p() -> np.ndarray:
     scale = 1080 / portrait.shape[0]
     body = cv2.resize(portrait, (round(portrait.shape[1] * scale), 1080), interpolation=cv2.INTER_AREA)
     left = (1920 - body.shape[1]) // 2
-    frame = cv2.copyMakeBorder(body, 0, 0, left, 1920 - body.shape[1] - left, cv2.BORDER_REFLECT_101)
+    # replicated edges, not mirrored ones: a mirror would add half faces at the sides
+    frame = cv2.copyMakeBorder(body, 0, 0, left, 1920 - body.shape[1] - left, cv2.BORDER_REPLICATE)
     return np.ascontiguousarray(frame)
 
 

@@ -131,14 +131,17 @@ def _front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> 
     return facing
 
 
-def _robust_stats(lab: F32, mask: NDArray[np.bool_]) -> tuple[F64, F64]:
+def _robust_stats(lab: F32, mask: NDArray[np.bool_], subsample: bool = True) -> tuple[F64, F64]:
     """Mean and spread of Lab pixels under ``mask``, ignoring outliers (hair, shadows, specular highlights).
 
     Every other row and column is enough for statistics and quarters the work.
     """
-    px = lab[::2, ::2][mask[::2, ::2]].astype(np.float64)
+    step = 2 if subsample else 1
+    px = lab[::step, ::step][mask[::step, ::step]].astype(np.float64)
     if len(px) < 16:
         px = lab.reshape(-1, 3).astype(np.float64)
+    if len(px) > 4096:  # a few thousand pixels pin a median and a spread down; more only costs time
+        px = px[:: len(px) // 4096]
     med = np.median(px, axis=0)
     mad = np.median(np.abs(px - med), axis=0) * 1.4826 + 1e-3
     keep = (np.abs(px - med) <= 2.5 * mad).all(axis=1)
@@ -204,15 +207,18 @@ def _template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size
     Measured at half resolution (occluders are large), returned at full size, grown a little to cover edges.
     """
     shape = roi.shape[:2]
-    grow = max(1, round(0.02 * face_size))
-    oval = _polygon_mask(points_core[topo.region("face_oval")], shape)
-    features = dilate_mask(_feature_mask(points_core, topo, shape), grow)
-    lab = _lab_float(_u8(cv2.cvtColor(roi, cv2.COLOR_RGB2Lab))[::2, ::2])
-    skin = ((oval >= 128) & (features < 128))[::2, ::2]
-    like = _skin_likeness(lab, *_robust_stats(lab, skin))
-    not_skin = np.where((like < 0.5) & (oval[::2, ::2] >= 128), 255, 0).astype(np.uint8)
+    small = np.ascontiguousarray(roi[::2, ::2])  # every other row and column: the whole computation at half size
+    half_shape = small.shape[:2]
+    pts = (points_core + 0.5) / 2 - 0.5  # pixel centres at integers, in the half-size grid
+    grow = max(1, round(0.01 * face_size))
+    oval = _polygon_mask(pts[topo.region("face_oval")], half_shape)
+    features = dilate_mask(_feature_mask(pts, topo, half_shape), grow)
+    lab = _lab_float(_u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab)))
+    skin = (oval >= 128) & (features < 128)
+    like = _skin_likeness(lab, *_robust_stats(lab, skin, subsample=False))
+    not_skin = np.where((like < 0.5) & (oval >= 128), 255, 0).astype(np.uint8)
     # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
-    thin = max(1, round(0.03 * face_size / 2))
+    thin = max(1, round(0.015 * face_size))
     not_skin = dilate_mask(erode_mask(not_skin, thin), thin)
     # An object over the face may reach into the eyes or the mouth: a non-skin blob lying mostly on skin is an
     # occluder as a whole; one lying mostly on the features is the features themselves (eyes, an open mouth).
@@ -223,8 +229,8 @@ def _template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size
         keep = (on_skin >= 0.5 * total) & (on_skin >= 4)
         keep[0] = False
         not_skin = np.where(keep[labels], 255, 0).astype(np.uint8)
-    full = _u8(cv2.resize(not_skin, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
-    return dilate_mask(erode_mask(full, max(1, grow // 2)), grow)
+    not_skin = dilate_mask(erode_mask(not_skin, max(1, grow // 2)), grow)
+    return _u8(cv2.resize(not_skin, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
 
 
 def _forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> F32:
@@ -238,10 +244,33 @@ def _forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int
     brows = np.concatenate([topo.region("right_eyebrow"), topo.region("left_eyebrow")])
     y_brow = float(mean[brows, 1].min())  # the brows' upper edge
     y_top = float(mean[topo.region("face_oval"), 1].min())
-    ys, xs = np.mgrid[0:shape[0], 0:shape[1]].astype(np.float32)
-    y_face = np.float32(m[1, 0]) * xs + np.float32(m[1, 1]) * ys + np.float32(m[1, 2])
+    xs = np.arange(shape[1], dtype=np.float32)[None, :]
+    ys = np.arange(shape[0], dtype=np.float32)[:, None]
+    y_face = np.float32(m[1, 0]) * xs + (np.float32(m[1, 1]) * ys + np.float32(m[1, 2]))
     ramp: F32 = np.clip((y_brow - y_face) / np.float32(0.75 * (y_brow - y_top)) - 0.15, 0.0, 1.0)
     return ramp
+
+
+def _nonzero_box(mask: U8, pad: int) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` of the non-zero pixels grown by ``pad`` (clipped), or None for an all-zero mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (max(0, int(rows[0]) - pad), min(h, int(rows[-1]) + 1 + pad),
+            max(0, int(cols[0]) - pad), min(w, int(cols[-1]) + 1 + pad))
+
+
+def _feather_local(mask: U8, sigma: float) -> U8:
+    """``feather_mask`` computed only around the mask's non-zero pixels (the result is 0 farther away than the
+    blur reaches): eyes, lips and occluders are small next to the face's region."""
+    out = np.zeros_like(mask)
+    box = _nonzero_box(mask, int(np.ceil(3.5 * sigma)) + 2)
+    if box is not None:
+        y0, y1, x0, x1 = box
+        feather_mask(np.ascontiguousarray(mask[y0:y1, x0:x1]), sigma, out=out[y0:y1, x0:x1])
+    return out
 
 
 def _bbox(points: F64, pad: float, w: int, h: int) -> tuple[int, int, int, int]:
@@ -331,9 +360,9 @@ def fuse_face(
     # --- colour ---------------------------------------------------------------------------------------------
     # Statistics and the skin model come from every other row and column (plenty, and a quarter of the work).
     user_lab8 = _u8(cv2.cvtColor(user_tex, cv2.COLOR_RGB2Lab))
-    tmpl_lab8 = _u8(cv2.cvtColor(tmpl_tex, cv2.COLOR_RGB2Lab))
+    tmpl_lab8 = _u8(cv2.cvtColor(np.ascontiguousarray(tmpl_tex[::2, ::2]), cv2.COLOR_RGB2Lab))
     user_lab = _lab_float(user_lab8[::2, ::2])
-    tmpl_lab = _lab_float(tmpl_lab8[::2, ::2])
+    tmpl_lab = _lab_float(tmpl_lab8)
     half = (slice(None, None, 2), slice(None, None, 2))
     skin_half = skin_region[half]
     user_skin = _robust_stats(user_lab, skin_half & (cov_user[half] > 0))
@@ -350,13 +379,13 @@ def fuse_face(
         matched = _u8(cv2.LUT(user_lab8, _lab_lut(skin_map)))
         soft_sigma = max(1.0, sigma / 4)
         for region, mapping in ((lips_only, lips_map), (np.maximum(mouth_open, eyes), light_map)):
-            weight = feather_mask(region, soft_sigma)
-            ys, xs = np.nonzero(weight)
-            if len(ys) == 0:
+            box = _nonzero_box(region, int(np.ceil(3.5 * soft_sigma)) + 2)
+            if box is None:
                 continue
-            ry0, ry1, rx0, rx1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            ry0, ry1, rx0, rx1 = box
+            weight = feather_mask(np.ascontiguousarray(region[ry0:ry1, rx0:rx1]), soft_sigma)
             local = _u8(cv2.LUT(np.ascontiguousarray(user_lab8[ry0:ry1, rx0:rx1]), _lab_lut(mapping)))
-            composite(local, np.ascontiguousarray(weight[ry0:ry1, rx0:rx1]), matched, (int(rx0), int(ry0)))
+            composite(local, weight, matched, (rx0, ry0))
         user_tex = _u8(cv2.cvtColor(matched, cv2.COLOR_Lab2RGB))
         user_lab = _lab_float(matched[::2, ::2])
     clock.lap("colour")
@@ -366,7 +395,7 @@ def fuse_face(
     # lips); outside the oval the template's texture fills in, so the feather never pulls the user's neck, ears
     # or background (halo streaks) into the picture.
     inside = feather_mask(erode_mask(oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
-    mouth_w = feather_mask(mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
+    mouth_w = _feather_local(mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
     keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if beta >= 0.5 else 0.0) * mouth_w)) * inside  # 0-255
     # Above the brows the template's forehead takes over gradually: a fringe or hairline of the user's must not be
     # pasted across the template's forehead, and the forehead carries little of a person's likeness.
@@ -425,7 +454,7 @@ def fuse_face(
         composite(face_tex, soft, roi_out, (0, 0))
     if occluder.any():
         # Pyramid and Poisson blends spread colour across the mask's edge; occluders come back untouched.
-        composite(tmpl_tex, np.minimum(feather_mask(erode_mask(occluder, 1), 1.0), oval), roi_out, (0, 0))
+        composite(tmpl_tex, np.minimum(_feather_local(erode_mask(occluder, 1), 1.0), oval), roi_out, (0, 0))
     clock.lap("blend")
     return FaceFusionReport(template_box=boxes[0], user_box=boxes[1],  # type: ignore[arg-type]
                             roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
