@@ -452,9 +452,10 @@ def fuse_face(
         blend_multiband(face_tex, soft, roi_out, (0, 0))
     else:
         composite(face_tex, soft, roi_out, (0, 0))
-    if occluder.any():
-        # Pyramid and Poisson blends spread colour across the mask's edge; occluders come back untouched.
-        composite(tmpl_tex, np.minimum(_feather_local(erode_mask(occluder, 1), 1.0), oval), roi_out, (0, 0))
+    if fixed.any():
+        # Pyramid and Poisson blends spread colour across the mask's edge; what covers the template's face comes
+        # back untouched. (The user's own non-skin spots are only left out of the mask, with its soft edge.)
+        composite(tmpl_tex, np.minimum(_feather_local(erode_mask(fixed, 1), 1.0), oval), roi_out, (0, 0))
     clock.lap("blend")
     return FaceFusionReport(template_box=boxes[0], user_box=boxes[1],  # type: ignore[arg-type]
                             roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
