@@ -33,7 +33,7 @@ def _xmp_packet(metadata: Sequence[tuple[str, str]]) -> bytes:
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
         '<rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
-        'xmlns:fusionkit="https://github.com/fusionkit/fusionkit/ns/1.0/">'
+        'xmlns:fusionkit="urn:fusionkit:metadata:1.0#">'
         f"<Iptc4xmpExt:DigitalSourceType>{DIGITAL_SOURCE_TYPE}</Iptc4xmpExt:DigitalSourceType>"
         f"{fields}</rdf:Description></rdf:RDF></x:xmpmeta>"
         '<?xpacket end="w"?>'
