@@ -399,8 +399,13 @@ def cmd_material(args: argparse.Namespace) -> int:
         try:
             for i, path in enumerate(args.files):
                 progress.note(f"[{i + 1}/{len(args.files)}] finding the faces of {path} ...")
-                done.append(mats.upload(args.activity_id, path, name=args.name, fuse_face_degree=args.face_degree,
-                                        fuse_profile_degree=args.profile_degree))
+                try:
+                    done.append(mats.upload(args.activity_id, path, name=args.name,
+                                            fuse_face_degree=args.face_degree, fuse_profile_degree=args.profile_degree))
+                except FusionKitError as err:
+                    kept = f" ({len(done)} uploaded before it: {', '.join(m.id for m in done)})" if done else ""
+                    err.message = f"{path}: {err.message}{kept}"
+                    raise
         finally:
             progress.done()
         _emit(args, [_material_doc(m) for m in done], [f"uploaded {_material_line(m)}" for m in done])

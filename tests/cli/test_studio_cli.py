@@ -9,7 +9,12 @@ from typing import Any
 
 import cv2
 
-from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError, ParameterValueError
+from fusionkit.errors import (
+    ActivityIdNotFoundError,
+    MaterialIdNotFoundError,
+    NoFaceDetectedError,
+    ParameterValueError,
+)
 
 from .conftest import assert_error, run_cli
 
@@ -61,7 +66,7 @@ def test_memory_studio_in_one_command(samples: dict[str, Path]) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout)["name"] == "x"
 
 
-def test_studio_errors(tmp_path: Path, samples: dict[str, Path]) -> None:
+def test_studio_errors(tmp_path: Path, samples: dict[str, Path], blank_png: Path) -> None:
     studio = tmp_path / "studio"
     aid = _json(studio, "activity", "create", "a")["id"]
     some_file = tmp_path / "file.txt"
@@ -81,6 +86,8 @@ def test_studio_errors(tmp_path: Path, samples: dict[str, Path]) -> None:
         (["--studio", studio, "erase"], 2, USAGE, "--material ID"),
         (["--studio", studio, "logs", "--since", "yesterday"], 2, USAGE, "ISO 8601"),
         (["--studio", studio, "material", "list", aid, "--limit", "500"], 2, USAGE, "1-100"),
+        (["--studio", studio, "material", "upload", aid, samples["obama.jpg"], blank_png], 1, NoFaceDetectedError.code,
+         "blank.png: no face was found in the material"),
     ]
     for args, rc, code, needle in cases:
         line = assert_error(run_cli(*args), rc, code)
