@@ -261,6 +261,8 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     if args.out is None:
         raise UsageError("give the output file with -o OUT (.jpg or .png)")
     template, users = args.pictures[0], args.pictures[1:]
+    if len(users) == 1 and os.path.isdir(users[0]):
+        return _fuse_folder(args, template, users[0])
     _need_input(template, "TEMPLATE")
     for user in users:
         _need_input(user, "USER")
@@ -285,6 +287,58 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     into = ", ".join(f"{u} -> face {m.template_face_index}" for u, m in pairs)
     _emit(args, doc, [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)"])
     return EXIT_OK
+
+
+def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
+    """``fuse TEMPLATE FOLDER -o OUT_FOLDER``: each picture of FOLDER into the template's largest face, written as
+    OUT_FOLDER/<its name>.<the template's format>; a picture that fails is reported and skipped."""
+    _need_input(template, "TEMPLATE")
+    users = sorted(os.path.join(folder, n) for n in os.listdir(folder)
+                   if os.path.splitext(n)[1].lower() in (".jpg", ".jpeg", ".png", ".webp") and not n.startswith("."))
+    if not users:
+        raise UsageError(f"USER folder {folder!r} holds no .jpg, .jpeg, .png or .webp pictures")
+    out = args.out
+    if not os.path.isdir(out):
+        raise UsageError(f"-o {out!r} must be an existing folder when USER is a folder: create it first")
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UsageError(f"-o {out!r} is not writable: write elsewhere")
+    ext = ".jpg" if os.path.splitext(template)[1].lower() in (".jpg", ".jpeg") else ".png"
+    if os.path.abspath(out) == os.path.abspath(folder):
+        raise UsageError("-o must not be the USER folder: the results would mix with the pictures")
+    options = _guard(lambda: _options(args, "out" + ext))
+
+    from fusionkit.fusion.api import find_faces, fuse
+    from fusionkit.imaging.decode import load_image
+
+    tmpl = load_image(template)
+    meshes = find_faces(tmpl)  # once for the whole folder
+    if not meshes:
+        from fusionkit.errors import NoFaceDetectedError
+
+        raise NoFaceDetectedError(f"no face was found in the template {template}: use a template with a clear, "
+                                  "frontal face")
+    done: list[dict[str, Any]] = []
+    failed: list[dict[str, str]] = []
+    progress = _Progress()
+    try:
+        for i, user in enumerate(users):
+            progress.note(f"[{i + 1}/{len(users)}] {os.path.basename(user)}")
+            target = os.path.join(out, os.path.splitext(os.path.basename(user))[0] + ext)
+            try:
+                fuse(tmpl, user, options, template_meshes=meshes).save(target)
+            except FusionKitError as err:
+                progress.done()
+                _fail(f"fusionkit fuse: [{err.code}] {user}: {err.message}")
+                failed.append({"user": user, "code": err.code, "message": err.message})
+                continue
+            done.append({"user": user, "output": target})
+    finally:
+        progress.done()
+    lines = [f"wrote {d['output']}" for d in done]
+    lines.append(f"{len(done)} of {len(users)} picture(s) fused into {template}" + (
+        f"; {len(failed)} failed (see above)" if failed else ""))
+    _emit(args, {"template": template, "outputs": done, "failed": failed}, lines)
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def cmd_detect(args: argparse.Namespace) -> int:
@@ -531,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("fuse", parents=[common], help="fuse user faces into a template picture or a studio material",
                        description="Fuse one to six user faces into a TEMPLATE picture and write OUT. Several USER "
                        "pictures go into the template's faces 0, 1, ... (largest first); one goes into the largest. "
+                       "A USER folder fuses each of its pictures into the template, one by one, into the folder OUT. "
                        "With --studio, fuse into a stored material instead: fusionkit --studio URL fuse --material ID "
                        "USER [USER...] [-o OUT].")
     p.add_argument("pictures", nargs="+", metavar="PICTURE", help="TEMPLATE USER [USER...] (with --studio: USER...)")

@@ -162,3 +162,22 @@ def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, samples: dict[str, Path
         assert err.strip().splitlines() == ["fusionkit fuse: interrupted; no output was written"]
         assert not out.exists()
     _no_leftovers(tmp_path)
+
+
+def test_fuse_a_folder(tmp_path: Path, samples: dict[str, Path], blank_png: Path) -> None:
+    users, out = tmp_path / "users", tmp_path / "out"
+    users.mkdir()
+    out.mkdir()
+    (users / "biden.jpg").write_bytes(samples["biden.jpg"].read_bytes())
+    (users / "blank.png").write_bytes(blank_png.read_bytes())
+    (users / "notes.txt").write_text("not a picture, not tried")
+    proc = run_cli("--json", "fuse", samples["obama.jpg"], users, "-o", out, "--no-label")
+    assert proc.returncode == 1  # one picture failed; the others are written
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "blank.png" in lines[0] and f"[{NoFaceDetectedError.code}]" in lines[0]
+    doc = json.loads(proc.stdout)
+    assert [Path(d["output"]).name for d in doc["outputs"]] == ["biden.jpg"]
+    assert sorted(p.name for p in out.iterdir()) == ["biden.jpg"]
+    line = assert_error(run_cli("fuse", samples["obama.jpg"], users, "-o", tmp_path / "missing"), 2, USAGE)
+    assert "existing folder" in line
+    assert_error(run_cli("fuse", blank_png, users, "-o", out), 1, NoFaceDetectedError.code)
