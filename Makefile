@@ -32,8 +32,8 @@ lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-# The documentation site (docs/*.md, mkdocs.yml, the API reference from the docstrings) into build/site; any warning (a broken link, a page left out of the
-# navigation) fails it. docs/errors.md is regenerated from src/fusionkit/errors.py first.
+# The documentation site (docs/*.md, mkdocs.yml, the API reference from the docstrings) into build/site; any
+# warning (a broken link, a page left out of the navigation) fails it. docs/errors.md is regenerated first.
 docs: $(VENV)/.installed
 	$(PIP) install -e ".[docs]"
 	$(PY) tools/gen_error_docs.py
