@@ -193,7 +193,8 @@ def _emit(args: argparse.Namespace, doc: Any, lines: Sequence[str]) -> None:
 
 def _face_doc(face: Any, index: int) -> dict[str, Any]:
     return {"index": index, "box": [round(float(v), 1) for v in face.box], "score": round(float(face.score), 3),
-            "size": round(float(face.size), 1)}
+            "size": round(float(face.size), 1), "roll": round(float(face.roll), 1),
+            "keypoints": [[round(float(x), 1), round(float(y), 1)] for x, y in face.keypoints]}
 
 
 def _material_doc(material: Any) -> dict[str, Any]:

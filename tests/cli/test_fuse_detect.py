@@ -60,7 +60,7 @@ def test_detect_draws_on_a_copy(tmp_path: Path, samples: dict[str, Path]) -> Non
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert len(doc["faces"]) == 2 and doc["faces"][0]["size"] >= doc["faces"][1]["size"]
-    assert all(len(f["box"]) == 4 for f in doc["faces"])
+    assert all(len(f["box"]) == 4 and len(f["keypoints"]) == 6 for f in doc["faces"])
     original = cv2.imread(str(samples["two_people.jpg"]))
     copy = cv2.imread(str(drawn))
     assert copy.shape == original.shape and (copy != original).any()
