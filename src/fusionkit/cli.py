@@ -34,13 +34,14 @@ Face fusion on your own machine.
 
   fusionkit fuse TEMPLATE USER [USER...] -o OUT      fuse user faces into a template picture
   fusionkit detect IMAGE [--draw OUT]                list the faces of a picture, draw them on a copy
-  fusionkit --studio URL activity|material|fuse|logs|sweep|erase ...   work on a studio
+  fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...   work on a studio
 
 Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done).
 Errors are one line on stderr: "fusionkit COMMAND: [code] what went wrong and what to change".
 """
 IMAGE_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
 STUDIO_ENV = "FUSIONKIT_STUDIO"
+STORAGE_HELP = "an option of the studio's fsspec filesystem (e.g. anon=true); repeatable; values are JSON or text"
 STUDIO_HELP = f"the studio: a folder, file://PATH, memory://NAME or an fsspec URL (default ${STUDIO_ENV})"
 
 
@@ -93,6 +94,14 @@ def _meta(text: str) -> tuple[str, str]:
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got {text!r}")
     return key, value
+
+
+def _storage_option(text: str) -> tuple[str, Any]:
+    key, value = _meta(text)
+    try:
+        return key, json.loads(value)  # numbers, true/false, null and JSON objects keep their type
+    except ValueError:
+        return key, value
 
 
 def _when(text: str) -> datetime:
@@ -412,8 +421,9 @@ def _studio(args: argparse.Namespace, create: bool = False) -> Any:
                              "starts a new one)")
     import fusionkit
 
+    options = dict(args.storage_option or ())
     try:
-        return fusionkit.open(url)
+        return fusionkit.open(url, storage_options=options or None)
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:
@@ -518,6 +528,27 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_result(args: argparse.Namespace) -> int:
+    if args.out is not None:
+        _need_output(args.out, "-o")
+    studio = _studio(args)
+    result = studio.results.get(args.result_id)
+    if args.out is not None:
+        if IMAGE_EXTENSIONS[os.path.splitext(args.out)[1].lower()] != result.format:
+            raise UsageError(f"result {result.id} is a {result.format.upper()} picture: name -o with "
+                             f"{'.jpg' if result.format == 'jpeg' else '.png'}")
+        _write_atomic(args.out, studio.results.read(result.id))
+    doc = result.to_dict()
+    doc["output"] = args.out
+    expires = result.expires.isoformat(timespec="seconds") if result.expires else "never"
+    lines = [f"result {result.id}  material {result.material_id}  {result.format} {result.size} bytes  "
+             f"expires {expires}  {result.url}"]
+    if args.out is not None:
+        lines.append(f"wrote {args.out}")
+    _emit(args, doc, lines)
+    return EXIT_OK
+
+
 def cmd_logs(args: argparse.Namespace) -> int:
     now = datetime.now(timezone.utc)
     until = args.until or now + timedelta(minutes=1)
@@ -570,11 +601,16 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--studio", metavar="URL", default=argparse.SUPPRESS,
                         help=STUDIO_HELP)
 
+    common.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
+                        default=argparse.SUPPRESS, help=STORAGE_HELP)
+
     parser = _Parser(prog="fusionkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fusionkit {__version__}")
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout (for scripts)")
     parser.add_argument("--studio", metavar="URL", default=os.environ.get(STUDIO_ENV) or None,
                         help=STUDIO_HELP)
+    parser.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
+                        help=STORAGE_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def fuse_options(p: argparse.ArgumentParser) -> None:
@@ -644,6 +680,14 @@ def build_parser() -> argparse.ArgumentParser:
         m = mats.add_parser(action, parents=[common], help=text)
         m.add_argument("material_id", metavar="MATERIAL_ID")
     p.set_defaults(func=cmd_material)
+
+    p = sub.add_parser("result", parents=[common], help="a stored fusion result: its record, or its picture",
+                       description="Show a stored result of 'fuse --studio' (until it expires); -o writes its picture.")
+    res = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    r = res.add_parser("get", parents=[common], help="the result's record; -o OUT writes its picture")
+    r.add_argument("result_id", metavar="RESULT_ID")
+    r.add_argument("-o", "--out", metavar="OUT", help="write the picture here (.jpg for JPEG results, .png for PNG)")
+    p.set_defaults(func=cmd_result)
 
     p = sub.add_parser("logs", parents=[common], help="the studio's request log",
                        description="Print the studio's logged requests, oldest first (default: the last 24 hours).")

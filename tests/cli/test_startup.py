@@ -20,6 +20,7 @@ HELPS = [["--help"], ["fuse", "--help"], ["detect", "--help"], ["activity", "--h
          ["activity", "list", "--help"], ["activity", "get", "--help"], ["activity", "rename", "--help"],
          ["activity", "delete", "--help"], ["material", "--help"], ["material", "upload", "--help"],
          ["material", "list", "--help"], ["material", "get", "--help"], ["material", "delete", "--help"],
+         ["result", "--help"], ["result", "get", "--help"],
          ["logs", "--help"], ["sweep", "--help"], ["erase", "--help"], ["--version"]]
 
 PROBE = """

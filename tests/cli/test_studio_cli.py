@@ -14,6 +14,7 @@ from fusionkit.errors import (
     MaterialIdNotFoundError,
     NoFaceDetectedError,
     ParameterValueError,
+    ResultIdNotFoundError,
 )
 
 from .conftest import assert_error, run_cli
@@ -47,6 +48,12 @@ def test_studio_round_trip(tmp_path: Path, samples: dict[str, Path]) -> None:
     assert result["parameters"]["template_faces"] == [0, 1]
     assert result["parameters"]["fuse_face_degree"] == 40  # the activity's default
     assert result["url"].startswith("file://") and cv2.imread(str(out)).shape[:2] == (661, 1126)
+
+    fetched = tmp_path / "fetched.png"
+    assert _json(studio, "result", "get", result["id"], "-o", fetched)["id"] == result["id"]
+    assert fetched.read_bytes() == out.read_bytes()
+    line = assert_error(run_cli("--studio", studio, "result", "get", result["id"], "-o", tmp_path / "f.jpg"), 2, USAGE)
+    assert "is a PNG picture" in line and not (tmp_path / "f.jpg").exists()
 
     # Human-readable output is one line per item.
     proc = run_cli("--studio", studio, "logs", "--interface", "FuseFace")
@@ -86,6 +93,8 @@ def test_studio_errors(tmp_path: Path, samples: dict[str, Path], blank_png: Path
         (["--studio", studio, "erase"], 2, USAGE, "--material ID"),
         (["--studio", studio, "logs", "--since", "yesterday"], 2, USAGE, "ISO 8601"),
         (["--studio", studio, "material", "list", aid, "--limit", "500"], 2, USAGE, "1-100"),
+        (["--studio", studio, "--storage-option", "anon=true", "activity", "list"], 2, USAGE, "not used by local"),
+        (["--studio", studio, "result", "get", "rs_0000000000nothere"], 1, ResultIdNotFoundError.code, ""),
         (["--studio", studio, "material", "upload", aid, samples["obama.jpg"], blank_png], 1, NoFaceDetectedError.code,
          "blank.png: no face was found in the material"),
     ]
