@@ -1,11 +1,13 @@
 """The ``fusionkit`` command: face fusion and the studio from the shell.
 
     fusionkit fuse TEMPLATE USER [USER...] -o OUT        fuse user faces into a template picture (no studio)
+    fusionkit fuse TEMPLATE USER_FOLDER -o OUT_FOLDER    each picture of a folder into the template
     fusionkit detect IMAGE [--draw OUT]                  list the faces of a picture, draw them on a copy
-    fusionkit --studio URL activity|material|fuse|logs|sweep|erase ...
+    fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...
 
-Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done). Errors are one line
-on stderr: ``fusionkit: [code] what went wrong and what to change``. ``--json`` prints one JSON document on stdout.
+Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done), 130 interrupted.
+Errors are one line on stderr: ``fusionkit COMMAND: [code] what went wrong and what to change``. ``--json`` prints
+one JSON document on stdout. Video commands come with video fusion (not here yet).
 
 Start-up imports only the standard library (and ``fusionkit.errors``); NumPy, OpenCV, onnxruntime and the C core
 are imported when a subcommand runs, so ``fusionkit --help`` answers at once. Nothing imports this module.
