@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint test-sanitize bench quality clean
+.PHONY: demo test lint docs test-sanitize bench quality clean
 
 # The demo: install the package into .venv, fuse the bundled sample faces, write the results to fusionkit-demo/.
 demo: $(VENV)/.installed
@@ -31,6 +31,13 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+
+# The documentation site (docs/*.md, mkdocs.yml, the API reference from the docstrings) into build/site; any
+# warning (a broken link, a page left out of the navigation) fails it. docs/errors.md is regenerated first.
+docs: $(VENV)/.installed
+	$(PIP) install -e ".[docs]"
+	$(PY) tools/gen_error_docs.py
+	$(PY) -m mkdocs build --strict
 
 # The C core built with AddressSanitizer and UndefinedBehaviorSanitizer, running the core tests.
 test-sanitize: $(VENV)/.installed-test

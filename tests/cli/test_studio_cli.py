@@ -1,0 +1,104 @@
+"""``fusionkit --studio URL ...``: activities, materials, fusion into a material, logs, sweep and erasure on a
+studio folder (each command is a new process, so the studio must be on disk), and the errors of a wrong studio."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+
+from fusionkit.errors import (
+    ActivityIdNotFoundError,
+    MaterialIdNotFoundError,
+    NoFaceDetectedError,
+    ParameterValueError,
+    ResultIdNotFoundError,
+)
+
+from .conftest import assert_error, run_cli
+
+USAGE = ParameterValueError.code
+
+
+def _json(studio: Path, *args: str | Path) -> Any:
+    proc = run_cli("--studio", studio, "--json", *args)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_studio_round_trip(tmp_path: Path, samples: dict[str, Path]) -> None:
+    studio = tmp_path / "studio"
+    activity = _json(studio, "activity", "create", "spring campaign", "--face-degree", "40")
+    aid = activity["id"]
+    assert activity["name"] == "spring campaign" and activity["fuse_face_degree"] == 40
+    assert _json(studio, "activity", "rename", aid, "summer")["name"] == "summer"
+    assert [a["id"] for a in _json(studio, "activity", "list")] == [aid]
+
+    uploaded = _json(studio, "material", "upload", aid, samples["two_people.jpg"], samples["obama.jpg"])
+    assert [len(m["faces"]) for m in uploaded] == [2, 1]
+    mid = uploaded[0]["id"]
+    page = _json(studio, "material", "list", aid, "--limit", "1")
+    assert page["total"] == 2 and len(page["materials"]) == 1
+    assert _json(studio, "material", "get", mid)["faces"][1]["id"] == f"{mid}_1"
+
+    out = tmp_path / "fused.png"
+    result = _json(studio, "fuse", "--material", mid, samples["biden.jpg"], samples["astronaut.png"], "-o", out)
+    assert result["parameters"]["template_faces"] == [0, 1]
+    assert result["parameters"]["fuse_face_degree"] == 40  # the activity's default
+    assert result["url"].startswith("file://") and cv2.imread(str(out)).shape[:2] == (661, 1126)
+
+    fetched = tmp_path / "fetched.png"
+    assert _json(studio, "result", "get", result["id"], "-o", fetched)["id"] == result["id"]
+    assert fetched.read_bytes() == out.read_bytes()
+    line = assert_error(run_cli("--studio", studio, "result", "get", result["id"], "-o", tmp_path / "f.jpg"), 2, USAGE)
+    assert "is a PNG picture" in line and not (tmp_path / "f.jpg").exists()
+
+    # Human-readable output is one line per item.
+    proc = run_cli("--studio", studio, "logs", "--interface", "FuseFace")
+    assert proc.returncode == 0 and proc.stdout.count("FuseFace") == 1 and result["id"] in proc.stdout
+    assert _json(studio, "sweep")["results"] == 0
+    erased = _json(studio, "erase", "--result", result["id"])
+    assert erased["counts"]["results"] == 1
+    assert _json(studio, "material", "delete", mid)["counts"]["materials"] == 1
+    assert _json(studio, "activity", "delete", aid)["counts"]["activities"] == 1
+    assert _json(studio, "activity", "list") == []
+    line = assert_error(run_cli("--studio", studio, "activity", "get", aid), 1, ActivityIdNotFoundError.code)
+    assert line.startswith("fusionkit activity get: [")
+
+
+def test_memory_studio_in_one_command(samples: dict[str, Path]) -> None:
+    proc = run_cli("activity", "create", "x", "--studio", "memory://cli-test", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["name"] == "x"
+
+
+def test_studio_errors(tmp_path: Path, samples: dict[str, Path], blank_png: Path) -> None:
+    studio = tmp_path / "studio"
+    aid = _json(studio, "activity", "create", "a")["id"]
+    some_file = tmp_path / "file.txt"
+    some_file.write_text("x")
+    cases: list[tuple[list[str | Path], int, str, str]] = [
+        (["--studio", "nosuch://x", "activity", "list"], 2, USAGE, "cannot be opened"),
+        (["--studio", some_file, "activity", "list"], 2, USAGE, "is a file"),
+        (["--studio", tmp_path / "typo", "activity", "list"], 2, USAGE, "no studio there"),
+        (["activity", "list"], 2, USAGE, "--studio URL"),
+        (["--studio", studio, "material", "upload", aid, tmp_path / "nope.jpg"], 2, USAGE, "does not exist"),
+        (["--studio", studio, "material", "upload", "ac_0000000000nothere", samples["obama.jpg"]], 1,
+         ActivityIdNotFoundError.code, ""),
+        (["--studio", studio, "material", "get", "../etc"], 1, MaterialIdNotFoundError.code, ""),
+        (["--studio", studio, "fuse", samples["biden.jpg"]], 2, USAGE, "--material"),
+        (["fuse", "--material", "mt_x", samples["obama.jpg"], samples["biden.jpg"], "-o", tmp_path / "o.jpg"], 2,
+         USAGE, "--studio"),
+        (["--studio", studio, "erase"], 2, USAGE, "--material ID"),
+        (["--studio", studio, "logs", "--since", "yesterday"], 2, USAGE, "ISO 8601"),
+        (["--studio", studio, "material", "list", aid, "--limit", "500"], 2, USAGE, "1-100"),
+        (["--studio", studio, "--storage-option", "anon=true", "activity", "list"], 2, USAGE, "not used by local"),
+        (["--studio", studio, "result", "get", "rs_0000000000nothere"], 1, ResultIdNotFoundError.code, ""),
+        (["--studio", studio, "material", "upload", aid, samples["obama.jpg"], blank_png], 1, NoFaceDetectedError.code,
+         "blank.png: no face was found in the material"),
+    ]
+    for args, rc, code, needle in cases:
+        line = assert_error(run_cli(*args), rc, code)
+        assert needle in line, (args, line)
+    assert not (tmp_path / "typo").exists() and not (tmp_path / "o.jpg").exists()
