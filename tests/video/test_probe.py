@@ -111,3 +111,9 @@ def test_references_to_other_files_are_refused(tmp_path: Path, clip_360p: Path) 
 def test_importing_imaging_does_not_import_av() -> None:
     code = "import fusionkit.imaging, sys; assert 'av' not in sys.modules, 'av imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_importing_fusion_does_not_import_av() -> None:
+    code = ("import fusionkit, sys; fusionkit.fuse_video; fusionkit.probe_video; "
+            "assert 'av' not in sys.modules, 'av imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)

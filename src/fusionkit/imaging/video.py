@@ -179,7 +179,6 @@ def _check_complete(container: Any, size: int) -> None:
         if packet is None or packet.size == 0 or packet.pos is None or packet.pos + packet.size > size:
             raise VideoDecodeFailedError("the MP4 file is truncated (its index refers to data past its end): "
                                          "upload the complete file")
-    container.seek(0)
 
 
 def _info(container: Any, size: int) -> VideoInfo:
@@ -245,11 +244,17 @@ def open_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMIT
             raise VideoSizeExceedError(f"the video has {size} bytes, over the limit of {limits.max_bytes}: "
                                        "compress or trim it, or raise the limits")
         _sniff(fh)
-        try:
-            container = av.open(fh, "r", format="mp4", options=dict(DEMUXER_OPTIONS))
-        except av.FFmpegError as exc:
-            raise VideoDecodeFailedError(f"the MP4 container cannot be read ({exc.strerror or exc}): the file is "
-                                         "truncated or corrupt; upload the complete file") from None
+        start = fh.tell()
+
+        def demuxer() -> Any:
+            fh.seek(start)
+            try:
+                return av.open(fh, "r", format="mp4", options=dict(DEMUXER_OPTIONS))
+            except av.FFmpegError as exc:
+                raise VideoDecodeFailedError(f"the MP4 container cannot be read ({exc.strerror or exc}): the file "
+                                             "is truncated or corrupt; upload the complete file") from None
+
+        container = demuxer()
         try:
             info = _info(container, size)
             _check_limits(info, limits)
@@ -258,6 +263,11 @@ def open_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMIT
             except av.FFmpegError as exc:
                 raise VideoDecodeFailedError(f"the MP4 file cannot be read to its end ({exc}): it is truncated or "
                                              "corrupt") from None
+        finally:
+            container.close()
+        # A fresh demuxer starts at the first packet (a seek to 0 would skip the audio's priming packet, pts < 0).
+        container = demuxer()
+        try:
             yield container, info
         finally:
             container.close()
