@@ -30,6 +30,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
 import attrs
@@ -51,7 +52,7 @@ from fusionkit.fusion.engine import fuse_face
 from fusionkit.fusion.label import draw_label, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
-from fusionkit.vision import FaceLandmarker, mesh_topology
+from fusionkit.vision import FaceLandmarker, RuntimeOptions, mesh_topology
 from fusionkit.vision.landmarker import LANDMARK_INPUT_SIZE, mesh_roi
 
 __all__ = ["OneEuroFilter", "VideoFusionResult", "VideoTracks", "fuse_video", "track_video"]
@@ -219,6 +220,15 @@ def _stored_mesh(points: F32) -> FaceMesh:
     return FaceMesh(face=face, points=points, presence=1.0)
 
 
+@attrs.define
+class _Prepared:
+    frame: Any
+    planes: tuple[U8, U8, U8]
+    jobs: list[tuple[tuple[int, int, int, int], U8, FaceMesh, U8, FaceMesh]]
+    track_ms: float
+    convert_ms: float
+
+
 def _with_points(mesh: FaceMesh, points: F32) -> FaceMesh:
     return FaceMesh(face=mesh.face, points=points, presence=mesh.presence)
 
@@ -229,7 +239,9 @@ class _Tracker:
     """Faces from frame 0, followed from frame to frame by the landmark model and smoothed."""
 
     def __init__(self, fps: float, smoothing: bool) -> None:
-        self.landmarker = FaceLandmarker()
+        # One thread: the decoder's and x264's threads already fill the cores, and onnxruntime's spinning worker
+        # threads would only take turns with them.
+        self.landmarker = FaceLandmarker(options=RuntimeOptions(intra_op_threads=1))
         self.topo = mesh_topology()
         self.dt = 1.0 / fps
         self.smoothing = smoothing
@@ -475,90 +487,108 @@ def fuse_video(
                 ov.thread_type = "AUTO"
                 oa = out.add_stream_from_template(in_a) if in_a is not None else None
                 tracker = _Tracker(info.fps, smoothing)
+                w, h = info.width, info.height
+                label_box = _even_box(_floats(label_rect(w, h, opts.label)), w, h)
                 plan: list[tuple[int, U8, FaceMesh]] = []
-                label_box = _even_box(_floats(label_rect(info.width, info.height, opts.label)), info.width,
-                                      info.height)
-                t0 = time.perf_counter()
-                for frame in _decoded_frames(container, oa, out):
-                    t1 = time.perf_counter()
-                    timings["decode"] += (t1 - t0) * 1e3
-                    if frame.format.name != "yuv420p" or frame.width != info.width or frame.height != info.height:
-                        frame = frame.reformat(width=info.width, height=info.height, format="yuv420p")
+
+                def prepare(frame: Any, index: int) -> _Prepared:
+                    """Stage 1 (a worker thread, one frame ahead): writable frame, faces tracked, windows in RGB."""
+                    ta = time.perf_counter()
+                    if frame.format.name != "yuv420p" or frame.width != w or frame.height != h:
+                        frame = frame.reformat(width=w, height=h, format="yuv420p")
                     else:
                         frame.make_writable()  # the decoder may still reference this frame's buffers
                     planes = _planes(frame)
-                    w, h = info.width, info.height
-                    if index == 0 and tracks is None:
-                        tracker.start(_frame_rgb(frame))
                     if index == 0:
+                        if tracks is None:
+                            tracker.start(_frame_rgb(frame))
                         n_faces = tracks.face_count if tracks is not None else len(tracker.meshes)
-                        plan = []
-                        for i, (face_ref, image, umesh) in enumerate(users):
-                            plan.append((_template_index(face_ref, n_faces, i), image, umesh))
+                        plan[:] = [(_template_index(ref, n_faces, i), image, umesh)
+                                   for i, (ref, image, umesh) in enumerate(users)]
                         used = [p[0] for p in plan]
                         if len(set(used)) != len(used):
                             raise ParameterValueError(f"two merges target the same template face ({used})")
-                    t2 = time.perf_counter()
-                    timings["track"] += (t2 - t1) * 1e3
-                    fused_any = False
+                    jobs: list[tuple[tuple[int, int, int, int], U8, FaceMesh, U8, FaceMesh]] = []
+                    convert = 0.0
                     for face_index, image, user_mesh in plan:
+                        mesh: FaceMesh | None
                         if tracks is not None:
                             row = min(index, tracks.frame_count - 1)
                             if not tracks.present[row, face_index]:
                                 continue
-                            stored = _stored_mesh(tracks.points[row, face_index])
+                            mesh = _stored_mesh(tracks.points[row, face_index])
                             if not tracker.last:
-                                tracker.last = [stored] * tracks.face_count
-                            tracker.last[face_index] = stored
-                            mesh: FaceMesh | None = stored
+                                tracker.last = [mesh] * tracks.face_count
+                            tracker.last[face_index] = mesh
                             box = tracker.window(face_index, w, h)
-                            ta = time.perf_counter()
+                            tb = time.perf_counter()
                             rgb = _region_rgb(planes, box)
-                            timings["convert"] += (time.perf_counter() - ta) * 1e3
+                            convert += time.perf_counter() - tb
                         else:
                             if face_index >= len(tracker.meshes) or tracker.meshes[face_index] is None:
                                 continue
                             box = tracker.window(face_index, w, h)
-                            ta = time.perf_counter()
-                            rgb = _region_rgb(planes, box)
                             tb = time.perf_counter()
-                            timings["convert"] += (tb - ta) * 1e3
+                            rgb = _region_rgb(planes, box)
+                            convert += time.perf_counter() - tb
                             mesh = tracker.meshes[face_index] if index == 0 else \
                                 tracker.follow(face_index, rgb, (box[0], box[1]))
-                            timings["track"] += (time.perf_counter() - tb) * 1e3
                             if mesh is None:
                                 continue
+                        jobs.append((box, rgb, mesh, image, user_mesh))
+                    if tracks is None and index > 0 and any(m is None for m in tracker.meshes):
+                        tracker.redetect(lambda: _frame_rgb(frame))
+                    total = time.perf_counter() - ta
+                    return _Prepared(frame=frame, planes=planes, jobs=jobs, track_ms=(total - convert) * 1e3,
+                                     convert_ms=convert * 1e3)
+
+                def finish(prep: _Prepared, index: int) -> None:
+                    """Stage 2 (this thread): fuse each face into its window, write it back, label, encode."""
+                    nonlocal frames_fused
+                    timings["track"] += prep.track_ms
+                    timings["convert"] += prep.convert_ms
+                    fused_any = False
+                    for box, rgb, mesh, image, user_mesh in prep.jobs:
                         ta = time.perf_counter()
-                        assert mesh is not None
                         report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, topo)
                         tb = time.perf_counter()
                         timings["fuse"] += (tb - ta) * 1e3
                         rx0, ry0, rx1, ry1 = _even_box(_floats(report.roi), rgb.shape[1], rgb.shape[0])
                         if rx1 > rx0 and ry1 > ry0:
-                            _write_region(planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
+                            _write_region(prep.planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
                                           rgb[ry0:ry1, rx0:rx1])
                             fused_any = True
                         timings["convert"] += (time.perf_counter() - tb) * 1e3
-                    if tracks is None and index > 0 and any(m is None for m in tracker.meshes):
-                        ta = time.perf_counter()
-                        tracker.redetect(lambda frame=frame: _frame_rgb(frame))  # type: ignore[misc]
-                        timings["track"] += (time.perf_counter() - ta) * 1e3
                     frames_fused += fused_any
                     t3 = time.perf_counter()
                     if opts.label.enabled and label_box[2] > label_box[0] and label_box[3] > label_box[1]:
-                        corner = _region_rgb(planes, label_box)
+                        corner = _region_rgb(prep.planes, label_box)
                         draw_label(corner, opts.label, frame_size=(w, h), offset=(label_box[0], label_box[1]))
-                        _write_region(planes, label_box, corner)
+                        _write_region(prep.planes, label_box, corner)
                     t4 = time.perf_counter()
                     timings["label"] += (t4 - t3) * 1e3
-                    frame.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
-                    for packet in ov.encode(frame):
+                    prep.frame.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
+                    for packet in ov.encode(prep.frame):
                         out.mux(packet)
-                    index += 1
+                    timings["encode"] += (time.perf_counter() - t4) * 1e3
                     if progress is not None:
-                        progress(min(1.0, index / max(info.frame_count, 1)))
+                        progress(min(1.0, (index + 1) / max(info.frame_count, 1)))
+
+                # Tracking frame n+1 (onnxruntime) overlaps fusing frame n (the C core, OpenCV): both release the
+                # GIL. One frame in flight keeps memory flat.
+                with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-track") as pool:
+                    pending: Future[_Prepared] | None = None
                     t0 = time.perf_counter()
-                    timings["encode"] += (t0 - t4) * 1e3
+                    for frame in _decoded_frames(container, oa, out):
+                        timings["decode"] += (time.perf_counter() - t0) * 1e3
+                        ahead = pool.submit(prepare, frame, index)
+                        if pending is not None:
+                            finish(pending.result(), index - 1)
+                        pending = ahead
+                        index += 1
+                        t0 = time.perf_counter()
+                    if pending is not None:
+                        finish(pending.result(), index - 1)
                 ta = time.perf_counter()
                 for packet in ov.encode():
                     out.mux(packet)
