@@ -128,3 +128,13 @@ def test_one_euro_filter_smooths_noise_and_follows_motion() -> None:
     f.reset()
     moving = [f(np.array([[100.0 + 10 * i, 100.0, 0.0]], np.float32), 0.04, 100) for i in range(50)]
     assert abs(moving[-1][0, 0] - 590) < 30
+
+
+def test_720p_without_audio(clip_720p_short: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fused_720p.mp4"
+    result = fuse_video(clip_720p_short, sample_path("obama3.jpg"), out)
+    info = probe_video(out)
+    assert (info.width, info.height, info.frame_count) == (1280, 720, 25)
+    assert info.audio_codec is None and not result.has_audio
+    assert result.frames_fused == 25
+    assert [p.name for p in tmp_path.iterdir()] == ["fused_720p.mp4"]  # no temporary file left beside it
