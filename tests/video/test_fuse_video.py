@@ -138,3 +138,21 @@ def test_720p_without_audio(clip_720p_short: Path, tmp_path: Path) -> None:
     assert info.audio_codec is None and not result.has_audio
     assert result.frames_fused == 25
     assert [p.name for p in tmp_path.iterdir()] == ["fused_720p.mp4"]  # no temporary file left beside it
+
+
+def test_no_face_on_the_first_frame(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.mp4"
+    with av.open(str(blank), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    target = tmp_path / "out" / "fused.mp4"
+    target.parent.mkdir()
+    with pytest.raises(errors.NoFaceDetectedError, match="first frame"):
+        fuse_video(blank, sample_path("biden.jpg"), target)
+    assert not list(target.parent.iterdir())
