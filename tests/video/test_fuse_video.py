@@ -156,3 +156,16 @@ def test_no_face_on_the_first_frame(tmp_path: Path) -> None:
     with pytest.raises(errors.NoFaceDetectedError, match="first frame"):
         fuse_video(blank, sample_path("biden.jpg"), target)
     assert not list(target.parent.iterdir())
+
+
+def test_a_progress_callback_can_cancel(clip_360p: Path, tmp_path: Path) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def progress(done: float) -> None:
+        if done >= 0.2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        fuse_video(clip_360p, sample_path("biden.jpg"), tmp_path / "out.mp4", progress=progress)
+    assert not list(tmp_path.iterdir())
