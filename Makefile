@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_vision.py
 	$(PY) benchmarks/bench_fuse.py
 	$(PY) benchmarks/bench_studio.py
+	$(PY) benchmarks/bench_video.py
 
 # Fusion quality against the OpenCV baseline, judged by dlib's face recognition network (the eval extra).
 quality: $(VENV)/.installed-test

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
     from fusionkit.domain.faces import Face, FaceMesh
     from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
     from fusionkit.fusion.api import FusionResult, Merge, fuse
+    from fusionkit.fusion.video import VideoFusionResult, fuse_video, track_video
     from fusionkit.imaging.decode import load_image
+    from fusionkit.imaging.video import VideoInfo, VideoLimits, probe_video
     from fusionkit.studio import Studio, open
     from fusionkit.vision.api import analyze, detect_faces
 
@@ -40,13 +42,19 @@ __all__ = [
     "Merge",
     "OutputFormat",
     "Studio",
+    "VideoFusionResult",
+    "VideoInfo",
+    "VideoLimits",
     "__version__",
     "analyze",
     "detect_faces",
     "errors",
     "fuse",
+    "fuse_video",
     "load_image",
     "open",
+    "probe_video",
+    "track_video",
 ]
 
 _LAZY = {
@@ -58,6 +66,12 @@ _LAZY = {
     "FusionResult": "fusionkit.fusion.api",
     "Merge": "fusionkit.fusion.api",
     "fuse": "fusionkit.fusion.api",
+    "VideoFusionResult": "fusionkit.fusion.video",
+    "fuse_video": "fusionkit.fusion.video",
+    "track_video": "fusionkit.fusion.video",
+    "VideoInfo": "fusionkit.imaging.video",
+    "VideoLimits": "fusionkit.imaging.video",
+    "probe_video": "fusionkit.imaging.video",
     "Face": "fusionkit.domain.faces",
     "FaceMesh": "fusionkit.domain.faces",
     "load_image": "fusionkit.imaging.decode",

@@ -40,6 +40,13 @@ __all__ = [
     "StorageError",
     "TemplateFaceIDNotExistError",
     "UnsupportedImageFormatError",
+    "VideoDecodeFailedError",
+    "VideoDurationExceedError",
+    "VideoEncodeFailedError",
+    "VideoFormatNotSupportError",
+    "VideoFrameRateExceedError",
+    "VideoResolutionExceedError",
+    "VideoSizeExceedError",
     "error_for_code",
 ]
 
@@ -132,6 +139,50 @@ class TemplateFaceIDNotExistError(InputError):
     """The template face id or index names no face of the template."""
 
     code: ClassVar[str] = "FailedOperation.TemplateFaceIDNotExist"
+
+
+class VideoDecodeFailedError(InputError):
+    """The data is not a readable video: not a container FFmpeg knows, truncated, corrupt, or without a video
+    stream."""
+
+    code: ClassVar[str] = "FailedOperation.VideoDecodeFailed"
+
+
+class VideoFormatNotSupportError(InputError):
+    """The container or codec is outside the allow-list (MP4/MOV with H.264 or H.265 video, AAC or no audio), or
+    the container refers to other files or URLs (HLS playlists, concat lists)."""
+
+    code: ClassVar[str] = "FailedOperation.VideoFormatNotSupport"
+
+
+class VideoDurationExceedError(InputError):
+    """The video is longer than the configured maximum duration."""
+
+    code: ClassVar[str] = "FailedOperation.VideoDurationExceed"
+
+
+class VideoResolutionExceedError(InputError):
+    """The video's frames are wider or taller than the configured maximum."""
+
+    code: ClassVar[str] = "FailedOperation.VideoResolutionExceed"
+
+
+class VideoFrameRateExceedError(InputError):
+    """The video's frame rate is over the configured maximum."""
+
+    code: ClassVar[str] = "FailedOperation.VideoFrameRateExceed"
+
+
+class VideoSizeExceedError(InputError):
+    """The video file has more bytes than the configured maximum."""
+
+    code: ClassVar[str] = "FailedOperation.VideoSizeExceed"
+
+
+class VideoEncodeFailedError(FusionKitError):
+    """Writing the fused video failed (the encoder or the output refused it); nothing was left at the target."""
+
+    code: ClassVar[str] = "FailedOperation.VideoEncodeFailed"
 
 
 class CoreError(FusionKitError):

@@ -40,18 +40,27 @@ def label_rect(width: int, height: int, label: LabelOptions) -> tuple[int, int, 
     return max(0, x1 - tw - 2 * pad), max(0, y1 - th - 2 * pad), x1, y1
 
 
-def draw_label(image: NDArray[np.uint8], label: LabelOptions) -> None:
+def draw_label(
+    image: NDArray[np.uint8],
+    label: LabelOptions,
+    *,
+    frame_size: tuple[int, int] | None = None,
+    offset: tuple[int, int] = (0, 0),
+) -> None:
     """Draw the label in place: white text on a translucent dark plate, so it reads on any background.
 
-    The cap height is ``label.height_fraction`` of the image height (at least 10 pixels).
+    The cap height is ``label.height_fraction`` of the image height (at least 10 pixels). ``image`` may be a
+    window of a larger picture (a video frame's corner): ``frame_size`` is that picture's ``(width, height)`` and
+    ``offset`` the window's top-left corner in it; the label lands where it would on the whole picture.
     """
-    h, w = image.shape[:2]
+    w, h = frame_size if frame_size is not None else (image.shape[1], image.shape[0])
+    ox, oy = offset
     scale, thickness, _, _, pad = _layout(label.text, w, h, label.height_fraction)
     x0, y0, x1, y1 = label_rect(w, h, label)
-    plate = image[y0:y1, x0:x1]
+    plate = image[max(0, y0 - oy):max(0, y1 - oy), max(0, x0 - ox):max(0, x1 - ox)]
     # Darken the plate to at most 45% of its brightness: white text then has a contrast ratio above 4.5:1.
     plate[...] = (plate.astype(np.uint16) * 115 // 255).astype(np.uint8)
-    origin = (x0 + pad, y1 - pad)
+    origin = (x0 + pad - ox, y1 - pad - oy)
     cv2.putText(image, label.text, origin, _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 

@@ -16,17 +16,22 @@ from fusionkit.imaging.decode import (
     probe_image,
 )
 from fusionkit.imaging.encode import DIGITAL_SOURCE_TYPE, encode_image, read_metadata
+from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoInfo, VideoLimits, probe_video
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "DEFAULT_VIDEO_LIMITS",
     "DIGITAL_SOURCE_TYPE",
     "ChannelOrder",
     "ImageInfo",
     "ImageLimits",
     "ImageSource",
+    "VideoInfo",
+    "VideoLimits",
     "decode_image",
     "encode_image",
     "load_image",
     "probe_image",
+    "probe_video",
     "read_metadata",
 ]

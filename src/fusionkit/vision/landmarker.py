@@ -144,3 +144,25 @@ class FaceLandmarker:
         if self.refine:
             points, presence = self._run(image, mesh_roi(points))
         return FaceMesh(face=face, points=points, presence=presence)
+
+    def track(
+        self, image: NDArray[np.uint8], previous: FaceMesh, *, offset: tuple[float, float] = (0.0, 0.0)
+    ) -> FaceMesh:
+        """The mesh of a face in ``image`` from its mesh in the previous video frame, without detection.
+
+        The crop is re-centred and re-rotated from ``previous``'s points (MediaPipe's tracking,
+        ``face_landmark_landmarks_to_roi``). ``image`` may be a window of the frame whose top-left corner lies at
+        ``offset`` (x, y) in frame pixels; ``previous`` and the result are in frame pixels. The result's
+        ``face`` is the previous detection moved to the new points' bounding box; a low ``presence`` means the
+        face was lost (re-detect it).
+        """
+        shift = np.array([offset[0], offset[1], 0.0], np.float32)
+        local = previous.points - shift
+        points, presence = self._run(image, mesh_roi(local))
+        points[:, :2] += shift[:2]
+        xy = points[:, :2]
+        box = np.concatenate([xy.min(axis=0), xy.max(axis=0)])
+        moved = box[:2] - previous.face.box[:2]
+        face = attrs.evolve(previous.face, box=box, keypoints=previous.face.keypoints + moved)
+        return FaceMesh(face=face, points=points, presence=presence)
+

@@ -1,0 +1,82 @@
+"""Test clips made with PyAV from the sample photos: a camera moving over a still photo, plus a sine tone.
+
+The camera pans, zooms and turns slightly (a few degrees) over the photo, so the face moves across the frame the
+way it does in a hand-held shot; the audio is a 440 Hz sine tone in AAC. Used by the tests and by
+benchmarks/bench_video.py.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from fusionkit.samples import sample_path
+
+
+def camera(t: float, duration: float) -> tuple[float, float, float]:
+    """(pan in photo fractions, zoom factor, roll in degrees) of the camera at ``t`` seconds."""
+    u = t / max(duration, 1e-6)
+    return 0.04 * math.sin(2 * math.pi * u), 1.0 + 0.12 * u, 3.0 * math.sin(math.pi * u)
+
+
+def render_frame(photo: np.ndarray, width: int, height: int, t: float, duration: float) -> np.ndarray:
+    """One RGB frame: the photo, fitted to the frame's height, seen by the moving camera."""
+    ph, pw = photo.shape[:2]
+    pan, zoom, roll = camera(t, duration)
+    scale = 0.9 * height / ph * zoom
+    # Photo centre (shifted by the pan) goes to the frame centre, scaled and turned.
+    m = cv2.getRotationMatrix2D((pw / 2 + pan * pw, ph * 0.45), roll, scale)
+    m[0, 2] += width / 2 - (pw / 2 + pan * pw)
+    m[1, 2] += height / 2 - ph * 0.45
+    return np.asarray(cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_LINEAR,
+                                     borderMode=cv2.BORDER_REFLECT), dtype=np.uint8)
+
+
+def make_clip(
+    path: Path,
+    *,
+    sample: str = "obama.jpg",
+    width: int = 640,
+    height: int = 360,
+    fps: int = 25,
+    seconds: float = 2.0,
+    audio: bool = True,
+    preset: str = "ultrafast",
+    faststart: bool = False,
+) -> Path:
+    """Write an H.264 MP4 (yuv420p) of ``seconds`` at ``fps`` with a 440 Hz AAC tone (44.1 kHz stereo)."""
+    photo = cv2.cvtColor(cv2.imread(str(sample_path(sample))), cv2.COLOR_BGR2RGB)
+    n = round(seconds * fps)
+    options = {"movflags": "+faststart"} if faststart else {}
+    with av.open(str(path), "w", format="mp4", options=options) as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": preset, "crf": "18"}
+        as_ = None
+        if audio:
+            as_ = out.add_stream("aac", rate=44100)
+            as_.layout = "stereo"
+        for i in range(n):
+            frame = av.VideoFrame.from_ndarray(render_frame(photo, width, height, i / fps, seconds), format="rgb24")
+            for packet in vs.encode(frame):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+        if as_ is not None:
+            rate, chunk = 44100, 1024
+            total = int(seconds * rate)
+            for start in range(0, total, chunk):
+                k = min(chunk, total - start)
+                tone = (0.2 * np.sin(2 * np.pi * 440 * (np.arange(start, start + k) / rate))).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+                af.sample_rate = rate
+                af.pts = start
+                for packet in as_.encode(af):
+                    out.mux(packet)
+            for packet in as_.encode():
+                out.mux(packet)
+    return path

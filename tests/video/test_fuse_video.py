@@ -1,0 +1,171 @@
+"""fuse_video: frames, rates, audio copied, the face fused in place, steady over time, atomic output."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from fusionkit import errors
+from fusionkit.domain.options import FuseOptions, LabelOptions
+from fusionkit.fusion.video import OneEuroFilter, VideoFusionResult, fuse_video, track_video
+from fusionkit.imaging import probe_video
+from fusionkit.samples import sample_path
+
+
+def frames_rgb(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
+    out = {}
+    with av.open(str(path)) as c:
+        for i, frame in enumerate(c.decode(video=0)):
+            if i in indices:
+                out[i] = frame.to_ndarray(format="rgb24").astype(np.int16)
+    return out
+
+
+def audio_packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as c:
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+@pytest.fixture(scope="module")
+def fused(clip_360p: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, VideoFusionResult]:
+    out = tmp_path_factory.mktemp("fused") / "fused.mp4"
+    seen: list[float] = []
+    result = fuse_video(clip_360p, sample_path("biden.jpg"), out, progress=seen.append)
+    assert seen[-1] == pytest.approx(1.0) and seen == sorted(seen)
+    return out, result
+
+
+def test_frames_rates_and_audio(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:
+    out, result = fused
+    src, info = probe_video(clip_360p), probe_video(out)
+    assert (info.width, info.height) == (640, 360)
+    assert info.frame_count == src.frame_count == result.frame_count == 50
+    assert info.fps == pytest.approx(25.0)
+    assert info.duration_s == pytest.approx(src.duration_s, abs=0.05)
+    assert result.frames_fused == 50 and result.has_audio
+    assert (info.audio_codec, info.audio_channels, info.audio_sample_rate) == ("aac", 2, 44100)
+    with av.open(str(out)) as c:
+        a = c.streams.audio[0]
+        assert float(a.duration * a.time_base) == pytest.approx(2.0, abs=0.05)
+    # The audio is copied bit for bit, not re-encoded.
+    assert audio_packets(out) == audio_packets(clip_360p)
+    assert set(result.timings_ms) >= {"decode", "track", "fuse", "encode", "total"}
+
+
+def test_face_fused_in_place(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:
+    out, _ = fused
+    tracks = track_video(clip_360p, smoothing=False)
+    picks = {0, 24, 49}
+    before, after = frames_rgb(clip_360p, picks), frames_rgb(out, picks)
+    for i in picks:
+        x0, y0, x1, y1 = (int(v) for v in np.r_[np.nanmin(tracks.points[i, 0, :, :2], axis=0),
+                                               np.nanmax(tracks.points[i, 0, :, :2], axis=0)])
+        inner = (slice(y0 + (y1 - y0) // 4, y1 - (y1 - y0) // 4), slice(x0 + (x1 - x0) // 4, x1 - (x1 - x0) // 4))
+        face_diff = np.abs(after[i][inner] - before[i][inner]).mean()
+        far_diff = np.abs(after[i][:60, :60] - before[i][:60, :60]).mean()  # top-left corner: background
+        assert face_diff > 8 and face_diff > 3 * far_diff, (i, face_diff, far_diff)
+        assert far_diff < 8, (i, far_diff)  # re-encoding noise only (x264 at CRF 20 over a detailed background)
+
+
+def jitter(points: np.ndarray) -> float:
+    """Mean size of the landmarks' frame-to-frame acceleration (pixels), the camera's own motion being smooth."""
+    xy = points[:, :, :2].astype(np.float64)
+    return float(np.linalg.norm(xy[2:] - 2 * xy[1:-1] + xy[:-2], axis=-1).mean())
+
+
+def test_temporal_stability(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:
+    out, _ = fused
+    template = track_video(clip_360p, smoothing=False)
+    result = track_video(out, smoothing=False)
+    centre = np.nanmean(template.points[0, 0, :, :2], axis=0)
+    k = int(np.argmin([np.linalg.norm(np.nanmean(result.points[0, j, :, :2], axis=0) - centre)
+                       for j in range(result.face_count)]))
+    assert result.present[:, k].all()
+    j_template, j_fused = jitter(template.points[:, 0]), jitter(result.points[:, k])
+    assert j_fused <= 1.25 * j_template + 0.25, (j_fused, j_template)
+
+
+def test_replayed_tracks_file_object_and_no_label(clip_360p: Path, tmp_path: Path) -> None:
+    tracks = track_video(clip_360p)
+    assert tracks.frame_count == 50 and tracks.present[:, 0].all()
+    buf = io.BytesIO()
+    result = fuse_video(clip_360p, sample_path("biden.jpg"), buf, tracks=tracks,
+                        options=FuseOptions(label=LabelOptions(enabled=False)))
+    assert result.frame_count == 50 and result.frames_fused == 50
+    assert probe_video(buf.getvalue()).frame_count == 50
+    assert not list(tmp_path.iterdir())
+
+
+def test_label_on_by_default(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:
+    out, _ = fused
+    before, after = frames_rgb(clip_360p, {10}), frames_rgb(out, {10})
+    corner = (slice(330, 355), slice(540, 635))  # the bottom-right label
+    assert np.abs(after[10][corner] - before[10][corner]).mean() > 20
+
+
+def test_bad_inputs_leave_nothing(clip_360p: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out.mp4"
+    blank = np.full((200, 200, 3), 127, np.uint8)
+    with pytest.raises(errors.NoFaceDetectedError):
+        fuse_video(clip_360p, blank, target)
+    with pytest.raises(errors.VideoDecodeFailedError):
+        fuse_video(sample_path("obama.jpg").read_bytes(), sample_path("biden.jpg"), target)
+    with pytest.raises(errors.ParameterValueError):
+        fuse_video(clip_360p, sample_path("biden.jpg"), target, crf=99)
+    assert not list(tmp_path.iterdir())
+
+
+def test_one_euro_filter_smooths_noise_and_follows_motion() -> None:
+    rng = np.random.default_rng(0)
+    f = OneEuroFilter()
+    still = [f(np.array([[100.0, 100.0, 0.0]], np.float32) + rng.normal(0, 1, (1, 3)).astype(np.float32), 0.04, 100)
+             for _ in range(50)]
+    assert np.std([p[0, 0] for p in still[10:]]) < 0.5
+    f.reset()
+    moving = [f(np.array([[100.0 + 10 * i, 100.0, 0.0]], np.float32), 0.04, 100) for i in range(50)]
+    assert abs(moving[-1][0, 0] - 590) < 30
+
+
+def test_720p_without_audio(clip_720p_short: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fused_720p.mp4"
+    result = fuse_video(clip_720p_short, sample_path("obama3.jpg"), out)
+    info = probe_video(out)
+    assert (info.width, info.height, info.frame_count) == (1280, 720, 25)
+    assert info.audio_codec is None and not result.has_audio
+    assert result.frames_fused == 25
+    assert [p.name for p in tmp_path.iterdir()] == ["fused_720p.mp4"]  # no temporary file left beside it
+
+
+def test_no_face_on_the_first_frame(tmp_path: Path) -> None:
+    blank = tmp_path / "blank.mp4"
+    with av.open(str(blank), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(5):
+            frame = av.VideoFrame.from_ndarray(np.full((240, 320, 3), 90, np.uint8), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    target = tmp_path / "out" / "fused.mp4"
+    target.parent.mkdir()
+    with pytest.raises(errors.NoFaceDetectedError, match="first frame"):
+        fuse_video(blank, sample_path("biden.jpg"), target)
+    assert not list(target.parent.iterdir())
+
+
+def test_a_progress_callback_can_cancel(clip_360p: Path, tmp_path: Path) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def progress(done: float) -> None:
+        if done >= 0.2:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        fuse_video(clip_360p, sample_path("biden.jpg"), tmp_path / "out.mp4", progress=progress)
+    assert not list(tmp_path.iterdir())
