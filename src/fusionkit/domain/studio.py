@@ -254,6 +254,10 @@ def _faces(value: Any) -> tuple[MaterialFace, ...]:
     return tuple(value)
 
 
+def _video_meta(value: Any) -> dict[str, Any] | None:
+    return None if value is None else _json_scalar_map(value)
+
+
 @attrs.frozen(kw_only=True)
 class Material(_Json):
     """A template picture of an activity, with the faces found in it at upload.
@@ -265,11 +269,12 @@ class Material(_Json):
     name
         1-200 printable characters.
     kind
-        ``"image"`` (``"video"`` is reserved for video templates).
+        ``"image"`` or ``"video"`` (an MP4 template).
     status
-        ``"ready"`` once stored and indexed.
+        ``"ready"`` once stored and indexed; a video material may also be ``"preprocessing_failed"`` (its faces
+        could not be tracked) or ``"role_not_in_video"`` (no face on its first frame).
     source_format
-        ``"jpeg"`` or ``"png"``.
+        ``"jpeg"`` or ``"png"``; ``"mp4"`` for a video.
     width, height, source_bytes
         The stored source's size in pixels and bytes.
     source_sha256
@@ -280,6 +285,10 @@ class Material(_Json):
         0-100 defaults for fusions into this material, or ``None`` for the activity's.
     created, updated
         UTC timestamps.
+    video
+        For a video: its metadata from the container (duration_s, fps, frame_count, width, height, bit_rate,
+        video_codec, audio_codec, audio_channels, audio_sample_rate, size_bytes), and ``tracked_faces`` and
+        ``error`` from preprocessing; ``None`` for an image.
     """
 
     KIND: ClassVar[str] = "material"
@@ -288,8 +297,8 @@ class Material(_Json):
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
     kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
-    status: str = attrs.field(default="ready", validator=_one_of("ready"))
-    source_format: str = attrs.field(validator=_one_of("jpeg", "png"))
+    status: str = attrs.field(default="ready", validator=_one_of("ready", "preprocessing_failed", "role_not_in_video"))
+    source_format: str = attrs.field(validator=_one_of("jpeg", "png", "mp4"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)
     source_bytes: int = attrs.field(validator=_count)
@@ -299,6 +308,7 @@ class Material(_Json):
     fuse_profile_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     created: datetime = attrs.field(converter=_utc)
     updated: datetime = attrs.field(converter=_utc)
+    video: dict[str, Any] | None = attrs.field(default=None, converter=_video_meta)
 
     @faces.validator
     def _check_faces(self, attribute: attrs.Attribute[Any], value: tuple[MaterialFace, ...]) -> None:
@@ -318,7 +328,7 @@ class Material(_Json):
                 "source_bytes": self.source_bytes, "source_sha256": self.source_sha256,
                 "faces": [f.to_dict() for f in self.faces], "fuse_face_degree": self.fuse_face_degree,
                 "fuse_profile_degree": self.fuse_profile_degree, "created": _iso(self.created),
-                "updated": _iso(self.updated)}
+                "updated": _iso(self.updated), **({"video": dict(self.video)} if self.video is not None else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Material:
@@ -328,7 +338,7 @@ class Material(_Json):
                    height=data["height"], source_bytes=data["source_bytes"], source_sha256=data["source_sha256"],
                    faces=[MaterialFace.from_dict(f) for f in data["faces"]],
                    fuse_face_degree=data.get("fuse_face_degree"), fuse_profile_degree=data.get("fuse_profile_degree"),
-                   created=data["created"], updated=data["updated"])
+                   created=data["created"], updated=data["updated"], video=data.get("video"))
 
 
 def _json_scalar_map(value: Any) -> dict[str, Any]:
@@ -531,7 +541,7 @@ class RetentionPolicy(_Json):
 
 
 #: The categories an :class:`ErasureReceipt` counts.
-ERASURE_CATEGORIES = ("activities", "materials", "faces", "sources", "results", "log_records")
+ERASURE_CATEGORIES = ("activities", "materials", "faces", "sources", "tracks", "results", "log_records")
 
 
 def _strings(value: Any) -> tuple[str, ...]:

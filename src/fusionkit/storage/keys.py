@@ -5,7 +5,8 @@
     activities/{activity_id}.json
     activities/{activity_id}/materials/{material_id}      membership marker (the per-activity listing)
     materials/{material_id}/material.json                  metadata, faces and meshes, default degrees
-    materials/{material_id}/source.{jpg|png}
+    materials/{material_id}/source.{jpg|png|mp4}
+    materials/{material_id}/tracks.npz                     a video material's per-frame face tracks
     results/image/{YYYY-MM-DD}/{material_id}.{result_id}.json + .{jpg|png}
     logs/{YYYY-MM-DD}/{HH}.jsonl
 
@@ -33,6 +34,7 @@ __all__ = [
     "material_folder",
     "material_marker",
     "material_source",
+    "material_tracks",
     "result_blob",
     "result_doc",
     "result_folder",
@@ -42,7 +44,7 @@ ACTIVITIES = "activities"
 MATERIALS = "materials"
 RESULTS_IMAGE = "results/image"
 LOGS = "logs"
-_EXT = {"jpeg": "jpg", "png": "png"}
+_EXT = {"jpeg": "jpg", "png": "png", "mp4": "mp4"}
 
 
 def _need(value: str, prefix: str) -> str:
@@ -73,6 +75,10 @@ def material_doc(material_id: str) -> str:
 
 def material_source(material_id: str, fmt: str) -> str:
     return f"{material_folder(material_id)}/source.{_EXT[fmt]}"
+
+
+def material_tracks(material_id: str) -> str:
+    return f"{material_folder(material_id)}/tracks.npz"
 
 
 def result_folder(day: date) -> str:

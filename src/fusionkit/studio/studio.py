@@ -12,6 +12,7 @@ import builtins
 import contextlib
 import contextvars
 import hashlib
+import io
 import json
 import logging
 import os
@@ -51,6 +52,7 @@ from fusionkit.errors import (
     UnsupportedImageFormatError,
 )
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image, probe_image
+from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, probe_video
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound, open_store
 from fusionkit.studio.context import Capacity, ConsentPolicy, ConsentRequest, RequestContext
@@ -104,6 +106,24 @@ def _day_of(name: str) -> date | None:
         return None
 
 
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def _looks_like_mp4(source: Any) -> bool:
+    """An MP4 by its magic bytes (an ISO base media box at the start): bytes, or a path to such a file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:8])
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with builtins.open(os.fspath(source), "rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            return False
+    else:
+        return False
+    return len(head) == 8 and head[4:8] in _MP4_BOXES
+
+
 def _encode_array(image: NDArray[np.uint8]) -> bytes:
     import cv2
 
@@ -151,6 +171,7 @@ class Studio:
     limits: ImageLimits = DEFAULT_LIMITS
     store_results: str = attrs.field(default="url", validator=attrs.validators.in_(("url", "always")))
     fuse_threads: int = 1
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -576,6 +597,11 @@ class Materials:
         s = self._studio
         with s._call("UploadMaterial", context) as (call, _):
             call.refs["activity_id"] = activity_id = _need_activity(activity_id)
+            if _looks_like_mp4(source):
+                material = self._upload_video(activity_id, source, call, name=name,
+                                              fuse_face_degree=fuse_face_degree,
+                                              fuse_profile_degree=fuse_profile_degree)
+                return material
             data, default_name = self._source_bytes(source)
             info = probe_image(data)
             if info.format not in ("jpeg", "png"):
@@ -617,6 +643,80 @@ class Materials:
                 raise
             call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
             return material
+
+    def _upload_video(self, activity_id: str, source: Any, call: _Call, *, name: str | None,
+                      fuse_face_degree: float | None, fuse_profile_degree: float | None) -> Material:
+        """An MP4 template: caps checked from the container, then faces tracked once and stored per frame."""
+        s = self._studio
+        limits = s.video_limits
+        if isinstance(source, (str, os.PathLike)):
+            info = probe_video(source, limits=limits)  # caps from the headers, before anything is read whole
+            with builtins.open(os.fspath(source), "rb") as fh:
+                data = fh.read(limits.max_bytes + 1)
+            default_name = os.path.basename(os.fspath(source))[:200] or "material"
+            if not default_name.isprintable():
+                default_name = "material"
+        else:
+            data = bytes(source)
+            default_name = "material"
+        info = probe_video(data, limits=limits)
+        s._load_activity(activity_id)
+        self._check_capacity(len(data))
+        from fusionkit.errors import NoFaceDetectedError as _NoFace
+        from fusionkit.fusion.video import _stored_mesh, track_video
+
+        status, error, faces_points = "ready", None, []
+        tracks = None
+        try:
+            tracks = track_video(data, limits=limits)
+        except _NoFace as exc:
+            status, error = "role_not_in_video", f"{exc.code}: {exc}"
+        except Exception as exc:  # preprocessing failed; the material is kept with its status
+            code = exc.code if isinstance(exc, FusionKitError) else "FailedOperation.InternalError"
+            status, error = "preprocessing_failed", f"{code}: {exc}"
+        if tracks is not None:
+            for i in range(tracks.face_count):
+                rows = np.flatnonzero(tracks.present[:, i])
+                if rows.size:
+                    faces_points.append(np.array(tracks.points[rows[0], i], np.float32))
+            if not faces_points:
+                status, tracks = "role_not_in_video", None
+                error = "FailedOperation.NoFaceDetected: no face in the video"
+        now = s.now()
+        mid = ids.new_id(ids.MATERIAL, now)
+        call.refs["material_id"] = mid
+        meta: dict[str, Any] = dict(info.to_json())
+        meta["tracked_faces"] = len(faces_points)
+        meta["error"] = error
+        material = Material(
+            id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
+            status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
+            source_sha256=hashlib.sha256(data).hexdigest(),
+            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=_stored_mesh(p)) for i, p in enumerate(faces_points)],
+            fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now,
+            video=meta)
+        doc = material.to_json()
+        material = Material.from_json(doc)
+        blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
+        if tracks is not None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, points=tracks.points, present=tracks.present)
+            blobs.append((keys.material_tracks(mid), buf.getvalue()))
+        blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
+        written: list[str] = []
+        try:
+            for key, blob in blobs:
+                written.append(key)
+                s.store.write(key, blob)
+        except BaseException:
+            for key in reversed(written):
+                with contextlib.suppress(Exception):
+                    s.store.delete(key)
+            with contextlib.suppress(Exception):
+                s.store.delete_prefix(keys.material_folder(mid))
+            raise
+        call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
+        return material
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits
@@ -721,6 +821,8 @@ class Materials:
                 frozenset({material_id}), frozenset(), frozenset())
         s.store.delete(keys.material_doc(material_id))
         sources = int(s.store.delete(keys.material_source(material_id, material.source_format)))
+        if material.kind == "video":
+            counts["tracks"] = counts.get("tracks", 0) + int(s.store.delete(keys.material_tracks(material_id)))
         s.store.delete_prefix(keys.material_folder(material_id))
         s._forget(material_id)
         counts["materials"] = counts.get("materials", 0) + 1
@@ -980,6 +1082,7 @@ def open(
     limits: ImageLimits = DEFAULT_LIMITS,
     store_results: str = "url",
     fuse_threads: int = 1,
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -1004,6 +1107,8 @@ def open(
         ``"url"``: store results only when a URL is asked for; ``"always"``: store every result.
     fuse_threads
         Passed to :func:`fusionkit.fuse` as ``threads``.
+    video_limits
+        Caps on uploaded video materials (checked from the container before decoding).
 
     Examples
     --------
@@ -1015,8 +1120,11 @@ def open(
     """
     if consent is not None and not callable(consent):
         raise ParameterValueError("consent must be a callable policy or None")
+    if not isinstance(video_limits, VideoLimits):
+        raise ParameterValueError(f"video_limits must be a VideoLimits, got {type(video_limits).__name__}")
     if isinstance(fuse_threads, bool) or not isinstance(fuse_threads, int) or not 1 <= fuse_threads <= 6:
         raise ParameterValueError(f"fuse_threads must be a whole number within 1-6, got {fuse_threads!r}")
     return Studio(store=open_store(url, storage_options), clock=clock or _utc_now,
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
-                  limits=limits, store_results=store_results, fuse_threads=fuse_threads)
+                  limits=limits, store_results=store_results, fuse_threads=fuse_threads,
+                  video_limits=video_limits)
