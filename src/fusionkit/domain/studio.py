@@ -24,6 +24,7 @@ from fusionkit.domain.faces import Face, FaceMesh
 from fusionkit.errors import ParameterValueError, StorageError
 
 __all__ = [
+    "JOB_STATUSES",
     "SCHEMA_VERSION",
     "Activity",
     "ErasureReceipt",
@@ -32,6 +33,7 @@ __all__ = [
     "Material",
     "MaterialFace",
     "RetentionPolicy",
+    "VideoJob",
 ]
 
 #: The version written into every JSON document; readers accept this version and older ones.
@@ -418,6 +420,98 @@ class FusedResult(_Json):
 def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, str) or len(value) > 2048):
         raise ParameterValueError(f"{attribute.name} must be a string of at most 2048 characters or None")
+
+
+#: A video job's statuses and their numbers (as the cloud API reports them).
+JOB_STATUSES = {"queued": 1, "processing": 3, "failed": 5, "completed": 7}
+
+
+def _progress(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ParameterValueError(f"progress must be within 0-1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class VideoJob(_Json):
+    """A video fusion job of :attr:`fusionkit.studio.Studio.videos`, stored as ``jobs/{id}.json``.
+
+    Attributes
+    ----------
+    id, activity_id, material_id, request_id
+        ``jb_...``, the video material fused into, and the submitting request.
+    status
+        ``"queued"``, ``"processing"``, ``"failed"`` or ``"completed"`` (:attr:`status_code` 1, 3, 5, 7).
+    progress
+        0-1.
+    error_code, error_message
+        Why it failed (``None`` otherwise).
+    attempts
+        How many times a worker has started it (an interrupted job is retried once).
+    parameters
+        The degrees and template faces used, and ``users``: how many user images are stored with the job.
+    user_designated_url
+        Where the result goes instead of the studio, when given.
+    queue_length, estimated_seconds
+        At submission: jobs ahead of it in this process, and the estimated time until it is done.
+    url, md5, width, height, fps, duration_s, frame_count
+        The output, once completed.
+    created, updated, expires
+        UTC; ``expires`` is set on completion for a result stored in the studio.
+    """
+
+    KIND: ClassVar[str] = "video_job"
+
+    id: str = attrs.field(validator=_id_of(ids.JOB, "job"))
+    activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
+    material_id: str = attrs.field(validator=_id_of(ids.MATERIAL, "material"))
+    request_id: str = attrs.field(validator=_id_of(ids.REQUEST, "request"))
+    status: str = attrs.field(default="queued", validator=_one_of(*JOB_STATUSES))
+    progress: float = attrs.field(default=0.0, converter=float, validator=_progress)
+    error_code: str | None = attrs.field(default=None, validator=_optional_str)
+    error_message: str | None = attrs.field(default=None, validator=_optional_str)
+    attempts: int = attrs.field(default=0, validator=_count)
+    parameters: dict[str, Any] = attrs.field(factory=dict, converter=_json_scalar_map, hash=False)
+    user_designated_url: str | None = attrs.field(default=None, validator=_optional_str)
+    queue_length: int = attrs.field(default=0, validator=_count)
+    estimated_seconds: float = attrs.field(default=0.0, converter=float)
+    url: str | None = attrs.field(default=None, validator=_optional_str)
+    md5: str | None = attrs.field(default=None, validator=_optional_str)
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration_s: float | None = None
+    frame_count: int | None = None
+    created: datetime = attrs.field(converter=_utc)
+    updated: datetime = attrs.field(converter=_utc)
+    expires: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+
+    @property
+    def status_code(self) -> int:
+        """1 queued, 3 processing, 5 failed, 7 completed."""
+        return JOB_STATUSES[self.status]
+
+    @property
+    def done(self) -> bool:
+        """Failed or completed."""
+        return self.status in ("failed", "completed")
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in attrs.fields(type(self))}
+        for k in ("created", "updated", "expires"):
+            out[k] = _iso(out[k])
+        out["parameters"] = dict(self.parameters)
+        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "status_code": self.status_code, **out}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VideoJob:
+        _check_doc(data, cls.KIND)
+        names = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 
 
 _LOG_FIELDS = ("app_id", "account_id", "sub_account_id", "client_ip", "reporting_ip", "region", "video_url",
