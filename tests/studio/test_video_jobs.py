@@ -104,7 +104,7 @@ def test_cancel_a_queued_job_and_input_disappearing(studio_url, clock, studio_cl
     cancelled = idle.videos.cancel(a.id)
     assert cancelled.status == "failed" and cancelled.error_code == "FailedOperation.JobCancelled"
     assert idle.videos.cancel(a.id) == cancelled
-    idle.materials.delete(mat.id)  # b's input disappears
+    idle.store.delete(keys.material_source(mat.id, "mp4"))  # b's input disappears under it
     worker = fusionkit.open(studio_url, clock=clock)
     failed = worker.videos.wait(b.id, timeout=60)
     assert failed.status == "failed" and failed.status_code == 5
@@ -142,3 +142,14 @@ def test_job_document_round_trips():
     with pytest.raises(ParameterValueError):
         VideoJob(id="jb_0123456789ab", activity_id="ac_0123456789ab", material_id="mt_0123456789ab",
                  request_id="rq_0123456789ab", created=now, updated=now, status="lost")
+
+
+def test_deleting_the_material_deletes_its_jobs_and_results(studio, video_material):
+    act, mat = video_material
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    assert done.status == "completed"
+    receipt = studio.materials.delete(mat.id)
+    assert receipt.counts["results"] == 1 and receipt.counts["tracks"] == 1
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(done.id)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []

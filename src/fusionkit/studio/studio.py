@@ -856,6 +856,7 @@ class Materials:
         if not results_done:
             counts["results"] = counts.get("results", 0) + s.results._erase(
                 frozenset({material_id}), frozenset(), frozenset())
+        counts["results"] = counts.get("results", 0) + s.videos._erase_material(material_id)
         s.store.delete(keys.material_doc(material_id))
         sources = int(s.store.delete(keys.material_source(material_id, material.source_format)))
         if material.kind == "video":
@@ -1326,8 +1327,11 @@ class Videos:
             s.store.write(key, data)
             url, expires = s.store.url(key), now + s.retention.video_results
         with self._lock:
-            current = self._load(job.id)
-            if current.status != "processing":  # cancelled meanwhile: leave nothing
+            try:
+                current: VideoJob | None = self._load(job.id)
+            except JobNotExistError:
+                current = None  # its material was deleted meanwhile
+            if current is None or current.status != "processing":  # cancelled or erased meanwhile: leave nothing
                 if key is not None:
                     s.store.delete(key)
                 return
@@ -1337,6 +1341,31 @@ class Videos:
                 updated=now, expires=expires))
 
     # -- retention -----------------------------------------------------------------------------------------------
+
+    def _erase_material(self, material_id: str) -> int:
+        """Delete every job of the material with its result (a running one stops and leaves nothing); return how
+        many stored results went."""
+        s = self._studio
+        removed = 0
+        for name in s.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            with self._lock:
+                try:
+                    job = self._load(job_id)
+                except FusionKitError:
+                    continue
+                if job.material_id != material_id:
+                    continue
+                self._cancelled.add(job_id)
+                s.store.delete(keys.job_doc(job_id))
+                if job.status == "completed" and job.user_designated_url is None:
+                    removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
+                if job_id not in self._pending:
+                    self._cancelled.discard(job_id)
+                    s.store.delete_prefix(keys.job_folder(job_id))
+        return removed
 
     def _sweep(self, now: datetime) -> int:
         """Delete expired results with their job documents; return how many results went."""
