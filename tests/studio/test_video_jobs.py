@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import time
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -153,3 +154,30 @@ def test_deleting_the_material_deletes_its_jobs_and_results(studio, video_materi
     with pytest.raises(JobNotExistError):
         studio.videos.get(done.id)
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []
+
+
+def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch):
+    import fusionkit.fusion.video as fv
+
+    act, mat = video_material
+    real = fv.fuse_video
+    seen: list[float] = []
+
+    def fuse_then_cancel(*args, progress, **kwargs):
+        def hook(fraction: float) -> None:
+            seen.append(fraction)
+            if fraction >= 0.3:
+                studio.videos.cancel(next(iter(studio.videos._pending)))  # the one job running
+            progress(fraction)
+
+        return real(*args, progress=hook, **kwargs)
+
+    monkeypatch.setattr(fv, "fuse_video", fuse_then_cancel)
+    job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+    done = studio.videos.wait(job_id, timeout=120)
+    assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
+    assert max(seen) < 1.0
+    deadline = time.monotonic() + 60
+    while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
+        time.sleep(0.01)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]

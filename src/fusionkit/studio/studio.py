@@ -1248,23 +1248,23 @@ class Videos:
             self._save(job)
             opts = self._options.get(job_id)
         tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
-        finished = True
+        failure: tuple[str, str] | None = None
         try:
             self._fuse(job, opts, tmp)
         except _Cancelled:
             pass
         except FusionKitError as exc:
-            self._fail(job_id, exc.code, str(exc))
+            failure = (exc.code, str(exc))
         except Exception as exc:
-            self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
-        except BaseException:
-            finished = False  # the process is going down: the job stays processing, retried on the next open
-            raise
+            failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+        # BaseException (the process going down) leaves the job processing: it is retried on the next open.
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-            if finished:
-                with contextlib.suppress(Exception):
-                    s.store.delete_prefix(keys.job_folder(job_id))
+        # The user images go before the job's final document is written: a finished job holds none.
+        with contextlib.suppress(Exception):
+            s.store.delete_prefix(keys.job_folder(job_id))
+        if failure is not None:
+            self._fail(job_id, *failure)
 
     def _fuse(self, job: VideoJob, opts: FuseOptions | None, tmp: str) -> None:
         s = self._studio
@@ -1335,6 +1335,7 @@ class Videos:
                 if key is not None:
                     s.store.delete(key)
                 return
+            s.store.delete_prefix(keys.job_folder(job.id))
             self._save(attrs.evolve(
                 current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
                 height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
