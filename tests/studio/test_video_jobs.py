@@ -66,7 +66,7 @@ def test_user_designated_url(studio, video_material, tmp_path):
     target = f"memory://fk-out-{id(tmp_path)}/out.mp4"
     done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg"),
                                                    user_designated_url=target).id, timeout=120)
-    assert done.status == "completed" and done.url == target and done.expires is None
+    assert done.status == "completed" and done.url == target and done.expires == done.updated + timedelta(days=1)
     import fsspec
 
     with fsspec.open(target, "rb") as fh:
@@ -181,3 +181,18 @@ def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch
     while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
         time.sleep(0.01)
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
+
+
+def test_erase_by_material_or_request_reaches_video_jobs(studio, clock, video_material):
+    act, mat = video_material
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    cancelled = studio.videos.cancel(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id)
+    assert cancelled.expires == cancelled.updated + timedelta(days=1)
+    assert studio.erase(request_ids=[done.request_id]).counts["results"] == 1
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(done.id)
+    assert studio.videos.get(cancelled.id).status == "failed"
+    studio.erase(material_ids=[mat.id])
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(cancelled.id)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []

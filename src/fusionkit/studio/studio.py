@@ -516,7 +516,7 @@ class Studio:
             rids = frozenset(_need_result(v) for v in result_ids)
             qids = frozenset(_need_request(v) for v in request_ids)
             counts: dict[str, int] = {}
-            counts["results"] = self.results._erase(mids, rids, qids)
+            counts["results"] = self.results._erase(mids, rids, qids) + self.videos._erase(mids, qids)
             counts["log_records"] = self.logs._erase(mids | rids | qids)
             return ErasureReceipt(id=ids.new_id(ids.ERASURE, self.now()), completed=self.now(),
                                   subject_ids=sorted(mids | rids | qids), counts=counts)
@@ -1032,8 +1032,9 @@ class Videos:
                 return
             if job.done:
                 return
+            now = self._studio.now()
             self._save(attrs.evolve(job, status="failed", error_code=code, error_message=_one_line(message),
-                                    updated=self._studio.now()))
+                                    updated=now, expires=now + self._studio.retention.video_results))
 
     # -- public calls --------------------------------------------------------------------------------------------
 
@@ -1155,12 +1156,14 @@ class Videos:
                 if job.done:
                     return job
                 self._cancelled.add(job_id)
+                now = s.now()
                 job = attrs.evolve(job, status="failed", error_code=JobCancelledError.code,
-                                   error_message="cancelled by the caller", updated=s.now())
+                                   error_message="cancelled by the caller", updated=now,
+                                   expires=now + s.retention.video_results)
                 self._save(job)
-                if job_id not in self._pending:
-                    with contextlib.suppress(Exception):
-                        s.store.delete_prefix(keys.job_folder(job_id))
+                # The user images go now; a worker reading them meanwhile stops (the job is already failed).
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
             return job
 
     def wait(self, job_id: str, *, timeout: float | None = None, poll: float = 0.05,
@@ -1239,8 +1242,12 @@ class Videos:
         s = self._studio
         with self._lock:
             try:
-                job = self._load(job_id)
+                job: VideoJob | None = self._load(job_id)
             except JobNotExistError:
+                job = None  # erased before it ran
+            if job is None or job.done:  # erased or cancelled while queued: its user images go
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
                 return
             if job.status != "queued" or job_id in self._cancelled:
                 return
@@ -1321,7 +1328,7 @@ class Videos:
 
             with fsspec.open(job.user_designated_url, "wb") as ofh:
                 ofh.write(data)
-            url, expires = job.user_designated_url, None
+            url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
         else:
             key = keys.video_result(now.date(), job.id)
             s.store.write(key, data)
@@ -1344,9 +1351,14 @@ class Videos:
     # -- retention -----------------------------------------------------------------------------------------------
 
     def _erase_material(self, material_id: str) -> int:
-        """Delete every job of the material with its result (a running one stops and leaves nothing); return how
-        many stored results went."""
+        return self._erase(frozenset({material_id}), frozenset())
+
+    def _erase(self, material_ids: frozenset[str], request_ids: frozenset[str]) -> int:
+        """Delete every job of these materials or submitted by these requests, with its result (a running one
+        stops and leaves nothing); return how many stored results went."""
         s = self._studio
+        if not material_ids and not request_ids:
+            return 0
         removed = 0
         for name in s.store.list(keys.JOBS):
             job_id = name[:-5] if name.endswith(".json") else ""
@@ -1357,7 +1369,7 @@ class Videos:
                     job = self._load(job_id)
                 except FusionKitError:
                     continue
-                if job.material_id != material_id:
+                if job.material_id not in material_ids and job.request_id not in request_ids:
                     continue
                 self._cancelled.add(job_id)
                 s.store.delete(keys.job_doc(job_id))
@@ -1365,7 +1377,7 @@ class Videos:
                     removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
                 if job_id not in self._pending:
                     self._cancelled.discard(job_id)
-                    s.store.delete_prefix(keys.job_folder(job_id))
+                s.store.delete_prefix(keys.job_folder(job_id))
         return removed
 
     def _sweep(self, now: datetime) -> int:
