@@ -94,3 +94,19 @@ def test_caps_are_checked_before_anything_is_stored(studio_url, clock, studio_cl
 def test_video_limits_must_be_video_limits(studio_url):
     with pytest.raises(fusionkit.errors.ParameterValueError):
         fusionkit.open(studio_url, video_limits="big")  # type: ignore[arg-type]
+
+
+def test_preprocessing_failure_is_a_status(studio, studio_clip, monkeypatch):
+    import fusionkit.fusion.video as fv
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tracker broke")
+
+    monkeypatch.setattr(fv, "track_video", broken)
+    act = studio.activities.create("video")
+    mat = studio.materials.upload(act.id, studio_clip)
+    assert mat.status == "preprocessing_failed" and mat.faces == ()
+    assert mat.video is not None and "tracker broke" in mat.video["error"]
+    assert not studio.store.exists(keys.material_tracks(mat.id))
+    with pytest.raises(fusionkit.errors.ParameterValueError):
+        studio.videos.submit(act.id, mat.id, np.zeros((64, 64, 3), np.uint8))

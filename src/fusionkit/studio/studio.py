@@ -191,8 +191,9 @@ class Studio:
 
     Attributes
     ----------
-    activities, materials, results, logs
-        The sub-APIs (:class:`Activities`, :class:`Materials`, :class:`Results`, :class:`RequestLog`).
+    activities, materials, results, videos, logs
+        The sub-APIs (:class:`Activities`, :class:`Materials`, :class:`Results`, :class:`Videos`,
+        :class:`RequestLog`).
     retention
         The :class:`~fusionkit.domain.RetentionPolicy`.
     """
@@ -612,7 +613,9 @@ class Materials:
             The activity.
         source
             A path (``str`` or :class:`os.PathLike`) to a JPEG or PNG file, its bytes, or an RGB uint8 array
-            (stored as PNG).
+            (stored as PNG). An MP4 (a path or its bytes, recognised by its first bytes) makes a video material:
+            checked against the studio's ``video_limits`` from its container, its faces tracked now and stored
+            per frame; its status is ``"ready"``, ``"role_not_in_video"`` or ``"preprocessing_failed"``.
         name
             For people (default: the file name, or ``"material"``).
         fuse_face_degree, fuse_profile_degree
