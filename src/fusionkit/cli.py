@@ -4,10 +4,12 @@
     fusionkit fuse TEMPLATE USER_FOLDER -o OUT_FOLDER    each picture of a folder into the template
     fusionkit detect IMAGE [--draw OUT]                  list the faces of a picture, draw them on a copy
     fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...
+    fusionkit --studio URL video submit|status|cancel|wait ...   video fusion jobs into video materials
 
 Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done), 130 interrupted.
 Errors are one line on stderr: ``fusionkit COMMAND: [code] what went wrong and what to change``. ``--json`` prints
-one JSON document on stdout. Video commands come with video fusion (not here yet).
+one JSON document on stdout. ``video submit`` only queues a job; ``video wait`` (or ``submit --wait``) runs the
+studio's queued jobs in this process and waits for the job. Other commands never run video jobs.
 
 Start-up imports only the standard library (and ``fusionkit.errors``); NumPy, OpenCV, onnxruntime and the C core
 are imported when a subcommand runs, so ``fusionkit --help`` answers at once. Nothing imports this module.
@@ -37,6 +39,7 @@ Face fusion on your own machine.
   fusionkit fuse TEMPLATE USER [USER...] -o OUT      fuse user faces into a template picture
   fusionkit detect IMAGE [--draw OUT]                list the faces of a picture, draw them on a copy
   fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...   work on a studio
+  fusionkit --studio URL video submit|status|cancel|wait ...                 video fusion jobs
 
 Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done).
 Errors are one line on stderr: "fusionkit COMMAND: [code] what went wrong and what to change".
@@ -124,9 +127,19 @@ def _hours(text: str) -> float:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 # -- checks on paths (after parsing, before any work) ----------------------------------------------------------------
 
-def _need_input(path: str, what: str) -> str:
+def _need_input(path: str, what: str, video: bool = False) -> str:
     if not os.path.exists(path):
         raise UsageError(f"{what} {path!r} does not exist: give the path of a JPEG, PNG or WebP picture")
     if os.path.isdir(path):
@@ -136,6 +149,8 @@ def _need_input(path: str, what: str) -> str:
             head = fh.read(12)
     except OSError as err:
         raise UsageError(f"{what} {path!r} cannot be read ({err.strerror}): check its permissions") from None
+    if video and head[4:8] == b"ftyp":
+        return path
     if not (head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (head[:4] == b"RIFF" and head[8:] == b"WEBP")):
         raise UsageError(f"{what} {path!r} is not a JPEG, PNG or WebP picture: give one of those")
     return path
@@ -409,7 +424,7 @@ def _drawn(image: Any, meshes: Sequence[Any], fmt: str) -> bytes:
 
 # -- studio commands -------------------------------------------------------------------------------------------------
 
-def _studio(args: argparse.Namespace, create: bool = False) -> Any:
+def _studio(args: argparse.Namespace, create: bool = False, video_workers: int = 0) -> Any:
     url = args.studio
     if url is None:
         raise UsageError(f"this command works on a studio: give --studio URL (or set {STUDIO_ENV})")
@@ -425,7 +440,7 @@ def _studio(args: argparse.Namespace, create: bool = False) -> Any:
 
     options = dict(args.storage_option or ())
     try:
-        return fusionkit.open(url, storage_options=options or None)
+        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers)
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:
@@ -457,7 +472,7 @@ def cmd_activity(args: argparse.Namespace) -> int:
 def cmd_material(args: argparse.Namespace) -> int:
     if args.action == "upload":
         for path in args.files:
-            _need_input(path, "FILE")
+            _need_input(path, "FILE", video=True)
     studio = _studio(args)
     mats = studio.materials
     if args.action == "upload":
@@ -585,6 +600,56 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _job_line(job: Any) -> str:
+    line = f"job {job.id}  {job.status} ({job.status_code})  progress {job.progress:.0%}  material {job.material_id}"
+    if job.status == "queued" and job.attempts == 0:
+        line += f"  queue {job.queue_length}, about {job.estimated_seconds:g} s"
+    if job.error_code:
+        line += f"  [{job.error_code}] {job.error_message}"
+    if job.status == "completed":
+        line += (f"  {job.width}x{job.height} {job.fps:g} fps {job.frame_count} frames {job.duration_s:.2f} s  "
+                 f"md5 {job.md5}  {job.url}")
+    return line
+
+
+def _wait_job(studio: Any, job_id: str, timeout: float | None) -> Any:
+    try:
+        return studio.videos.wait(job_id, timeout=timeout)
+    finally:
+        studio.videos.close(wait=True)
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    if args.action == "submit":
+        if args.material is None:
+            raise UsageError("give the video material to fuse into with --material ID (and USER pictures)")
+        for user in args.users:
+            _need_input(user, "USER")
+        merges = _guard(lambda: _merges(args.users))
+        studio = _studio(args, video_workers=1 if args.wait else 0)
+        activity = args.activity or studio.materials.get(args.material).activity_id
+        job = studio.videos.submit(activity, args.material, merges, fuse_face_degree=args.face_degree,
+                                   fuse_profile_degree=args.profile_degree, user_designated_url=args.url)
+        if args.wait:
+            job = _wait_job(studio, job.id, args.timeout)
+    elif args.action in ("status", "cancel"):
+        studio = _studio(args)
+        job = studio.videos.get(args.job_id) if args.action == "status" else studio.videos.cancel(args.job_id)
+    else:
+        studio = _studio(args, video_workers=1)
+        job = _wait_job(studio, args.job_id, args.timeout)
+    if job.status == "failed" and (args.action == "wait" or (args.action == "submit" and args.wait)):
+        from fusionkit.errors import error_for_code
+
+        try:
+            error = error_for_code(job.error_code or "")
+        except KeyError:
+            error = FusionKitError
+        raise error(f"video job {job.id} failed: {job.error_message}")
+    _emit(args, job.to_dict(), [_job_line(job)])
+    return EXIT_OK
+
+
 def _guard(make: Callable[[], Any]) -> Any:
     """Run a validation step: a fusionkit input error there is a usage error (exit 2, nothing done)."""
     try:
@@ -690,6 +755,28 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("result_id", metavar="RESULT_ID")
     r.add_argument("-o", "--out", metavar="OUT", help="write the picture here (.jpg for JPEG results, .png for PNG)")
     p.set_defaults(func=cmd_result)
+
+    p = sub.add_parser("video", parents=[common], help="video fusion jobs: submit, status, cancel, wait",
+                       description="Fuse user faces into a video material (upload an MP4 with 'material upload'). "
+                       "'submit' queues a job and prints its id; 'wait' runs the studio's queued jobs here and "
+                       "waits for one (exit 1 if it failed).")
+    vids = p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+    v = vids.add_parser("submit", parents=[common], help="queue a video fusion job; prints its id")
+    v.add_argument("users", nargs="+", metavar="USER", help="user pictures, into the video's faces 0, 1, ...")
+    v.add_argument("--material", metavar="ID", help="the video material")
+    v.add_argument("--activity", metavar="ID", help="the material's activity (default: its own)")
+    fuse_options(v)
+    v.add_argument("--url", metavar="URL", help="write the result to this fsspec URL instead of the studio")
+    v.add_argument("--wait", action="store_true", help="run the job now and wait for it")
+    v.add_argument("--timeout", type=_seconds, metavar="S", help="with --wait: give up waiting after S seconds")
+    for action, text in (("status", "the job's status, progress, error or output"),
+                         ("cancel", "cancel a queued or running job"),
+                         ("wait", "run the studio's queued jobs here and wait for this one")):
+        v = vids.add_parser(action, parents=[common], help=text)
+        v.add_argument("job_id", metavar="JOB_ID")
+        if action == "wait":
+            v.add_argument("--timeout", type=_seconds, metavar="S", help="give up waiting after S seconds")
+    p.set_defaults(func=cmd_video)
 
     p = sub.add_parser("logs", parents=[common], help="the studio's request log",
                        description="Print the studio's logged requests, oldest first (default: the last 24 hours).")

@@ -32,6 +32,9 @@ __all__ = [
     "ImageResolutionTooSmallError",
     "ImageSizeExceedError",
     "InputError",
+    "JobCancelledError",
+    "JobInterruptedError",
+    "JobNotExistError",
     "MaterialIdNotFoundError",
     "ModelFileError",
     "NoFaceDetectedError",
@@ -241,6 +244,24 @@ class ConsentRequiredError(InputError):
     """The studio's consent policy refused the request (no consent, or one the policy does not accept)."""
 
     code: ClassVar[str] = "FailedOperation.ConsentRequired"
+
+
+class JobNotExistError(InputError):
+    """The video job id is malformed, names no job of this studio, or the job's result has expired."""
+
+    code: ClassVar[str] = "FailedOperation.JobNotExist"
+
+
+class JobCancelledError(FusionKitError):
+    """The video job was cancelled (``studio.videos.cancel``) before it completed; nothing was written."""
+
+    code: ClassVar[str] = "FailedOperation.JobCancelled"
+
+
+class JobInterruptedError(FusionKitError):
+    """The video job was interrupted twice (its process stopped while it ran); it is not retried again."""
+
+    code: ClassVar[str] = "FailedOperation.JobInterrupted"
 
 
 class StorageError(FusionKitError):

@@ -263,7 +263,7 @@ def test_delete_material_erases_everything_derived(studio, activity, material):
     other = studio.materials.upload(activity.id, photo_bytes("obama3.jpg"))
     r2 = studio.fuse(activity.id, other.id, photo("biden.jpg"))
     receipt = studio.materials.delete(material.id)
-    assert receipt.counts == {"activities": 0, "materials": 1, "faces": 1, "sources": 1, "results": 1,
+    assert receipt.counts == {"activities": 0, "materials": 1, "faces": 1, "sources": 1, "tracks": 0, "results": 1,
                               "log_records": 0}
     with pytest.raises(MaterialIdNotFoundError):
         studio.materials.get(material.id)

@@ -17,6 +17,7 @@ from fusionkit.domain.studio import (
     Material,
     MaterialFace,
     RetentionPolicy,
+    VideoJob,
 )
 
 __all__ += [
@@ -28,4 +29,5 @@ __all__ += [
     "Material",
     "MaterialFace",
     "RetentionPolicy",
+    "VideoJob",
 ]

@@ -1,7 +1,8 @@
 """Identifiers of studio objects: ``<prefix>_<body>``, generated with :mod:`secrets`, validated before any use.
 
 An id is two lower-case letters naming its kind (``ac`` activity, ``mt`` material, ``rs`` fused result, ``rq``
-request, ``er`` erasure receipt), an underscore, and 10-40 characters of ``[0-9A-Za-z]``. Generated ids start with
+request, ``er`` erasure receipt, ``jb`` video job), an underscore, and 10-40 characters of ``[0-9A-Za-z]``.
+Generated ids start with
 eight characters of the creation time (milliseconds since 1970, base 62, which sorts in ASCII order) followed by
 twelve random characters, so sorting ids sorts by creation time. Storage keys are built only from ids that
 :func:`is_id` accepts: no slash, dot, percent sign, colon or scheme can reach a path.
@@ -13,13 +14,14 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-__all__ = ["ACTIVITY", "ERASURE", "MATERIAL", "REQUEST", "RESULT", "id_time", "is_id", "new_id"]
+__all__ = ["ACTIVITY", "ERASURE", "JOB", "MATERIAL", "REQUEST", "RESULT", "id_time", "is_id", "new_id"]
 
 ACTIVITY = "ac"
 MATERIAL = "mt"
 RESULT = "rs"
 REQUEST = "rq"
 ERASURE = "er"
+JOB = "jb"
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"([a-z]{2})_([0-9A-Za-z]{10,40})")

@@ -24,6 +24,7 @@ from fusionkit.domain.faces import Face, FaceMesh
 from fusionkit.errors import ParameterValueError, StorageError
 
 __all__ = [
+    "JOB_STATUSES",
     "SCHEMA_VERSION",
     "Activity",
     "ErasureReceipt",
@@ -32,6 +33,7 @@ __all__ = [
     "Material",
     "MaterialFace",
     "RetentionPolicy",
+    "VideoJob",
 ]
 
 #: The version written into every JSON document; readers accept this version and older ones.
@@ -254,6 +256,10 @@ def _faces(value: Any) -> tuple[MaterialFace, ...]:
     return tuple(value)
 
 
+def _video_meta(value: Any) -> dict[str, Any] | None:
+    return None if value is None else _json_scalar_map(value)
+
+
 @attrs.frozen(kw_only=True)
 class Material(_Json):
     """A template picture of an activity, with the faces found in it at upload.
@@ -265,11 +271,12 @@ class Material(_Json):
     name
         1-200 printable characters.
     kind
-        ``"image"`` (``"video"`` is reserved for video templates).
+        ``"image"`` or ``"video"`` (an MP4 template).
     status
-        ``"ready"`` once stored and indexed.
+        ``"ready"`` once stored and indexed; a video material may also be ``"preprocessing_failed"`` (its faces
+        could not be tracked) or ``"role_not_in_video"`` (no face on its first frame).
     source_format
-        ``"jpeg"`` or ``"png"``.
+        ``"jpeg"`` or ``"png"``; ``"mp4"`` for a video.
     width, height, source_bytes
         The stored source's size in pixels and bytes.
     source_sha256
@@ -280,6 +287,10 @@ class Material(_Json):
         0-100 defaults for fusions into this material, or ``None`` for the activity's.
     created, updated
         UTC timestamps.
+    video
+        For a video: its metadata from the container (duration_s, fps, frame_count, width, height, bit_rate,
+        video_codec, audio_codec, audio_channels, audio_sample_rate, size_bytes), and ``tracked_faces`` and
+        ``error`` from preprocessing; ``None`` for an image.
     """
 
     KIND: ClassVar[str] = "material"
@@ -288,8 +299,8 @@ class Material(_Json):
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
     kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
-    status: str = attrs.field(default="ready", validator=_one_of("ready"))
-    source_format: str = attrs.field(validator=_one_of("jpeg", "png"))
+    status: str = attrs.field(default="ready", validator=_one_of("ready", "preprocessing_failed", "role_not_in_video"))
+    source_format: str = attrs.field(validator=_one_of("jpeg", "png", "mp4"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)
     source_bytes: int = attrs.field(validator=_count)
@@ -299,6 +310,7 @@ class Material(_Json):
     fuse_profile_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     created: datetime = attrs.field(converter=_utc)
     updated: datetime = attrs.field(converter=_utc)
+    video: dict[str, Any] | None = attrs.field(default=None, converter=_video_meta)
 
     @faces.validator
     def _check_faces(self, attribute: attrs.Attribute[Any], value: tuple[MaterialFace, ...]) -> None:
@@ -318,7 +330,7 @@ class Material(_Json):
                 "source_bytes": self.source_bytes, "source_sha256": self.source_sha256,
                 "faces": [f.to_dict() for f in self.faces], "fuse_face_degree": self.fuse_face_degree,
                 "fuse_profile_degree": self.fuse_profile_degree, "created": _iso(self.created),
-                "updated": _iso(self.updated)}
+                "updated": _iso(self.updated), **({"video": dict(self.video)} if self.video is not None else {})}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Material:
@@ -328,7 +340,7 @@ class Material(_Json):
                    height=data["height"], source_bytes=data["source_bytes"], source_sha256=data["source_sha256"],
                    faces=[MaterialFace.from_dict(f) for f in data["faces"]],
                    fuse_face_degree=data.get("fuse_face_degree"), fuse_profile_degree=data.get("fuse_profile_degree"),
-                   created=data["created"], updated=data["updated"])
+                   created=data["created"], updated=data["updated"], video=data.get("video"))
 
 
 def _json_scalar_map(value: Any) -> dict[str, Any]:
@@ -408,6 +420,98 @@ class FusedResult(_Json):
 def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None and (not isinstance(value, str) or len(value) > 2048):
         raise ParameterValueError(f"{attribute.name} must be a string of at most 2048 characters or None")
+
+
+#: A video job's statuses and their numbers (as the cloud API reports them).
+JOB_STATUSES = {"queued": 1, "processing": 3, "failed": 5, "completed": 7}
+
+
+def _progress(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ParameterValueError(f"progress must be within 0-1, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class VideoJob(_Json):
+    """A video fusion job of :attr:`fusionkit.studio.Studio.videos`, stored as ``jobs/{id}.json``.
+
+    Attributes
+    ----------
+    id, activity_id, material_id, request_id
+        ``jb_...``, the video material fused into, and the submitting request.
+    status
+        ``"queued"``, ``"processing"``, ``"failed"`` or ``"completed"`` (:attr:`status_code` 1, 3, 5, 7).
+    progress
+        0-1.
+    error_code, error_message
+        Why it failed (``None`` otherwise).
+    attempts
+        How many times a worker has started it (an interrupted job is retried once).
+    parameters
+        The degrees and template faces used, and ``users``: how many user images are stored with the job.
+    user_designated_url
+        Where the result goes instead of the studio, when given.
+    queue_length, estimated_seconds
+        At submission: jobs ahead of it in this process, and the estimated time until it is done.
+    url, md5, width, height, fps, duration_s, frame_count
+        The output, once completed.
+    created, updated, expires
+        UTC; ``expires`` is set on completion for a result stored in the studio.
+    """
+
+    KIND: ClassVar[str] = "video_job"
+
+    id: str = attrs.field(validator=_id_of(ids.JOB, "job"))
+    activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
+    material_id: str = attrs.field(validator=_id_of(ids.MATERIAL, "material"))
+    request_id: str = attrs.field(validator=_id_of(ids.REQUEST, "request"))
+    status: str = attrs.field(default="queued", validator=_one_of(*JOB_STATUSES))
+    progress: float = attrs.field(default=0.0, converter=float, validator=_progress)
+    error_code: str | None = attrs.field(default=None, validator=_optional_str)
+    error_message: str | None = attrs.field(default=None, validator=_optional_str)
+    attempts: int = attrs.field(default=0, validator=_count)
+    parameters: dict[str, Any] = attrs.field(factory=dict, converter=_json_scalar_map, hash=False)
+    user_designated_url: str | None = attrs.field(default=None, validator=_optional_str)
+    queue_length: int = attrs.field(default=0, validator=_count)
+    estimated_seconds: float = attrs.field(default=0.0, converter=float)
+    url: str | None = attrs.field(default=None, validator=_optional_str)
+    md5: str | None = attrs.field(default=None, validator=_optional_str)
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    duration_s: float | None = None
+    frame_count: int | None = None
+    created: datetime = attrs.field(converter=_utc)
+    updated: datetime = attrs.field(converter=_utc)
+    expires: datetime | None = attrs.field(default=None, converter=_utc_or_none)
+
+    @property
+    def status_code(self) -> int:
+        """1 queued, 3 processing, 5 failed, 7 completed."""
+        return JOB_STATUSES[self.status]
+
+    @property
+    def done(self) -> bool:
+        """Failed or completed."""
+        return self.status in ("failed", "completed")
+
+    def is_expired(self, now: datetime) -> bool:
+        return self.expires is not None and now >= self.expires
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in attrs.fields(type(self))}
+        for k in ("created", "updated", "expires"):
+            out[k] = _iso(out[k])
+        out["parameters"] = dict(self.parameters)
+        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "status_code": self.status_code, **out}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> VideoJob:
+        _check_doc(data, cls.KIND)
+        names = {f.name for f in attrs.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
 
 
 _LOG_FIELDS = ("app_id", "account_id", "sub_account_id", "client_ip", "reporting_ip", "region", "video_url",
@@ -531,7 +635,7 @@ class RetentionPolicy(_Json):
 
 
 #: The categories an :class:`ErasureReceipt` counts.
-ERASURE_CATEGORIES = ("activities", "materials", "faces", "sources", "results", "log_records")
+ERASURE_CATEGORIES = ("activities", "materials", "faces", "sources", "tracks", "results", "log_records")
 
 
 def _strings(value: Any) -> tuple[str, ...]:

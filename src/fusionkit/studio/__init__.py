@@ -21,6 +21,7 @@ from fusionkit.studio.studio import (
     RequestLog,
     Results,
     Studio,
+    Videos,
     open,
 )
 
@@ -38,5 +39,6 @@ __all__ = [
     "RequestLog",
     "Results",
     "Studio",
+    "Videos",
     "open",
 ]

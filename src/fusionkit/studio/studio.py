@@ -12,13 +12,18 @@ import builtins
 import contextlib
 import contextvars
 import hashlib
+import io
 import json
 import logging
 import os
+import re
+import shutil
+import tempfile
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -36,6 +41,7 @@ from fusionkit.domain.studio import (
     Material,
     MaterialFace,
     RetentionPolicy,
+    VideoJob,
 )
 from fusionkit.errors import (
     ActivityIdNotFoundError,
@@ -43,19 +49,24 @@ from fusionkit.errors import (
     ConsentRequiredError,
     FusionKitError,
     ImageSizeExceedError,
+    JobCancelledError,
+    JobInterruptedError,
+    JobNotExistError,
     MaterialIdNotFoundError,
     NoFaceDetectedError,
     ParameterValueError,
     ResultIdNotFoundError,
+    StorageError,
     TemplateFaceIDNotExistError,
     UnsupportedImageFormatError,
 )
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image, probe_image
+from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, probe_video
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound, open_store
 from fusionkit.studio.context import Capacity, ConsentPolicy, ConsentRequest, RequestContext
 
-__all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "open"]
+__all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
 LOGGER_NAME = "fusionkit.studio.requests"
 RESPONSES = ("url", "base64", "bytes", "array")
@@ -85,6 +96,31 @@ def _need_result(value: Any) -> str:
     return str(value)
 
 
+def _need_job(value: Any) -> str:
+    if not ids.is_id(value, ids.JOB):
+        raise JobNotExistError(f"{value!r} is not a video job id (jb_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def _check_output_url(value: Any) -> str:
+    """A ``user_designated_url``: one fsspec URL of a known protocol (no chained ``a::b`` URLs, no plain paths)."""
+    if not isinstance(value, str) or len(value) > 2048 or not value.isprintable() or not _URL.fullmatch(value):
+        raise ParameterValueError(f"user_designated_url must be a URL such as s3://bucket/out.mp4, got {value!r}")
+    import fsspec
+
+    protocol = value.split("://", 1)[0].lower()
+    if protocol not in fsspec.available_protocols():
+        raise ParameterValueError(f"user_designated_url has the unknown protocol {protocol!r}")
+    return value
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:1000]
+
+
 def _need_request(value: Any) -> str:
     if not ids.is_id(value, ids.REQUEST):
         raise ParameterValueError(f"{value!r} is not a request id (rq_ followed by 10-40 letters or digits)")
@@ -102,6 +138,24 @@ def _day_of(name: str) -> date | None:
         return date.fromisoformat(name)
     except ValueError:
         return None
+
+
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def _looks_like_mp4(source: Any) -> bool:
+    """An MP4 by its magic bytes (an ISO base media box at the start): bytes, or a path to such a file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:8])
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with builtins.open(os.fspath(source), "rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            return False
+    else:
+        return False
+    return len(head) == 8 and head[4:8] in _MP4_BOXES
 
 
 def _encode_array(image: NDArray[np.uint8]) -> bytes:
@@ -137,8 +191,9 @@ class Studio:
 
     Attributes
     ----------
-    activities, materials, results, logs
-        The sub-APIs (:class:`Activities`, :class:`Materials`, :class:`Results`, :class:`RequestLog`).
+    activities, materials, results, videos, logs
+        The sub-APIs (:class:`Activities`, :class:`Materials`, :class:`Results`, :class:`Videos`,
+        :class:`RequestLog`).
     retention
         The :class:`~fusionkit.domain.RetentionPolicy`.
     """
@@ -151,9 +206,12 @@ class Studio:
     limits: ImageLimits = DEFAULT_LIMITS
     store_results: str = attrs.field(default="url", validator=attrs.validators.in_(("url", "always")))
     fuse_threads: int = 1
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
+    video_workers: int = 1
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
+    videos: Videos = attrs.field(init=False)
     logs: RequestLog = attrs.field(init=False)
     _context: contextvars.ContextVar[RequestContext | None] = attrs.field(init=False)
     _cache: OrderedDict[tuple[str, str], NDArray[np.uint8]] = attrs.field(init=False, factory=OrderedDict)
@@ -164,6 +222,7 @@ class Studio:
         self.activities = Activities(self)
         self.materials = Materials(self)
         self.results = Results(self)
+        self.videos = Videos(self)
         self.logs = RequestLog(self)
         self._context = contextvars.ContextVar(f"fusionkit_studio_{id(self)}", default=None)
         self._logger = logging.getLogger(LOGGER_NAME)
@@ -420,7 +479,7 @@ class Studio:
         with self._call("Sweep", context):
             now = self.now()
             counts = {"results": self.results._sweep(now), "log_records": self.logs._sweep(now), "materials": 0,
-                      "orphans": self._sweep_orphans(now)}
+                      "orphans": self._sweep_orphans(now), "video_results": self.videos._sweep(now)}
             if self.retention.materials is not None:
                 cutoff = now - self.retention.materials
                 for mid in self.store.list(keys.MATERIALS):
@@ -458,7 +517,7 @@ class Studio:
             rids = frozenset(_need_result(v) for v in result_ids)
             qids = frozenset(_need_request(v) for v in request_ids)
             counts: dict[str, int] = {}
-            counts["results"] = self.results._erase(mids, rids, qids)
+            counts["results"] = self.results._erase(mids, rids, qids) + self.videos._erase(mids, qids)
             counts["log_records"] = self.logs._erase(mids | rids | qids)
             return ErasureReceipt(id=ids.new_id(ids.ERASURE, self.now()), completed=self.now(),
                                   subject_ids=sorted(mids | rids | qids), counts=counts)
@@ -554,7 +613,9 @@ class Materials:
             The activity.
         source
             A path (``str`` or :class:`os.PathLike`) to a JPEG or PNG file, its bytes, or an RGB uint8 array
-            (stored as PNG).
+            (stored as PNG). An MP4 (a path or its bytes, recognised by its first bytes) makes a video material:
+            checked against the studio's ``video_limits`` from its container, its faces tracked now and stored
+            per frame; its status is ``"ready"``, ``"role_not_in_video"`` or ``"preprocessing_failed"``.
         name
             For people (default: the file name, or ``"material"``).
         fuse_face_degree, fuse_profile_degree
@@ -576,6 +637,11 @@ class Materials:
         s = self._studio
         with s._call("UploadMaterial", context) as (call, _):
             call.refs["activity_id"] = activity_id = _need_activity(activity_id)
+            if _looks_like_mp4(source):
+                material = self._upload_video(activity_id, source, call, name=name,
+                                              fuse_face_degree=fuse_face_degree,
+                                              fuse_profile_degree=fuse_profile_degree)
+                return material
             data, default_name = self._source_bytes(source)
             info = probe_image(data)
             if info.format not in ("jpeg", "png"):
@@ -617,6 +683,80 @@ class Materials:
                 raise
             call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
             return material
+
+    def _upload_video(self, activity_id: str, source: Any, call: _Call, *, name: str | None,
+                      fuse_face_degree: float | None, fuse_profile_degree: float | None) -> Material:
+        """An MP4 template: caps checked from the container, then faces tracked once and stored per frame."""
+        s = self._studio
+        limits = s.video_limits
+        if isinstance(source, (str, os.PathLike)):
+            info = probe_video(source, limits=limits)  # caps from the headers, before anything is read whole
+            with builtins.open(os.fspath(source), "rb") as fh:
+                data = fh.read(limits.max_bytes + 1)
+            default_name = os.path.basename(os.fspath(source))[:200] or "material"
+            if not default_name.isprintable():
+                default_name = "material"
+        else:
+            data = bytes(source)
+            default_name = "material"
+        info = probe_video(data, limits=limits)
+        s._load_activity(activity_id)
+        self._check_capacity(len(data))
+        from fusionkit.errors import NoFaceDetectedError as _NoFace
+        from fusionkit.fusion.video import _stored_mesh, track_video
+
+        status, error, faces_points = "ready", None, []
+        tracks = None
+        try:
+            tracks = track_video(data, limits=limits)
+        except _NoFace as exc:
+            status, error = "role_not_in_video", f"{exc.code}: {exc}"
+        except Exception as exc:  # preprocessing failed; the material is kept with its status
+            code = exc.code if isinstance(exc, FusionKitError) else "FailedOperation.InternalError"
+            status, error = "preprocessing_failed", f"{code}: {exc}"
+        if tracks is not None:
+            for i in range(tracks.face_count):
+                rows = np.flatnonzero(tracks.present[:, i])
+                if rows.size:
+                    faces_points.append(np.array(tracks.points[rows[0], i], np.float32))
+            if not faces_points:
+                status, tracks = "role_not_in_video", None
+                error = "FailedOperation.NoFaceDetected: no face in the video"
+        now = s.now()
+        mid = ids.new_id(ids.MATERIAL, now)
+        call.refs["material_id"] = mid
+        meta: dict[str, Any] = dict(info.to_json())
+        meta["tracked_faces"] = len(faces_points)
+        meta["error"] = error
+        material = Material(
+            id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
+            status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
+            source_sha256=hashlib.sha256(data).hexdigest(),
+            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=_stored_mesh(p)) for i, p in enumerate(faces_points)],
+            fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now,
+            video=meta)
+        doc = material.to_json()
+        material = Material.from_json(doc)
+        blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
+        if tracks is not None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, points=tracks.points, present=tracks.present)
+            blobs.append((keys.material_tracks(mid), buf.getvalue()))
+        blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
+        written: list[str] = []
+        try:
+            for key, blob in blobs:
+                written.append(key)
+                s.store.write(key, blob)
+        except BaseException:
+            for key in reversed(written):
+                with contextlib.suppress(Exception):
+                    s.store.delete(key)
+            with contextlib.suppress(Exception):
+                s.store.delete_prefix(keys.material_folder(mid))
+            raise
+        call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
+        return material
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits
@@ -719,8 +859,11 @@ class Materials:
         if not results_done:
             counts["results"] = counts.get("results", 0) + s.results._erase(
                 frozenset({material_id}), frozenset(), frozenset())
+        counts["results"] = counts.get("results", 0) + s.videos._erase_material(material_id)
         s.store.delete(keys.material_doc(material_id))
         sources = int(s.store.delete(keys.material_source(material_id, material.source_format)))
+        if material.kind == "video":
+            counts["tracks"] = counts.get("tracks", 0) + int(s.store.delete(keys.material_tracks(material_id)))
         s.store.delete_prefix(keys.material_folder(material_id))
         s._forget(material_id)
         counts["materials"] = counts.get("materials", 0) + 1
@@ -846,6 +989,421 @@ class Results:
     def _drop_if_empty(self, folder: str) -> None:
         if not self._studio.store.list(folder):
             self._studio.store.delete_prefix(folder)
+
+
+_FPS_ESTIMATE = 20.0  # frames per second assumed for a job's estimated time
+_OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
+
+
+class _Cancelled(Exception):
+    """Raised from the progress callback of a cancelled job: fuse_video stops and leaves nothing."""
+
+
+@attrs.define(eq=False)
+class Videos:
+    """``studio.videos``: asynchronous video fusion jobs into video materials, run by a bounded pool of threads.
+
+    A job is the document ``jobs/{job_id}.json`` (written atomically at every change) and its user images
+    ``jobs/{job_id}/user_{n}.png`` (deleted when it ends). The result goes to ``results/video/{date}/{job_id}.mp4``
+    and expires after the retention policy's video-result period, or to the job's ``user_designated_url``.
+    One process runs the jobs of a store: opening a studio picks up queued and interrupted jobs.
+    """
+
+    _studio: Studio
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
+    _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
+    _pending: set[str] = attrs.field(init=False, factory=set)
+    _cancelled: set[str] = attrs.field(init=False, factory=set)
+    _options: dict[str, FuseOptions] = attrs.field(init=False, factory=dict)
+
+    # -- documents -----------------------------------------------------------------------------------------------
+
+    def _load(self, job_id: str) -> VideoJob:
+        try:
+            return VideoJob.from_json(self._studio.store.read(keys.job_doc(job_id)))
+        except KeyNotFound:
+            raise JobNotExistError(f"no video job {job_id} in this studio") from None
+
+    def _save(self, job: VideoJob) -> None:
+        self._studio.store.write(keys.job_doc(job.id), job.to_json().encode())
+
+    def _fail(self, job_id: str, code: str, message: str) -> None:
+        with self._lock:
+            try:
+                job = self._load(job_id)
+            except JobNotExistError:
+                return
+            if job.done:
+                return
+            now = self._studio.now()
+            self._save(attrs.evolve(job, status="failed", error_code=code, error_message=_one_line(message),
+                                    updated=now, expires=now + self._studio.retention.video_results))
+
+    # -- public calls --------------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        activity_id: str,
+        material_id: str,
+        merges: Any,
+        *,
+        options: FuseOptions | None = None,
+        fuse_face_degree: float | None = None,
+        fuse_profile_degree: float | None = None,
+        user_designated_url: str | None = None,
+        consent: Mapping[str, Any] | None = None,
+        context: RequestContext | None = None,
+    ) -> VideoJob:
+        """Queue a fusion of user faces into a ready video material; returns at once.
+
+        Parameters
+        ----------
+        activity_id, material_id
+            The video material and its activity.
+        merges
+            As for :meth:`Studio.fuse` (user images, or :class:`~fusionkit.Merge` with a material face id).
+        options, fuse_face_degree, fuse_profile_degree, consent, context
+            As for :meth:`Studio.fuse`. Only the scalar options (degrees, smoothing, sharpening, colour match)
+            survive a restart; label, logo and metadata options apply while this process runs the job.
+        user_designated_url
+            Write the result there (any fsspec URL) instead of the studio's ``results/video/``.
+
+        Returns
+        -------
+        VideoJob
+            Queued, with ``queue_length`` (jobs ahead of it here) and ``estimated_seconds``.
+
+        Raises
+        ------
+        ActivityIdNotFoundError, MaterialIdNotFoundError, ParameterValueError, ConsentRequiredError
+            And the user-image errors of :func:`fusionkit.fuse` (checked before it is queued).
+        """
+        s = self._studio
+        with s._call("SubmitVideoFaceFusionJob", context) as (call, request_id):
+            activity_id = _need_activity(activity_id)
+            material_id = _need_material(material_id)
+            call.refs.update(activity_id=activity_id, material_id=material_id)
+            url = None if user_designated_url is None else _check_output_url(user_designated_url)
+            if options is not None and not isinstance(options, FuseOptions):
+                raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
+            s._check_consent(activity_id, material_id, consent, context)
+            activity = s._load_activity(activity_id)
+            material = s._load_material(material_id, activity_id)
+            if material.kind != "video" or material.status != "ready":
+                raise ParameterValueError(f"material {material_id} is not a ready video material "
+                                          f"(kind {material.kind}, status {material.status})")
+            opts = s._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            merge_list = s._merges(material, merges)
+            if not 1 <= len(merge_list) <= 6:
+                raise ParameterValueError(f"give 1 to 6 merges, got {len(merge_list)}")
+            from fusionkit.imaging.decode import load_image
+
+            images = [_encode_array(load_image(m.image, limits=s.limits)) for m in merge_list]
+            now = s.now()
+            job_id = ids.new_id(ids.JOB, now)
+            with self._lock:
+                ahead = len(self._pending)
+            frames = int((material.video or {}).get("frame_count") or 0)
+            params: dict[str, Any] = {k: getattr(opts, k) for k in _OPTION_FIELDS}
+            params.update(blend_mode=opts.blend_mode.value, users=len(images),
+                          template_faces=[m.template_face for m in merge_list],
+                          input_face_rects=[list(m.input_face_rect) if m.input_face_rect else None
+                                            for m in merge_list])
+            job = VideoJob(id=job_id, activity_id=activity_id, material_id=material_id, request_id=request_id,
+                           parameters=params, user_designated_url=url, queue_length=ahead,
+                           estimated_seconds=round(frames / _FPS_ESTIMATE * (ahead + 1), 1), created=now,
+                           updated=now)
+            try:
+                for i, data in enumerate(images):
+                    s.store.write(keys.job_user(job_id, i), data)
+                self._save(job)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+                raise
+            call.refs["video_url"] = s.store.url(keys.job_doc(job_id))
+            with self._lock:
+                self._options[job_id] = opts
+            self._enqueue(job_id)
+            return job
+
+    def get(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
+        """The job: status (and ``status_code``), progress, error, and when completed the output.
+
+        Raises
+        ------
+        JobNotExistError
+            Unknown id, or a completed job whose result has expired.
+        """
+        s = self._studio
+        with s._call("DescribeVideoFaceFusionJob", context) as (call, _):
+            job_id = _need_job(job_id)
+            return self._current(job_id, call)
+
+    def _current(self, job_id: str, call: _Call | None = None) -> VideoJob:
+        job = self._load(job_id)
+        if call is not None:
+            call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url)
+        if job.is_expired(self._studio.now()):
+            raise JobNotExistError(f"video job {job_id} has expired with its result")
+        return job
+
+    def cancel(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
+        """Cancel a queued or running job (it ends failed with ``FailedOperation.JobCancelled``, and nothing is
+        written); a finished job is returned as it is."""
+        s = self._studio
+        with s._call("CancelVideoFaceFusionJob", context) as (call, _):
+            job_id = _need_job(job_id)
+            with self._lock:
+                job = self._current(job_id, call)
+                if job.done:
+                    return job
+                self._cancelled.add(job_id)
+                now = s.now()
+                job = attrs.evolve(job, status="failed", error_code=JobCancelledError.code,
+                                   error_message="cancelled by the caller", updated=now,
+                                   expires=now + s.retention.video_results)
+                self._save(job)
+                # The user images go now; a worker reading them meanwhile stops (the job is already failed).
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+            return job
+
+    def wait(self, job_id: str, *, timeout: float | None = None, poll: float = 0.05,
+             context: RequestContext | None = None) -> VideoJob:
+        """Block until the job has failed or completed (or ``timeout`` seconds passed) and return it."""
+        s = self._studio
+        with s._call("WaitVideoFaceFusionJob", context) as (call, _):
+            job_id = _need_job(job_id)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                job = self._current(job_id, call)
+                if job.done or (deadline is not None and time.monotonic() >= deadline):
+                    return job
+                time.sleep(poll)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker threads (queued jobs stay queued in storage, for the next studio opened)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+
+    # -- workers -------------------------------------------------------------------------------------------------
+
+    def _enqueue(self, job_id: str) -> None:
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        with self._lock:
+            if job_id in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
+            self._pending.add(job_id)
+            self._pool.submit(self._run, job_id)
+
+    def _recover(self) -> None:
+        """On open: requeue queued jobs; retry an interrupted (processing) job once, else mark it failed."""
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        for name in sorted(s.store.list(keys.JOBS)):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            try:
+                job = self._load(job_id)
+            except (JobNotExistError, FusionKitError):
+                continue
+            if job.status == "processing":
+                if job.attempts >= 2:
+                    self._fail(job_id, JobInterruptedError.code,
+                               f"the job was interrupted {job.attempts} times while it ran; submit it again")
+                    with contextlib.suppress(Exception):
+                        s.store.delete_prefix(keys.job_folder(job_id))
+                    continue
+                self._save(attrs.evolve(job, status="queued", progress=0.0, updated=s.now()))
+            elif job.status != "queued":
+                continue
+            self._enqueue(job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            self._process(job_id)
+        except Exception as exc:  # the job is marked failed; the worker thread carries on
+            self._studio._logger.error("fusionkit: video job %s failed: %r", job_id, exc)
+            with contextlib.suppress(Exception):
+                self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._pending.discard(job_id)
+                self._cancelled.discard(job_id)
+                self._options.pop(job_id, None)
+
+    def _process(self, job_id: str) -> None:
+        s = self._studio
+        with self._lock:
+            try:
+                job: VideoJob | None = self._load(job_id)
+            except JobNotExistError:
+                job = None  # erased before it ran
+            if job is None or job.done:  # erased or cancelled while queued: its user images go
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+                return
+            if job.status != "queued" or job_id in self._cancelled:
+                return
+            job = attrs.evolve(job, status="processing", attempts=job.attempts + 1, progress=0.0, updated=s.now())
+            self._save(job)
+            opts = self._options.get(job_id)
+        tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
+        failure: tuple[str, str] | None = None
+        try:
+            self._fuse(job, opts, tmp)
+        except _Cancelled:
+            pass
+        except FusionKitError as exc:
+            failure = (exc.code, str(exc))
+        except Exception as exc:
+            failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+        # BaseException (the process going down) leaves the job processing: it is retried on the next open.
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        # The user images go before the job's final document is written: a finished job holds none.
+        with contextlib.suppress(Exception):
+            s.store.delete_prefix(keys.job_folder(job_id))
+        if failure is not None:
+            self._fail(job_id, *failure)
+
+    def _fuse(self, job: VideoJob, opts: FuseOptions | None, tmp: str) -> None:
+        s = self._studio
+        from fusionkit.fusion.api import Merge
+        from fusionkit.fusion.video import VideoTracks, fuse_video
+
+        try:
+            material = s._load_material(job.material_id)
+            source = s.store.read(keys.material_source(job.material_id, "mp4"))
+        except KeyNotFound:
+            raise MaterialIdNotFoundError(f"material {job.material_id} was deleted before the job ran") from None
+        tracks = None
+        tracks_key = keys.material_tracks(material.id)
+        with contextlib.suppress(KeyNotFound), np.load(io.BytesIO(s.store.read(tracks_key))) as npz:
+            tracks = VideoTracks(points=npz["points"], present=npz["present"])
+        p = job.parameters
+        merges = []
+        for i in range(int(p["users"])):
+            try:
+                image = decode_image(s.store.read(keys.job_user(job.id, i)), limits=s.limits)
+            except KeyNotFound:
+                raise StorageError(f"the user images of job {job.id} are gone from storage") from None
+            rect = p["input_face_rects"][i]
+            merges.append(Merge(image=image, template_face=p["template_faces"][i],
+                                input_face_rect=tuple(rect) if rect else None))
+        if opts is None:
+            opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
+        src = os.path.join(tmp, "template.mp4")
+        with builtins.open(src, "wb") as fh:
+            fh.write(source)
+        del source
+        out = os.path.join(tmp, "out.mp4")
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if job.id in self._cancelled:
+                raise _Cancelled
+            if fraction - last[0] >= 0.1 and fraction < 1.0:
+                last[0] = fraction
+                with self._lock:
+                    current = self._load(job.id)
+                    if current.status == "processing":
+                        self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
+
+        result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
+                            progress=progress)
+        with builtins.open(out, "rb") as rfh:
+            data = rfh.read()
+        md5 = hashlib.md5(data).hexdigest()
+        now = s.now()
+        key: str | None = None
+        if job.user_designated_url is not None:
+            import fsspec
+
+            with fsspec.open(job.user_designated_url, "wb") as ofh:
+                ofh.write(data)
+            url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
+        else:
+            key = keys.video_result(now.date(), job.id)
+            s.store.write(key, data)
+            url, expires = s.store.url(key), now + s.retention.video_results
+        with self._lock:
+            try:
+                current: VideoJob | None = self._load(job.id)
+            except JobNotExistError:
+                current = None  # its material was deleted meanwhile
+            if current is None or current.status != "processing":  # cancelled or erased meanwhile: leave nothing
+                if key is not None:
+                    s.store.delete(key)
+                return
+            s.store.delete_prefix(keys.job_folder(job.id))
+            self._save(attrs.evolve(
+                current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
+                height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
+                updated=now, expires=expires))
+
+    # -- retention -----------------------------------------------------------------------------------------------
+
+    def _erase_material(self, material_id: str) -> int:
+        return self._erase(frozenset({material_id}), frozenset())
+
+    def _erase(self, material_ids: frozenset[str], request_ids: frozenset[str]) -> int:
+        """Delete every job of these materials or submitted by these requests, with its result (a running one
+        stops and leaves nothing); return how many stored results went."""
+        s = self._studio
+        if not material_ids and not request_ids:
+            return 0
+        removed = 0
+        for name in s.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            with self._lock:
+                try:
+                    job = self._load(job_id)
+                except FusionKitError:
+                    continue
+                if job.material_id not in material_ids and job.request_id not in request_ids:
+                    continue
+                self._cancelled.add(job_id)
+                s.store.delete(keys.job_doc(job_id))
+                if job.status == "completed" and job.user_designated_url is None:
+                    removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
+                if job_id not in self._pending:
+                    self._cancelled.discard(job_id)
+                s.store.delete_prefix(keys.job_folder(job_id))
+        return removed
+
+    def _sweep(self, now: datetime) -> int:
+        """Delete expired results with their job documents; return how many results went."""
+        s = self._studio
+        removed = 0
+        for name in s.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            try:
+                job = self._load(job_id)
+            except FusionKitError:
+                continue
+            if job.is_expired(now):
+                s.store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
+                s.store.delete(keys.video_result(job.updated.date(), job_id))
+                removed += 1
+        for name in s.store.list(keys.RESULTS_VIDEO):
+            day = _day_of(name)
+            if day is not None and not s.store.list(keys.video_result_folder(day)):
+                s.store.delete_prefix(keys.video_result_folder(day))
+        return removed
 
 
 @attrs.define(eq=False)
@@ -980,6 +1538,8 @@ def open(
     limits: ImageLimits = DEFAULT_LIMITS,
     store_results: str = "url",
     fuse_threads: int = 1,
+    video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
+    video_workers: int = 1,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -1004,6 +1564,11 @@ def open(
         ``"url"``: store results only when a URL is asked for; ``"always"``: store every result.
     fuse_threads
         Passed to :func:`fusionkit.fuse` as ``threads``.
+    video_limits
+        Caps on uploaded video materials (checked from the container before decoding).
+    video_workers
+        Threads running video jobs (0-8; 0 runs none: jobs wait for a studio that has workers). On opening, jobs
+        left queued are picked up again and an interrupted one is retried once, then marked failed.
 
     Examples
     --------
@@ -1015,8 +1580,15 @@ def open(
     """
     if consent is not None and not callable(consent):
         raise ParameterValueError("consent must be a callable policy or None")
+    if not isinstance(video_limits, VideoLimits):
+        raise ParameterValueError(f"video_limits must be a VideoLimits, got {type(video_limits).__name__}")
     if isinstance(fuse_threads, bool) or not isinstance(fuse_threads, int) or not 1 <= fuse_threads <= 6:
         raise ParameterValueError(f"fuse_threads must be a whole number within 1-6, got {fuse_threads!r}")
-    return Studio(store=open_store(url, storage_options), clock=clock or _utc_now,
+    if isinstance(video_workers, bool) or not isinstance(video_workers, int) or not 0 <= video_workers <= 8:
+        raise ParameterValueError(f"video_workers must be a whole number within 0-8, got {video_workers!r}")
+    studio = Studio(store=open_store(url, storage_options), clock=clock or _utc_now,
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
-                  limits=limits, store_results=store_results, fuse_threads=fuse_threads)
+                  limits=limits, store_results=store_results, fuse_threads=fuse_threads,
+                  video_limits=video_limits, video_workers=video_workers)
+    studio.videos._recover()
+    return studio

@@ -1,0 +1,198 @@
+"""Video jobs: submit returns at once, a worker pool runs them, get / cancel / expiry / sweep, restart recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+from datetime import datetime, timedelta, timezone
+
+import attrs
+import av
+import pytest
+
+import fusionkit
+from fusionkit.domain import VideoJob
+from fusionkit.errors import (
+    JobNotExistError,
+    MaterialIdNotFoundError,
+    ParameterValueError,
+)
+from fusionkit.storage import keys
+from tests.studio.conftest import photo, stored_keys
+from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
+
+
+@pytest.fixture
+def video_material(studio, studio_clip):  # noqa: F811
+    act = studio.activities.create("video")
+    return act, studio.materials.upload(act.id, studio_clip)
+
+
+def test_submit_runs_and_completes(studio, video_material):
+    act, mat = video_material
+    job = studio.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    assert job.status in ("queued", "processing") and job.queue_length >= 0 and job.estimated_seconds > 0
+    assert job.status_code in (1, 3)
+    done = studio.videos.wait(job.id, timeout=120)
+    assert done.status == "completed" and done.status_code == 7 and done.progress == 1.0, done.error_message
+    assert (done.width, done.height, done.frame_count) == (320, 180, 10)
+    assert done.fps == pytest.approx(10.0) and done.duration_s == pytest.approx(1.0, abs=0.15)
+    key = keys.video_result(done.updated.date(), job.id)
+    data = studio.store.read(key)
+    assert hashlib.md5(data).hexdigest() == done.md5 and done.url == studio.store.url(key)
+    with av.open(io.BytesIO(data)) as c:
+        assert c.streams.video[0].frames == 10 and c.streams.audio
+    assert studio.videos.get(job.id) == done
+    assert stored_keys(studio, "jobs") == [keys.job_doc(job.id)]  # the user images went with the job
+    hour = timedelta(hours=1)
+    names = {r.interface for r in studio.logs.query(done.created - hour, done.created + hour)}
+    assert {"SubmitVideoFaceFusionJob", "DescribeVideoFaceFusionJob", "WaitVideoFaceFusionJob"} <= names
+
+
+def test_result_expires_after_a_day_and_sweep_deletes_it(studio, clock, video_material):
+    act, mat = video_material
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    assert done.expires == done.updated + timedelta(days=1)
+    clock.advance(days=1, seconds=1)
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(done.id)
+    assert studio.sweep()["video_results"] == 1
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []
+
+
+def test_user_designated_url(studio, video_material, tmp_path):
+    act, mat = video_material
+    target = f"memory://fk-out-{id(tmp_path)}/out.mp4"
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg"),
+                                                   user_designated_url=target).id, timeout=120)
+    assert done.status == "completed" and done.url == target and done.expires == done.updated + timedelta(days=1)
+    import fsspec
+
+    with fsspec.open(target, "rb") as fh:
+        assert hashlib.md5(fh.read()).hexdigest() == done.md5
+    assert stored_keys(studio, "results") == []
+    for junk in ("not a url", "/etc/passwd", "simplecache::file:///x", "nosuchproto://x/y", "file://a b", 7):
+        with pytest.raises(ParameterValueError):
+            studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=junk)
+
+
+def test_unknown_and_malformed_job_ids(studio):
+    for bad in ("jb_0000000000000000", "../x", "rs_0123456789abc", None):
+        with pytest.raises(JobNotExistError) as err:
+            studio.videos.get(bad)
+        assert err.value.code == "FailedOperation.JobNotExist"
+        with pytest.raises(JobNotExistError):
+            studio.videos.cancel(bad)
+
+
+def test_submit_refuses_image_materials_and_unknown_materials(studio, video_material):
+    act, _ = video_material
+    img = studio.materials.upload(act.id, photo("obama.jpg"))
+    with pytest.raises(ParameterValueError):
+        studio.videos.submit(act.id, img.id, photo("biden.jpg"))
+    with pytest.raises(MaterialIdNotFoundError):
+        studio.videos.submit(act.id, "mt_0000000000000000", photo("biden.jpg"))
+
+
+def test_cancel_a_queued_job_and_input_disappearing(studio_url, clock, studio_clip):  # noqa: F811
+    idle = fusionkit.open(studio_url, clock=clock, video_workers=0)
+    act = idle.activities.create("video")
+    mat = idle.materials.upload(act.id, studio_clip)
+    a = idle.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    b = idle.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    assert idle.videos.get(a.id).status == "queued"
+    cancelled = idle.videos.cancel(a.id)
+    assert cancelled.status == "failed" and cancelled.error_code == "FailedOperation.JobCancelled"
+    assert idle.videos.cancel(a.id) == cancelled
+    idle.store.delete(keys.material_source(mat.id, "mp4"))  # b's input disappears under it
+    worker = fusionkit.open(studio_url, clock=clock)
+    failed = worker.videos.wait(b.id, timeout=60)
+    assert failed.status == "failed" and failed.status_code == 5
+    assert failed.error_code == "InvalidParameterValue.MaterialIdNotFound"
+    assert worker.videos.get(a.id).status == "failed"
+    worker.videos.close()
+
+
+def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, clock, studio_clip):  # noqa: F811
+    root = str(tmp_path / "studio")
+    first = fusionkit.open(root, clock=clock, video_workers=0)
+    act = first.activities.create("video")
+    mat = first.materials.upload(act.id, studio_clip)
+    queued = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    once = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    twice = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    # as if a process had died while running them
+    for job, attempts in ((once, 1), (twice, 2)):
+        first.store.write(keys.job_doc(job.id), attrs.evolve(job, status="processing", attempts=attempts,
+                                                             progress=0.4).to_json().encode())
+    second = fusionkit.open(root, clock=clock)
+    assert second.videos.wait(queued.id, timeout=120).status == "completed"
+    retried = second.videos.wait(once.id, timeout=120)
+    assert retried.status == "completed" and retried.attempts == 2
+    gave_up = second.videos.get(twice.id)
+    assert gave_up.status == "failed" and gave_up.error_code == "FailedOperation.JobInterrupted"
+    second.videos.close()
+
+
+def test_job_document_round_trips():
+    now = datetime(2026, 3, 10, tzinfo=timezone.utc)
+    job = VideoJob(id="jb_0123456789ab", activity_id="ac_0123456789ab", material_id="mt_0123456789ab",
+                   request_id="rq_0123456789ab", created=now, updated=now, parameters={"users": 1})
+    assert VideoJob.from_json(job.to_json()) == job and job.status_code == 1
+    with pytest.raises(ParameterValueError):
+        VideoJob(id="jb_0123456789ab", activity_id="ac_0123456789ab", material_id="mt_0123456789ab",
+                 request_id="rq_0123456789ab", created=now, updated=now, status="lost")
+
+
+def test_deleting_the_material_deletes_its_jobs_and_results(studio, video_material):
+    act, mat = video_material
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    assert done.status == "completed"
+    receipt = studio.materials.delete(mat.id)
+    assert receipt.counts["results"] == 1 and receipt.counts["tracks"] == 1
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(done.id)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []
+
+
+def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch):
+    import fusionkit.fusion.video as fv
+
+    act, mat = video_material
+    real = fv.fuse_video
+    seen: list[float] = []
+
+    def fuse_then_cancel(*args, progress, **kwargs):
+        def hook(fraction: float) -> None:
+            seen.append(fraction)
+            if fraction >= 0.3:
+                studio.videos.cancel(next(iter(studio.videos._pending)))  # the one job running
+            progress(fraction)
+
+        return real(*args, progress=hook, **kwargs)
+
+    monkeypatch.setattr(fv, "fuse_video", fuse_then_cancel)
+    job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+    done = studio.videos.wait(job_id, timeout=120)
+    assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
+    assert max(seen) < 1.0
+    deadline = time.monotonic() + 60
+    while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
+        time.sleep(0.01)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
+
+
+def test_erase_by_material_or_request_reaches_video_jobs(studio, clock, video_material):
+    act, mat = video_material
+    done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    cancelled = studio.videos.cancel(studio.videos.submit(act.id, mat.id, photo("biden.jpg")).id)
+    assert cancelled.expires == cancelled.updated + timedelta(days=1)
+    assert studio.erase(request_ids=[done.request_id]).counts["results"] == 1
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(done.id)
+    assert studio.videos.get(cancelled.id).status == "failed"
+    studio.erase(material_ids=[mat.id])
+    with pytest.raises(JobNotExistError):
+        studio.videos.get(cancelled.id)
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == []
