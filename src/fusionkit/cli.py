@@ -22,6 +22,7 @@ import json
 import math
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
@@ -613,9 +614,20 @@ def _job_line(job: Any) -> str:
 
 
 def _wait_job(studio: Any, job_id: str, timeout: float | None) -> Any:
+    progress = _Progress()
     try:
-        return studio.videos.wait(job_id, timeout=timeout)
+        if not progress.enabled:
+            return studio.videos.wait(job_id, timeout=timeout)
+        # On a terminal: wait in one-second steps and show the job's progress (each step is one logged call).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            job = studio.videos.wait(job_id, timeout=step)
+            progress.note(f"job {job.id}: {job.status} {job.progress:.0%}")
+            if job.done or (deadline is not None and time.monotonic() >= deadline):
+                return job
     finally:
+        progress.done()
         studio.videos.close(wait=True)
 
 

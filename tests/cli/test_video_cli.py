@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +54,35 @@ def test_video_errors(tmp_path: Path, samples: dict[str, Path]) -> None:
     assert_error(run_cli("--studio", studio, "video", "status", "jb_0000000000000000"), 1, JobNotExistError.code)
     assert_error(run_cli("--studio", studio, "video", "submit", samples["biden.jpg"]), 2, USAGE)
     assert_error(run_cli("--studio", studio, "video", "wait", "jb_0000000000000000", "--timeout", "-1"), 2, USAGE)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_video_wait_shows_progress_only_on_a_terminal(tmp_path: Path, samples: dict[str, Path],
+                                                      cli_clip: Path) -> None:
+    import os
+    import pty
+    import subprocess
+
+    studio = tmp_path / "studio"
+    aid = _json(studio, "activity", "create", "video")["id"]
+    (mat,) = _json(studio, "material", "upload", aid, cli_clip)
+    job = _json(studio, "video", "submit", "--material", mat["id"], samples["biden.jpg"])
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
+    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", "--studio", str(studio), "video", "wait",
+                             job["id"]], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=120)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert f"job {job['id']}: ".encode() in seen and b"\r" in seen
+    assert b"\r" not in out and b"completed" in out  # stdout carries the result only
