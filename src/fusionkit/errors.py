@@ -36,6 +36,7 @@ __all__ = [
     "JobInterruptedError",
     "JobNotExistError",
     "MaterialIdNotFoundError",
+    "MaterialPreprocessingError",
     "ModelFileError",
     "NoFaceDetectedError",
     "ParameterValueError",
@@ -250,6 +251,13 @@ class JobNotExistError(InputError):
     """The video job id is malformed, names no job of this studio, or the job's result has expired."""
 
     code: ClassVar[str] = "FailedOperation.JobNotExist"
+
+
+class MaterialPreprocessingError(InputError):
+    """The video material is still being preprocessed (uploaded with ``wait=False``): wait until its status is
+    ``"ready"`` (``studio.materials.get``) and submit again."""
+
+    code: ClassVar[str] = "FailedOperation.MaterialPreprocessing"
 
 
 class JobCancelledError(FusionKitError):

@@ -273,8 +273,9 @@ class Material(_Json):
     kind
         ``"image"`` or ``"video"`` (an MP4 template).
     status
-        ``"ready"`` once stored and indexed; a video material may also be ``"preprocessing_failed"`` (its faces
-        could not be tracked) or ``"role_not_in_video"`` (no face on its first frame).
+        ``"ready"`` once stored and indexed; a video material may also be ``"preprocessing"`` (uploaded with
+        ``wait=False``, its tracking running; ``video["progress"]`` goes 0-1), ``"preprocessing_failed"`` (its faces
+        could not be tracked) or ``"role_not_in_video"`` (no face on its first frame, or a reference face not found).
     source_format
         ``"jpeg"`` or ``"png"``; ``"mp4"`` for a video.
     width, height, source_bytes
@@ -299,7 +300,8 @@ class Material(_Json):
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
     kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
-    status: str = attrs.field(default="ready", validator=_one_of("ready", "preprocessing_failed", "role_not_in_video"))
+    status: str = attrs.field(default="ready", validator=_one_of("ready", "preprocessing", "preprocessing_failed",
+                                                                      "role_not_in_video"))
     source_format: str = attrs.field(validator=_one_of("jpeg", "png", "mp4"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)

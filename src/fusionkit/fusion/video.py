@@ -339,8 +339,11 @@ def _decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
 
 
 def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
-                smoothing: bool = True) -> VideoTracks:
+                smoothing: bool = True, progress: Callable[[float], None] | None = None) -> VideoTracks:
     """Find the faces on frame 0 and follow them through the video (what preprocessing stores).
+
+    ``progress``, when given, is called after each frame with the fraction done (0-1, from the container's frame
+    count); an exception it raises stops the tracking and propagates.
 
     Raises
     ------
@@ -369,6 +372,8 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
                     row[i] = m.points
             points.append(row)
             present.append([m is not None for m in tracker.meshes])
+            if progress is not None:
+                progress(min(1.0, (index + 1) / max(1, info.frame_count)))
     if not points:
         raise VideoDecodeFailedError("the video has no decodable frame")
     return VideoTracks(points=np.stack(points), present=np.array(present, bool))

@@ -53,6 +53,7 @@ from fusionkit.errors import (
     JobInterruptedError,
     JobNotExistError,
     MaterialIdNotFoundError,
+    MaterialPreprocessingError,
     NoFaceDetectedError,
     ParameterValueError,
     ResultIdNotFoundError,
@@ -589,6 +590,41 @@ class Activities:
                                   subject_ids=(activity_id,), counts=counts)
 
 
+def _track_material(data: bytes, limits: VideoLimits, progress: Callable[[float], None] | None = None,
+                    ) -> tuple[str, str | None, list[NDArray[np.float32]], bytes | None]:
+    """Preprocess a video material: (status, error, the faces' first points, the tracks as npz bytes or None).
+
+    Exceptions raised by ``progress`` propagate; any other failure is a status.
+    """
+    from fusionkit.fusion.video import track_video
+
+    status, error, faces_points = "ready", None, []
+    tracks = None
+    try:
+        tracks = track_video(data, limits=limits, progress=progress)
+    except _Cancelled:
+        raise
+    except NoFaceDetectedError as exc:
+        status, error = "role_not_in_video", f"{exc.code}: {exc}"
+    except Exception as exc:  # preprocessing failed; the material is kept with its status
+        code = exc.code if isinstance(exc, FusionKitError) else "FailedOperation.InternalError"
+        status, error = "preprocessing_failed", f"{code}: {exc}"
+    if tracks is not None:
+        for i in range(tracks.face_count):
+            rows = np.flatnonzero(tracks.present[:, i])
+            if rows.size:
+                faces_points.append(np.array(tracks.points[rows[0], i], np.float32))
+        if not faces_points:
+            status, tracks = "role_not_in_video", None
+            error = "FailedOperation.NoFaceDetected: no face in the video"
+    blob = None
+    if tracks is not None:
+        buf = io.BytesIO()
+        np.savez_compressed(buf, points=tracks.points, present=tracks.present)
+        blob = buf.getvalue()
+    return status, error, faces_points, blob
+
+
 @attrs.define(eq=False)
 class Materials:
     """``studio.materials``: upload, get, list, delete."""
@@ -603,6 +639,7 @@ class Materials:
         name: str | None = None,
         fuse_face_degree: float | None = None,
         fuse_profile_degree: float | None = None,
+        wait: bool = True,
         context: RequestContext | None = None,
     ) -> Material:
         """Store a template picture in an activity, finding and indexing its faces once.
@@ -620,6 +657,12 @@ class Materials:
             For people (default: the file name, or ``"material"``).
         fuse_face_degree, fuse_profile_degree
             0-100 defaults for fusions into this material.
+        wait
+            For a video: ``True`` (default) tracks its faces before returning; ``False`` stores it with status
+            ``"preprocessing"`` and returns at once, the tracking running on the studio's worker pool
+            (``video["progress"]`` 0-1 in :meth:`get`) and ending in the same statuses. Like a video job it
+            survives a restart (picked up again; one interrupted twice ends ``"preprocessing_failed"``).
+            Ignored for pictures.
 
         Raises
         ------
@@ -640,7 +683,7 @@ class Materials:
             if _looks_like_mp4(source):
                 material = self._upload_video(activity_id, source, call, name=name,
                                               fuse_face_degree=fuse_face_degree,
-                                              fuse_profile_degree=fuse_profile_degree)
+                                              fuse_profile_degree=fuse_profile_degree, wait=wait)
                 return material
             data, default_name = self._source_bytes(source)
             info = probe_image(data)
@@ -685,7 +728,8 @@ class Materials:
             return material
 
     def _upload_video(self, activity_id: str, source: Any, call: _Call, *, name: str | None,
-                      fuse_face_degree: float | None, fuse_profile_degree: float | None) -> Material:
+                      fuse_face_degree: float | None, fuse_profile_degree: float | None,
+                      wait: bool = True) -> Material:
         """An MP4 template: caps checked from the container, then faces tracked once and stored per frame."""
         s = self._studio
         limits = s.video_limits
@@ -702,32 +746,21 @@ class Materials:
         info = probe_video(data, limits=limits)
         s._load_activity(activity_id)
         self._check_capacity(len(data))
-        from fusionkit.errors import NoFaceDetectedError as _NoFace
-        from fusionkit.fusion.video import _stored_mesh, track_video
+        from fusionkit.fusion.video import _stored_mesh
 
-        status, error, faces_points = "ready", None, []
-        tracks = None
-        try:
-            tracks = track_video(data, limits=limits)
-        except _NoFace as exc:
-            status, error = "role_not_in_video", f"{exc.code}: {exc}"
-        except Exception as exc:  # preprocessing failed; the material is kept with its status
-            code = exc.code if isinstance(exc, FusionKitError) else "FailedOperation.InternalError"
-            status, error = "preprocessing_failed", f"{code}: {exc}"
-        if tracks is not None:
-            for i in range(tracks.face_count):
-                rows = np.flatnonzero(tracks.present[:, i])
-                if rows.size:
-                    faces_points.append(np.array(tracks.points[rows[0], i], np.float32))
-            if not faces_points:
-                status, tracks = "role_not_in_video", None
-                error = "FailedOperation.NoFaceDetected: no face in the video"
+        if wait:
+            status, error, faces_points, tracks_blob = _track_material(data, limits)
+        else:
+            status, error, faces_points, tracks_blob = "preprocessing", None, [], None
         now = s.now()
         mid = ids.new_id(ids.MATERIAL, now)
         call.refs["material_id"] = mid
         meta: dict[str, Any] = dict(info.to_json())
         meta["tracked_faces"] = len(faces_points)
         meta["error"] = error
+        meta["progress"] = 1.0 if wait else 0.0
+        if not wait:
+            meta["attempts"] = 0
         material = Material(
             id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
             status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
@@ -738,10 +771,8 @@ class Materials:
         doc = material.to_json()
         material = Material.from_json(doc)
         blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
-        if tracks is not None:
-            buf = io.BytesIO()
-            np.savez_compressed(buf, points=tracks.points, present=tracks.present)
-            blobs.append((keys.material_tracks(mid), buf.getvalue()))
+        if tracks_blob is not None:
+            blobs.append((keys.material_tracks(mid), tracks_blob))
         blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
         written: list[str] = []
         try:
@@ -756,6 +787,8 @@ class Materials:
                 s.store.delete_prefix(keys.material_folder(mid))
             raise
         call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
+        if not wait:
+            s.videos._enqueue_preprocess(mid)
         return material
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
@@ -1089,6 +1122,10 @@ class Videos:
             s._check_consent(activity_id, material_id, consent, context)
             activity = s._load_activity(activity_id)
             material = s._load_material(material_id, activity_id)
+            if material.kind == "video" and material.status == "preprocessing":
+                raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
+                                                 f"({float((material.video or {}).get('progress') or 0):.0%}): "
+                                                 "wait until its status is ready, then submit")
             if material.kind != "video" or material.status != "ready":
                 raise ParameterValueError(f"material {material_id} is not a ready video material "
                                           f"(kind {material.kind}, status {material.status})")
@@ -1203,11 +1240,131 @@ class Videos:
             self._pending.add(job_id)
             self._pool.submit(self._run, job_id)
 
-    def _recover(self) -> None:
-        """On open: requeue queued jobs; retry an interrupted (processing) job once, else mark it failed."""
+    def _enqueue_preprocess(self, material_id: str) -> None:
+        """Queue the preprocessing (face tracking) of a video material uploaded with ``wait=False``."""
         s = self._studio
         if s.video_workers < 1:
             return
+        task = f"preprocess:{material_id}"
+        with self._lock:
+            if task in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
+            self._pending.add(task)
+            self._pool.submit(self._run_preprocess, material_id)
+
+    def _update_material(self, material_id: str, **video: Any) -> Material | None:
+        """Under the lock: merge ``video`` into a preprocessing material's metadata and save it; ``None`` when the
+        material is gone or no longer preprocessing."""
+        s = self._studio
+        try:
+            material = s._load_material(material_id)
+        except MaterialIdNotFoundError:
+            return None
+        if material.status != "preprocessing":
+            return None
+        meta = dict(material.video or {})
+        meta.update(video)
+        material = attrs.evolve(material, video=meta, updated=s.now())
+        s._write_json(keys.material_doc(material_id), material)
+        return material
+
+    def _run_preprocess(self, material_id: str) -> None:
+        s = self._studio
+        try:
+            with self._lock:
+                material = s._load_material(material_id)
+                if material.status != "preprocessing":
+                    return
+                attempts = int((material.video or {}).get("attempts") or 0) + 1
+                self._update_material(material_id, attempts=attempts, progress=0.0)
+            try:
+                data = s.store.read(keys.material_source(material_id, "mp4"))
+            except KeyNotFound:
+                return  # deleted meanwhile
+            last = [0.0]
+
+            def progress(fraction: float) -> None:
+                if fraction - last[0] >= 0.1 and fraction < 1.0:
+                    last[0] = fraction
+                    with self._lock:
+                        if self._update_material(material_id, progress=round(fraction, 3)) is None:
+                            raise _Cancelled
+
+            try:
+                status, error, faces_points, blob = _track_material(data, s.video_limits, progress)
+            except _Cancelled:
+                return
+            self._finish_preprocess(material_id, status, error, faces_points, blob)
+        except MaterialIdNotFoundError:
+            return
+        except Exception as exc:  # the material ends preprocessing_failed; the worker thread carries on
+            s._logger.error("fusionkit: preprocessing of %s failed: %r", material_id, exc)
+            with contextlib.suppress(Exception):
+                self._finish_preprocess(material_id, "preprocessing_failed",
+                                        f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
+        finally:
+            with self._lock:
+                self._pending.discard(f"preprocess:{material_id}")
+
+    def _finish_preprocess(self, material_id: str, status: str, error: str | None,
+                           faces_points: list[NDArray[np.float32]], blob: bytes | None) -> None:
+        s = self._studio
+        from fusionkit.fusion.video import _stored_mesh
+
+        with self._lock:
+            try:
+                material = s._load_material(material_id)
+            except MaterialIdNotFoundError:
+                return
+            if material.status != "preprocessing":
+                return
+            if blob is not None:
+                s.store.write(keys.material_tracks(material_id), blob)  # the tracks, then the document
+            meta = dict(material.video or {})
+            meta.update(tracked_faces=len(faces_points), error=None if error is None else _one_line(error),
+                        progress=1.0)
+            done = attrs.evolve(
+                material, status=status, updated=s.now(), video=meta,
+                faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=_stored_mesh(p))
+                       for i, p in enumerate(faces_points)])
+            s._write_json(keys.material_doc(material_id), done)
+        # Deleted while the tracks were written: leave nothing behind.
+        try:
+            s._load_material(material_id)
+        except MaterialIdNotFoundError:
+            with contextlib.suppress(Exception):
+                s.store.delete_prefix(keys.material_folder(material_id))
+
+    def _recover_preprocessing(self) -> None:
+        """On open: pick up video materials still preprocessing; one interrupted twice ends preprocessing_failed."""
+        s = self._studio
+        for name in sorted(s.store.list(keys.MATERIALS)):
+            mid = name.rstrip("/").rsplit("/", 1)[-1]
+            if not ids.is_id(mid, ids.MATERIAL):
+                continue
+            try:
+                material = s._load_material(mid)
+            except FusionKitError:
+                continue
+            if material.status != "preprocessing":
+                continue
+            attempts = int((material.video or {}).get("attempts") or 0)
+            if attempts >= 2:
+                self._finish_preprocess(mid, "preprocessing_failed",
+                                        f"{JobInterruptedError.code}: preprocessing was interrupted {attempts} "
+                                        "times; upload the video again", [], None)
+                continue
+            self._enqueue_preprocess(mid)
+
+    def _recover(self) -> None:
+        """On open: requeue queued jobs; retry an interrupted (processing) job once, else mark it failed; the
+        same for video materials still preprocessing."""
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        self._recover_preprocessing()
         for name in sorted(s.store.list(keys.JOBS)):
             job_id = name[:-5] if name.endswith(".json") else ""
             if not ids.is_id(job_id, ids.JOB):

@@ -1,0 +1,117 @@
+"""Video materials uploaded with wait=False: preprocessing runs on the worker pool with progress, survives a restart."""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+import pytest
+
+import fusionkit
+from fusionkit.errors import MaterialPreprocessingError
+from fusionkit.storage import keys
+from tests.studio.conftest import photo, stored_keys
+from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
+
+
+def settled(studio, material_id: str, timeout: float = 120.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        mat = studio.materials.get(material_id)
+        if mat.status != "preprocessing" or time.monotonic() > deadline:
+            return mat
+        time.sleep(0.05)
+
+
+def test_wait_false_returns_at_once_and_submit_says_to_wait(studio_url, clock, studio_clip):  # noqa: F811
+    idle = fusionkit.open(studio_url, clock=clock, video_workers=0)
+    act = idle.activities.create("video")
+    mat = idle.materials.upload(act.id, studio_clip, wait=False)
+    assert mat.kind == "video" and mat.status == "preprocessing" and mat.faces == ()
+    assert mat.video is not None and mat.video["progress"] == 0.0 and mat.video["frame_count"] == 10
+    assert idle.materials.get(mat.id) == mat
+    assert idle.store.exists(keys.material_source(mat.id, "mp4"))
+    assert not idle.store.exists(keys.material_tracks(mat.id))
+    with pytest.raises(MaterialPreprocessingError, match="wait"):
+        idle.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    worker = fusionkit.open(studio_url, clock=clock)  # picks it up
+    done = settled(worker, mat.id)
+    assert done.status == "ready" and len(done.faces) >= 1 and done.video is not None
+    assert done.video["progress"] == 1.0 and done.video["tracked_faces"] == len(done.faces)
+    assert worker.store.exists(keys.material_tracks(mat.id))
+    job = worker.videos.wait(worker.videos.submit(act.id, mat.id, photo("biden.jpg")).id, timeout=120)
+    assert job.status == "completed"
+    worker.videos.close()
+
+
+def test_progress_is_visible_and_matches_the_synchronous_path(studio, studio_clip, monkeypatch):  # noqa: F811
+    import fusionkit.fusion.video as fv
+
+    real = fv.track_video
+    seen: list[float] = []
+
+    def watched(*args, **kwargs):
+        inner = kwargs["progress"]
+
+        def progress(fraction: float) -> None:
+            inner(fraction)
+            (name,) = studio.store.list(keys.MATERIALS)
+            mid = name.rstrip("/").rsplit("/", 1)[-1]
+            seen.append(studio.materials.get(mid).video["progress"])
+
+        kwargs["progress"] = progress
+        return real(*args, **kwargs)
+
+    act = studio.activities.create("video")
+    sync = studio.materials.upload(act.id, studio_clip)
+    studio.materials.delete(sync.id)
+    monkeypatch.setattr(fv, "track_video", watched)
+    mat = studio.materials.upload(act.id, studio_clip, wait=False)
+    done = settled(studio, mat.id)
+    assert done.status == "ready" and done.video is not None and done.video["progress"] == 1.0
+    assert seen == sorted(seen) and 0.0 < max(seen) < 1.0 and len(set(seen)) >= 3
+    assert len(done.faces) == len(sync.faces) and done.video["attempts"] == 1
+    studio.videos.close()
+
+
+def test_no_face_and_failure_end_as_statuses(studio, faceless_clip, studio_clip, monkeypatch):  # noqa: F811
+    act = studio.activities.create("video")
+    none = settled(studio, studio.materials.upload(act.id, faceless_clip, wait=False).id)
+    assert none.status == "role_not_in_video" and none.faces == () and "NoFaceDetected" in none.video["error"]
+    assert not studio.store.exists(keys.material_tracks(none.id))
+    import fusionkit.fusion.video as fv
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("tracker broke")
+
+    monkeypatch.setattr(fv, "track_video", broken)
+    bad = settled(studio, studio.materials.upload(act.id, studio_clip, wait=False).id)
+    assert bad.status == "preprocessing_failed" and "tracker broke" in bad.video["error"]
+    studio.videos.close()
+
+
+def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, clock, studio_clip):  # noqa: F811
+    root = str(tmp_path / "studio")
+    first = fusionkit.open(root, clock=clock, video_workers=0)
+    act = first.activities.create("video")
+    queued, once, twice = (first.materials.upload(act.id, studio_clip, wait=False) for _ in range(3))
+    for mat, attempts in ((once, 1), (twice, 2)):  # as if a process had died while tracking them
+        video = dict(mat.video, attempts=attempts, progress=0.4)
+        first.store.write(keys.material_doc(mat.id), attrs.evolve(mat, video=video).to_json().encode())
+    second = fusionkit.open(root, clock=clock)
+    assert settled(second, queued.id).status == "ready"
+    retried = settled(second, once.id)
+    assert retried.status == "ready" and retried.video["attempts"] == 2
+    gave_up = settled(second, twice.id)
+    assert gave_up.status == "preprocessing_failed" and "JobInterrupted" in gave_up.video["error"]
+    second.videos.close()
+
+
+def test_deleting_a_preprocessing_material_leaves_nothing(studio_url, clock, studio_clip):  # noqa: F811
+    idle = fusionkit.open(studio_url, clock=clock, video_workers=0)
+    act = idle.activities.create("video")
+    mat = idle.materials.upload(act.id, studio_clip, wait=False)
+    idle.materials.delete(mat.id)
+    worker = fusionkit.open(studio_url, clock=clock)
+    worker.videos.close()
+    assert stored_keys(worker, "materials") == []
