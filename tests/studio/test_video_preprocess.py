@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import attrs
+import numpy as np
 import pytest
 
 import fusionkit
 from fusionkit.errors import MaterialPreprocessingError
+from fusionkit.samples import sample_path
 from fusionkit.storage import keys
 from tests.studio.conftest import photo, stored_keys
 from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
+from tests.video.clips import make_clip
 
 
 def settled(studio, material_id: str, timeout: float = 120.0):
@@ -115,3 +119,48 @@ def test_deleting_a_preprocessing_material_leaves_nothing(studio_url, clock, stu
     worker = fusionkit.open(studio_url, clock=clock)
     worker.videos.close()
     assert stored_keys(worker, "materials") == []
+
+
+@pytest.fixture(scope="session")
+def two_people_clip(tmp_path_factory: pytest.TempPathFactory):
+    """1 s, 320x180, 10 fps of two_people.jpg (obama3.jpg on the left, biden.jpg on the right)."""
+    return make_clip(tmp_path_factory.mktemp("studio_clips") / "two_180p.mp4", sample="two_people.jpg", width=320,
+                     height=180, fps=10, seconds=1.0, audio=False)
+
+
+def _centre_x(face) -> float:
+    return float(np.mean(face.mesh.points[:, 0]))
+
+
+@pytest.mark.parametrize("wait", [True, False])
+def test_reference_faces_order_the_faces(studio, two_people_clip, wait):
+    act = studio.activities.create("video")
+    plain = studio.materials.upload(act.id, two_people_clip)
+    assert len(plain.faces) == 2
+    for refs in (["obama3.jpg", "biden.jpg"], ["biden.jpg", "obama3.jpg"], ["biden.jpg"]):
+        mat = studio.materials.upload(act.id, two_people_clip, wait=wait,
+                                      reference_faces=[sample_path(n) for n in refs])
+        mat = settled(studio, mat.id)
+        assert mat.status == "ready" and len(mat.faces) == len(refs) and mat.video["reference_faces"] == len(refs)
+        xs = [_centre_x(f) for f in mat.faces]
+        assert [x < 160 for x in xs] == [n == "obama3.jpg" for n in refs]  # obama3 is the left face
+        assert studio.store.exists(keys.material_references(mat.id))
+        with np.load(io.BytesIO(studio.store.read(keys.material_tracks(mat.id)))) as npz:
+            assert npz["points"].shape[1] == len(refs)
+    studio.videos.close()
+
+
+def test_reference_matching_no_face_is_role_not_in_video(studio, two_people_clip):
+    act = studio.activities.create("video")
+    refs = [sample_path("obama3.jpg"), sample_path("astronaut.png")]
+    mat = studio.materials.upload(act.id, two_people_clip, reference_faces=refs)
+    assert mat.status == "role_not_in_video" and mat.faces == () and "reference face 1" in mat.video["error"]
+    assert not studio.store.exists(keys.material_tracks(mat.id))
+    late = settled(studio, studio.materials.upload(act.id, two_people_clip, wait=False, reference_faces=refs).id)
+    assert late.status == "role_not_in_video"
+    with pytest.raises(fusionkit.errors.NoFaceDetectedError):  # a reference without a face: nothing stored
+        studio.materials.upload(act.id, two_people_clip, reference_faces=[np.zeros((64, 64, 3), np.uint8)])
+    with pytest.raises(fusionkit.errors.ParameterValueError):
+        studio.materials.upload(act.id, sample_path("obama.jpg"), reference_faces=[sample_path("obama.jpg")])
+    assert len(studio.materials.list(act.id).materials) == 2
+    studio.videos.close()

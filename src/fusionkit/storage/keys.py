@@ -93,6 +93,11 @@ def material_tracks(material_id: str) -> str:
     return f"{material_folder(material_id)}/tracks.npz"
 
 
+def material_references(material_id: str) -> str:
+    """A video material's reference faces (mesh points, one face per reference photo)."""
+    return f"{material_folder(material_id)}/references.npz"
+
+
 def result_folder(day: date) -> str:
     return f"{RESULTS_IMAGE}/{day.isoformat()}"
 

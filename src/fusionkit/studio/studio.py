@@ -591,17 +591,20 @@ class Activities:
 
 
 def _track_material(data: bytes, limits: VideoLimits, progress: Callable[[float], None] | None = None,
+                    references: NDArray[np.float32] | None = None,
                     ) -> tuple[str, str | None, list[NDArray[np.float32]], bytes | None]:
     """Preprocess a video material: (status, error, the faces' first points, the tracks as npz bytes or None).
 
-    Exceptions raised by ``progress`` propagate; any other failure is a status.
+    With ``references`` the faces are those matching the references, in their order. Exceptions raised by
+    ``progress`` propagate; any other failure is a status.
     """
-    from fusionkit.fusion.video import track_video
+    from fusionkit.fusion.video import match_references, track_video
 
     status, error, faces_points = "ready", None, []
     tracks = None
     try:
-        tracks = track_video(data, limits=limits, progress=progress)
+        found = track_video(data, limits=limits, progress=progress)
+        tracks = found if references is None else match_references(found, references)
     except _Cancelled:
         raise
     except NoFaceDetectedError as exc:
@@ -640,6 +643,7 @@ class Materials:
         fuse_face_degree: float | None = None,
         fuse_profile_degree: float | None = None,
         wait: bool = True,
+        reference_faces: Sequence[Any] | None = None,
         context: RequestContext | None = None,
     ) -> Material:
         """Store a template picture in an activity, finding and indexing its faces once.
@@ -663,6 +667,12 @@ class Materials:
             (``video["progress"]`` 0-1 in :meth:`get`) and ending in the same statuses. Like a video job it
             survives a restart (picked up again; one interrupted twice ends ``"preprocessing_failed"``).
             Ignored for pictures.
+        reference_faces
+            For a video: 1-6 reference photos (path, bytes or RGB array), one face each (the largest). The
+            material's faces are then the tracked faces matching them, in their order (face ``i`` is reference
+            ``i``'s; others are left out), matched on the first frame by mesh shape after a similarity alignment,
+            so a reference must show the face as it looks in the video; one that matches no face makes the
+            material ``"role_not_in_video"``. A reference without a face raises ``NoFaceDetectedError``.
 
         Raises
         ------
@@ -683,8 +693,11 @@ class Materials:
             if _looks_like_mp4(source):
                 material = self._upload_video(activity_id, source, call, name=name,
                                               fuse_face_degree=fuse_face_degree,
-                                              fuse_profile_degree=fuse_profile_degree, wait=wait)
+                                              fuse_profile_degree=fuse_profile_degree, wait=wait,
+                                              reference_faces=reference_faces)
                 return material
+            if reference_faces is not None:
+                raise ParameterValueError("reference_faces are for video materials only")
             data, default_name = self._source_bytes(source)
             info = probe_image(data)
             if info.format not in ("jpeg", "png"):
@@ -729,7 +742,7 @@ class Materials:
 
     def _upload_video(self, activity_id: str, source: Any, call: _Call, *, name: str | None,
                       fuse_face_degree: float | None, fuse_profile_degree: float | None,
-                      wait: bool = True) -> Material:
+                      wait: bool = True, reference_faces: Sequence[Any] | None = None) -> Material:
         """An MP4 template: caps checked from the container, then faces tracked once and stored per frame."""
         s = self._studio
         limits = s.video_limits
@@ -748,8 +761,9 @@ class Materials:
         self._check_capacity(len(data))
         from fusionkit.fusion.video import _stored_mesh
 
+        references = self._references(reference_faces)
         if wait:
-            status, error, faces_points, tracks_blob = _track_material(data, limits)
+            status, error, faces_points, tracks_blob = _track_material(data, limits, references=references)
         else:
             status, error, faces_points, tracks_blob = "preprocessing", None, [], None
         now = s.now()
@@ -761,6 +775,8 @@ class Materials:
         meta["progress"] = 1.0 if wait else 0.0
         if not wait:
             meta["attempts"] = 0
+        if references is not None:
+            meta["reference_faces"] = len(references)
         material = Material(
             id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
             status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
@@ -771,6 +787,10 @@ class Materials:
         doc = material.to_json()
         material = Material.from_json(doc)
         blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
+        if references is not None:
+            buf = io.BytesIO()
+            np.savez_compressed(buf, points=references)
+            blobs.append((keys.material_references(mid), buf.getvalue()))
         if tracks_blob is not None:
             blobs.append((keys.material_tracks(mid), tracks_blob))
         blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
@@ -790,6 +810,25 @@ class Materials:
         if not wait:
             s.videos._enqueue_preprocess(mid)
         return material
+
+    def _references(self, reference_faces: Sequence[Any] | None) -> NDArray[np.float32] | None:
+        """The reference photos' faces as ``(n, 468, 3)`` mesh points (the largest face of each)."""
+        if reference_faces is None:
+            return None
+        if isinstance(reference_faces, (str, bytes, np.ndarray)) or not isinstance(reference_faces, Sequence):
+            raise ParameterValueError("reference_faces is a list of reference photos")
+        if not 1 <= len(reference_faces) <= 6:
+            raise ParameterValueError(f"give 1 to 6 reference faces, got {len(reference_faces)}")
+        from fusionkit.fusion.api import find_faces
+        from fusionkit.imaging.decode import load_image
+
+        points = []
+        for i, ref in enumerate(reference_faces):
+            meshes = find_faces(load_image(ref, limits=self._studio.limits))
+            if not meshes:
+                raise NoFaceDetectedError(f"no face was found in reference photo {i}")
+            points.append(np.asarray(meshes[0].points, np.float32))
+        return np.stack(points)
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits
@@ -1283,6 +1322,10 @@ class Videos:
                 data = s.store.read(keys.material_source(material_id, "mp4"))
             except KeyNotFound:
                 return  # deleted meanwhile
+            references = None
+            if (material.video or {}).get("reference_faces"):
+                with np.load(io.BytesIO(s.store.read(keys.material_references(material_id)))) as npz:
+                    references = np.asarray(npz["points"], np.float32)
             last = [0.0]
 
             def progress(fraction: float) -> None:
@@ -1293,7 +1336,7 @@ class Videos:
                             raise _Cancelled
 
             try:
-                status, error, faces_points, blob = _track_material(data, s.video_limits, progress)
+                status, error, faces_points, blob = _track_material(data, s.video_limits, progress, references)
             except _Cancelled:
                 return
             self._finish_preprocess(material_id, status, error, faces_points, blob)
