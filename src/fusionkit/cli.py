@@ -172,20 +172,10 @@ def _need_output(path: str, option: str) -> str:
 
 
 def _write_atomic(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` whole or not at all (a temporary file beside it is renamed over it)."""
-    import secrets
+    """Write ``data`` to ``path`` whole or not at all (imported here: the command starts without imaging)."""
+    from fusionkit.imaging.files import write_bytes_atomic
 
-    target = os.path.abspath(path)
-    tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{secrets.token_hex(6)}.part")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_bytes_atomic(path, data)
 
 
 # -- output ----------------------------------------------------------------------------------------------------------

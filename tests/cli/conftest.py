@@ -20,6 +20,29 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 120) ->
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
+def run_cli_on_terminal(*args: str | Path, timeout: float = 120) -> tuple[int, bytes, bytes]:
+    """Run ``fusionkit ARGS`` with stderr on a pseudo-terminal: (exit status, stdout, what the terminal showed)."""
+    import pty
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
+    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=timeout)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the other side closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    return proc.returncode, out, seen
+
+
 def assert_error(proc: subprocess.CompletedProcess[str], rc: int, code: str) -> str:
     """The command failed with ``rc`` and printed one line carrying ``code`` on stderr, no traceback."""
     assert proc.returncode == rc, (proc.returncode, proc.stderr)

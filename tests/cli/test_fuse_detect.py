@@ -20,7 +20,7 @@ from fusionkit.errors import (
     ParameterValueError,
 )
 
-from .conftest import assert_error, run_cli
+from .conftest import assert_error, run_cli, run_cli_on_terminal
 
 USAGE = ParameterValueError.code
 
@@ -185,25 +185,7 @@ def test_fuse_a_folder(tmp_path: Path, samples: dict[str, Path], blank_png: Path
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_progress_shows_only_on_a_terminal(tmp_path: Path, samples: dict[str, Path]) -> None:
-    import pty
-
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
-    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", "fuse", str(samples["obama.jpg"]),
-                             str(samples["biden.jpg"]), "-o", str(tmp_path / "o.jpg")],
-                            stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    out, _ = proc.communicate(timeout=120)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert proc.returncode == 0
+    rc, out, seen = run_cli_on_terminal("fuse", samples["obama.jpg"], samples["biden.jpg"], "-o", tmp_path / "o.jpg")
+    assert rc == 0
     assert b"fusing 1 face(s)" in seen and b"\r" in seen
     assert b"fusing" not in out  # stdout carries the result only

@@ -12,7 +12,7 @@ import pytest
 from fusionkit.errors import JobNotExistError, ParameterValueError
 from tests.video.clips import make_clip
 
-from .conftest import assert_error, run_cli
+from .conftest import assert_error, run_cli, run_cli_on_terminal
 
 USAGE = ParameterValueError.code
 
@@ -59,30 +59,12 @@ def test_video_errors(tmp_path: Path, samples: dict[str, Path]) -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_video_wait_shows_progress_only_on_a_terminal(tmp_path: Path, samples: dict[str, Path],
                                                       cli_clip: Path) -> None:
-    import os
-    import pty
-    import subprocess
 
     studio = tmp_path / "studio"
     aid = _json(studio, "activity", "create", "video")["id"]
     (mat,) = _json(studio, "material", "upload", aid, cli_clip)
     job = _json(studio, "video", "submit", "--material", mat["id"], samples["biden.jpg"])
-    master, slave = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
-    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", "--studio", str(studio), "video", "wait",
-                             job["id"]], stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    out, _ = proc.communicate(timeout=120)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(master)
-    assert proc.returncode == 0
+    rc, out, seen = run_cli_on_terminal("--studio", studio, "video", "wait", job["id"])
+    assert rc == 0
     assert f"job {job['id']}: ".encode() in seen and b"\r" in seen
     assert b"\r" not in out and b"completed" in out  # stdout carries the result only

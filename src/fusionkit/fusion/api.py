@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from fusionkit.fusion.engine import FaceFusionReport, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 from fusionkit.imaging.encode import encode_image
+from fusionkit.imaging.files import write_bytes_atomic
 from fusionkit.vision import analyze, mesh_topology
 
 __all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "find_faces", "fuse"]
@@ -124,21 +124,7 @@ class FusionResult:
     def save(self, path: str) -> None:
         """Write :meth:`encode`'s bytes to ``path``: whole or not at all (a temporary file beside it is renamed
         over it), with the permissions a new file gets under the process's umask."""
-        import os
-        import secrets
-
-        data = self.encode()
-        target = os.path.abspath(path)
-        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{secrets.token_hex(6)}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with io.FileIO(fd, "w") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_bytes_atomic(path, self.encode())
 
 
 def _check_resolution(image: NDArray[np.uint8], name: str, limits: ImageLimits) -> None:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import os
-import secrets
 import shutil
 import tempfile
 import time
@@ -51,6 +50,7 @@ from fusionkit.fusion.api import MAX_MERGES, Merge, _as_rgb, _pick_user_face, _t
 from fusionkit.fusion.engine import fuse_face
 from fusionkit.fusion.label import draw_label, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
+from fusionkit.imaging.files import temp_path_beside
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
 from fusionkit.vision import FaceLandmarker, RuntimeOptions, mesh_topology
 from fusionkit.vision.landmarker import LANDMARK_INPUT_SIZE, mesh_roi
@@ -439,8 +439,7 @@ def _open_output(output: str | os.PathLike[str] | IO[bytes]) -> tuple[str, str |
         target = os.path.abspath(os.fspath(output))
         if not os.path.isdir(os.path.dirname(target)):
             raise ParameterValueError(f"the output folder {os.path.dirname(target)!r} does not exist")
-        tmp = os.path.join(os.path.dirname(target), f".{os.path.basename(target)}.{secrets.token_hex(6)}.part")
-        return tmp, target
+        return temp_path_beside(target), target
     if not hasattr(output, "write"):
         raise ParameterValueError(f"output must be a path or a binary file object, got {type(output).__name__}")
     fd, tmp = tempfile.mkstemp(suffix=".mp4", prefix="fusionkit-")
