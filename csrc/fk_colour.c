@@ -230,3 +230,102 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
     free(t);
     return rc;
 }
+
+/*
+ * Robust per-channel statistics of 8-bit pixels (any colour space) under a mask, outliers left out.
+ *
+ * Pixels on every step-th row and column whose mask value is non-zero (every such pixel when mask is NULL) are
+ * the sample (a boolean array's bytes serve as a mask). Each channel's median and median absolute deviation (MAD) come from a 256-bin histogram (no
+ * sort; the lower median of an even count). A pixel is an outlier when, in any channel, it lies farther than
+ * spread * (1.4826 * MAD + 1e-3) from the median (1.4826 * MAD estimates a normal spread); mean and standard
+ * deviation are those of the other pixels, or of the whole sample when fewer than 16 remain. *count receives the
+ * sample's size; with an empty sample mean and std are 0.
+ */
+int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, double spread, double *mean,
+                    double *std, int64_t *count)
+{
+    int rc = fk_check_view(img);
+    if (rc != FK_OK) return rc;
+    if (mask != NULL) {
+        if ((rc = fk_check_same_shape(img, mask, 0)) != FK_OK) return rc;
+        if (mask->channels != 1) return FK_ECHANNELS;
+    }
+    if (mean == NULL || std == NULL || count == NULL) return FK_ENULL;
+    if (img->channels < 1 || img->channels > 4) return FK_ECHANNELS;
+    if (step < 1 || step > FK_MAX_SIDE || !(spread >= 0.0 && spread <= 1e6)) return FK_EARG;
+    const int ch = img->channels, h = img->height, w = img->width;
+    int64_t hist[4][256];
+    memset(hist, 0, sizeof hist);
+    int64_t n = 0;
+    for (int i = 0; i < h; i += step) {
+        const uint8_t *p = img->data + (int64_t)i * img->stride;
+        const uint8_t *m = mask != NULL ? mask->data + (int64_t)i * mask->stride : NULL;
+        for (int j = 0; j < w; j += step) {
+            if (m != NULL && m[j] == 0) continue;
+            for (int k = 0; k < ch; k++) hist[k][p[(int64_t)j * ch + k]]++;
+            n++;
+        }
+    }
+    *count = n;
+    for (int k = 0; k < ch; k++) mean[k] = std[k] = 0.0;
+    if (n == 0) return FK_OK;
+    int med[4], lo[4], hi[4];
+    const int64_t half = (n + 1) / 2;
+    for (int k = 0; k < ch; k++) {
+        int64_t c = 0;
+        int v = 0;
+        while (v < 255 && (c += hist[k][v]) < half) v++;
+        med[k] = v;
+        /* MAD: the histogram of |value - median| is hist[med + d] + hist[med - d]. */
+        c = hist[k][v];
+        int d = 0;
+        while (c < half && d < 255) {
+            d++;
+            if (v + d <= 255) c += hist[k][v + d];
+            if (v - d >= 0) c += hist[k][v - d];
+        }
+        const double limit = spread * (1.4826 * d + 1e-3);
+        const int reach = limit >= 255.0 ? 255 : (int)floor(limit);
+        lo[k] = v - reach;
+        hi[k] = v + reach;
+    }
+    double s1[4] = {0}, s2[4] = {0};
+    int64_t kept = 0;
+    for (int i = 0; i < h; i += step) {
+        const uint8_t *p = img->data + (int64_t)i * img->stride;
+        const uint8_t *m = mask != NULL ? mask->data + (int64_t)i * mask->stride : NULL;
+        for (int j = 0; j < w; j += step) {
+            if (m != NULL && m[j] == 0) continue;
+            const uint8_t *px = p + (int64_t)j * ch;
+            int inside = 1;
+            for (int k = 0; k < ch; k++) inside &= px[k] >= lo[k] && px[k] <= hi[k];
+            if (!inside) continue;
+            for (int k = 0; k < ch; k++) {
+                /* Sums about the median: small numbers, no cancellation in the variance. */
+                const double x = (double)(px[k] - med[k]);
+                s1[k] += x;
+                s2[k] += x * x;
+            }
+            kept++;
+        }
+    }
+    if (kept < 16) {
+        /* Too few inliers to trust: the whole sample's moments, from its histograms. */
+        kept = n;
+        for (int k = 0; k < ch; k++) {
+            s1[k] = s2[k] = 0.0;
+            for (int v = 0; v < 256; v++) {
+                const double x = (double)(v - med[k]);
+                s1[k] += x * (double)hist[k][v];
+                s2[k] += x * x * (double)hist[k][v];
+            }
+        }
+    }
+    for (int k = 0; k < ch; k++) {
+        const double mk = s1[k] / (double)kept;
+        const double var = s2[k] / (double)kept - mk * mk;
+        mean[k] = mk + med[k];
+        std[k] = var > 0.0 ? sqrt(var) : 0.0;
+    }
+    return FK_OK;
+}

@@ -211,6 +211,23 @@ def lab_stats(img: U8, mask: U8, bgr: bool = False) -> tuple[F64, F64]:
     return mean, np.sqrt(var)
 
 
+def robust_stats(img: U8, mask: U8 | None, step: int, spread: float) -> tuple[F64, F64, int]:
+    """Per-channel mean and std without outliers, written the obvious way (sorts, not histograms)."""
+    px = _hwc(img)[::step, ::step]
+    if mask is not None:
+        px = px[mask[::step, ::step] != 0]
+    px = px.reshape(-1, px.shape[-1])
+    n = len(px)
+    if n == 0:
+        return np.zeros(px.shape[1]), np.zeros(px.shape[1]), 0
+    med = np.sort(px, axis=0)[(n + 1) // 2 - 1]  # the lower median
+    dev = np.abs(px - med)
+    mad = np.sort(dev, axis=0)[(n + 1) // 2 - 1]
+    keep = (dev <= spread * (1.4826 * mad + 1e-3)).all(axis=1)
+    kept = px[keep] if keep.sum() >= 16 else px
+    return kept.mean(axis=0), kept.std(axis=0), n
+
+
 def transfer_colour(
     src: U8, mask: U8, target_mean: F64, target_std: F64, strength: float, bgr: bool = False
 ) -> U8:

@@ -63,6 +63,24 @@ def test_bad_views_are_refused_by_every_routine(override, status):
     assert lib.fk_dilate_mask(g, bad, 1) == code
     assert lib.fk_feather_mask(bad, g, 2.0) == code
     assert lib.fk_composite(g, g, bad, 0, 0) == code
+    d3, c3 = ffi.new("double[3]"), ffi.new("double[3]")
+    count = ffi.new("int64_t *")
+    assert lib.fk_robust_stats(bad, ffi.NULL, 1, 2.5, d3, c3, count) == code
+    assert lib.fk_robust_stats(g, bad, 1, 2.5, d3, c3, count) == code
+    # The blends, colour and filters refuse the same views (their first check may name another status).
+    rgb = raw_view(np.zeros((4, 4, 3), np.uint8))
+    cycles, residual = ffi.new("int32_t *"), ffi.new("double *")
+    refused = [
+        lib.fk_blend_multiband(bad, g, raw_view(good.copy()), 0, 0, 2),
+        lib.fk_blend_multiband(g, g, bad, 0, 0, 2),
+        lib.fk_blend_poisson(bad, g, raw_view(good.copy()), 0, 0, 0, 1e-3, 5, ffi.NULL, 0, cycles, residual),
+        lib.fk_blend_poisson(g, bad, raw_view(good.copy()), 0, 0, 0, 1e-3, 5, ffi.NULL, 0, cycles, residual),
+        lib.fk_lab_stats(rgb, bad, 0, d3, c3),
+        lib.fk_colour_transfer(rgb, bad, rgb, 0, d3, c3, 1.0, d3, c3),
+        lib.fk_guided_filter(bad, ffi.NULL, raw_view(good.copy()), 1, 0.01, 1.0),
+        lib.fk_unsharp_mask(g, bad, raw_view(good.copy()), 1.0, 1.0, 1.0),
+    ]
+    assert all(rc < 0 for rc in refused), refused
     assert (guard == 0).all()
 
 
@@ -83,6 +101,12 @@ def test_mesh_arguments_checked_in_c():
     assert lib.fk_feather_mask(v, o, -1.0) == lib.FK_EARG
     assert lib.fk_erode_mask(v, o, -3) == lib.FK_EARG
     assert lib.fk_fill_polygon(v, nan, 3) == lib.FK_ENONFINITE
+    d3, c3, count = ffi.new("double[3]"), ffi.new("double[3]"), ffi.new("int64_t *")
+    assert lib.fk_robust_stats(v, ffi.NULL, 0, 2.5, d3, c3, count) == lib.FK_EARG
+    assert lib.fk_robust_stats(v, ffi.NULL, 1, float("nan"), d3, c3, count) == lib.FK_EARG
+    assert lib.fk_robust_stats(v, ffi.NULL, 1, 2.5, d3, c3, ffi.NULL) == lib.FK_ENULL
+    assert lib.fk_robust_stats(v, raw_view(np.zeros((4, 4, 3), np.uint8)), 1, 2.5, d3, c3, count) \
+        == lib.FK_ECHANNELS
 
 
 def test_missing_extension_raises_a_clear_error():

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fusionkit.core import lab_stats, transfer_colour
+from fusionkit.core import lab_stats, robust_stats, transfer_colour
 from fusionkit.errors import ParameterValueError
 from tests.core import reference_blend as ref
 from tests.core.conftest_blend import images, masks
@@ -129,3 +129,58 @@ def test_lab_stats_bad_input() -> None:
         lab_stats(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.uint8))
     with pytest.raises(ParameterValueError, match="channel_order"):
         lab_stats(np.zeros((4, 4, 3), np.uint8), np.ones((4, 4), np.uint8), channel_order="lab")  # type: ignore[arg-type]
+
+
+@st.composite
+def robust_cases(draw):  # type: ignore[no-untyped-def]
+    img = draw(images(min_side=1, max_side=40, channels=(1, 3, 4)))
+    # Clustered values with a few far outliers, the case the statistics exist for, or anything at all.
+    if draw(st.booleans()):
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        centre = rng.integers(40, 200, img.shape[-1] if img.ndim == 3 else 1)
+        spread = rng.integers(0, 12)
+        img = np.clip(rng.normal(centre, spread + 0.1, img.shape if img.ndim == 3 else img.shape + (1,)), 0, 255)
+        img = img.astype(np.uint8).reshape(img.shape if img.ndim == 3 and img.shape[-1] > 1 else img.shape[:2])
+        outliers = rng.random(img.shape[:2]) < 0.1
+        img[outliers] = 255 - img[outliers]
+    mask = draw(st.one_of(st.none(), masks(*img.shape[:2])))
+    return img, mask, draw(st.integers(1, 4)), draw(st.sampled_from([0.0, 1.0, 2.5, 4.0]))
+
+
+@SETTINGS
+@given(robust_cases())
+def test_robust_stats_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
+    img, mask, step, spread = case
+    mean, std, count = robust_stats(img, mask, step=step, spread=spread)
+    tm, ts, tn = ref.robust_stats(img, mask, step, spread)
+    assert count == tn
+    assert np.abs(mean - tm).max() < 1e-6 and np.abs(std - ts).max() < 1e-6
+
+
+def test_robust_stats_leaves_outliers_out() -> None:
+    rng = np.random.default_rng(3)
+    skin = np.clip(rng.normal((150, 140, 135), 4, (60, 60, 3)), 0, 255).astype(np.uint8)
+    skin[:15] = (20, 15, 10)  # a dark fringe over a quarter of the sample
+    mean, std, count = robust_stats(skin, np.full((60, 60), 255, np.uint8))
+    assert count == 3600
+    assert np.abs(mean - (150, 140, 135)).max() < 1.0 and std.max() < 6
+    plain = skin.reshape(-1, 3).mean(axis=0)
+    assert plain[0] < 120  # what the fringe does to a plain mean
+    # A boolean mask, every other pixel, and an empty mask.
+    sel = np.zeros((60, 60), bool)
+    sel[30:] = True
+    assert robust_stats(skin, sel, step=2)[2] == 15 * 30
+    mean0, std0, n0 = robust_stats(skin, np.zeros((60, 60), np.uint8))
+    assert n0 == 0 and not mean0.any() and not std0.any()
+
+
+def test_robust_stats_bad_input() -> None:
+    img = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ParameterValueError, match="step"):
+        robust_stats(img, step=0)
+    with pytest.raises(ParameterValueError, match="spread"):
+        robust_stats(img, spread=float("nan"))
+    with pytest.raises(ParameterValueError, match="must match"):
+        robust_stats(img, np.ones((3, 4), np.uint8))
+    with pytest.raises(ParameterValueError, match="uint8"):
+        robust_stats(img.astype(np.float32))  # type: ignore[arg-type]

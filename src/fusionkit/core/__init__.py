@@ -5,7 +5,7 @@ before any C call; the C routines release the GIL, so threads run them in parall
 """
 
 from fusionkit.core.blend import PoissonStats, blend_multiband, blend_poisson
-from fusionkit.core.colour import lab_stats, transfer_colour
+from fusionkit.core.colour import RobustStats, lab_stats, robust_stats, transfer_colour
 from fusionkit.core.filters import guided_filter, unsharp_mask
 from fusionkit.core.masks import (
     box_radii_for_sigma,
@@ -19,6 +19,7 @@ from fusionkit.core.warp import warp_mesh
 
 __all__ = [
     "PoissonStats",
+    "RobustStats",
     "blend_multiband",
     "blend_poisson",
     "box_radii_for_sigma",
@@ -29,6 +30,7 @@ __all__ = [
     "fill_polygon",
     "guided_filter",
     "lab_stats",
+    "robust_stats",
     "transfer_colour",
     "unsharp_mask",
     "warp_mesh",

@@ -36,6 +36,7 @@ from fusionkit.core import (
     feather_mask,
     fill_polygon,
     guided_filter,
+    robust_stats,
     unsharp_mask,
     warp_mesh,
 )
@@ -131,23 +132,16 @@ def _front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> 
     return facing
 
 
-def _robust_stats(lab: F32, mask: NDArray[np.bool_], subsample: bool = True) -> tuple[F64, F64]:
-    """Mean and spread of Lab pixels under ``mask``, ignoring outliers (hair, shadows, specular highlights).
-
-    Every other row and column is enough for statistics and quarters the work.
-    """
-    step = 2 if subsample else 1
-    px = lab[::step, ::step][mask[::step, ::step]].astype(np.float64)
-    if len(px) < 16:
-        px = lab.reshape(-1, 3).astype(np.float64)
-    if len(px) > 4096:  # a few thousand pixels pin a median and a spread down; more only costs time
-        px = px[:: len(px) // 4096]
-    med = np.median(px, axis=0)
-    mad = np.median(np.abs(px - med), axis=0) * 1.4826 + 1e-3
-    keep = (np.abs(px - med) <= 2.5 * mad).all(axis=1)
-    if keep.sum() >= 16:
-        px = px[keep]
-    return px.mean(axis=0), px.std(axis=0) + 1e-3
+# OpenCV 8-bit Lab -> CIE Lab: L * 100/255, a - 128, b - 128.
+_LAB_SCALE = np.array([100 / 255, 1.0, 1.0], np.float32)
+_LAB_SHIFT = np.array([0.0, -128.0, -128.0], np.float32)
+def _robust_stats(lab8: U8, mask: NDArray[Any], step: int = 1) -> tuple[F64, F64]:
+    """Mean and spread (CIE Lab) of OpenCV 8-bit Lab pixels under ``mask`` (every ``step``-th row and column),
+    ignoring outliers (hair, shadows, specular highlights); the whole image's when the mask holds under 16."""
+    mean, std, count = robust_stats(lab8, mask, step=step)
+    if count < 16:
+        mean, std, count = robust_stats(lab8, step=step)
+    return mean * _LAB_SCALE + _LAB_SHIFT, std * _LAB_SCALE + 1e-3
 
 
 def _skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
@@ -159,9 +153,6 @@ def _skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
     like: F32 = np.clip((4.3 - dist) * (1 / 1.5), 0.0, 1.0).astype(np.float32)  # 1 within 2.8 spreads, 0 past 4.3
     return like
 
-
-_LAB_SCALE = np.array([100 / 255, 1.0, 1.0], np.float32)
-_LAB_SHIFT = np.array([0.0, -128.0, -128.0], np.float32)
 
 
 def _u8(arr: Any) -> U8:
@@ -213,9 +204,9 @@ def _template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size
     grow = max(1, round(0.01 * face_size))
     oval = _polygon_mask(pts[topo.region("face_oval")], half_shape)
     features = dilate_mask(_feature_mask(pts, topo, half_shape), grow)
-    lab = _lab_float(_u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab)))
+    lab8 = _u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab))
     skin = (oval >= 128) & (features < 128)
-    like = _skin_likeness(lab, *_robust_stats(lab, skin, subsample=False))
+    like = _skin_likeness(_lab_float(lab8), *_robust_stats(lab8, skin))
     not_skin = np.where((like < 0.5) & (oval >= 128), 255, 0).astype(np.uint8)
     # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
     thin = max(1, round(0.015 * face_size))
@@ -362,19 +353,19 @@ def fuse_face(
     user_lab8 = _u8(cv2.cvtColor(user_tex, cv2.COLOR_RGB2Lab))
     tmpl_lab8 = _u8(cv2.cvtColor(np.ascontiguousarray(tmpl_tex[::2, ::2]), cv2.COLOR_RGB2Lab))
     user_lab = _lab_float(user_lab8[::2, ::2])
-    tmpl_lab = _lab_float(tmpl_lab8)
     half = (slice(None, None, 2), slice(None, None, 2))
     skin_half = skin_region[half]
-    user_skin = _robust_stats(user_lab, skin_half & (cov_user[half] > 0))
-    tmpl_skin = _robust_stats(tmpl_lab, skin_half)
+    # Statistics from every other row and column of the half-size images: plenty, and a quarter of the work.
+    user_skin = _robust_stats(user_lab8, skin_region & (cov_user > 0), step=4)
+    tmpl_skin = _robust_stats(tmpl_lab8, np.ascontiguousarray(skin_half), step=2)
     if options.colour_match:
         # One Lab shift for the whole face turns teeth cyan and lips purple: skin, lips, and (lightness only) the
         # mouth opening and the eyes each get their own mapping (a lookup table per channel on 8-bit Lab), laid
         # over the skin mapping through feathered region masks.
         lips_only = np.where((lips_outer >= 128) & (mouth_open < 128), 255, 0).astype(np.uint8)
-        lips_half = lips_only[half] >= 128
+        lips_half = np.ascontiguousarray(lips_only[half])
         skin_map = _affine(user_skin, tmpl_skin)
-        lips_map = _affine(_robust_stats(user_lab, lips_half), _robust_stats(tmpl_lab, lips_half))
+        lips_map = _affine(_robust_stats(user_lab8, lips_only, step=4), _robust_stats(tmpl_lab8, lips_half, step=2))
         light_map = _affine(user_skin, tmpl_skin, lightness_only=True)
         matched = _u8(cv2.LUT(user_lab8, _lab_lut(skin_map)))
         soft_sigma = max(1.0, sigma / 4)
@@ -408,9 +399,14 @@ def fuse_face(
     mean = np.asarray(topo.mean_shape, np.float64)
     mesh_tris = tris[(tris < 468).all(axis=1)]
     visible = _front_facing(pt[:, :2], mesh_tris, mean) & _front_facing(pu[:, :2], mesh_tris, mean)
-    visible_mask = _triangle_mask(tgt_core, mesh_tris[visible], shape)
-    # The lips' gap closes flat on a shut mouth (its triangles look edge-on), yet the mouth is always in view.
-    np.maximum(visible_mask, dilate_mask(lips_outer, grow), out=visible_mask)
+    # The mesh's triangles tile the oval, so the visible part is the oval less the (few) hidden triangles:
+    # drawing those is a tenth of the work of drawing the visible ones.
+    visible_mask = oval.copy()
+    hidden = mesh_tris[~visible]
+    if len(hidden):
+        visible_mask[_triangle_mask(tgt_core, hidden, shape) >= 128] = 0
+        # The lips' gap closes flat on a shut mouth (its triangles look edge-on), yet the mouth is always in view.
+        np.maximum(visible_mask, dilate_mask(lips_outer, grow), out=visible_mask)
     # Non-skin inside the face is an occluder, except the eyes, brows and lips: the template's (found above, in
     # place) and the user's (a fringe over the forehead, glasses' frames), measured at half resolution.
     user_like = _skin_likeness(user_lab, *(tmpl_skin if options.colour_match else user_skin))

@@ -88,6 +88,12 @@ class MeshTopology:
     flip_permutation: NDArray[np.int32]
     margin_contour: NDArray[np.int32]
     margin_rings: tuple[float, ...]
+    # Region indices, ordered once: fusion asks for them several times per face and per video frame.
+    _regions: dict[str, NDArray[np.int32]] = attrs.field(init=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        regions = {name: _ro(_ordered_indices(pairs)) for name, pairs in self.connections.items()}
+        object.__setattr__(self, "_regions", regions)
 
     @property
     def num_points(self) -> int:
@@ -95,10 +101,11 @@ class MeshTopology:
         return 468 + len(self.margin_contour) * len(self.margin_rings)
 
     def region(self, name: str) -> NDArray[np.int32]:
-        """Mesh indices of a named region, in contour order (each index once)."""
-        if name not in self.connections:
+        """Mesh indices of a named region, in contour order (each index once; read-only)."""
+        indices = self._regions.get(name)
+        if indices is None:
             raise ParameterValueError(f"unknown mesh region {name!r}; choose one of {sorted(self.connections)}")
-        return _ordered_indices(self.connections[name])
+        return indices
 
     def region_points(self, mesh: FaceMesh, name: str) -> NDArray[np.float32]:
         """``(K, 2)`` pixel coordinates of a named region of ``mesh``."""
