@@ -23,12 +23,13 @@ Interactive Systems", CHI 2012.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -37,6 +38,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fusionkit.core import warp_mesh
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceMesh
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import (
@@ -55,7 +57,16 @@ from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSour
 from fusionkit.vision import FaceLandmarker, RuntimeOptions, mesh_topology
 from fusionkit.vision.landmarker import LANDMARK_INPUT_SIZE, mesh_roi
 
-__all__ = ["OneEuroFilter", "VideoFusionResult", "VideoTracks", "fuse_video", "match_references", "track_video"]
+__all__ = [
+    "OneEuroFilter",
+    "ReferenceFace",
+    "VideoFusionResult",
+    "VideoTracks",
+    "face_signature",
+    "fuse_video",
+    "reference_cost",
+    "track_video",
+]
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -64,10 +75,15 @@ F32 = NDArray[np.float32]
 REDETECT_INTERVAL = 10
 #: Below this face-presence score a tracked face counts as lost.
 MIN_PRESENCE = 0.5
-#: A reference photo's face matches a tracked face when their meshes, aligned by a similarity, differ by at most
-#: this (the root of the summed squared differences of the unit-normalised 2-D points; the same picture at 180p
-#: scores about 0.04, other faces of the samples 0.09 and more).
-MAX_REFERENCE_DISTANCE = 0.06
+#: A reference photo's face matches a tracked face when their cost (appearance plus shape, see
+#: :func:`reference_cost`) is at most this on some sampled frame. Measured on the samples (a clip of
+#: two_people.jpg at 180p and 720p against the sample photos): the same picture costs 0.02-0.05, another photo of
+#: the same person 0.19, the other person 0.16-0.25, a face unlike any in the video (the astronaut) 0.86. So the
+#: limit turns away faces that are not in the video at all, while the choice among the faces that are is made by
+#: the lowest cost.
+MAX_REFERENCE_COST = 0.3
+#: Faces are compared with the references on every this-many seconds of video (and on frame 0).
+REFERENCE_SAMPLE_S = 0.2
 
 
 class OneEuroFilter:
@@ -343,28 +359,41 @@ def _decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
 
 
 def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
-                smoothing: bool = True, progress: Callable[[float], None] | None = None) -> VideoTracks:
+                smoothing: bool = True, progress: Callable[[float], None] | None = None,
+                references: Sequence[ReferenceFace] | None = None,
+                max_reference_cost: float = MAX_REFERENCE_COST) -> VideoTracks:
     """Find the faces on frame 0 and follow them through the video (what preprocessing stores).
 
     ``progress``, when given, is called after each frame with the fraction done (0-1, from the container's frame
     count); an exception it raises stops the tracking and propagates.
 
+    With ``references`` (one :class:`ReferenceFace` per role, as the cloud API's template infos give them) the
+    result holds only the faces matching them, in their order: every face is compared with every reference on
+    frame 0 and every :data:`REFERENCE_SAMPLE_S` seconds, each pair keeps its lowest :func:`reference_cost`, and
+    pairs are taken cheapest first (each face at most once, none over ``max_reference_cost``). This compares
+    appearance and shape, not identity: a still of the role from the video matches best; another photo of the
+    same person matched on the samples, but a similar-looking other person can cost as little.
+
     Raises
     ------
     NoFaceDetectedError
-        No face on the first frame.
+        No face on the first frame, or a reference matches no face.
     VideoDecodeFailedError, VideoFormatNotSupportError, Video*ExceedError
         See :func:`fusionkit.imaging.probe_video`.
     """
+    refs = list(references) if references is not None else []
     with open_video(source, limits=limits) as (container, info):
         container.streams.video[0].thread_type = "AUTO"
         tracker = _Tracker(info.fps, smoothing)
         points: list[F32] = []
         present: list[list[bool]] = []
+        sample_every = max(1, round(info.fps * REFERENCE_SAMPLE_S))
+        costs: NDArray[np.float64] | None = None
         for index, frame in enumerate(_decoded_frames(container, None, None)):
             rgb = _frame_rgb(frame)
             if index == 0:
                 tracker.start(rgb)
+                costs = np.full((len(refs), len(tracker.meshes)), np.inf)
             else:
                 for i in range(len(tracker.meshes)):
                     if tracker.meshes[i] is not None:
@@ -374,13 +403,21 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
             for i, m in enumerate(tracker.meshes):
                 if m is not None:
                     row[i] = m.points
+                    if costs is not None and index % sample_every == 0:
+                        for r, ref in enumerate(refs):
+                            costs[r, i] = min(costs[r, i], reference_cost(ref, rgb, m.points))
             points.append(row)
             present.append([m is not None for m in tracker.meshes])
             if progress is not None:
                 progress(min(1.0, (index + 1) / max(1, info.frame_count)))
     if not points:
         raise VideoDecodeFailedError("the video has no decodable frame")
-    return VideoTracks(points=np.stack(points), present=np.array(present, bool))
+    tracks = VideoTracks(points=np.stack(points), present=np.array(present, bool))
+    if not refs or costs is None:
+        return tracks
+    order = _assign(costs, max_reference_cost)
+    return VideoTracks(points=np.ascontiguousarray(tracks.points[:, order]),
+                       present=np.ascontiguousarray(tracks.present[:, order]))
 
 
 def _shape(points: F32) -> NDArray[np.float64]:
@@ -397,32 +434,109 @@ def mesh_distance(a: F32, b: F32) -> float:
     return float(np.sqrt(max(0.0, 2.0 - 2.0 * float(singular.sum()))))
 
 
-def match_references(tracks: VideoTracks, references: F32, *,
-                     max_distance: float = MAX_REFERENCE_DISTANCE) -> VideoTracks:
-    """The tracks of the faces matching ``references`` (``(n, 468, 3)`` mesh points of one face per reference
-    photo), in the references' order: track ``i`` is reference ``i``'s face. Each reference takes the tracked face
-    on the first frame whose mesh shape is nearest (pairs taken nearest first); faces no reference takes are left
-    out. This compares geometry, not identity: a reference works when it shows the face as it looks in the video.
+# --- reference faces ----------------------------------------------------------------------------------------------
+
+_SIGNATURE_SIDE = 40  # pixels of the canonical face the signature is read from
+
+
+@functools.lru_cache(maxsize=1)
+def _signature_frame() -> tuple[NDArray[np.float64], NDArray[np.int32], NDArray[np.bool_]]:
+    """(canonical points, mesh triangles, the pixels read): the mean face drawn in a 40x40 square, and its upper
+    half (eyes, brows, nose: what changes least with expression) as the region compared."""
+    topo = mesh_topology()
+    mean = np.asarray(topo.mean_shape, np.float64)
+    lo, hi = mean.min(axis=0), mean.max(axis=0)
+    scale = (_SIGNATURE_SIDE - 4) / float((hi - lo).max())
+    canonical = (mean - lo) * scale + 2
+    triangles = np.ascontiguousarray(topo.triangles[(topo.triangles < 468).all(axis=1)])
+    cover = warp_mesh(np.full((1, 1), 255, np.uint8), np.zeros((468, 2)), canonical, triangles,
+                      np.zeros((_SIGNATURE_SIDE, _SIGNATURE_SIDE), np.uint8))
+    region = cover == 255
+    region[int(canonical[1, 1]):] = False  # below the nose tip (landmark 1): mouth and jaw move with speech
+    return canonical, triangles, region
+
+
+def face_signature(image: U8, points: F32) -> F32:
+    """A face's appearance, comparable across pictures: unit-length float32 vector.
+
+    The face is warped by its mesh onto the mean face (40 px square, grey, after shrinking the photo to about
+    twice that so that a large photo does not alias), its lighting gradients are removed (the difference of two
+    Gaussian blurs, 0.7 and 4 px) and the upper half is kept, centred and normalised: the dot product of two
+    signatures is their normalised cross-correlation (1 = the same picture).
+    """
+    canonical, triangles, region = _signature_frame()
+    pts = np.asarray(points, np.float64)[:, :2]
+    h, w = image.shape[:2]
+    x0, y0 = (max(0, int(v) - 2) for v in np.floor(pts.min(axis=0)))
+    x1, y1 = (int(v) + 2 for v in np.ceil(pts.max(axis=0)))
+    x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
+    grey = _u8_array(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY))
+    shrink = max(1.0, (x1 - x0) / (2 * _SIGNATURE_SIDE))
+    if shrink > 1.0:
+        size = (max(1, round(grey.shape[1] / shrink)), max(1, round(grey.shape[0] / shrink)))
+        grey = _u8_array(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+    # Mesh points put pixel centres at half-integers, the core at integers.
+    local = (pts - np.array([x0, y0], np.float64)) / shrink - 0.5
+    canvas = np.zeros((_SIGNATURE_SIDE, _SIGNATURE_SIDE), np.uint8)
+    warp_mesh(grey, local, canonical, triangles, canvas)
+    face = cv2.GaussianBlur(canvas.astype(np.float32), (0, 0), 0.7)
+    detail = (face - cv2.GaussianBlur(face, (0, 0), 4.0))[region]
+    detail -= detail.mean()
+    signature: F32 = (detail / max(float(np.linalg.norm(detail)), 1e-6)).astype(np.float32)
+    return signature
+
+
+def _u8_array(arr: Any) -> U8:
+    return np.asarray(arr, dtype=np.uint8)
+
+
+@attrs.frozen(kw_only=True)
+class ReferenceFace:
+    """A reference photo's face, as matched against a video's faces.
+
+    Attributes
+    ----------
+    points
+        ``(468, 3)`` float32 mesh points in the photo.
+    signature
+        :func:`face_signature` of the face in the photo.
+    """
+
+    points: F32 = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+    signature: F32 = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+
+    @classmethod
+    def from_image(cls, image: U8, mesh: FaceMesh) -> ReferenceFace:
+        """The reference of ``mesh``'s face in ``image`` (RGB)."""
+        return cls(points=np.asarray(mesh.points, np.float32), signature=face_signature(image, mesh.points))
+
+
+def reference_cost(reference: ReferenceFace, image: U8, points: F32) -> float:
+    """How unlike ``reference`` the face at ``points`` in ``image`` is: one minus the correlation of their
+    signatures plus :func:`mesh_distance` (0 = the same picture; see :data:`MAX_REFERENCE_COST`)."""
+    appearance = 1.0 - float(reference.signature @ face_signature(image, points))
+    return appearance + mesh_distance(reference.points, points)
+
+
+def _assign(costs: NDArray[np.float64], max_cost: float) -> list[int]:
+    """Face index per reference from a (references, faces) cost matrix: pairs taken cheapest first, each face
+    at most once, none costing over ``max_cost``.
 
     Raises
     ------
     NoFaceDetectedError
-        A reference matches no face of the first frame (none within ``max_distance``, or all taken).
+        A reference is left without a face.
     """
-    candidates = [i for i in range(tracks.face_count) if tracks.present[0, i]]
-    pairs = sorted((mesh_distance(references[r], tracks.points[0, f]), r, f)
-                   for r in range(len(references)) for f in candidates)
+    pairs = sorted((float(costs[r, f]), r, f) for r in range(costs.shape[0]) for f in range(costs.shape[1]))
     chosen: dict[int, int] = {}
-    for d, r, f in pairs:
-        if d <= max_distance and r not in chosen and f not in chosen.values():
+    for cost, r, f in pairs:
+        if cost <= max_cost and r not in chosen and f not in chosen.values():
             chosen[r] = f
-    missing = [r for r in range(len(references)) if r not in chosen]
+    missing = [r for r in range(costs.shape[0]) if r not in chosen]
     if missing:
-        raise NoFaceDetectedError(f"reference face {missing[0]} matches no face on the video's first frame: use a "
-                                  "reference photo showing that face as it looks in the video")
-    order = [chosen[r] for r in range(len(references))]
-    return VideoTracks(points=np.ascontiguousarray(tracks.points[:, order]),
-                       present=np.ascontiguousarray(tracks.present[:, order]))
+        raise NoFaceDetectedError(f"reference face {missing[0]} matches no face of the video: use a reference "
+                                  "photo showing that person's face clearly (a still from the video works best)")
+    return [chosen[r] for r in range(costs.shape[0])]
 
 
 def _merges(user: Any) -> list[Merge]:

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import numpy as np
@@ -66,6 +66,9 @@ from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, probe_vid
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound, open_store
 from fusionkit.studio.context import Capacity, ConsentPolicy, ConsentRequest, RequestContext
+
+if TYPE_CHECKING:
+    from fusionkit.fusion.video import ReferenceFace
 
 __all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
@@ -591,20 +594,19 @@ class Activities:
 
 
 def _track_material(data: bytes, limits: VideoLimits, progress: Callable[[float], None] | None = None,
-                    references: NDArray[np.float32] | None = None,
+                    references: Sequence[ReferenceFace] | None = None,
                     ) -> tuple[str, str | None, list[NDArray[np.float32]], bytes | None]:
     """Preprocess a video material: (status, error, the faces' first points, the tracks as npz bytes or None).
 
     With ``references`` the faces are those matching the references, in their order. Exceptions raised by
     ``progress`` propagate; any other failure is a status.
     """
-    from fusionkit.fusion.video import match_references, track_video
+    from fusionkit.fusion.video import track_video
 
     status, error, faces_points = "ready", None, []
     tracks = None
     try:
-        found = track_video(data, limits=limits, progress=progress)
-        tracks = found if references is None else match_references(found, references)
+        tracks = track_video(data, limits=limits, progress=progress, references=references)
     except _Cancelled:
         raise
     except NoFaceDetectedError as exc:
@@ -626,6 +628,20 @@ def _track_material(data: bytes, limits: VideoLimits, progress: Callable[[float]
         np.savez_compressed(buf, points=tracks.points, present=tracks.present)
         blob = buf.getvalue()
     return status, error, faces_points, blob
+
+
+def _save_references(buf: IO[bytes], references: Sequence[ReferenceFace]) -> None:
+    """The reference faces as npz: ``points`` (n, 468, 3) and ``signatures`` (n, D), float32."""
+    np.savez_compressed(buf, points=np.stack([r.points for r in references]),
+                        signatures=np.stack([r.signature for r in references]))
+
+
+def _load_references(blob: bytes) -> list[ReferenceFace]:
+    from fusionkit.fusion.video import ReferenceFace
+
+    with np.load(io.BytesIO(blob)) as npz:
+        points, signatures = np.asarray(npz["points"], np.float32), np.asarray(npz["signatures"], np.float32)
+    return [ReferenceFace(points=p, signature=g) for p, g in zip(points, signatures, strict=True)]
 
 
 @attrs.define(eq=False)
@@ -670,9 +686,10 @@ class Materials:
         reference_faces
             For a video: 1-6 reference photos (path, bytes or RGB array), one face each (the largest). The
             material's faces are then the tracked faces matching them, in their order (face ``i`` is reference
-            ``i``'s; others are left out), matched on the first frame by mesh shape after a similarity alignment,
-            so a reference must show the face as it looks in the video; one that matches no face makes the
-            material ``"role_not_in_video"``. A reference without a face raises ``NoFaceDetectedError``.
+            ``i``'s; others are left out), matched by appearance and mesh shape over the video (see
+            :func:`fusionkit.fusion.video.track_video`; not face recognition: a still of the role from the video
+            works best); one that matches no face makes the material ``"role_not_in_video"``. A reference without
+            a face raises ``NoFaceDetectedError``.
 
         Raises
         ------
@@ -789,7 +806,7 @@ class Materials:
         blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
         if references is not None:
             buf = io.BytesIO()
-            np.savez_compressed(buf, points=references)
+            _save_references(buf, references)
             blobs.append((keys.material_references(mid), buf.getvalue()))
         if tracks_blob is not None:
             blobs.append((keys.material_tracks(mid), tracks_blob))
@@ -811,8 +828,8 @@ class Materials:
             s.videos._enqueue_preprocess(mid)
         return material
 
-    def _references(self, reference_faces: Sequence[Any] | None) -> NDArray[np.float32] | None:
-        """The reference photos' faces as ``(n, 468, 3)`` mesh points (the largest face of each)."""
+    def _references(self, reference_faces: Sequence[Any] | None) -> list[ReferenceFace] | None:
+        """The reference photos' faces (the largest face of each)."""
         if reference_faces is None:
             return None
         if isinstance(reference_faces, (str, bytes, np.ndarray)) or not isinstance(reference_faces, Sequence):
@@ -820,15 +837,17 @@ class Materials:
         if not 1 <= len(reference_faces) <= 6:
             raise ParameterValueError(f"give 1 to 6 reference faces, got {len(reference_faces)}")
         from fusionkit.fusion.api import find_faces
+        from fusionkit.fusion.video import ReferenceFace
         from fusionkit.imaging.decode import load_image
 
-        points = []
+        found = []
         for i, ref in enumerate(reference_faces):
-            meshes = find_faces(load_image(ref, limits=self._studio.limits))
+            image = load_image(ref, limits=self._studio.limits)
+            meshes = find_faces(image)
             if not meshes:
                 raise NoFaceDetectedError(f"no face was found in reference photo {i}")
-            points.append(np.asarray(meshes[0].points, np.float32))
-        return np.stack(points)
+            found.append(ReferenceFace.from_image(image, meshes[0]))
+        return found
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits
@@ -1324,8 +1343,7 @@ class Videos:
                 return  # deleted meanwhile
             references = None
             if (material.video or {}).get("reference_faces"):
-                with np.load(io.BytesIO(s.store.read(keys.material_references(material_id)))) as npz:
-                    references = np.asarray(npz["points"], np.float32)
+                references = _load_references(s.store.read(keys.material_references(material_id)))
             last = [0.0]
 
             def progress(fraction: float) -> None:

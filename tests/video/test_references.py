@@ -1,0 +1,78 @@
+"""Reference faces: signatures, costs and the matching of a video's faces to references (track_video)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fusionkit import errors
+from fusionkit.fusion.api import find_faces
+from fusionkit.fusion.video import MAX_REFERENCE_COST, ReferenceFace, face_signature, reference_cost, track_video
+from fusionkit.samples import sample_path
+from tests.video.clips import make_clip
+
+
+def _photo(name: str) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(sample_path(name))), cv2.COLOR_BGR2RGB)
+
+
+@pytest.fixture(scope="module")
+def references() -> dict[str, ReferenceFace]:
+    out = {}
+    for name in ("obama.jpg", "obama3.jpg", "biden.jpg", "astronaut.png"):
+        image = _photo(name)
+        out[name] = ReferenceFace.from_image(image, find_faces(image)[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1 s, 320x180, 10 fps of two_people.jpg (obama3.jpg left, biden.jpg right; faces about 40 px wide)."""
+    return make_clip(tmp_path_factory.mktemp("refs") / "two.mp4", sample="two_people.jpg", width=320, height=180,
+                     fps=10, seconds=1.0, audio=False)
+
+
+def test_signature_is_a_unit_vector_stable_under_scale(references: dict[str, ReferenceFace]) -> None:
+    image = _photo("biden.jpg")
+    small = np.ascontiguousarray(image[::6, ::6])  # the same picture at a sixth of the size, faces about 50 px
+    mesh = find_faces(small)[0]
+    sig = face_signature(small, mesh.points)
+    assert sig.dtype == np.float32 and abs(float(np.linalg.norm(sig)) - 1) < 1e-4
+    assert float(sig @ references["biden.jpg"].signature) > 0.95
+    assert reference_cost(references["biden.jpg"], small, mesh.points) < 0.1
+
+
+def test_costs_rank_people_on_the_samples(references: dict[str, ReferenceFace]) -> None:
+    two = _photo("two_people.jpg")
+    left, right = sorted(find_faces(two), key=lambda m: float(m.points[:, 0].mean()))  # obama3, biden
+    cost = {(name, side): reference_cost(ref, two, mesh.points)
+            for name, ref in references.items() for side, mesh in (("left", left), ("right", right))}
+    # Another photo of the same person is nearer than the other person (here: by appearance, not shape).
+    assert cost["obama.jpg", "left"] < cost["obama.jpg", "right"]
+    assert cost["obama3.jpg", "left"] < 0.1 and cost["biden.jpg", "right"] < 0.1
+    # A face unlike both is over the limit for both.
+    assert min(cost["astronaut.png", "left"], cost["astronaut.png", "right"]) > MAX_REFERENCE_COST
+
+
+@pytest.mark.parametrize(("names", "left"), [
+    (["biden.jpg", "obama3.jpg"], [False, True]),
+    (["obama.jpg"], [True]),  # a different photo of the person on the left
+    (["biden.jpg", "obama.jpg"], [False, True]),
+])
+def test_track_video_keeps_the_referenced_faces_in_order(two_people: Path, references: dict[str, ReferenceFace],
+                                                         names: list[str], left: list[bool]) -> None:
+    tracks = track_video(two_people, references=[references[n] for n in names])
+    assert tracks.face_count == len(names)
+    assert [float(np.nanmean(tracks.points[0, i, :, 0])) < 160 for i in range(len(names))] == left
+    plain = track_video(two_people)
+    assert plain.face_count == 2 and tracks.frame_count == plain.frame_count
+
+
+def test_a_reference_not_in_the_video_is_refused(two_people: Path, references: dict[str, ReferenceFace]) -> None:
+    with pytest.raises(errors.NoFaceDetectedError, match="reference face 1"):
+        track_video(two_people, references=[references["obama3.jpg"], references["astronaut.png"]])
+    with pytest.raises(errors.NoFaceDetectedError, match="reference face 1"):  # one face cannot play two roles
+        track_video(two_people, references=[references["biden.jpg"], references["biden.jpg"], references["obama3.jpg"]])
