@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import numpy as np
 import pytest
 
-from fusionkit.domain.options import BlendMode, FuseOptions, LogoParam, OutputFormat
+from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
 from fusionkit.errors import ParameterValueError
 
 
@@ -49,3 +51,22 @@ def test_logo_must_be_a_logo_param():
     with pytest.raises(ParameterValueError, match="LogoParam"):
         FuseOptions(logo=np.zeros((4, 4, 3), np.uint8))
     FuseOptions(logo=LogoParam(image=np.zeros((4, 4, 3), np.uint8), rect=(0, 0, 4, 4)))
+
+
+def test_options_round_trip_through_json_exactly() -> None:
+    logo = LogoParam(image=np.arange(5 * 6 * 4, dtype=np.uint8).reshape(5, 6, 4), rect=(-4, 3, 40, 20))
+    rich = FuseOptions(fuse_face_degree=33.5, fuse_profile_degree=70, skin_smoothing=0.2, sharpening=0.1,
+                       blend_mode="poisson", colour_match=False, label=LabelOptions(enabled=False, text="made by AI"),
+                       logo=logo, metadata={"campaign": "spring"}, output_format="png", jpeg_quality=80)
+    for opts in (FuseOptions(), rich):
+        back = FuseOptions.from_dict(json.loads(json.dumps(opts.to_dict())))
+        assert back == opts
+    damaged = rich.to_dict()
+    damaged["logo"]["image_npy"] = "not base64!"
+    with pytest.raises(ParameterValueError, match="damaged"):
+        FuseOptions.from_dict(damaged)
+    with pytest.raises(ParameterValueError, match="damaged"):
+        FuseOptions.from_dict({"fuse_face_degree": 10})
+    out_of_range = dict(rich.to_dict(), fuse_face_degree=101)
+    with pytest.raises(ParameterValueError, match="fuse_face_degree"):
+        FuseOptions.from_dict(out_of_range)

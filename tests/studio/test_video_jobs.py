@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import time
 from datetime import datetime, timedelta, timezone
 
 import attrs
 import av
+import numpy as np
 import pytest
 
 import fusionkit
 from fusionkit.domain import VideoJob
+from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
 from fusionkit.errors import (
     JobNotExistError,
     MaterialIdNotFoundError,
@@ -132,6 +135,32 @@ def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, cloc
     assert retried.status == "completed" and retried.attempts == 2
     gave_up = second.videos.get(twice.id)
     assert gave_up.status == "failed" and gave_up.error_code == "FailedOperation.JobInterrupted"
+    second.videos.close()
+
+
+def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):  # noqa: F811
+    root = str(tmp_path / "studio")
+    first = fusionkit.open(root, clock=clock, video_workers=0)
+    act = first.activities.create("video")
+    mat = first.materials.upload(act.id, studio_clip)
+    green = np.zeros((10, 20, 3), np.uint8)
+    green[..., 1] = 255
+    opts = FuseOptions(fuse_face_degree=40, label=LabelOptions(enabled=False), blend_mode="alpha",
+                       logo=LogoParam(image=green, rect=(4, -4, 60, 30)))
+    with pytest.raises(ParameterValueError, match="logo rect"):  # outside the 320x180 frame: refused at submit
+        first.videos.submit(act.id, mat.id, photo("biden.jpg"),
+                            options=attrs.evolve(opts, logo=LogoParam(image=green, rect=(300, 0, 60, 30))))
+    job = first.videos.submit(act.id, mat.id, photo("biden.jpg"), options=opts)
+    assert FuseOptions.from_dict(json.loads(first.store.read(keys.job_options(job.id)))) == opts
+    first.videos.close()
+    second = fusionkit.open(root, clock=clock)  # a new process: only the store remembers the options
+    done = second.videos.wait(job.id, timeout=120)
+    assert done.status == "completed", done.error_message
+    assert not second.store.exists(keys.job_options(job.id))
+    with av.open(io.BytesIO(second.store.read(keys.video_result(done.updated.date(), job.id)))) as c:
+        frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
+    logo_box = frame[148:174, 6:62].astype(int)  # the logo fills the rect's width: x 4-64, y 146-176
+    assert logo_box[..., 1].mean() > 200 and logo_box[..., 0].mean() < 60
     second.videos.close()
 
 

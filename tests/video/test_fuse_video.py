@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from fusionkit import errors
-from fusionkit.domain.options import FuseOptions, LabelOptions
+from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
 from fusionkit.fusion.video import OneEuroFilter, VideoFusionResult, fuse_video, track_video
 from fusionkit.imaging import probe_video
 from fusionkit.samples import sample_path
@@ -105,6 +105,26 @@ def test_label_on_by_default(clip_360p: Path, fused: tuple[Path, VideoFusionResu
     before, after = frames_rgb(clip_360p, {10}), frames_rgb(out, {10})
     corner = (slice(330, 355), slice(540, 635))  # the bottom-right label
     assert np.abs(after[10][corner] - before[10][corner]).mean() > 20
+
+
+def test_a_logo_replaces_the_label(clip_360p: Path, tmp_path: Path) -> None:
+    tracks = track_video(clip_360p)
+    logo = np.zeros((20, 40, 3), np.uint8)
+    logo[:, :, 1] = 255  # pure green, nowhere in the clip
+    out = tmp_path / "logo.mp4"
+    fuse_video(clip_360p, sample_path("biden.jpg"), out, tracks=tracks,
+               options=FuseOptions(logo=LogoParam(image=logo, rect=(10, -10, 80, 40))))
+    frame = frames_rgb(out, {0, 30})
+    for f in frame.values():
+        patch = f[312:348, 14:86]  # the logo's rectangle: x 10-90, y 310-350 (it fills the width: 80 x 40)
+        assert patch[..., 1].mean() > 200 and patch[..., 0].mean() < 60
+    before = frames_rgb(clip_360p, {30})[30]
+    corner = (slice(330, 355), slice(540, 635))  # where the label would be: untouched but for re-encoding
+    assert np.abs(frame[30][corner] - before[corner]).mean() < 6
+    with pytest.raises(errors.ParameterValueError, match="logo rect"):  # outside the frame: before any decoding
+        fuse_video(clip_360p, sample_path("biden.jpg"), tmp_path / "no.mp4", tracks=tracks,
+                   options=FuseOptions(logo=LogoParam(image=logo, rect=(600, 0, 80, 40))))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logo.mp4"]
 
 
 def test_bad_inputs_leave_nothing(clip_360p: Path, tmp_path: Path) -> None:

@@ -6,7 +6,9 @@ features (eyes, brows, nose, mouth: shape and texture), ``fuse_profile_degree`` 
 
 from __future__ import annotations
 
+import base64
 import enum
+import io
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -252,3 +254,51 @@ class FuseOptions:
     def _check_quality(self, attribute: attrs.Attribute[int], value: int) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 100:
             raise ParameterValueError(f"jpeg_quality must be a whole number within 1-100, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every option (the logo's pixels as a base64 ``.npy``); :meth:`from_dict` reverses
+        it exactly. Video jobs store it so that a job picked up after a restart runs with the same options."""
+        logo = None
+        if self.logo is not None:
+            buf = io.BytesIO()
+            np.save(buf, self.logo.image, allow_pickle=False)
+            logo = {"image_npy": base64.b64encode(buf.getvalue()).decode("ascii"), "rect": list(self.logo.rect)}
+        return {
+            "fuse_face_degree": self.fuse_face_degree,
+            "fuse_profile_degree": self.fuse_profile_degree,
+            "skin_smoothing": self.skin_smoothing,
+            "sharpening": self.sharpening,
+            "blend_mode": self.blend_mode.value,
+            "colour_match": self.colour_match,
+            "label": {"enabled": self.label.enabled, "text": self.label.text,
+                      "height_fraction": self.label.height_fraction},
+            "logo": logo,
+            "metadata": [list(pair) for pair in self.metadata],
+            "output_format": self.output_format.value,
+            "jpeg_quality": self.jpeg_quality,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> FuseOptions:
+        """Options from :meth:`to_dict`'s output, validated as on construction.
+
+        Raises
+        ------
+        fusionkit.errors.ParameterValueError
+            A field is missing or invalid (the message names it).
+        """
+        try:
+            fields = dict(data)
+            label = LabelOptions(**fields.pop("label"))
+            logo_doc = fields.pop("logo")
+            logo = None
+            if logo_doc is not None:
+                raw = base64.b64decode(logo_doc["image_npy"], validate=True)
+                image = np.load(io.BytesIO(raw), allow_pickle=False)
+                logo = LogoParam(image=image, rect=tuple(logo_doc["rect"]))
+            metadata = tuple(tuple(pair) for pair in fields.pop("metadata"))
+            return cls(**fields, label=label, logo=logo, metadata=metadata)
+        except ParameterValueError:
+            raise
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ParameterValueError(f"stored fusion options are incomplete or damaged: {exc!r}") from None

@@ -64,9 +64,19 @@ def draw_label(
     cv2.putText(image, label.text, origin, _FONT, scale, (255, 255, 255), thickness, cv2.LINE_AA)
 
 
-def draw_logo(image: NDArray[np.uint8], logo: LogoParam) -> None:
-    """Place the logo in its rectangle in place, scaled to fit (aspect kept) and centred; alpha honoured."""
-    h, w = image.shape[:2]
+def draw_logo(
+    image: NDArray[np.uint8],
+    logo: LogoParam,
+    *,
+    frame_size: tuple[int, int] | None = None,
+    offset: tuple[int, int] = (0, 0),
+) -> None:
+    """Place the logo in its rectangle in place, scaled to fit (aspect kept) and centred; alpha honoured.
+
+    As for :func:`draw_label`, ``image`` may be a window at ``offset`` of a ``frame_size`` picture that holds the
+    logo's rectangle.
+    """
+    w, h = frame_size if frame_size is not None else (image.shape[1], image.shape[0])
     x0, y0, x1, y1 = logo.placed(w, h)
     lh, lw = logo.image.shape[:2]
     scale = min((x1 - x0) / lw, (y1 - y0) / lh)
@@ -80,4 +90,4 @@ def draw_logo(image: NDArray[np.uint8], logo: LogoParam) -> None:
     else:
         alpha = np.full((nh, nw), 255, np.uint8)
         rgb = resized
-    composite(rgb, alpha, image, (ox, oy))
+    composite(rgb, alpha, image, (ox - offset[0], oy - offset[1]))

@@ -50,7 +50,7 @@ from fusionkit.errors import (
 )
 from fusionkit.fusion.api import MAX_MERGES, Merge, _as_rgb, _pick_user_face, _template_index, find_faces
 from fusionkit.fusion.engine import fuse_face
-from fusionkit.fusion.label import draw_label, label_rect
+from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
@@ -652,7 +652,11 @@ def fuse_video(
                 oa = out.add_stream_from_template(in_a) if in_a is not None else None
                 tracker = _Tracker(info.fps, smoothing)
                 w, h = info.width, info.height
-                label_box = _even_box(_floats(label_rect(w, h, opts.label)), w, h)
+                # The logo, when given, replaces the label (as on pictures); a rectangle outside the frame fails here,
+                # before any frame is decoded.
+                mark_box = _even_box(_floats(opts.logo.placed(w, h) if opts.logo is not None
+                                             else label_rect(w, h, opts.label)), w, h)
+                marked = opts.logo is not None or opts.label.enabled
                 plan: list[tuple[int, U8, FaceMesh]] = []
 
                 def prepare(frame: Any, index: int) -> _Prepared:
@@ -725,10 +729,13 @@ def fuse_video(
                         timings["convert"] += (time.perf_counter() - tb) * 1e3
                     frames_fused += fused_any
                     t3 = time.perf_counter()
-                    if opts.label.enabled and label_box[2] > label_box[0] and label_box[3] > label_box[1]:
-                        corner = _region_rgb(prep.planes, label_box)
-                        draw_label(corner, opts.label, frame_size=(w, h), offset=(label_box[0], label_box[1]))
-                        _write_region(prep.planes, label_box, corner)
+                    if marked and mark_box[2] > mark_box[0] and mark_box[3] > mark_box[1]:
+                        corner = _region_rgb(prep.planes, mark_box)
+                        if opts.logo is not None:
+                            draw_logo(corner, opts.logo, frame_size=(w, h), offset=(mark_box[0], mark_box[1]))
+                        else:
+                            draw_label(corner, opts.label, frame_size=(w, h), offset=(mark_box[0], mark_box[1]))
+                        _write_region(prep.planes, mark_box, corner)
                     t4 = time.perf_counter()
                     timings["label"] += (t4 - t3) * 1e3
                     prep.frame.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types

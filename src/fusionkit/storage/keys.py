@@ -130,6 +130,11 @@ def job_user(job_id: str, index: int) -> str:
     return f"{job_folder(job_id)}/user_{int(index)}.png"
 
 
+def job_options(job_id: str) -> str:
+    """The job's fusion options (FuseOptions.to_dict as JSON), beside its user images until it ends."""
+    return f"{job_folder(job_id)}/options.json"
+
+
 def video_result_folder(day: date) -> str:
     return f"{RESULTS_VIDEO}/{day.isoformat()}"
 

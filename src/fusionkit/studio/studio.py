@@ -1105,7 +1105,6 @@ class Videos:
     _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
     _pending: set[str] = attrs.field(init=False, factory=set)
     _cancelled: set[str] = attrs.field(init=False, factory=set)
-    _options: dict[str, FuseOptions] = attrs.field(init=False, factory=dict)
 
     # -- documents -----------------------------------------------------------------------------------------------
 
@@ -1154,8 +1153,8 @@ class Videos:
         merges
             As for :meth:`Studio.fuse` (user images, or :class:`~fusionkit.Merge` with a material face id).
         options, fuse_face_degree, fuse_profile_degree, consent, context
-            As for :meth:`Studio.fuse`. Only the scalar options (degrees, smoothing, sharpening, colour match)
-            survive a restart; label, logo and metadata options apply while this process runs the job.
+            As for :meth:`Studio.fuse`. The options are stored with the job (label and logo included), so a job
+            picked up after a restart runs with them.
         user_designated_url
             Write the result there (any fsspec URL) instead of the studio's ``results/video/``.
 
@@ -1188,6 +1187,8 @@ class Videos:
                 raise ParameterValueError(f"material {material_id} is not a ready video material "
                                           f"(kind {material.kind}, status {material.status})")
             opts = s._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            if opts.logo is not None:
+                opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
             merge_list = s._merges(material, merges)
             if not 1 <= len(merge_list) <= 6:
                 raise ParameterValueError(f"give 1 to 6 merges, got {len(merge_list)}")
@@ -1211,14 +1212,13 @@ class Videos:
             try:
                 for i, data in enumerate(images):
                     s.store.write(keys.job_user(job_id, i), data)
+                s.store.write(keys.job_options(job_id), json.dumps(opts.to_dict()).encode())
                 self._save(job)
             except BaseException:
                 with contextlib.suppress(Exception):
                     s.store.delete_prefix(keys.job_folder(job_id))
                 raise
             call.refs["video_url"] = s.store.url(keys.job_doc(job_id))
-            with self._lock:
-                self._options[job_id] = opts
             self._enqueue(job_id)
             return job
 
@@ -1457,7 +1457,6 @@ class Videos:
             with self._lock:
                 self._pending.discard(job_id)
                 self._cancelled.discard(job_id)
-                self._options.pop(job_id, None)
 
     def _process(self, job_id: str) -> None:
         s = self._studio
@@ -1474,11 +1473,10 @@ class Videos:
                 return
             job = attrs.evolve(job, status="processing", attempts=job.attempts + 1, progress=0.0, updated=s.now())
             self._save(job)
-            opts = self._options.get(job_id)
         tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
         failure: tuple[str, str] | None = None
         try:
-            self._fuse(job, opts, tmp)
+            self._fuse(job, tmp)
         except _Cancelled:
             pass
         except FusionKitError as exc:
@@ -1494,7 +1492,7 @@ class Videos:
         if failure is not None:
             self._fail(job_id, *failure)
 
-    def _fuse(self, job: VideoJob, opts: FuseOptions | None, tmp: str) -> None:
+    def _fuse(self, job: VideoJob, tmp: str) -> None:
         s = self._studio
         from fusionkit.fusion.api import Merge
         from fusionkit.fusion.video import VideoTracks, fuse_video
@@ -1518,8 +1516,12 @@ class Videos:
             rect = p["input_face_rects"][i]
             merges.append(Merge(image=image, template_face=p["template_faces"][i],
                                 input_face_rect=tuple(rect) if rect else None))
-        if opts is None:
-            opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
+        # Every option, the label and logo included, comes from the store: a job picked up after a restart runs
+        # as it would have in the process that took it.
+        try:
+            opts = FuseOptions.from_dict(json.loads(s.store.read(keys.job_options(job.id))))
+        except KeyNotFound:
+            raise StorageError(f"the fusion options of job {job.id} are gone from storage") from None
         src = os.path.join(tmp, "template.mp4")
         with builtins.open(src, "wb") as fh:
             fh.write(source)
