@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import attrs
@@ -210,6 +211,34 @@ def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch
     while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
         time.sleep(0.01)
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
+
+
+@pytest.mark.parametrize("to_url", [False, True])
+def test_cancel_after_the_last_frame_writes_nothing(studio, video_material, monkeypatch, to_url):
+    import fsspec
+
+    import fusionkit.fusion.video as fv
+
+    act, mat = video_material
+    real = fv.fuse_video
+
+    def fuse_then_cancel(*args, **kwargs):
+        result = real(*args, **kwargs)
+        studio.videos.cancel(next(iter(studio.videos._pending)))  # the caller's cancel lands after the last frame
+        return result
+
+    monkeypatch.setattr(fv, "fuse_video", fuse_then_cancel)
+    target = f"memory://fk-out-{uuid.uuid4().hex}/out.mp4" if to_url else None
+    job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=target).id
+    done = studio.videos.wait(job_id, timeout=120)
+    assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
+    deadline = time.monotonic() + 60
+    while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
+        time.sleep(0.01)
+    assert not studio.videos._pending
+    assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
+    if target is not None:
+        assert not fsspec.filesystem("memory").exists(target)
 
 
 def test_erase_by_material_or_request_reaches_video_jobs(studio, clock, video_material):

@@ -121,6 +121,15 @@ def _check_output_url(value: Any) -> str:
     return value
 
 
+def _remove_url(url: str) -> None:
+    """Delete the file at an fsspec URL if it is there."""
+    import fsspec
+
+    with contextlib.suppress(FileNotFoundError, OSError):
+        fs, path = fsspec.core.url_to_fs(url)
+        fs.rm_file(path)
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())[:1000]
 
@@ -1541,6 +1550,8 @@ class Videos:
 
         result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
                             progress=progress)
+        if job.id in self._cancelled:  # cancelled after the last frame: write nothing
+            raise _Cancelled
         with builtins.open(out, "rb") as rfh:
             data = rfh.read()
         md5 = hashlib.md5(data).hexdigest()
@@ -1564,6 +1575,8 @@ class Videos:
             if current is None or current.status != "processing":  # cancelled or erased meanwhile: leave nothing
                 if key is not None:
                     s.store.delete(key)
+                else:
+                    _remove_url(url)  # the output this job has just written at the user's URL
                 return
             s.store.delete_prefix(keys.job_folder(job.id))
             self._save(attrs.evolve(
