@@ -14,6 +14,7 @@ from fusionkit.errors import MaterialPreprocessingError
 from fusionkit.samples import sample_path
 from fusionkit.storage import keys
 from tests.studio.conftest import photo, stored_keys
+from tests.studio.test_safety import patch_store
 from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
 from tests.video.clips import make_clip
 
@@ -119,6 +120,29 @@ def test_deleting_a_preprocessing_material_leaves_nothing(studio_url, clock, stu
     worker = fusionkit.open(studio_url, clock=clock)
     worker.videos.close()
     assert stored_keys(worker, "materials") == []
+
+
+def test_deleting_a_material_as_its_preprocessing_finishes_leaves_nothing(studio, studio_clip,  # noqa: F811
+                                                                        monkeypatch):
+    act = studio.activities.create("video")
+    real = studio.store.write
+
+    def write(key, data):
+        real(key, data)
+        if key.endswith("/tracks.npz"):  # the caller's delete lands between the worker's tracks and its document
+            studio.materials.delete(key.split("/")[1])
+
+    patch_store(studio, monkeypatch, write=write)
+    mid = studio.materials.upload(act.id, studio_clip, wait=False).id
+    deadline = time.monotonic() + 120
+    while studio.videos._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not studio.videos._pending
+    monkeypatch.undo()
+    with pytest.raises(fusionkit.errors.MaterialIdNotFoundError):
+        studio.materials.get(mid)
+    assert stored_keys(studio, "materials") == [] and not studio.materials.list(act.id).materials
+    studio.videos.close()
 
 
 @pytest.fixture(scope="session")

@@ -1400,10 +1400,14 @@ class Videos:
                 faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=_stored_mesh(p))
                        for i, p in enumerate(faces_points)])
             s._write_json(keys.material_doc(material_id), done)
-        # Deleted while the tracks were written: leave nothing behind.
+        # Deleted while the tracks or the document were written (a delete takes the activity's marker first, so a
+        # missing marker means the document just written may have come after the delete's): leave nothing behind.
         try:
             s._load_material(material_id)
+            gone = not s.store.exists(keys.material_marker(material.activity_id, material_id))
         except MaterialIdNotFoundError:
+            gone = True
+        if gone:
             with contextlib.suppress(Exception):
                 s.store.delete_prefix(keys.material_folder(material_id))
 
