@@ -189,9 +189,9 @@ class _Progress:
 
     def note(self, text: str) -> None:
         if self.enabled:
+            self._shown = True  # first: a Ctrl-C while the note is written still has done() clear the line
             sys.stderr.write("\r\x1b[K" + text)
             sys.stderr.flush()
-            self._shown = True
 
     def done(self) -> None:
         if self._shown:
@@ -291,8 +291,8 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     from fusionkit.fusion.api import fuse
 
     progress = _Progress()
-    progress.note(f"fusing {len(users)} face(s) into {template} ...")
     try:
+        progress.note(f"fusing {len(users)} face(s) into {template} ...")
         result = fuse(template, merges, options)
         result.save(args.out)
     finally:
@@ -520,8 +520,8 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
                first(material.fuse_profile_degree, activity.fuse_profile_degree, DEFAULT_PROFILE_DEGREE))
     options = _options(args, args.out, degrees)
     progress = _Progress()
-    progress.note(f"fusing {len(users)} face(s) into material {material.id} ...")
     try:
+        progress.note(f"fusing {len(users)} face(s) into material {material.id} ...")
         result = studio.fuse(activity.id, material.id, merges, response="url", options=options)
         if args.out is not None:
             _write_atomic(args.out, studio.results.read(result.id))
