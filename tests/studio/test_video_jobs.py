@@ -165,6 +165,25 @@ def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):
     second.videos.close()
 
 
+def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_clip):  # noqa: F811
+    root = str(tmp_path / "studio")
+    first = fusionkit.open(root, clock=clock, video_workers=1)
+    act = first.activities.create("video")
+    mat = first.materials.upload(act.id, studio_clip)
+    jobs = [first.videos.submit(act.id, mat.id, photo("biden.jpg")) for _ in range(3)]
+    first.videos.close()  # waits for the one running; the others never start here
+    left = [j for j in jobs if first.videos.get(j.id).status == "queued"]
+    assert len(left) >= 1
+    later = first.videos.submit(act.id, mat.id, photo("biden.jpg"))  # a new pool: nothing counted ahead of it
+    assert later.queue_length == 0
+    assert first.videos.wait(later.id, timeout=120).status == "completed"
+    assert all(first.videos.get(j.id).status == "queued" for j in left)  # still stored, not run by this studio
+    first.videos.close()
+    second = fusionkit.open(root, clock=clock)
+    assert all(second.videos.wait(j.id, timeout=120).status == "completed" for j in left)
+    second.videos.close()
+
+
 def test_job_document_round_trips():
     now = datetime(2026, 3, 10, tzinfo=timezone.utc)
     job = VideoJob(id="jb_0123456789ab", activity_id="ac_0123456789ab", material_id="mt_0123456789ab",

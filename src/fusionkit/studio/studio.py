@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 from typing import IO, TYPE_CHECKING, Any
 
@@ -1112,7 +1112,8 @@ class Videos:
     _studio: Studio
     _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
     _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
-    _pending: set[str] = attrs.field(init=False, factory=set)
+    # Queued or running here: job ids and "preprocess:{material_id}", with their futures in the pool.
+    _pending: dict[str, Future[None]] = attrs.field(init=False, factory=dict)
     _cancelled: set[str] = attrs.field(init=False, factory=set)
 
     # -- documents -----------------------------------------------------------------------------------------------
@@ -1292,6 +1293,9 @@ class Videos:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:  # what never started is no longer queued here (it is, in storage)
+            for task in [t for t, future in self._pending.items() if future.cancelled()]:
+                del self._pending[task]
 
     # -- workers -------------------------------------------------------------------------------------------------
 
@@ -1304,8 +1308,7 @@ class Videos:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
-            self._pending.add(job_id)
-            self._pool.submit(self._run, job_id)
+            self._pending[job_id] = self._pool.submit(self._run, job_id)
 
     def _enqueue_preprocess(self, material_id: str) -> None:
         """Queue the preprocessing (face tracking) of a video material uploaded with ``wait=False``."""
@@ -1318,8 +1321,7 @@ class Videos:
                 return
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
-            self._pending.add(task)
-            self._pool.submit(self._run_preprocess, material_id)
+            self._pending[task] = self._pool.submit(self._run_preprocess, material_id)
 
     def _update_material(self, material_id: str, **video: Any) -> Material | None:
         """Under the lock: merge ``video`` into a preprocessing material's metadata and save it; ``None`` when the
@@ -1376,7 +1378,7 @@ class Videos:
                                         f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
         finally:
             with self._lock:
-                self._pending.discard(f"preprocess:{material_id}")
+                self._pending.pop(f"preprocess:{material_id}", None)
 
     def _finish_preprocess(self, material_id: str, status: str, error: str | None,
                            faces_points: list[NDArray[np.float32]], blob: bytes | None) -> None:
@@ -1468,7 +1470,7 @@ class Videos:
                 self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
-                self._pending.discard(job_id)
+                self._pending.pop(job_id, None)
                 self._cancelled.discard(job_id)
 
     def _process(self, job_id: str) -> None:
