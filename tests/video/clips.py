@@ -80,3 +80,26 @@ def make_clip(
             for packet in as_.encode():
                 out.mux(packet)
     return path
+
+
+def make_entering_clip(path: Path, *, enter_s: float = 0.5, seconds: float = 1.2, fps: int = 10,
+                       width: int = 640, height: int = 360, first_face: bool = True) -> Path:
+    """two_people.jpg (obama3 left, biden right) with the right-hand person hidden behind grey until ``enter_s``
+    seconds (and the left-hand one too, for the whole clip, unless ``first_face``); a still camera, no audio."""
+    photo = cv2.cvtColor(cv2.imread(str(sample_path("two_people.jpg"))), cv2.COLOR_BGR2RGB)
+    base = np.asarray(cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = width, height, "yuv420p"
+        vs.options = {"preset": "ultrafast", "crf": "18"}
+        for i in range(round(seconds * fps)):
+            img = base.copy()
+            if not first_face:
+                img[:, : width // 2] = 128
+            if i / fps < enter_s:
+                img[:, width // 2:] = 128
+            for packet in vs.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in vs.encode():
+            out.mux(packet)
+    return path

@@ -9,10 +9,19 @@ import numpy as np
 import pytest
 
 from fusionkit import errors
-from fusionkit.fusion.api import find_faces
-from fusionkit.fusion.video import MAX_REFERENCE_COST, ReferenceFace, face_signature, reference_cost, track_video
+from fusionkit.domain.options import FuseOptions, LabelOptions
+from fusionkit.fusion.api import Merge, find_faces
+from fusionkit.fusion.video import (
+    DISCOVER_INTERVAL_S,
+    MAX_REFERENCE_COST,
+    ReferenceFace,
+    face_signature,
+    fuse_video,
+    reference_cost,
+    track_video,
+)
 from fusionkit.samples import sample_path
-from tests.video.clips import make_clip
+from tests.video.clips import make_clip, make_entering_clip
 
 
 def _photo(name: str) -> np.ndarray:
@@ -76,3 +85,40 @@ def test_a_reference_not_in_the_video_is_refused(two_people: Path, references: d
         track_video(two_people, references=[references["obama3.jpg"], references["astronaut.png"]])
     with pytest.raises(errors.NoFaceDetectedError, match="reference face 1"):  # one face cannot play two roles
         track_video(two_people, references=[references["biden.jpg"], references["biden.jpg"], references["obama3.jpg"]])
+
+
+@pytest.fixture(scope="module")
+def entering(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1.2 s at 10 fps, 640x360: obama3 from the start, biden entering at 0.5 s."""
+    return make_entering_clip(tmp_path_factory.mktemp("refs") / "enter.mp4")
+
+
+def test_a_face_entering_later_is_tracked_from_its_entry(entering: Path,
+                                                        references: dict[str, ReferenceFace]) -> None:
+    tracks = track_video(entering)
+    assert tracks.face_count == 2
+    assert tracks.present[:, 0].all()  # frame 0's face first
+    entry = int(np.argmax(tracks.present[:, 1]))
+    assert 5 <= entry <= 5 + round(10 * DISCOVER_INTERVAL_S)  # found at the first look after it entered
+    assert not tracks.present[:entry, 1].any() and tracks.present[entry:, 1].all()
+    assert np.isnan(tracks.points[:entry, 1]).all() and float(np.nanmean(tracks.points[entry:, 1, :, 0])) > 320
+    # The role that enters later can be the one a reference asks for (before, it was "not in the video").
+    late = track_video(entering, references=[references["biden.jpg"]])
+    assert late.face_count == 1 and np.array_equal(late.present[:, 0], tracks.present[:, 1])
+
+
+def test_a_video_opening_without_a_face(tmp_path: Path) -> None:
+    clip = make_entering_clip(tmp_path / "late.mp4", first_face=False)
+    tracks = track_video(clip)
+    assert tracks.face_count == 1 and not tracks.present[0, 0] and tracks.present[-1, 0]
+    grey = make_entering_clip(tmp_path / "grey.mp4", first_face=False, enter_s=99)
+    with pytest.raises(errors.NoFaceDetectedError, match="no face was found in the video"):
+        track_video(grey)
+
+
+def test_fusing_into_a_face_that_enters_later(entering: Path, tmp_path: Path) -> None:
+    tracks = track_video(entering)
+    merge = Merge(image=sample_path("obama.jpg"), template_face=1)
+    result = fuse_video(entering, merge, tmp_path / "out.mp4", tracks=tracks,
+                        options=FuseOptions(label=LabelOptions(enabled=False)))
+    assert result.frame_count == tracks.frame_count and result.frames_fused == int(tracks.present[:, 1].sum())

@@ -2,10 +2,10 @@
 
 The pipeline decodes, fuses and encodes frame by frame (memory is flat in the video's length):
 
-1. faces: found once, on frame 0 (one face id per person, largest first), then tracked: each frame's mesh comes
-   from the landmark model run on a crop placed by the previous frame's mesh (no detection per frame; a lost face
-   is looked for again every few frames), smoothed over time with a One-Euro filter (Casiez et al. 2012) so the
-   fused face does not shimmer;
+1. faces: found on frame 0 (one face id per person, largest first; preprocessing also picks up faces that enter
+   later), then tracked: each frame's mesh comes from the landmark model run on a crop placed by the previous
+   frame's mesh (no detection per frame; a lost face is looked for again every few frames), smoothed over time
+   with a One-Euro filter (Casiez et al. 2012) so the fused face does not shimmer;
 2. pixels: decoded YUV 4:2:0 frames are made writable and only each face's region is converted to RGB, fused by
    the image engine (:func:`fusionkit.fusion.engine.fuse_face`, shared with :func:`fusionkit.fuse`) and written
    back; the same frame goes to the encoder (x264, ``veryfast``, CRF 20 by default);
@@ -54,7 +54,7 @@ from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
-from fusionkit.vision import FaceLandmarker, RuntimeOptions, mesh_topology
+from fusionkit.vision import FaceDetector, FaceLandmarker, RuntimeOptions, mesh_topology
 from fusionkit.vision.landmarker import LANDMARK_INPUT_SIZE, mesh_roi
 
 __all__ = [
@@ -73,6 +73,10 @@ F32 = NDArray[np.float32]
 
 #: A lost face is looked for again (full detection on the frame) every this many frames.
 REDETECT_INTERVAL = 10
+#: While preprocessing, faces that entered after frame 0 are looked for every this many seconds.
+DISCOVER_INTERVAL_S = 0.5
+#: At most this many faces are tracked in one video (frame 0's and those that enter later).
+MAX_TRACKED_FACES = 16
 #: Below this face-presence score a tracked face counts as lost.
 MIN_PRESENCE = 0.5
 #: A reference photo's face matches a tracked face when their cost (appearance plus shape, see
@@ -269,10 +273,15 @@ class _Tracker:
         self.last: list[FaceMesh] = []
         self.filters: list[OneEuroFilter] = []
         self.lost_for: list[int] = []
+        self.detector: FaceDetector | None = None
 
-    def start(self, rgb: U8) -> None:
-        meshes = [m for m in find_faces(rgb) if m.face.size >= MIN_FACE_SIZE]
-        if not meshes:
+    def start(self, rgb: U8, *, required: bool = True) -> None:
+        """The faces of frame 0, largest first; with ``required``, none is an error."""
+        try:
+            meshes = [m for m in find_faces(rgb) if m.face.size >= MIN_FACE_SIZE]
+        except FaceSizeTooSmallError:
+            meshes = []
+        if not meshes and required:
             raise NoFaceDetectedError("no face was found in the template video's first frame: use a video that "
                                       "opens on a clear, frontal face")
         self.meshes = list(meshes)
@@ -317,6 +326,16 @@ class _Tracker:
         self.lost_for[i] = 0
         self.filters[i].reset()
 
+    def _detect(self, rgb: U8) -> list[Face]:
+        """Faces of a frame from the short-range detector, large enough to mesh (never raises for small ones)."""
+        if self.detector is None:
+            self.detector = FaceDetector(model="short", options=RuntimeOptions(intra_op_threads=1))
+        return [f for f in self.detector.detect(rgb) if f.size >= MIN_FACE_SIZE]
+
+    def _mesh(self, rgb: U8, face: Face) -> FaceMesh | None:
+        mesh = self.landmarker.mesh(rgb, face)
+        return mesh if mesh.presence >= MIN_PRESENCE else None
+
     def redetect(self, frame_rgb: Callable[[], U8]) -> None:
         """Look again for lost faces (every :data:`REDETECT_INTERVAL` frames), matched by the nearest centre."""
         lost = [i for i, m in enumerate(self.meshes) if m is None]
@@ -327,16 +346,43 @@ class _Tracker:
                 due.append(i)
         if not due:
             return
-        found = [m for m in find_faces(frame_rgb()) if m.face.size >= MIN_FACE_SIZE]
-        taken = {id(m) for m in self.meshes if m is not None}
+        rgb = frame_rgb()
+        found = [f for f in self._detect(rgb) if not self._held(f)]
         for i in due:
             cx, cy = self.last[i].face.center
-            best = min((m for m in found if id(m) not in taken),
-                       key=lambda m: math.hypot(m.face.center[0] - cx, m.face.center[1] - cy), default=None)
-            if best is not None and math.hypot(best.face.center[0] - cx, best.face.center[1] - cy) < \
+            best = min(found, key=lambda f: math.hypot(f.center[0] - cx, f.center[1] - cy), default=None)
+            if best is not None and math.hypot(best.center[0] - cx, best.center[1] - cy) < \
                     3 * max(self.last[i].face.width, 1.0):
-                taken.add(id(best))
-                self.meshes[i] = self._smooth(i, best)
+                mesh = self._mesh(rgb, best)
+                if mesh is not None:
+                    found.remove(best)
+                    self.meshes[i] = self._smooth(i, mesh)
+
+    def _held(self, face: Face) -> bool:
+        """Whether a followed face already lies where ``face`` was detected (its centre inside that box)."""
+        cx, cy = face.center
+        for m in self.meshes:
+            if m is not None:
+                x0, y0, x1, y1 = (float(v) for v in m.face.box)
+                if x0 <= cx <= x1 and y0 <= cy <= y1:
+                    return True
+        return False
+
+    def discover(self, rgb: U8) -> None:
+        """New faces (a person entering after frame 0) become new tracks, up to :data:`MAX_TRACKED_FACES`."""
+        for face in self._detect(rgb):
+            if len(self.meshes) >= MAX_TRACKED_FACES:
+                return
+            if self._held(face):
+                continue
+            mesh = self._mesh(rgb, face)
+            if mesh is None:
+                continue
+            self.meshes.append(None)
+            self.last.append(mesh)
+            self.filters.append(OneEuroFilter())
+            self.lost_for.append(0)
+            self.meshes[-1] = self._smooth(len(self.meshes) - 1, mesh)
 
 
 def _frame_rgb(frame: Any) -> U8:
@@ -362,7 +408,12 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
                 smoothing: bool = True, progress: Callable[[float], None] | None = None,
                 references: Sequence[ReferenceFace] | None = None,
                 max_reference_cost: float = MAX_REFERENCE_COST) -> VideoTracks:
-    """Find the faces on frame 0 and follow them through the video (what preprocessing stores).
+    """Find the faces and follow them through the video (what preprocessing stores).
+
+    Frame 0's faces come first (largest first); a face that enters later (none of the followed faces lies where
+    the detector finds it, looked for every :data:`DISCOVER_INTERVAL_S` seconds) becomes the next face, absent
+    (NaN, ``present`` False) before it entered; at most :data:`MAX_TRACKED_FACES`. A person who leaves and comes
+    back near where they left keeps their face; one who comes back elsewhere becomes a new face.
 
     ``progress``, when given, is called after each frame with the fraction done (0-1, from the container's frame
     count); an exception it raises stops the tracking and propagates.
@@ -377,7 +428,7 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
     Raises
     ------
     NoFaceDetectedError
-        No face on the first frame, or a reference matches no face.
+        No face anywhere in the video, or a reference matches no face.
     VideoDecodeFailedError, VideoFormatNotSupportError, Video*ExceedError
         See :func:`fusionkit.imaging.probe_video`.
     """
@@ -388,34 +439,48 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
         points: list[F32] = []
         present: list[list[bool]] = []
         sample_every = max(1, round(info.fps * REFERENCE_SAMPLE_S))
-        costs: NDArray[np.float64] | None = None
+        discover_every = max(1, round(info.fps * DISCOVER_INTERVAL_S))
+        costs: dict[tuple[int, int], float] = {}  # (face, reference): lowest cost so far
+        compared: set[int] = set()
         for index, frame in enumerate(_decoded_frames(container, None, None)):
             rgb = _frame_rgb(frame)
             if index == 0:
-                tracker.start(rgb)
-                costs = np.full((len(refs), len(tracker.meshes)), np.inf)
+                tracker.start(rgb, required=False)
             else:
                 for i in range(len(tracker.meshes)):
                     if tracker.meshes[i] is not None:
                         tracker.follow(i, rgb, (0, 0))
                 tracker.redetect(lambda rgb=rgb: rgb)  # type: ignore[misc]
+                if index % discover_every == 0:
+                    tracker.discover(rgb)
             row = np.full((len(tracker.meshes), 468, 3), np.nan, np.float32)
             for i, m in enumerate(tracker.meshes):
                 if m is not None:
                     row[i] = m.points
-                    if costs is not None and index % sample_every == 0:
+                    if refs and (index % sample_every == 0 or i not in compared):  # a new face: at once
+                        compared.add(i)
                         for r, ref in enumerate(refs):
-                            costs[r, i] = min(costs[r, i], reference_cost(ref, rgb, m.points))
+                            costs[i, r] = min(costs.get((i, r), math.inf), reference_cost(ref, rgb, m.points))
             points.append(row)
             present.append([m is not None for m in tracker.meshes])
             if progress is not None:
                 progress(min(1.0, (index + 1) / max(1, info.frame_count)))
     if not points:
         raise VideoDecodeFailedError("the video has no decodable frame")
-    tracks = VideoTracks(points=np.stack(points), present=np.array(present, bool))
-    if not refs or costs is None:
+    faces = len(tracker.meshes)
+    if faces == 0:
+        raise NoFaceDetectedError("no face was found in the video: use a video with a clear, frontal face")
+    # Faces that entered later have no row before they did: absent there.
+    all_points = np.full((len(points), faces, 468, 3), np.nan, np.float32)
+    all_present = np.zeros((len(points), faces), bool)
+    for k, (row_points, row_present) in enumerate(zip(points, present, strict=True)):
+        all_points[k, :len(row_points)] = row_points
+        all_present[k, :len(row_present)] = row_present
+    tracks = VideoTracks(points=all_points, present=all_present)
+    if not refs:
         return tracks
-    order = _assign(costs, max_reference_cost)
+    matrix = np.array([[costs.get((i, r), math.inf) for i in range(faces)] for r in range(len(refs))])
+    order = _assign(matrix, max_reference_cost)
     return VideoTracks(points=np.ascontiguousarray(tracks.points[:, order]),
                        present=np.ascontiguousarray(tracks.present[:, order]))
 
