@@ -66,7 +66,7 @@ int fk_lab_stats(const fk_image *img, const fk_image *mask, int32_t bgr, double 
 int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out, int32_t bgr,
                        const double *target_mean, const double *target_std, double strength,
                        double *src_mean, double *src_std);
-/* Per-channel mean[channels] and std[channels] of 8-bit pixels (1-4 channels) with mask != 0 on every step-th
+/* Per-channel mean[channels] and std[channels] of 8-bit pixels (1, 3 or 4 channels) with mask != 0 on every step-th
    row and column, pixels beyond spread robust spreads (MAD) from the median in any channel left out; mask may be
    NULL (every pixel); *count receives the number of pixels sampled. */
 int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, double spread, double *mean,

@@ -184,3 +184,8 @@ def test_robust_stats_bad_input() -> None:
         robust_stats(img, np.ones((3, 4), np.uint8))
     with pytest.raises(ParameterValueError, match="uint8"):
         robust_stats(img.astype(np.float32))  # type: ignore[arg-type]
+
+
+def test_robust_stats_refuses_two_channels() -> None:
+    with pytest.raises(ParameterValueError, match="channel"):
+        robust_stats(np.zeros((5, 7, 2), np.uint8))

@@ -70,3 +70,29 @@ def test_options_round_trip_through_json_exactly() -> None:
     out_of_range = dict(rich.to_dict(), fuse_face_degree=101)
     with pytest.raises(ParameterValueError, match="fuse_face_degree"):
         FuseOptions.from_dict(out_of_range)
+
+
+def test_damaged_stored_options_are_typed_errors() -> None:
+    import base64
+    import io
+
+    good = FuseOptions(logo=LogoParam(image=np.zeros((4, 6, 3), np.uint8), rect=(0, 0, 10, 10)))
+    assert FuseOptions.from_json(good.to_json()) == good
+    for text in (b"{not json", b"\xff\xfe", b"[1, 2]"):
+        with pytest.raises(ParameterValueError, match="stored fusion options"):
+            FuseOptions.from_json(text)
+    bad_pair = dict(good.to_dict(), metadata=["ab"])
+    with pytest.raises(ParameterValueError, match="pairs"):
+        FuseOptions.from_dict(bad_pair)
+    # A header claiming an enormous array is refused before NumPy allocates it; so are short pixel data and
+    # other dtypes.
+    for shape, dtype, payload, why in (((1 << 40, 1 << 20, 4), np.uint8, b"", "at most"),
+                                       ((4, 6, 3), np.uint8, b"\0" * 10, "header says 72"),
+                                       ((4, 6, 3), np.float32, b"\0" * 288, "uint8")):
+        buf = io.BytesIO()  # magic and header as NumPy writes them, then the payload
+        np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)),
+                                                   "fortran_order": False, "shape": shape})
+        doc = good.to_dict()
+        doc["logo"]["image_npy"] = base64.b64encode(buf.getvalue() + payload).decode()
+        with pytest.raises(ParameterValueError, match=f"damaged.*{why}"):
+            FuseOptions.from_dict(doc)

@@ -165,6 +165,19 @@ def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):
     second.videos.close()
 
 
+def test_a_job_stored_before_options_json_runs_with_its_scalar_options(tmp_path, clock, studio_clip):  # noqa: F811
+    root = str(tmp_path / "studio")
+    first = fusionkit.open(root, clock=clock, video_workers=0)
+    act = first.activities.create("video")
+    mat = first.materials.upload(act.id, studio_clip)
+    job = first.videos.submit(act.id, mat.id, photo("biden.jpg"), fuse_face_degree=60)
+    first.store.delete(keys.job_options(job.id))  # as an earlier fusionkit stored its jobs
+    second = fusionkit.open(root, clock=clock)
+    done = second.videos.wait(job.id, timeout=120)
+    assert done.status == "completed" and done.parameters["fuse_face_degree"] == 60
+    second.videos.close()
+
+
 def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_clip):  # noqa: F811
     root = str(tmp_path / "studio")
     first = fusionkit.open(root, clock=clock, video_workers=1)
@@ -258,6 +271,32 @@ def test_cancel_after_the_last_frame_writes_nothing(studio, video_material, monk
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
     if target is not None:
         assert not fsspec.filesystem("memory").exists(target)
+
+
+def test_a_cancel_during_the_write_keeps_the_users_file(studio, video_material, monkeypatch):
+    import fsspec
+    from fsspec.implementations.memory import MemoryFileSystem
+
+    act, mat = video_material
+    folder = f"memory://fk-out-{uuid.uuid4().hex}"
+    fs = fsspec.filesystem("memory")
+    fs.pipe_file(f"{folder}/out.mp4", b"the user's own file")
+    real = MemoryFileSystem.pipe_file
+
+    def write_then_cancel(self, path, value, *args, **kwargs):  # type: ignore[no-untyped-def]
+        real(self, path, value, *args, **kwargs)
+        if "fk-out-" in str(path):
+            studio.videos.cancel(next(iter(studio.videos._pending)))  # lands while the output is being written
+
+    monkeypatch.setattr(MemoryFileSystem, "pipe_file", write_then_cancel)
+    job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=f"{folder}/out.mp4").id
+    done = studio.videos.wait(job_id, timeout=120)
+    assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
+    deadline = time.monotonic() + 60
+    while studio.videos._pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fs.cat_file(f"{folder}/out.mp4") == b"the user's own file"
+    assert [p.rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)] == ["out.mp4"]  # no temporary file left
 
 
 def test_erase_by_material_or_request_reaches_video_jobs(studio, clock, video_material):

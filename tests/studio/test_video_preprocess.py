@@ -190,3 +190,18 @@ def test_reference_matching_no_face_is_role_not_in_video(studio, two_people_clip
         studio.materials.upload(act.id, sample_path("obama.jpg"), reference_faces=[sample_path("obama.jpg")])
     assert len(studio.materials.list(act.id).materials) == 2
     studio.videos.close()
+
+
+def test_references_stored_by_an_older_version_fail_with_a_way_out(studio_url, clock, two_people_clip):
+    idle = fusionkit.open(studio_url, clock=clock, video_workers=0)
+    act = idle.activities.create("video")
+    mat = idle.materials.upload(act.id, two_people_clip, wait=False, reference_faces=[sample_path("biden.jpg")])
+    with np.load(io.BytesIO(idle.store.read(keys.material_references(mat.id)))) as npz:
+        points = npz["points"]
+    buf = io.BytesIO()
+    np.savez_compressed(buf, points=points)  # as fusionkit stored references before appearance signatures
+    idle.store.write(keys.material_references(mat.id), buf.getvalue())
+    worker = fusionkit.open(studio_url, clock=clock)
+    done = settled(worker, mat.id)
+    assert done.status == "preprocessing_failed" and "upload the video again" in done.video["error"]
+    worker.videos.close()

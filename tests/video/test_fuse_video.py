@@ -127,6 +127,36 @@ def test_a_logo_replaces_the_label(clip_360p: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["logo.mp4"]
 
 
+def test_an_odd_sized_video_loses_its_last_column_and_row(tmp_path: Path) -> None:
+    # H.264 4:4:4 allows odd sides; x264's 4:2:0 output does not, so the output is 320x180 (cropped, not scaled).
+    import cv2
+
+    from tests.video.clips import render_frame
+
+    photo = cv2.cvtColor(cv2.imread(str(sample_path("obama.jpg"))), cv2.COLOR_BGR2RGB)
+    clip = tmp_path / "odd.mp4"
+    with av.open(str(clip), "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 321, 181, "yuv444p"
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(render_frame(photo, 321, 181, i / 10, 1.0), format="rgb24")
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    target = tmp_path / "odd_out.mp4"
+    result = fuse_video(clip, sample_path("biden.jpg"), target)
+    assert (result.width, result.height, result.frame_count, result.frames_fused) == (320, 180, 10, 10)
+    info = probe_video(target.read_bytes())
+    assert (info.width, info.height, info.frame_count) == (320, 180, 10)
+    before, after = frames_rgb(clip, {5}), frames_rgb(target, {5})
+    # Top right, away from the face and the label: the same pixels in the same place (a rescale would have moved
+    # them by most of a pixel there, a difference of about 13 grey levels; re-encoding alone leaves about 3).
+    luma = np.array([0.299, 0.587, 0.114])
+    corner = (slice(0, 40), slice(250, 310))
+    assert np.abs((after[5][corner] - before[5][corner]) @ luma).mean() < 6
+
+
 def test_bad_inputs_leave_nothing(clip_360p: Path, tmp_path: Path) -> None:
     target = tmp_path / "out.mp4"
     blank = np.full((200, 200, 3), 127, np.uint8)

@@ -122,3 +122,12 @@ def test_fusing_into_a_face_that_enters_later(entering: Path, tmp_path: Path) ->
     result = fuse_video(entering, merge, tmp_path / "out.mp4", tracks=tracks,
                         options=FuseOptions(label=LabelOptions(enabled=False)))
     assert result.frame_count == tracks.frame_count and result.frames_fused == int(tracks.present[:, 1].sum())
+
+
+def test_signature_of_a_face_outside_the_frame(references: dict[str, ReferenceFace]) -> None:
+    image = np.full((100, 100, 3), 120, np.uint8)
+    points = references["biden.jpg"].points.copy()
+    for shift in (1000.0, -1000.0):  # wholly past the bottom-right, then the top-left corner
+        moved = points + np.array([shift, shift, 0], np.float32)
+        sig = face_signature(image, moved)
+        assert sig.shape == references["biden.jpg"].signature.shape and np.isfinite(sig).all()

@@ -84,7 +84,7 @@ def robust_stats(image: ImageArray, mask: ImageArray | None = None, *, step: int
     Parameters
     ----------
     image
-        (H, W) or (H, W, C) uint8, C 1-4, any colour space (statistics are in its own 0-255 units).
+        (H, W) or (H, W, C) uint8, C 1, 3 or 4, any colour space (statistics are in its own 0-255 units).
     mask
         (H, W) uint8 or bool, or None.
     step
@@ -98,7 +98,7 @@ def robust_stats(image: ImageArray, mask: ImageArray | None = None, *, step: int
         Two float64 arrays of C values (0-255 units) and the sample's size; with an empty sample both arrays
         are 0 and count is 0.
     """
-    image = _views.input_image(image, "image", channels=(1, 2, 3, 4))
+    image = _views.input_image(image, "image")
     if mask is not None:
         if isinstance(mask, np.ndarray) and mask.dtype == np.bool_:
             mask = mask.view(np.uint8)  # one byte each, 0 or 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import enum
 import io
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -261,7 +262,7 @@ class FuseOptions:
         logo = None
         if self.logo is not None:
             buf = io.BytesIO()
-            np.save(buf, self.logo.image, allow_pickle=False)
+            np.save(buf, np.ascontiguousarray(self.logo.image), allow_pickle=False)
             logo = {"image_npy": base64.b64encode(buf.getvalue()).decode("ascii"), "rect": list(self.logo.rect)}
         return {
             "fuse_face_degree": self.fuse_face_degree,
@@ -278,6 +279,21 @@ class FuseOptions:
             "jpeg_quality": self.jpeg_quality,
         }
 
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> FuseOptions:
+        """Options from :meth:`to_json`'s text; damaged text raises :class:`ParameterValueError`."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError both are
+            raise ParameterValueError(f"stored fusion options are not valid JSON: {exc}") from None
+        if not isinstance(data, Mapping):
+            raise ParameterValueError("stored fusion options must be a JSON object")
+        return cls.from_dict(data)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FuseOptions:
         """Options from :meth:`to_dict`'s output, validated as on construction.
@@ -293,12 +309,38 @@ class FuseOptions:
             logo_doc = fields.pop("logo")
             logo = None
             if logo_doc is not None:
-                raw = base64.b64decode(logo_doc["image_npy"], validate=True)
-                image = np.load(io.BytesIO(raw), allow_pickle=False)
-                logo = LogoParam(image=image, rect=tuple(logo_doc["rect"]))
-            metadata = tuple(tuple(pair) for pair in fields.pop("metadata"))
-            return cls(**fields, label=label, logo=logo, metadata=metadata)
+                logo = LogoParam(image=_logo_from_npy(base64.b64decode(logo_doc["image_npy"], validate=True)),
+                                 rect=tuple(logo_doc["rect"]))
+            metadata = []
+            for pair in fields.pop("metadata"):
+                if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+                    raise ParameterValueError(f"stored metadata entries must be [key, value] pairs, got {pair!r}")
+                metadata.append((pair[0], pair[1]))
+            return cls(**fields, label=label, logo=logo, metadata=tuple(metadata))
         except ParameterValueError:
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise ParameterValueError(f"stored fusion options are incomplete or damaged: {exc!r}") from None
+
+
+#: A stored logo is refused above this many pixels a side (the decoder's cap for pictures).
+_MAX_LOGO_SIDE = 8000
+
+
+def _logo_from_npy(raw: bytes) -> NDArray[np.uint8]:
+    """A logo's pixels from ``.npy`` bytes, the header checked before any allocation (a damaged or hostile header
+    must not make NumPy allocate what it claims)."""
+    buf = io.BytesIO(raw)
+    version = np.lib.format.read_magic(buf)
+    if version != (1, 0):
+        raise ValueError(f"unexpected .npy version {version}")
+    shape, fortran, dtype = np.lib.format.read_array_header_1_0(buf)
+    if dtype != np.uint8 or len(shape) != 3 or shape[2] not in (3, 4) \
+            or not all(0 < side <= _MAX_LOGO_SIDE for side in shape[:2]):
+        raise ValueError(f"a logo must be (height, width, 3 or 4) uint8 of at most {_MAX_LOGO_SIDE} px a side, "
+                         f"got {shape} {dtype}")
+    count = int(shape[0]) * int(shape[1]) * int(shape[2])
+    if len(raw) - buf.tell() != count:
+        raise ValueError(f"the logo holds {len(raw) - buf.tell()} bytes of pixels, its header says {count}")
+    flat = np.frombuffer(raw, np.uint8, count=count, offset=buf.tell())
+    return np.array(flat.reshape(shape, order="F" if fortran else "C"))

@@ -399,12 +399,18 @@ def fuse_face(
     mean = np.asarray(topo.mean_shape, np.float64)
     mesh_tris = tris[(tris < 468).all(axis=1)]
     visible = _front_facing(pt[:, :2], mesh_tris, mean) & _front_facing(pu[:, :2], mesh_tris, mean)
-    # The mesh's triangles tile the oval, so the visible part is the oval less the (few) hidden triangles:
-    # drawing those is a tenth of the work of drawing the visible ones.
-    visible_mask = oval.copy()
     hidden = mesh_tris[~visible]
+    if len(hidden) <= 0.06 * len(mesh_tris):
+        # A face turned little (the usual case): the mesh's triangles tile the oval, so the visible part is the
+        # oval less the few hidden triangles (the lips' gap, a sliver at the jaw), a tenth of the drawing.
+        visible_mask = oval.copy()
+        if len(hidden):
+            visible_mask[_triangle_mask(tgt_core, hidden, shape) >= 128] = 0
+    else:
+        # A turned face folds: hidden triangles overlap visible ones and parts of the oval lie under no visible
+        # triangle, so only drawing the visible ones is exact.
+        visible_mask = _triangle_mask(tgt_core, mesh_tris[visible], shape)
     if len(hidden):
-        visible_mask[_triangle_mask(tgt_core, hidden, shape) >= 128] = 0
         # The lips' gap closes flat on a shut mouth (its triangles look edge-on), yet the mouth is always in view.
         np.maximum(visible_mask, dilate_mask(lips_outer, grow), out=visible_mask)
     # Non-skin inside the face is an occluder, except the eyes, brows and lips: the template's (found above, in

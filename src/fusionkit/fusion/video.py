@@ -225,6 +225,19 @@ def _write_region(planes: tuple[U8, U8, U8], box: tuple[int, int, int, int], rgb
     planes[2][y0 // 2:y1 // 2, x0 // 2:x1 // 2] = buf[rh * rw + q:].reshape(rh // 2, rw // 2)
 
 
+def _cropped(frame: Any, planes: tuple[U8, U8, U8], width: int, height: int) -> Any:
+    """A new yuv420p frame holding the top-left ``width`` x ``height`` (both even) of ``frame``."""
+    import av
+
+    out = av.VideoFrame(width, height, "yuv420p")
+    dst = _planes(out)
+    dst[0][...] = planes[0][:height, :width]
+    dst[1][...] = planes[1][: height // 2, : width // 2]
+    dst[2][...] = planes[2][: height // 2, : width // 2]
+    out.pts, out.time_base = frame.pts, frame.time_base
+    return out
+
+
 def _shifted(mesh: FaceMesh, dx: float, dy: float) -> FaceMesh:
     """The mesh in a window whose top-left corner lies at (dx, dy)."""
     face = attrs.evolve(mesh.face, box=mesh.face.box - np.array([dx, dy, dx, dy], np.float32),
@@ -534,6 +547,7 @@ def face_signature(image: U8, points: F32) -> F32:
     h, w = image.shape[:2]
     x0, y0 = (max(0, int(v) - 2) for v in np.floor(pts.min(axis=0)))
     x1, y1 = (int(v) + 2 for v in np.ceil(pts.max(axis=0)))
+    x0, y0 = min(x0, w - 1), min(y0, h - 1)  # a face wholly past the right or bottom edge: its last pixels
     x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
     grey = _u8_array(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY))
     shrink = max(1.0, (x1 - x0) / (2 * _SIGNATURE_SIDE))
@@ -711,7 +725,9 @@ def fuse_video(
             in_a = container.streams.audio[0] if container.streams.audio else None
             with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
                 ov = out.add_stream("libx264", rate=in_v.average_rate or in_v.guessed_rate)
-                ov.width, ov.height, ov.pix_fmt = info.width, info.height, "yuv420p"
+                # x264's 4:2:0 needs even sides: an odd-sized video loses its last column or row (not rescaled).
+                ow, oh = info.width & ~1, info.height & ~1
+                ov.width, ov.height, ov.pix_fmt = ow, oh, "yuv420p"
                 ov.options = {"preset": preset, "crf": str(crf)}
                 ov.thread_type = "AUTO"
                 oa = out.add_stream_from_template(in_a) if in_a is not None else None
@@ -803,8 +819,9 @@ def fuse_video(
                         _write_region(prep.planes, mark_box, corner)
                     t4 = time.perf_counter()
                     timings["label"] += (t4 - t3) * 1e3
-                    prep.frame.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
-                    for packet in ov.encode(prep.frame):
+                    frame_out = prep.frame if (ow, oh) == (w, h) else _cropped(prep.frame, prep.planes, ow, oh)
+                    frame_out.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
+                    for packet in ov.encode(frame_out):
                         out.mux(packet)
                     timings["encode"] += (time.perf_counter() - t4) * 1e3
                     if progress is not None:
@@ -843,6 +860,6 @@ def fuse_video(
             os.unlink(tmp)
     timings["total"] = (time.perf_counter() - t_start) * 1e3
     duration = index / info.fps
-    return VideoFusionResult(frame_count=index, fps=info.fps, duration_s=duration, width=info.width,
-                             height=info.height, has_audio=in_a is not None, frames_fused=frames_fused,
+    return VideoFusionResult(frame_count=index, fps=info.fps, duration_s=duration, width=info.width & ~1,
+                             height=info.height & ~1, has_audio=in_a is not None, frames_fused=frames_fused,
                              timings_ms=timings)

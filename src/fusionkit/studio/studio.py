@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import threading
@@ -119,15 +120,6 @@ def _check_output_url(value: Any) -> str:
     if protocol not in fsspec.available_protocols():
         raise ParameterValueError(f"user_designated_url has the unknown protocol {protocol!r}")
     return value
-
-
-def _remove_url(url: str) -> None:
-    """Delete the file at an fsspec URL if it is there."""
-    import fsspec
-
-    with contextlib.suppress(FileNotFoundError, OSError):
-        fs, path = fsspec.core.url_to_fs(url)
-        fs.rm_file(path)
 
 
 def _one_line(text: str) -> str:
@@ -649,6 +641,9 @@ def _load_references(blob: bytes) -> list[ReferenceFace]:
     from fusionkit.fusion.video import ReferenceFace
 
     with np.load(io.BytesIO(blob)) as npz:
+        if "signatures" not in npz:
+            raise ParameterValueError("the reference faces were stored by an older fusionkit without appearance "
+                                      "signatures: upload the video again with its reference photos")
         points, signatures = np.asarray(npz["points"], np.float32), np.asarray(npz["signatures"], np.float32)
     return [ReferenceFace(points=p, signature=g) for p, g in zip(points, signatures, strict=True)]
 
@@ -1222,7 +1217,7 @@ class Videos:
             try:
                 for i, data in enumerate(images):
                     s.store.write(keys.job_user(job_id, i), data)
-                s.store.write(keys.job_options(job_id), json.dumps(opts.to_dict()).encode())
+                s.store.write(keys.job_options(job_id), opts.to_json().encode())
                 self._save(job)
             except BaseException:
                 with contextlib.suppress(Exception):
@@ -1534,9 +1529,9 @@ class Videos:
         # Every option, the label and logo included, comes from the store: a job picked up after a restart runs
         # as it would have in the process that took it.
         try:
-            opts = FuseOptions.from_dict(json.loads(s.store.read(keys.job_options(job.id))))
-        except KeyNotFound:
-            raise StorageError(f"the fusion options of job {job.id} are gone from storage") from None
+            opts = FuseOptions.from_json(s.store.read(keys.job_options(job.id)))
+        except KeyNotFound:  # a job stored by fusionkit before options.json: its scalar options, as it ran then
+            opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
         src = os.path.join(tmp, "template.mp4")
         with builtins.open(src, "wb") as fh:
             fh.write(source)
@@ -1563,11 +1558,15 @@ class Videos:
         md5 = hashlib.md5(data).hexdigest()
         now = s.now()
         key: str | None = None
+        staged: tuple[Any, str, str] | None = None  # (filesystem, temporary path, final path) at the user's URL
         if job.user_designated_url is not None:
             import fsspec
 
-            with fsspec.open(job.user_designated_url, "wb") as ofh:
-                ofh.write(data)
+            # Staged beside the target and renamed only once the job is known not cancelled: a cancel never
+            # touches a file the user already had there.
+            fs, final = fsspec.core.url_to_fs(job.user_designated_url)
+            staged = (fs, f"{final}.fusionkit-{secrets.token_hex(6)}.tmp", final)
+            fs.pipe_file(staged[1], data)
             url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
         else:
             key = keys.video_result(now.date(), job.id)
@@ -1578,12 +1577,18 @@ class Videos:
                 current: VideoJob | None = self._load(job.id)
             except JobNotExistError:
                 current = None  # its material was deleted meanwhile
-            if current is None or current.status != "processing":  # cancelled or erased meanwhile: leave nothing
-                if key is not None:
-                    s.store.delete(key)
-                else:
-                    _remove_url(url)  # the output this job has just written at the user's URL
-                return
+            try:
+                if current is None or current.status != "processing":  # cancelled or erased meanwhile
+                    if key is not None:
+                        s.store.delete(key)
+                    return
+                if staged is not None:
+                    staged[0].mv(staged[1], staged[2])
+                    staged = None
+            finally:
+                if staged is not None:  # not renamed: the temporary file goes, the user's file stays as it was
+                    with contextlib.suppress(OSError):
+                        staged[0].rm_file(staged[1])
             s.store.delete_prefix(keys.job_folder(job.id))
             self._save(attrs.evolve(
                 current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
