@@ -27,6 +27,15 @@ from tests.studio.conftest import photo, stored_keys
 from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
 
 
+def studio_on_disk(tmp_path, clock, clip, *, workers):  # type: ignore[no-untyped-def]
+    """(root, a studio on local disk with ``workers`` video workers, an activity, a ready video material): for the
+    restart tests, where a second studio opens the same folder."""
+    root = str(tmp_path / "studio")
+    studio = fusionkit.open(root, clock=clock, video_workers=workers)
+    act = studio.activities.create("video")
+    return root, studio, act, studio.materials.upload(act.id, clip)
+
+
 @pytest.fixture
 def video_material(studio, studio_clip):  # noqa: F811
     act = studio.activities.create("video")
@@ -119,10 +128,7 @@ def test_cancel_a_queued_job_and_input_disappearing(studio_url, clock, studio_cl
 
 
 def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, clock, studio_clip):  # noqa: F811
-    root = str(tmp_path / "studio")
-    first = fusionkit.open(root, clock=clock, video_workers=0)
-    act = first.activities.create("video")
-    mat = first.materials.upload(act.id, studio_clip)
+    root, first, act, mat = studio_on_disk(tmp_path, clock, studio_clip, workers=0)
     queued = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
     once = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
     twice = first.videos.submit(act.id, mat.id, photo("biden.jpg"))
@@ -140,10 +146,7 @@ def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, cloc
 
 
 def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):  # noqa: F811
-    root = str(tmp_path / "studio")
-    first = fusionkit.open(root, clock=clock, video_workers=0)
-    act = first.activities.create("video")
-    mat = first.materials.upload(act.id, studio_clip)
+    root, first, act, mat = studio_on_disk(tmp_path, clock, studio_clip, workers=0)
     green = np.zeros((10, 20, 3), np.uint8)
     green[..., 1] = 255
     opts = FuseOptions(fuse_face_degree=40, label=LabelOptions(enabled=False), blend_mode="alpha",
@@ -166,10 +169,7 @@ def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):
 
 
 def test_a_job_stored_before_options_json_runs_with_its_scalar_options(tmp_path, clock, studio_clip):  # noqa: F811
-    root = str(tmp_path / "studio")
-    first = fusionkit.open(root, clock=clock, video_workers=0)
-    act = first.activities.create("video")
-    mat = first.materials.upload(act.id, studio_clip)
+    root, first, act, mat = studio_on_disk(tmp_path, clock, studio_clip, workers=0)
     job = first.videos.submit(act.id, mat.id, photo("biden.jpg"), fuse_face_degree=60)
     first.store.delete(keys.job_options(job.id))  # as an earlier fusionkit stored its jobs
     second = fusionkit.open(root, clock=clock)
@@ -179,10 +179,7 @@ def test_a_job_stored_before_options_json_runs_with_its_scalar_options(tmp_path,
 
 
 def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_clip):  # noqa: F811
-    root = str(tmp_path / "studio")
-    first = fusionkit.open(root, clock=clock, video_workers=1)
-    act = first.activities.create("video")
-    mat = first.materials.upload(act.id, studio_clip)
+    root, first, act, mat = studio_on_disk(tmp_path, clock, studio_clip, workers=1)
     jobs = [first.videos.submit(act.id, mat.id, photo("biden.jpg")) for _ in range(3)]
     first.videos.close()  # waits for the one running; the others never start here
     left = [j for j in jobs if first.videos.get(j.id).status == "queued"]
