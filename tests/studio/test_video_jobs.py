@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -178,19 +179,33 @@ def test_a_job_stored_before_options_json_runs_with_its_scalar_options(tmp_path,
     second.videos.close()
 
 
-def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_clip):  # noqa: F811
+def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_clip, monkeypatch):  # noqa: F811
+    import fusionkit.fusion.video as fv
+
     root, first, act, mat = studio_on_disk(tmp_path, clock, studio_clip, workers=1)
+    entered, release = threading.Event(), threading.Event()
+    real = fv.fuse_video
+
+    def held(*args, **kwargs):  # type: ignore[no-untyped-def]
+        entered.set()
+        assert release.wait(60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fv, "fuse_video", held)
     jobs = [first.videos.submit(act.id, mat.id, photo("biden.jpg")) for _ in range(3)]
-    first.videos.close()  # waits for the one running; the others never start here
-    left = [j for j in jobs if first.videos.get(j.id).status == "queued"]
-    assert len(left) >= 1
+    assert entered.wait(60)  # the first job is running, the other two wait in the pool
+    first.videos.close(wait=False)
+    release.set()
+    assert first.videos.wait(jobs[0].id, timeout=120).status == "completed"
+    assert [first.videos.get(j.id).status for j in jobs[1:]] == ["queued", "queued"]
+    monkeypatch.setattr(fv, "fuse_video", real)
     later = first.videos.submit(act.id, mat.id, photo("biden.jpg"))  # a new pool: nothing counted ahead of it
     assert later.queue_length == 0
     assert first.videos.wait(later.id, timeout=120).status == "completed"
-    assert all(first.videos.get(j.id).status == "queued" for j in left)  # still stored, not run by this studio
+    assert [first.videos.get(j.id).status for j in jobs[1:]] == ["queued", "queued"]  # stored, not run here
     first.videos.close()
     second = fusionkit.open(root, clock=clock)
-    assert all(second.videos.wait(j.id, timeout=120).status == "completed" for j in left)
+    assert all(second.videos.wait(j.id, timeout=120).status == "completed" for j in jobs[1:])
     second.videos.close()
 
 
