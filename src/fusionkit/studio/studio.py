@@ -1291,6 +1291,7 @@ class Videos:
         with self._lock:  # what never started is no longer queued here (it is, in storage)
             for task in [t for t, future in self._pending.items() if future.cancelled()]:
                 del self._pending[task]
+                self._cancelled.discard(task)
 
     # -- workers -------------------------------------------------------------------------------------------------
 
