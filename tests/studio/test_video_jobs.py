@@ -215,6 +215,16 @@ def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_cli
     second.videos.close()
 
 
+def test_estimated_time_follows_size_faces_and_queue():
+    from fusionkit.studio.studio import _estimated_seconds
+
+    one = _estimated_seconds(1500, 1280, 720, 1, 0)  # a minute of 720p at 25 fps: about half a minute
+    assert 20 < one < 40
+    assert _estimated_seconds(1500, 1920, 1080, 1, 0) > one * 1.5
+    assert _estimated_seconds(1500, 1280, 720, 3, 0) > one
+    assert _estimated_seconds(1500, 1280, 720, 1, 2) == pytest.approx(3 * one, rel=0.01)
+
+
 def test_job_document_round_trips():
     now = datetime(2026, 3, 10, tzinfo=timezone.utc)
     job = VideoJob(id="jb_0123456789ab", activity_id="ac_0123456789ab", material_id="mt_0123456789ab",

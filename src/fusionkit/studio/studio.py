@@ -1086,7 +1086,14 @@ class Results:
             self._studio.store.delete_prefix(folder)
 
 
-_FPS_ESTIMATE = 20.0  # frames per second assumed for a job's estimated time
+def _estimated_seconds(frames: int, width: int, height: int, faces: int, ahead: int) -> float:
+    """A job's expected wait and run time: per frame 6 ms plus 11 ms per megapixel plus 6 ms per face after the
+    first (benchmarks/bench_video.py on 2 cores: 720p about 16 ms, 1080p about 28 ms a frame), a third more for
+    a busy machine, times the jobs ahead of it plus itself (each taken as long as this one)."""
+    per_frame = 0.006 + 0.011 * width * height / 1e6 + 0.006 * max(0, faces - 1)
+    return round(1.3 * frames * per_frame * (ahead + 1), 1)
+
+
 _OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
 
 
@@ -1212,8 +1219,9 @@ class Videos:
                                             for m in merge_list])
             job = VideoJob(id=job_id, activity_id=activity_id, material_id=material_id, request_id=request_id,
                            parameters=params, user_designated_url=url, queue_length=ahead,
-                           estimated_seconds=round(frames / _FPS_ESTIMATE * (ahead + 1), 1), created=now,
-                           updated=now)
+                           estimated_seconds=_estimated_seconds(frames, material.width, material.height,
+                                                                len(merge_list), ahead),
+                           created=now, updated=now)
             try:
                 for i, data in enumerate(images):
                     s.store.write(keys.job_user(job_id, i), data)
