@@ -20,25 +20,46 @@ def run_cli(*args: str | Path, cwd: Path | None = None, timeout: float = 120) ->
                           capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def run_cli_on_terminal(*args: str | Path, timeout: float = 120) -> tuple[int, bytes, bytes]:
-    """Run ``fusionkit ARGS`` with stderr on a pseudo-terminal: (exit status, stdout, what the terminal showed)."""
+def run_cli_on_terminal(*args: str | Path, timeout: float = 120,
+                        interrupt_on: bytes | None = None) -> tuple[int, bytes, bytes]:
+    """Run ``fusionkit ARGS`` with stderr on a pseudo-terminal: (exit status, stdout, what the terminal showed).
+
+    With ``interrupt_on``, Ctrl-C (SIGINT) is sent once the terminal shows that text (or after ``timeout``): the
+    moment the command is at work, however slow the machine, not a fixed delay that could land in the
+    interpreter's start-up.
+    """
     import pty
+    import select
+    import signal
+    import time
 
     master, slave = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
     proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", *map(str, args)],
                             stdout=subprocess.PIPE, stderr=slave, env=env)
     os.close(slave)
-    out, _ = proc.communicate(timeout=timeout)
     seen = b""
-    while True:
+
+    def read(wait: float) -> bool:
+        """Append what the terminal shows within ``wait`` seconds; False once it is closed or quiet."""
+        nonlocal seen
+        if not select.select([master], [], [], wait)[0]:
+            return False
         try:
             chunk = os.read(master, 4096)
         except OSError:  # the other side closed
-            break
-        if not chunk:
-            break
+            return False
         seen += chunk
+        return bool(chunk)
+
+    if interrupt_on is not None:
+        deadline = time.monotonic() + timeout
+        while interrupt_on not in seen and time.monotonic() < deadline:
+            read(1.0)
+        proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=timeout)
+    while read(5.0):
+        pass
     os.close(master)
     return proc.returncode, out, seen
 

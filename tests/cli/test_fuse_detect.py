@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -148,47 +145,18 @@ def test_unwritable_output_folder(tmp_path: Path, samples: dict[str, Path]) -> N
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_ctrl_c_leaves_no_partial_output(tmp_path: Path, samples: dict[str, Path]) -> None:
-    import pty
     import re
-    import select
 
     out = tmp_path / "fused.png"
-    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
-    master, slave = pty.openpty()  # stderr on a terminal: the command notes "fusing ..." once it has started work
-    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", "fuse", str(samples["two_people.jpg"]),
-                             str(samples["obama.jpg"]), str(samples["biden.jpg"]), "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=slave, env=env)
-    os.close(slave)
-    seen = b""
-
-    def read_some(wait: float) -> bool:
-        nonlocal seen
-        if not select.select([master], [], [], wait)[0]:
-            return True
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # the other side closed
-            return False
-        seen += chunk
-        return bool(chunk)
-
-    # Interrupt once the command is at work, however slow the machine (a fixed delay could land in the
-    # interpreter's start-up, before the command runs, where Ctrl-C is Python's own traceback).
-    deadline = time.monotonic() + 120
-    while b"fusing" not in seen and time.monotonic() < deadline and read_some(1.0):
-        pass
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=120)
-    while read_some(5.0):
-        pass
-    os.close(master)
+    rc, _, seen = run_cli_on_terminal("fuse", samples["two_people.jpg"], samples["obama.jpg"], samples["biden.jpg"],
+                                      "-o", out, interrupt_on=b"fusing")
     err = seen.decode(errors="replace")
     lines = [line for line in re.split(r"\r|\n|\x1b\[K", err) if line.strip()]
     assert lines and lines[0].startswith("fusing "), err
-    if proc.returncode == 0:  # it finished first: the file is whole
+    if rc == 0:  # it finished first: the file is whole
         assert cv2.imread(str(out)) is not None
     else:
-        assert proc.returncode == 130, err
+        assert rc == 130, err
         assert lines[1:] == ["fusionkit fuse: interrupted; no output was written"], err
         assert not out.exists()
     _no_leftovers(tmp_path)
