@@ -135,6 +135,8 @@ def _front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> 
 # OpenCV 8-bit Lab -> CIE Lab: L * 100/255, a - 128, b - 128.
 _LAB_SCALE = np.array([100 / 255, 1.0, 1.0], np.float32)
 _LAB_SHIFT = np.array([0.0, -128.0, -128.0], np.float32)
+
+
 def _robust_stats(lab8: U8, mask: NDArray[Any], step: int = 1) -> tuple[F64, F64]:
     """Mean and spread (CIE Lab) of OpenCV 8-bit Lab pixels under ``mask`` (every ``step``-th row and column),
     ignoring outliers (hair, shadows, specular highlights); the whole image's when the mask holds under 16."""
@@ -152,7 +154,6 @@ def _skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
     dist = np.sqrt(0.35 * d[..., 0] + d[..., 1] + d[..., 2])
     like: F32 = np.clip((4.3 - dist) * (1 / 1.5), 0.0, 1.0).astype(np.float32)  # 1 within 2.8 spreads, 0 past 4.3
     return like
-
 
 
 def _u8(arr: Any) -> U8:

@@ -49,7 +49,7 @@ from fusionkit.errors import (
     VideoEncodeFailedError,
 )
 from fusionkit.fusion.api import MAX_MERGES, Merge, _as_rgb, _pick_user_face, _template_index, find_faces
-from fusionkit.fusion.engine import fuse_face
+from fusionkit.fusion.engine import _u8, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
@@ -287,6 +287,7 @@ class _Tracker:
         self.filters: list[OneEuroFilter] = []
         self.lost_for: list[int] = []
         self.detector: FaceDetector | None = None
+        self._detected: tuple[U8, list[Face]] | None = None  # the last frame detected on, and its faces
 
     def start(self, rgb: U8, *, required: bool = True) -> None:
         """The faces of frame 0, largest first; with ``required``, none is an error."""
@@ -340,10 +341,15 @@ class _Tracker:
         self.filters[i].reset()
 
     def _detect(self, rgb: U8) -> list[Face]:
-        """Faces of a frame from the short-range detector, large enough to mesh (never raises for small ones)."""
+        """Faces of a frame from the short-range detector, large enough to mesh (never raises for small ones);
+        run once per frame though both a redetection and a discovery may ask."""
+        if self._detected is not None and self._detected[0] is rgb:
+            return list(self._detected[1])
         if self.detector is None:
             self.detector = FaceDetector(model="short", options=RuntimeOptions(intra_op_threads=1))
-        return [f for f in self.detector.detect(rgb) if f.size >= MIN_FACE_SIZE]
+        faces = [f for f in self.detector.detect(rgb) if f.size >= MIN_FACE_SIZE]
+        self._detected = (rgb, faces)
+        return list(faces)
 
     def _mesh(self, rgb: U8, face: Face) -> FaceMesh | None:
         mesh = self.landmarker.mesh(rgb, face)
@@ -472,8 +478,8 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
                     row[i] = m.points
                     if refs and (index % sample_every == 0 or i not in compared):  # a new face: at once
                         compared.add(i)
-                        for r, ref in enumerate(refs):
-                            costs[i, r] = min(costs.get((i, r), math.inf), reference_cost(ref, rgb, m.points))
+                        for r, cost in enumerate(_reference_costs(refs, rgb, m.points)):
+                            costs[i, r] = min(costs.get((i, r), math.inf), cost)
             points.append(row)
             present.append([m is not None for m in tracker.meshes])
             if progress is not None:
@@ -549,11 +555,11 @@ def face_signature(image: U8, points: F32) -> F32:
     x1, y1 = (int(v) + 2 for v in np.ceil(pts.max(axis=0)))
     x0, y0 = min(x0, w - 1), min(y0, h - 1)  # a face wholly past the right or bottom edge: its last pixels
     x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
-    grey = _u8_array(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY))
+    grey = _u8(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY))
     shrink = max(1.0, (x1 - x0) / (2 * _SIGNATURE_SIDE))
     if shrink > 1.0:
         size = (max(1, round(grey.shape[1] / shrink)), max(1, round(grey.shape[0] / shrink)))
-        grey = _u8_array(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+        grey = _u8(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
     # Mesh points put pixel centres at half-integers, the core at integers.
     local = (pts - np.array([x0, y0], np.float64)) / shrink - 0.5
     canvas = np.zeros((_SIGNATURE_SIDE, _SIGNATURE_SIDE), np.uint8)
@@ -563,10 +569,6 @@ def face_signature(image: U8, points: F32) -> F32:
     detail -= detail.mean()
     signature: F32 = (detail / max(float(np.linalg.norm(detail)), 1e-6)).astype(np.float32)
     return signature
-
-
-def _u8_array(arr: Any) -> U8:
-    return np.asarray(arr, dtype=np.uint8)
 
 
 @attrs.frozen(kw_only=True)
@@ -593,8 +595,13 @@ class ReferenceFace:
 def reference_cost(reference: ReferenceFace, image: U8, points: F32) -> float:
     """How unlike ``reference`` the face at ``points`` in ``image`` is: one minus the correlation of their
     signatures plus :func:`mesh_distance` (0 = the same picture; see :data:`MAX_REFERENCE_COST`)."""
-    appearance = 1.0 - float(reference.signature @ face_signature(image, points))
-    return appearance + mesh_distance(reference.points, points)
+    return _reference_costs([reference], image, points)[0]
+
+
+def _reference_costs(references: Sequence[ReferenceFace], image: U8, points: F32) -> list[float]:
+    """:func:`reference_cost` of one face against each reference, its signature computed once."""
+    signature = face_signature(image, points)
+    return [1.0 - float(ref.signature @ signature) + mesh_distance(ref.points, points) for ref in references]
 
 
 def _assign(costs: NDArray[np.float64], max_cost: float) -> list[int]:
