@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_core import opencv_per_triangle
 
 from fusionkit.domain.faces import FaceMesh
-from fusionkit.fusion.geometry import apply_similarity, fit_similarity, point_roles, target_mesh
+from fusionkit.fusion.engine.geometry import apply_similarity, fit_similarity, point_roles, target_mesh
 from fusionkit.vision.topology import MeshTopology
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fusionkit.fusion.geometry import apply_similarity, fit_similarity, point_roles, target_mesh
+from fusionkit.fusion.engine.geometry import apply_similarity, fit_similarity, point_roles, target_mesh
 from fusionkit.vision import mesh_topology
 
 

@@ -49,7 +49,7 @@ from fusionkit.errors import (
     VideoEncodeFailedError,
 )
 from fusionkit.fusion.api import MAX_MERGES, Merge, _as_rgb, _pick_user_face, _template_index, find_faces
-from fusionkit.fusion.engine import _u8, fuse_face
+from fusionkit.fusion.engine import fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
@@ -555,11 +555,11 @@ def face_signature(image: U8, points: F32) -> F32:
     x1, y1 = (int(v) + 2 for v in np.ceil(pts.max(axis=0)))
     x0, y0 = min(x0, w - 1), min(y0, h - 1)  # a face wholly past the right or bottom edge: its last pixels
     x1, y1 = min(w, max(x1, x0 + 1)), min(h, max(y1, y0 + 1))
-    grey = _u8(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY))
+    grey = np.asarray(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY), np.uint8)
     shrink = max(1.0, (x1 - x0) / (2 * _SIGNATURE_SIDE))
     if shrink > 1.0:
         size = (max(1, round(grey.shape[1] / shrink)), max(1, round(grey.shape[0] / shrink)))
-        grey = _u8(cv2.resize(grey, size, interpolation=cv2.INTER_AREA))
+        grey = np.asarray(cv2.resize(grey, size, interpolation=cv2.INTER_AREA), np.uint8)
     # Mesh points put pixel centres at half-integers, the core at integers.
     local = (pts - np.array([x0, y0], np.float64)) / shrink - 0.5
     canvas = np.zeros((_SIGNATURE_SIDE, _SIGNATURE_SIDE), np.uint8)

@@ -1,4 +1,5 @@
-"""Geometry of a fusion: aligning the user's mesh to the template's and interpolating the target shape.
+"""Stage 1, geometry: align the user's mesh to the template's, mix the target shape, find the regions to rewrite,
+and reshape the template's head to the target.
 
 Mesh coordinates here follow :mod:`fusionkit.domain.faces` (pixel centres at half-integers); the C core puts
 pixel centres on integers, so :func:`to_core` shifts points by half a pixel before any core call.
@@ -9,12 +10,27 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from fusionkit.core import composite, warp_mesh
+from fusionkit.domain.faces import FaceMesh
+from fusionkit.domain.options import FuseOptions
+from fusionkit.fusion.engine._common import U8, bbox
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["PointRoles", "apply_similarity", "fit_similarity", "point_roles", "target_mesh", "to_core"]
+__all__ = [
+    "FacePlan",
+    "PointRoles",
+    "apply_similarity",
+    "fit_similarity",
+    "plan_face",
+    "point_roles",
+    "reshape_template",
+    "target_mesh",
+    "to_core",
+]
 
 F64 = NDArray[np.float64]
 
@@ -144,3 +160,94 @@ def target_mesh(
     t = np.asarray(template, np.float64)[:, :2]
     u = np.asarray(user_aligned, np.float64)[:, :2]
     return alpha[:, None] * t + (1.0 - alpha[:, None]) * u
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class FacePlan:
+    """Where one face goes: the meshes, the target shape and the two regions of the canvas a fusion touches.
+
+    Attributes
+    ----------
+    template_points, user_points
+        (N, 2) extended meshes (468 points plus the margin rings) in their own images' pixels (centres at .5).
+    target
+        (N, 2) the fused face's shape, in the template's pixels.
+    face_size
+        About the template face's width, pixels (2.2 inter-ocular distances).
+    sigma
+        The mask's feather, pixels (in proportion to the face).
+    outer
+        ``(x0, y0, x1, y1)``: the whole extended mesh, where the template's head is reshaped.
+    inner
+        ``(x0, y0, x1, y1)``: the oval, its feather and the first ring, where the face is laid in (inside ``outer``).
+    """
+
+    template_points: NDArray[np.float64]
+    user_points: NDArray[np.float64]
+    target: NDArray[np.float64]
+    face_size: float
+    sigma: float
+    outer: tuple[int, int, int, int]
+    inner: tuple[int, int, int, int]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width) of the inner region."""
+        x0, y0, x1, y1 = self.inner
+        return y1 - y0, x1 - x0
+
+    @property
+    def empty(self) -> bool:
+        """True when the inner region is too small to fuse into (a face off the canvas)."""
+        h, w = self.shape
+        return w < 8 or h < 8
+
+    def in_inner(self, points: NDArray[Any]) -> NDArray[np.float64]:
+        """Mesh points (pixel centres at .5) in the core's coordinates of the inner region."""
+        return to_core(points) - np.array(self.inner[:2], np.float64)
+
+
+def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions, topo: MeshTopology,
+              size: tuple[int, int]) -> FacePlan:
+    """The target shape and the regions of a ``size`` = (height, width) canvas one fusion reads and writes."""
+    h, w = size
+    pt = topo.extend(template_mesh.points).astype(np.float64)
+    pu = topo.extend(user_mesh.points).astype(np.float64)
+    sim = fit_similarity(pu[:468], pt[:468])
+    target = target_mesh(pt, apply_similarity(sim, pu), options.fuse_face_degree, options.fuse_profile_degree,
+                         point_roles(topo))
+    face_size = max(template_mesh.inter_ocular_distance, 8.0) * 2.2  # about the face width, in pixels
+    sigma = max(1.0, 0.035 * face_size)
+    n_ring = len(topo.margin_contour)
+    # Two regions: the outer one (the whole extended mesh, whose outermost ring stays put) is where the template
+    # is reshaped; the inner one (the oval, its feather and the first ring) is where the face is laid in.
+    ox0, oy0, ox1, oy1 = bbox(target, 1.0, w, h)
+    x0, y0, x1, y1 = bbox(np.concatenate([target[468:468 + n_ring], target[topo.region("face_oval")]]), 3.0 * sigma,
+                          w, h)
+    inner = (max(x0, ox0), max(y0, oy0), min(x1, ox1), min(y1, oy1))
+    return FacePlan(template_points=pt, user_points=pu, target=target, face_size=face_size, sigma=sigma,
+                    outer=(ox0, oy0, ox1, oy1), inner=inner)
+
+
+def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) -> None:
+    """Warp the template's own head (outline, and the surroundings within the margin rings) to the target shape,
+    in place, so no strip of its old jaw or cheek is left beside a narrower new one.
+
+    ``fixed`` (0/255, the inner region's size) marks what covers the template's face (a hand, a microphone, a
+    fringe): it stays where it is, unwarped, and no warped copy of it is left elsewhere.
+    """
+    ox0, oy0, ox1, oy1 = plan.outer
+    x0, y0, x1, y1 = plan.inner
+    tris = topo.triangles
+    reshaped = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
+    dst = to_core(plan.target) - np.array([ox0, oy0], np.float64)
+    moved = warp_mesh(canvas, to_core(plan.template_points), dst, tris, reshaped)
+    if fixed.any():
+        # Neither where the occluder is, nor where the warp would carry a copy of it, takes the warped template.
+        carried = np.zeros_like(moved)
+        src_mask = np.zeros(canvas.shape[:2], np.uint8)
+        src_mask[y0:y1, x0:x1] = fixed
+        warp_mesh(src_mask, to_core(plan.template_points), dst, tris, carried)
+        moved[carried >= 128] = 0
+        moved[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0][fixed >= 128] = 0
+    composite(reshaped, moved, canvas, (ox0, oy0))

@@ -1,0 +1,80 @@
+"""Small helpers the stages share: array types, a stage clock, masks drawn from polygons and triangles."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.core import feather_mask, fill_polygon, warp_mesh
+
+__all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "nonzero_box", "polygon_mask", "triangle_mask", "u8"]
+
+U8 = NDArray[np.uint8]
+F32 = NDArray[np.float32]
+F64 = NDArray[np.float64]
+
+
+class Clock:
+    """Milliseconds per named stage (a stage may be entered more than once; its laps add up)."""
+
+    def __init__(self) -> None:
+        self.t = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + (now - self.t) * 1e3
+        self.t = now
+
+
+def u8(arr: Any) -> U8:
+    """OpenCV's results, typed as the uint8 arrays they are."""
+    return np.asarray(arr, dtype=np.uint8)
+
+
+def polygon_mask(points: F64, shape: tuple[int, int]) -> U8:
+    """A 0/255 mask of the polygon ``points`` (the core's coordinates: pixel centres on integers)."""
+    return fill_polygon(points, np.zeros(shape, np.uint8))
+
+
+def triangle_mask(points_core: F64, triangles: NDArray[np.int32], shape: tuple[int, int]) -> U8:
+    """Coverage (0/255) of a set of triangles: the C warp of a blank image gives exactly that."""
+    blank = np.zeros((1, 1), np.uint8)
+    canvas = np.zeros(shape, np.uint8)
+    if len(triangles) == 0:
+        return canvas
+    return warp_mesh(blank, np.zeros_like(points_core), points_core, triangles, canvas)
+
+
+def nonzero_box(mask: U8, pad: int) -> tuple[int, int, int, int] | None:
+    """``(y0, y1, x0, x1)`` of the non-zero pixels grown by ``pad`` (clipped), or None for an all-zero mask."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(mask.any(axis=0))
+    h, w = mask.shape
+    return (max(0, int(rows[0]) - pad), min(h, int(rows[-1]) + 1 + pad),
+            max(0, int(cols[0]) - pad), min(w, int(cols[-1]) + 1 + pad))
+
+
+def feather_local(mask: U8, sigma: float) -> U8:
+    """``feather_mask`` computed only around the mask's non-zero pixels (the result is 0 farther away than the
+    blur reaches): eyes, lips and occluders are small next to the face's region."""
+    out = np.zeros_like(mask)
+    box = nonzero_box(mask, int(np.ceil(3.5 * sigma)) + 2)
+    if box is not None:
+        y0, y1, x0, x1 = box
+        feather_mask(np.ascontiguousarray(mask[y0:y1, x0:x1]), sigma, out=out[y0:y1, x0:x1])
+    return out
+
+
+def bbox(points: F64, pad: float, w: int, h: int) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of ``points`` grown by ``pad`` pixels, clipped to a ``w`` x ``h`` image."""
+    x0 = int(max(0, np.floor(points[:, 0].min() - pad)))
+    y0 = int(max(0, np.floor(points[:, 1].min() - pad)))
+    x1 = int(min(w, np.ceil(points[:, 0].max() + pad)))
+    y1 = int(min(h, np.ceil(points[:, 1].max() + pad)))
+    return x0, y0, max(x0, x1), max(y0, y1)

@@ -1,0 +1,43 @@
+"""CIE Lab helpers the colour and occluder stages share: robust statistics and a skin model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.core import robust_stats
+from fusionkit.fusion.engine._common import F32, F64, U8
+
+__all__ = ["LAB_SCALE", "LAB_SHIFT", "Stats", "lab_float", "robust_lab_stats", "skin_likeness"]
+
+Stats = tuple[F64, F64]
+
+# OpenCV 8-bit Lab -> CIE Lab: L * 100/255, a - 128, b - 128.
+LAB_SCALE = np.array([100 / 255, 1.0, 1.0], np.float32)
+LAB_SHIFT = np.array([0.0, -128.0, -128.0], np.float32)
+
+
+def robust_lab_stats(lab8: U8, mask: NDArray[Any], step: int = 1) -> Stats:
+    """Mean and spread (CIE Lab) of OpenCV 8-bit Lab pixels under ``mask`` (every ``step``-th row and column),
+    ignoring outliers (hair, shadows, specular highlights); the whole image's when the mask holds under 16."""
+    mean, std, count = robust_stats(lab8, mask, step=step)
+    if count < 16:
+        mean, std, count = robust_stats(lab8, step=step)
+    return mean * LAB_SCALE + LAB_SHIFT, std * LAB_SCALE + 1e-3
+
+
+def skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
+    """0-1 per pixel: how much a pixel looks like the skin described by (mean, std) in Lab (chroma weighs most)."""
+    spread = np.maximum(std, [8.0, 3.0, 3.0])
+    d = (lab - mean.astype(np.float32)) * (1 / spread).astype(np.float32)
+    d *= d
+    dist = np.sqrt(0.35 * d[..., 0] + d[..., 1] + d[..., 2])
+    like: F32 = np.clip((4.3 - dist) * (1 / 1.5), 0.0, 1.0).astype(np.float32)  # 1 within 2.8 spreads, 0 past 4.3
+    return like
+
+
+def lab_float(lab8: U8) -> F32:
+    """OpenCV's 8-bit Lab as CIE Lab: L 0-100, a and b about -128-127."""
+    return lab8.astype(np.float32) * LAB_SCALE + LAB_SHIFT

@@ -1,0 +1,124 @@
+"""Stage: masks. The face's regions in the target geometry (oval, eyes, brows, lips, the mouth opening, skin), and
+the mask the face is laid in through: the oval, kept to the triangles that face the camera in both faces, minus
+the occluders on either side, eroded and feathered in proportion to the face."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.core import dilate_mask, erode_mask, feather_mask
+from fusionkit.fusion.engine._common import F64, U8, polygon_mask, triangle_mask
+from fusionkit.fusion.engine.geometry import INNER_LIPS, OUTER_LIPS, FacePlan
+from fusionkit.vision.topology import MeshTopology
+
+__all__ = ["FaceMask", "Regions", "face_mask", "feature_mask", "front_facing", "regions"]
+
+_FEATURE_REGIONS = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow")
+
+
+def feature_mask(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> U8:
+    """Eyes, brows and lips of a mesh (in the core's coordinates) as one 0/255 mask."""
+    mask = polygon_mask(points_core[OUTER_LIPS], shape)
+    for name in _FEATURE_REGIONS:
+        np.maximum(mask, polygon_mask(points_core[topo.region(name)], shape), out=mask)
+    return mask
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class Regions:
+    """0/255 masks of the face's parts in the target geometry, the inner region's size.
+
+    Attributes
+    ----------
+    oval, eyes, lips_outer, mouth_open
+        The face oval, both eyes, the lips with the mouth opening, the mouth opening alone.
+    features_grown
+        Eyes, brows and lips, grown by ``grow`` pixels.
+    skin
+        True on the oval's skin (the oval less the grown features).
+    grow
+        Pixels the features were grown by (2% of the face's width).
+    """
+
+    oval: U8
+    eyes: U8
+    lips_outer: U8
+    mouth_open: U8
+    features_grown: U8
+    skin: NDArray[np.bool_]
+    grow: int
+
+
+def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
+    """The face's parts, drawn from the target mesh."""
+    tgt = plan.in_inner(plan.target)
+    shape = plan.shape
+    oval = polygon_mask(tgt[topo.region("face_oval")], shape)
+    eyes = np.maximum(polygon_mask(tgt[topo.region("right_eye")], shape),
+                      polygon_mask(tgt[topo.region("left_eye")], shape))
+    grow = max(1, round(0.02 * plan.face_size))
+    features_grown = dilate_mask(feature_mask(tgt, topo, shape), grow)
+    return Regions(oval=oval, eyes=eyes, lips_outer=polygon_mask(tgt[OUTER_LIPS], shape),
+                   mouth_open=polygon_mask(tgt[INNER_LIPS], shape), features_grown=features_grown,
+                   skin=(oval >= 128) & (features_grown < 128), grow=grow)
+
+
+def _signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:
+    a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
+    return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+
+
+def front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> NDArray[np.bool_]:
+    """Triangles whose winding agrees with the mean face's and that are not squashed to a sliver.
+
+    A triangle seen edge-on (area under 3% of its share in the frontal mean) carries stretched, smeared texture
+    when warped; one with flipped winding is on the far side of a turned head.
+    """
+    area = _signed_areas(points, triangles)
+    ref = _signed_areas(reference, triangles)
+    scale = np.abs(area).sum() / max(np.abs(ref).sum(), 1e-9)
+    facing: NDArray[np.bool_] = area * np.sign(ref) > 0.03 * np.abs(ref) * scale
+    return facing
+
+
+def _visible(plan: FacePlan, parts: Regions, topo: MeshTopology) -> U8:
+    """The part of the target oval that lies under triangles facing the camera in both faces (0/255)."""
+    tgt = plan.in_inner(plan.target)
+    mean = np.asarray(topo.mean_shape, np.float64)
+    tris = topo.triangles
+    mesh_tris = tris[(tris < 468).all(axis=1)]
+    visible = (front_facing(plan.template_points, mesh_tris, mean)
+               & front_facing(plan.user_points, mesh_tris, mean))
+    hidden = mesh_tris[~visible]
+    if len(hidden) <= 0.06 * len(mesh_tris):
+        # A face turned little (the usual case): the mesh's triangles tile the oval, so the visible part is the
+        # oval less the few hidden triangles (the lips' gap, a sliver at the jaw), a tenth of the drawing.
+        visible_mask: U8 = parts.oval.copy()
+        if len(hidden):
+            visible_mask[triangle_mask(tgt, hidden, plan.shape) >= 128] = 0
+    else:
+        # A turned face folds: hidden triangles overlap visible ones and parts of the oval lie under no visible
+        # triangle, so only drawing the visible ones is exact.
+        visible_mask = triangle_mask(tgt, mesh_tris[visible], plan.shape)
+    if len(hidden):
+        # The lips' gap closes flat on a shut mouth (its triangles look edge-on), yet the mouth is always in view.
+        np.maximum(visible_mask, dilate_mask(parts.lips_outer, parts.grow), out=visible_mask)
+    return visible_mask
+
+
+@attrs.frozen(kw_only=True, eq=False)
+class FaceMask:
+    """The mask a face is laid in through: ``hard`` (0/255, eroded) and ``soft`` (its feathered 0-255)."""
+
+    hard: U8
+    soft: U8
+
+
+def face_mask(plan: FacePlan, parts: Regions, coverage: U8, occluders: U8, topo: MeshTopology) -> FaceMask:
+    """The oval, where both faces are seen and the user's texture exists, minus ``occluders``; eroded, feathered."""
+    hard = np.minimum(np.minimum(parts.oval, _visible(plan, parts, topo)), coverage)
+    hard[occluders >= 128] = 0
+    hard = erode_mask(hard, max(1, round(0.3 * plan.sigma)))
+    return FaceMask(hard=hard, soft=feather_mask(hard, plan.sigma))

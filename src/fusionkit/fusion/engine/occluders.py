@@ -1,0 +1,60 @@
+"""Stage: occluders. What covers either face (a hand, a microphone, a fringe, glasses' frames): non-skin blobs
+lying on the face's skin. The template's stay on top of the result; the user's are never carried over."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from fusionkit.core import dilate_mask, erode_mask
+from fusionkit.fusion.engine._common import F32, F64, U8, polygon_mask, u8
+from fusionkit.fusion.engine._lab import Stats, lab_float, robust_lab_stats, skin_likeness
+from fusionkit.fusion.engine.mask import Regions, feature_mask
+from fusionkit.vision.topology import MeshTopology
+
+__all__ = ["template_occluders", "user_occluders"]
+
+
+def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size: float) -> U8:
+    """What covers the template's face, in its own geometry: non-skin inside the oval, bar eyes, brows and lips.
+
+    Measured at half resolution (occluders are large), returned at full size, grown a little to cover edges.
+    """
+    shape = roi.shape[:2]
+    small = np.ascontiguousarray(roi[::2, ::2])  # every other row and column: the whole computation at half size
+    half_shape = small.shape[:2]
+    pts = (points_core + 0.5) / 2 - 0.5  # pixel centres at integers, in the half-size grid
+    grow = max(1, round(0.01 * face_size))
+    oval = polygon_mask(pts[topo.region("face_oval")], half_shape)
+    features = dilate_mask(feature_mask(pts, topo, half_shape), grow)
+    lab8 = u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab))
+    skin = (oval >= 128) & (features < 128)
+    like = skin_likeness(lab_float(lab8), *robust_lab_stats(lab8, skin))
+    not_skin = np.where((like < 0.5) & (oval >= 128), 255, 0).astype(np.uint8)
+    # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
+    thin = max(1, round(0.015 * face_size))
+    not_skin = dilate_mask(erode_mask(not_skin, thin), thin)
+    # An object over the face may reach into the eyes or the mouth: a non-skin blob lying mostly on skin is an
+    # occluder as a whole; one lying mostly on the features is the features themselves (eyes, an open mouth).
+    count, labels = cv2.connectedComponents(not_skin, connectivity=8)
+    if count > 1:
+        on_skin = np.bincount(labels[skin], minlength=count)
+        total = np.bincount(labels.ravel(), minlength=count)
+        keep = (on_skin >= 0.5 * total) & (on_skin >= 4)
+        keep[0] = False
+        not_skin = np.where(keep[labels], 255, 0).astype(np.uint8)
+    not_skin = dilate_mask(erode_mask(not_skin, max(1, grow // 2)), grow)
+    return u8(cv2.resize(not_skin, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
+
+
+def user_occluders(lab_half: F32, skin: Stats, parts: Regions, template_fixed: U8) -> U8:
+    """Non-skin inside the user's face (a fringe over the forehead, glasses' frames), bar the eyes, brows and lips,
+    from its texture in CIE Lab at half resolution, joined with the template's ``template_fixed``; 0/255."""
+    rh, rw = parts.oval.shape
+    not_skin = np.where(skin_likeness(lab_half, *skin) < 0.5, 255, 0).astype(np.uint8)
+    occluder = u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
+    occluder[parts.features_grown >= 128] = 0
+    grow = parts.grow
+    occluder = dilate_mask(erode_mask(occluder, max(1, grow // 2)), grow)  # drop speckles, then cover edges
+    np.maximum(occluder, template_fixed, out=occluder)
+    return occluder

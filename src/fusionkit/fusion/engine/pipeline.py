@@ -1,0 +1,109 @@
+"""The orchestrator: :func:`fuse_face` runs the stages in order (see :mod:`fusionkit.fusion.engine`)."""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from fusionkit.domain.faces import FaceMesh
+from fusionkit.domain.options import FuseOptions
+from fusionkit.fusion.engine._common import U8, Clock
+from fusionkit.fusion.engine.blend import blend, lay_back
+from fusionkit.fusion.engine.colour import match_colour
+from fusionkit.fusion.engine.geometry import plan_face, reshape_template
+from fusionkit.fusion.engine.mask import face_mask, regions
+from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
+from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderRequest
+from fusionkit.fusion.engine.texture import filter_face, mix_textures
+from fusionkit.vision.topology import MeshTopology
+
+__all__ = ["FaceFusionReport", "fuse_face"]
+
+_MESH_RENDERER = MeshRenderer()
+
+
+@attrs.frozen(kw_only=True)
+class FaceFusionReport:
+    """What one merge did.
+
+    Attributes
+    ----------
+    template_box, user_box
+        Face boxes ``[x0, y0, x1, y1]`` in the template and the user image, pixels.
+    roi
+        ``(x0, y0, x1, y1)`` of the template region that was rewritten.
+    timings_ms
+        Milliseconds per stage.
+    poisson_cycles, poisson_residual
+        The Poisson solver's V-cycles and final relative residual (0 when another blend mode ran).
+    """
+
+    template_box: tuple[float, float, float, float]
+    user_box: tuple[float, float, float, float]
+    roi: tuple[int, int, int, int]
+    timings_ms: dict[str, float]
+    poisson_cycles: int = 0
+    poisson_residual: float = 0.0
+
+
+def _box(mesh: FaceMesh) -> tuple[float, float, float, float]:
+    x0, y0, x1, y1 = (float(v) for v in mesh.face.box)
+    return x0, y0, x1, y1
+
+
+def fuse_face(
+    canvas: U8,
+    template_mesh: FaceMesh,
+    user: U8,
+    user_mesh: FaceMesh,
+    options: FuseOptions,
+    topo: MeshTopology,
+    renderer: FaceRenderer = _MESH_RENDERER,
+) -> FaceFusionReport:
+    """Fuse ``user``'s face (``user_mesh``) into ``canvas`` where ``template_mesh`` lies, in place.
+
+    ``canvas`` starts as the template (or a copy already holding other fused faces elsewhere); only the region
+    of this face's extended mesh is read and written, so faces far enough apart may be fused in parallel.
+    """
+    clock = Clock()
+    plan = plan_face(template_mesh, user_mesh, options, topo, canvas.shape[:2])
+    x0, y0, x1, y1 = plan.inner
+    if plan.empty:
+        return FaceFusionReport(template_box=_box(template_mesh), user_box=_box(user_mesh), roi=(x0, y0, x0, y0),
+                                timings_ms=clock.laps)
+    clock.lap("geometry")
+
+    fixed = template_occluders(np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan.in_inner(plan.template_points), topo,
+                               plan.face_size)
+    if options.fuse_face_degree < 100 or options.fuse_profile_degree < 100:
+        reshape_template(canvas, plan, fixed, topo)
+    template = np.ascontiguousarray(canvas[y0:y1, x0:x1]).copy()
+    rendered = renderer.render(RenderRequest(template=template, user=user, plan=plan, topology=topo,
+                                             options=options))
+    clock.lap("warp")
+
+    parts = regions(plan, topo)
+    clock.lap("regions")
+
+    colour = match_colour(rendered.texture, rendered.coverage, template, parts, plan.sigma, options.colour_match)
+    clock.lap("colour")
+
+    face = mix_textures(colour.texture, template, plan, parts, options.fuse_face_degree / 100.0, topo)
+    clock.lap("texture")
+
+    occluders = user_occluders(colour.lab_half, colour.template_skin if options.colour_match else colour.user_skin,
+                               parts, fixed)
+    mask = face_mask(plan, parts, rendered.coverage, occluders, topo)
+    clock.lap("mask")
+
+    filter_face(face, mask.soft, parts, plan, template_mesh, user_mesh, options)
+    clock.lap("filters")
+
+    out = canvas[y0:y1, x0:x1]
+    stats = blend(options.blend_mode, face, template, mask, out)
+    lay_back(template, fixed, parts.oval, out)
+    clock.lap("blend")
+    ox0, oy0, ox1, oy1 = plan.outer
+    return FaceFusionReport(template_box=_box(template_mesh), user_box=_box(user_mesh),
+                            roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
+                            poisson_cycles=stats.cycles, poisson_residual=stats.residual)

@@ -1,0 +1,63 @@
+"""The engine's seams: the blend table and the renderer protocol, on the real photos, models and C core."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from fusionkit.domain.options import BlendMode, FuseOptions
+from fusionkit.fusion.engine import FaceRenderer, MeshRenderer, RenderedFace, RenderRequest, fuse_face
+from fusionkit.fusion.engine.blend import BLENDERS
+from fusionkit.imaging.decode import load_image
+from fusionkit.samples import sample_path
+from fusionkit.vision import analyze, mesh_topology
+
+
+@functools.cache
+def photo(name: str) -> np.ndarray:
+    img = load_image(sample_path(name))
+    img.setflags(write=False)
+    return img
+
+
+@functools.cache
+def mesh(name: str):
+    return analyze(photo(name), model="auto")[0]
+
+
+def test_every_blend_mode_has_a_blender():
+    assert set(BLENDERS) == set(BlendMode)
+
+
+class _NothingRenderer:
+    """Draws no face at all: the engine must then lay nothing of the user's in."""
+
+    def __init__(self) -> None:
+        self.requests: list[RenderRequest] = []
+
+    def render(self, request: RenderRequest) -> RenderedFace:
+        self.requests.append(request)
+        h, w = request.plan.shape
+        return RenderedFace(texture=np.zeros((h, w, 3), np.uint8), coverage=np.zeros((h, w), np.uint8))
+
+
+def test_a_renderer_plugs_in_and_the_stages_around_it_follow_its_coverage():
+    assert isinstance(MeshRenderer(), FaceRenderer)
+    nothing = _NothingRenderer()
+    assert isinstance(nothing, FaceRenderer)
+    opts = FuseOptions(fuse_face_degree=100, fuse_profile_degree=100)  # no reshaping: the template stays as it was
+    t, u = photo("obama.jpg"), photo("biden.jpg")
+    canvas = t.copy()
+    report = fuse_face(canvas, mesh("obama.jpg"), u, mesh("biden.jpg"), opts, mesh_topology(), renderer=nothing)
+    assert len(nothing.requests) == 1
+    req = nothing.requests[0]
+    x0, y0, x1, y1 = req.plan.inner
+    assert req.template.shape == (y1 - y0, x1 - x0, 3) and req.user is u
+    assert np.array_equal(canvas, t), "a renderer that covers nothing must leave the template untouched"
+    # The default renderer, same call, does lay a face in (the degrees keep the template's shape, not its texture
+    # under the mouth and eyes, so some pixels change).
+    default = t.copy()
+    fuse_face(default, mesh("obama.jpg"), u, mesh("biden.jpg"), FuseOptions(), mesh_topology())
+    assert np.abs(default.astype(int) - t.astype(int))[y0:y1, x0:x1].mean() > 2
+    assert report.roi[2] > report.roi[0]
