@@ -329,3 +329,62 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
     }
     return FK_OK;
 }
+
+/*
+ * Relighting: the light-and-colour stage of a fusion, per pixel.
+ *
+ * Each sRGB pixel of src (3 channels) is decoded to linear light and multiplied per channel by
+ * light + share * hue[c], where share = min(S / skin_sat, 1) and S is the pixel's HSV saturation ((max - min) / max
+ * of its codes; 0 for black): a pixel less saturated than the skin takes the skin's hue change only in proportion.
+ * Its luminance (BT.709) above 0.8 * ceiling is then rolled off towards ceiling (knee + span * over / (over +
+ * span), channels scaled alike), and it is encoded to sRGB into dst. factors holds six floats per pixel, row-major
+ * (height * width * 6 of them, factors_len): hue_r, hue_g, hue_b, light, skin_sat, ceiling. Non-finite or
+ * negative factors are treated as 0 (skin_sat as its floor 0.05; ceiling as 1).
+ */
+int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, fk_image *dst)
+{
+    int rc;
+    if (src == NULL || dst == NULL || factors == NULL) return FK_ENULL;
+    if ((rc = fk_check_view(src)) != FK_OK) return rc;
+    if ((rc = fk_check_same_shape(src, dst, 1)) != FK_OK) return rc;
+    if (src->channels != 3) return FK_ECHANNELS;
+    const int h = src->height, w = src->width;
+    if (factors_len < (int64_t)h * w * 6) return FK_EBOUNDS;
+    lab_tables *t = malloc(sizeof(lab_tables));
+    if (t == NULL) return FK_ENOMEM;
+    make_tables(t);
+    for (int i = 0; i < h; i++) {
+        const uint8_t *p = src->data + (int64_t)i * src->stride;
+        uint8_t *o = dst->data + (int64_t)i * dst->stride;
+        const float *f = factors + (int64_t)i * w * 6;
+        for (int j = 0; j < w; j++, p += 3, o += 3, f += 6) {
+            const int mx = FK_MAX(p[0], FK_MAX(p[1], p[2])), mn = FK_MIN(p[0], FK_MIN(p[1], p[2]));
+            const float sat = mx > 0 ? (float)(mx - mn) / (float)mx : 0.0f;
+            float skin = f[4], light = f[3], ceiling = f[5];
+            if (!(skin >= 0.05f)) skin = 0.05f; /* NaN too */
+            if (!(light > 0.0f)) light = 0.0f;
+            if (!(light < 1e6f)) light = 1e6f;
+            if (!(ceiling > 0.0f && ceiling <= 1.0f)) ceiling = 1.0f;
+            float share = sat / skin;
+            share = share < 1.0f ? share : 1.0f;
+            float v[3];
+            for (int k = 0; k < 3; k++) {
+                float hue = f[k];
+                if (!(hue > -1e6f && hue < 1e6f)) hue = 0.0f;
+                float r = light + share * hue;
+                r = r > 0.0f ? r : 0.0f;
+                v[k] = t->dec[p[k]] * r;
+            }
+            const float y = 0.2126f * v[0] + 0.7152f * v[1] + 0.0722f * v[2];
+            const float knee = 0.8f * ceiling, span = ceiling - knee;
+            if (y > knee) {
+                const float over = y - knee;
+                const float scale = (knee + span * over / (over + span)) / y;
+                for (int k = 0; k < 3; k++) v[k] *= scale;
+            }
+            for (int k = 0; k < 3; k++) o[k] = (uint8_t)(encode(t, v[k]) + 0.5f);
+        }
+    }
+    free(t);
+    return FK_OK;
+}

@@ -294,3 +294,27 @@ def unsharp_mask(
         b = _box_pass(b, r, 0)
     wt = strength * amount * (np.ones(i.shape[:2]) if mask is None else mask / 255.0)[..., None]
     return _round_u8(i + wt * (i - b)).reshape(img.shape)
+
+
+def relight(img: U8, factors: npt.NDArray[np.float32]) -> U8:
+    """fk_relight's definition (fk_colour.c), in float64 with exact sRGB curves."""
+    c = img.astype(np.float64) / 255
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    f = factors.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
+        hue = np.where((f[..., :3] > -1e6) & (f[..., :3] < 1e6), f[..., :3], 0.0)
+        light = np.where(f[..., 3] > 0, np.where(f[..., 3] < 1e6, f[..., 3], 1e6), 0.0)
+        skin = np.where(f[..., 4] >= 0.05, f[..., 4], 0.05)
+        ceiling = np.where((f[..., 5] > 0) & (f[..., 5] <= 1), f[..., 5], 1.0)
+    mx, mn = img.max(axis=2).astype(np.float64), img.min(axis=2).astype(np.float64)
+    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0.0)
+    share = np.minimum(sat / skin, 1.0)
+    v = lin * np.maximum(light[..., None] + share[..., None] * hue, 0.0)
+    y = v @ np.array([0.2126, 0.7152, 0.0722])
+    knee = 0.8 * ceiling
+    span = ceiling - knee
+    over = np.maximum(y - knee, 0)
+    scale = np.where(y > knee, (knee + span * over / np.maximum(over + span, 1e-30)) / np.maximum(y, 1e-30), 1.0)
+    v = np.clip(v * scale[..., None], 0, 1)
+    enc = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
+    return _round_u8(enc * 255)

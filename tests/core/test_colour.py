@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fusionkit.core import lab_stats, robust_stats, transfer_colour
+from fusionkit.core import lab_stats, relight, robust_stats, transfer_colour
 from fusionkit.errors import ParameterValueError
 from tests.core import reference_blend as ref
 from tests.core.conftest_blend import images, masks
@@ -189,3 +189,55 @@ def test_robust_stats_bad_input() -> None:
 def test_robust_stats_refuses_two_channels() -> None:
     with pytest.raises(ParameterValueError, match="channel"):
         robust_stats(np.zeros((5, 7, 2), np.uint8))
+
+
+@st.composite
+def relight_cases(draw):  # type: ignore[no-untyped-def]
+    img = draw(images(min_side=1, max_side=24, channels=(3,)))
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    factors = np.empty((h, w, 6), np.float32)
+    factors[..., :3] = rng.uniform(-1.0, 2.0, (h, w, 3))
+    factors[..., 3] = rng.uniform(0.0, 8.0, (h, w))
+    factors[..., 4] = rng.uniform(0.0, 1.0, (h, w))
+    factors[..., 5] = rng.uniform(0.02, 1.0, (h, w))
+    if draw(st.booleans()):  # hostile values: NaN, infinities, out of range, treated as neutral in C and twin
+        bad = rng.random((h, w, 6)) < 0.2
+        factors[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf, -5.0, 1e9], np.float32), bad.sum())
+    return img, factors
+
+
+@SETTINGS
+@given(relight_cases())
+def test_relight_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
+    img, factors = case
+    out = relight(img, factors)
+    assert np.abs(out.astype(int) - ref.relight(img, factors).astype(int)).max() <= 1
+    in_place = img.copy()
+    relight(in_place, factors, out=in_place)
+    assert np.array_equal(in_place, out)
+
+
+def test_relight_neutral_factors_keep_the_image_below_the_knee() -> None:
+    rng = np.random.default_rng(3)
+    img = rng.integers(0, 200, (20, 30, 3), dtype=np.uint8)  # luminance under 0.8 of the ceiling
+    factors = np.zeros((20, 30, 6), np.float32)
+    factors[..., 3], factors[..., 4], factors[..., 5] = 1.0, 0.5, 1.0
+    assert np.abs(relight(img, factors).astype(int) - img).max() <= 1
+    # A grey pixel takes no hue change, a saturated one all of it.
+    grey = np.full((1, 2, 3), 100, np.uint8)
+    grey[0, 1] = (150, 80, 60)
+    f = np.zeros((1, 2, 6), np.float32)
+    f[..., 0], f[..., 3], f[..., 4], f[..., 5] = 1.0, 1.0, 0.3, 1.0
+    out = relight(grey, f)
+    assert (out[0, 0] == 100).all() and out[0, 1, 0] > 170 and abs(int(out[0, 1, 1]) - 80) <= 1
+
+
+def test_relight_refuses_bad_factors() -> None:
+    img = np.zeros((4, 5, 3), np.uint8)
+    for bad in (np.zeros((4, 5, 5), np.float32), np.zeros((4, 5, 6), np.float64), np.zeros((5, 4, 6), np.float32),
+                [[0.0] * 6]):
+        with pytest.raises(ParameterValueError, match="factors must be a float32 array"):
+            relight(img, bad)  # type: ignore[arg-type]
+    with pytest.raises(ParameterValueError):
+        relight(np.zeros((4, 5), np.uint8), np.zeros((4, 5, 6), np.float32))

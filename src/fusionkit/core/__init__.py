@@ -5,7 +5,7 @@ before any C call; the C routines release the GIL, so threads run them in parall
 """
 
 from fusionkit.core.blend import PoissonStats, blend_multiband, blend_poisson
-from fusionkit.core.colour import RobustStats, lab_stats, robust_stats, transfer_colour
+from fusionkit.core.colour import RELIGHT_FACTORS, RobustStats, lab_stats, relight, robust_stats, transfer_colour
 from fusionkit.core.filters import guided_filter, unsharp_mask
 from fusionkit.core.masks import (
     box_radii_for_sigma,
@@ -18,6 +18,7 @@ from fusionkit.core.masks import (
 from fusionkit.core.warp import warp_mesh
 
 __all__ = [
+    "RELIGHT_FACTORS",
     "PoissonStats",
     "RobustStats",
     "blend_multiband",
@@ -30,6 +31,7 @@ __all__ = [
     "fill_polygon",
     "guided_filter",
     "lab_stats",
+    "relight",
     "robust_stats",
     "transfer_colour",
     "unsharp_mask",

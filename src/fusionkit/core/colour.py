@@ -11,7 +11,7 @@ from fusionkit.core import _views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
-__all__ = ["RobustStats", "lab_stats", "robust_stats", "transfer_colour"]
+__all__ = ["RELIGHT_FACTORS", "RobustStats", "lab_stats", "relight", "robust_stats", "transfer_colour"]
 
 ImageArray = npt.NDArray[np.uint8]
 Stats = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]
@@ -193,4 +193,57 @@ def transfer_colour(
         ffi.from_buffer("double[]", sstd),
     )
     check(rc, "transfer_colour")
+    return out
+
+
+#: The per-pixel factors :func:`relight` takes, in order along the last axis.
+RELIGHT_FACTORS = ("hue_r", "hue_g", "hue_b", "light", "skin_saturation", "ceiling")
+
+
+def relight(image: ImageArray, factors: npt.NDArray[np.float32], out: ImageArray | None = None) -> ImageArray:
+    """Put an sRGB face in another light, per pixel (the light and colour stage of a fusion).
+
+    Each pixel, decoded to linear light, is multiplied per channel by ``light + share * hue[c]`` with
+    ``share = min(S / skin_saturation, 1)`` and ``S`` the pixel's HSV saturation ((max - min) / max of its codes):
+    a pixel less saturated than the skin (grey hair, a highlight) takes the skin's change of hue only in
+    proportion. Its luminance (BT.709, linear) above 0.8 ``ceiling`` is then rolled off smoothly towards
+    ``ceiling`` (its channels scaled alike, so its hue stays), and it is encoded back to sRGB.
+
+    Parameters
+    ----------
+    image
+        (H, W, 3) uint8 sRGB.
+    factors
+        (H, W, 6) float32, C-contiguous: ``hue_r, hue_g, hue_b, light, skin_saturation, ceiling``
+        (:data:`RELIGHT_FACTORS`); light >= 0 (linear-light ratio), skin_saturation 0-1 (floored at 0.05),
+        ceiling 0-1 (linear luminance). Non-finite values are treated as neutral rather than trusted.
+    out
+        Optional (H, W, 3) uint8 output (may be ``image``); allocated when omitted.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``out``.
+
+    References
+    ----------
+    Z. Liu, Y. Shan, Z. Zhang, "Expressive expression mapping with ratio images", SIGGRAPH 2001.
+    """
+    image = _views.input_image(image, "image", channels=(3,))
+    h, w = image.shape[:2]
+    if not isinstance(factors, np.ndarray) or factors.dtype != np.float32 or factors.shape != (h, w, 6):
+        got = f"{factors.dtype} {factors.shape}" if isinstance(factors, np.ndarray) else type(factors).__name__
+        raise ParameterValueError(f"factors must be a float32 array of shape {(h, w, 6)} (the image's height and "
+                                  f"width, six factors a pixel), got {got}")
+    factors = np.ascontiguousarray(factors)
+    if out is None:
+        out = np.empty_like(image, order="C")
+    else:
+        out = _views.output_image(out, "out", channels=(3,))
+        if out.shape != image.shape:
+            raise ParameterValueError(f"out has shape {out.shape} but image has {image.shape}: they must match")
+        if np.shares_memory(out, image) and out.__array_interface__ != image.__array_interface__:
+            image = image.copy()
+    rc = lib.fk_relight(_views.view(image), ffi.from_buffer("float[]", factors), factors.size, _views.view(out))
+    check(rc, "relight")
     return out

@@ -29,9 +29,14 @@ def robust_lab_stats(lab8: U8, mask: NDArray[Any], step: int = 1) -> Stats:
 
 
 def skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
-    """0-1 per pixel: how much a pixel looks like the skin described by (mean, std) in Lab (chroma weighs most)."""
+    """0-1 per pixel: how much a pixel looks like the skin described by (mean, std) in Lab (chroma weighs most).
+
+    Brighter than the skin counts a third as much as darker: a specular highlight on a nose or a forehead is lit
+    skin, not something in front of the face.
+    """
     spread = np.maximum(std, [8.0, 3.0, 3.0])
     d = (lab - mean.astype(np.float32)) * (1 / spread).astype(np.float32)
+    d[..., 0] = np.where(d[..., 0] > 0, d[..., 0] * np.float32(1 / 3), d[..., 0])
     d *= d
     dist = np.sqrt(0.35 * d[..., 0] + d[..., 1] + d[..., 2])
     like: F32 = np.clip((4.3 - dist) * (1 / 1.5), 0.0, 1.0).astype(np.float32)  # 1 within 2.8 spreads, 0 past 4.3

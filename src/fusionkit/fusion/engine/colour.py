@@ -1,95 +1,215 @@
-"""Stage: light and colour. The user's texture takes the template's colour region by region in CIE Lab (skin,
-lips; the mouth opening and the eyes in lightness only), from robust statistics, with clipped spread ratios."""
+"""Stage: light and colour. The user's face keeps its own detail (its structure, its likeness) but takes the
+template's light and complexion: in linear RGB, each pixel of the user's texture is multiplied by the ratio of the
+template's smooth skin colour to the user's at that place (a ratio image), so the template's shading (a highlight on
+the forehead, the shadow under a cheekbone) and skin tone replace the user photo's, at every scale coarser than
+``base_sigma``. Eyes and the mouth opening take the lightness ratio only (teeth and eye whites keep their hue).
+
+The smooth colours are normalised convolutions (Gaussian-weighted means over the skin the two textures share:
+eyes, brows, lips, occluders and pixels the renderer did not draw are left out, so they neither darken nor tint
+the light measured around them), computed at a reduced scale.
+
+References
+----------
+Z. Liu, Y. Shan, Z. Zhang, "Expressive expression mapping with ratio images", SIGGRAPH 2001.
+A. Shashua, T. Riklin-Raviv, "The quotient image: class-based re-rendering and recognition with varying
+illuminations", IEEE TPAMI 23(2), 2001.
+H. Knutsson, C.-F. Westin, "Normalized and differential convolution", CVPR 1993.
+"""
 
 from __future__ import annotations
 
 import attrs
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from fusionkit.core import composite, feather_mask
+from fusionkit.core import feather_mask, relight
 from fusionkit.fusion.engine._common import F32, U8, nonzero_box, u8
-from fusionkit.fusion.engine._lab import LAB_SCALE, LAB_SHIFT, Stats, lab_float, robust_lab_stats
 from fusionkit.fusion.engine.mask import Regions
 
-__all__ = ["ColourMatch", "match_colour"]
+__all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 
-# Spread ratios of the Lab transfer are kept within these bounds: a user photo with flat light next to a
-# contrasty template must not blow highlights up, nor the reverse flatten the face.
-_SPREAD_MIN, _SPREAD_MAX = 0.75, 1.35
+# Bounds of the ratios, split into light (the luminance ratio; linear light, so 16x is about 2.3x in sRGB values)
+# and hue (each channel's ratio over the luminance ratio): clipping the channels one by one would change the hue
+# of a face lit much brighter than the user photo.
+_LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
+_HUE_MIN, _HUE_MAX = 1 / 3, 3.0
+# Weight of the face's whole-skin mean in each smooth colour: where no skin is near (the hairline, the far side of
+# a turned face) the ratio falls back to the whole face's.
+_PRIOR = 0.02
+_LUMA = np.array([0.2126, 0.7152, 0.0722], np.float32)  # linear-light luminance (ITU-R BT.709)
 
-_HALF = (slice(None, None, 2), slice(None, None, 2))
+_TO_LINEAR = np.where(np.arange(256) / 255 <= 0.04045, np.arange(256) / 255 / 12.92,
+                      ((np.arange(256) / 255 + 0.055) / 1.055) ** 2.4).astype(np.float32)
+_LUT_STEPS = 16384
+_grid = np.arange(_LUT_STEPS, dtype=np.float64) / (_LUT_STEPS - 1)
+_TO_SRGB = np.clip(np.round(255 * np.where(_grid <= 0.0031308, 12.92 * _grid,
+                                           1.055 * _grid ** (1 / 2.4) - 0.055)), 0, 255).astype(np.uint8)
+del _grid
 
 
-def _lab_lut(mapping: Stats) -> U8:
-    """A (1, 256, 3) table applying a per-channel (scale, offset) in CIE Lab to OpenCV's 8-bit Lab."""
-    scale, offset = mapping
-    v = np.arange(256, dtype=np.float64)[:, None]
-    lab = v * LAB_SCALE + LAB_SHIFT
-    out = ((lab * scale + offset) - LAB_SHIFT) / LAB_SCALE
-    return np.clip(out + 0.5, 0, 255).astype(np.uint8)[None]
+def srgb_to_linear(image: U8) -> F32:
+    """sRGB uint8 -> linear light, float32 0-1 (IEC 61966-2-1), by table."""
+    out: F32 = _TO_LINEAR[image]
+    return out
 
 
-def _affine(src: Stats, ref: Stats, lightness_only: bool = False) -> Stats:
-    """Per-channel (scale, offset) mapping src's statistics onto ref's, spread ratios clipped."""
-    (ms, ss), (mr, sr) = src, ref
-    scale = np.clip(sr / ss, _SPREAD_MIN, _SPREAD_MAX)
-    offset = mr - ms * scale
-    if lightness_only:
-        scale[1:], offset[1:] = 1.0, 0.0
-    return scale, offset
+def linear_to_srgb(image: F32) -> U8:
+    """Linear light (float32, clipped to 0-1) -> sRGB uint8, by a 16384-step table."""
+    idx = np.clip(image * np.float32(_LUT_STEPS - 1) + np.float32(0.5), 0, _LUT_STEPS - 1).astype(np.intp)
+    return u8(_TO_SRGB[idx])
 
 
 @attrs.frozen(kw_only=True, eq=False)
 class ColourMatch:
-    """The colour stage's output.
-
-    Attributes
-    ----------
-    texture
-        The user's texture (target geometry, RGB), in the template's colours when colour matching is on.
-    lab_half
-        ``texture`` in CIE Lab (float), every other row and column.
-    user_skin, template_skin
-        Robust (mean, spread) of the skin in CIE Lab, before matching.
-    """
+    """The colour stage's output: ``texture``, the user's face (target geometry, RGB uint8) in the template's light
+    and complexion (the renderer's texture unchanged when colour matching is off)."""
 
     texture: U8
-    lab_half: F32
-    user_skin: Stats
-    template_skin: Stats
 
 
-def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, regions: Regions, sigma: float,
+def _smooth(linear: F32, weight: F32, sigma: float, factor: int) -> F32:
+    """Gaussian-weighted mean of ``linear`` under ``weight`` (normalised convolution) at 1/``factor`` scale, with a
+    small pull towards the whole region's weighted mean where the weight nearby is thin."""
+    h, w = weight.shape
+    size = (max(1, w // factor), max(1, h // factor))
+    num = cv2.resize(linear * weight[..., None], size, interpolation=cv2.INTER_AREA)
+    den = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    mean = num.reshape(-1, 3).sum(axis=0) / max(float(den.sum()), 1e-6)  # area averaging keeps the sums' ratio
+    s = max(0.5, sigma / factor)
+    num = cv2.GaussianBlur(num, (0, 0), s)
+    den = cv2.GaussianBlur(den, (0, 0), s)
+    smooth: F32 = ((num + _PRIOR * mean.astype(np.float32)) / (den + np.float32(_PRIOR))[..., None]).astype(np.float32)
+    out: F32 = np.maximum(smooth, np.float32(1e-4))
+    return out
+
+
+def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occluders: U8, base_sigma: float,
                  colour_match: bool) -> ColourMatch:
-    """Give the user's texture the template's colours, region by region (see the module)."""
-    # Statistics and the skin model come from every other row and column (plenty, and a quarter of the work).
-    user_lab8 = u8(cv2.cvtColor(user_tex, cv2.COLOR_RGB2Lab))
-    tmpl_lab8 = u8(cv2.cvtColor(np.ascontiguousarray(tmpl_tex[_HALF]), cv2.COLOR_RGB2Lab))
-    user_lab = lab_float(user_lab8[_HALF])
-    skin_half = regions.skin[_HALF]
-    # Statistics from every other row and column of the half-size images: plenty, and a quarter of the work.
-    user_skin = robust_lab_stats(user_lab8, regions.skin & (coverage > 0), step=4)
-    tmpl_skin = robust_lab_stats(tmpl_lab8, np.ascontiguousarray(skin_half), step=2)
+    """Give the user's texture the template's light and complexion (see the module).
+
+    Parameters
+    ----------
+    user_tex, tmpl_tex
+        Both faces in the target geometry (the inner region), RGB uint8.
+    coverage
+        Where ``user_tex`` holds the user's face (0-255).
+    parts
+        The face's regions; light is measured on ``parts.skin``.
+    occluders
+        0/255: what covers either face (left out of the measurement).
+    base_sigma
+        Pixels: the finest scale of the light taken from the template (coarser detail is the template's, finer
+        the user's).
+    """
     if not colour_match:
-        return ColourMatch(texture=user_tex, lab_half=user_lab, user_skin=user_skin, template_skin=tmpl_skin)
-    # One Lab shift for the whole face turns teeth cyan and lips purple: skin, lips, and (lightness only) the
-    # mouth opening and the eyes each get their own mapping (a lookup table per channel on 8-bit Lab), laid
-    # over the skin mapping through feathered region masks.
-    lips_only = np.where((regions.lips_outer >= 128) & (regions.mouth_open < 128), 255, 0).astype(np.uint8)
-    lips_half = np.ascontiguousarray(lips_only[_HALF])
-    skin_map = _affine(user_skin, tmpl_skin)
-    lips_map = _affine(robust_lab_stats(user_lab8, lips_only, step=4), robust_lab_stats(tmpl_lab8, lips_half, step=2))
-    light_map = _affine(user_skin, tmpl_skin, lightness_only=True)
-    matched = u8(cv2.LUT(user_lab8, _lab_lut(skin_map)))
-    soft_sigma = max(1.0, sigma / 4)
-    for region, mapping in ((lips_only, lips_map), (np.maximum(regions.mouth_open, regions.eyes), light_map)):
-        box = nonzero_box(region, int(np.ceil(3.5 * soft_sigma)) + 2)
+        return ColourMatch(texture=user_tex)
+    h, w = coverage.shape
+    clear = (coverage >= 128) & (occluders < 128)
+    skin = parts.skin & clear
+    if skin.sum() < 64:
+        skin = coverage >= 128
+    # The light is smooth: it is measured on every k-th pixel and smoothed at 1/factor of the region's size.
+    factor = max(1, int(base_sigma / 3))
+    k = max(1, factor // 2)
+    user_k = srgb_to_linear(user_tex[::k, ::k])
+    tmpl_k = srgb_to_linear(tmpl_tex[::k, ::k])
+    weight = skin[::k, ::k].astype(np.float32)
+    sigma_k, factor_k = base_sigma / k, max(1, factor // k)
+    eps = np.float32(1e-4)
+    t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
+    u_s = _smooth(user_k, weight, sigma_k, factor_k)
+    # A second pass leaves out what is far darker or brighter than the light around it in either face (nostrils,
+    # creases, a specular highlight): they are detail, not light, and would tilt the ratio around them.
+    size_k = (weight.shape[1], weight.shape[0])
+    for smooth, linear in ((t_s, tmpl_k), (u_s, user_k)):
+        rel = (linear @ _LUMA) / np.maximum(cv2.resize(smooth @ _LUMA, size_k, interpolation=cv2.INTER_LINEAR), eps)
+        weight[(rel < 0.5) | (rel > 2.0)] = 0
+    t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
+    u_s = _smooth(user_k, weight, sigma_k, factor_k)
+    light = np.clip((t_s @ _LUMA) / (u_s @ _LUMA), _LIGHT_MIN, _LIGHT_MAX)
+    hue = np.clip((t_s / u_s) / ((t_s @ _LUMA) / (u_s @ _LUMA))[..., None], _HUE_MIN, _HUE_MAX)
+    # No skin of the fused face is lit much brighter than the template's skin around it: a highlight of the user
+    # photo's light (a shiny nose tip), multiplied by a large ratio, would be a flat white patch. Above 80% of the
+    # ceiling lightness is rolled off (hue kept, in the core); the ceiling is 1.3x the template's smooth skin on
+    # the skin and its brightest skin elsewhere (teeth, eye whites).
+    on = weight > 0
+    top = float(np.percentile(tmpl_k[on] @ _LUMA, 99.5)) if on.any() else 1.0
+    top = min(1.0, max(top, 0.05))
+    # Everything smooth goes up to full size in one resize, as the core's relighting factors: the hue part (B) and
+    # the light (A) of the factor A + s * B, the skin's saturation and the local ceiling. The hue factor is the
+    # skin's (its albedo against the template's): a pixel less saturated than the skin around it (grey brows,
+    # stubble, a specular highlight, which has the light's colour) takes it only in proportion (s), or a ruddy
+    # user's grey brows would turn teal in a yellower template.
+    skin_sat = cv2.cvtColor(linear_to_srgb(u_s), cv2.COLOR_RGB2HSV)[..., 1].astype(np.float32) * np.float32(1 / 255)
+    local = np.minimum(np.float32(1.3) * (t_s @ _LUMA), np.float32(top))
+    small = np.dstack([light[..., None] * (hue - 1), light, skin_sat, local]).astype(np.float32)
+    factors = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
+    # Teeth and eye whites take the light, not the skin's hue; off the skin the ceiling is the template's top.
+    _fade(factors[..., :3], np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6))
+    factors[..., 5][~skin] = top
+    texture = relight(user_tex, factors)
+    # Brows, eye surrounds and lips are not skin: their colour may be the user's, the template's or in between,
+    # never a third colour that the skin's light and hue would give them.
+    _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), clear, max(1.0, base_sigma / 4))
+    return ColourMatch(texture=texture)
+
+
+def _fade(hue_part: F32, region: U8, sigma: float) -> None:
+    """Take the hue part of the factor to 0 on ``region`` (feathered), in place, within its box only."""
+    box = nonzero_box(region, int(np.ceil(3.5 * sigma)) + 2)
+    if box is None:
+        return
+    y0, y1, x0, x1 = box
+    keep = np.float32(1) - feather_mask(np.ascontiguousarray(region[y0:y1, x0:x1]), sigma).astype(np.float32) * \
+        np.float32(1 / 255)
+    hue_part[y0:y1, x0:x1] *= keep[..., None]
+
+
+def _feature_regions(parts: Regions) -> tuple[U8, ...]:
+    """0/255 masks of the brows (with a band of the skin above them), the eye surrounds (each eye's contour
+    scaled 1.9x about its centre, less the eye) and the lips (without the mouth opening)."""
+    lips = np.where((parts.lips_outer >= 128) & (parts.mouth_open < 128), 255, 0).astype(np.uint8)
+    return parts.brow_band, parts.eye_surround, lips
+
+
+def _lab(rgb: U8) -> F32:
+    lab: F32 = np.asarray(cv2.cvtColor(rgb.astype(np.float32) * np.float32(1 / 255), cv2.COLOR_RGB2Lab), np.float32)
+    return lab
+
+
+def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, ...], clear: NDArray[np.bool_],
+                    sigma: float) -> None:
+    """Shift each region's colour (CIE a*, b*) in ``texture``, in place, so that its median lies between the user's
+    and the template's medians of the same region (at the nearest point of that segment)."""
+    pad = int(np.ceil(3.5 * sigma)) + 2
+    boxes = [nonzero_box(r, pad) for r in regions]
+    if all(b is None for b in boxes):
+        return
+    y0 = min(b[0] for b in boxes if b is not None)
+    y1 = max(b[1] for b in boxes if b is not None)
+    x0 = min(b[2] for b in boxes if b is not None)
+    x1 = max(b[3] for b in boxes if b is not None)
+    labs = [_lab(np.ascontiguousarray(img[y0:y1, x0:x1])) for img in (texture, tmpl_tex, user_tex)]
+    lab_f = labs[0]
+    changed = False
+    for region, box in zip(regions, boxes, strict=True):
         if box is None:
             continue
-        ry0, ry1, rx0, rx1 = box
-        weight = feather_mask(np.ascontiguousarray(region[ry0:ry1, rx0:rx1]), soft_sigma)
-        local = u8(cv2.LUT(np.ascontiguousarray(user_lab8[ry0:ry1, rx0:rx1]), _lab_lut(mapping)))
-        composite(local, weight, matched, (rx0, ry0))
-    return ColourMatch(texture=u8(cv2.cvtColor(matched, cv2.COLOR_Lab2RGB)), lab_half=lab_float(matched[_HALF]),
-                       user_skin=user_skin, template_skin=tmpl_skin)
+        on = (region[y0:y1, x0:x1] >= 128) & clear[y0:y1, x0:x1]
+        if on.sum() < 16:
+            continue
+        f, t, u = (np.median(lab[on][:, 1:], axis=0) for lab in labs)
+        tu = u - t
+        along = float(np.clip(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0, 1.0))
+        shift = (t + along * tu) - f
+        if float(np.hypot(*shift)) < 0.5:
+            continue
+        by0, by1, bx0, bx1 = box
+        weight = feather_mask(np.ascontiguousarray(region[by0:by1, bx0:bx1]), sigma).astype(np.float32)
+        lab_f[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0, 1:] += (weight * np.float32(1 / 255))[..., None] * \
+            shift.astype(np.float32)
+        changed = True
+    if changed:
+        rgb = cv2.cvtColor(lab_f, cv2.COLOR_Lab2RGB)
+        texture[y0:y1, x0:x1] = np.clip(rgb * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)

@@ -191,6 +191,11 @@ class FacePlan:
     inner: tuple[int, int, int, int]
 
     @property
+    def inter_ocular_distance(self) -> float:
+        """Pixels between the template's outer eye corners."""
+        return self.face_size / 2.2
+
+    @property
     def shape(self) -> tuple[int, int]:
         """(height, width) of the inner region."""
         x0, y0, x1, y1 = self.inner

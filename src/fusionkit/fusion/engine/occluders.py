@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 
 from fusionkit.core import dilate_mask, erode_mask
-from fusionkit.fusion.engine._common import F32, F64, U8, polygon_mask, u8
-from fusionkit.fusion.engine._lab import Stats, lab_float, robust_lab_stats, skin_likeness
+from fusionkit.fusion.engine._common import F64, U8, polygon_mask, u8
+from fusionkit.fusion.engine._lab import lab_float, robust_lab_stats, skin_likeness
 from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
 
@@ -47,11 +47,13 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
     return u8(cv2.resize(not_skin, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
 
 
-def user_occluders(lab_half: F32, skin: Stats, parts: Regions, template_fixed: U8) -> U8:
+def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U8) -> U8:
     """Non-skin inside the user's face (a fringe over the forehead, glasses' frames), bar the eyes, brows and lips,
-    from its texture in CIE Lab at half resolution, joined with the template's ``template_fixed``; 0/255."""
+    judged against the user's own skin at half resolution, joined with the template's ``template_fixed``; 0/255."""
     rh, rw = parts.oval.shape
-    not_skin = np.where(skin_likeness(lab_half, *skin) < 0.5, 255, 0).astype(np.uint8)
+    lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::2, ::2]), cv2.COLOR_RGB2Lab))
+    skin = robust_lab_stats(u8(cv2.cvtColor(user_tex, cv2.COLOR_RGB2Lab)), parts.skin & (coverage > 0), step=4)
+    not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)
     occluder = u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
     occluder[parts.features_grown >= 128] = 0
     grow = parts.grow

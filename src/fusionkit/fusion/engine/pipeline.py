@@ -14,7 +14,7 @@ from fusionkit.fusion.engine.geometry import plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
 from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderRequest
-from fusionkit.fusion.engine.texture import filter_face, mix_textures
+from fusionkit.fusion.engine.texture import filter_face, mix_textures, restore_detail
 from fusionkit.vision.topology import MeshTopology
 
 __all__ = ["FaceFusionReport", "fuse_face"]
@@ -85,14 +85,15 @@ def fuse_face(
     parts = regions(plan, topo)
     clock.lap("regions")
 
-    colour = match_colour(rendered.texture, rendered.coverage, template, parts, plan.sigma, options.colour_match)
+    occluders = user_occluders(rendered.texture, rendered.coverage, parts, fixed)
+    light = match_colour(rendered.texture, rendered.coverage, template, parts, occluders,
+                         0.15 * plan.inter_ocular_distance, options.colour_match)
     clock.lap("colour")
 
-    face = mix_textures(colour.texture, template, plan, parts, options.fuse_face_degree / 100.0, topo)
+    face = mix_textures(light.texture, template, plan, parts, options.fuse_face_degree / 100.0, topo)
+    restore_detail(face, template, plan, parts, occluders)
     clock.lap("texture")
 
-    occluders = user_occluders(colour.lab_half, colour.template_skin if options.colour_match else colour.user_skin,
-                               parts, fixed)
     mask = face_mask(plan, parts, rendered.coverage, occluders, topo)
     clock.lap("mask")
 
