@@ -333,14 +333,23 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
 /*
  * Relighting: the light-and-colour stage of a fusion, per pixel.
  *
- * Each sRGB pixel of src (3 channels) is decoded to linear light and multiplied per channel by
- * light + share * hue[c], where share = min(S / skin_sat, 1) and S is the pixel's HSV saturation ((max - min) / max
- * of its codes; 0 for black): a pixel less saturated than the skin takes the skin's hue change only in proportion.
- * Its luminance (BT.709) above 0.8 * ceiling is then rolled off towards ceiling (knee + span * over / (over +
- * span), channels scaled alike), and it is encoded to sRGB into dst. factors holds six floats per pixel, row-major
- * (height * width * 6 of them, factors_len): hue_r, hue_g, hue_b, light, skin_sat, ceiling. Non-finite or
- * negative factors are treated as 0 (skin_sat as its floor 0.05; ceiling as 1).
+ * Each sRGB pixel of src (3 channels) is decoded to linear light (R, G, B), with luminance Y (BT.709). Its chroma
+ * is z = (R / Y - 1, B / Y - 1) (G follows, the luminance weights fixing it), a point of the plane where grey is 0.
+ * The pixel becomes Y' = light * Y and z' = k * z, k a complex number (k_re + i k_im): a rotation and scaling of
+ * chroma about grey, so grey stays grey (grey hair, a highlight's light) and colours near the skin's move as the
+ * skin's does. Luminance above knee = 0.8 * ceiling is rolled off towards ceiling (Y'' = knee + span * over / (over +
+ * span)); the share of light so removed is a highlight's, so the chroma moves by that share towards the skin's
+ * (skin_re + i skin_im): a user photo's specular highlight, dimmed to the template's light, shows the skin under
+ * it rather than a grey spot. Channels are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and
+ * encoded to sRGB into dst. factors holds six floats per pixel, row-major (height * width * 6 of them,
+ * factors_len): k_re, k_im, light, ceiling, skin_re, skin_im. Non-finite or out-of-range factors are treated as
+ * neutral (k = 1, skin 0, light 0 when negative, ceiling 1); |k|, |skin| and light are capped at 1e3.
  */
+static inline int finite_pair(float a, float b)
+{
+    return a > -1e3f && a < 1e3f && b > -1e3f && b < 1e3f; /* false for NaN */
+}
+
 int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, fk_image *dst)
 {
     int rc;
@@ -353,36 +362,46 @@ int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, f
     lab_tables *t = malloc(sizeof(lab_tables));
     if (t == NULL) return FK_ENOMEM;
     make_tables(t);
+    const float wr = 0.2126f, wg = 0.7152f, wb = 0.0722f;
     for (int i = 0; i < h; i++) {
         const uint8_t *p = src->data + (int64_t)i * src->stride;
         uint8_t *o = dst->data + (int64_t)i * dst->stride;
         const float *f = factors + (int64_t)i * w * 6;
         for (int j = 0; j < w; j++, p += 3, o += 3, f += 6) {
-            const int mx = FK_MAX(p[0], FK_MAX(p[1], p[2])), mn = FK_MIN(p[0], FK_MIN(p[1], p[2]));
-            const float sat = mx > 0 ? (float)(mx - mn) / (float)mx : 0.0f;
-            float skin = f[4], light = f[3], ceiling = f[5];
-            if (!(skin >= 0.05f)) skin = 0.05f; /* NaN too */
+            float kr = f[0], ki = f[1], light = f[2], ceiling = f[3], sr = f[4], sb = f[5];
+            if (!finite_pair(kr, ki)) {
+                kr = 1.0f;
+                ki = 0.0f;
+            }
+            if (!finite_pair(sr, sb)) {
+                sr = 0.0f;
+                sb = 0.0f;
+            }
             if (!(light > 0.0f)) light = 0.0f;
-            if (!(light < 1e6f)) light = 1e6f;
+            if (!(light < 1e3f)) light = 1e3f;
             if (!(ceiling > 0.0f && ceiling <= 1.0f)) ceiling = 1.0f;
-            float share = sat / skin;
-            share = share < 1.0f ? share : 1.0f;
-            float v[3];
-            for (int k = 0; k < 3; k++) {
-                float hue = f[k];
-                if (!(hue > -1e6f && hue < 1e6f)) hue = 0.0f;
-                float r = light + share * hue;
-                r = r > 0.0f ? r : 0.0f;
-                v[k] = t->dec[p[k]] * r;
+            const float r = t->dec[p[0]], g = t->dec[p[1]], b = t->dec[p[2]];
+            const float y = wr * r + wg * g + wb * b;
+            float v[3] = {0.0f, 0.0f, 0.0f};
+            if (y > 0.0f) {
+                const float zr = r / y - 1.0f, zb = b / y - 1.0f;
+                float nr = kr * zr - ki * zb, nb = ki * zr + kr * zb;
+                float yo = light * y;
+                const float knee = 0.8f * ceiling, span = ceiling - knee;
+                if (yo > knee) {
+                    const float over = yo - knee;
+                    const float kept = knee + span * over / (over + span);
+                    const float share = 1.0f - kept / yo;
+                    nr += share * (sr - nr);
+                    nb += share * (sb - nb);
+                    yo = kept;
+                }
+                const float ng = -(wr * nr + wb * nb) / wg;
+                v[0] = yo * (1.0f + nr);
+                v[1] = yo * (1.0f + ng);
+                v[2] = yo * (1.0f + nb);
             }
-            const float y = 0.2126f * v[0] + 0.7152f * v[1] + 0.0722f * v[2];
-            const float knee = 0.8f * ceiling, span = ceiling - knee;
-            if (y > knee) {
-                const float over = y - knee;
-                const float scale = (knee + span * over / (over + span)) / y;
-                for (int k = 0; k < 3; k++) v[k] *= scale;
-            }
-            for (int k = 0; k < 3; k++) o[k] = (uint8_t)(encode(t, v[k]) + 0.5f);
+            for (int k = 0; k < 3; k++) o[k] = (uint8_t)(encode(t, v[k] > 0.0f ? v[k] : 0.0f) + 0.5f);
         }
     }
     free(t);

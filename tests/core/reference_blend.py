@@ -301,20 +301,31 @@ def relight(img: U8, factors: npt.NDArray[np.float32]) -> U8:
     c = img.astype(np.float64) / 255
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
     f = factors.astype(np.float64)
-    with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
-        hue = np.where((f[..., :3] > -1e6) & (f[..., :3] < 1e6), f[..., :3], 0.0)
-        light = np.where(f[..., 3] > 0, np.where(f[..., 3] < 1e6, f[..., 3], 1e6), 0.0)
-        skin = np.where(f[..., 4] >= 0.05, f[..., 4], 0.05)
-        ceiling = np.where((f[..., 5] > 0) & (f[..., 5] <= 1), f[..., 5], 1.0)
-    mx, mn = img.max(axis=2).astype(np.float64), img.min(axis=2).astype(np.float64)
-    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0.0)
-    share = np.minimum(sat / skin, 1.0)
-    v = lin * np.maximum(light[..., None] + share[..., None] * hue, 0.0)
-    y = v @ np.array([0.2126, 0.7152, 0.0722])
+
+    def pair(a: F64, b: F64, default: complex) -> npt.NDArray[np.complex128]:
+        with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
+            ok = (a > -1e3) & (a < 1e3) & (b > -1e3) & (b < 1e3)
+        return np.where(ok, np.nan_to_num(a) + 1j * np.nan_to_num(b), default)
+
+    k = pair(f[..., 0], f[..., 1], 1 + 0j)
+    skin = pair(f[..., 4], f[..., 5], 0j)
+    with np.errstate(invalid="ignore"):
+        light = np.where(f[..., 2] > 0, np.where(f[..., 2] < 1e3, f[..., 2], 1e3), 0.0)
+        ceiling = np.where((f[..., 3] > 0) & (f[..., 3] <= 1), f[..., 3], 1.0)
+    wr, wg, wb = 0.2126, 0.7152, 0.0722
+    y = lin @ np.array([wr, wg, wb])
+    safe = np.where(y > 0, y, 1.0)
+    zn = k * ((lin[..., 0] / safe - 1) + 1j * (lin[..., 2] / safe - 1))
+    yo = light * y
     knee = 0.8 * ceiling
     span = ceiling - knee
-    over = np.maximum(y - knee, 0)
-    scale = np.where(y > knee, (knee + span * over / np.maximum(over + span, 1e-30)) / np.maximum(y, 1e-30), 1.0)
-    v = np.clip(v * scale[..., None], 0, 1)
+    over = np.maximum(yo - knee, 0)
+    kept = np.where(yo > knee, knee + span * over / np.maximum(over + span, 1e-30), yo)
+    share = np.where(yo > knee, 1 - kept / np.maximum(yo, 1e-30), 0.0)
+    zn = zn + share * (skin - zn)
+    nr, nb = zn.real, zn.imag
+    ng = -(wr * nr + wb * nb) / wg
+    v = np.where((y > 0)[..., None], kept[..., None] * (1 + np.stack([nr, ng, nb], axis=-1)), 0.0)
+    v = np.clip(v, 0, 1)
     enc = np.where(v <= 0.0031308, 12.92 * v, 1.055 * v ** (1 / 2.4) - 0.055)
     return _round_u8(enc * 255)

@@ -197,10 +197,11 @@ def relight_cases(draw):  # type: ignore[no-untyped-def]
     h, w = img.shape[:2]
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     factors = np.empty((h, w, 6), np.float32)
-    factors[..., :3] = rng.uniform(-1.0, 2.0, (h, w, 3))
-    factors[..., 3] = rng.uniform(0.0, 8.0, (h, w))
-    factors[..., 4] = rng.uniform(0.0, 1.0, (h, w))
-    factors[..., 5] = rng.uniform(0.02, 1.0, (h, w))
+    factors[..., 0] = rng.uniform(0.3, 3.0, (h, w))
+    factors[..., 1] = rng.uniform(-1.0, 1.0, (h, w))
+    factors[..., 2] = rng.uniform(0.0, 8.0, (h, w))
+    factors[..., 3] = rng.uniform(0.02, 1.0, (h, w))
+    factors[..., 4:] = rng.uniform(-0.6, 0.6, (h, w, 2))
     if draw(st.booleans()):  # hostile values: NaN, infinities, out of range, treated as neutral in C and twin
         bad = rng.random((h, w, 6)) < 0.2
         factors[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf, -5.0, 1e9], np.float32), bad.sum())
@@ -218,24 +219,48 @@ def test_relight_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     assert np.array_equal(in_place, out)
 
 
+def _factors(shape: tuple[int, int], k: complex, light: float, ceiling: float = 1.0, skin: complex = 0j) -> np.ndarray:
+    f = np.empty((*shape, 6), np.float32)
+    f[..., 0], f[..., 1], f[..., 2], f[..., 3], f[..., 4], f[..., 5] = k.real, k.imag, light, ceiling, skin.real, \
+        skin.imag
+    return f
+
+
 def test_relight_neutral_factors_keep_the_image_below_the_knee() -> None:
     rng = np.random.default_rng(3)
     img = rng.integers(0, 200, (20, 30, 3), dtype=np.uint8)  # luminance under 0.8 of the ceiling
-    factors = np.zeros((20, 30, 6), np.float32)
-    factors[..., 3], factors[..., 4], factors[..., 5] = 1.0, 0.5, 1.0
-    assert np.abs(relight(img, factors).astype(int) - img).max() <= 1
-    # A grey pixel takes no hue change, a saturated one all of it.
-    grey = np.full((1, 2, 3), 100, np.uint8)
-    grey[0, 1] = (150, 80, 60)
-    f = np.zeros((1, 2, 6), np.float32)
-    f[..., 0], f[..., 3], f[..., 4], f[..., 5] = 1.0, 1.0, 0.3, 1.0
-    out = relight(grey, f)
-    assert (out[0, 0] == 100).all() and out[0, 1, 0] > 170 and abs(int(out[0, 1, 1]) - 80) <= 1
+    assert np.abs(relight(img, _factors((20, 30), 1 + 0j, 1.0)).astype(int) - img).max() <= 1
+
+
+def test_relight_keeps_grey_grey_and_moves_skin_to_skin() -> None:
+    # A pale skin and a dark one (sRGB), and a grey: the chroma factor taking the first skin's chroma to the
+    # second's must leave the grey grey whatever it does to colours.
+    def linear(rgb: np.ndarray) -> np.ndarray:
+        c = rgb.astype(float) / 255
+        return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+
+    def luma(rgb: np.ndarray) -> float:
+        return float(linear(rgb) @ np.array([0.2126, 0.7152, 0.0722]))
+
+    def chroma(rgb: np.ndarray) -> complex:
+        c = linear(rgb)
+        return complex(c[0] / luma(rgb) - 1, c[2] / luma(rgb) - 1)
+
+    pale, dark = np.array([228, 190, 170], np.uint8), np.array([120, 75, 55], np.uint8)
+    k = chroma(dark) / chroma(pale)
+    img = np.array([[pale, [128, 128, 128]]], np.uint8)
+    out = relight(img, _factors((1, 2), k, luma(dark) / luma(pale)))
+    assert abs(chroma(out[0, 0]) - chroma(dark)) < 0.05
+    assert np.ptp(out[0, 1].astype(int)) <= 1, "grey must stay grey"
+    # A white highlight dimmed under a low ceiling takes the skin's colour in the share of light removed.
+    white = np.full((1, 1, 3), 250, np.uint8)
+    dimmed = relight(white, _factors((1, 1), k, 1.0, ceiling=0.2, skin=chroma(dark)))
+    assert dimmed[0, 0, 0] > dimmed[0, 0, 1] > dimmed[0, 0, 2], "a dimmed highlight shows the skin's hue"
 
 
 def test_relight_refuses_bad_factors() -> None:
     img = np.zeros((4, 5, 3), np.uint8)
-    for bad in (np.zeros((4, 5, 5), np.float32), np.zeros((4, 5, 6), np.float64), np.zeros((5, 4, 6), np.float32),
+    for bad in (np.zeros((4, 5, 4), np.float32), np.zeros((4, 5, 6), np.float64), np.zeros((5, 4, 6), np.float32),
                 [[0.0] * 6]):
         with pytest.raises(ParameterValueError, match="factors must be a float32 array"):
             relight(img, bad)  # type: ignore[arg-type]

@@ -197,26 +197,29 @@ def transfer_colour(
 
 
 #: The per-pixel factors :func:`relight` takes, in order along the last axis.
-RELIGHT_FACTORS = ("hue_r", "hue_g", "hue_b", "light", "skin_saturation", "ceiling")
+RELIGHT_FACTORS = ("chroma_re", "chroma_im", "light", "ceiling", "skin_re", "skin_im")
 
 
 def relight(image: ImageArray, factors: npt.NDArray[np.float32], out: ImageArray | None = None) -> ImageArray:
-    """Put an sRGB face in another light, per pixel (the light and colour stage of a fusion).
+    """Put an sRGB face in another light and complexion, per pixel (the light and colour stage of a fusion).
 
-    Each pixel, decoded to linear light, is multiplied per channel by ``light + share * hue[c]`` with
-    ``share = min(S / skin_saturation, 1)`` and ``S`` the pixel's HSV saturation ((max - min) / max of its codes):
-    a pixel less saturated than the skin (grey hair, a highlight) takes the skin's change of hue only in
-    proportion. Its luminance (BT.709, linear) above 0.8 ``ceiling`` is then rolled off smoothly towards
-    ``ceiling`` (its channels scaled alike, so its hue stays), and it is encoded back to sRGB.
+    Each pixel, decoded to linear light (R, G, B) with luminance Y (BT.709), has chroma
+    ``z = (R / Y - 1) + i (B / Y - 1)`` (grey is 0; G follows from the luminance weights). It becomes
+    ``Y' = light * Y`` and ``z' = k * z`` with the complex ``k = chroma_re + i chroma_im``: chroma is rotated and
+    scaled about grey, so grey stays grey (grey hair, the light's colour in a highlight) while the skin's colour,
+    and colours near it, move to the template's. Luminance above 0.8 ``ceiling`` is rolled off smoothly towards
+    ``ceiling``; the share of light so removed is a highlight's, so the chroma moves by that share towards
+    ``skin_re + i skin_im`` (a flash highlight dimmed to the template's light shows skin, not a grey spot). The
+    pixel is encoded back to sRGB.
 
     Parameters
     ----------
     image
         (H, W, 3) uint8 sRGB.
     factors
-        (H, W, 6) float32, C-contiguous: ``hue_r, hue_g, hue_b, light, skin_saturation, ceiling``
-        (:data:`RELIGHT_FACTORS`); light >= 0 (linear-light ratio), skin_saturation 0-1 (floored at 0.05),
-        ceiling 0-1 (linear luminance). Non-finite values are treated as neutral rather than trusted.
+        (H, W, 6) float32: ``chroma_re, chroma_im, light, ceiling, skin_re, skin_im`` (:data:`RELIGHT_FACTORS`);
+        light >= 0 (a linear-light ratio), ceiling 0-1 (linear luminance), skin the target skin's chroma.
+        Non-finite or out-of-range values are treated as neutral rather than trusted (k = 1, skin 0, ceiling 1).
     out
         Optional (H, W, 3) uint8 output (may be ``image``); allocated when omitted.
 

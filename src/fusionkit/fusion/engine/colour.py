@@ -2,7 +2,9 @@
 template's light and complexion: in linear RGB, each pixel of the user's texture is multiplied by the ratio of the
 template's smooth skin colour to the user's at that place (a ratio image), so the template's shading (a highlight on
 the forehead, the shadow under a cheekbone) and skin tone replace the user photo's, at every scale coarser than
-``base_sigma``. Eyes and the mouth opening take the lightness ratio only (teeth and eye whites keep their hue).
+``base_sigma``. Light and colour are separate: luminance takes the light's ratio, chroma (about grey) is rotated and
+scaled from the user's skin to the template's, so grey stays grey. Eyes and the mouth opening take the light only
+(teeth and eye whites keep their colour).
 
 The smooth colours are normalised convolutions (Gaussian-weighted means over the skin the two textures share:
 eyes, brows, lips, occluders and pixels the renderer did not draw are left out, so they neither darken nor tint
@@ -23,17 +25,15 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionkit.core import feather_mask, relight
+from fusionkit.core import dilate_mask, feather_mask, relight
 from fusionkit.fusion.engine._common import F32, U8, nonzero_box, u8
 from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 
-# Bounds of the ratios, split into light (the luminance ratio; linear light, so 16x is about 2.3x in sRGB values)
-# and hue (each channel's ratio over the luminance ratio): clipping the channels one by one would change the hue
-# of a face lit much brighter than the user photo.
+# Bounds of the light ratio (linear light, so 16x is about 2.3x in sRGB values) and of the chroma factor's size.
 _LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
-_HUE_MIN, _HUE_MAX = 1 / 3, 3.0
+_CHROMA_MIN, _CHROMA_MAX = 1 / 3, 3.0
 # Weight of the face's whole-skin mean in each smooth colour: where no skin is near (the hairline, the far side of
 # a turned face) the ratio falls back to the whole face's.
 _PRIOR = 0.02
@@ -128,42 +128,54 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
     u_s = _smooth(user_k, weight, sigma_k, factor_k)
     light = np.clip((t_s @ _LUMA) / (u_s @ _LUMA), _LIGHT_MIN, _LIGHT_MAX)
-    hue = np.clip((t_s / u_s) / ((t_s @ _LUMA) / (u_s @ _LUMA))[..., None], _HUE_MIN, _HUE_MAX)
+    # The skin's chroma about grey, user's to template's, as one complex factor (a rotation and a scaling): grey
+    # hair, a highlight (the light's colour) and grey brows stay grey, the skin and the colours near it move to the
+    # template's. A per-channel ratio would tint every grey pixel with the ratio itself (teal brows when a ruddy
+    # user goes into a yellower template).
+    chroma = _chroma(t_s) / _chroma(u_s)
+    size = np.abs(chroma)
+    chroma *= np.clip(size, _CHROMA_MIN, _CHROMA_MAX) / np.maximum(size, 1e-6)
     # No skin of the fused face is lit much brighter than the template's skin around it: a highlight of the user
     # photo's light (a shiny nose tip), multiplied by a large ratio, would be a flat white patch. Above 80% of the
-    # ceiling lightness is rolled off (hue kept, in the core); the ceiling is 1.3x the template's smooth skin on
-    # the skin and its brightest skin elsewhere (teeth, eye whites).
+    # ceiling lightness is rolled off (hue kept, in the core); the ceiling is 1.3x the template's smooth skin, and
+    # its brightest skin on the eyes and teeth.
     on = weight > 0
     top = float(np.percentile(tmpl_k[on] @ _LUMA, 99.5)) if on.any() else 1.0
     top = min(1.0, max(top, 0.05))
-    # Everything smooth goes up to full size in one resize, as the core's relighting factors: the hue part (B) and
-    # the light (A) of the factor A + s * B, the skin's saturation and the local ceiling. The hue factor is the
-    # skin's (its albedo against the template's): a pixel less saturated than the skin around it (grey brows,
-    # stubble, a specular highlight, which has the light's colour) takes it only in proportion (s), or a ruddy
-    # user's grey brows would turn teal in a yellower template.
-    skin_sat = cv2.cvtColor(linear_to_srgb(u_s), cv2.COLOR_RGB2HSV)[..., 1].astype(np.float32) * np.float32(1 / 255)
     local = np.minimum(np.float32(1.3) * (t_s @ _LUMA), np.float32(top))
-    small = np.dstack([light[..., None] * (hue - 1), light, skin_sat, local]).astype(np.float32)
+    # Everything smooth goes up to full size in one resize, as the core's relighting factors.
+    skin_chroma = _chroma(t_s)
+    small = np.dstack([chroma.real, chroma.imag, light, local, skin_chroma.real, skin_chroma.imag]).astype(np.float32)
     factors = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
-    # Teeth and eye whites take the light, not the skin's hue; off the skin the ceiling is the template's top.
-    _fade(factors[..., :3], np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6))
-    factors[..., 5][~skin] = top
+    # Eye whites, irises and teeth take the light, not the skin's change of colour, and may be as bright as the
+    # template's brightest skin.
+    _fade(factors, np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6), top)
     texture = relight(user_tex, factors)
     # Brows, eye surrounds and lips are not skin: their colour may be the user's, the template's or in between,
     # never a third colour that the skin's light and hue would give them.
-    _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), clear, max(1.0, base_sigma / 4))
+    _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), coverage >= 128, max(1.0, base_sigma / 4))
     return ColourMatch(texture=texture)
 
 
-def _fade(hue_part: F32, region: U8, sigma: float) -> None:
-    """Take the hue part of the factor to 0 on ``region`` (feathered), in place, within its box only."""
+def _fade(factors: F32, region: U8, sigma: float, top: float) -> None:
+    """On ``region`` (feathered), in place and within its box: the chroma factor to 1 (no change of colour) and
+    the ceiling to ``top``."""
     box = nonzero_box(region, int(np.ceil(3.5 * sigma)) + 2)
     if box is None:
         return
     y0, y1, x0, x1 = box
-    keep = np.float32(1) - feather_mask(np.ascontiguousarray(region[y0:y1, x0:x1]), sigma).astype(np.float32) * \
-        np.float32(1 / 255)
-    hue_part[y0:y1, x0:x1] *= keep[..., None]
+    weight = feather_mask(np.ascontiguousarray(region[y0:y1, x0:x1]), sigma).astype(np.float32) * np.float32(1 / 255)
+    part = factors[y0:y1, x0:x1]
+    part[..., 0] += weight * (1 - part[..., 0])
+    part[..., 1] -= weight * part[..., 1]
+    part[..., 3] += weight * (np.float32(top) - part[..., 3])
+
+
+def _chroma(linear: F32) -> NDArray[np.complex64]:
+    """Chroma about grey of linear RGB (the core's relighting convention): (R / Y - 1) + i (B / Y - 1)."""
+    y = np.maximum(linear @ _LUMA, np.float32(1e-6))
+    out: NDArray[np.complex64] = ((linear[..., 0] / y - 1) + 1j * (linear[..., 2] / y - 1)).astype(np.complex64)
+    return out
 
 
 def _feature_regions(parts: Regions) -> tuple[U8, ...]:
@@ -181,35 +193,30 @@ def _lab(rgb: U8) -> F32:
 def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, ...], clear: NDArray[np.bool_],
                     sigma: float) -> None:
     """Shift each region's colour (CIE a*, b*) in ``texture``, in place, so that its median lies between the user's
-    and the template's medians of the same region (at the nearest point of that segment)."""
-    pad = int(np.ceil(3.5 * sigma)) + 2
-    boxes = [nonzero_box(r, pad) for r in regions]
-    if all(b is None for b in boxes):
-        return
-    y0 = min(b[0] for b in boxes if b is not None)
-    y1 = max(b[1] for b in boxes if b is not None)
-    x0 = min(b[2] for b in boxes if b is not None)
-    x1 = max(b[3] for b in boxes if b is not None)
-    labs = [_lab(np.ascontiguousarray(img[y0:y1, x0:x1])) for img in (texture, tmpl_tex, user_tex)]
-    lab_f = labs[0]
-    changed = False
-    for region, box in zip(regions, boxes, strict=True):
+    and the template's medians of the same region (at the nearest point of that segment). Only the region's pixels
+    (and its feathered edge) are converted to Lab."""
+    pad = int(np.ceil(5.5 * sigma)) + 2
+    for region in regions:
+        box = nonzero_box(region, pad)
         if box is None:
             continue
+        y0, y1, x0, x1 = box
         on = (region[y0:y1, x0:x1] >= 128) & clear[y0:y1, x0:x1]
         if on.sum() < 16:
             continue
-        f, t, u = (np.median(lab[on][:, 1:], axis=0) for lab in labs)
+        f, t, u = (np.median(_lab(img[y0:y1, x0:x1][on][None])[0, :, 1:], axis=0)
+                   for img in (texture, tmpl_tex, user_tex))
         tu = u - t
         along = float(np.clip(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0, 1.0))
         shift = (t + along * tu) - f
         if float(np.hypot(*shift)) < 0.5:
             continue
-        by0, by1, bx0, bx1 = box
-        weight = feather_mask(np.ascontiguousarray(region[by0:by1, bx0:bx1]), sigma).astype(np.float32)
-        lab_f[by0 - y0:by1 - y0, bx0 - x0:bx1 - x0, 1:] += (weight * np.float32(1 / 255))[..., None] * \
-            shift.astype(np.float32)
-        changed = True
-    if changed:
-        rgb = cv2.cvtColor(lab_f, cv2.COLOR_Lab2RGB)
-        texture[y0:y1, x0:x1] = np.clip(rgb * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+        # The whole region takes the shift, its surroundings fade out of it.
+        weight = feather_mask(dilate_mask(np.ascontiguousarray(region[y0:y1, x0:x1]), round(2 * sigma)), sigma)
+        touched = weight > 0
+        roi = texture[y0:y1, x0:x1]
+        lab = _lab(roi[touched][None])
+        lab[0, :, 1:] += (weight[touched].astype(np.float32) * np.float32(1 / 255))[:, None] * shift.astype(np.float32)
+        rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)[0]
+        roi[touched] = np.clip(rgb * np.float32(255) + np.float32(0.5), 0, 255).astype(np.uint8)
+

@@ -5,6 +5,7 @@ the occluders on either side, eroded and feathered in proportion to the face."""
 from __future__ import annotations
 
 import attrs
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -71,10 +72,11 @@ def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
     eye_line = tgt[263] - tgt[33]
     up = np.array([eye_line[1], -eye_line[0]]) * 0.12
     for side in ("right", "left"):
-        brow = tgt[topo.region(f"{side}_eyebrow")]
+        # The brow's contour edges are two open lines (upper and lower): its outline is their hull.
+        brow = _hull(tgt[topo.region(f"{side}_eyebrow")])
         np.maximum(brows, polygon_mask(brow, shape), out=brows)
-        np.maximum(band, polygon_mask(np.concatenate([brow, brow + up]), shape), out=band)
-        np.maximum(band, polygon_mask(brow + up / 2, shape), out=band)
+        for step in (0.25, 0.5, 0.75, 1.0):  # the brow swept upwards
+            np.maximum(band, polygon_mask(brow + step * up, shape), out=band)
         eye = tgt[topo.region(f"{side}_eye")]
         centre = eye.mean(axis=0)
         np.maximum(surround, polygon_mask(centre + 1.9 * (eye - centre), shape), out=surround)
@@ -86,6 +88,12 @@ def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
                    lips_outer=polygon_mask(tgt[OUTER_LIPS], shape),
                    mouth_open=polygon_mask(tgt[INNER_LIPS], shape), features_grown=features_grown,
                    skin=(oval >= 128) & (features_grown < 128), grow=grow)
+
+
+def _hull(points: F64) -> F64:
+    """The convex hull of (N, 2) points, in order."""
+    hull: F64 = cv2.convexHull(points.astype(np.float32))[:, 0].astype(np.float64)
+    return hull
 
 
 def _signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:

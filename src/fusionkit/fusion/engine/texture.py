@@ -132,6 +132,4 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
                 gain = min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1)
                 add += np.float32(gain / 255) * w_feat * d_face
     if add.any():
-        out = face.astype(np.float32) + add[..., None]
-        np.clip(out + np.float32(0.5), 0, 255, out=out)
-        face[...] = out.astype(np.uint8)
+        cv2.add(face, cv2.merge([add, add, add]), dst=face, dtype=cv2.CV_8U)  # rounded, saturated
