@@ -22,7 +22,7 @@ from fusionkit.errors import FusionKitError
 
 if TYPE_CHECKING:
     from fusionkit.domain.faces import Face, FaceMesh
-    from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
+    from fusionkit.domain.options import BlendMode, Expression, FuseOptions, LabelOptions, LogoParam, OutputFormat
     from fusionkit.fusion.api import FusionResult, Merge, fuse
     from fusionkit.fusion.video import VideoFusionResult, fuse_video, track_video
     from fusionkit.imaging.decode import load_image
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BlendMode",
+    "Expression",
     "Face",
     "FaceMesh",
     "FuseOptions",
@@ -59,6 +60,7 @@ __all__ = [
 
 _LAZY = {
     "BlendMode": "fusionkit.domain.options",
+    "Expression": "fusionkit.domain.options",
     "FuseOptions": "fusionkit.domain.options",
     "LabelOptions": "fusionkit.domain.options",
     "LogoParam": "fusionkit.domain.options",

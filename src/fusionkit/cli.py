@@ -252,6 +252,8 @@ def _options(args: argparse.Namespace, out: str | None, degrees: tuple[float, fl
     }
     if args.blend is not None:
         kwargs["blend_mode"] = args.blend
+    if args.expression is not None:
+        kwargs["expression"] = args.expression
     if args.quality is not None:
         kwargs["jpeg_quality"] = args.quality
     if out is not None:
@@ -301,7 +303,8 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     doc = {"output": args.out, "template": template,
            "merges": [{"user": u, "template_face": m.template_face_index} for u, m in pairs],
            "fuse_face_degree": options.fuse_face_degree, "fuse_profile_degree": options.fuse_profile_degree,
-           "blend_mode": options.blend_mode.value, "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}
+           "blend_mode": options.blend_mode.value, "expression": options.expression.value,
+           "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}
     into = ", ".join(f"{u} -> face {m.template_face_index}" for u, m in pairs)
     _emit(args, doc, [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)"])
     return EXIT_OK
@@ -699,6 +702,8 @@ def build_parser() -> argparse.ArgumentParser:
     fuse_options(p)
     p.add_argument("--blend", choices=("poisson", "multiband", "alpha"),
                    help="how the face is laid in (default multiband)")
+    p.add_argument("--expression", choices=("template", "user"),
+                   help="whose mouth and eyelids the fused face wears (default template)")
     p.add_argument("--no-label", action="store_true", help="no visible 'AI-generated' label (the file's metadata "
                    "marker stays)")
     p.add_argument("--quality", type=_quality, metavar="Q", help="JPEG quality 1-100 (default 92)")

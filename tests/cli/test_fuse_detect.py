@@ -42,11 +42,13 @@ def test_fuse_one_face(tmp_path: Path, samples: dict[str, Path]) -> None:
 def test_fuse_two_faces_json(tmp_path: Path, samples: dict[str, Path]) -> None:
     out = tmp_path / "two.png"
     proc = run_cli("--json", "fuse", samples["two_people.jpg"], samples["obama.jpg"], samples["astronaut.png"],
-                   "-o", out, "--profile-degree", "50", "--blend", "alpha", "--no-label", "--meta", "campaign=spring")
+                   "-o", out, "--profile-degree", "50", "--blend", "alpha", "--no-label", "--meta", "campaign=spring",
+                   "--expression", "user")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert [m["template_face"] for m in doc["merges"]] == [0, 1]
     assert doc["fuse_profile_degree"] == 50 and doc["blend_mode"] == "alpha" and doc["output"] == str(out)
+    assert doc["expression"] == "user"
     data = out.read_bytes()
     assert data.startswith(b"\x89PNG") and b"campaign" in data and b"spring" in data
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import pytest
 
 from fusionkit.domain.options import BlendMode, FuseOptions
+from fusionkit.errors import ParameterValueError
+from fusionkit.fusion.api import fuse
 from fusionkit.fusion.engine import FaceRenderer, MeshRenderer, RenderedFace, RenderRequest, fuse_face
 from fusionkit.fusion.engine.blend import BLENDERS
+from fusionkit.fusion.engine.geometry import mouth_opening
 from fusionkit.imaging.decode import load_image
 from fusionkit.samples import sample_path
 from fusionkit.vision import analyze, mesh_topology
@@ -61,3 +65,32 @@ def test_a_renderer_plugs_in_and_the_stages_around_it_follow_its_coverage():
     fuse_face(default, mesh("obama.jpg"), u, mesh("biden.jpg"), FuseOptions(), mesh_topology())
     assert np.abs(default.astype(int) - t.astype(int))[y0:y1, x0:x1].mean() > 2
     assert report.roi[2] > report.roi[0]
+
+
+def _opening_of(image: np.ndarray, near) -> float:
+    found = analyze(image, model="auto")
+    cx, cy = near.face.center
+    m = min(found, key=lambda f: abs(f.face.center[0] - cx) + abs(f.face.center[1] - cy))
+    return mouth_opening(m.points)
+
+
+def test_the_fused_face_wears_the_templates_expression_by_default():
+    smiling, neutral = mesh("obama.jpg"), mesh("biden.jpg")  # an open smile, a shut mouth
+    assert mouth_opening(smiling.points) > 0.25 and mouth_opening(neutral.points) < 0.05
+    opened = fuse(photo("obama.jpg"), photo("biden.jpg"), template_meshes=[smiling]).image
+    kept = fuse(photo("obama.jpg"), photo("biden.jpg"), FuseOptions(expression="user"),
+                template_meshes=[smiling]).image
+    assert _opening_of(opened, smiling) > 0.2, "the template's open smile"
+    assert _opening_of(kept, smiling) < 0.1, "the user's shut mouth"
+    shut = fuse(photo("biden.jpg"), photo("obama.jpg"), template_meshes=[neutral]).image
+    assert _opening_of(shut, neutral) < 0.08, "the template's shut mouth, from a user's open smile"
+
+
+def test_expression_option_is_validated_and_stored():
+    assert FuseOptions().expression.value == "template"
+    assert FuseOptions.from_json(FuseOptions(expression="user").to_json()).expression.value == "user"
+    stored = FuseOptions().to_dict()
+    del stored["expression"]  # options stored by an earlier version
+    assert FuseOptions.from_dict(stored).expression.value == "template"
+    with pytest.raises(ParameterValueError, match="expression must be one of"):
+        FuseOptions(expression="smile")

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_FACE_DEGREE",
     "DEFAULT_PROFILE_DEGREE",
     "BlendMode",
+    "Expression",
     "FuseOptions",
     "LabelOptions",
     "LogoParam",
@@ -41,6 +42,13 @@ class BlendMode(str, enum.Enum):
     POISSON = "poisson"  #: seamless cloning (gradient domain): no seam, lighting follows the template
     MULTIBAND = "multiband"  #: Laplacian-pyramid blend: keeps the face's own tones, soft wide transition
     ALPHA = "alpha"  #: feathered alpha: fastest
+
+
+class Expression(str, enum.Enum):
+    """Whose expression the fused face wears."""
+
+    TEMPLATE = "template"  #: the template's: its mouth (opening and shape, teeth) and eyelids, frame by frame in video
+    USER = "user"  #: the user photo's
 
 
 class OutputFormat(str, enum.Enum):
@@ -90,6 +98,10 @@ def _instance_of(cls: type, what: str) -> Any:
 
 def _blend_mode(value: Any) -> BlendMode:
     return _enum(BlendMode, "blend_mode")(value)  # type: ignore[no-any-return]
+
+
+def _expression(value: Any) -> Expression:
+    return _enum(Expression, "expression")(value)  # type: ignore[no-any-return]
 
 
 def _output_format(value: Any) -> OutputFormat:
@@ -221,7 +233,10 @@ class FuseOptions:
     blend_mode
         ``poisson``, ``multiband`` or ``alpha``.
     colour_match
-        Match the user's skin, lips and teeth colour to the template's, region by region, in Lab.
+        Give the user's face the template's light and complexion (the user's detail and likeness kept).
+    expression
+        ``template`` (the default): the mouth's opening and shape, the teeth and the eyelids follow the template,
+        the user's identity everything else; ``user``: the user photo's expression.
     label
         The visible label; see :class:`LabelOptions`.
     logo
@@ -241,6 +256,7 @@ class FuseOptions:
     sharpening: float = attrs.field(default=0.0, validator=_unit)
     blend_mode: BlendMode = attrs.field(default=BlendMode.MULTIBAND, converter=_blend_mode)
     colour_match: bool = attrs.field(default=True, validator=_instance_of(bool, "True or False"))
+    expression: Expression = attrs.field(default=Expression.TEMPLATE, converter=_expression)
     label: LabelOptions = attrs.field(factory=LabelOptions, validator=_instance_of(LabelOptions, "a LabelOptions"))
     logo: LogoParam | None = attrs.field(
         default=None, validator=_instance_of((LogoParam, type(None)), "a LogoParam or None")  # type: ignore[arg-type]
@@ -271,6 +287,7 @@ class FuseOptions:
             "sharpening": self.sharpening,
             "blend_mode": self.blend_mode.value,
             "colour_match": self.colour_match,
+            "expression": self.expression.value,
             "label": {"enabled": self.label.enabled, "text": self.label.text,
                       "height_fraction": self.label.height_fraction},
             "logo": logo,

@@ -16,20 +16,25 @@ from numpy.typing import NDArray
 
 from fusionkit.core import composite, warp_mesh
 from fusionkit.domain.faces import FaceMesh
-from fusionkit.domain.options import FuseOptions
+from fusionkit.domain.options import Expression, FuseOptions
 from fusionkit.fusion.engine._common import U8, bbox
 from fusionkit.vision.topology import MeshTopology
 
 __all__ = [
+    "ExpressionRoles",
     "FacePlan",
     "PointRoles",
     "apply_similarity",
     "fit_similarity",
+    "lips_from_template",
+    "mouth_opening",
+    "opening",
     "plan_face",
     "point_roles",
     "reshape_template",
     "target_mesh",
     "to_core",
+    "wear_expression",
 ]
 
 F64 = NDArray[np.float64]
@@ -130,6 +135,146 @@ class PointRoles:
         self.n_rings = len(topo.margin_rings)
 
 
+class ExpressionRoles:
+    """Per-point facts for carrying an expression from one mesh onto another, computed once per topology.
+
+    Attributes
+    ----------
+    mouth_pairs
+        (9, 4) mesh indices, one row per place along the mouth from one corner to the other: inner upper lip,
+        inner lower lip, outer upper lip, outer lower lip.
+    lips
+        The lip points of ``mouth_pairs`` in one vector (its rows' order, flattened).
+    mouth_spread
+        (468, len(lips)) row-normalised weights: how much each point moves with each lip point (a Gaussian of the
+        distance on the mean face, 0.1 of the eye distance).
+    mouth_reach
+        (468,) 0-1: 1 on the lips, falling off with the distance from them (a Gaussian of 0.25 of the eye
+        distance on the mean face): how far the mouth's movement carries into the cheeks and chin.
+    eyes
+        Per eye, (contour indices, outer corner, inner corner).
+    """
+
+    def __init__(self, topo: MeshTopology) -> None:
+        mean = np.asarray(topo.mean_shape, np.float64)
+        k = np.arange(9)
+        self.mouth_pairs = np.stack([INNER_LIPS[1 + k], INNER_LIPS[19 - k], OUTER_LIPS[1 + k], OUTER_LIPS[19 - k]],
+                                    axis=1).astype(np.int32)
+        self.lips = self.mouth_pairs.ravel()
+        d = np.linalg.norm(mean[:, None] - mean[self.lips][None], axis=2)
+        spread = np.exp(-((d / 0.1) ** 2)) + 1e-12
+        self.mouth_spread: F64 = spread / spread.sum(axis=1, keepdims=True)
+        self.mouth_reach: F64 = np.exp(-((d.min(axis=1) / 0.25) ** 2))
+        self.eyes = ((topo.region("right_eye"), 33, 133), (topo.region("left_eye"), 263, 362))
+
+
+@functools.lru_cache(maxsize=4)
+def expression_roles(topo: MeshTopology) -> ExpressionRoles:
+    """The shared :class:`ExpressionRoles` of a topology."""
+    return ExpressionRoles(topo)
+
+
+#: The mouth's inner corners (right, left) and the nose tip, MediaPipe mesh indices.
+_MOUTH_CORNERS = (78, 308)
+_NOSE_TIP = 1
+#: A user's mouth more open than the template's by this much (opening over width) starts to, and then does, take
+#: the template's lips whole.
+_CLOSING = (0.1, 0.25)
+#: Eyes open or shut at most this much more than the user's in the user photo (a ratio of opening over width).
+_EYE_OPENING_MIN, _EYE_OPENING_MAX = 0.1, 4.0
+
+
+def mouth_opening(points: NDArray[Any]) -> float:
+    """How open a mesh's mouth is: the inner lips' height over the inner corners' distance."""
+    return opening(np.asarray(points, np.float64)[:, :2], INNER_LIPS, *_MOUTH_CORNERS)
+
+
+def lips_from_template(template: NDArray[Any], user_aligned: NDArray[Any]) -> float:
+    """0-1: how much of the mouth (lips included) a fusion with the template's expression takes whole from the
+    template: 0 while the user's mouth is open wider than the template's by under 0.1 of its width (its own lips
+    close that far cleanly), 1 from 0.25 on."""
+    closing = mouth_opening(user_aligned) - mouth_opening(template)
+    return float(np.clip((closing - _CLOSING[0]) / (_CLOSING[1] - _CLOSING[0]), 0.0, 1.0))
+
+
+def _mouth_frame(points: F64) -> tuple[F64, float, F64, F64]:
+    """(right inner corner, mouth width, unit vector along the mouth, unit vector across it, towards the chin)."""
+    c0, c1 = points[_MOUTH_CORNERS[0]], points[_MOUTH_CORNERS[1]]
+    width = max(float(np.linalg.norm(c1 - c0)), 1e-9)
+    along = (c1 - c0) / width
+    across = np.array([-along[1], along[0]])
+    if float((points[_NOSE_TIP] - c0) @ across) > 0:  # away from the nose (the lips themselves may cross)
+        across = -across
+    return c0, width, along, across
+
+
+def _mouth_pose(points: F64, pairs: NDArray[np.int32]) -> tuple[F64, F64, F64]:
+    """Per place along the mouth, in mouth widths from the right inner corner: the place along the mouth, the lips'
+    midline across it (the smile's curve), and the gap between the inner lips (the opening)."""
+    c0, width, along, across = _mouth_frame(points)
+    mid = (points[pairs[:, 0]] + points[pairs[:, 1]]) / 2 - c0
+    gap = (points[pairs[:, 1]] - points[pairs[:, 0]]) @ across
+    return (mid @ along) / width, (mid @ across) / width, gap / width
+
+
+def wear_expression(template: NDArray[Any], user_aligned: NDArray[Any], topo: MeshTopology) -> F64:
+    """The aligned user's mesh wearing the template's expression: its mouth and eyelids move, nothing else.
+
+    Mouth: the user's lips keep their corners, width and thickness (likeness) and take the template's expression:
+    the curve of the mouth's midline (a smile, a frown) and the gap between the inner lips along it (the opening),
+    both in units of mouth width; the outer lips move with the inner ones, and the cheeks, philtrum and chin move
+    with the lips near them, less the farther they are. Eyes: each eye's opening (height over width, across the
+    line of its corners) is scaled to the template's, keeping the user's eye shape.
+
+    Parameters
+    ----------
+    template, user_aligned
+        (N, 2) extended meshes, the user's already mapped onto the template by :func:`fit_similarity`.
+    """
+    roles = expression_roles(topo)
+    pairs = roles.mouth_pairs
+    t = np.asarray(template, np.float64)[:, :2]
+    out: F64 = np.asarray(user_aligned, np.float64)[:, :2].copy()
+    u = out[:468]
+    _, curve_t, gap_t = _mouth_pose(t, pairs)
+    place_u, _, _ = _mouth_pose(u, pairs)
+    c0, width, along, across = _mouth_frame(u)
+    mid = c0 + width * (place_u[:, None] * along + curve_t[:, None] * across)
+    half = (width * gap_t / 2)[:, None] * across  # a closed mouth's inner lips may cross: so must the target's
+    per_place = np.empty((len(pairs), 4, 2))
+    per_place[:, 0] = (mid - half) - u[pairs[:, 0]]
+    per_place[:, 1] = (mid + half) - u[pairs[:, 1]]
+    per_place[:, 2], per_place[:, 3] = per_place[:, 0], per_place[:, 1]  # the outer lips with the inner ones
+    moves = per_place.reshape(-1, 2)
+    spread = roles.mouth_reach[:, None] * (roles.mouth_spread @ moves)
+    spread[roles.lips] = moves
+    # A user's mouth much more open than the template's cannot shut on its own lips (the landmarks of a wide smile
+    # lie on the teeth): there the mouth takes the template's lips, shape and place (and texture, see
+    # lips_from_template), and the points around move towards the template's in the same falling share, a blend
+    # of two unfolded meshes that cannot fold over the lips.
+    whole = lips_from_template(t, u)
+    if whole > 0:
+        spread += whole * (roles.mouth_reach[:, None] * (t[:468] - u) - spread)
+    u += spread
+    for contour, outer, inner in roles.eyes:
+        ratio = opening(t, contour, outer, inner) / max(opening(u, contour, outer, inner), 1e-6)
+        scale = float(np.clip(ratio, _EYE_OPENING_MIN, _EYE_OPENING_MAX))
+        a, b = u[outer], u[inner]
+        across_eye = np.array([-(b - a)[1], (b - a)[0]]) / max(float(np.linalg.norm(b - a)), 1e-9)
+        offset = (u[contour] - a) @ across_eye
+        u[contour] += (scale - 1) * offset[:, None] * across_eye
+    return out
+
+
+def opening(points: NDArray[Any], contour: NDArray[np.int32], outer: int, inner: int) -> float:
+    """How open an eye or the mouth is: the contour's height across the line of two corners over their distance."""
+    a, b = points[outer], points[inner]
+    width = float(np.linalg.norm(b - a))
+    across = np.array([-(b - a)[1], (b - a)[0]]) / max(width, 1e-9)
+    offset = (points[contour] - a) @ across
+    return float(offset.max() - offset.min()) / max(width, 1e-9)
+
+
 @functools.lru_cache(maxsize=4)
 def point_roles(topo: MeshTopology) -> PointRoles:
     """The shared :class:`PointRoles` of a topology."""
@@ -218,9 +363,10 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
     h, w = size
     pt = topo.extend(template_mesh.points).astype(np.float64)
     pu = topo.extend(user_mesh.points).astype(np.float64)
-    sim = fit_similarity(pu[:468], pt[:468])
-    target = target_mesh(pt, apply_similarity(sim, pu), options.fuse_face_degree, options.fuse_profile_degree,
-                         point_roles(topo))
+    aligned = apply_similarity(fit_similarity(pu[:468], pt[:468]), pu)
+    if options.expression is Expression.TEMPLATE:
+        aligned = wear_expression(pt, aligned, topo)
+    target = target_mesh(pt, aligned, options.fuse_face_degree, options.fuse_profile_degree, point_roles(topo))
     face_size = max(template_mesh.inter_ocular_distance, 8.0) * 2.2  # about the face width, in pixels
     sigma = max(1.0, 0.035 * face_size)
     n_ring = len(topo.margin_contour)

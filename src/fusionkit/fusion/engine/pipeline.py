@@ -6,11 +6,11 @@ import attrs
 import numpy as np
 
 from fusionkit.domain.faces import FaceMesh
-from fusionkit.domain.options import FuseOptions
+from fusionkit.domain.options import Expression, FuseOptions
 from fusionkit.fusion.engine._common import U8, Clock
 from fusionkit.fusion.engine.blend import blend, lay_back
 from fusionkit.fusion.engine.colour import match_colour
-from fusionkit.fusion.engine.geometry import plan_face, reshape_template
+from fusionkit.fusion.engine.geometry import lips_from_template, plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
 from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderRequest
@@ -90,7 +90,12 @@ def fuse_face(
                          0.15 * plan.inter_ocular_distance, options.colour_match)
     clock.lap("colour")
 
-    face = mix_textures(light.texture, template, plan, parts, options.fuse_face_degree / 100.0, topo)
+    beta = options.fuse_face_degree / 100.0
+    template_expression = options.expression is Expression.TEMPLATE
+    face = mix_textures(light.texture, template, plan, parts, beta, topo,
+                        mouth_from_template=template_expression or beta >= 0.5,
+                        lips_from_template=lips_from_template(plan.template_points, plan.user_points)
+                        if template_expression else 0.0)
     restore_detail(face, template, plan, parts, occluders)
     clock.lap("texture")
 

@@ -37,17 +37,21 @@ def forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]
 
 
 def mix_textures(user_tex: U8, tmpl_tex: U8, plan: FacePlan, parts: Regions, beta: float,
-                 topo: MeshTopology) -> U8:
+                 topo: MeshTopology, mouth_from_template: bool, lips_from_template: float = 0.0) -> U8:
     """The fused face's texture, written into ``user_tex`` (and returned): ``beta`` (0-1) of the template's.
 
-    The mouth opening comes whole from the side with the larger share (a cross-fade ghosts teeth through shut
-    lips); outside the oval the template's texture fills in, so the feather never pulls the user's neck, ears or
-    background (halo streaks) into the picture.
+    The mouth opening comes whole from one side (a cross-fade ghosts teeth through shut lips): the template's when
+    ``mouth_from_template`` (its expression, or a degree of 50 or more), else the user's; outside the oval the
+    template's texture fills in, so the feather never pulls the user's neck, ears or background (halo streaks)
+    into the picture.
     """
     sigma = plan.sigma
     inside = feather_mask(erode_mask(parts.oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
     mouth_w = feather_local(parts.mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
-    keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if beta >= 0.5 else 0.0) * mouth_w)) * inside  # 0-255
+    keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if mouth_from_template else 0.0) * mouth_w)) * inside  # 0-255
+    if lips_from_template > 0:
+        lips_w = feather_local(parts.lips_outer, max(1.0, sigma / 3)).astype(np.float32) * np.float32(1 / 255)
+        keep_user *= 1 - np.float32(lips_from_template) * lips_w
     # Above the brows the template's forehead takes over gradually: a fringe or hairline of the user's must not be
     # pasted across the template's forehead, and the forehead carries little of a person's likeness.
     keep_user *= 1 - forehead_weight(plan.in_inner(plan.target), topo, plan.shape)
