@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import feather_mask, fill_polygon, warp_mesh
 
-__all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "nonzero_box", "polygon_mask", "triangle_mask", "u8"]
+__all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "nonzero_box", "polygon_mask", "soften",
+           "triangle_mask", "u8"]
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -69,6 +71,15 @@ def feather_local(mask: U8, sigma: float) -> U8:
         y0, y1, x0, x1 = box
         feather_mask(np.ascontiguousarray(mask[y0:y1, x0:x1]), sigma, out=out[y0:y1, x0:x1])
     return out
+
+
+def soften(mask: U8, sigma: float) -> U8:
+    """A quick blur of about ``sigma`` pixels (two box passes, OpenCV's): for weights inside the engine, where
+    :func:`feather_mask`'s three passes and exact edges are not needed."""
+    width = max(1, round(float(np.sqrt(6 * sigma * sigma + 1))))
+    width += 1 - width % 2  # odd, centred
+    out = cv2.blur(mask, (width, width))
+    return np.asarray(cv2.blur(out, (width, width)), np.uint8)
 
 
 def bbox(points: F64, pad: float, w: int, h: int) -> tuple[int, int, int, int]:

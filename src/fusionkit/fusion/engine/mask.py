@@ -73,14 +73,12 @@ def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
     up = np.array([eye_line[1], -eye_line[0]]) * 0.12
     for side in ("right", "left"):
         # The brow's contour edges are two open lines (upper and lower): its outline is their hull.
-        brow = _hull(tgt[topo.region(f"{side}_eyebrow")])
-        np.maximum(brows, polygon_mask(brow, shape), out=brows)
-        for step in (0.25, 0.5, 0.75, 1.0):  # the brow swept upwards
-            np.maximum(band, polygon_mask(brow + step * up, shape), out=band)
+        brow = tgt[topo.region(f"{side}_eyebrow")]
+        np.maximum(brows, polygon_mask(_hull(brow), shape), out=brows)
+        np.maximum(band, polygon_mask(_hull(np.concatenate([brow, brow + up])), shape), out=band)  # swept up
         eye = tgt[topo.region(f"{side}_eye")]
         centre = eye.mean(axis=0)
         np.maximum(surround, polygon_mask(centre + 1.9 * (eye - centre), shape), out=surround)
-    np.maximum(band, brows, out=band)
     surround[eyes >= 128] = 0
     grow = max(1, round(0.02 * plan.face_size))
     features_grown = dilate_mask(feature_mask(tgt, topo, shape), grow)

@@ -49,10 +49,11 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
 
 def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U8) -> U8:
     """Non-skin inside the user's face (a fringe over the forehead, glasses' frames), bar the eyes, brows and lips,
-    judged against the user's own skin at half resolution, joined with the template's ``template_fixed``; 0/255."""
+    judged against the user's own skin, joined with the template's ``template_fixed``; 0/255."""
     rh, rw = parts.oval.shape
-    lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::2, ::2]), cv2.COLOR_RGB2Lab))
-    skin = robust_lab_stats(lab8, np.ascontiguousarray((parts.skin & (coverage > 0))[::2, ::2]), step=2)
+    # Judged every third row and column: an occluder that matters is many pixels across.
+    lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::3, ::3]), cv2.COLOR_RGB2Lab))
+    skin = robust_lab_stats(lab8, np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3]))
     not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)
     occluder = u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
     occluder[parts.features_grown >= 128] = 0

@@ -87,7 +87,7 @@ def fuse_face(
 
     occluders = user_occluders(rendered.texture, rendered.coverage, parts, fixed)
     light = match_colour(rendered.texture, rendered.coverage, template, parts, occluders,
-                         0.15 * plan.inter_ocular_distance, options.colour_match)
+                         0.25 * plan.inter_ocular_distance, options.colour_match)
     clock.lap("colour")
 
     beta = options.fuse_face_degree / 100.0

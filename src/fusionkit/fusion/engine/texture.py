@@ -7,10 +7,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fusionkit.core import composite, erode_mask, feather_mask, guided_filter, unsharp_mask
+from fusionkit.core import composite, erode_mask, guided_filter, unsharp_mask
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import FuseOptions
-from fusionkit.fusion.engine._common import F32, F64, U8, feather_local
+from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, soften
 from fusionkit.fusion.engine.geometry import FacePlan, fit_similarity
 from fusionkit.fusion.engine.mask import Regions
 from fusionkit.vision.topology import MeshTopology
@@ -46,7 +46,7 @@ def mix_textures(user_tex: U8, tmpl_tex: U8, plan: FacePlan, parts: Regions, bet
     into the picture.
     """
     sigma = plan.sigma
-    inside = feather_mask(erode_mask(parts.oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
+    inside = soften(erode_mask(parts.oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
     mouth_w = feather_local(parts.mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
     keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if mouth_from_template else 0.0) * mouth_w)) * inside  # 0-255
     if lips_from_template > 0:
@@ -115,25 +115,30 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     clear = occluders < 128
     skin = parts.skin & clear
     features = (parts.features_grown >= 128) & (parts.oval >= 128) & clear & (parts.mouth_open < 128)
-    w_skin = feather_local(np.where(skin, 255, 0).astype(np.uint8), max(1.0, 2 * sigma)).astype(np.float32)
-    w_feat = feather_local(np.where(features, 255, 0).astype(np.uint8), max(1.0, 2 * sigma)).astype(np.float32)
+    # Energies from every other pixel (plenty); weights feathered by a box of about the detail's reach.
+    sample = np.zeros_like(skin)
+    sample[::2, ::2] = True
+    on_skin, on_features = skin & sample, features & sample
+    box = (2 * round(2 * sigma) + 1,) * 2
+    w_skin = cv2.blur(skin.astype(np.float32), box)
+    w_feat = cv2.blur(features.astype(np.float32), box)
     add = np.zeros_like(grey_f)
     # Two octaves: the finest (pores, grain) and the next (fine lines, lashes).
     for octave, (d_face, d_tmpl) in enumerate(_bands(grey_f, grey_t, sigma)):
-        if skin.sum() >= 64:
-            e_face, e_tmpl = float(np.abs(d_face[skin]).mean()), float(np.abs(d_tmpl[skin]).mean())
+        on_face = np.zeros_like(grey_f)
+        if on_skin.sum() >= 16:
+            e_face, e_tmpl = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_tmpl[on_skin]).mean())
             if e_face < e_tmpl and octave == 0:
                 share = np.sqrt(1 - (e_face / e_tmpl) ** 2)
-                add += np.float32(share / 255) * w_skin * d_tmpl
+                add += np.float32(share) * w_skin * d_tmpl
             elif e_face < e_tmpl:
                 # The template's lines beyond the finest octave are its wrinkles and folds, its likeness: there the
                 # user's own are deepened instead, by at most half.
-                gain = min(_MAX_SKIN_GAIN, e_tmpl / max(e_face, 1e-3) - 1)
-                add += np.float32(gain / 255) * w_skin * d_face
-        if features.sum() >= 64:
-            e_face, e_tmpl = float(np.abs(d_face[features]).mean()), float(np.abs(d_tmpl[features]).mean())
+                on_face += np.float32(min(_MAX_SKIN_GAIN, e_tmpl / max(e_face, 1e-3) - 1)) * w_skin
+        if on_features.sum() >= 16:
+            e_face, e_tmpl = float(np.abs(d_face[on_features]).mean()), float(np.abs(d_tmpl[on_features]).mean())
             if e_face < e_tmpl:
-                gain = min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1)
-                add += np.float32(gain / 255) * w_feat * d_face
+                on_face += np.float32(min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1)) * w_feat
+        add += on_face * d_face
     if add.any():
         cv2.add(face, cv2.merge([add, add, add]), dst=face, dtype=cv2.CV_8U)  # rounded, saturated
