@@ -24,6 +24,9 @@ __all__ = [
     "ConsentRequiredError",
     "CoreError",
     "CoreNotBuiltError",
+    "FaceBlurredError",
+    "FaceOccludedError",
+    "FacePoseTooLargeError",
     "FaceRectParameterValueError",
     "FaceSizeTooSmallError",
     "FusionKitError",
@@ -137,6 +140,26 @@ class FaceSizeTooSmallError(InputError):
     """The face is smaller than the minimum the models handle (34 x 34 pixels)."""
 
     code: ClassVar[str] = "FailedOperation.FaceSizeTooSmall"
+
+
+class FacePoseTooLargeError(InputError):
+    """A face is turned further from the camera than fusion handles (yaw beyond 50 degrees, the message names the
+    angle): a frontal face painted on a profile would not look photographed."""
+
+    code: ClassVar[str] = "FailedOperation.FacePoseTooLarge"
+
+
+class FaceOccludedError(InputError):
+    """Most of a face is covered (a hand, hair, an object): too little of it is left to fuse into or to carry a
+    likeness."""
+
+    code: ClassVar[str] = "FailedOperation.FaceOccluded"
+
+
+class FaceBlurredError(InputError):
+    """The user face is too blurred to carry a likeness (out of focus, moving, or enlarged from very few pixels)."""
+
+    code: ClassVar[str] = "FailedOperation.FaceBlurred"
 
 
 class TemplateFaceIDNotExistError(InputError):

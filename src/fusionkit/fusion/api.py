@@ -23,6 +23,7 @@ from fusionkit.errors import (
     TemplateFaceIDNotExistError,
 )
 from fusionkit.fusion.engine import FaceFusionReport, fuse_face
+from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 from fusionkit.imaging.encode import encode_image
@@ -195,6 +196,25 @@ def _output_format(template: Any, options: FuseOptions) -> str:
     return "jpeg" if data is not None and data.startswith(b"\xff\xd8\xff") else "png"
 
 
+def user_face(merge: Merge, index: int, limits: ImageLimits) -> tuple[NDArray[np.uint8], FaceMesh]:
+    """Merge ``index``'s user photo decoded and its face found and checked: large enough for the models, and able
+    to carry a likeness (turned little, not too small, not too blurred: see the engine's preflight).
+
+    Raises
+    ------
+    NoFaceDetectedError, FaceSizeTooSmallError, FacePoseTooLargeError, FaceBlurredError, FaceRectParameterValueError,
+    ImageDecodeFailedError
+        With a message that says what to change.
+    """
+    user = _as_rgb(merge.image, f"user image of merge {index}", limits)
+    mesh = _pick_user_face(find_faces(user), merge.input_face_rect, index)
+    if mesh.face.size < MIN_FACE_SIZE:
+        raise FaceSizeTooSmallError(f"the user face of merge {index} is {mesh.face.size:.0f} px; faces must be "
+                                    f"at least {MIN_FACE_SIZE} px: use a larger or closer photo")
+    check_user_face(user, mesh, mesh_topology(), f"the user face of merge {index}")
+    return user, mesh
+
+
 def fuse(
     template: ImageSource,
     merges: Any,
@@ -231,6 +251,9 @@ def fuse(
     NoFaceDetectedError, FaceSizeTooSmallError, FaceRectParameterValueError, TemplateFaceIDNotExistError,
     ParameterValueError, ImageResolutionTooSmallError, ImageResolutionExceedError, ImageDecodeFailedError
         With a message that says what to change. Nothing is written anywhere.
+    FacePoseTooLargeError, FaceBlurredError, FaceOccludedError
+        A face turned beyond 50 degrees, a user face too blurred to carry a likeness, a face mostly covered: no
+        half-fused picture is returned.
     """
     t_start = time.perf_counter()
     opts = options if options is not None else FuseOptions()
@@ -264,12 +287,7 @@ def fuse(
     plans = []
     for i, merge in enumerate(merge_list):
         t0 = time.perf_counter()
-        user = _as_rgb(merge.image, f"user image of merge {i}", limits)
-        user_meshes = find_faces(user)
-        user_mesh = _pick_user_face(user_meshes, merge.input_face_rect, i)
-        if user_mesh.face.size < MIN_FACE_SIZE:
-            raise FaceSizeTooSmallError(f"the user face of merge {i} is {user_mesh.face.size:.0f} px; faces must be "
-                                        f"at least {MIN_FACE_SIZE} px: use a larger or closer photo")
+        user, user_mesh = user_face(merge, i, limits)
         t_index = _template_index(merge.template_face, len(tmeshes), i)
         plans.append((t_index, user, user_mesh, (time.perf_counter() - t0) * 1e3))
     used = [p[0] for p in plans]

@@ -42,13 +42,15 @@ from fusionkit.core import warp_mesh
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceMesh
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import (
+    FaceOccludedError,
+    FacePoseTooLargeError,
     FaceSizeTooSmallError,
     NoFaceDetectedError,
     ParameterValueError,
     VideoDecodeFailedError,
     VideoEncodeFailedError,
 )
-from fusionkit.fusion.api import MAX_MERGES, Merge, _as_rgb, _pick_user_face, _template_index, find_faces
+from fusionkit.fusion.api import MAX_MERGES, Merge, _template_index, find_faces, user_face
 from fusionkit.fusion.engine import fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
@@ -711,11 +713,7 @@ def fuse_video(
         raise ParameterValueError(f"give 1 to {MAX_MERGES} merges, got {len(merge_list)}")
     users = []
     for i, merge in enumerate(merge_list):
-        image = _as_rgb(merge.image, f"user image of merge {i}", image_limits)
-        umesh = _pick_user_face(find_faces(image), merge.input_face_rect, i)
-        if umesh.face.size < MIN_FACE_SIZE:
-            raise FaceSizeTooSmallError(f"the user face of merge {i} is {umesh.face.size:.0f} px; faces must be "
-                                        f"at least {MIN_FACE_SIZE} px: use a larger or closer photo")
+        image, umesh = user_face(merge, i, image_limits)
         users.append((merge.template_face, image, umesh))
     topo = mesh_topology()
     timings = dict.fromkeys(("decode", "track", "convert", "fuse", "label", "encode"), 0.0)
@@ -806,7 +804,13 @@ def fuse_video(
                     fused_any = False
                     for box, rgb, mesh, image, user_mesh in prep.jobs:
                         ta = time.perf_counter()
-                        report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, topo)
+                        try:
+                            report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, topo)
+                        except (FacePoseTooLargeError, FaceOccludedError):
+                            # A head turned to profile or a face hidden on this frame keeps the frame's own face
+                            # (the engine wrote nothing); the face is fused again when it comes back.
+                            timings["fuse"] += (time.perf_counter() - ta) * 1e3
+                            continue
                         tb = time.perf_counter()
                         timings["fuse"] += (tb - ta) * 1e3
                         rx0, ry0, rx1, ry1 = _even_box(_floats(report.roi), rgb.shape[1], rgb.shape[0])

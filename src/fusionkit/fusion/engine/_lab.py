@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,7 @@ from numpy.typing import NDArray
 from fusionkit.core import robust_stats
 from fusionkit.fusion.engine._common import F32, F64, U8
 
-__all__ = ["LAB_SCALE", "LAB_SHIFT", "Stats", "lab_float", "robust_lab_stats", "skin_likeness"]
+__all__ = ["LAB_SCALE", "LAB_SHIFT", "Stats", "lab_float", "plausible_skin", "robust_lab_stats", "skin_likeness"]
 
 Stats = tuple[F64, F64]
 
@@ -46,3 +47,14 @@ def skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
 def lab_float(lab8: U8) -> F32:
     """OpenCV's 8-bit Lab as CIE Lab: L 0-100, a and b about -128-127."""
     return lab8.astype(np.float32) * LAB_SCALE + LAB_SHIFT
+
+
+def plausible_skin(mean: F64) -> bool:
+    """Whether a colour (CIE Lab) can be a face's skin: greyish (a black-and-white photo, chroma under 8) or with a
+    hue between red and yellow-green (-15 to 110 degrees). When most of a face is covered, the robust statistics of
+    "its skin" describe the cover (a blue board, a green scarf) and fail this."""
+    a, b = float(mean[1]), float(mean[2])
+    if a * a + b * b < 64:
+        return True
+    hue = math.degrees(math.atan2(b, a))
+    return -15.0 <= hue <= 110.0

@@ -380,9 +380,10 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
                     outer=(ox0, oy0, ox1, oy1), inner=inner)
 
 
-def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) -> None:
-    """Warp the template's own head (outline, and the surroundings within the margin rings) to the target shape,
-    in place, so no strip of its old jaw or cheek is left beside a narrower new one.
+def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) -> U8:
+    """The template's own head (outline, and the surroundings within the margin rings) warped to the target shape,
+    so no strip of its old jaw or cheek is left beside a narrower new one: the outer region (``plan.outer``) of
+    ``canvas`` as it will be, returned, ``canvas`` itself untouched.
 
     ``fixed`` (0/255, the inner region's size) marks what covers the template's face (a hand, a microphone, a
     fringe): it stays where it is, unwarped, and no warped copy of it is left elsewhere.
@@ -390,7 +391,8 @@ def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) 
     ox0, oy0, ox1, oy1 = plan.outer
     x0, y0, x1, y1 = plan.inner
     tris = topo.triangles
-    reshaped = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
+    region = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1])
+    reshaped = region.copy()
     dst = to_core(plan.target) - np.array([ox0, oy0], np.float64)
     moved = warp_mesh(canvas, to_core(plan.template_points), dst, tris, reshaped)
     if fixed.any():
@@ -401,4 +403,6 @@ def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) 
         warp_mesh(src_mask, to_core(plan.template_points), dst, tris, carried)
         moved[carried >= 128] = 0
         moved[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0][fixed >= 128] = 0
-    composite(reshaped, moved, canvas, (ox0, oy0))
+    out: U8 = region.copy()
+    composite(reshaped, moved, out, (0, 0))
+    return out

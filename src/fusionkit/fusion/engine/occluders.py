@@ -8,7 +8,7 @@ import numpy as np
 
 from fusionkit.core import dilate_mask, erode_mask
 from fusionkit.fusion.engine._common import F64, U8, polygon_mask, u8
-from fusionkit.fusion.engine._lab import lab_float, robust_lab_stats, skin_likeness
+from fusionkit.fusion.engine._lab import lab_float, plausible_skin, robust_lab_stats, skin_likeness
 from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
 
@@ -29,7 +29,11 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
     features = dilate_mask(feature_mask(pts, topo, half_shape), grow)
     lab8 = u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab))
     skin = (oval >= 128) & (features < 128)
-    like = skin_likeness(lab_float(lab8), *robust_lab_stats(lab8, skin))
+    stats = robust_lab_stats(lab8, skin)
+    if not plausible_skin(stats[0]):
+        # What the oval mostly shows is not skin: the face is covered (the whole oval is the occluder).
+        return u8(cv2.resize(oval, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
+    like = skin_likeness(lab_float(lab8), *stats)
     not_skin = np.where((like < 0.5) & (oval >= 128), 255, 0).astype(np.uint8)
     # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
     thin = max(1, round(0.015 * face_size))
@@ -54,6 +58,8 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     # Judged every third row and column: an occluder that matters is many pixels across.
     lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::3, ::3]), cv2.COLOR_RGB2Lab))
     skin = robust_lab_stats(lab8, np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3]))
+    if not plausible_skin(skin[0]):
+        return np.maximum(np.where(parts.skin, 255, 0).astype(np.uint8), template_fixed)  # the face is covered
     not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)
     occluder = u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
     occluder[parts.features_grown >= 128] = 0

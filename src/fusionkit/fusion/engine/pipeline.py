@@ -7,12 +7,13 @@ import numpy as np
 
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import Expression, FuseOptions
-from fusionkit.fusion.engine._common import U8, Clock
+from fusionkit.fusion.engine._common import U8, Clock, polygon_mask
 from fusionkit.fusion.engine.blend import blend, lay_back
 from fusionkit.fusion.engine.colour import match_colour
 from fusionkit.fusion.engine.geometry import lips_from_template, plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
+from fusionkit.fusion.engine.preflight import check_covered, check_pose
 from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderRequest
 from fusionkit.fusion.engine.texture import filter_face, mix_textures, restore_detail
 from fusionkit.vision.topology import MeshTopology
@@ -64,6 +65,12 @@ def fuse_face(
 
     ``canvas`` starts as the template (or a copy already holding other fused faces elsewhere); only the region
     of this face's extended mesh is read and written, so faces far enough apart may be fused in parallel.
+
+    Raises
+    ------
+    FacePoseTooLargeError, FaceOccludedError
+        The template face is turned too far or mostly covered, or the user face is mostly covered; ``canvas`` is
+        then untouched (a video skips such a face on that frame).
     """
     clock = Clock()
     plan = plan_face(template_mesh, user_mesh, options, topo, canvas.shape[:2])
@@ -73,11 +80,18 @@ def fuse_face(
                                 timings_ms=clock.laps)
     clock.lap("geometry")
 
+    check_pose(template_mesh, "the template face")
     fixed = template_occluders(np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan.in_inner(plan.template_points), topo,
                                plan.face_size)
+    oval = polygon_mask(plan.in_inner(plan.template_points)[topo.region("face_oval")], plan.shape) >= 128
+    check_covered(float((fixed[oval] >= 128).mean()) if oval.any() else 0.0, "the template face")
+    ox0, oy0, ox1, oy1 = plan.outer
+    # Nothing is written to the canvas until every check has passed: the reshaped head is held aside.
     if options.fuse_face_degree < 100 or options.fuse_profile_degree < 100:
-        reshape_template(canvas, plan, fixed, topo)
-    template = np.ascontiguousarray(canvas[y0:y1, x0:x1]).copy()
+        outer = reshape_template(canvas, plan, fixed, topo)
+    else:
+        outer = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
+    template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0]).copy()
     rendered = renderer.render(RenderRequest(template=template, user=user, plan=plan, topology=topo,
                                              options=options))
     clock.lap("warp")
@@ -86,6 +100,8 @@ def fuse_face(
     clock.lap("regions")
 
     occluders = user_occluders(rendered.texture, rendered.coverage, parts, fixed)
+    if parts.skin.any():
+        check_covered(float(((occluders >= 128) & (fixed < 128))[parts.skin].mean()), "the user face")
     light = match_colour(rendered.texture, rendered.coverage, template, parts, occluders,
                          0.25 * plan.inter_ocular_distance, options.colour_match)
     clock.lap("colour")
@@ -105,11 +121,11 @@ def fuse_face(
     filter_face(face, mask.soft, parts, plan, template_mesh, user_mesh, options)
     clock.lap("filters")
 
+    canvas[oy0:oy1, ox0:ox1] = outer
     out = canvas[y0:y1, x0:x1]
     stats = blend(options.blend_mode, face, template, mask, out)
     lay_back(template, fixed, parts.oval, out)
     clock.lap("blend")
-    ox0, oy0, ox1, oy1 = plan.outer
     return FaceFusionReport(template_box=_box(template_mesh), user_box=_box(user_mesh),
                             roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
                             poisson_cycles=stats.cycles, poisson_residual=stats.residual)
