@@ -11,11 +11,14 @@ import cv2
 import numpy as np
 import pytest
 
+from fusionkit.core import warp_mesh
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FaceBlurredError, FaceOccludedError, FacePoseTooLargeError, FaceSizeTooSmallError
 from fusionkit.fusion.api import fuse
-from fusionkit.fusion.engine import fuse_face
+from fusionkit.fusion.engine import MeshRenderer, RenderRequest, fuse_face
+from fusionkit.fusion.engine.geometry import apply_similarity, fit_similarity, into_pose, plan_face, to_core
+from fusionkit.fusion.engine.mask import front_facing
 from fusionkit.fusion.engine.preflight import MAX_YAW_DEGREES, face_sharpness, yaw_degrees
 from fusionkit.imaging.decode import load_image
 from fusionkit.samples import sample_path
@@ -98,3 +101,44 @@ def test_a_mostly_covered_template_face_is_refused():
     with pytest.raises(FaceOccludedError) as err:
         fuse(t, photo("biden.jpg"), template_meshes=[m])
     assert err.value.code == "FailedOperation.FaceOccluded" and "template face" in str(err.value)
+
+
+def test_a_turned_user_is_turned_into_the_templates_pose():
+    frontal = mesh("obama.jpg")
+    side = turned(frontal, 35)
+    # The user's frontal face seen in the template's turned pose is the turned mesh itself, up to float error.
+    assert np.abs(into_pose(side.points, frontal.points) - side.points[:, :2]).max() < 0.05
+    # A similarity in the picture plane cannot do that.
+    flat = apply_similarity(fit_similarity(frontal.points, side.points), frontal.points)
+    assert np.abs(flat - side.points[:, :2]).max() > 5
+
+
+def test_the_hidden_half_of_a_turned_user_face_is_drawn_from_its_mirror():
+    topo = mesh_topology()
+    user, frontal = photo("biden.jpg"), mesh("biden.jpg")
+    side = turned(frontal, 40)
+    # A user photo of the head turned 40 degrees: the frontal photo warped onto the turned mesh, the triangles
+    # now facing away left out (as a camera would not see them).
+    src, dst = topo.extend(frontal.points).astype(np.float64), topo.extend(side.points).astype(np.float64)
+    tris = topo.triangles
+    own = tris[(tris < 468).all(axis=1)]
+    seen = own[front_facing(dst, own, np.asarray(topo.mean_shape, np.float64))]
+    photo_turned = user.copy()
+    warp_mesh(user, to_core(src), to_core(dst), seen, photo_turned)
+    template, tmesh = photo("obama.jpg"), mesh("obama.jpg")
+    plan = plan_face(tmesh, side, FuseOptions(), topo, template.shape[:2])
+    x0, y0, x1, y1 = plan.inner
+    request = RenderRequest(template=np.ascontiguousarray(template[y0:y1, x0:x1]), user=photo_turned, plan=plan,
+                            topology=topo, options=FuseOptions())
+    drawn = MeshRenderer().render(request)
+    oval = np.zeros(plan.shape, np.uint8)
+    cv2.fillPoly(oval, [np.round(plan.in_inner(plan.target)[topo.region("face_oval")]).astype(np.int32)], 255)
+    inside = oval >= 128
+    # The whole frontal target is covered: the far half from the near half's mirror image.
+    assert (drawn.coverage[inside] >= 128).mean() > 0.95
+    # A frontal user photo needs no mirror: its coverage is the plain warp's.
+    plain = MeshRenderer().render(RenderRequest(template=request.template, user=user,
+                                                plan=plan_face(tmesh, frontal, FuseOptions(), topo,
+                                                               template.shape[:2]),
+                                                topology=topo, options=FuseOptions()))
+    assert plain.coverage.any()

@@ -26,6 +26,7 @@ __all__ = [
     "PointRoles",
     "apply_similarity",
     "fit_similarity",
+    "into_pose",
     "lips_from_template",
     "mouth_opening",
     "opening",
@@ -75,24 +76,45 @@ def fit_similarity(src: NDArray[Any], dst: NDArray[Any], weights: NDArray[Any] |
     S. Umeyama, "Least-squares estimation of transformation parameters between two point patterns", IEEE TPAMI
     13(4), 1991.
     """
-    s = np.asarray(src, np.float64)[:, :2]
-    d = np.asarray(dst, np.float64)[:, :2]
+    return _umeyama(np.asarray(src, np.float64)[:, :2], np.asarray(dst, np.float64)[:, :2], weights)
+
+
+def _umeyama(s: F64, d: F64, weights: NDArray[Any] | None = None) -> F64:
+    """Umeyama's least-squares similarity in any dimension k: a (k, k + 1) matrix, never a reflection."""
+    k = s.shape[1]
     w = np.ones(len(s)) if weights is None else np.asarray(weights, np.float64)
     w = w / w.sum()
     ms, md = w @ s, w @ d
     sc, dc = s - ms, d - md
     cov = (dc * w[:, None]).T @ sc
     u, sig, vt = np.linalg.svd(cov)
-    sign = np.ones(2)
+    sign = np.ones(k)
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         sign[-1] = -1
     rot = u @ np.diag(sign) @ vt
     var = float(w @ (sc**2).sum(axis=1))
     scale = float((sig * sign).sum() / var) if var > 0 else 1.0
-    m = np.empty((2, 3))
-    m[:, :2] = scale * rot
-    m[:, 2] = md - m[:, :2] @ ms
+    m = np.empty((k, k + 1))
+    m[:, :k] = scale * rot
+    m[:, k] = md - m[:, :k] @ ms
     return m
+
+
+def into_pose(template: NDArray[Any], user: NDArray[Any]) -> F64:
+    """(N, 2): the user's mesh turned, scaled and moved in three dimensions onto the template's (depth included)
+    and seen from the camera: the user's face in the template's pose. A similarity in the picture plane cannot turn
+    a frontal face into a turned one; squeezing it onto a turned template distorts it.
+
+    Parameters
+    ----------
+    template, user
+        (N, 3) mesh points: x, y in pixels, z depth in the same scale (MediaPipe's).
+    """
+    t = np.asarray(template, np.float64)[:, :3]
+    u = np.asarray(user, np.float64)[:, :3]
+    m = _umeyama(u, t)
+    out: F64 = (u @ m[:, :3].T + m[:, 3])[:, :2]
+    return out
 
 
 def apply_similarity(m: F64, points: NDArray[Any]) -> F64:
@@ -363,7 +385,7 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
     h, w = size
     pt = topo.extend(template_mesh.points).astype(np.float64)
     pu = topo.extend(user_mesh.points).astype(np.float64)
-    aligned = apply_similarity(fit_similarity(pu[:468], pt[:468]), pu)
+    aligned = topo.extend(into_pose(template_mesh.points, user_mesh.points)).astype(np.float64)
     if options.expression is Expression.TEMPLATE:
         aligned = wear_expression(pt, aligned, topo)
     target = target_mesh(pt, aligned, options.fuse_face_degree, options.fuse_profile_degree, point_roles(topo))

@@ -14,7 +14,7 @@ from fusionkit.fusion.engine._common import F64, U8, polygon_mask, triangle_mask
 from fusionkit.fusion.engine.geometry import INNER_LIPS, OUTER_LIPS, FacePlan
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["FaceMask", "Regions", "face_mask", "feature_mask", "front_facing", "regions"]
+__all__ = ["FaceMask", "Regions", "face_mask", "feature_mask", "front_facing", "regions", "signed_areas"]
 
 _FEATURE_REGIONS = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow")
 
@@ -94,7 +94,8 @@ def _hull(points: F64) -> F64:
     return hull
 
 
-def _signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:
+def signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:
+    """Twice each triangle's signed area (positive counter-clockwise in x-right, y-up terms), pixels squared."""
     a, b, c = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
@@ -105,21 +106,22 @@ def front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> N
     A triangle seen edge-on (area under 3% of its share in the frontal mean) carries stretched, smeared texture
     when warped; one with flipped winding is on the far side of a turned head.
     """
-    area = _signed_areas(points, triangles)
-    ref = _signed_areas(reference, triangles)
+    area = signed_areas(points, triangles)
+    ref = signed_areas(reference, triangles)
     scale = np.abs(area).sum() / max(np.abs(ref).sum(), 1e-9)
     facing: NDArray[np.bool_] = area * np.sign(ref) > 0.03 * np.abs(ref) * scale
     return facing
 
 
 def _visible(plan: FacePlan, parts: Regions, topo: MeshTopology) -> U8:
-    """The part of the target oval that lies under triangles facing the camera in both faces (0/255)."""
+    """The part of the target oval that lies under triangles facing the camera in the template (0/255): the far
+    cheek of a turned template keeps the template's own contour."""
     tgt = plan.in_inner(plan.target)
     mean = np.asarray(topo.mean_shape, np.float64)
     tris = topo.triangles
     mesh_tris = tris[(tris < 468).all(axis=1)]
-    visible = (front_facing(plan.template_points, mesh_tris, mean)
-               & front_facing(plan.user_points, mesh_tris, mean))
+    # The template's side only: where the user's face is hidden the renderer says so in its coverage (or fills it).
+    visible = front_facing(plan.template_points, mesh_tris, mean)
     hidden = mesh_tris[~visible]
     if len(hidden) <= 0.06 * len(mesh_tris):
         # A face turned little (the usual case): the mesh's triangles tile the oval, so the visible part is the
@@ -146,7 +148,8 @@ class FaceMask:
 
 
 def face_mask(plan: FacePlan, parts: Regions, coverage: U8, occluders: U8, topo: MeshTopology) -> FaceMask:
-    """The oval, where both faces are seen and the user's texture exists, minus ``occluders``; eroded, feathered."""
+    """The oval, where the template's face is seen and the renderer drew the user's, minus ``occluders``; eroded,
+    feathered."""
     hard = np.minimum(np.minimum(parts.oval, _visible(plan, parts, topo)), coverage)
     hard[occluders >= 128] = 0
     hard = erode_mask(hard, max(1, round(0.3 * plan.sigma)))

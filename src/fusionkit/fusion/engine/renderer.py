@@ -4,16 +4,19 @@ the stages around it (geometry, occluders, colour, texture, masks, blend) stay t
 
 from __future__ import annotations
 
+import functools
 from typing import Protocol, runtime_checkable
 
 import attrs
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
-from fusionkit.core import warp_mesh
+from fusionkit.core import composite, erode_mask, warp_mesh
 from fusionkit.domain.options import FuseOptions
-from fusionkit.fusion.engine._common import F64, U8, bbox, u8
-from fusionkit.fusion.engine.geometry import FacePlan, to_core
+from fusionkit.fusion.engine._common import F64, U8, bbox, soften, triangle_mask, u8
+from fusionkit.fusion.engine.geometry import INNER_LIPS, OUTER_LIPS, FacePlan, to_core
+from fusionkit.fusion.engine.mask import signed_areas as _signed_areas
 from fusionkit.vision.topology import MeshTopology
 
 __all__ = ["FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace"]
@@ -80,19 +83,95 @@ def _prefiltered(user: U8, points: F64, scale: float) -> tuple[U8, F64]:
 
 
 class MeshRenderer:
-    """The default renderer: the user's photo warped onto the target mesh, triangle by triangle (a user face much
-    larger than the template's is first shrunk with area averaging)."""
+    """The default renderer: the user's photo warped onto the target mesh, triangle by triangle.
+
+    A user face much larger than the template's is first shrunk with area averaging. Triangles the user photo
+    shows edge-on or from behind (the far half of a turned head) would smear when drawn at their size in the
+    target: each is drawn from its mirror image on the other half (the mesh's left-right symmetry) where that is
+    seen well, and left out of the coverage where it is not (the template's face shows there). The mouth is
+    always drawn: a shut mouth's lip gap looks edge-on but is in view.
+    """
 
     def render(self, request: RenderRequest) -> RenderedFace:
-        plan = request.plan
+        plan, topo = request.plan, request.topology
         rh, rw = plan.shape
+        target = plan.in_inner(plan.target)
         texture = np.zeros((rh, rw, 3), np.uint8)
         user, points = request.user, plan.user_points
         scale = plan.inter_ocular_distance / max(_outer_eye_distance(points), 1.0)
         if scale < 1 / 1.6:
             user, points = _prefiltered(user, points, min(1.0, 1.6 * scale))
-        coverage = warp_mesh(user, to_core(points), plan.in_inner(plan.target), request.topology.triangles, texture)
+        coverage = warp_mesh(user, to_core(points), target, topo.triangles, texture)
+        roles = _mesh_roles(topo)
+        seen = _seen(points, target, roles)
+        poor = (seen < _POORLY_SEEN) & ~roles.mouth
+        if poor.any():
+            lost = triangle_mask(target, roles.triangles[poor], plan.shape)
+            if poor.mean() > _MIRROR_FROM:  # a turned head, not a few slivers at the jaw
+                filled = _mirror_fill(user, points, target, seen, poor, topo, texture)
+                lost[filled >= 128] = 0
+            coverage[lost >= 128] = 0
         return RenderedFace(texture=texture, coverage=coverage)
+
+
+def _seen(points: F64, target: F64, roles: _MeshRoles) -> F64:
+    """Per mesh triangle, how well the photo shows it for the target: its area in the photo over its area in the
+    target (both relative to the whole face's), 0 when it faces away. Under 1/3 a triangle is stretched threefold
+    or more: smeared."""
+    photo = _signed_areas(points, roles.triangles) * roles.winding
+    drawn = np.abs(_signed_areas(target, roles.triangles))
+    photo_share = photo / max(float(np.abs(photo).sum()), 1e-9)
+    drawn_share = drawn / max(float(drawn.sum()), 1e-9)
+    out: F64 = np.maximum(photo_share, 0.0) / np.maximum(drawn_share, 1e-12)
+    return out
+
+
+#: A triangle the photo shows at under this share of its drawn size (see _seen) is poorly seen: it is drawn from
+#: its mirror image where that is seen at least twice as well, else left out of the coverage.
+_POORLY_SEEN = 1 / 3
+#: The mirror is used when more than this share of the triangles is poorly seen.
+_MIRROR_FROM = 0.04
+
+
+class _MeshRoles:
+    """The mesh's own triangles (468 points), the mean face, and which triangles touch the lips."""
+
+    def __init__(self, topo: MeshTopology) -> None:
+        tris = topo.triangles
+        self.triangles = tris[(tris < 468).all(axis=1)]
+        self.mean = np.asarray(topo.mean_shape, np.float64)
+        lips = np.unique(np.concatenate([topo.region("lips"), INNER_LIPS, OUTER_LIPS]))
+        self.mouth = np.isin(self.triangles, lips).any(axis=1)
+        self.winding = np.sign(_signed_areas(self.mean, self.triangles))  # a triangle facing the camera's sign
+
+
+@functools.lru_cache(maxsize=4)
+def _mesh_roles(topo: MeshTopology) -> _MeshRoles:
+    return _MeshRoles(topo)
+
+
+def _mirror_fill(user: U8, points: F64, target: F64, seen: F64, poor: NDArray[np.bool_], topo: MeshTopology,
+                 texture: U8) -> U8:
+    """Draw each ``poor`` triangle from the mirror image of the user's face (the same triangle of the mirrored
+    face, which is its counterpart on the other half) into ``texture`` where that counterpart is seen at least
+    twice as well (``seen`` is the direct one, see _seen); returns the coverage (0-255) of what was drawn."""
+    roles = _mesh_roles(topo)
+    h, w = user.shape[:2]
+    x0, y0, x1, y1 = bbox(points, 4.0, w, h)
+    flipped = points[:468].copy()
+    flipped[:, 0] = x1 - flipped[:, 0]  # pixel-edge units: x in the crop, mirrored
+    flipped[:, 1] -= y0
+    mirror_points = topo.extend(flipped[topo.flip_permutation]).astype(np.float64)
+    better = poor & (_seen(mirror_points, target, roles) >= 2 * seen) & (_seen(mirror_points, target, roles) > 0)
+    drawn = np.zeros(texture.shape[:2], np.uint8)
+    if not better.any():
+        return drawn
+    mirrored = np.ascontiguousarray(user[y0:y1, x0:x1][:, ::-1])
+    fill = np.zeros_like(texture)
+    drawn = warp_mesh(mirrored, to_core(mirror_points), target, roles.triangles[better], fill, coverage=drawn)
+    # The seam between the two halves is feathered over a couple of pixels.
+    composite(fill, soften(erode_mask(drawn, 1), 1.5), texture, (0, 0))
+    return drawn
 
 
 def _outer_eye_distance(points: F64) -> float:
