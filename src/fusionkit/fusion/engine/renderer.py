@@ -105,9 +105,12 @@ class MeshRenderer:
         roles = _mesh_roles(topo)
         seen = _seen(points, target, roles)
         poor = (seen < _POORLY_SEEN) & ~roles.mouth
-        if poor.any():
-            lost = triangle_mask(target, roles.triangles[poor], plan.shape)
-            if poor.mean() > _MIRROR_FROM:  # a turned head, not a few slivers at the jaw
+        turned = poor.mean() > _MIRROR_FROM  # a turned head, not a few slivers at the jaw
+        # A turned head loses what is poorly seen unless its mirror fills it; otherwise only what is hidden.
+        lost_tris = poor if turned else (seen < _HIDDEN) & ~roles.mouth
+        if lost_tris.any():
+            lost = triangle_mask(target, roles.triangles[lost_tris], plan.shape)
+            if turned:
                 filled = _mirror_fill(user, points, target, seen, poor, topo, texture)
                 lost[filled >= 128] = 0
             coverage[lost >= 128] = 0
@@ -131,6 +134,8 @@ def _seen(points: F64, target: F64, roles: _MeshRoles) -> F64:
 _POORLY_SEEN = 1 / 3
 #: The mirror is used when more than this share of the triangles is poorly seen.
 _MIRROR_FROM = 0.04
+#: Seen at under this share of its drawn size (or facing away), a triangle is hidden: left out of the coverage.
+_HIDDEN = 0.03
 
 
 class _MeshRoles:
