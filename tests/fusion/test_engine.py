@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import cv2
 import numpy as np
 import pytest
 
@@ -94,3 +95,17 @@ def test_expression_option_is_validated_and_stored():
     assert FuseOptions.from_dict(stored).expression.value == "template"
     with pytest.raises(ParameterValueError, match="expression must be one of"):
         FuseOptions(expression="smile")
+
+
+def test_a_black_and_white_user_photo_takes_the_templates_skin_colour():
+    t, m = photo("obama.jpg"), mesh("obama.jpg")
+    grey = cv2.cvtColor(cv2.cvtColor(photo("biden.jpg"), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    fused = fuse(t, grey, template_meshes=[m]).image
+
+    # The cheeks (between the nose wing and the jaw on each side) in CIE a*b*: coloured like the template's.
+    def cheeks_ab(img: np.ndarray) -> np.ndarray:
+        lab = cv2.cvtColor(img.astype(np.float32) / 255, cv2.COLOR_RGB2LAB)
+        pts = m.points[[50, 280], :2].astype(int)  # MediaPipe's cheek centres
+        return np.array([np.median(lab[y - 6:y + 6, x - 6:x + 6, 1:].reshape(-1, 2), axis=0) for x, y in pts])
+    assert np.linalg.norm(cheeks_ab(fused) - cheeks_ab(t), axis=1).max() < 6
+    assert np.linalg.norm(cheeks_ab(fused), axis=1).min() > 8, "not grey"

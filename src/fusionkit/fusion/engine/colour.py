@@ -34,6 +34,8 @@ __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 # Bounds of the light ratio (linear light, so 16x is about 2.3x in sRGB values) and of the chroma factor's size.
 _LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
 _CHROMA_MIN, _CHROMA_MAX = 1 / 3, 3.0
+# A skin whose chroma about grey is under this (median over the face) is grey: a black-and-white photo.
+_GREY_SKIN = 0.03
 # Weight of the face's whole-skin mean in each smooth colour: where no skin is near (the hairline, the far side of
 # a turned face) the ratio falls back to the whole face's.
 _PRIOR = 0.02
@@ -119,6 +121,14 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     eps = np.float32(1e-4)
     t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
     u_s = _smooth(user_k, weight, sigma_k, factor_k)
+    if float(np.median(np.abs(_chroma(u_s)))) < _GREY_SKIN and float(np.median(np.abs(_chroma(t_s)))) >= _GREY_SKIN:
+        # A black-and-white user photo has no skin hue to turn: it is first tinted with the template's skin colour
+        # (its chromaticity, luminance kept), and then relit like any other.
+        t_mean = np.median(t_s.reshape(-1, 3), axis=0)
+        tint = (t_mean / max(float(t_mean @ _LUMA), 1e-4)).astype(np.float32)
+        user_tex = linear_to_srgb(srgb_to_linear(user_tex) * tint)
+        user_k = srgb_to_linear(user_tex[::k, ::k])
+        u_s = _smooth(user_k, weight, sigma_k, factor_k)
     # A second pass leaves out what is far darker or brighter than the light around it in either face (nostrils,
     # creases, a specular highlight): they are detail, not light, and would tilt the ratio around them.
     size_k = (weight.shape[1], weight.shape[0])
