@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 import pytest
@@ -14,21 +12,8 @@ from fusionkit.fusion.api import fuse
 from fusionkit.fusion.engine import FaceRenderer, MeshRenderer, RenderedFace, RenderRequest, fuse_face
 from fusionkit.fusion.engine.blend import BLENDERS
 from fusionkit.fusion.engine.geometry import mouth_opening
-from fusionkit.imaging.decode import load_image
-from fusionkit.samples import sample_path
 from fusionkit.vision import analyze, mesh_topology
-
-
-@functools.cache
-def photo(name: str) -> np.ndarray:
-    img = load_image(sample_path(name))
-    img.setflags(write=False)
-    return img
-
-
-@functools.cache
-def mesh(name: str):
-    return analyze(photo(name), model="auto")[0]
+from tests.photos import mesh, photo
 
 
 def test_every_blend_mode_has_a_blender():

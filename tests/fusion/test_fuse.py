@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import cv2
 import numpy as np
 import pytest
@@ -20,22 +18,10 @@ from fusionkit.errors import (
 )
 from fusionkit.fusion.api import FusionResult, Merge, fuse
 from fusionkit.fusion.label import label_rect
-from fusionkit.imaging.decode import load_image
 from fusionkit.imaging.encode import DIGITAL_SOURCE_TYPE, read_metadata
 from fusionkit.samples import sample_path
 from fusionkit.vision import analyze
-
-
-@functools.cache
-def photo(name: str) -> np.ndarray:
-    img = load_image(sample_path(name))
-    img.setflags(write=False)
-    return img
-
-
-@functools.cache
-def meshes(name: str):
-    return tuple(analyze(photo(name), model="auto"))
+from tests.photos import meshes, photo
 
 
 def outside_roi(result: FusionResult, template: np.ndarray) -> np.ndarray:

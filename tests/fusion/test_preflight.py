@@ -3,7 +3,6 @@ typed errors with stable codes, on the real photos, models and C core; nothing h
 
 from __future__ import annotations
 
-import functools
 import math
 
 import attrs
@@ -20,21 +19,8 @@ from fusionkit.fusion.engine import MeshRenderer, RenderRequest, fuse_face
 from fusionkit.fusion.engine.geometry import apply_similarity, fit_similarity, into_pose, plan_face, to_core
 from fusionkit.fusion.engine.mask import front_facing
 from fusionkit.fusion.engine.preflight import MAX_YAW_DEGREES, face_sharpness, yaw_degrees
-from fusionkit.imaging.decode import load_image
-from fusionkit.samples import sample_path
 from fusionkit.vision import analyze, mesh_topology
-
-
-@functools.cache
-def photo(name: str) -> np.ndarray:
-    img = load_image(sample_path(name))
-    img.setflags(write=False)
-    return img
-
-
-@functools.cache
-def mesh(name: str) -> FaceMesh:
-    return analyze(photo(name), model="auto")[0]
+from tests.photos import mesh, photo
 
 
 def turned(m: FaceMesh, degrees: float) -> FaceMesh:

@@ -6,13 +6,12 @@ import functools
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import numpy as np
 import pytest
 
 import fusionkit
-from fusionkit.imaging.decode import load_image
 from fusionkit.samples import sample_path
 from fusionkit.storage import KeyNotFound
+from tests.photos import photo  # noqa: F401 - the studio tests import it from here
 
 
 class FakeClock:
@@ -28,11 +27,6 @@ class FakeClock:
         self.now += timedelta(**kwargs)
 
 
-@functools.cache
-def photo(name: str) -> np.ndarray:
-    img = load_image(sample_path(name))
-    img.setflags(write=False)
-    return img
 
 
 @functools.cache

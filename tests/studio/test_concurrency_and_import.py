@@ -15,8 +15,9 @@ import pytest
 
 import fusionkit
 from fusionkit.errors import ResultIdNotFoundError
+from tests.photos import photo
 
-from .conftest import photo, photo_bytes
+from .conftest import photo_bytes
 
 
 def _work(studio, activity_id: str, n: int) -> tuple[list[str], list[str]]:

@@ -13,7 +13,8 @@ import fusionkit
 from fusionkit.errors import MaterialPreprocessingError
 from fusionkit.samples import sample_path
 from fusionkit.storage import keys
-from tests.studio.conftest import photo, stored_keys
+from tests.photos import photo
+from tests.studio.conftest import stored_keys
 from tests.studio.test_safety import patch_store
 from tests.studio.test_video_materials import faceless_clip, studio_clip  # noqa: F401 - session fixtures
 from tests.video.clips import make_clip
