@@ -34,6 +34,8 @@ __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 # Bounds of the light ratio (linear light, so 16x is about 2.3x in sRGB values) and of the chroma factor's size.
 _LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
 _CHROMA_MIN, _CHROMA_MAX = 1 / 3, 3.0
+# A region's colour is moved at most this far (CIE a*b* units) towards the user-template segment.
+_MAX_SETTLE = 10.0
 # A skin whose chroma about grey is under this (median over the face) is grey: a black-and-white photo.
 _GREY_SKIN = 0.03
 # Weight of the face's whole-skin mean in each smooth colour: where no skin is near (the hairline, the far side of
@@ -108,7 +110,9 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
         return ColourMatch(texture=user_tex)
     h, w = coverage.shape
     clear = (coverage >= 128) & (occluders < 128)
-    skin = parts.skin & clear
+    # Light is measured on the skin and across the brows (their hairs are dark outliers the second pass drops): a
+    # forehead left unmeasured between the brows and a fringe keeps the user photo's light, a pale band.
+    skin = (parts.skin | ((parts.brow_band >= 128) & (parts.oval >= 128))) & clear
     if skin.sum() < 64:
         skin = coverage >= 128
     # The light is smooth: it is measured on every k-th pixel and smoothed at 1/factor of the region's size.
@@ -227,8 +231,10 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         tu = u - t
         along = float(np.clip(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0, 1.0))
         shift = (t + along * tu) - f
-        if float(np.hypot(*shift)) < 0.5:
+        size = float(np.hypot(*shift))
+        if size < 0.5:
             continue
+        shift *= min(1.0, _MAX_SETTLE / size)  # a region is nudged, never repainted
         centre = np.median(labs[0], axis=0).astype(np.float32)
         moved = centre.copy()
         moved[1:] += shift.astype(np.float32)
@@ -236,8 +242,9 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         offset = rgb[1] - rgb[0]
         # The whole region takes the shift, its surroundings fade out of it.
         reach = 2 * round(2 * sigma) + 1
-        weight = cv2.blur(cv2.dilate((region[y0:y1, x0:x1] >= 128).astype(np.float32),
-                                     np.ones((reach, reach), np.uint8)), (reach, reach))
+        grown = u8(cv2.dilate(np.where(region[y0:y1, x0:x1] >= 128, 255, 0).astype(np.uint8),
+                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))))
+        weight = soften(grown, sigma).astype(np.float32) * np.float32(1 / 255)
         roi = texture[y0:y1, x0:x1]
         change = weight[..., None] * offset
         cv2.add(roi, change, dst=roi, dtype=cv2.CV_8U)

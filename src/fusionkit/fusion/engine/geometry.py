@@ -201,7 +201,7 @@ _MOUTH_CORNERS = (78, 308)
 _NOSE_TIP = 1
 #: A user's mouth more open than the template's by this much (opening over width) starts to, and then does, take
 #: the template's lips whole.
-_CLOSING = (0.1, 0.25)
+_CLOSING = (0.05, 0.15)
 #: Eyes open or shut at most this much more than the user's in the user photo (a ratio of opening over width).
 _EYE_OPENING_MIN, _EYE_OPENING_MAX = 0.1, 4.0
 
@@ -213,8 +213,8 @@ def mouth_opening(points: NDArray[Any]) -> float:
 
 def lips_from_template(template: NDArray[Any], user_aligned: NDArray[Any]) -> float:
     """0-1: how much of the mouth (lips included) a fusion with the template's expression takes whole from the
-    template: 0 while the user's mouth is open wider than the template's by under 0.1 of its width (its own lips
-    close that far cleanly), 1 from 0.25 on."""
+    template: 0 while the user's mouth is open wider than the template's by under 0.05 of its width (its own lips
+    close that far cleanly), 1 from 0.15 on (a smile's lip landmarks lie on its teeth)."""
     closing = mouth_opening(user_aligned) - mouth_opening(template)
     return float(np.clip((closing - _CLOSING[0]) / (_CLOSING[1] - _CLOSING[0]), 0.0, 1.0))
 

@@ -65,5 +65,12 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     occluder[parts.features_grown >= 128] = 0
     grow = parts.grow
     occluder = dilate_mask(erode_mask(occluder, max(1, grow // 2)), grow)  # drop speckles, then cover edges
+    # A mole, a blemish or a bit of stubble is the user's own, not a cover: blobs under 0.5% of the face's skin
+    # stay in (a hole there would show a spot of the template's skin).
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(occluder, connectivity=8)
+    if count > 1:
+        small = stats[:, cv2.CC_STAT_AREA] < 0.005 * max(int(parts.skin.sum()), 1)
+        small[0] = False
+        occluder[small[labels]] = 0
     np.maximum(occluder, template_fixed, out=occluder)
     return occluder

@@ -19,7 +19,8 @@ __all__ = ["filter_face", "forehead_weight", "mix_textures", "restore_detail"]
 
 
 def forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> F32:
-    """0 at and below the brows, rising to 1 at the top of the face oval, per pixel of the ROI.
+    """0 at and below the brows, rising to 1 halfway to the top of the face oval, per pixel of the ROI (a user
+    photo's forehead is often under a fringe or in a flash's glare, and carries little of a likeness).
 
     Pixels are mapped into the mean face's frame (eye corners at (-0.5, 0) and (0.5, 0), y down) by the similarity
     that best takes the mesh there, so the ramp follows a tilted or rotated face.
@@ -32,7 +33,7 @@ def forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]
     xs = np.arange(shape[1], dtype=np.float32)[None, :]
     ys = np.arange(shape[0], dtype=np.float32)[:, None]
     y_face = np.float32(m[1, 0]) * xs + (np.float32(m[1, 1]) * ys + np.float32(m[1, 2]))
-    ramp: F32 = np.clip((y_brow - y_face) / np.float32(0.75 * (y_brow - y_top)) - 0.15, 0.0, 1.0)
+    ramp: F32 = np.clip((y_brow - y_face) / np.float32(0.5 * (y_brow - y_top)) - 0.1, 0.0, 1.0)
     return ramp
 
 
@@ -84,7 +85,6 @@ def filter_face(face_tex: U8, soft: U8, parts: Regions, plan: FacePlan, template
 # (about 64 px between the eye centres): the finest detail that tells a photograph from a smooth painting.
 _DETAIL_IOD = 90.0
 _MAX_FEATURE_GAIN = 1.0  # the user's own eyes, brows and lips sharpened by at most 2x their fine contrast
-_MAX_SKIN_GAIN = 0.5
 
 
 def _bands(face: F32, template: F32, sigma: float) -> list[tuple[F32, F32]]:
@@ -101,8 +101,8 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     skin. Fine luminance detail (finer than ``IOD / 90``) is measured on the skin and the features of both: on the
     skin the template's own grain (its pores, its film or sensor noise) is added in the share the user's lacks
     (independent textures add in quadrature), so the face has the photograph's grain and no grain of the user's
-    is invented; on the eyes, brows and lips the user's own fine detail is amplified, up to twice, to the
-    template's level (they carry the likeness; the template's would ghost).
+    is invented; on the eyes, brows and lips the user's own fine detail (two octaves) is amplified, up to twice,
+    to the template's level (they carry the likeness; the template's would ghost).
 
     References
     ----------
@@ -128,13 +128,11 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
         on_face = np.zeros_like(grey_f)
         if on_skin.sum() >= 16:
             e_face, e_tmpl = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_tmpl[on_skin]).mean())
+            # Only the finest octave: beyond it the template's lines are its wrinkles and folds (its likeness), and
+            # deepening the user's own draws hard brackets around a mouth.
             if e_face < e_tmpl and octave == 0:
                 share = np.sqrt(1 - (e_face / e_tmpl) ** 2)
                 add += np.float32(share) * w_skin * d_tmpl
-            elif e_face < e_tmpl:
-                # The template's lines beyond the finest octave are its wrinkles and folds, its likeness: there the
-                # user's own are deepened instead, by at most half.
-                on_face += np.float32(min(_MAX_SKIN_GAIN, e_tmpl / max(e_face, 1e-3) - 1)) * w_skin
         if on_features.sum() >= 16:
             e_face, e_tmpl = float(np.abs(d_face[on_features]).mean()), float(np.abs(d_tmpl[on_features]).mean())
             if e_face < e_tmpl:
