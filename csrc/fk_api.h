@@ -66,10 +66,11 @@ int fk_lab_stats(const fk_image *img, const fk_image *mask, int32_t bgr, double 
 int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out, int32_t bgr,
                        const double *target_mean, const double *target_std, double strength,
                        double *src_mean, double *src_std);
-/* Relighting of a 3-channel sRGB image by per-pixel factors (6 floats a pixel: k_re, k_im (chroma about grey times
-   k), light (luminance times light), ceiling (luminance rolled off towards it), skin_re, skin_im (the chroma a
-   rolled-off highlight moves towards); factors_len of them); see fk_colour.c. */
-int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, fk_image *dst);
+/* Relighting of a 3-channel sRGB image by factors on a coarse grid (grid_h x grid_w cells of 6 floats: k_re, k_im,
+   light, ceiling, skin_re, skin_im; grid_len of them), sampled bilinearly; neutral (8-bit, may be NULL) takes the
+   chroma factor to 1 and the ceiling to neutral_ceiling; see fk_colour.c. */
+int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t grid_w, int64_t grid_len,
+               const fk_image *neutral, float neutral_ceiling, fk_image *dst);
 /* Per-channel mean[channels] and std[channels] of 8-bit pixels (1, 3 or 4 channels) with mask != 0 on every step-th
    row and column, pixels beyond spread robust spreads (MAD) from the median in any channel left out; mask may be
    NULL (every pixel); *count receives the number of pixels sampled. */

@@ -333,41 +333,92 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
 /*
  * Relighting: the light-and-colour stage of a fusion, per pixel.
  *
+ * The factors come as a coarse grid (grid_h x grid_w cells of six floats, grid_len of them in all) spread over the
+ * image and sampled bilinearly at each pixel centre, as OpenCV's linear resize does (sample (y + 0.5) * grid_h / h -
+ * 0.5, clamped to the grid): k_re, k_im, light, ceiling, skin_re, skin_im.
+ *
  * Each sRGB pixel of src (3 channels) is decoded to linear light (R, G, B), with luminance Y (BT.709). Its chroma
  * is z = (R / Y - 1, B / Y - 1) (G follows, the luminance weights fixing it), a point of the plane where grey is 0.
  * The pixel becomes Y' = light * Y and z' = k * z, k a complex number (k_re + i k_im): a rotation and scaling of
  * chroma about grey, so grey stays grey (grey hair, a highlight's light) and colours near the skin's move as the
- * skin's does. Luminance above knee = 0.8 * ceiling is rolled off towards ceiling (Y'' = knee + span * over / (over +
- * span)); the share of light so removed is a highlight's, so the chroma moves by that share towards the skin's
- * (skin_re + i skin_im): a user photo's specular highlight, dimmed to the template's light, shows the skin under
- * it rather than a grey spot. Channels are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and
- * encoded to sRGB into dst. factors holds six floats per pixel, row-major (height * width * 6 of them,
- * factors_len): k_re, k_im, light, ceiling, skin_re, skin_im. Non-finite or out-of-range factors are treated as
- * neutral (k = 1, skin 0, light 0 when negative, ceiling 1); |k|, |skin| and light are capped at 1e3.
+ * skin's does. Where neutral (an 8-bit mask, may be NULL) is n / 255, k moves towards 1 and the ceiling towards
+ * neutral_ceiling by that share (eyes and teeth keep their colour and may be bright). Luminance above knee = 0.8 *
+ * ceiling is rolled off towards ceiling (Y'' = knee + span * over / (over + span)); the share of light so removed is
+ * a highlight's, so the chroma moves by that share towards the skin's (skin_re + i skin_im): a user photo's
+ * specular highlight, dimmed to the template's light, shows the skin under it rather than a grey spot. Channels
+ * are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and encoded to sRGB into dst. Non-finite or
+ * out-of-range factors are treated as neutral (k = 1, skin 0, light 0 when negative, ceiling 1); |k|, |skin| and
+ * light are capped at 1e3.
  */
+/* Steps of the table that encodes linear light to sRGB codes (under a fifth of a code apart near black). */
+#define RELIGHT_ENC 16383
+
 static inline int finite_pair(float a, float b)
 {
     return a > -1e3f && a < 1e3f && b > -1e3f && b < 1e3f; /* false for NaN */
 }
 
-int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, fk_image *dst)
+/* Linear-resize sampling of one axis: the two cells and the weight of the second for output index i. */
+static inline void axis_sample(int i, int n_out, int n_grid, int *a, int *b, float *t)
+{
+    float x = ((float)i + 0.5f) * (float)n_grid / (float)n_out - 0.5f;
+    if (x < 0.0f) x = 0.0f;
+    int i0 = (int)x;
+    if (i0 > n_grid - 1) i0 = n_grid - 1;
+    int i1 = i0 + 1 < n_grid ? i0 + 1 : n_grid - 1;
+    float f = x - (float)i0;
+    *a = i0;
+    *b = i1;
+    *t = f < 1.0f ? f : 1.0f;
+}
+
+int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t grid_w, int64_t grid_len,
+               const fk_image *neutral, float neutral_ceiling, fk_image *dst)
 {
     int rc;
-    if (src == NULL || dst == NULL || factors == NULL) return FK_ENULL;
+    if (src == NULL || dst == NULL || grid == NULL) return FK_ENULL;
     if ((rc = fk_check_view(src)) != FK_OK) return rc;
     if ((rc = fk_check_same_shape(src, dst, 1)) != FK_OK) return rc;
+    if (neutral != NULL) {
+        if ((rc = fk_check_same_shape(src, neutral, 0)) != FK_OK) return rc;
+        if (neutral->channels != 1) return FK_ECHANNELS;
+    }
     if (src->channels != 3) return FK_ECHANNELS;
+    if (grid_h < 1 || grid_w < 1 || grid_h > FK_MAX_SIDE || grid_w > FK_MAX_SIDE) return FK_ESHAPE;
+    if (grid_len < (int64_t)grid_h * grid_w * 6) return FK_EBOUNDS;
+    if (!(neutral_ceiling > 0.0f && neutral_ceiling <= 1.0f)) neutral_ceiling = 1.0f;
     const int h = src->height, w = src->width;
-    if (factors_len < (int64_t)h * w * 6) return FK_EBOUNDS;
     lab_tables *t = malloc(sizeof(lab_tables));
-    if (t == NULL) return FK_ENOMEM;
+    int *xa = malloc(sizeof(int) * (size_t)w), *xb = malloc(sizeof(int) * (size_t)w);
+    float *xt = malloc(sizeof(float) * (size_t)w);
+    float *row = malloc(sizeof(float) * 6 * (size_t)grid_w); /* the grid interpolated down to this image row */
+    uint8_t *to_srgb = malloc(RELIGHT_ENC + 1);                 /* linear (in 1/RELIGHT_ENC steps) -> sRGB code */
+    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || row == NULL || to_srgb == NULL) {
+        free(t);
+        free(xa);
+        free(xb);
+        free(xt);
+        free(row);
+        free(to_srgb);
+        return FK_ENOMEM;
+    }
     make_tables(t);
+    for (int i = 0; i <= RELIGHT_ENC; i++) to_srgb[i] = (uint8_t)(encode(t, (float)i / RELIGHT_ENC) + 0.5f);
+    for (int j = 0; j < w; j++) axis_sample(j, w, grid_w, &xa[j], &xb[j], &xt[j]);
     const float wr = 0.2126f, wg = 0.7152f, wb = 0.0722f;
     for (int i = 0; i < h; i++) {
         const uint8_t *p = src->data + (int64_t)i * src->stride;
         uint8_t *o = dst->data + (int64_t)i * dst->stride;
-        const float *f = factors + (int64_t)i * w * 6;
-        for (int j = 0; j < w; j++, p += 3, o += 3, f += 6) {
+        const uint8_t *nm = neutral != NULL ? neutral->data + (int64_t)i * neutral->stride : NULL;
+        int ya, yb;
+        float yt;
+        axis_sample(i, h, grid_h, &ya, &yb, &yt);
+        const float *ra = grid + (int64_t)ya * grid_w * 6, *rb = grid + (int64_t)yb * grid_w * 6;
+        for (int c = 0; c < grid_w * 6; c++) row[c] = ra[c] + yt * (rb[c] - ra[c]);
+        for (int j = 0; j < w; j++, p += 3, o += 3) {
+            float f[6];
+            const float *c0 = row + xa[j] * 6, *c1 = row + xb[j] * 6;
+            for (int k = 0; k < 6; k++) f[k] = c0[k] + xt[j] * (c1[k] - c0[k]);
             float kr = f[0], ki = f[1], light = f[2], ceiling = f[3], sr = f[4], sb = f[5];
             if (!finite_pair(kr, ki)) {
                 kr = 1.0f;
@@ -380,11 +431,18 @@ int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, f
             if (!(light > 0.0f)) light = 0.0f;
             if (!(light < 1e3f)) light = 1e3f;
             if (!(ceiling > 0.0f && ceiling <= 1.0f)) ceiling = 1.0f;
+            if (nm != NULL && nm[j]) {
+                const float n = (float)nm[j] * (1.0f / 255.0f);
+                kr += n * (1.0f - kr);
+                ki -= n * ki;
+                ceiling += n * (neutral_ceiling - ceiling);
+            }
             const float r = t->dec[p[0]], g = t->dec[p[1]], b = t->dec[p[2]];
             const float y = wr * r + wg * g + wb * b;
             float v[3] = {0.0f, 0.0f, 0.0f};
             if (y > 0.0f) {
-                const float zr = r / y - 1.0f, zb = b / y - 1.0f;
+                const float inv = 1.0f / y;
+                const float zr = r * inv - 1.0f, zb = b * inv - 1.0f;
                 float nr = kr * zr - ki * zb, nb = ki * zr + kr * zb;
                 float yo = light * y;
                 const float knee = 0.8f * ceiling, span = ceiling - knee;
@@ -401,9 +459,19 @@ int fk_relight(const fk_image *src, const float *factors, int64_t factors_len, f
                 v[1] = yo * (1.0f + ng);
                 v[2] = yo * (1.0f + nb);
             }
-            for (int k = 0; k < 3; k++) o[k] = (uint8_t)(encode(t, v[k] > 0.0f ? v[k] : 0.0f) + 0.5f);
+            for (int k = 0; k < 3; k++) {
+                float x = v[k] * (float)RELIGHT_ENC + 0.5f;
+                x = x > 0.0f ? x : 0.0f;
+                x = x < (float)RELIGHT_ENC ? x : (float)RELIGHT_ENC;
+                o[k] = to_srgb[(int)x];
+            }
         }
     }
     free(t);
+    free(xa);
+    free(xb);
+    free(xt);
+    free(row);
+    free(to_srgb);
     return FK_OK;
 }

@@ -296,11 +296,25 @@ def unsharp_mask(
     return _round_u8(i + wt * (i - b)).reshape(img.shape)
 
 
-def relight(img: U8, factors: npt.NDArray[np.float32]) -> U8:
+def _axis(n_out: int, n_grid: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp], F64]:
+    x = np.maximum((np.arange(n_out) + 0.5) * n_grid / n_out - 0.5, 0.0)
+    i0 = np.minimum(x.astype(np.intp), n_grid - 1)
+    i1 = np.minimum(i0 + 1, n_grid - 1)
+    return i0, i1, np.minimum(x - i0, 1.0)
+
+
+def relight(img: U8, grid: npt.NDArray[np.float32], neutral: U8 | None = None, neutral_ceiling: float = 1.0) -> U8:
     """fk_relight's definition (fk_colour.c), in float64 with exact sRGB curves."""
+    h, w = img.shape[:2]
+    ya, yb, yt = _axis(h, grid.shape[0])
+    xa, xb, xt = _axis(w, grid.shape[1])
+    g = grid.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # a NaN or infinite cell spreads to what is interpolated from it, as in C
+        top = g[ya][:, xa] + xt[None, :, None] * (g[ya][:, xb] - g[ya][:, xa])
+        bottom = g[yb][:, xa] + xt[None, :, None] * (g[yb][:, xb] - g[yb][:, xa])
+        f = top + yt[:, None, None] * (bottom - top)
     c = img.astype(np.float64) / 255
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-    f = factors.astype(np.float64)
 
     def pair(a: F64, b: F64, default: complex) -> npt.NDArray[np.complex128]:
         with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
@@ -312,6 +326,10 @@ def relight(img: U8, factors: npt.NDArray[np.float32]) -> U8:
     with np.errstate(invalid="ignore"):
         light = np.where(f[..., 2] > 0, np.where(f[..., 2] < 1e3, f[..., 2], 1e3), 0.0)
         ceiling = np.where((f[..., 3] > 0) & (f[..., 3] <= 1), f[..., 3], 1.0)
+    if neutral is not None:
+        n = neutral.astype(np.float64) / 255
+        k = k + n * (1 - k.real) - 1j * n * k.imag
+        ceiling = ceiling + n * (neutral_ceiling - ceiling)
     wr, wg, wb = 0.2126, 0.7152, 0.0722
     y = lin @ np.array([wr, wg, wb])
     safe = np.where(y > 0, y, 1.0)

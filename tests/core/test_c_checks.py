@@ -79,9 +79,11 @@ def test_bad_views_are_refused_by_every_routine(override, status):
         lib.fk_colour_transfer(rgb, bad, rgb, 0, d3, c3, 1.0, d3, c3),
         lib.fk_guided_filter(bad, ffi.NULL, raw_view(good.copy()), 1, 0.01, 1.0),
         lib.fk_unsharp_mask(g, bad, raw_view(good.copy()), 1.0, 1.0, 1.0),
-        lib.fk_relight(bad, ffi.new("float[]", 96), 96, rgb),
-        lib.fk_relight(rgb, ffi.new("float[]", 96), 96, bad),
-        lib.fk_relight(rgb, ffi.new("float[]", 95), 95, rgb),  # one factor short
+        lib.fk_relight(bad, ffi.new("float[]", 96), 4, 4, 96, ffi.NULL, 1.0, rgb),
+        lib.fk_relight(rgb, ffi.new("float[]", 96), 4, 4, 96, ffi.NULL, 1.0, bad),
+        lib.fk_relight(rgb, ffi.new("float[]", 96), 4, 4, 96, bad, 1.0, rgb),
+        lib.fk_relight(rgb, ffi.new("float[]", 95), 4, 4, 95, ffi.NULL, 1.0, rgb),  # one factor short
+        lib.fk_relight(rgb, ffi.new("float[]", 6), 0, 1, 6, ffi.NULL, 1.0, rgb),  # an empty grid
     ]
     assert all(rc < 0 for rc in refused), refused
     assert (guard == 0).all()

@@ -196,31 +196,48 @@ def relight_cases(draw):  # type: ignore[no-untyped-def]
     img = draw(images(min_side=1, max_side=24, channels=(3,)))
     h, w = img.shape[:2]
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    factors = np.empty((h, w, 6), np.float32)
-    factors[..., 0] = rng.uniform(0.3, 3.0, (h, w))
-    factors[..., 1] = rng.uniform(-1.0, 1.0, (h, w))
-    factors[..., 2] = rng.uniform(0.0, 8.0, (h, w))
-    factors[..., 3] = rng.uniform(0.02, 1.0, (h, w))
-    factors[..., 4:] = rng.uniform(-0.6, 0.6, (h, w, 2))
+    gh, gw = draw(st.integers(1, h)), draw(st.integers(1, w))
+    factors = np.empty((gh, gw, 6), np.float32)
+    factors[..., 0] = rng.uniform(0.3, 3.0, (gh, gw))
+    factors[..., 1] = rng.uniform(-1.0, 1.0, (gh, gw))
+    factors[..., 2] = rng.uniform(0.0, 8.0, (gh, gw))
+    factors[..., 3] = rng.uniform(0.02, 1.0, (gh, gw))
+    factors[..., 4:] = rng.uniform(-0.6, 0.6, (gh, gw, 2))
     if draw(st.booleans()):  # hostile values: NaN, infinities, out of range, treated as neutral in C and twin
-        bad = rng.random((h, w, 6)) < 0.2
+        bad = rng.random((gh, gw, 6)) < 0.2
         factors[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf, -5.0, 1e9], np.float32), bad.sum())
-    return img, factors
+    neutral = rng.integers(0, 256, (h, w), dtype=np.uint8) if draw(st.booleans()) else None
+    return img, factors, neutral, draw(st.floats(0.05, 1.0))
 
 
 @SETTINGS
 @given(relight_cases())
 def test_relight_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
-    img, factors = case
-    out = relight(img, factors)
-    assert np.abs(out.astype(int) - ref.relight(img, factors).astype(int)).max() <= 1
+    img, factors, neutral, top = case
+    out = relight(img, factors, neutral=neutral, neutral_ceiling=top)
+    # NaN in a cell spreads to the pixels interpolated from it, in C and twin alike (treated as neutral).
+    expect = ref.relight(img, factors, neutral, top)
+    assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
     in_place = img.copy()
-    relight(in_place, factors, out=in_place)
+    relight(in_place, factors, neutral=neutral, neutral_ceiling=top, out=in_place)
     assert np.array_equal(in_place, out)
 
 
-def _factors(shape: tuple[int, int], k: complex, light: float, ceiling: float = 1.0, skin: complex = 0j) -> np.ndarray:
-    f = np.empty((*shape, 6), np.float32)
+def test_relight_samples_its_grid_as_opencv_resizes_it() -> None:
+    rng = np.random.default_rng(5)
+    img = rng.integers(20, 180, (23, 31, 3), dtype=np.uint8)
+    grid = np.empty((4, 5, 6), np.float32)
+    grid[..., 0], grid[..., 1], grid[..., 3], grid[..., 4:] = 1.0, 0.0, 1.0, 0.0
+    grid[..., 2] = rng.uniform(0.5, 1.5, (4, 5))
+    full = cv2.resize(grid, (31, 23), interpolation=cv2.INTER_LINEAR)
+    one_by_one = np.stack([relight(img[i:i + 1, j:j + 1].copy(),
+                                   full[i:i + 1, j:j + 1].copy())[0, 0]
+                           for i in range(23) for j in range(31)]).reshape(23, 31, 3)
+    assert np.abs(relight(img, grid).astype(int) - one_by_one.astype(int)).max() <= 1
+
+
+def _factors(k: complex, light: float, ceiling: float = 1.0, skin: complex = 0j) -> np.ndarray:
+    f = np.empty((1, 1, 6), np.float32)
     f[..., 0], f[..., 1], f[..., 2], f[..., 3], f[..., 4], f[..., 5] = k.real, k.imag, light, ceiling, skin.real, \
         skin.imag
     return f
@@ -229,12 +246,10 @@ def _factors(shape: tuple[int, int], k: complex, light: float, ceiling: float = 
 def test_relight_neutral_factors_keep_the_image_below_the_knee() -> None:
     rng = np.random.default_rng(3)
     img = rng.integers(0, 200, (20, 30, 3), dtype=np.uint8)  # luminance under 0.8 of the ceiling
-    assert np.abs(relight(img, _factors((20, 30), 1 + 0j, 1.0)).astype(int) - img).max() <= 1
+    assert np.abs(relight(img, _factors(1 + 0j, 1.0)).astype(int) - img).max() <= 1
 
 
 def test_relight_keeps_grey_grey_and_moves_skin_to_skin() -> None:
-    # A pale skin and a dark one (sRGB), and a grey: the chroma factor taking the first skin's chroma to the
-    # second's must leave the grey grey whatever it does to colours.
     def linear(rgb: np.ndarray) -> np.ndarray:
         c = rgb.astype(float) / 255
         return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
@@ -249,20 +264,27 @@ def test_relight_keeps_grey_grey_and_moves_skin_to_skin() -> None:
     pale, dark = np.array([228, 190, 170], np.uint8), np.array([120, 75, 55], np.uint8)
     k = chroma(dark) / chroma(pale)
     img = np.array([[pale, [128, 128, 128]]], np.uint8)
-    out = relight(img, _factors((1, 2), k, luma(dark) / luma(pale)))
+    out = relight(img, _factors(k, luma(dark) / luma(pale)))
     assert abs(chroma(out[0, 0]) - chroma(dark)) < 0.05
     assert np.ptp(out[0, 1].astype(int)) <= 1, "grey must stay grey"
     # A white highlight dimmed under a low ceiling takes the skin's colour in the share of light removed.
     white = np.full((1, 1, 3), 250, np.uint8)
-    dimmed = relight(white, _factors((1, 1), k, 1.0, ceiling=0.2, skin=chroma(dark)))
+    dimmed = relight(white, _factors(k, 1.0, ceiling=0.2, skin=chroma(dark)))
     assert dimmed[0, 0, 0] > dimmed[0, 0, 1] > dimmed[0, 0, 2], "a dimmed highlight shows the skin's hue"
+    # Where neutral is full, the colour is not turned (eye whites, teeth) and the ceiling is neutral_ceiling.
+    kept = relight(img, _factors(k, 1.0), neutral=np.full((1, 2), 255, np.uint8))
+    assert np.abs(kept.astype(int) - img).max() <= 1
 
 
 def test_relight_refuses_bad_factors() -> None:
     img = np.zeros((4, 5, 3), np.uint8)
-    for bad in (np.zeros((4, 5, 4), np.float32), np.zeros((4, 5, 6), np.float64), np.zeros((5, 4, 6), np.float32),
+    for bad in (np.zeros((4, 5, 4), np.float32), np.zeros((4, 5, 6), np.float64), np.zeros((0, 4, 6), np.float32),
                 [[0.0] * 6]):
-        with pytest.raises(ParameterValueError, match="factors must be a float32 array"):
+        with pytest.raises(ParameterValueError, match="factors must be a float32 grid"):
             relight(img, bad)  # type: ignore[arg-type]
     with pytest.raises(ParameterValueError):
         relight(np.zeros((4, 5), np.uint8), np.zeros((4, 5, 6), np.float32))
+    with pytest.raises(ParameterValueError, match="neutral has shape"):
+        relight(img, np.zeros((2, 2, 6), np.float32), neutral=np.zeros((5, 4), np.uint8))
+    with pytest.raises(ParameterValueError, match="neutral_ceiling"):
+        relight(img, np.zeros((2, 2, 6), np.float32), neutral_ceiling=0.0)

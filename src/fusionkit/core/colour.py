@@ -200,26 +200,34 @@ def transfer_colour(
 RELIGHT_FACTORS = ("chroma_re", "chroma_im", "light", "ceiling", "skin_re", "skin_im")
 
 
-def relight(image: ImageArray, factors: npt.NDArray[np.float32], out: ImageArray | None = None) -> ImageArray:
+def relight(image: ImageArray, factors: npt.NDArray[np.float32], *, neutral: ImageArray | None = None,
+            neutral_ceiling: float = 1.0, out: ImageArray | None = None) -> ImageArray:
     """Put an sRGB face in another light and complexion, per pixel (the light and colour stage of a fusion).
 
-    Each pixel, decoded to linear light (R, G, B) with luminance Y (BT.709), has chroma
-    ``z = (R / Y - 1) + i (B / Y - 1)`` (grey is 0; G follows from the luminance weights). It becomes
-    ``Y' = light * Y`` and ``z' = k * z`` with the complex ``k = chroma_re + i chroma_im``: chroma is rotated and
-    scaled about grey, so grey stays grey (grey hair, the light's colour in a highlight) while the skin's colour,
-    and colours near it, move to the template's. Luminance above 0.8 ``ceiling`` is rolled off smoothly towards
-    ``ceiling``; the share of light so removed is a highlight's, so the chroma moves by that share towards
-    ``skin_re + i skin_im`` (a flash highlight dimmed to the template's light shows skin, not a grey spot). The
-    pixel is encoded back to sRGB.
+    The factors come on a coarse grid spread over the image, sampled bilinearly at each pixel (as
+    ``cv2.resize(factors, (W, H), interpolation=cv2.INTER_LINEAR)`` would give them). Each pixel, decoded to
+    linear light (R, G, B) with luminance Y (BT.709), has chroma ``z = (R / Y - 1) + i (B / Y - 1)`` (grey is 0; G
+    follows from the luminance weights). It becomes ``Y' = light * Y`` and ``z' = k * z`` with the complex
+    ``k = chroma_re + i chroma_im``: chroma is rotated and scaled about grey, so grey stays grey (grey hair, the
+    light's colour in a highlight) while the skin's colour, and colours near it, move to the template's. Where
+    ``neutral`` is set (0-255), ``k`` moves towards 1 and the ceiling towards ``neutral_ceiling`` (eyes and teeth
+    keep their colour). Luminance above 0.8 ``ceiling`` is rolled off smoothly towards ``ceiling``; the share of
+    light so removed is a highlight's, so the chroma moves by that share towards ``skin_re + i skin_im`` (a flash
+    highlight dimmed to the template's light shows skin, not a grey spot). The pixel is encoded back to sRGB.
 
     Parameters
     ----------
     image
         (H, W, 3) uint8 sRGB.
     factors
-        (H, W, 6) float32: ``chroma_re, chroma_im, light, ceiling, skin_re, skin_im`` (:data:`RELIGHT_FACTORS`);
-        light >= 0 (a linear-light ratio), ceiling 0-1 (linear luminance), skin the target skin's chroma.
-        Non-finite or out-of-range values are treated as neutral rather than trusted (k = 1, skin 0, ceiling 1).
+        (GH, GW, 6) float32 grid: ``chroma_re, chroma_im, light, ceiling, skin_re, skin_im``
+        (:data:`RELIGHT_FACTORS`); light >= 0 (a linear-light ratio), ceiling 0-1 (linear luminance), skin the
+        target skin's chroma. Non-finite or out-of-range values are treated as neutral rather than trusted (k = 1,
+        skin 0, ceiling 1).
+    neutral
+        Optional (H, W) uint8 mask, 0-255.
+    neutral_ceiling
+        0-1: the ceiling where ``neutral`` is 255.
     out
         Optional (H, W, 3) uint8 output (may be ``image``); allocated when omitted.
 
@@ -234,11 +242,17 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], out: ImageArray
     """
     image = _views.input_image(image, "image", channels=(3,))
     h, w = image.shape[:2]
-    if not isinstance(factors, np.ndarray) or factors.dtype != np.float32 or factors.shape != (h, w, 6):
+    if (not isinstance(factors, np.ndarray) or factors.dtype != np.float32 or factors.ndim != 3
+            or factors.shape[2] != 6 or factors.shape[0] < 1 or factors.shape[1] < 1):
         got = f"{factors.dtype} {factors.shape}" if isinstance(factors, np.ndarray) else type(factors).__name__
-        raise ParameterValueError(f"factors must be a float32 array of shape {(h, w, 6)} (the image's height and "
-                                  f"width, six factors a pixel), got {got}")
+        raise ParameterValueError(f"factors must be a float32 grid of shape (rows, columns, 6), six factors a "
+                                  f"cell, got {got}")
     factors = np.ascontiguousarray(factors)
+    ceiling = _views.number(neutral_ceiling, "neutral_ceiling", 0.0, 1.0, lo_open=True)
+    if neutral is not None:
+        neutral = _views.input_image(neutral, "neutral", channels=(1,))
+        if neutral.shape[:2] != (h, w):
+            raise ParameterValueError(f"neutral has shape {neutral.shape[:2]} but image has {(h, w)}: they must match")
     if out is None:
         out = np.empty_like(image, order="C")
     else:
@@ -247,6 +261,8 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], out: ImageArray
             raise ParameterValueError(f"out has shape {out.shape} but image has {image.shape}: they must match")
         if np.shares_memory(out, image) and out.__array_interface__ != image.__array_interface__:
             image = image.copy()
-    rc = lib.fk_relight(_views.view(image), ffi.from_buffer("float[]", factors), factors.size, _views.view(out))
+    rc = lib.fk_relight(_views.view(image), ffi.from_buffer("float[]", factors), factors.shape[0], factors.shape[1],
+                        factors.size, ffi.NULL if neutral is None else _views.view(neutral), ceiling,
+                        _views.view(out))
     check(rc, "relight")
     return out

@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import relight
-from fusionkit.fusion.engine._common import F32, U8, nonzero_box, soften, u8
+from fusionkit.fusion.engine._common import F32, U8, feather_local, nonzero_box, u8
 from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
@@ -35,7 +35,7 @@ __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 _LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
 _CHROMA_MIN, _CHROMA_MAX = 1 / 3, 3.0
 # A region's colour is moved at most this far (CIE a*b* units) towards the user-template segment.
-_MAX_SETTLE = 10.0
+_MAX_SETTLE = 16.0
 # A skin whose chroma about grey is under this (median over the face) is grey: a black-and-white photo.
 _GREY_SKIN = 0.03
 # Weight of the face's whole-skin mean in each smooth colour: where no skin is near (the hairline, the far side of
@@ -108,11 +108,8 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     """
     if not colour_match:
         return ColourMatch(texture=user_tex)
-    h, w = coverage.shape
     clear = (coverage >= 128) & (occluders < 128)
-    # Light is measured on the skin and across the brows (their hairs are dark outliers the second pass drops): a
-    # forehead left unmeasured between the brows and a fringe keeps the user photo's light, a pale band.
-    skin = (parts.skin | ((parts.brow_band >= 128) & (parts.oval >= 128))) & clear
+    skin = parts.skin & clear
     if skin.sum() < 64:
         skin = coverage >= 128
     # The light is smooth: it is measured on every k-th pixel and smoothed at 1/factor of the region's size.
@@ -159,32 +156,16 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     top = float(np.percentile(tmpl_k[on] @ _LUMA, 99.5)) if on.any() else 1.0
     top = min(1.0, max(top, 0.05))
     local = np.minimum(np.float32(1.3) * (t_s @ _LUMA), np.float32(top))
-    # Everything smooth goes up to full size in one resize, as the core's relighting factors.
+    # The smooth factors stay on their coarse grid: the core samples it at every pixel. Eye whites, irises and
+    # teeth take the light, not the skin's change of colour, and may be as bright as the template's brightest skin.
     skin_chroma = _chroma(t_s)
-    small = np.dstack([chroma.real, chroma.imag, light, local, skin_chroma.real, skin_chroma.imag]).astype(np.float32)
-    factors = np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR), np.float32)
-    # Eye whites, irises and teeth take the light, not the skin's change of colour, and may be as bright as the
-    # template's brightest skin.
-    _fade(factors, np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6), top)
-    texture = relight(user_tex, factors)
-    # Brows, eye surrounds and lips are not skin: their colour may be the user's, the template's or in between,
-    # never a third colour that the skin's light and hue would give them.
+    grid = np.dstack([chroma.real, chroma.imag, light, local, skin_chroma.real, skin_chroma.imag]).astype(np.float32)
+    neutral = feather_local(np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6))
+    texture = relight(user_tex, grid, neutral=neutral, neutral_ceiling=top)
+    # Eye surrounds and lips are not skin: their colour may be the user's, the template's or in between, never a
+    # third colour that the skin's light and hue would give them.
     _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), coverage >= 128, max(1.0, base_sigma / 4))
     return ColourMatch(texture=texture)
-
-
-def _fade(factors: F32, region: U8, sigma: float, top: float) -> None:
-    """On ``region`` (feathered), in place and within its box: the chroma factor to 1 (no change of colour) and
-    the ceiling to ``top``."""
-    box = nonzero_box(region, int(np.ceil(3.5 * sigma)) + 2)
-    if box is None:
-        return
-    y0, y1, x0, x1 = box
-    weight = soften(np.ascontiguousarray(region[y0:y1, x0:x1]), sigma).astype(np.float32) * np.float32(1 / 255)
-    part = factors[y0:y1, x0:x1]
-    part[..., 0] += weight * (1 - part[..., 0])
-    part[..., 1] -= weight * part[..., 1]
-    part[..., 3] += weight * (np.float32(top) - part[..., 3])
 
 
 def _chroma(linear: F32) -> NDArray[np.complex64]:
@@ -195,10 +176,10 @@ def _chroma(linear: F32) -> NDArray[np.complex64]:
 
 
 def _feature_regions(parts: Regions) -> tuple[U8, ...]:
-    """0/255 masks of the brows (with a band of the skin above them), the eye surrounds (each eye's contour
-    scaled 1.9x about its centre, less the eye) and the lips (without the mouth opening)."""
+    """0/255 masks of the eye surrounds (each eye's contour scaled 1.9x about its centre, less the eye) and the lips
+    (without the mouth opening). (The brows need no settling: turning chroma about grey keeps grey brows grey.)"""
     lips = np.where((parts.lips_outer >= 128) & (parts.mouth_open < 128), 255, 0).astype(np.uint8)
-    return parts.brow_band, parts.eye_surround, lips
+    return parts.eye_surround, lips
 
 
 def _lab(rgb: U8) -> F32:
@@ -215,7 +196,7 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
     region's median colour (one offset for the region, feathered out around it), which is exact enough for the
     few a*b* units it moves and costs no per-pixel Lab conversion.
     """
-    pad = int(np.ceil(5.5 * sigma)) + 2
+    pad = int(np.ceil(4 * sigma)) + 2  # the shift's reach (see the weight below)
     for region in regions:
         box = nonzero_box(region, pad)
         if box is None:
@@ -241,10 +222,11 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         rgb = cv2.cvtColor(np.stack([centre, moved])[None], cv2.COLOR_Lab2RGB)[0] * np.float32(255)
         offset = rgb[1] - rgb[0]
         # The whole region takes the shift, its surroundings fade out of it.
-        reach = 2 * round(2 * sigma) + 1
-        grown = u8(cv2.dilate(np.where(region[y0:y1, x0:x1] >= 128, 255, 0).astype(np.uint8),
-                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))))
-        weight = soften(grown, sigma).astype(np.float32) * np.float32(1 / 255)
+        # The region and 2 sigma around it whole, fading out over 2 sigma more (by the distance to the region:
+        # round, smooth and cheap).
+        outside = np.where(region[y0:y1, x0:x1] >= 128, 0, 255).astype(np.uint8)
+        distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
+        weight = np.clip(np.float32(2) - distance * np.float32(1 / (2 * sigma)), 0, 1)
         roi = texture[y0:y1, x0:x1]
         change = weight[..., None] * offset
         cv2.add(roi, change, dst=roi, dtype=cv2.CV_8U)

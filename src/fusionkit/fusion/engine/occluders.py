@@ -61,16 +61,16 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     if not plausible_skin(skin[0]):
         return np.maximum(np.where(parts.skin, 255, 0).astype(np.uint8), template_fixed)  # the face is covered
     not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)
+    # A mole, a blemish or a bit of stubble is the user's own, not a cover: blobs under 0.5% of the face's skin
+    # stay in (a hole there would show a spot of the template's skin). Judged at the small scale, as the rest.
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(not_skin, connectivity=8)
+    if count > 1:
+        small = stats[:, cv2.CC_STAT_AREA] < 0.005 * max(int(parts.skin[::3, ::3].sum()), 1)
+        small[0] = False
+        not_skin[small[labels]] = 0
     occluder = u8(cv2.resize(not_skin, (rw, rh), interpolation=cv2.INTER_NEAREST))
     occluder[parts.features_grown >= 128] = 0
     grow = parts.grow
     occluder = dilate_mask(erode_mask(occluder, max(1, grow // 2)), grow)  # drop speckles, then cover edges
-    # A mole, a blemish or a bit of stubble is the user's own, not a cover: blobs under 0.5% of the face's skin
-    # stay in (a hole there would show a spot of the template's skin).
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(occluder, connectivity=8)
-    if count > 1:
-        small = stats[:, cv2.CC_STAT_AREA] < 0.005 * max(int(parts.skin.sum()), 1)
-        small[0] = False
-        occluder[small[labels]] = 0
     np.maximum(occluder, template_fixed, out=occluder)
     return occluder

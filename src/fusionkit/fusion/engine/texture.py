@@ -10,7 +10,7 @@ import numpy as np
 from fusionkit.core import composite, erode_mask, guided_filter, unsharp_mask
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import FuseOptions
-from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, soften
+from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, nonzero_box, soften, u8
 from fusionkit.fusion.engine.geometry import FacePlan, fit_similarity
 from fusionkit.fusion.engine.mask import Regions
 from fusionkit.vision.topology import MeshTopology
@@ -87,11 +87,17 @@ _DETAIL_IOD = 90.0
 _MAX_FEATURE_GAIN = 1.0  # the user's own eyes, brows and lips sharpened by at most 2x their fine contrast
 
 
-def _bands(face: F32, template: F32, sigma: float) -> list[tuple[F32, F32]]:
-    """(face, template) detail in two octaves: finer than ``sigma`` and between ``sigma`` and ``2 sigma``."""
-    f1, t1 = cv2.GaussianBlur(face, (0, 0), sigma), cv2.GaussianBlur(template, (0, 0), sigma)
-    f2, t2 = cv2.GaussianBlur(face, (0, 0), 2 * sigma), cv2.GaussianBlur(template, (0, 0), 2 * sigma)
-    return [(face - f1, template - t1), (f1 - f2, t1 - t2)]
+def _bands(grey: U8, sigma: float, octaves: int) -> list[F32]:
+    """Grey detail in ``octaves`` octaves from the finest: finer than ``sigma``, then between ``sigma`` and
+    ``2 sigma``. The blurs run on 16-bit grey scaled by 8 (OpenCV's fast integer path, an eighth of a grey level of
+    precision)."""
+    g = grey.astype(np.int16) * np.int16(8)
+    out = []
+    for octave in range(octaves):
+        blurred = cv2.GaussianBlur(g, (0, 0), sigma * 2**octave)
+        out.append((g - blurred).astype(np.float32) * np.float32(1 / 8))
+        g = blurred
+    return out
 
 
 def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occluders: U8) -> None:
@@ -110,33 +116,40 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     (matching noise and fine texture between a composited region and its photograph).
     """
     sigma = max(0.6, plan.inter_ocular_distance / _DETAIL_IOD)
-    grey_f = cv2.cvtColor(face, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    grey_t = cv2.cvtColor(template, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    grey_f = u8(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
+    grey_t = u8(cv2.cvtColor(template, cv2.COLOR_RGB2GRAY))
     clear = occluders < 128
     skin = parts.skin & clear
     features = (parts.features_grown >= 128) & (parts.oval >= 128) & clear & (parts.mouth_open < 128)
     # Energies from every other pixel (plenty); weights feathered by a box of about the detail's reach.
     sample = np.zeros_like(skin)
     sample[::2, ::2] = True
-    on_skin, on_features = skin & sample, features & sample
     box = (2 * round(2 * sigma) + 1,) * 2
-    w_skin = cv2.blur(skin.astype(np.float32), box)
-    w_feat = cv2.blur(features.astype(np.float32), box)
-    add = np.zeros_like(grey_f)
-    # Two octaves: the finest (pores, grain) and the next (fine lines, lashes).
-    for octave, (d_face, d_tmpl) in enumerate(_bands(grey_f, grey_t, sigma)):
-        on_face = np.zeros_like(grey_f)
-        if on_skin.sum() >= 16:
-            e_face, e_tmpl = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_tmpl[on_skin]).mean())
-            # Only the finest octave: beyond it the template's lines are its wrinkles and folds (its likeness), and
-            # deepening the user's own draws hard brackets around a mouth.
-            if e_face < e_tmpl and octave == 0:
-                share = np.sqrt(1 - (e_face / e_tmpl) ** 2)
-                add += np.float32(share) * w_skin * d_tmpl
-        if on_features.sum() >= 16:
-            e_face, e_tmpl = float(np.abs(d_face[on_features]).mean()), float(np.abs(d_tmpl[on_features]).mean())
+    add = np.zeros(grey_f.shape, np.float32)
+    # The finest octave (pores, grain) over the whole face: the template's grain on the skin, in the share the
+    # user's lacks. Only the finest: beyond it the template's lines are its wrinkles and folds (its likeness), and
+    # deepening the user's own draws hard brackets around a mouth.
+    (d_face,), (d_tmpl,) = _bands(grey_f, sigma, 1), _bands(grey_t, sigma, 1)
+    on_skin = skin & sample
+    if on_skin.sum() >= 16:
+        e_face, e_tmpl = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_tmpl[on_skin]).mean())
+        if e_face < e_tmpl:
+            share = np.sqrt(1 - (e_face / e_tmpl) ** 2)
+            add += np.float32(share) * cv2.blur(skin.astype(np.float32), box) * d_tmpl
+    # The features (eyes, brows, lips), in their own box: the user's own detail in two octaves (the finest, and
+    # fine lines and lashes) deepened towards the template's.
+    found = nonzero_box(np.where(features, 255, 0).astype(np.uint8), 8 * round(sigma) + 4)
+    if found is not None and (features & sample).sum() >= 16:
+        y0, y1, x0, x1 = found
+        part = (slice(y0, y1), slice(x0, x1))
+        on = (features & sample)[part]
+        weight = cv2.blur(features[part].astype(np.float32), box)
+        face_bands = [d_face[part], _bands(np.ascontiguousarray(grey_f[part]), sigma, 2)[1]]
+        tmpl_bands = [d_tmpl[part], _bands(np.ascontiguousarray(grey_t[part]), sigma, 2)[1]]
+        for f_band, t_band in zip(face_bands, tmpl_bands, strict=True):
+            e_face, e_tmpl = float(np.abs(f_band[on]).mean()), float(np.abs(t_band[on]).mean())
             if e_face < e_tmpl:
-                on_face += np.float32(min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1)) * w_feat
-        add += on_face * d_face
+                gain = np.float32(min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1))
+                add[part] += gain * weight * f_band
     if add.any():
         cv2.add(face, cv2.merge([add, add, add]), dst=face, dtype=cv2.CV_8U)  # rounded, saturated
