@@ -67,7 +67,7 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
                        const double *target_mean, const double *target_std, double strength,
                        double *src_mean, double *src_std);
 /* Relighting of a 3-channel sRGB image by factors on a coarse grid (grid_h x grid_w cells of 6 floats: k_re, k_im,
-   light, ceiling, skin_re, skin_im; grid_len of them), sampled bilinearly; neutral (8-bit, may be NULL) takes the
+   light, ceiling, skin_re, skin_im; grid_len floats in all), sampled bilinearly; neutral (8-bit, may be NULL) takes the
    chroma factor to 1 and the ceiling to neutral_ceiling; see fk_colour.c. */
 int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t grid_w, int64_t grid_len,
                const fk_image *neutral, float neutral_ceiling, fk_image *dst);

@@ -346,9 +346,8 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
  * ceiling is rolled off towards ceiling (Y'' = knee + span * over / (over + span)); the share of light so removed is
  * a highlight's, so the chroma moves by that share towards the skin's (skin_re + i skin_im): a user photo's
  * specular highlight, dimmed to the template's light, shows the skin under it rather than a grey spot. Channels
- * are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and encoded to sRGB into dst. Non-finite or
- * out-of-range factors are treated as neutral (k = 1, skin 0, light 0 when negative, ceiling 1); |k|, |skin| and
- * light are capped at 1e3.
+ * are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and encoded to sRGB into dst. Each grid cell
+ * is made safe before it is interpolated (see sanitize_cell): a non-finite or out-of-range factor is neutral.
  */
 /* Steps of the table that encodes linear light to sRGB codes (under a fifth of a code apart near black). */
 #define RELIGHT_ENC 16383
@@ -356,6 +355,22 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
 static inline int finite_pair(float a, float b)
 {
     return a > -1e3f && a < 1e3f && b > -1e3f && b < 1e3f; /* false for NaN */
+}
+
+/* A grid cell made safe before it is interpolated: k = 1 and skin = 0 where either part is non-finite or beyond
+   1e3; light 1 where non-finite, 0 where negative, at most 1e3; ceiling 1 outside (0, 1]. */
+static inline void sanitize_cell(const float *in, float *out)
+{
+    const int k_ok = finite_pair(in[0], in[1]), skin_ok = finite_pair(in[4], in[5]);
+    out[0] = k_ok ? in[0] : 1.0f;
+    out[1] = k_ok ? in[1] : 0.0f;
+    float light = in[2];
+    if (!(light == light) || light > 1e30f || light < -1e30f) light = 1.0f; /* NaN or infinite */
+    light = light > 0.0f ? light : 0.0f;
+    out[2] = light < 1e3f ? light : 1e3f;
+    out[3] = (in[3] > 0.0f && in[3] <= 1.0f) ? in[3] : 1.0f;
+    out[4] = skin_ok ? in[4] : 0.0f;
+    out[5] = skin_ok ? in[5] : 0.0f;
 }
 
 /* Linear-resize sampling of one axis: the two cells and the weight of the second for output index i. */
@@ -414,23 +429,18 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
         float yt;
         axis_sample(i, h, grid_h, &ya, &yb, &yt);
         const float *ra = grid + (int64_t)ya * grid_w * 6, *rb = grid + (int64_t)yb * grid_w * 6;
-        for (int c = 0; c < grid_w * 6; c++) row[c] = ra[c] + yt * (rb[c] - ra[c]);
+        for (int c = 0; c < grid_w; c++) {
+            float a[6], b[6];
+            sanitize_cell(ra + c * 6, a);
+            sanitize_cell(rb + c * 6, b);
+            for (int k = 0; k < 6; k++) row[c * 6 + k] = a[k] + yt * (b[k] - a[k]);
+        }
         for (int j = 0; j < w; j++, p += 3, o += 3) {
             float f[6];
             const float *c0 = row + xa[j] * 6, *c1 = row + xb[j] * 6;
             for (int k = 0; k < 6; k++) f[k] = c0[k] + xt[j] * (c1[k] - c0[k]);
-            float kr = f[0], ki = f[1], light = f[2], ceiling = f[3], sr = f[4], sb = f[5];
-            if (!finite_pair(kr, ki)) {
-                kr = 1.0f;
-                ki = 0.0f;
-            }
-            if (!finite_pair(sr, sb)) {
-                sr = 0.0f;
-                sb = 0.0f;
-            }
-            if (!(light > 0.0f)) light = 0.0f;
-            if (!(light < 1e3f)) light = 1e3f;
-            if (!(ceiling > 0.0f && ceiling <= 1.0f)) ceiling = 1.0f;
+            float kr = f[0], ki = f[1], light = f[2], ceiling = f[3];
+            const float sr = f[4], sb = f[5];
             if (nm != NULL && nm[j]) {
                 const float n = (float)nm[j] * (1.0f / 255.0f);
                 kr += n * (1.0f - kr);

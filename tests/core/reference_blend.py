@@ -308,24 +308,24 @@ def relight(img: U8, grid: npt.NDArray[np.float32], neutral: U8 | None = None, n
     h, w = img.shape[:2]
     ya, yb, yt = _axis(h, grid.shape[0])
     xa, xb, xt = _axis(w, grid.shape[1])
-    g = grid.astype(np.float64)
-    with np.errstate(invalid="ignore"):  # a NaN or infinite cell spreads to what is interpolated from it, as in C
-        top = g[ya][:, xa] + xt[None, :, None] * (g[ya][:, xb] - g[ya][:, xa])
-        bottom = g[yb][:, xa] + xt[None, :, None] * (g[yb][:, xb] - g[yb][:, xa])
-        f = top + yt[:, None, None] * (bottom - top)
+    g = grid.astype(np.float64).copy()
+    with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
+        for a, b, default in ((0, 1, (1.0, 0.0)), (4, 5, (0.0, 0.0))):
+            ok = (g[..., a] > -1e3) & (g[..., a] < 1e3) & (g[..., b] > -1e3) & (g[..., b] < 1e3)
+            g[..., a] = np.where(ok, g[..., a], default[0])
+            g[..., b] = np.where(ok, g[..., b], default[1])
+        light = np.where(np.isfinite(g[..., 2]), g[..., 2], 1.0)
+        g[..., 2] = np.minimum(np.maximum(light, 0.0), 1e3)
+        g[..., 3] = np.where((g[..., 3] > 0) & (g[..., 3] <= 1), g[..., 3], 1.0)
+    top = g[ya][:, xa] + xt[None, :, None] * (g[ya][:, xb] - g[ya][:, xa])
+    bottom = g[yb][:, xa] + xt[None, :, None] * (g[yb][:, xb] - g[yb][:, xa])
+    f = top + yt[:, None, None] * (bottom - top)
     c = img.astype(np.float64) / 255
     lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
 
-    def pair(a: F64, b: F64, default: complex) -> npt.NDArray[np.complex128]:
-        with np.errstate(invalid="ignore"):  # comparisons with NaN are False, as in C
-            ok = (a > -1e3) & (a < 1e3) & (b > -1e3) & (b < 1e3)
-        return np.where(ok, np.nan_to_num(a) + 1j * np.nan_to_num(b), default)
-
-    k = pair(f[..., 0], f[..., 1], 1 + 0j)
-    skin = pair(f[..., 4], f[..., 5], 0j)
-    with np.errstate(invalid="ignore"):
-        light = np.where(f[..., 2] > 0, np.where(f[..., 2] < 1e3, f[..., 2], 1e3), 0.0)
-        ceiling = np.where((f[..., 3] > 0) & (f[..., 3] <= 1), f[..., 3], 1.0)
+    k = f[..., 0] + 1j * f[..., 1]
+    skin = f[..., 4] + 1j * f[..., 5]
+    light, ceiling = f[..., 2], f[..., 3]
     if neutral is not None:
         n = neutral.astype(np.float64) / 255
         k = k + n * (1 - k.real) - 1j * n * k.imag

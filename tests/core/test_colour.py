@@ -288,3 +288,16 @@ def test_relight_refuses_bad_factors() -> None:
         relight(img, np.zeros((2, 2, 6), np.float32), neutral=np.zeros((5, 4), np.uint8))
     with pytest.raises(ParameterValueError, match="neutral_ceiling"):
         relight(img, np.zeros((2, 2, 6), np.float32), neutral_ceiling=0.0)
+
+
+def test_relight_makes_bad_cells_neutral_before_interpolating() -> None:
+    rng = np.random.default_rng(9)
+    img = rng.integers(0, 180, (6, 8, 3), dtype=np.uint8)
+    grid = np.zeros((2, 2, 6), np.float32)
+    grid[..., 0], grid[..., 2], grid[..., 3] = 1.0, 1.0, 1.0
+    grid[..., 2] = np.nan  # light unknown everywhere: the image is left as it is, not blackened
+    assert np.abs(relight(img, grid).astype(int) - img).max() <= 1
+    grid[..., 2] = 1.0
+    grid[0, 0, 2] = np.inf  # one bad cell spoils nothing beyond it
+    out = relight(img, grid)
+    assert np.abs(out.astype(int) - img).max() <= 1

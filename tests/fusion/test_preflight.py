@@ -128,3 +128,16 @@ def test_the_hidden_half_of_a_turned_user_face_is_drawn_from_its_mirror():
                                                                template.shape[:2]),
                                                 topology=topo, options=FuseOptions()))
     assert plain.coverage.any()
+
+
+def test_a_tiny_template_face_is_fused_not_refused_as_covered():
+    # A face a video's tracks hold at 14 px (fuse() refuses template faces under 34 px; the engine must not take
+    # such a face's few skin pixels for a cover and blame the user).
+    t = photo("obama.jpg")
+    m = mesh("obama.jpg")
+    scale = 14 / m.face.size
+    small = cv2.resize(t, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    tiny = attrs.evolve(m, points=(m.points * np.float32(scale)).astype(np.float32),
+                        face=attrs.evolve(m.face, box=m.face.box * np.float32(scale)))
+    canvas = small.copy()
+    fuse_face(canvas, tiny, photo("biden.jpg"), mesh("biden.jpg"), FuseOptions(), mesh_topology())

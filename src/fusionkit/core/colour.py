@@ -196,6 +196,8 @@ def transfer_colour(
     return out
 
 
+_MAX_GRID_SIDE = 65536  # the core's largest side (FK_MAX_SIDE)
+
 #: The per-pixel factors :func:`relight` takes, in order along the last axis.
 RELIGHT_FACTORS = ("chroma_re", "chroma_im", "light", "ceiling", "skin_re", "skin_im")
 
@@ -222,8 +224,9 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], *, neutral: Ima
     factors
         (GH, GW, 6) float32 grid: ``chroma_re, chroma_im, light, ceiling, skin_re, skin_im``
         (:data:`RELIGHT_FACTORS`); light >= 0 (a linear-light ratio), ceiling 0-1 (linear luminance), skin the
-        target skin's chroma. Non-finite or out-of-range values are treated as neutral rather than trusted (k = 1,
-        skin 0, ceiling 1).
+        target skin's chroma. A cell's non-finite or out-of-range values are made neutral before it is
+        interpolated (k = 1 and skin 0 when either part is non-finite or beyond 1e3; light 1 when non-finite, 0 when
+        negative, 1e3 at most; ceiling 1 outside (0, 1]).
     neutral
         Optional (H, W) uint8 mask, 0-255.
     neutral_ceiling
@@ -247,6 +250,9 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], *, neutral: Ima
         got = f"{factors.dtype} {factors.shape}" if isinstance(factors, np.ndarray) else type(factors).__name__
         raise ParameterValueError(f"factors must be a float32 grid of shape (rows, columns, 6), six factors a "
                                   f"cell, got {got}")
+    if max(factors.shape[:2]) > _MAX_GRID_SIDE:
+        raise ParameterValueError(f"factors grid is {factors.shape[0]}x{factors.shape[1]} cells; at most "
+                                  f"{_MAX_GRID_SIDE} a side")
     factors = np.ascontiguousarray(factors)
     ceiling = _views.number(neutral_ceiling, "neutral_ceiling", 0.0, 1.0, lo_open=True)
     if neutral is not None:

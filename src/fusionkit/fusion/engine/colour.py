@@ -31,7 +31,8 @@ from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
 
-# Bounds of the light ratio (linear light, so 16x is about 2.3x in sRGB values) and of the chroma factor's size.
+# Bounds of the light ratio (linear light: 16x is about 3x in sRGB values in mid-tones) and of the chroma factor's
+# size.
 _LIGHT_MIN, _LIGHT_MAX = 1 / 16, 16.0
 _CHROMA_MIN, _CHROMA_MAX = 1 / 3, 3.0
 # A region's colour is moved at most this far (CIE a*b* units) towards the user-template segment.
@@ -150,8 +151,8 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     chroma *= np.clip(size, _CHROMA_MIN, _CHROMA_MAX) / np.maximum(size, 1e-6)
     # No skin of the fused face is lit much brighter than the template's skin around it: a highlight of the user
     # photo's light (a shiny nose tip), multiplied by a large ratio, would be a flat white patch. Above 80% of the
-    # ceiling lightness is rolled off (hue kept, in the core); the ceiling is 1.3x the template's smooth skin, and
-    # its brightest skin on the eyes and teeth.
+    # ceiling lightness is rolled off (in the core, the colour moving towards the skin's in the share of light
+    # removed); the ceiling is 1.3x the template's smooth skin, and its brightest skin on the eyes and teeth.
     on = weight > 0
     top = float(np.percentile(tmpl_k[on] @ _LUMA, 99.5)) if on.any() else 1.0
     top = min(1.0, max(top, 0.05))
@@ -164,7 +165,7 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     texture = relight(user_tex, grid, neutral=neutral, neutral_ceiling=top)
     # Eye surrounds and lips are not skin: their colour may be the user's, the template's or in between, never a
     # third colour that the skin's light and hue would give them.
-    _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), coverage >= 128, max(1.0, base_sigma / 4))
+    _settle_regions(texture, user_tex, tmpl_tex, _feature_regions(parts), clear, max(1.0, base_sigma / 4))
     return ColourMatch(texture=texture)
 
 

@@ -202,7 +202,7 @@ _NOSE_TIP = 1
 #: A user's mouth more open than the template's by this much (opening over width) starts to, and then does, take
 #: the template's lips whole.
 _CLOSING = (0.05, 0.15)
-#: Eyes open or shut at most this much more than the user's in the user photo (a ratio of opening over width).
+#: Bounds of the ratio of the template's eye opening to the user's by which the user's eyes are opened or shut.
 _EYE_OPENING_MIN, _EYE_OPENING_MAX = 0.1, 4.0
 
 
@@ -239,7 +239,8 @@ def _mouth_pose(points: F64, pairs: NDArray[np.int32]) -> tuple[F64, F64, F64]:
     return (mid @ along) / width, (mid @ across) / width, gap / width
 
 
-def wear_expression(template: NDArray[Any], user_aligned: NDArray[Any], topo: MeshTopology) -> F64:
+def wear_expression(template: NDArray[Any], user_aligned: NDArray[Any], topo: MeshTopology,
+                    whole: float | None = None) -> F64:
     """The aligned user's mesh wearing the template's expression: its mouth and eyelids move, nothing else.
 
     Mouth: the user's lips keep their corners, width and thickness (likeness) and take the template's expression:
@@ -251,7 +252,9 @@ def wear_expression(template: NDArray[Any], user_aligned: NDArray[Any], topo: Me
     Parameters
     ----------
     template, user_aligned
-        (N, 2) extended meshes, the user's already mapped onto the template by :func:`fit_similarity`.
+        (N, 2) extended meshes, the user's already turned into the template's pose by :func:`into_pose`.
+    whole
+        0-1: the share of the mouth taken whole from the template (:func:`lips_from_template` when omitted).
     """
     roles = expression_roles(topo)
     pairs = roles.mouth_pairs
@@ -274,7 +277,8 @@ def wear_expression(template: NDArray[Any], user_aligned: NDArray[Any], topo: Me
     # lie on the teeth): there the mouth takes the template's lips, shape and place (and texture, see
     # lips_from_template), and the points around move towards the template's in the same falling share, a blend
     # of two unfolded meshes that cannot fold over the lips.
-    whole = lips_from_template(t, u)
+    if whole is None:
+        whole = lips_from_template(t, u)
     if whole > 0:
         spread += whole * (roles.mouth_reach[:, None] * (t[:468] - u) - spread)
     u += spread
@@ -347,6 +351,9 @@ class FacePlan:
         ``(x0, y0, x1, y1)``: the whole extended mesh, where the template's head is reshaped.
     inner
         ``(x0, y0, x1, y1)``: the oval, its feather and the first ring, where the face is laid in (inside ``outer``).
+    lips_from_template
+        0-1: the share of the mouth (lips and their texture) taken whole from the template (0 with the user's
+        expression); the target's shape and the texture mix use this one value.
     """
 
     template_points: NDArray[np.float64]
@@ -356,6 +363,7 @@ class FacePlan:
     sigma: float
     outer: tuple[int, int, int, int]
     inner: tuple[int, int, int, int]
+    lips_from_template: float = 0.0
 
     @property
     def inter_ocular_distance(self) -> float:
@@ -386,8 +394,10 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
     pt = topo.extend(template_mesh.points).astype(np.float64)
     pu = topo.extend(user_mesh.points).astype(np.float64)
     aligned = topo.extend(into_pose(template_mesh.points, user_mesh.points)).astype(np.float64)
+    whole = 0.0
     if options.expression is Expression.TEMPLATE:
-        aligned = wear_expression(pt, aligned, topo)
+        whole = lips_from_template(pt, aligned)
+        aligned = wear_expression(pt, aligned, topo, whole)
     target = target_mesh(pt, aligned, options.fuse_face_degree, options.fuse_profile_degree, point_roles(topo))
     face_size = max(template_mesh.inter_ocular_distance, 8.0) * 2.2  # about the face width, in pixels
     sigma = max(1.0, 0.035 * face_size)
@@ -399,7 +409,7 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
                           w, h)
     inner = (max(x0, ox0), max(y0, oy0), min(x1, ox1), min(y1, oy1))
     return FacePlan(template_points=pt, user_points=pu, target=target, face_size=face_size, sigma=sigma,
-                    outer=(ox0, oy0, ox1, oy1), inner=inner)
+                    outer=(ox0, oy0, ox1, oy1), inner=inner, lips_from_template=whole)
 
 
 def reshape_template(canvas: U8, plan: FacePlan, fixed: U8, topo: MeshTopology) -> U8:

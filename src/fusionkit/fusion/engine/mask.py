@@ -5,7 +5,6 @@ the occluders on either side, eroded and feathered in proportion to the face."""
 from __future__ import annotations
 
 import attrs
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -33,11 +32,11 @@ class Regions:
 
     Attributes
     ----------
-    oval, eyes, brows, lips_outer, mouth_open
-        The face oval, both eyes, both brows, the lips with the mouth opening, the mouth opening alone.
-    brow_band, eye_surround
-        The brows with the skin just above them (up by 0.12 of the eye distance); around each eye, its contour
-        scaled 1.9x about its centre, less the eye (lids, lashes, the skin beside and under the eye).
+    oval, eyes, lips_outer, mouth_open
+        The face oval, both eyes, the lips with the mouth opening, the mouth opening alone.
+    eye_surround
+        Around each eye, its contour scaled 1.9x about its centre, less the eye (lids, lashes, the skin beside and
+        under the eye).
     features_grown
         Eyes, brows and lips, grown by ``grow`` pixels.
     skin
@@ -48,8 +47,6 @@ class Regions:
 
     oval: U8
     eyes: U8
-    brows: U8
-    brow_band: U8
     eye_surround: U8
     lips_outer: U8
     mouth_open: U8
@@ -65,33 +62,18 @@ def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
     oval = polygon_mask(tgt[topo.region("face_oval")], shape)
     eyes = np.maximum(polygon_mask(tgt[topo.region("right_eye")], shape),
                       polygon_mask(tgt[topo.region("left_eye")], shape))
-    brows = np.zeros(shape, np.uint8)
-    band = np.zeros(shape, np.uint8)
     surround = np.zeros(shape, np.uint8)
-    # "Up" is perpendicular to the eye line, so the band follows a tilted face.
-    eye_line = tgt[263] - tgt[33]
-    up = np.array([eye_line[1], -eye_line[0]]) * 0.12
     for side in ("right", "left"):
-        # The brow's contour edges are two open lines (upper and lower): its outline is their hull.
-        brow = tgt[topo.region(f"{side}_eyebrow")]
-        np.maximum(brows, polygon_mask(_hull(brow), shape), out=brows)
-        np.maximum(band, polygon_mask(_hull(np.concatenate([brow, brow + up])), shape), out=band)  # swept up
         eye = tgt[topo.region(f"{side}_eye")]
         centre = eye.mean(axis=0)
         np.maximum(surround, polygon_mask(centre + 1.9 * (eye - centre), shape), out=surround)
     surround[eyes >= 128] = 0
     grow = max(1, round(0.02 * plan.face_size))
     features_grown = dilate_mask(feature_mask(tgt, topo, shape), grow)
-    return Regions(oval=oval, eyes=eyes, brows=brows, brow_band=band, eye_surround=surround,
+    return Regions(oval=oval, eyes=eyes, eye_surround=surround,
                    lips_outer=polygon_mask(tgt[OUTER_LIPS], shape),
                    mouth_open=polygon_mask(tgt[INNER_LIPS], shape), features_grown=features_grown,
                    skin=(oval >= 128) & (features_grown < 128), grow=grow)
-
-
-def _hull(points: F64) -> F64:
-    """The convex hull of (N, 2) points, in order."""
-    hull: F64 = cv2.convexHull(points.astype(np.float32))[:, 0].astype(np.float64)
-    return hull
 
 
 def signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:

@@ -14,6 +14,9 @@ from fusionkit.vision.topology import MeshTopology
 
 __all__ = ["template_occluders", "user_occluders"]
 
+# Under this many skin pixels sampled, a face's skin colour is not known well enough to find what covers it.
+_MIN_SKIN_SAMPLE = 32
+
 
 def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size: float) -> U8:
     """What covers the template's face, in its own geometry: non-skin inside the oval, bar eyes, brows and lips.
@@ -23,12 +26,14 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
     shape = roi.shape[:2]
     small = np.ascontiguousarray(roi[::2, ::2])  # every other row and column: the whole computation at half size
     half_shape = small.shape[:2]
-    pts = (points_core + 0.5) / 2 - 0.5  # pixel centres at integers, in the half-size grid
+    pts = points_core / 2  # every other pixel: pixel x of the region is pixel x / 2 of the half-size grid
     grow = max(1, round(0.01 * face_size))
     oval = polygon_mask(pts[topo.region("face_oval")], half_shape)
     features = dilate_mask(feature_mask(pts, topo, half_shape), grow)
     lab8 = u8(cv2.cvtColor(small, cv2.COLOR_RGB2Lab))
     skin = (oval >= 128) & (features < 128)
+    if skin.sum() < _MIN_SKIN_SAMPLE:
+        return np.zeros(shape, np.uint8)  # a face too small to tell its skin from a cover: nothing is fixed
     stats = robust_lab_stats(lab8, skin)
     if not plausible_skin(stats[0]):
         # What the oval mostly shows is not skin: the face is covered (the whole oval is the occluder).
@@ -57,7 +62,10 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     rh, rw = parts.oval.shape
     # Judged every third row and column: an occluder that matters is many pixels across.
     lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::3, ::3]), cv2.COLOR_RGB2Lab))
-    skin = robust_lab_stats(lab8, np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3]))
+    sample = np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3])
+    if sample.sum() < _MIN_SKIN_SAMPLE:
+        return u8(template_fixed.copy())  # a face too small to tell the user's skin from a cover
+    skin = robust_lab_stats(lab8, sample)
     if not plausible_skin(skin[0]):
         return np.maximum(np.where(parts.skin, 255, 0).astype(np.uint8), template_fixed)  # the face is covered
     not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)

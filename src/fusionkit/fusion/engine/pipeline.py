@@ -10,7 +10,7 @@ from fusionkit.domain.options import Expression, FuseOptions
 from fusionkit.fusion.engine._common import U8, Clock, polygon_mask
 from fusionkit.fusion.engine.blend import blend, lay_back
 from fusionkit.fusion.engine.colour import match_colour
-from fusionkit.fusion.engine.geometry import lips_from_template, plan_face, reshape_template
+from fusionkit.fusion.engine.geometry import plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
 from fusionkit.fusion.engine.preflight import check_covered, check_pose
@@ -91,7 +91,8 @@ def fuse_face(
         outer = reshape_template(canvas, plan, fixed, topo)
     else:
         outer = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
-    template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0]).copy()
+    template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0])
+    template.setflags(write=False)  # read by every stage, written by none (a renderer plug-in included)
     rendered = renderer.render(RenderRequest(template=template, user=user, plan=plan, topology=topo,
                                              options=options))
     clock.lap("warp")
@@ -107,11 +108,9 @@ def fuse_face(
     clock.lap("colour")
 
     beta = options.fuse_face_degree / 100.0
-    template_expression = options.expression is Expression.TEMPLATE
     face = mix_textures(light.texture, template, plan, parts, beta, topo,
-                        mouth_from_template=template_expression or beta >= 0.5,
-                        lips_from_template=lips_from_template(plan.template_points, plan.user_points)
-                        if template_expression else 0.0)
+                        mouth_from_template=options.expression is Expression.TEMPLATE or beta >= 0.5,
+                        lips_from_template=plan.lips_from_template)
     restore_detail(face, template, plan, parts, occluders)
     clock.lap("texture")
 

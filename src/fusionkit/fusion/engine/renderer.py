@@ -29,7 +29,8 @@ class RenderRequest:
     Attributes
     ----------
     template
-        The template's inner region (``plan.inner``), already reshaped to the target: (h, w, 3) RGB uint8.
+        The template's inner region (``plan.inner``), already reshaped to the target: (h, w, 3) RGB uint8,
+        read-only.
     user
         The whole user photo, RGB uint8.
     plan
@@ -50,7 +51,8 @@ class RenderRequest:
 @attrs.frozen(kw_only=True, eq=False)
 class RenderedFace:
     """A renderer's output, the inner region's size: ``texture`` (h, w, 3) RGB and ``coverage`` (h, w) 0-255,
-    where the texture holds the user's face (0 where the renderer drew nothing)."""
+    where the texture holds the user's face (0 where the renderer drew nothing). The engine owns both arrays from
+    then on and may write into them: a renderer returns fresh ones each call."""
 
     texture: U8
     coverage: U8
@@ -167,7 +169,8 @@ def _mirror_fill(user: U8, points: F64, target: F64, seen: F64, poor: NDArray[np
     flipped[:, 0] = x1 - flipped[:, 0]  # pixel-edge units: x in the crop, mirrored
     flipped[:, 1] -= y0
     mirror_points = topo.extend(flipped[topo.flip_permutation]).astype(np.float64)
-    better = poor & (_seen(mirror_points, target, roles) >= 2 * seen) & (_seen(mirror_points, target, roles) > 0)
+    mirror_seen = _seen(mirror_points, target, roles)
+    better = poor & (mirror_seen >= 2 * seen) & (mirror_seen > 0)
     drawn = np.zeros(texture.shape[:2], np.uint8)
     if not better.any():
         return drawn
