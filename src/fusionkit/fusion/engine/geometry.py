@@ -400,7 +400,9 @@ def plan_face(template_mesh: FaceMesh, user_mesh: FaceMesh, options: FuseOptions
         aligned = wear_expression(pt, aligned, topo, whole)
     target = target_mesh(pt, aligned, options.fuse_face_degree, options.fuse_profile_degree, point_roles(topo))
     face_size = max(template_mesh.inter_ocular_distance, 8.0) * 2.2  # about the face width, in pixels
-    sigma = max(1.0, 0.035 * face_size)
+    # The mask's feather: with the light and colour matched there is no step to hide, so a narrow band keeps more of
+    # the face (and less of a blend of two textures) at the jaw.
+    sigma = max(1.0, 0.025 * face_size)
     n_ring = len(topo.margin_contour)
     # Two regions: the outer one (the whole extended mesh, whose outermost ring stays put) is where the template
     # is reshaped; the inner one (the oval, its feather and the first ring) is where the face is laid in.
