@@ -111,7 +111,7 @@ def fuse_face(
     face = mix_textures(light.texture, template, plan, parts, beta, topo,
                         mouth_from_template=options.expression is Expression.TEMPLATE or beta >= 0.5,
                         lips_from_template=plan.lips_from_template)
-    restore_detail(face, template, plan, parts, occluders)
+    restore_detail(face, template, np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan, parts, occluders, topo)
     clock.lap("texture")
 
     mask = face_mask(plan, parts, rendered.coverage, occluders, topo)

@@ -7,12 +7,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from fusionkit.core import composite, erode_mask, guided_filter, unsharp_mask
+from fusionkit.core import composite, dilate_mask, erode_mask, guided_filter, unsharp_mask
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import FuseOptions
 from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, nonzero_box, soften, u8
 from fusionkit.fusion.engine.geometry import FacePlan, fit_similarity
-from fusionkit.fusion.engine.mask import Regions
+from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
 
 __all__ = ["filter_face", "forehead_weight", "mix_textures", "restore_detail"]
@@ -100,7 +100,8 @@ def _bands(grey: U8, sigma: float, octaves: int) -> list[F32]:
     return out
 
 
-def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occluders: U8) -> None:
+def restore_detail(face: U8, template: U8, grain: U8, plan: FacePlan, parts: Regions, occluders: U8,
+                   topo: MeshTopology) -> None:
     """Give the fused face the template's fine detail where the user photo is softer, in place.
 
     A user photo smaller or softer than the template's face is enlarged, and looks plastic next to the template's
@@ -110,6 +111,10 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     is invented; on the eyes, brows and lips the user's own fine detail (two octaves) is amplified, up to twice,
     to the template's level (they carry the likeness; the template's would ghost).
 
+    ``template`` is the template's region reshaped to the target (its features line up with the face's);
+    ``grain`` the same region as photographed, before the reshape, where the grain is taken from (a warp's
+    interpolation softens the finest grain).
+
     References
     ----------
     K. Sunkavalli, M. K. Johnson, W. Matusik, H. Pfister, "Multi-scale image harmonization", ACM TOG 29(4), 2010
@@ -117,10 +122,11 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     """
     sigma = max(0.6, plan.inter_ocular_distance / _DETAIL_IOD)
     grey_f = u8(cv2.cvtColor(face, cv2.COLOR_RGB2GRAY))
-    grey_t = u8(cv2.cvtColor(template, cv2.COLOR_RGB2GRAY))
     clear = occluders < 128
-    skin = parts.skin & clear
     features = (parts.features_grown >= 128) & (parts.oval >= 128) & clear & (parts.mouth_open < 128)
+    # Its own eyes, brows and lips, where the template photographed them, are lines, not grain.
+    own = dilate_mask(feature_mask(plan.in_inner(plan.template_points), topo, plan.shape), parts.grow)
+    skin = parts.skin & clear & (own < 128)
     # Energies from every other pixel (plenty); weights feathered by a box of about the detail's reach.
     sample = np.zeros_like(skin)
     sample[::2, ::2] = True
@@ -129,23 +135,24 @@ def restore_detail(face: U8, template: U8, plan: FacePlan, parts: Regions, occlu
     # The finest octave (pores, grain) over the whole face: the template's grain on the skin, in the share the
     # user's lacks. Only the finest: beyond it the template's lines are its wrinkles and folds (its likeness), and
     # deepening the user's own draws hard brackets around a mouth.
-    (d_face,), (d_tmpl,) = _bands(grey_f, sigma, 1), _bands(grey_t, sigma, 1)
+    (d_face,) = _bands(grey_f, sigma, 1)
+    (d_grain,) = _bands(u8(cv2.cvtColor(grain, cv2.COLOR_RGB2GRAY)), sigma, 1)
     on_skin = skin & sample
     if on_skin.sum() >= 16:
-        e_face, e_tmpl = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_tmpl[on_skin]).mean())
-        if e_face < e_tmpl:
-            share = np.sqrt(1 - (e_face / e_tmpl) ** 2)
-            add += np.float32(share) * cv2.blur(skin.astype(np.float32), box) * d_tmpl
+        e_face, e_grain = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_grain[on_skin]).mean())
+        if e_face < e_grain:
+            share = np.sqrt(1 - (e_face / e_grain) ** 2)
+            add += np.float32(share) * cv2.blur(skin.astype(np.float32), box) * d_grain
     # The features (eyes, brows, lips), in their own box: the user's own detail in two octaves (the finest, and
-    # fine lines and lashes) deepened towards the template's.
+    # fine lines and lashes) deepened towards the template's there (reshaped, so that they line up).
     found = nonzero_box(np.where(features, 255, 0).astype(np.uint8), 8 * round(sigma) + 4)
     if found is not None and (features & sample).sum() >= 16:
         y0, y1, x0, x1 = found
         part = (slice(y0, y1), slice(x0, x1))
         on = (features & sample)[part]
         weight = cv2.blur(features[part].astype(np.float32), box)
-        face_bands = [d_face[part], _bands(np.ascontiguousarray(grey_f[part]), sigma, 2)[1]]
-        tmpl_bands = [d_tmpl[part], _bands(np.ascontiguousarray(grey_t[part]), sigma, 2)[1]]
+        face_bands = _bands(np.ascontiguousarray(grey_f[part]), sigma, 2)
+        tmpl_bands = _bands(u8(cv2.cvtColor(np.ascontiguousarray(template[part]), cv2.COLOR_RGB2GRAY)), sigma, 2)
         for f_band, t_band in zip(face_bands, tmpl_bands, strict=True):
             e_face, e_tmpl = float(np.abs(f_band[on]).mean()), float(np.abs(t_band[on]).mean())
             if e_face < e_tmpl:
