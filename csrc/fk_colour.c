@@ -409,13 +409,8 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     float *row = malloc(sizeof(float) * 6 * (size_t)grid_w); /* the grid interpolated down to this image row */
     uint8_t *to_srgb = malloc(RELIGHT_ENC + 1);                 /* linear (in 1/RELIGHT_ENC steps) -> sRGB code */
     if (t == NULL || xa == NULL || xb == NULL || xt == NULL || row == NULL || to_srgb == NULL) {
-        free(t);
-        free(xa);
-        free(xb);
-        free(xt);
-        free(row);
-        free(to_srgb);
-        return FK_ENOMEM;
+        rc = FK_ENOMEM;
+        goto done;
     }
     make_tables(t);
     for (int i = 0; i <= RELIGHT_ENC; i++) to_srgb[i] = (uint8_t)(encode(t, (float)i / RELIGHT_ENC) + 0.5f);
@@ -477,11 +472,13 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
             }
         }
     }
+    rc = FK_OK;
+done: /* the one way out once scratch memory is asked for */
     free(t);
     free(xa);
     free(xb);
     free(xt);
     free(row);
     free(to_srgb);
-    return FK_OK;
+    return rc;
 }
