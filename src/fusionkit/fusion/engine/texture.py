@@ -85,6 +85,7 @@ def filter_face(face_tex: U8, soft: U8, parts: Regions, plan: FacePlan, template
 # (about 64 px between the eye centres): the finest detail that tells a photograph from a smooth painting.
 _DETAIL_IOD = 90.0
 _MAX_FEATURE_GAIN = 1.0  # the user's own eyes, brows and lips sharpened by at most 2x their fine contrast
+_GRAIN_CLIP = 2.0  # the template's grain is clipped at this many of its robust spreads
 
 
 def _bands(grey: U8, sigma: float, octaves: int) -> list[F32]:
@@ -139,6 +140,10 @@ def restore_detail(face: U8, template: U8, grain: U8, plan: FacePlan, parts: Reg
     (d_grain,) = _bands(u8(cv2.cvtColor(grain, cv2.COLOR_RGB2GRAY)), sigma, 1)
     on_skin = skin & sample
     if on_skin.sum() >= 16:
+        # Grain, not lines: the template's creases and folds (where it photographed them, not where the fused face
+        # has them) would be etched onto the skin; what stands out of the grain's own spread is clipped to it.
+        spread = 1.4826 * float(np.median(np.abs(d_grain[on_skin])))
+        d_grain = np.clip(d_grain, np.float32(-_GRAIN_CLIP * spread), np.float32(_GRAIN_CLIP * spread))
         e_face, e_grain = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_grain[on_skin]).mean())
         if e_face < e_grain:
             share = np.sqrt(1 - (e_face / e_grain) ** 2)
