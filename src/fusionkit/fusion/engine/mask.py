@@ -4,6 +4,8 @@ the occluders on either side, eroded and feathered in proportion to the face."""
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import numpy as np
 from numpy.typing import NDArray
@@ -13,7 +15,8 @@ from fusionkit.fusion.engine._common import F64, U8, polygon_mask, triangle_mask
 from fusionkit.fusion.engine.geometry import INNER_LIPS, OUTER_LIPS, FacePlan
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["FaceMask", "Regions", "face_mask", "feature_mask", "front_facing", "regions", "signed_areas"]
+__all__ = ["FaceMask", "MeshRoles", "Regions", "face_mask", "feature_mask", "front_facing", "mesh_roles", "regions",
+           "signed_areas"]
 
 _FEATURE_REGIONS = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow")
 
@@ -95,15 +98,33 @@ def front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> N
     return facing
 
 
+class MeshRoles:
+    """The mesh's own triangles (468 points), the mean face, which triangles touch the lips, and the sign of each
+    triangle's area when it faces the camera; computed once per topology (:func:`mesh_roles`)."""
+
+    def __init__(self, topo: MeshTopology) -> None:
+        tris = topo.triangles
+        self.triangles = tris[(tris < 468).all(axis=1)]
+        self.mean = np.asarray(topo.mean_shape, np.float64)
+        lips = np.unique(np.concatenate([topo.region("lips"), INNER_LIPS, OUTER_LIPS]))
+        self.mouth = np.isin(self.triangles, lips).any(axis=1)
+        self.winding = np.sign(signed_areas(self.mean, self.triangles))
+
+
+@functools.lru_cache(maxsize=4)
+def mesh_roles(topo: MeshTopology) -> MeshRoles:
+    """The shared :class:`MeshRoles` of a topology."""
+    return MeshRoles(topo)
+
+
 def _visible(plan: FacePlan, parts: Regions, topo: MeshTopology) -> U8:
     """The part of the target oval that lies under triangles facing the camera in the template (0/255): the far
     cheek of a turned template keeps the template's own contour."""
     tgt = plan.in_inner(plan.target)
-    mean = np.asarray(topo.mean_shape, np.float64)
-    tris = topo.triangles
-    mesh_tris = tris[(tris < 468).all(axis=1)]
+    roles = mesh_roles(topo)
+    mesh_tris = roles.triangles
     # The template's side only: where the user's face is hidden the renderer says so in its coverage (or fills it).
-    visible = front_facing(plan.template_points, mesh_tris, mean)
+    visible = front_facing(plan.template_points, mesh_tris, roles.mean)
     hidden = mesh_tris[~visible]
     if len(hidden) <= 0.06 * len(mesh_tris):
         # A face turned little (the usual case): the mesh's triangles tile the oval, so the visible part is the

@@ -4,7 +4,6 @@ the stages around it (geometry, occluders, colour, texture, masks, blend) stay t
 
 from __future__ import annotations
 
-import functools
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -15,8 +14,8 @@ from numpy.typing import NDArray
 from fusionkit.core import composite, erode_mask, warp_mesh
 from fusionkit.domain.options import FuseOptions
 from fusionkit.fusion.engine._common import F64, U8, bbox, soften, triangle_mask, u8
-from fusionkit.fusion.engine.geometry import INNER_LIPS, OUTER_LIPS, FacePlan, to_core
-from fusionkit.fusion.engine.mask import signed_areas as _signed_areas
+from fusionkit.fusion.engine.geometry import FacePlan, to_core
+from fusionkit.fusion.engine.mask import MeshRoles, mesh_roles, signed_areas
 from fusionkit.vision.topology import MeshTopology
 
 __all__ = ["FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace"]
@@ -104,7 +103,7 @@ class MeshRenderer:
         if scale < 1 / 1.6:
             user, points = _prefiltered(user, points, min(1.0, 1.6 * scale))
         coverage = warp_mesh(user, to_core(points), target, topo.triangles, texture)
-        roles = _mesh_roles(topo)
+        roles = mesh_roles(topo)
         seen = _seen(points, target, roles)
         poor = (seen < _POORLY_SEEN) & ~roles.mouth
         turned = poor.mean() > _MIRROR_FROM  # a turned head, not a few slivers at the jaw
@@ -119,12 +118,12 @@ class MeshRenderer:
         return RenderedFace(texture=texture, coverage=coverage)
 
 
-def _seen(points: F64, target: F64, roles: _MeshRoles) -> F64:
+def _seen(points: F64, target: F64, roles: MeshRoles) -> F64:
     """Per mesh triangle, how well the photo shows it for the target: its area in the photo over its area in the
     target (both relative to the whole face's), 0 when it faces away. Under 1/3 a triangle is stretched threefold
     or more: smeared."""
-    photo = _signed_areas(points, roles.triangles) * roles.winding
-    drawn = np.abs(_signed_areas(target, roles.triangles))
+    photo = signed_areas(points, roles.triangles) * roles.winding
+    drawn = np.abs(signed_areas(target, roles.triangles))
     photo_share = photo / max(float(np.abs(photo).sum()), 1e-9)
     drawn_share = drawn / max(float(drawn.sum()), 1e-9)
     out: F64 = np.maximum(photo_share, 0.0) / np.maximum(drawn_share, 1e-12)
@@ -140,29 +139,12 @@ _MIRROR_FROM = 0.04
 _HIDDEN = 0.03
 
 
-class _MeshRoles:
-    """The mesh's own triangles (468 points), the mean face, and which triangles touch the lips."""
-
-    def __init__(self, topo: MeshTopology) -> None:
-        tris = topo.triangles
-        self.triangles = tris[(tris < 468).all(axis=1)]
-        self.mean = np.asarray(topo.mean_shape, np.float64)
-        lips = np.unique(np.concatenate([topo.region("lips"), INNER_LIPS, OUTER_LIPS]))
-        self.mouth = np.isin(self.triangles, lips).any(axis=1)
-        self.winding = np.sign(_signed_areas(self.mean, self.triangles))  # a triangle facing the camera's sign
-
-
-@functools.lru_cache(maxsize=4)
-def _mesh_roles(topo: MeshTopology) -> _MeshRoles:
-    return _MeshRoles(topo)
-
-
 def _mirror_fill(user: U8, points: F64, target: F64, seen: F64, poor: NDArray[np.bool_], topo: MeshTopology,
                  texture: U8) -> U8:
     """Draw each ``poor`` triangle from the mirror image of the user's face (the same triangle of the mirrored
     face, which is its counterpart on the other half) into ``texture`` where that counterpart is seen at least
     twice as well (``seen`` is the direct one, see _seen); returns the coverage (0-255) of what was drawn."""
-    roles = _mesh_roles(topo)
+    roles = mesh_roles(topo)
     h, w = user.shape[:2]
     x0, y0, x1, y1 = bbox(points, 4.0, w, h)
     flipped = points[:468].copy()
