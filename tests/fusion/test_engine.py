@@ -94,3 +94,24 @@ def test_a_black_and_white_user_photo_takes_the_templates_skin_colour():
         return np.array([np.median(lab[y - 6:y + 6, x - 6:x + 6, 1:].reshape(-1, 2), axis=0) for x, y in pts])
     assert np.linalg.norm(cheeks_ab(fused) - cheeks_ab(t), axis=1).max() < 6
     assert np.linalg.norm(cheeks_ab(fused), axis=1).min() > 8, "not grey"
+
+
+def _fine_energy(img: np.ndarray, m) -> float:
+    """Mean |3x3 Laplacian| of the grey image on both cheeks (a box around MediaPipe's cheek centres)."""
+    grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    lap = np.abs(cv2.Laplacian(grey, cv2.CV_32F))
+    r = max(4, round(0.15 * m.inter_ocular_distance))
+    return float(np.mean([lap[y - r:y + r, x - r:x + r].mean() for x, y in m.points[[50, 280], :2].astype(int)]))
+
+
+def test_a_soft_user_photo_takes_the_templates_grain_in_full():
+    # A user photo blurred well past the template's grain: the fused cheeks must carry about the template's fine
+    # detail (its grain, clipped of its creases and scaled back to its energy), not the user's plastic smoothness.
+    t, m = photo("obama.jpg"), mesh("obama.jpg")
+    soft = cv2.GaussianBlur(photo("biden.jpg"), (0, 0), 2.5)
+    fused = fuse(t, soft, template_meshes=[m]).image
+    plain = fuse(t, soft, FuseOptions(fuse_face_degree=0, fuse_profile_degree=0), template_meshes=[m]).image
+    wanted = _fine_energy(t, m)
+    assert _fine_energy(soft, mesh("biden.jpg")) < 0.5 * wanted, "the user photo is softer than the template"
+    for out in (fused, plain):
+        assert 0.8 * wanted < _fine_energy(out, m) < 1.3 * wanted

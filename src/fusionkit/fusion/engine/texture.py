@@ -143,8 +143,10 @@ def restore_detail(face: U8, template: U8, grain: U8, plan: FacePlan, parts: Reg
         # Grain, not lines: the template's creases and folds (where it photographed them, not where the fused face
         # has them) would be etched onto the skin; what stands out of the grain's own spread is clipped to it.
         spread = 1.4826 * float(np.median(np.abs(d_grain[on_skin])))
+        e_grain = float(np.abs(d_grain[on_skin]).mean())
         d_grain = np.clip(d_grain, np.float32(-_GRAIN_CLIP * spread), np.float32(_GRAIN_CLIP * spread))
-        e_face, e_grain = float(np.abs(d_face[on_skin]).mean()), float(np.abs(d_grain[on_skin]).mean())
+        d_grain *= np.float32(e_grain / max(float(np.abs(d_grain[on_skin]).mean()), 1e-6))
+        e_face = float(np.abs(d_face[on_skin]).mean())
         if e_face < e_grain:
             share = np.sqrt(1 - (e_face / e_grain) ** 2)
             add += np.float32(share) * cv2.blur(skin.astype(np.float32), box) * d_grain
