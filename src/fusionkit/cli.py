@@ -718,8 +718,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "with each face's box, index and 468-point mesh.")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--draw", metavar="OUT", help="write a copy with the faces drawn (.jpg or .png)")
-    p.add_argument("--model", choices=("short", "full", "auto"), default="auto",
-                   help="face detector: short (portraits), full, or auto (also small faces; default)")
+    p.add_argument("--model", choices=("auto", "thorough", "short", "full"), default="auto",
+                   help="face detector: auto (every face from 34 px; default), thorough (small faces behind a "
+                   "large one too), short or full (one model, once)")
     p.set_defaults(func=cmd_detect)
 
     p = sub.add_parser("activity", parents=[common], help="studio activities: create, list, get, rename, delete",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 
 import cv2
@@ -172,3 +173,58 @@ def test_auto_finds_the_small_faces_of_a_group_photo(photo) -> None:
         match = [f for f in faces if abs(f.center[0] - cx) < size / 2 and abs(f.center[1] - cy) < size / 2]
         assert len(match) == 1, (cx, cy, size)
         assert 0.6 * size < match[0].size < 1.6 * size
+
+
+def test_the_default_search_stops_on_a_portrait_and_matches_the_short_range_pass(photo) -> None:
+    # A portrait's face is found by the first, letterboxed level: the same box as the short-range model alone
+    # (the same mesh), at its cost.
+    for name in ("obama.jpg", "biden.jpg", "astronaut.png"):
+        auto, short = FaceDetector().detect(photo(name)), FaceDetector(model="short").detect(photo(name))
+        assert len(auto) == len(short) == 1
+        np.testing.assert_array_equal(auto[0].box, short[0].box)
+    # "thorough" searches on behind the portrait's face (to 34 px): more candidates, the same true face first.
+    thorough = FaceDetector(model="thorough").detect(photo("obama3.jpg"))
+    assert len(thorough) > 1 and thorough[0].score > 0.8
+
+
+def test_the_mesh_presence_score_drops_false_faces(photo) -> None:
+    # A black-and-white portrait: the letterboxed pass finds nothing sure, so the pyramid searches on, and patterns
+    # of the suit and the background fool the detector (scores about 0.6); the mesh model disagrees.
+    grey = cv2.cvtColor(cv2.cvtColor(photo("biden.jpg"), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    raw = FaceDetector().detect(grey)
+    checked = fusionkit.detect_faces(grey)
+    assert len(raw) > len(checked) == 1
+    assert checked[0].score > 0.8 and checked[0].box[1] < 600  # the face, near the top of the photo
+    assert len(fusionkit.detect_faces(grey, min_presence=None)) == len(raw)
+    canvas, placed = _group_photo(photo)
+    assert len(fusionkit.detect_faces(canvas)) == len(placed)
+
+
+def test_a_big_picture_is_searched_in_tiles_without_losing_or_doubling_faces(photo) -> None:
+    # 4000 x 2400: the finest level (faces of 34 px at 17) is 2000 x 1200, run as overlapping 1024 px tiles.
+    # A row of 40-60 px faces crosses the tile seams; each is found once.
+    face = FaceDetector().detect(photo("astronaut.png"))[0]
+    cx, cy = (int(v) for v in face.center)
+    r = int(face.width * 1.1)
+    crop = photo("astronaut.png")[cy - r:cy + r, cx - r:cx + r]
+    canvas = np.full((2400, 4000, 3), 110, np.uint8)
+    placed = []
+    for i, x in enumerate(range(60, 3900, 170)):
+        size = 40 + 10 * (i % 3)
+        tile = cv2.resize(crop, (int(size * 2.2),) * 2, interpolation=cv2.INTER_AREA)
+        y = 1000 + 90 * (i % 4)
+        canvas[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+        placed.append((x + tile.shape[1] / 2, y + tile.shape[0] / 2, size))
+    faces = FaceDetector().detect(canvas)
+    assert len(faces) == len(placed)
+    for px, py, size in placed:
+        assert sum(abs(f.center[0] - px) < size / 2 and abs(f.center[1] - py) < size / 2 for f in faces) == 1
+
+
+def test_pyramid_scales_reach_the_smallest_face() -> None:
+    detector = FaceDetector()
+    scales = detector.pyramid_scales(1080, 1920)
+    assert scales[0] == pytest.approx(128 / 1920) and scales[-1] == pytest.approx(17 / 34)
+    assert all(b / a < 96 / 17 for a, b in itertools.pairwise(scales))  # neighbouring ranges overlap
+    assert FaceDetector(min_face_size=68).pyramid_scales(1080, 1920)[-1] == pytest.approx(0.25)
+    assert detector.pyramid_scales(400, 400)[-1] == 1.0  # small pictures: to their own resolution

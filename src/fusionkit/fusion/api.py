@@ -323,12 +323,9 @@ def fuse(
 
 
 def find_faces(image: NDArray[np.uint8]) -> list[FaceMesh]:
-    """Face meshes of an image, largest first: the fast short-range detector, and the slower ``auto`` search
-    (small faces in group photos) only when that finds nothing or only faces under a tenth of the picture."""
-    meshes = analyze(image, model="short")
-    if meshes and max(m.face.height for m in meshes) >= 0.1 * min(image.shape[:2]):
-        return meshes
-    return analyze(image, model="auto")
+    """Face meshes of an image, largest first (:func:`fusionkit.analyze` with its defaults: every face from 34 px,
+    false detections dropped by the mesh's presence score)."""
+    return analyze(image)
 
 
 def _disjoint(meshes: list[FaceMesh]) -> bool:

@@ -23,9 +23,10 @@ from numpy.typing import NDArray
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face
 from fusionkit.vision._runtime import RuntimeOptions, get_session
 
-__all__ = ["DETECTOR_MODELS", "DetectorModel", "FaceDetector", "ssd_anchors"]
+__all__ = ["DETECTOR_MODELS", "PORTRAIT_FACE_FRACTION", "DetectorModel", "FaceDetector", "grid_anchors",
+           "ssd_anchors"]
 
-DetectorModel = Literal["short", "full", "auto"]
+DetectorModel = Literal["auto", "thorough", "short", "full"]
 
 
 @attrs.frozen(kw_only=True)
@@ -57,7 +58,16 @@ _RAW_SCORE_LIMIT = 80.0  # MediaPipe clips at 100; 80 keeps exp() finite in floa
 
 @functools.lru_cache(maxsize=8)
 def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int, ...]) -> NDArray[np.float32]:
-    """Anchor centres ``(N, 2)`` in model pixels, in the order the model's outputs use.
+    """Anchor centres ``(N, 2)`` in model pixels of a square ``size`` x ``size`` input, in the order the model's
+    outputs use (see :func:`grid_anchors`)."""
+    return grid_anchors(size, size, strides, anchors_per_cell)
+
+
+@functools.lru_cache(maxsize=32)
+def grid_anchors(height: int, width: int, strides: tuple[int, ...],
+                 anchors_per_cell: tuple[int, ...]) -> NDArray[np.float32]:
+    """Anchor centres ``(N, 2)`` in model pixels of a ``height`` x ``width`` input (both multiples of the largest
+    stride), row by row, in the order the model's outputs use.
 
     Consecutive layers with the same stride share one grid, each cell holding all their anchors (MediaPipe's
     ``SsdAnchorsCalculator`` with ``fixed_anchor_size``).
@@ -69,9 +79,10 @@ def ssd_anchors(size: int, strides: tuple[int, ...], anchors_per_cell: tuple[int
         while j < len(strides) and strides[j] == strides[i]:
             per_cell += anchors_per_cell[j]
             j += 1
-        cells = size // strides[i]
-        centres = (np.arange(cells, dtype=np.float32) + 0.5) * (size / cells)
-        yy, xx = np.meshgrid(centres, centres, indexing="ij")
+        rows, cols = height // strides[i], width // strides[i]
+        ys = (np.arange(rows, dtype=np.float32) + 0.5) * (height / rows)
+        xs = (np.arange(cols, dtype=np.float32) + 0.5) * (width / cols)
+        yy, xx = np.meshgrid(ys, xs, indexing="ij")
         grid = np.stack([xx.ravel(), yy.ravel()], axis=1)
         out.append(np.repeat(grid, per_cell, axis=0))
         i = j
@@ -148,8 +159,10 @@ def _input_name(session: Any) -> str:
 def _drop_nested(
     kept: list[tuple[NDArray[np.float32], float]],
 ) -> list[tuple[NDArray[np.float32], float]]:
-    """Drop a box that holds most of a better-scoring, much smaller one: faces do not nest, and such a box is
-    the whole-image pass misreading a small face's surroundings (the weighted NMS keeps both, IoU being low)."""
+    """Of two boxes one of which holds most of the other and is over three times its area, keep the better-scoring
+    one: faces do not nest. A large box around a small face is a coarse pass misreading the small face's
+    surroundings; a small box inside a large face is a fine pyramid level seeing a face in part of one (an eye
+    and a brow). The weighted NMS keeps both, their IoU being low."""
     out: list[tuple[NDArray[np.float32], float]] = []
     for row, score in kept:  # best score first
         area = float((row[2] - row[0]) * (row[3] - row[1]))
@@ -158,12 +171,38 @@ def _drop_nested(
             o_area = float((other[2] - other[0]) * (other[3] - other[1]))
             ix = max(0.0, float(min(row[2], other[2]) - max(row[0], other[0])))
             iy = max(0.0, float(min(row[3], other[3]) - max(row[1], other[1])))
-            if ix * iy > 0.8 * o_area and area > 3.0 * o_area:
+            if (ix * iy > 0.8 * o_area and area > 3.0 * o_area) or (ix * iy > 0.8 * area and o_area > 3.0 * area):
                 nested = True
                 break
         if not nested:
             out.append((row, score))
     return out
+
+
+#: The short-range model run on a whole picture at any size (its input size is free, see
+#: ``tools/convert_models.py``) finds faces from about 17 to 96 of its input pixels wide: measured on the sample
+#: faces pasted at 12-128 px into a 1024 x 512 canvas, all four were found from 16 px (scores 0.73-0.85; 0.88-0.98
+#: from 20 px) and none at 12 px; boxes regressed to within a tenth of the face's size up to 100 px.
+PYRAMID_FACE_RANGE = (17.0, 96.0)
+#: The pyramid's default score threshold: above the short-range model's 0.5, because it looks at many more places
+#: (a 1080p level holds about 40 times the anchors of one 128 x 128 run), where background patterns reach 0.5-0.51;
+#: real faces from 16 px scored 0.73 and up in the measurement above.
+PYRAMID_MIN_SCORE = 0.6
+#: Levels of the pyramid are this factor apart in scale (under 96 / 17, so neighbouring levels' ranges overlap).
+PYRAMID_STEP = 4.5
+#: A level larger than this many input pixels a side is run in overlapping tiles (memory stays bounded on big
+#: pictures); the overlap is the largest face a level looks for.
+PYRAMID_TILE = 1024
+#: A picture of at most this many pixels is searched down to its own resolution (faces from about 17 px, about
+#: 25 ms at most): a face too small to fuse in a small photo is then reported as too small, not as missing.
+SMALL_PICTURE_PIXELS = 512 * 512
+#: ``auto`` stops after its whole-picture pass when that pass finds a face at least this fraction of the picture's
+#: shorter side wide: a portrait or a selfie, where a finer search would only cost time (see :class:`FaceDetector`).
+PORTRAIT_FACE_FRACTION = 1 / 6
+#: ... and only for a face it is sure of: the letterboxed pass scores the sample portraits' faces 0.86-0.95,
+#: while the suits and hands of a blurred background reached 0.61.
+PORTRAIT_MIN_SCORE = 0.8
+_PAD = 16  # the short-range model's largest stride: its input sides are multiples of it
 
 
 @attrs.define(kw_only=True)
@@ -173,49 +212,64 @@ class FaceDetector:
     Parameters
     ----------
     model
-        ``"short"`` (default; 128 x 128 input, about 2 ms: faces wider than about a sixth of the image's
-        longer side, portraits and selfies), ``"full"`` (192 x 192, about 4 ms: faces from about a twelfth
-        of the longer side) or ``"auto"`` (group photos: both models on the whole image from one shared
-        resize, plus the full-range model on overlapping tiles, so faces down to 34 px are found; about 35
-        model runs, 0.1-0.2 s, on a 1080p image). Faces in the sample photos are found by all three.
+        ``"auto"`` (default): an image pyramid of the short-range model, run on the whole picture at each scale (no
+        square letterbox, no tiles): a first pass with the picture 128 px on its longer side, then finer levels
+        down to faces ``min_face_size`` px wide. When the first pass finds a face at least a sixth of the
+        picture's shorter side (:data:`PORTRAIT_FACE_FRACTION`: a portrait, a selfie) the search stops there,
+        about 1.5 ms; a group photo of 1280 x 886 costs about 30 ms, a 1080p frame searched to 34 px about 60 ms.
+        ``"thorough"``: the same pyramid, never stopping early (small faces behind a large one too).
+        ``"short"`` (128 x 128 letterbox, about 1.5 ms: faces wider than about a sixth of the picture's longer
+        side) and ``"full"`` (192 x 192, about 5 ms: from about a twelfth) run one model once.
     min_score
-        Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full).
+        Detection confidence threshold (0-1); ``None`` uses each model's default (0.5 short, 0.6 full, 0.6 the
+        pyramid of ``auto`` and ``thorough``).
     nms_threshold
         IoU above which boxes are merged.
+    min_face_size
+        Pixels: the smallest face width the pyramid (``auto``, ``thorough``) looks for.
     options
         onnxruntime providers and threads.
 
+    Detections are not checked here: a pattern on a background can score like a face. :func:`fusionkit.analyze`
+    and :func:`fusionkit.detect_faces` drop the ones whose face mesh's presence score is low.
+
     Examples
     --------
-    >>> detector = FaceDetector(model="auto")                      # doctest: +SKIP
+    >>> detector = FaceDetector()                                  # doctest: +SKIP
     >>> faces = detector.detect(rgb)                               # doctest: +SKIP
     >>> faces[0].box, faces[0].keypoints, faces[0].score, faces[0].roll   # doctest: +SKIP
     """
 
-    model: DetectorModel = attrs.field(default="short", validator=attrs.validators.in_(("short", "full", "auto")))
+    model: DetectorModel = attrs.field(default="auto",
+                                       validator=attrs.validators.in_(("auto", "thorough", "short", "full")))
     min_score: float | None = attrs.field(
         default=None,
         validator=attrs.validators.optional([attrs.validators.ge(0.0), attrs.validators.le(1.0)]),
     )
     nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
+    min_face_size: float = attrs.field(default=float(MIN_FACE_SIZE), validator=attrs.validators.ge(8.0))
     options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
 
-    def _run(self, name: str, canvas: NDArray[np.uint8]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Run one model on a letterboxed canvas; return candidate rows (model pixels) and scores."""
+    def _run(self, name: str, canvas: NDArray[np.uint8],
+             default_score: float | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Run one model on a canvas (its own size for the short-range model, any multiple of 16; the model's size
+        otherwise); return candidate rows (canvas pixels) and scores at least ``min_score`` (when unset,
+        ``default_score`` or the model's own)."""
         spec = DETECTOR_MODELS[name]
         session = get_session(spec.file, self.options)
-        x = np.empty((1, 3, spec.size, spec.size), np.float32)
+        ch, cw = canvas.shape[:2]
+        x = np.empty((1, 3, ch, cw), np.float32)
         for channel, plane in enumerate(cv2.split(canvas)):  # HWC uint8 -> NCHW float32, plane by plane
             np.multiply(plane, np.float32(1 / 127.5), out=x[0, channel])
         x -= np.float32(1.0)
         raw_boxes, raw_scores = session.run(None, {_input_name(session): x})
-        threshold = spec.min_score if self.min_score is None else self.min_score
+        threshold = self.min_score if self.min_score is not None else default_score or spec.min_score
         logits = np.clip(raw_scores.reshape(-1), -_RAW_SCORE_LIMIT, _RAW_SCORE_LIMIT)
         scores = 1.0 / (1.0 + np.exp(-logits))
         keep = np.nonzero(scores >= threshold)[0]
         if keep.size == 0:
             return np.zeros((0, 16), np.float32), np.zeros((0,), np.float32)
-        anchors = ssd_anchors(spec.size, spec.strides, spec.anchors_per_cell)
+        anchors = grid_anchors(ch, cw, spec.strides, spec.anchors_per_cell)
         raw = raw_boxes.reshape(-1, 16)[keep]
         a = anchors[keep]
         cx, cy = raw[:, 0] + a[:, 0], raw[:, 1] + a[:, 1]
@@ -226,13 +280,6 @@ class FaceDetector:
         rows[:, 5::2] = raw[:, 5::2] + a[:, 1:]
         valid = (rows[:, 2] > rows[:, 0]) & (rows[:, 3] > rows[:, 1])
         return rows[valid], scores[keep][valid].astype(np.float32)
-
-    def _candidates(
-        self, name: str, image: NDArray[np.uint8], size: int | None = None
-    ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-        """Letterbox ``image`` for model ``name`` and return its candidate rows in ``image`` pixels."""
-        canvas, sx, sy, px, py = _letterbox(image, size or DETECTOR_MODELS[name].size)
-        return self._decode(name, canvas, sx, sy, px, py)
 
     def _decode(
         self, name: str, canvas: NDArray[np.uint8], sx: float, sy: float, px: float, py: float
@@ -251,12 +298,11 @@ class FaceDetector:
 
         Faces smaller than :data:`fusionkit.domain.MIN_FACE_SIZE` are returned too, with ``too_small`` set.
         """
-        names = ["short", "full"] if self.model == "auto" else [self.model]
-        big = max(DETECTOR_MODELS[n].size for n in names)
-        canvas, sx, sy, px, py = _letterbox(image, big)  # one resize of the whole image, shared by both models
-        found = [self._decode(name, canvas, sx, sy, px, py) for name in names]
-        if self.model == "auto":
-            found += self._tiled(image)
+        if self.model in ("auto", "thorough"):
+            found = self._pyramid(image)
+        else:
+            canvas, sx, sy, px, py = _letterbox(image, DETECTOR_MODELS[self.model].size)
+            found = [self._decode(self.model, canvas, sx, sy, px, py)]
         rows = np.concatenate([r for r, _ in found])
         scores = np.concatenate([s for _, s in found])
         if len(scores) == 0:
@@ -270,52 +316,77 @@ class FaceDetector:
         faces.sort(key=lambda f: -(f.width * f.height))
         return faces
 
-    def _tiled(self, image: NDArray[np.uint8]) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
-        """Full-range detections on overlapping tiles, for faces too small for the whole-image pass.
+    def pyramid_scales(self, height: int, width: int) -> list[float]:
+        """The pyramid's scales for a ``height`` x ``width`` picture, coarsest (the picture 128 px on its longer
+        side, or as it is when smaller) first, finest (faces of ``min_face_size`` at the model's smallest) last."""
+        coarse = min(1.0, DETECTOR_MODELS["short"].size / max(height, width))
+        finest = min(1.0, PYRAMID_FACE_RANGE[0] / self.min_face_size)
+        if height * width <= SMALL_PICTURE_PIXELS:
+            finest = 1.0  # cheap: faces under min_face_size are found too, and reported too small
+        scales = []
+        s = finest
+        while s > coarse * 1.1:
+            scales.append(s)
+            s /= PYRAMID_STEP
+        return [coarse, *reversed(scales)]
 
-        The full-range model finds faces from about 1/12 of its input's side, so a tile of side ``t`` finds
-        faces down to ``t / 12`` pixels; tiles start at ``12 * MIN_FACE_SIZE`` (408) pixels and double while
-        smaller than half the image's longer side. Tiles overlap by a third, so every face up to ``t / 3``
-        lies wholly inside one; detections touching an inner tile edge, or larger than ``t / 2``, are dropped
-        (a coarser pass sees them whole).
+    def _pyramid(self, image: NDArray[np.uint8]) -> list[tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """Short-range detections at every scale of :meth:`pyramid_scales`, in ``image`` pixels; ``auto`` stops
+        after the first level on a portrait.
+
+        The first level is the model's own square letterbox (what it was trained on, and what ``short`` runs:
+        a portrait gets the same boxes, so the same meshes); the finer ones run it on the whole level as it is.
         """
         h, w = image.shape[:2]
-        out = []
-        for x, y, tw, th, t in _tiles(h, w):
-            rows, scores = self._candidates("full", image[y : y + th, x : x + tw])
-            if len(scores) == 0:
-                continue
-            rows[:, 0::2] += x
-            rows[:, 1::2] += y
-            margin = 0.02 * t
-            x0, y0, x1, y1 = rows[:, 0], rows[:, 1], rows[:, 2], rows[:, 3]
-            inside = (
-                ((x0 >= x + margin) | (x == 0))
-                & ((y0 >= y + margin) | (y == 0))
-                & ((x1 <= x + tw - margin) | (x + tw >= w))
-                & ((y1 <= y + th - margin) | (y + th >= h))
-                & (np.maximum(x1 - x0, y1 - y0) <= t / 2)
-            )
-            out.append((rows[inside], scores[inside]))
+        canvas, sx, sy, px, py = _letterbox(image, DETECTOR_MODELS["short"].size)
+        rows, scores = self._decode("short", canvas, sx, sy, px, py)
+        out = [(rows, scores)]
+        if self.model == "auto":
+            sure = scores >= PORTRAIT_MIN_SCORE
+            if sure.any() and float((rows[sure, 2] - rows[sure, 0]).max()) >= PORTRAIT_FACE_FRACTION * min(h, w):
+                return out
+        out += [self._level(image, scale) for scale in self.pyramid_scales(h, w)[1:]]
         return out
 
+    def _level(self, image: NDArray[np.uint8], scale: float) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """Detections of one finer pyramid level, in ``image`` pixels: faces within the model's range at this
+        scale."""
+        h, w = image.shape[:2]
+        nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+        level = image if (nw, nh) == (w, h) else _downscale(image, nw, nh)
+        lo, hi = PYRAMID_FACE_RANGE
+        overlap = int(hi) + _PAD
+        found = []
+        for x, y, tw, th in _level_tiles(nh, nw, PYRAMID_TILE, overlap):
+            canvas = np.zeros((-(-th // _PAD) * _PAD, -(-tw // _PAD) * _PAD, 3), np.uint8)  # black padding
+            canvas[:th, :tw] = level[y:y + th, x:x + tw]
+            rows, scores = self._run("short", canvas, PYRAMID_MIN_SCORE)
+            size = np.maximum(rows[:, 2] - rows[:, 0], rows[:, 3] - rows[:, 1])
+            keep = (size >= 0.8 * lo) & (size <= 1.5 * hi)
+            if (tw, th) != (nw, nh):  # tiles: a face cut by an inner edge is seen whole by the neighbouring tile
+                keep &= (((rows[:, 0] >= 2) | (x == 0)) & ((rows[:, 1] >= 2) | (y == 0))
+                         & ((rows[:, 2] <= tw - 2) | (x + tw >= nw)) & ((rows[:, 3] <= th - 2) | (y + th >= nh)))
+            rows = rows[keep]
+            rows[:, 0::2] += x
+            rows[:, 1::2] += y
+            found.append((rows, scores[keep]))
+        rows = np.concatenate([r for r, _ in found])
+        rows[:, 0::2] *= w / nw
+        rows[:, 1::2] *= h / nh
+        return rows, np.concatenate([s for _, s in found])
 
-#: Side of the finest tiles of the ``auto`` detector (the full-range model's reach is about 1/12 of its input).
-TILE_MIN_SIDE = 12 * MIN_FACE_SIZE
+
+def _level_tiles(h: int, w: int, tile: int, overlap: int) -> list[tuple[int, int, int, int]]:
+    """``(x, y, width, height)`` of the tiles covering an ``h`` x ``w`` level: the whole level when it fits in
+    ``tile`` a side, else tiles of ``tile`` overlapping by ``overlap``."""
+    if h <= tile and w <= tile:
+        return [(0, 0, w, h)]
+    stride = tile - overlap
+    return [(x, y, min(tile, w - x), min(tile, h - y)) for y in _positions(h, tile, stride)
+            for x in _positions(w, tile, stride)]
 
 
 def _positions(n: int, t: int, stride: int) -> list[int]:
     if n <= t:
         return [0]
     return [*range(0, n - t, stride), n - t]
-
-
-def _tiles(h: int, w: int) -> list[tuple[int, int, int, int, int]]:
-    """``(x, y, width, height, side)`` of the overlapping tiles the ``auto`` detector scans."""
-    out = []
-    t = TILE_MIN_SIDE
-    while t < max(h, w) / 2:
-        tw, th, stride = min(t, w), min(t, h), max(1, 2 * t // 3)
-        out += [(x, y, tw, th, t) for y in _positions(h, th, stride) for x in _positions(w, tw, stride)]
-        t *= 2
-    return out
