@@ -14,6 +14,7 @@ from fusionkit.domain import MIN_FACE_SIZE, Face, FaceKeypoint
 from fusionkit.errors import FaceSizeTooSmallError, ParameterValueError
 from fusionkit.vision import FaceDetector, RuntimeOptions
 from fusionkit.vision.detector import ssd_anchors
+from tests.vision.detection_set import detection_set, match
 from tests.vision.vision_photos import DATA, EXPECTED_FACES
 
 
@@ -228,3 +229,15 @@ def test_pyramid_scales_reach_the_smallest_face() -> None:
     assert all(b / a < 96 / 17 for a, b in itertools.pairwise(scales))  # neighbouring ranges overlap
     assert FaceDetector(min_face_size=68).pyramid_scales(1080, 1920)[-1] == pytest.approx(0.25)
     assert detector.pyramid_scales(400, 400)[-1] == 1.0  # small pictures: to their own resolution
+
+
+def test_the_default_finds_every_labelled_face_and_no_false_one() -> None:
+    # The quick part of the labelled set (benchmarks/bench_vision.py runs all of it): portraits, faces rescaled to
+    # 34 px, faces cut by the edge, group photos and faceless backgrounds.
+    found = missed = false = 0
+    for item in detection_set(quick=True):
+        boxes = np.array([f.box for f in fusionkit.detect_faces(item.image)], np.float32).reshape(-1, 4)
+        tp, miss, fp = match(boxes, item.faces)
+        found, missed, false = found + tp, missed + miss, false + fp
+        assert (miss, fp) == (0, 0), item.name
+    assert found >= 10 and missed == false == 0
