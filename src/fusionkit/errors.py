@@ -136,6 +136,12 @@ class NoFaceDetectedError(InputError):
     code: ClassVar[str] = "FailedOperation.NoFaceDetected"
 
 
+class ReferenceFaceAmbiguousError(InputError):
+    """A reference photo shows more than one face: which person it names is unclear."""
+
+    code: ClassVar[str] = "FailedOperation.ReferenceFaceAmbiguous"
+
+
 class FaceSizeTooSmallError(InputError):
     """The face is smaller than the minimum the models handle (34 x 34 pixels)."""
 

@@ -52,6 +52,9 @@ def test_submit_runs_and_completes(studio, video_material):
     assert done.status == "completed" and done.status_code == 7 and done.progress == 1.0, done.error_message
     assert (done.width, done.height, done.frame_count) == (320, 180, 10)
     assert done.fps == pytest.approx(10.0) and done.duration_s == pytest.approx(1.0, abs=0.15)
+    # The frames the person on screen longest was fused on, from the stored tracks.
+    assert len(done.faces) == 1 and done.faces[0]["template_face"] == 0
+    assert done.faces[0]["frames_fused"] == 10 and done.faces[0]["fused"] == [[0, 10]]
     key = keys.video_result(done.updated.date(), job.id)
     data = studio.store.read(key)
     assert hashlib.md5(data).hexdigest() == done.md5 and done.url == studio.store.url(key)

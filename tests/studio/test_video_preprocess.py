@@ -171,7 +171,7 @@ def test_reference_faces_order_the_faces(studio, two_people_clip, wait):
         xs = [_centre_x(f) for f in mat.faces]
         assert [x < 160 for x in xs] == [n.startswith("obama") for n in refs]
         with np.load(io.BytesIO(studio.store.read(keys.material_references(mat.id)))) as npz:
-            assert npz["points"].shape == (len(refs), 468, 3) and npz["signatures"].shape[0] == len(refs)
+            assert npz["points"].shape == (len(refs), 468, 3) and npz["embeddings"].shape[0] == len(refs)
         with np.load(io.BytesIO(studio.store.read(keys.material_tracks(mat.id)))) as npz:
             assert npz["points"].shape[1] == len(refs)
     studio.videos.close()
@@ -200,7 +200,7 @@ def test_references_stored_by_an_older_version_fail_with_a_way_out(studio_url, c
     with np.load(io.BytesIO(idle.store.read(keys.material_references(mat.id)))) as npz:
         points = npz["points"]
     buf = io.BytesIO()
-    np.savez_compressed(buf, points=points)  # as fusionkit stored references before appearance signatures
+    np.savez_compressed(buf, points=points)  # as fusionkit stored references before identity embeddings
     idle.store.write(keys.material_references(mat.id), buf.getvalue())
     worker = fusionkit.open(studio_url, clock=clock)
     done = settled(worker, mat.id)

@@ -23,8 +23,10 @@ def camera(t: float, duration: float) -> tuple[float, float, float]:
     return 0.04 * math.sin(2 * math.pi * u), 1.0 + 0.12 * u, 3.0 * math.sin(math.pi * u)
 
 
-def render_frame(photo: np.ndarray, width: int, height: int, t: float, duration: float) -> np.ndarray:
-    """One RGB frame: the photo, fitted to the frame's height, seen by the moving camera."""
+def render_frame(photo: np.ndarray, width: int, height: int, t: float, duration: float,
+                 reflect: bool = True) -> np.ndarray:
+    """One RGB frame: the photo, fitted to the frame's height, seen by the moving camera; beside it the photo
+    mirrored (``reflect``: a portrait photo then shows its face several times across a wide frame) or grey."""
     ph, pw = photo.shape[:2]
     pan, zoom, roll = camera(t, duration)
     scale = 0.9 * height / ph * zoom
@@ -32,8 +34,9 @@ def render_frame(photo: np.ndarray, width: int, height: int, t: float, duration:
     m = cv2.getRotationMatrix2D((pw / 2 + pan * pw, ph * 0.45), roll, scale)
     m[0, 2] += width / 2 - (pw / 2 + pan * pw)
     m[1, 2] += height / 2 - ph * 0.45
-    return np.asarray(cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_LINEAR,
-                                     borderMode=cv2.BORDER_REFLECT), dtype=np.uint8)
+    border = cv2.BORDER_REFLECT if reflect else cv2.BORDER_CONSTANT
+    return np.asarray(cv2.warpAffine(photo, m, (width, height), flags=cv2.INTER_LINEAR, borderMode=border,
+                                     borderValue=(128, 128, 128)), dtype=np.uint8)
 
 
 def make_clip(
@@ -47,8 +50,10 @@ def make_clip(
     audio: bool = True,
     preset: str = "ultrafast",
     faststart: bool = False,
+    reflect: bool = True,
 ) -> Path:
-    """Write an H.264 MP4 (yuv420p) of ``seconds`` at ``fps`` with a 440 Hz AAC tone (44.1 kHz stereo)."""
+    """Write an H.264 MP4 (yuv420p) of ``seconds`` at ``fps`` with a 440 Hz AAC tone (44.1 kHz stereo); see
+    :func:`render_frame` for ``reflect``."""
     photo = cv2.cvtColor(cv2.imread(str(sample_path(sample))), cv2.COLOR_BGR2RGB)
     n = round(seconds * fps)
     options = {"movflags": "+faststart"} if faststart else {}
@@ -61,7 +66,8 @@ def make_clip(
             as_ = out.add_stream("aac", rate=44100)
             as_.layout = "stereo"
         for i in range(n):
-            frame = av.VideoFrame.from_ndarray(render_frame(photo, width, height, i / fps, seconds), format="rgb24")
+            rgb = render_frame(photo, width, height, i / fps, seconds, reflect)
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             for packet in vs.encode(frame):
                 out.mux(packet)
         for packet in vs.encode():

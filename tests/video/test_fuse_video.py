@@ -53,7 +53,11 @@ def test_frames_rates_and_audio(clip_360p: Path, fused: tuple[Path, VideoFusionR
         assert float(a.duration * a.time_base) == pytest.approx(2.0, abs=0.05)
     # The audio is copied bit for bit, not re-encoded.
     assert audio_packets(out) == audio_packets(clip_360p)
-    assert set(result.timings_ms) >= {"decode", "track", "fuse", "encode", "total"}
+    assert set(result.timings_ms) >= {"analysis", "decode", "fuse", "encode", "total"}
+    # One shot, one person fused on every frame, nothing skipped.
+    assert result.shots == (0,) and len(result.faces) == 1
+    face = result.faces[0]
+    assert (face.template_face, face.frames_present, face.fused, face.skipped) == (0, 50, ((0, 50),), {})
 
 
 def test_face_fused_in_place(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:
@@ -190,7 +194,7 @@ def test_720p_without_audio(clip_720p_short: Path, tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["fused_720p.mp4"]  # no temporary file left beside it
 
 
-def test_no_face_on_the_first_frame(tmp_path: Path) -> None:
+def test_a_video_without_any_face(tmp_path: Path) -> None:
     blank = tmp_path / "blank.mp4"
     with av.open(str(blank), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=25)
@@ -203,7 +207,7 @@ def test_no_face_on_the_first_frame(tmp_path: Path) -> None:
             out.mux(packet)
     target = tmp_path / "out" / "fused.mp4"
     target.parent.mkdir()
-    with pytest.raises(errors.NoFaceDetectedError, match="first frame"):
+    with pytest.raises(errors.NoFaceDetectedError, match="no face was found in the video"):
         fuse_video(blank, sample_path("biden.jpg"), target)
     assert not list(target.parent.iterdir())
 

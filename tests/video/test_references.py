@@ -1,4 +1,4 @@
-"""Reference faces: signatures, costs and the matching of a video's faces to references (track_video)."""
+"""Reference faces: identity embeddings and the matching of a video's people to references (track_video)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,10 @@ import pytest
 from fusionkit import errors
 from fusionkit.domain.options import FuseOptions, LabelOptions
 from fusionkit.fusion.api import Merge, find_faces
-from fusionkit.fusion.video import (
-    DISCOVER_INTERVAL_S,
-    MAX_REFERENCE_COST,
-    ReferenceFace,
-    face_signature,
-    fuse_video,
-    reference_cost,
-    track_video,
-)
+from fusionkit.fusion.video import ReferenceFace, face_signature, fuse_video, reference_face, track_video
 from fusionkit.samples import sample_path
+from fusionkit.vision.identity import AppearanceIdentity, identity_model
+from fusionkit.vision.tracking import DISCOVER_EVERY
 from tests.video.clips import make_clip, make_entering_clip
 
 
@@ -44,26 +38,37 @@ def two_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
                      fps=10, seconds=1.0, audio=False)
 
 
-def test_signature_is_a_unit_vector_stable_under_scale(references: dict[str, ReferenceFace]) -> None:
+def test_signature_is_a_unit_vector_stable_under_scale() -> None:
     image = _photo("biden.jpg")
     small = np.ascontiguousarray(image[::6, ::6])  # the same picture at a sixth of the size, faces about 50 px
     mesh = find_faces(small)[0]
     sig = face_signature(small, mesh.points)
     assert sig.dtype == np.float32 and abs(float(np.linalg.norm(sig)) - 1) < 1e-4
-    assert float(sig @ references["biden.jpg"].signature) > 0.95
-    assert reference_cost(references["biden.jpg"], small, mesh.points) < 0.1
+    assert float(sig @ face_signature(image, find_faces(image)[0].points)) > 0.95
 
 
-def test_costs_rank_people_on_the_samples(references: dict[str, ReferenceFace]) -> None:
+def test_the_identity_model_tells_people_apart_on_the_samples(references: dict[str, ReferenceFace]) -> None:
+    model = identity_model()
+    assert model.name == "dlib" and model.tells_people_apart  # the test extra installs the identity extra
     two = _photo("two_people.jpg")
     left, right = sorted(find_faces(two), key=lambda m: float(m.points[:, 0].mean()))  # obama3, biden
-    cost = {(name, side): reference_cost(ref, two, mesh.points)
-            for name, ref in references.items() for side, mesh in (("left", left), ("right", right))}
-    # Another photo of the same person is nearer than the other person (here: by appearance, not shape).
-    assert cost["obama.jpg", "left"] < cost["obama.jpg", "right"]
-    assert cost["obama3.jpg", "left"] < 0.1 and cost["biden.jpg", "right"] < 0.1
-    # A face unlike both is over the limit for both.
-    assert min(cost["astronaut.png", "left"], cost["astronaut.png", "right"]) > MAX_REFERENCE_COST
+    embedded = {"left": model.embed(two, left.points), "right": model.embed(two, right.points)}
+    d = {(name, side): float(np.linalg.norm(ref.embedding - e))
+         for name, ref in references.items() for side, e in embedded.items()}
+    # Another photo of the same person is one person; the other person and a stranger are not.
+    assert d["obama.jpg", "left"] < model.same_person < d["obama.jpg", "right"]
+    assert d["obama3.jpg", "left"] < 0.3 and d["biden.jpg", "right"] < 0.3
+    assert min(d["astronaut.png", "left"], d["astronaut.png", "right"]) > model.same_person
+
+
+def test_a_reference_photo_names_one_person(tmp_path: Path) -> None:
+    ref = reference_face(sample_path("biden.jpg"))
+    assert ref.model == identity_model().name and ref.points.shape == (468, 3)
+    with pytest.raises(errors.ReferenceFaceAmbiguousError, match="reference photo 2 shows 2 faces") as err:
+        reference_face(sample_path("two_people.jpg"), index=2)
+    assert err.value.code == "FailedOperation.ReferenceFaceAmbiguous"
+    with pytest.raises(errors.NoFaceDetectedError, match="reference photo 0"):
+        reference_face(np.full((200, 200, 3), 127, np.uint8))
 
 
 @pytest.mark.parametrize(("names", "left"), [
@@ -81,7 +86,7 @@ def test_track_video_keeps_the_referenced_faces_in_order(two_people: Path, refer
 
 
 def test_a_reference_not_in_the_video_is_refused(two_people: Path, references: dict[str, ReferenceFace]) -> None:
-    with pytest.raises(errors.NoFaceDetectedError, match="reference face 1"):
+    with pytest.raises(errors.NoFaceDetectedError, match=r"reference face 1 matches no person .*distance 0\.\d\d"):
         track_video(two_people, references=[references["obama3.jpg"], references["astronaut.png"]])
     with pytest.raises(errors.NoFaceDetectedError, match="reference face 1"):  # one face cannot play two roles
         track_video(two_people, references=[references["biden.jpg"], references["biden.jpg"], references["obama3.jpg"]])
@@ -99,7 +104,7 @@ def test_a_face_entering_later_is_tracked_from_its_entry(entering: Path,
     assert tracks.face_count == 2
     assert tracks.present[:, 0].all()  # frame 0's face first
     entry = int(np.argmax(tracks.present[:, 1]))
-    assert 5 <= entry <= 5 + round(10 * DISCOVER_INTERVAL_S)  # found at the first look after it entered
+    assert 5 <= entry < 5 + DISCOVER_EVERY  # found within three frames of entering
     assert not tracks.present[:entry, 1].any() and tracks.present[entry:, 1].all()
     assert np.isnan(tracks.points[:entry, 1]).all() and float(np.nanmean(tracks.points[entry:, 1, :, 0])) > 320
     # The role that enters later can be the one a reference asks for (before, it was "not in the video").
@@ -127,7 +132,17 @@ def test_fusing_into_a_face_that_enters_later(entering: Path, tmp_path: Path) ->
 def test_signature_of_a_face_outside_the_frame(references: dict[str, ReferenceFace]) -> None:
     image = np.full((100, 100, 3), 120, np.uint8)
     points = references["biden.jpg"].points.copy()
+    inside = face_signature(_photo("biden.jpg"), points)
     for shift in (1000.0, -1000.0):  # wholly past the bottom-right, then the top-left corner
         moved = points + np.array([shift, shift, 0], np.float32)
         sig = face_signature(image, moved)
-        assert sig.shape == references["biden.jpg"].signature.shape and np.isfinite(sig).all()
+        assert sig.shape == inside.shape and np.isfinite(sig).all()
+
+
+def test_without_an_identity_model_people_are_joined_within_a_shot_only(two_people: Path) -> None:
+    appearance = AppearanceIdentity()
+    assert not appearance.tells_people_apart
+    tracks = track_video(two_people, identity=appearance)
+    assert tracks.face_count == 2 and tracks.present.all()
+    with pytest.raises(errors.ParameterValueError, match="identity model"):
+        track_video(two_people, identity=appearance, references=[reference_face(sample_path("biden.jpg"))])

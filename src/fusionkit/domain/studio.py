@@ -433,6 +433,10 @@ def _progress(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> Non
         raise ParameterValueError(f"progress must be within 0-1, got {value!r}")
 
 
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [dict(v) for v in value]
+
+
 @attrs.frozen(kw_only=True)
 class VideoJob(_Json):
     """A video fusion job of :attr:`fusionkit.studio.Studio.videos`, stored as ``jobs/{id}.json``.
@@ -457,6 +461,9 @@ class VideoJob(_Json):
         At submission: jobs ahead of it in this process, and the estimated time until it is done.
     url, md5, width, height, fps, duration_s, frame_count
         The output, once completed.
+    faces
+        Once completed, per fused face: ``template_face``, ``frames_present``, ``frames_fused``, ``fused`` (frame
+        runs ``[first, last + 1]``) and ``skipped`` (runs by reason: ``pose_too_large``, ``occluded``).
     created, updated, expires
         UTC; ``expires`` is set on completion for a result stored in the studio.
     """
@@ -483,6 +490,7 @@ class VideoJob(_Json):
     fps: float | None = None
     duration_s: float | None = None
     frame_count: int | None = None
+    faces: list[dict[str, Any]] = attrs.field(factory=list, converter=_dicts, hash=False)
     created: datetime = attrs.field(converter=_utc)
     updated: datetime = attrs.field(converter=_utc)
     expires: datetime | None = attrs.field(default=None, converter=_utc_or_none)

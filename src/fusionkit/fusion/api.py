@@ -30,7 +30,7 @@ from fusionkit.imaging.encode import encode_image
 from fusionkit.imaging.files import write_bytes_atomic
 from fusionkit.vision import analyze, mesh_topology
 
-__all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "find_faces", "fuse"]
+__all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "find_faces", "fuse", "template_index", "user_face"]
 
 #: At most this many faces are fused in one call (as in the cloud API).
 MAX_MERGES = 6
@@ -165,7 +165,15 @@ def _pick_user_face(meshes: list[FaceMesh], rect: tuple[int, int, int, int] | No
     return meshes[best]
 
 
-def _template_index(value: int | str | None, n_faces: int, index: int) -> int:
+def template_index(value: int | str | None, n_faces: int, index: int) -> int:
+    """The template face merge ``index`` names (``value``: an index, a face id ``"<anything>_<index>"`` or None
+    for face 0) among ``n_faces``.
+
+    Raises
+    ------
+    TemplateFaceIDNotExistError
+        No such face.
+    """
     if value is None:
         return 0
     if isinstance(value, str):
@@ -288,7 +296,7 @@ def fuse(
     for i, merge in enumerate(merge_list):
         t0 = time.perf_counter()
         user, user_mesh = user_face(merge, i, limits)
-        t_index = _template_index(merge.template_face, len(tmeshes), i)
+        t_index = template_index(merge.template_face, len(tmeshes), i)
         plans.append((t_index, user, user_mesh, (time.perf_counter() - t0) * 1e3))
     used = [p[0] for p in plans]
     if len(set(used)) != len(used):

@@ -626,26 +626,29 @@ def _track_material(data: bytes, limits: VideoLimits, progress: Callable[[float]
     blob = None
     if tracks is not None:
         buf = io.BytesIO()
-        np.savez_compressed(buf, points=tracks.points, present=tracks.present)
+        np.savez_compressed(buf, points=tracks.points, present=tracks.present, shots=tracks.shots)
         blob = buf.getvalue()
     return status, error, faces_points, blob
 
 
 def _save_references(buf: IO[bytes], references: Sequence[ReferenceFace]) -> None:
-    """The reference faces as npz: ``points`` (n, 468, 3) and ``signatures`` (n, D), float32."""
+    """The reference faces as npz: ``points`` (n, 468, 3) and ``embeddings`` (n, D), float32, and ``model`` (the
+    identity model's name)."""
     np.savez_compressed(buf, points=np.stack([r.points for r in references]),
-                        signatures=np.stack([r.signature for r in references]))
+                        embeddings=np.stack([r.embedding for r in references]),
+                        model=np.array(references[0].model if references else ""))
 
 
 def _load_references(blob: bytes) -> list[ReferenceFace]:
     from fusionkit.fusion.video import ReferenceFace
 
     with np.load(io.BytesIO(blob)) as npz:
-        if "signatures" not in npz:
-            raise ParameterValueError("the reference faces were stored by an older fusionkit without appearance "
-                                      "signatures: upload the video again with its reference photos")
-        points, signatures = np.asarray(npz["points"], np.float32), np.asarray(npz["signatures"], np.float32)
-    return [ReferenceFace(points=p, signature=g) for p, g in zip(points, signatures, strict=True)]
+        if "embeddings" not in npz:
+            raise ParameterValueError("the reference faces were stored by an older fusionkit without identity "
+                                      "embeddings: upload the video again with its reference photos")
+        points, embeddings = np.asarray(npz["points"], np.float32), np.asarray(npz["embeddings"], np.float32)
+        model = str(npz["model"])
+    return [ReferenceFace(points=p, embedding=e, model=model) for p, e in zip(points, embeddings, strict=True)]
 
 
 @attrs.define(eq=False)
@@ -833,25 +836,16 @@ class Materials:
         return material
 
     def _references(self, reference_faces: Sequence[Any] | None) -> list[ReferenceFace] | None:
-        """The reference photos' faces (the largest face of each)."""
+        """The reference photos' faces (one person each)."""
         if reference_faces is None:
             return None
         if isinstance(reference_faces, (str, bytes, np.ndarray)) or not isinstance(reference_faces, Sequence):
             raise ParameterValueError("reference_faces is a list of reference photos")
         if not 1 <= len(reference_faces) <= 6:
             raise ParameterValueError(f"give 1 to 6 reference faces, got {len(reference_faces)}")
-        from fusionkit.fusion.api import find_faces
-        from fusionkit.fusion.video import ReferenceFace
-        from fusionkit.imaging.decode import load_image
+        from fusionkit.fusion.video import reference_face
 
-        found = []
-        for i, ref in enumerate(reference_faces):
-            image = load_image(ref, limits=self._studio.limits)
-            meshes = find_faces(image)
-            if not meshes:
-                raise NoFaceDetectedError(f"no face was found in reference photo {i}")
-            found.append(ReferenceFace.from_image(image, meshes[0]))
-        return found
+        return [reference_face(ref, limits=self._studio.limits, index=i) for i, ref in enumerate(reference_faces)]
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits
@@ -1524,7 +1518,8 @@ class Videos:
         tracks = None
         tracks_key = keys.material_tracks(material.id)
         with contextlib.suppress(KeyNotFound), np.load(io.BytesIO(s.store.read(tracks_key))) as npz:
-            tracks = VideoTracks(points=npz["points"], present=npz["present"])
+            tracks = VideoTracks(points=npz["points"], present=npz["present"],
+                                 shots=npz["shots"] if "shots" in npz else np.zeros(1, np.int32))
         p = job.parameters
         merges = []
         for i in range(int(p["users"])):
@@ -1602,7 +1597,7 @@ class Videos:
             self._save(attrs.evolve(
                 current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
                 height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
-                updated=now, expires=expires))
+                faces=[face.to_dict() for face in result.faces], updated=now, expires=expires))
 
     # -- retention -----------------------------------------------------------------------------------------------
 
