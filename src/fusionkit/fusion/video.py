@@ -500,8 +500,6 @@ def fuse_video(
     VideoEncodeFailedError
         Writing failed; nothing is left at ``output``.
     """
-    import av
-
     t_start = time.perf_counter()
     opts = options if options is not None else FuseOptions()
     if not isinstance(opts, FuseOptions):
@@ -517,143 +515,178 @@ def fuse_video(
         raise ParameterValueError("tracks hold no frame")
     users = [user_face(merge, i, image_limits) for i, merge in enumerate(merge_list)]
     timings = dict.fromkeys(("analysis", "decode", "convert", "fuse", "label", "encode"), 0.0)
+    # 1. Analysis: shots, tracklets, people (unless a studio stored them).
+    report = progress
     if tracks is None:
         ta = time.perf_counter()
         tracks = track_video(template, limits=limits, smoothing=smoothing, references=references,
                              progress=(lambda f: progress(0.5 * f)) if progress is not None else None)
         timings["analysis"] = (time.perf_counter() - ta) * 1e3
-        share, base = 0.5, 0.5
-    else:
-        share, base = 1.0, 0.0
+        report = (lambda f: progress(0.5 + 0.5 * f)) if progress is not None else None
+    # 2. Whom to replace.
     faces = [template_index(merge.template_face, tracks.face_count, i) for i, merge in enumerate(merge_list)]
     if len(set(faces)) != len(faces):
         raise ParameterValueError(f"two merges target the same template face ({faces})")
-    topo = mesh_topology()
-    fused_frames: list[list[int]] = [[] for _ in faces]
-    skipped: list[dict[str, list[int]]] = [{} for _ in faces]
-
+    # 3. Fusion, written to a temporary file and moved into place when complete.
+    fusion = _FusionPass(tracks=tracks, faces=faces, users=users, options=opts, timings=timings)
     tmp, target = _open_output(output)
-    frames_fused = 0
-    index = 0
     try:
-        with open_video(template, limits=limits) as (container, info):
-            in_v = container.streams.video[0]
-            in_v.thread_type = "AUTO"
-            in_a = container.streams.audio[0] if container.streams.audio else None
-            with av.open(tmp, "w", format="mp4", options={"movflags": "+faststart"}) as out:
-                ov = out.add_stream("libx264", rate=in_v.average_rate or in_v.guessed_rate)
-                # x264's 4:2:0 needs even sides: an odd-sized video loses its last column or row (not rescaled).
-                ow, oh = info.width & ~1, info.height & ~1
-                ov.width, ov.height, ov.pix_fmt = ow, oh, "yuv420p"
-                ov.options = {"preset": preset, "crf": str(crf)}
-                ov.thread_type = "AUTO"
-                oa = out.add_stream_from_template(in_a) if in_a is not None else None
-                w, h = info.width, info.height
-                # The logo, when given, replaces the label (as on pictures); a rectangle outside the frame fails here,
-                # before any frame is decoded.
-                mark_box = even_box(_floats(opts.logo.placed(w, h) if opts.logo is not None
-                                            else label_rect(w, h, opts.label)), w, h)
-                marked = opts.logo is not None or opts.label.enabled
-
-                def prepare(frame: Any, index: int) -> _Prepared:
-                    """Stage 1 (a worker thread, one frame ahead): writable frame, the faces' windows in RGB."""
-                    ta = time.perf_counter()
-                    frame = _yuv420p(frame, w, h)
-                    planes = frame_planes(frame)
-                    jobs = []
-                    row = min(index, tracks.frame_count - 1)
-                    for m, face in enumerate(faces):
-                        if not tracks.present[row, face]:
-                            continue
-                        points = tracks.points[row, face]
-                        box = _window(points, w, h)
-                        if box[2] > box[0] and box[3] > box[1]:
-                            jobs.append((m, box, region_rgb(planes, box), _stored_mesh(points)))
-                    return _Prepared(frame=frame, planes=planes, jobs=jobs,
-                                     convert_ms=(time.perf_counter() - ta) * 1e3)
-
-                def finish(prep: _Prepared, index: int) -> None:
-                    """Stage 2 (this thread): fuse each face into its window, write it back, label, encode."""
-                    nonlocal frames_fused
-                    timings["convert"] += prep.convert_ms
-                    fused_any = False
-                    for m, box, rgb, mesh in prep.jobs:
-                        ta = time.perf_counter()
-                        image, user_mesh = users[m]
-                        try:
-                            report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, topo)
-                        except (FacePoseTooLargeError, FaceOccludedError) as exc:
-                            # A head turned to profile or a face hidden on this frame keeps the frame's own face
-                            # (the engine wrote nothing); the face is fused again when it comes back.
-                            skipped[m].setdefault(SKIP_REASONS[type(exc)], []).append(index)
-                            timings["fuse"] += (time.perf_counter() - ta) * 1e3
-                            continue
-                        tb = time.perf_counter()
-                        timings["fuse"] += (tb - ta) * 1e3
-                        rx0, ry0, rx1, ry1 = even_box(_floats(report.roi), rgb.shape[1], rgb.shape[0])
-                        if rx1 > rx0 and ry1 > ry0:
-                            write_region(prep.planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
-                                         rgb[ry0:ry1, rx0:rx1])
-                            fused_any = True
-                        fused_frames[m].append(index)
-                        timings["convert"] += (time.perf_counter() - tb) * 1e3
-                    frames_fused += fused_any
-                    t3 = time.perf_counter()
-                    if marked and mark_box[2] > mark_box[0] and mark_box[3] > mark_box[1]:
-                        corner = region_rgb(prep.planes, mark_box)
-                        if opts.logo is not None:
-                            draw_logo(corner, opts.logo, frame_size=(w, h), offset=(mark_box[0], mark_box[1]))
-                        else:
-                            draw_label(corner, opts.label, frame_size=(w, h), offset=(mark_box[0], mark_box[1]))
-                        write_region(prep.planes, mark_box, corner)
-                    t4 = time.perf_counter()
-                    timings["label"] += (t4 - t3) * 1e3
-                    frame_out = prep.frame if (ow, oh) == (w, h) else cropped_frame(prep.frame, prep.planes, ow, oh)
-                    frame_out.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
-                    for packet in ov.encode(frame_out):
-                        out.mux(packet)
-                    timings["encode"] += (time.perf_counter() - t4) * 1e3
-                    if progress is not None:
-                        progress(base + share * min(1.0, (index + 1) / max(info.frame_count, 1)))
-
-                # Converting frame n+1's windows overlaps fusing frame n (both release the GIL). One frame in flight
-                # keeps memory flat.
-                with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-video") as pool:
-                    pending: Future[_Prepared] | None = None
-                    t0 = time.perf_counter()
-                    for frame in _decoded_frames(container, oa, out):
-                        timings["decode"] += (time.perf_counter() - t0) * 1e3
-                        ahead = pool.submit(prepare, frame, index)
-                        if pending is not None:
-                            finish(pending.result(), index - 1)
-                        pending = ahead
-                        index += 1
-                        t0 = time.perf_counter()
-                    if pending is not None:
-                        finish(pending.result(), index - 1)
-                ta = time.perf_counter()
-                for packet in ov.encode():
-                    out.mux(packet)
-                timings["encode"] += (time.perf_counter() - ta) * 1e3
-        if index == 0:
-            raise VideoDecodeFailedError("the template video has no decodable frame")
+        info, has_audio = fusion.run(template, tmp, limits=limits, crf=crf, preset=preset, progress=report)
         if target is not None:
             os.replace(tmp, target)
         else:
             with open(tmp, "rb") as fh:
                 shutil.copyfileobj(fh, output)  # type: ignore[arg-type]
-    except av.FFmpegError as exc:
-        raise VideoEncodeFailedError(f"the video could not be decoded or encoded to its end: {exc}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
     timings["total"] = (time.perf_counter() - t_start) * 1e3
-    duration = index / info.fps
-    reports = tuple(
-        VideoFaceReport(template_face=face, frames_present=int(tracks.present[:index, face].sum()),
-                        fused=_ranges(fused_frames[m]),
-                        skipped={reason: _ranges(frames) for reason, frames in skipped[m].items()})
-        for m, face in enumerate(faces))
-    return VideoFusionResult(frame_count=index, fps=info.fps, duration_s=duration, width=info.width & ~1,
-                             height=info.height & ~1, has_audio=in_a is not None, frames_fused=frames_fused,
-                             faces=reports, shots=tuple(int(s) for s in tracks.shots), timings_ms=timings)
+    frames = fusion.frames
+    return VideoFusionResult(frame_count=frames, fps=info.fps, duration_s=frames / info.fps, width=info.width & ~1,
+                             height=info.height & ~1, has_audio=has_audio, frames_fused=fusion.frames_fused,
+                             faces=fusion.reports(), shots=tuple(int(s) for s in tracks.shots), timings_ms=timings)
+
+
+class _FusionPass:
+    """The fusion pass over a template video: the chosen faces fused frame by frame, the label drawn, the frames
+    encoded by x264 and the audio packets copied. Converting frame n+1's windows (a worker thread) overlaps fusing
+    frame n (both release the GIL); one frame in flight keeps memory flat."""
+
+    def __init__(self, *, tracks: VideoTracks, faces: Sequence[int], users: Sequence[tuple[U8, FaceMesh]],
+                 options: FuseOptions, timings: dict[str, float]) -> None:
+        self.tracks, self.faces, self.users, self.options, self.timings = tracks, list(faces), users, options, timings
+        self.topo = mesh_topology()
+        self.fused: list[list[int]] = [[] for _ in faces]
+        self.skipped: list[dict[str, list[int]]] = [{} for _ in faces]
+        self.frames = 0
+        self.frames_fused = 0
+
+    def run(self, template: VideoSource, path: str, *, limits: VideoLimits, crf: int, preset: str,
+            progress: Callable[[float], None] | None) -> tuple[Any, bool]:
+        """Write the fused video to ``path``; return the template's :class:`~fusionkit.imaging.VideoInfo` and
+        whether it had audio.
+
+        Raises
+        ------
+        VideoDecodeFailedError, VideoEncodeFailedError
+            The template has no decodable frame, or FFmpeg failed.
+        """
+        import av
+
+        try:
+            with open_video(template, limits=limits) as (container, info), \
+                    av.open(path, "w", format="mp4", options={"movflags": "+faststart"}) as out:
+                in_v = container.streams.video[0]
+                in_v.thread_type = "AUTO"
+                in_a = container.streams.audio[0] if container.streams.audio else None
+                ov = out.add_stream("libx264", rate=in_v.average_rate or in_v.guessed_rate)
+                # x264's 4:2:0 needs even sides: an odd-sized video loses its last column or row (not rescaled).
+                ov.width, ov.height, ov.pix_fmt = info.width & ~1, info.height & ~1, "yuv420p"
+                ov.options = {"preset": preset, "crf": str(crf)}
+                ov.thread_type = "AUTO"
+                oa = out.add_stream_from_template(in_a) if in_a is not None else None
+                self._size = (info.width, info.height)
+                # The logo, when given, replaces the label (as on pictures); a rectangle outside the frame fails
+                # here, before any frame is decoded.
+                w, h = self._size
+                opts = self.options
+                self._mark = even_box(_floats(opts.logo.placed(w, h) if opts.logo is not None
+                                              else label_rect(w, h, opts.label)), w, h)
+                self._marked = opts.logo is not None or opts.label.enabled
+                with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-video") as pool:
+                    pending: Future[_Prepared] | None = None
+                    t0 = time.perf_counter()
+                    for frame in _decoded_frames(container, oa, out):
+                        self.timings["decode"] += (time.perf_counter() - t0) * 1e3
+                        ahead = pool.submit(self._prepare, frame, self.frames)
+                        if pending is not None:
+                            self._finish(pending.result(), self.frames - 1, out, ov, info, progress)
+                        pending = ahead
+                        self.frames += 1
+                        t0 = time.perf_counter()
+                    if pending is not None:
+                        self._finish(pending.result(), self.frames - 1, out, ov, info, progress)
+                ta = time.perf_counter()
+                for packet in ov.encode():
+                    out.mux(packet)
+                self.timings["encode"] += (time.perf_counter() - ta) * 1e3
+        except av.FFmpegError as exc:
+            raise VideoEncodeFailedError(f"the video could not be decoded or encoded to its end: {exc}") from None
+        if self.frames == 0:
+            raise VideoDecodeFailedError("the template video has no decodable frame")
+        return info, in_a is not None
+
+    def _prepare(self, frame: Any, index: int) -> _Prepared:
+        """Stage 1 (a worker thread, one frame ahead): writable frame, the faces' windows in RGB."""
+        ta = time.perf_counter()
+        w, h = self._size
+        frame = _yuv420p(frame, w, h)
+        planes = frame_planes(frame)
+        jobs = []
+        row = min(index, self.tracks.frame_count - 1)
+        for m, face in enumerate(self.faces):
+            if not self.tracks.present[row, face]:
+                continue
+            points = self.tracks.points[row, face]
+            box = _window(points, w, h)
+            if box[2] > box[0] and box[3] > box[1]:
+                jobs.append((m, box, region_rgb(planes, box), _stored_mesh(points)))
+        return _Prepared(frame=frame, planes=planes, jobs=jobs, convert_ms=(time.perf_counter() - ta) * 1e3)
+
+    def _finish(self, prep: _Prepared, index: int, out: Any, ov: Any, info: Any,
+                progress: Callable[[float], None] | None) -> None:
+        """Stage 2 (this thread): fuse each face into its window, write it back, label, encode."""
+        import av
+
+        timings, opts = self.timings, self.options
+        timings["convert"] += prep.convert_ms
+        fused_any = False
+        for m, box, rgb, mesh in prep.jobs:
+            ta = time.perf_counter()
+            image, user_mesh = self.users[m]
+            try:
+                report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, self.topo)
+            except (FacePoseTooLargeError, FaceOccludedError) as exc:
+                # A head turned to profile or a face hidden on this frame keeps the frame's own face (the engine
+                # wrote nothing); the face is fused again when it comes back.
+                self.skipped[m].setdefault(SKIP_REASONS[type(exc)], []).append(index)
+                timings["fuse"] += (time.perf_counter() - ta) * 1e3
+                continue
+            tb = time.perf_counter()
+            timings["fuse"] += (tb - ta) * 1e3
+            rx0, ry0, rx1, ry1 = even_box(_floats(report.roi), rgb.shape[1], rgb.shape[0])
+            if rx1 > rx0 and ry1 > ry0:
+                write_region(prep.planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
+                             rgb[ry0:ry1, rx0:rx1])
+                fused_any = True
+            self.fused[m].append(index)
+            timings["convert"] += (time.perf_counter() - tb) * 1e3
+        self.frames_fused += fused_any
+        t3 = time.perf_counter()
+        w, h = self._size
+        mark = self._mark
+        if self._marked and mark[2] > mark[0] and mark[3] > mark[1]:
+            corner = region_rgb(prep.planes, mark)
+            if opts.logo is not None:
+                draw_logo(corner, opts.logo, frame_size=(w, h), offset=(mark[0], mark[1]))
+            else:
+                draw_label(corner, opts.label, frame_size=(w, h), offset=(mark[0], mark[1]))
+            write_region(prep.planes, mark, corner)
+        t4 = time.perf_counter()
+        timings["label"] += (t4 - t3) * 1e3
+        ow, oh = w & ~1, h & ~1
+        frame_out = prep.frame if (ow, oh) == (w, h) else cropped_frame(prep.frame, prep.planes, ow, oh)
+        frame_out.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
+        for packet in ov.encode(frame_out):
+            out.mux(packet)
+        timings["encode"] += (time.perf_counter() - t4) * 1e3
+        if progress is not None:
+            progress(min(1.0, (index + 1) / max(info.frame_count, 1)))
+
+    def reports(self) -> tuple[VideoFaceReport, ...]:
+        """Per merge, the face fused and its frames."""
+        return tuple(
+            VideoFaceReport(template_face=face, frames_present=int(self.tracks.present[:self.frames, face].sum()),
+                            fused=_ranges(self.fused[m]),
+                            skipped={reason: _ranges(frames) for reason, frames in self.skipped[m].items()})
+            for m, face in enumerate(self.faces))
