@@ -219,7 +219,7 @@ def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_cli
 
 
 def test_estimated_time_follows_size_faces_and_queue():
-    from fusionkit.studio.studio import _estimated_seconds
+    from fusionkit.studio.videos import _estimated_seconds
 
     one = _estimated_seconds(1500, 1280, 720, 1, 0)  # a minute of 720p at 25 fps: about half a minute
     assert 20 < one < 40

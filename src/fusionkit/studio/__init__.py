@@ -5,6 +5,7 @@ This is the only package that composes :mod:`fusionkit.fusion` with :mod:`fusion
 pipeline and the face models are imported on the first upload or fusion, not when a studio is opened.
 """
 
+from fusionkit.studio.activities import Activities
 from fusionkit.studio.context import (
     AgeAttestation,
     Capacity,
@@ -13,17 +14,11 @@ from fusionkit.studio.context import (
     ConsentToken,
     RequestContext,
 )
-from fusionkit.studio.studio import (
-    LOGGER_NAME,
-    Activities,
-    MaterialPage,
-    Materials,
-    RequestLog,
-    Results,
-    Studio,
-    Videos,
-    open,
-)
+from fusionkit.studio.logs import LOGGER_NAME, RequestLog
+from fusionkit.studio.materials import MaterialPage, Materials
+from fusionkit.studio.results import Results
+from fusionkit.studio.studio import Studio, open
+from fusionkit.studio.videos import Videos
 
 __all__ = [
     "LOGGER_NAME",

@@ -1,0 +1,86 @@
+"""``studio.activities``: create, get, list, rename and delete activities (``activities/{activity_id}.json``)."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+import attrs
+
+from fusionkit.domain import ids
+from fusionkit.domain.studio import Activity, ErasureReceipt
+from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError
+from fusionkit.storage import keys
+from fusionkit.studio.common import need_activity
+from fusionkit.studio.context import RequestContext
+
+if TYPE_CHECKING:
+    from fusionkit.studio.studio import Studio
+
+__all__ = ["Activities"]
+
+
+@attrs.define(eq=False)
+class Activities:
+    """``studio.activities``: create, get, list, rename, delete."""
+
+    _studio: Studio
+
+    def create(self, name: str, *, fuse_face_degree: float | None = None, fuse_profile_degree: float | None = None,
+               context: RequestContext | None = None) -> Activity:
+        """Create an activity named ``name`` (any printable text; never part of a storage key)."""
+        s = self._studio
+        with s._call("CreateActivity", context) as (call, _):
+            now = s.now()
+            activity = Activity(id=ids.new_id(ids.ACTIVITY, now), name=name, created=now, updated=now,
+                                fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree)
+            call.refs["activity_id"] = activity.id
+            s._write_json(keys.activity_doc(activity.id), activity)
+            return activity
+
+    def get(self, activity_id: str, *, context: RequestContext | None = None) -> Activity:
+        """The activity; :class:`~fusionkit.errors.ActivityIdNotFoundError` when there is none."""
+        s = self._studio
+        with s._call("DescribeActivity", context) as (call, _):
+            call.refs["activity_id"] = activity_id = need_activity(activity_id)
+            return s._load_activity(activity_id)
+
+    def list(self, *, context: RequestContext | None = None) -> list[Activity]:
+        """Every activity, oldest first."""
+        s = self._studio
+        with s._call("DescribeActivityList", context):
+            out = []
+            for name in s.store.list(keys.ACTIVITIES):
+                aid = name[:-5] if name.endswith(".json") else ""
+                if ids.is_id(aid, ids.ACTIVITY):
+                    with contextlib.suppress(ActivityIdNotFoundError):
+                        out.append(s._load_activity(aid))
+            return out
+
+    def rename(self, activity_id: str, name: str, *, context: RequestContext | None = None) -> Activity:
+        """Give the activity a new name."""
+        s = self._studio
+        with s._call("ModifyActivity", context) as (call, _):
+            call.refs["activity_id"] = activity_id = need_activity(activity_id)
+            activity = attrs.evolve(s._load_activity(activity_id), name=name, updated=s.now())
+            s._write_json(keys.activity_doc(activity_id), activity)
+            return activity
+
+    def delete(self, activity_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
+        """Delete the activity with its materials, their faces and sources, and every result made from them."""
+        s = self._studio
+        with s._call("DeleteActivity", context) as (call, _):
+            call.refs["activity_id"] = activity_id = need_activity(activity_id)
+            s._load_activity(activity_id)
+            counts: dict[str, int] = {}
+            mids = [m for m in s.store.list(keys.activity_members(activity_id)) if ids.is_id(m, ids.MATERIAL)]
+            # Results first (they point at materials), then materials (they point at the activity), then it.
+            counts["results"] = s.results._erase(frozenset(mids), frozenset(), frozenset())
+            for mid in mids:
+                with contextlib.suppress(MaterialIdNotFoundError):
+                    s.materials._erase(mid, counts, results_done=True)
+            s.store.delete_prefix(f"{keys.ACTIVITIES}/{activity_id}")
+            s.store.delete(keys.activity_doc(activity_id))
+            counts["activities"] = 1
+            return ErasureReceipt(id=ids.new_id(ids.ERASURE, s.now()), completed=s.now(),
+                                  subject_ids=(activity_id,), counts=counts)

@@ -1,0 +1,164 @@
+"""What the studio's rooms share: id checks, small parsers, the request-log call record and constants.
+
+Every public call of :mod:`fusionkit.studio` validates its ids with the ``need_*`` checks here before touching
+storage; the names are public so that each room imports them from here and no room reaches into another's privates.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+from datetime import date, datetime, timezone
+from typing import Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.domain import ids
+from fusionkit.errors import (
+    ActivityIdNotFoundError,
+    JobNotExistError,
+    MaterialIdNotFoundError,
+    ParameterValueError,
+    ResultIdNotFoundError,
+)
+
+__all__ = [
+    "MAX_PAGE",
+    "RESPONSES",
+    "Call",
+    "Cancelled",
+    "check_output_url",
+    "day_of",
+    "encode_array",
+    "looks_like_mp4",
+    "need_activity",
+    "need_job",
+    "need_material",
+    "need_request",
+    "need_result",
+    "one_line",
+    "result_id_of",
+    "utc_now",
+]
+
+#: The payloads a fusion can return (``response=``).
+RESPONSES = ("url", "base64", "bytes", "array")
+#: The most materials one page of ``Materials.list`` holds.
+MAX_PAGE = 100
+
+
+def utc_now() -> datetime:
+    """The system clock's time, timezone-aware in UTC (the studio's default clock)."""
+    return datetime.now(timezone.utc)
+
+
+def need_activity(value: Any) -> str:
+    """``value`` as an activity id; :class:`~fusionkit.errors.ActivityIdNotFoundError` when it is not one."""
+    if not ids.is_id(value, ids.ACTIVITY):
+        raise ActivityIdNotFoundError(f"{value!r} is not an activity id (ac_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+def need_material(value: Any) -> str:
+    """``value`` as a material id; :class:`~fusionkit.errors.MaterialIdNotFoundError` when it is not one."""
+    if not ids.is_id(value, ids.MATERIAL):
+        raise MaterialIdNotFoundError(f"{value!r} is not a material id (mt_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+def need_result(value: Any) -> str:
+    """``value`` as a result id; :class:`~fusionkit.errors.ResultIdNotFoundError` when it is not one."""
+    if not ids.is_id(value, ids.RESULT):
+        raise ResultIdNotFoundError(f"{value!r} is not a result id (rs_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+def need_job(value: Any) -> str:
+    """``value`` as a video job id; :class:`~fusionkit.errors.JobNotExistError` when it is not one."""
+    if not ids.is_id(value, ids.JOB):
+        raise JobNotExistError(f"{value!r} is not a video job id (jb_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
+
+
+def check_output_url(value: Any) -> str:
+    """A ``user_designated_url``: one fsspec URL of a known protocol (no chained ``a::b`` URLs, no plain paths)."""
+    if not isinstance(value, str) or len(value) > 2048 or not value.isprintable() or not _URL.fullmatch(value):
+        raise ParameterValueError(f"user_designated_url must be a URL such as s3://bucket/out.mp4, got {value!r}")
+    import fsspec
+
+    protocol = value.split("://", 1)[0].lower()
+    if protocol not in fsspec.available_protocols():
+        raise ParameterValueError(f"user_designated_url has the unknown protocol {protocol!r}")
+    return value
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line (runs of whitespace made one space), at most 1000 characters: for stored messages."""
+    return " ".join(text.split())[:1000]
+
+
+def need_request(value: Any) -> str:
+    """``value`` as a request id; :class:`~fusionkit.errors.ParameterValueError` when it is not one."""
+    if not ids.is_id(value, ids.REQUEST):
+        raise ParameterValueError(f"{value!r} is not a request id (rq_ followed by 10-40 letters or digits)")
+    return str(value)
+
+
+def result_id_of(name: str) -> str | None:
+    """``{material_id}.{result_id}.json`` -> result id."""
+    parts = name.split(".")
+    return parts[1] if len(parts) == 3 and parts[2] == "json" else None
+
+
+def day_of(name: str) -> date | None:
+    """A date-partitioned folder's name (``YYYY-MM-DD``) -> its date; ``None`` for any other name."""
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")
+
+
+def looks_like_mp4(source: Any) -> bool:
+    """An MP4 by its magic bytes (an ISO base media box at the start): bytes, or a path to such a file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        head = bytes(source[:8])
+    elif isinstance(source, (str, os.PathLike)):
+        try:
+            with builtins.open(os.fspath(source), "rb") as fh:
+                head = fh.read(8)
+        except OSError:
+            return False
+    else:
+        return False
+    return len(head) == 8 and head[4:8] in _MP4_BOXES
+
+
+def encode_array(image: NDArray[np.uint8]) -> bytes:
+    """An RGB uint8 array as PNG bytes (compression level 3)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ParameterValueError("the array could not be encoded as PNG")
+    return bytes(buf.tobytes())
+
+
+@attrs.define(eq=False)
+class Call:
+    """What one public call reports to the request log."""
+
+    interface: str
+    refs: dict[str, str | None] = attrs.field(factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised from the progress callback of a cancelled job: fuse_video stops and leaves nothing."""

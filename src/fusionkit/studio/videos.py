@@ -1,0 +1,628 @@
+"""``studio.videos``: asynchronous video fusion jobs (``jobs/{job_id}.json``) into video materials, run by a
+bounded pool of worker threads that also preprocesses video materials uploaded with ``wait=False``."""
+
+from __future__ import annotations
+
+import builtins
+import contextlib
+import hashlib
+import io
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.domain import ids
+from fusionkit.domain.options import FuseOptions
+from fusionkit.domain.studio import Material, MaterialFace, VideoJob
+from fusionkit.errors import (
+    FusionKitError,
+    JobCancelledError,
+    JobInterruptedError,
+    JobNotExistError,
+    MaterialIdNotFoundError,
+    MaterialPreprocessingError,
+    ParameterValueError,
+    StorageError,
+)
+from fusionkit.imaging.decode import decode_image
+from fusionkit.storage import keys
+from fusionkit.storage.backends import KeyNotFound
+from fusionkit.studio.common import (
+    Call,
+    Cancelled,
+    check_output_url,
+    day_of,
+    encode_array,
+    need_activity,
+    need_job,
+    need_material,
+    one_line,
+)
+from fusionkit.studio.context import RequestContext
+from fusionkit.studio.materials import load_references, track_material
+
+if TYPE_CHECKING:
+    from fusionkit.studio.studio import Studio
+
+__all__ = ["Videos"]
+
+
+def _estimated_seconds(frames: int, width: int, height: int, faces: int, ahead: int) -> float:
+    """A job's expected wait and run time: per frame 6 ms plus 11 ms per megapixel plus 6 ms per face after the
+    first (benchmarks/bench_video.py on 2 cores: 720p about 16 ms, 1080p about 28 ms a frame), a third more for
+    a busy machine, times the jobs ahead of it plus itself (each taken as long as this one)."""
+    per_frame = 0.006 + 0.011 * width * height / 1e6 + 0.006 * max(0, faces - 1)
+    return round(1.3 * frames * per_frame * (ahead + 1), 1)
+
+
+_OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
+
+
+@attrs.define(eq=False)
+class Videos:
+    """``studio.videos``: asynchronous video fusion jobs into video materials, run by a bounded pool of threads.
+
+    A job is the document ``jobs/{job_id}.json`` (written atomically at every change) and its user images
+    ``jobs/{job_id}/user_{n}.png`` (deleted when it ends). The result goes to ``results/video/{date}/{job_id}.mp4``
+    and expires after the retention policy's video-result period, or to the job's ``user_designated_url``.
+    One process runs the jobs of a store: opening a studio picks up queued and interrupted jobs.
+    """
+
+    _studio: Studio
+    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
+    _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
+    # Queued or running here: job ids and "preprocess:{material_id}", with their futures in the pool.
+    _pending: dict[str, Future[None]] = attrs.field(init=False, factory=dict)
+    _cancelled: set[str] = attrs.field(init=False, factory=set)
+
+    # -- documents -----------------------------------------------------------------------------------------------
+
+    def _load(self, job_id: str) -> VideoJob:
+        try:
+            return VideoJob.from_json(self._studio.store.read(keys.job_doc(job_id)))
+        except KeyNotFound:
+            raise JobNotExistError(f"no video job {job_id} in this studio") from None
+
+    def _save(self, job: VideoJob) -> None:
+        self._studio.store.write(keys.job_doc(job.id), job.to_json().encode())
+
+    def _fail(self, job_id: str, code: str, message: str) -> None:
+        with self._lock:
+            try:
+                job = self._load(job_id)
+            except JobNotExistError:
+                return
+            if job.done:
+                return
+            now = self._studio.now()
+            self._save(attrs.evolve(job, status="failed", error_code=code, error_message=one_line(message),
+                                    updated=now, expires=now + self._studio.retention.video_results))
+
+    # -- public calls --------------------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        activity_id: str,
+        material_id: str,
+        merges: Any,
+        *,
+        options: FuseOptions | None = None,
+        fuse_face_degree: float | None = None,
+        fuse_profile_degree: float | None = None,
+        user_designated_url: str | None = None,
+        consent: Mapping[str, Any] | None = None,
+        context: RequestContext | None = None,
+    ) -> VideoJob:
+        """Queue a fusion of user faces into a ready video material; returns at once.
+
+        Parameters
+        ----------
+        activity_id, material_id
+            The video material and its activity.
+        merges
+            As for :meth:`Studio.fuse` (user images, or :class:`~fusionkit.Merge` with a material face id).
+        options, fuse_face_degree, fuse_profile_degree, consent, context
+            As for :meth:`Studio.fuse`. The options are stored with the job (label and logo included), so a job
+            picked up after a restart runs with them.
+        user_designated_url
+            Write the result there (any fsspec URL) instead of the studio's ``results/video/``.
+
+        Returns
+        -------
+        VideoJob
+            Queued, with ``queue_length`` (jobs ahead of it here) and ``estimated_seconds``.
+
+        Raises
+        ------
+        ActivityIdNotFoundError, MaterialIdNotFoundError, ParameterValueError, ConsentRequiredError
+            And the user-image errors of :func:`fusionkit.fuse` (checked before it is queued).
+        """
+        s = self._studio
+        with s._call("SubmitVideoFaceFusionJob", context) as (call, request_id):
+            activity_id = need_activity(activity_id)
+            material_id = need_material(material_id)
+            call.refs.update(activity_id=activity_id, material_id=material_id)
+            url = None if user_designated_url is None else check_output_url(user_designated_url)
+            if options is not None and not isinstance(options, FuseOptions):
+                raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
+            s._check_consent(activity_id, material_id, consent, context)
+            activity = s._load_activity(activity_id)
+            material = s._load_material(material_id, activity_id)
+            if material.kind == "video" and material.status == "preprocessing":
+                raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
+                                                 f"({float((material.video or {}).get('progress') or 0):.0%}): "
+                                                 "wait until its status is ready, then submit")
+            if material.kind != "video" or material.status != "ready":
+                raise ParameterValueError(f"material {material_id} is not a ready video material "
+                                          f"(kind {material.kind}, status {material.status})")
+            opts = s._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            if opts.logo is not None:
+                opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
+            merge_list = s._merges(material, merges)
+            if not 1 <= len(merge_list) <= 6:
+                raise ParameterValueError(f"give 1 to 6 merges, got {len(merge_list)}")
+            from fusionkit.imaging.decode import load_image
+
+            images = [encode_array(load_image(m.image, limits=s.limits)) for m in merge_list]
+            now = s.now()
+            job_id = ids.new_id(ids.JOB, now)
+            with self._lock:
+                ahead = len(self._pending)
+            frames = int((material.video or {}).get("frame_count") or 0)
+            params: dict[str, Any] = {k: getattr(opts, k) for k in _OPTION_FIELDS}
+            params.update(blend_mode=opts.blend_mode.value, users=len(images),
+                          template_faces=[m.template_face for m in merge_list],
+                          input_face_rects=[list(m.input_face_rect) if m.input_face_rect else None
+                                            for m in merge_list])
+            job = VideoJob(id=job_id, activity_id=activity_id, material_id=material_id, request_id=request_id,
+                           parameters=params, user_designated_url=url, queue_length=ahead,
+                           estimated_seconds=_estimated_seconds(frames, material.width, material.height,
+                                                                len(merge_list), ahead),
+                           created=now, updated=now)
+            try:
+                for i, data in enumerate(images):
+                    s.store.write(keys.job_user(job_id, i), data)
+                s.store.write(keys.job_options(job_id), opts.to_json().encode())
+                self._save(job)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+                raise
+            call.refs["video_url"] = s.store.url(keys.job_doc(job_id))
+            self._enqueue(job_id)
+            return job
+
+    def get(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
+        """The job: status (and ``status_code``), progress, error, and when completed the output.
+
+        Raises
+        ------
+        JobNotExistError
+            Unknown id, or a completed job whose result has expired.
+        """
+        s = self._studio
+        with s._call("DescribeVideoFaceFusionJob", context) as (call, _):
+            job_id = need_job(job_id)
+            return self._current(job_id, call)
+
+    def _current(self, job_id: str, call: Call | None = None) -> VideoJob:
+        job = self._load(job_id)
+        if call is not None:
+            call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url)
+        if job.is_expired(self._studio.now()):
+            raise JobNotExistError(f"video job {job_id} has expired with its result")
+        return job
+
+    def cancel(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
+        """Cancel a queued or running job (it ends failed with ``FailedOperation.JobCancelled``, and nothing is
+        written); a finished job is returned as it is."""
+        s = self._studio
+        with s._call("CancelVideoFaceFusionJob", context) as (call, _):
+            job_id = need_job(job_id)
+            with self._lock:
+                job = self._current(job_id, call)
+                if job.done:
+                    return job
+                self._cancelled.add(job_id)
+                now = s.now()
+                job = attrs.evolve(job, status="failed", error_code=JobCancelledError.code,
+                                   error_message="cancelled by the caller", updated=now,
+                                   expires=now + s.retention.video_results)
+                self._save(job)
+                # The user images go now; a worker reading them meanwhile stops (the job is already failed).
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+            return job
+
+    def wait(self, job_id: str, *, timeout: float | None = None, poll: float = 0.05,
+             context: RequestContext | None = None) -> VideoJob:
+        """Block until the job has failed or completed (or ``timeout`` seconds passed) and return it."""
+        s = self._studio
+        with s._call("WaitVideoFaceFusionJob", context) as (call, _):
+            job_id = need_job(job_id)
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while True:
+                job = self._current(job_id, call)
+                if job.done or (deadline is not None and time.monotonic() >= deadline):
+                    return job
+                time.sleep(poll)
+
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the worker threads (queued jobs stay queued in storage, for the next studio opened)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=wait, cancel_futures=True)
+        with self._lock:  # what never started is no longer queued here (it is, in storage)
+            for task in [t for t, future in self._pending.items() if future.cancelled()]:
+                del self._pending[task]
+                self._cancelled.discard(task)
+
+    # -- workers -------------------------------------------------------------------------------------------------
+
+    def _enqueue(self, job_id: str) -> None:
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        with self._lock:
+            if job_id in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
+            self._pending[job_id] = self._pool.submit(self._run, job_id)
+
+    def _enqueue_preprocess(self, material_id: str) -> None:
+        """Queue the preprocessing (face tracking) of a video material uploaded with ``wait=False``."""
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        task = f"preprocess:{material_id}"
+        with self._lock:
+            if task in self._pending:
+                return
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
+            self._pending[task] = self._pool.submit(self._run_preprocess, material_id)
+
+    def _update_material(self, material_id: str, **video: Any) -> Material | None:
+        """Under the lock: merge ``video`` into a preprocessing material's metadata and save it; ``None`` when the
+        material is gone or no longer preprocessing."""
+        s = self._studio
+        try:
+            material = s._load_material(material_id)
+        except MaterialIdNotFoundError:
+            return None
+        if material.status != "preprocessing":
+            return None
+        meta = dict(material.video or {})
+        meta.update(video)
+        material = attrs.evolve(material, video=meta, updated=s.now())
+        s._write_json(keys.material_doc(material_id), material)
+        return material
+
+    def _run_preprocess(self, material_id: str) -> None:
+        s = self._studio
+        try:
+            with self._lock:
+                material = s._load_material(material_id)
+                if material.status != "preprocessing":
+                    return
+                attempts = int((material.video or {}).get("attempts") or 0) + 1
+                self._update_material(material_id, attempts=attempts, progress=0.0)
+            try:
+                data = s.store.read(keys.material_source(material_id, "mp4"))
+            except KeyNotFound:
+                return  # deleted meanwhile
+            references = None
+            if (material.video or {}).get("reference_faces"):
+                references = load_references(s.store.read(keys.material_references(material_id)))
+            last = [0.0]
+
+            def progress(fraction: float) -> None:
+                if fraction - last[0] >= 0.1 and fraction < 1.0:
+                    last[0] = fraction
+                    with self._lock:
+                        if self._update_material(material_id, progress=round(fraction, 3)) is None:
+                            raise Cancelled
+
+            try:
+                status, error, faces_points, blob = track_material(data, s.video_limits, progress, references)
+            except Cancelled:
+                return
+            self._finish_preprocess(material_id, status, error, faces_points, blob)
+        except MaterialIdNotFoundError:
+            return
+        except Exception as exc:  # the material ends preprocessing_failed; the worker thread carries on
+            s._logger.error("fusionkit: preprocessing of %s failed: %r", material_id, exc)
+            with contextlib.suppress(Exception):
+                self._finish_preprocess(material_id, "preprocessing_failed",
+                                        f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
+        finally:
+            with self._lock:
+                self._pending.pop(f"preprocess:{material_id}", None)
+
+    def _finish_preprocess(self, material_id: str, status: str, error: str | None,
+                           faces_points: list[NDArray[np.float32]], blob: bytes | None) -> None:
+        s = self._studio
+        from fusionkit.fusion.video import _stored_mesh
+
+        with self._lock:
+            try:
+                material = s._load_material(material_id)
+            except MaterialIdNotFoundError:
+                return
+            if material.status != "preprocessing":
+                return
+            if blob is not None:
+                s.store.write(keys.material_tracks(material_id), blob)  # the tracks, then the document
+            meta = dict(material.video or {})
+            meta.update(tracked_faces=len(faces_points), error=None if error is None else one_line(error),
+                        progress=1.0)
+            done = attrs.evolve(
+                material, status=status, updated=s.now(), video=meta,
+                faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=_stored_mesh(p))
+                       for i, p in enumerate(faces_points)])
+            s._write_json(keys.material_doc(material_id), done)
+        # Deleted while the tracks or the document were written (a delete takes the activity's marker first, so a
+        # missing marker means the document just written may have come after the delete's): leave nothing behind.
+        try:
+            s._load_material(material_id)
+            gone = not s.store.exists(keys.material_marker(material.activity_id, material_id))
+        except MaterialIdNotFoundError:
+            gone = True
+        if gone:
+            with contextlib.suppress(Exception):
+                s.store.delete_prefix(keys.material_folder(material_id))
+
+    def _recover_preprocessing(self) -> None:
+        """On open: pick up video materials still preprocessing; one interrupted twice ends preprocessing_failed."""
+        s = self._studio
+        for name in sorted(s.store.list(keys.MATERIALS)):
+            mid = name.rstrip("/").rsplit("/", 1)[-1]
+            if not ids.is_id(mid, ids.MATERIAL):
+                continue
+            try:
+                material = s._load_material(mid)
+            except FusionKitError:
+                continue
+            if material.status != "preprocessing":
+                continue
+            attempts = int((material.video or {}).get("attempts") or 0)
+            if attempts >= 2:
+                self._finish_preprocess(mid, "preprocessing_failed",
+                                        f"{JobInterruptedError.code}: preprocessing was interrupted {attempts} "
+                                        "times; upload the video again", [], None)
+                continue
+            self._enqueue_preprocess(mid)
+
+    def _recover(self) -> None:
+        """On open: requeue queued jobs; retry an interrupted (processing) job once, else mark it failed; the
+        same for video materials still preprocessing."""
+        s = self._studio
+        if s.video_workers < 1:
+            return
+        self._recover_preprocessing()
+        for name in sorted(s.store.list(keys.JOBS)):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            try:
+                job = self._load(job_id)
+            except (JobNotExistError, FusionKitError):
+                continue
+            if job.status == "processing":
+                if job.attempts >= 2:
+                    self._fail(job_id, JobInterruptedError.code,
+                               f"the job was interrupted {job.attempts} times while it ran; submit it again")
+                    with contextlib.suppress(Exception):
+                        s.store.delete_prefix(keys.job_folder(job_id))
+                    continue
+                self._save(attrs.evolve(job, status="queued", progress=0.0, updated=s.now()))
+            elif job.status != "queued":
+                continue
+            self._enqueue(job_id)
+
+    def _run(self, job_id: str) -> None:
+        try:
+            self._process(job_id)
+        except Exception as exc:  # the job is marked failed; the worker thread carries on
+            self._studio._logger.error("fusionkit: video job %s failed: %r", job_id, exc)
+            with contextlib.suppress(Exception):
+                self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+        finally:
+            with self._lock:
+                self._pending.pop(job_id, None)
+                self._cancelled.discard(job_id)
+
+    def _process(self, job_id: str) -> None:
+        s = self._studio
+        with self._lock:
+            try:
+                job: VideoJob | None = self._load(job_id)
+            except JobNotExistError:
+                job = None  # erased before it ran
+            if job is None or job.done:  # erased or cancelled while queued: its user images go
+                with contextlib.suppress(Exception):
+                    s.store.delete_prefix(keys.job_folder(job_id))
+                return
+            if job.status != "queued" or job_id in self._cancelled:
+                return
+            job = attrs.evolve(job, status="processing", attempts=job.attempts + 1, progress=0.0, updated=s.now())
+            self._save(job)
+        tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
+        failure: tuple[str, str] | None = None
+        try:
+            self._fuse(job, tmp)
+        except Cancelled:
+            pass
+        except FusionKitError as exc:
+            failure = (exc.code, str(exc))
+        except Exception as exc:
+            failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+        # BaseException (the process going down) leaves the job processing: it is retried on the next open.
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        # The user images go before the job's final document is written: a finished job holds none.
+        with contextlib.suppress(Exception):
+            s.store.delete_prefix(keys.job_folder(job_id))
+        if failure is not None:
+            self._fail(job_id, *failure)
+
+    def _fuse(self, job: VideoJob, tmp: str) -> None:
+        s = self._studio
+        from fusionkit.fusion.api import Merge
+        from fusionkit.fusion.video import VideoTracks, fuse_video
+
+        try:
+            material = s._load_material(job.material_id)
+            source = s.store.read(keys.material_source(job.material_id, "mp4"))
+        except KeyNotFound:
+            raise MaterialIdNotFoundError(f"material {job.material_id} was deleted before the job ran") from None
+        tracks = None
+        tracks_key = keys.material_tracks(material.id)
+        with contextlib.suppress(KeyNotFound), np.load(io.BytesIO(s.store.read(tracks_key))) as npz:
+            tracks = VideoTracks(points=npz["points"], present=npz["present"],
+                                 shots=npz["shots"] if "shots" in npz else np.zeros(1, np.int32))
+        p = job.parameters
+        merges = []
+        for i in range(int(p["users"])):
+            try:
+                image = decode_image(s.store.read(keys.job_user(job.id, i)), limits=s.limits)
+            except KeyNotFound:
+                raise StorageError(f"the user images of job {job.id} are gone from storage") from None
+            rect = p["input_face_rects"][i]
+            merges.append(Merge(image=image, template_face=p["template_faces"][i],
+                                input_face_rect=tuple(rect) if rect else None))
+        # Every option, the label and logo included, comes from the store: a job picked up after a restart runs
+        # as it would have in the process that took it.
+        try:
+            opts = FuseOptions.from_json(s.store.read(keys.job_options(job.id)))
+        except KeyNotFound:  # a job stored by fusionkit before options.json: its scalar options, as it ran then
+            opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
+        src = os.path.join(tmp, "template.mp4")
+        with builtins.open(src, "wb") as fh:
+            fh.write(source)
+        del source
+        out = os.path.join(tmp, "out.mp4")
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if job.id in self._cancelled:
+                raise Cancelled
+            if fraction - last[0] >= 0.1 and fraction < 1.0:
+                last[0] = fraction
+                with self._lock:
+                    current = self._load(job.id)
+                    if current.status == "processing":
+                        self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
+
+        result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
+                            progress=progress)
+        if job.id in self._cancelled:  # cancelled after the last frame: write nothing
+            raise Cancelled
+        with builtins.open(out, "rb") as rfh:
+            data = rfh.read()
+        md5 = hashlib.md5(data).hexdigest()
+        now = s.now()
+        key: str | None = None
+        staged: tuple[Any, str, str] | None = None  # (filesystem, temporary path, final path) at the user's URL
+        if job.user_designated_url is not None:
+            import fsspec
+
+            # Staged beside the target and renamed only once the job is known not cancelled: a cancel never
+            # touches a file the user already had there.
+            fs, final = fsspec.core.url_to_fs(job.user_designated_url)
+            staged = (fs, f"{final}.fusionkit-{secrets.token_hex(6)}.tmp", final)
+            fs.pipe_file(staged[1], data)
+            url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
+        else:
+            key = keys.video_result(now.date(), job.id)
+            s.store.write(key, data)
+            url, expires = s.store.url(key), now + s.retention.video_results
+        with self._lock:
+            try:
+                current: VideoJob | None = self._load(job.id)
+            except JobNotExistError:
+                current = None  # its material was deleted meanwhile
+            try:
+                if current is None or current.status != "processing":  # cancelled or erased meanwhile
+                    if key is not None:
+                        s.store.delete(key)
+                    return
+                if staged is not None:
+                    staged[0].mv(staged[1], staged[2])
+                    staged = None
+            finally:
+                if staged is not None:  # not renamed: the temporary file goes, the user's file stays as it was
+                    with contextlib.suppress(OSError):
+                        staged[0].rm_file(staged[1])
+            s.store.delete_prefix(keys.job_folder(job.id))
+            self._save(attrs.evolve(
+                current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
+                height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
+                faces=[face.to_dict() for face in result.faces], updated=now, expires=expires))
+
+    # -- retention -----------------------------------------------------------------------------------------------
+
+    def _erase_material(self, material_id: str) -> int:
+        return self._erase(frozenset({material_id}), frozenset())
+
+    def _erase(self, material_ids: frozenset[str], request_ids: frozenset[str]) -> int:
+        """Delete every job of these materials or submitted by these requests, with its result (a running one
+        stops and leaves nothing); return how many stored results went."""
+        s = self._studio
+        if not material_ids and not request_ids:
+            return 0
+        removed = 0
+        for name in s.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            with self._lock:
+                try:
+                    job = self._load(job_id)
+                except FusionKitError:
+                    continue
+                if job.material_id not in material_ids and job.request_id not in request_ids:
+                    continue
+                self._cancelled.add(job_id)
+                s.store.delete(keys.job_doc(job_id))
+                if job.status == "completed" and job.user_designated_url is None:
+                    removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
+                if job_id not in self._pending:
+                    self._cancelled.discard(job_id)
+                s.store.delete_prefix(keys.job_folder(job_id))
+        return removed
+
+    def _sweep(self, now: datetime) -> int:
+        """Delete expired results with their job documents; return how many results went."""
+        s = self._studio
+        removed = 0
+        for name in s.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB):
+                continue
+            try:
+                job = self._load(job_id)
+            except FusionKitError:
+                continue
+            if job.is_expired(now):
+                s.store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
+                s.store.delete(keys.video_result(job.updated.date(), job_id))
+                removed += 1
+        for name in s.store.list(keys.RESULTS_VIDEO):
+            day = day_of(name)
+            if day is not None and not s.store.list(keys.video_result_folder(day)):
+                s.store.delete_prefix(keys.video_result_folder(day))
+        return removed
