@@ -1,0 +1,163 @@
+"""What the commands share: exit statuses, the usage error, checks on paths, options and merges, the studio.
+
+Each check runs after parsing and before any work, so a wrong argument is exit status 2 with nothing done. The
+heavy modules (the fusion, the imaging, the studio) are imported inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fusionkit.errors import FusionKitError, ParameterValueError
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "IMAGE_EXTENSIONS",
+    "STUDIO_ENV",
+    "USAGE_CODE",
+    "UsageError",
+    "fuse_options",
+    "guard",
+    "image_format",
+    "merges",
+    "need_input",
+    "need_output",
+    "open_studio",
+    "write_atomic",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+USAGE_CODE = ParameterValueError.code
+#: The picture formats a command writes, by the output file's extension.
+IMAGE_EXTENSIONS = {".jpg": "jpeg", ".jpeg": "jpeg", ".png": "png"}
+STUDIO_ENV = "FUSIONKIT_STUDIO"
+
+
+class UsageError(Exception):
+    """A command-line argument that cannot be used (exit status 2, nothing done)."""
+
+
+def guard(make: Callable[[], Any]) -> Any:
+    """Run a validation step: a fusionkit input error there is a usage error (exit 2, nothing done)."""
+    try:
+        return make()
+    except FusionKitError as err:
+        raise UsageError(err.message) from None
+
+
+# -- checks on paths -------------------------------------------------------------------------------------------------
+
+def need_input(path: str, what: str, video: bool = False) -> str:
+    """``path``, once it is a readable JPEG, PNG or WebP picture (or, with ``video``, an MP4)."""
+    if not os.path.exists(path):
+        raise UsageError(f"{what} {path!r} does not exist: give the path of a JPEG, PNG or WebP picture")
+    if os.path.isdir(path):
+        raise UsageError(f"{what} {path!r} is a folder: give the path of a picture file")
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+    except OSError as err:
+        raise UsageError(f"{what} {path!r} cannot be read ({err.strerror}): check its permissions") from None
+    if video and head[4:8] == b"ftyp":
+        return path
+    if not (head.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (head[:4] == b"RIFF" and head[8:] == b"WEBP")):
+        raise UsageError(f"{what} {path!r} is not a JPEG, PNG or WebP picture: give one of those")
+    return path
+
+
+def need_output(path: str, option: str) -> str:
+    """``path``, once it names a .jpg, .jpeg or .png file in a writable folder (``option`` names it in errors)."""
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in IMAGE_EXTENSIONS:
+        raise UsageError(f"{option} {path!r} must end in .jpg, .jpeg or .png (the extension picks the format)")
+    if os.path.isdir(path):
+        raise UsageError(f"{option} {path!r} is a folder: give a file name such as {os.path.join(path, 'out' + ext)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} does not exist: create it or write elsewhere")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"{option} {path!r}: the folder {folder!r} is not writable: write elsewhere")
+    return path
+
+
+def image_format(path: str) -> str:
+    """The format (``jpeg`` or ``png``) that an output path checked by :func:`need_output` asks for."""
+    return IMAGE_EXTENSIONS[os.path.splitext(path)[1].lower()]
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole or not at all (imported here: the command starts without imaging)."""
+    from fusionkit.imaging.files import write_bytes_atomic
+
+    write_bytes_atomic(path, data)
+
+
+# -- what to fuse, and how -------------------------------------------------------------------------------------------
+
+def fuse_options(args: argparse.Namespace, out: str | None, degrees: tuple[float, float] | None = None) -> Any:
+    """The FuseOptions the arguments ask for (constructing them validates them, before any work).
+
+    ``degrees`` are the (face, profile) degrees used where the command line gives none (default: the library's).
+    """
+    from fusionkit.domain.options import DEFAULT_FACE_DEGREE, DEFAULT_PROFILE_DEGREE, FuseOptions, LabelOptions
+
+    face, profile = degrees if degrees is not None else (DEFAULT_FACE_DEGREE, DEFAULT_PROFILE_DEGREE)
+    kwargs: dict[str, Any] = {
+        "fuse_face_degree": args.face_degree if args.face_degree is not None else face,
+        "fuse_profile_degree": args.profile_degree if args.profile_degree is not None else profile,
+        "label": LabelOptions(enabled=not args.no_label),
+        "metadata": args.meta or (),
+    }
+    if args.blend is not None:
+        kwargs["blend_mode"] = args.blend
+    if args.expression is not None:
+        kwargs["expression"] = args.expression
+    if args.quality is not None:
+        kwargs["jpeg_quality"] = args.quality
+    if out is not None:
+        kwargs["output_format"] = image_format(out)
+    return FuseOptions(**kwargs)
+
+
+def merges(users: Sequence[str]) -> list[Any]:
+    """One Merge per USER picture: one goes into the template's largest face, several into its faces 0, 1, ..."""
+    from fusionkit.fusion.api import MAX_MERGES, Merge
+
+    if len(users) > MAX_MERGES:
+        raise UsageError(f"give 1 to {MAX_MERGES} USER pictures, got {len(users)}")
+    if len(users) == 1:
+        return [Merge(image=users[0])]  # into the template's largest face
+    return [Merge(image=u, template_face=i) for i, u in enumerate(users)]
+
+
+# -- the studio ------------------------------------------------------------------------------------------------------
+
+def open_studio(args: argparse.Namespace, create: bool = False, video_workers: int = 0) -> Any:
+    """The studio named by ``--studio`` (or $FUSIONKIT_STUDIO); a local one must exist unless ``create``."""
+    url = args.studio
+    if url is None:
+        raise UsageError(f"this command works on a studio: give --studio URL (or set {STUDIO_ENV})")
+    local = url.startswith("file://") or ("://" not in url and "::" not in url)
+    if local:
+        path = url[len("file://"):] if url.startswith("file://") else url
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise UsageError(f"--studio {url!r} is a file, not a studio folder: give a folder")
+        if not create and not os.path.isdir(path):
+            raise UsageError(f"--studio {url!r}: there is no studio there (check the path; 'activity create' "
+                             "starts a new one)")
+    import fusionkit
+
+    options = dict(args.storage_option or ())
+    try:
+        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers)
+    except FusionKitError as err:
+        raise UsageError(err.message) from None
+    except (ValueError, ImportError) as err:
+        raise UsageError(f"--studio {url!r} cannot be opened ({err}): give a folder, file://PATH, memory://NAME or "
+                         "the URL of an installed fsspec filesystem") from None

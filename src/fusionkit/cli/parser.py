@@ -1,0 +1,299 @@
+"""The ``fusionkit`` argument parser: the top level and one small function per command group (standard library only).
+
+The argument types run while parsing, so a value out of range is a usage error (exit 2) before any work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Callable
+from datetime import datetime, timezone
+from typing import Any, NoReturn
+
+from fusionkit._version import __version__
+from fusionkit.cli.commands import (
+    cmd_activity,
+    cmd_detect,
+    cmd_erase,
+    cmd_fuse,
+    cmd_logs,
+    cmd_material,
+    cmd_result,
+    cmd_sweep,
+    cmd_video,
+)
+from fusionkit.cli.common import EXIT_USAGE, STUDIO_ENV, USAGE_CODE
+from fusionkit.cli.output import fail
+
+__all__ = ["BLEND_MODES", "DETECTOR_MODELS", "EXPRESSIONS", "build_parser"]
+
+DESCRIPTION = """\
+Face fusion on your own machine.
+
+  fusionkit fuse TEMPLATE USER [USER...] -o OUT      fuse user faces into a template picture
+  fusionkit detect IMAGE [--draw OUT]                list the faces of a picture, draw them on a copy
+  fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...   work on a studio
+  fusionkit --studio URL video submit|status|cancel|wait ...                 video fusion jobs
+
+Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done).
+Errors are one line on stderr: "fusionkit COMMAND: [code] what went wrong and what to change".
+"""
+STORAGE_HELP = "an option of the studio's fsspec filesystem (e.g. anon=true); repeatable; values are JSON or text"
+STUDIO_HELP = f"the studio: a folder, file://PATH, memory://NAME or an fsspec URL (default ${STUDIO_ENV})"
+JSON_HELP = "print one JSON document on stdout (for scripts)"
+
+# The values of fusionkit.domain.options.BlendMode and Expression and of fusionkit.vision.detector.DetectorModel.
+# They are spelled here because importing those modules loads attrs, NumPy and onnxruntime, which `fusionkit --help`
+# must not; tests/cli/test_parser.py fails, naming the tuple to update, when an enum gains or loses a value.
+BLEND_MODES = ("poisson", "multiband", "alpha")
+EXPRESSIONS = ("template", "user")
+DETECTOR_MODELS = ("auto", "thorough", "short", "full")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors carrying the usage code and a pointer to ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        fail(f"{self.prog}: [{USAGE_CODE}] {message} (see '{self.prog} --help')")
+        raise SystemExit(EXIT_USAGE)
+
+
+_Commands = argparse._SubParsersAction  # what add_subparsers returns: a command's (or an action's) parsers
+
+
+# -- argument types --------------------------------------------------------------------------------------------------
+
+def _number(text: str) -> float:
+    """``text`` as a finite float, or NaN (which every range check refuses)."""
+    try:
+        value = float(text)
+    except ValueError:
+        return math.nan
+    return value if math.isfinite(value) else math.nan
+
+
+def _degree(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"must be a number within 0-100 (higher = closer to the template), "
+                                         f"got {text!r}")
+    return value
+
+
+def _positive(unit: str) -> Callable[[str], float]:
+    """The type of a positive number of ``unit`` (hours, seconds)."""
+    def parse(text: str) -> float:
+        value = _number(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be a positive number of {unit}, got {text!r}")
+        return value
+
+    return parse
+
+
+def _whole(low: int, high: int) -> Callable[[str], int]:
+    """The type of a whole number within ``low``-``high``."""
+    def parse(text: str) -> int:
+        if not text.isdigit() or not low <= int(text) <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number within {low}-{high}, got {text!r}")
+        return int(text)
+
+    return parse
+
+
+def _meta(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"must be KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def _storage_option(text: str) -> tuple[str, Any]:
+    key, value = _meta(text)
+    try:
+        return key, json.loads(value)  # numbers, true/false, null and JSON objects keep their type
+    except ValueError:
+        return key, value
+
+
+def _when(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an ISO 8601 time such as 2026-11-30T08:00Z, got {text!r}") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+# -- the parser ------------------------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fusionkit`` argument parser (standard library only)."""
+    # Every command and action also takes --json, --studio and --storage-option after its name; SUPPRESS keeps a
+    # value given before the command from being reset.
+    common = _Parser(add_help=False)
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help=JSON_HELP)
+    common.add_argument("--studio", metavar="URL", default=argparse.SUPPRESS, help=STUDIO_HELP)
+    common.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
+                        default=argparse.SUPPRESS, help=STORAGE_HELP)
+
+    parser = _Parser(prog="fusionkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"fusionkit {__version__}")
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
+    parser.add_argument("--studio", metavar="URL", default=os.environ.get(STUDIO_ENV) or None, help=STUDIO_HELP)
+    parser.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
+                        help=STORAGE_HELP)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add_group in (_add_fuse, _add_detect, _add_activity, _add_material, _add_result, _add_video, _add_logs,
+                      _add_sweep, _add_erase):
+        add_group(commands, common)
+    return parser
+
+
+def _actions(p: argparse.ArgumentParser) -> _Commands[_Parser]:
+    return p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+
+
+def _add_degrees(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--face-degree", type=_degree, metavar="N",
+                   help="0-100: how much of the template's eyes, brows, nose and mouth to keep (default 10)")
+    p.add_argument("--profile-degree", type=_degree, metavar="N",
+                   help="0-100: how much of the template's face outline and jaw to keep (default 30)")
+
+
+def _add_fuse(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("fuse", parents=[common],
+                            help="fuse user faces into a template picture or a studio material",
+                            description="Fuse one to six user faces into a TEMPLATE picture and write OUT. Several "
+                            "USER pictures go into the template's faces 0, 1, ... (largest first); one goes into the "
+                            "largest. A USER folder fuses each of its pictures into the template, one by one, into "
+                            "the folder OUT. With --studio, fuse into a stored material instead: fusionkit --studio "
+                            "URL fuse --material ID USER [USER...] [-o OUT].")
+    p.add_argument("pictures", nargs="+", metavar="PICTURE", help="TEMPLATE USER [USER...] (with --studio: USER...)")
+    p.add_argument("-o", "--out", metavar="OUT", help="the fused picture (.jpg or .png; written whole or not at all)")
+    _add_degrees(p)
+    p.add_argument("--blend", choices=BLEND_MODES, help="how the face is laid in (default multiband)")
+    p.add_argument("--expression", choices=EXPRESSIONS,
+                   help="whose mouth and eyelids the fused face wears (default template)")
+    p.add_argument("--no-label", action="store_true", help="no visible 'AI-generated' label (the file's metadata "
+                   "marker stays)")
+    p.add_argument("--quality", type=_whole(1, 100), metavar="Q", help="JPEG quality 1-100 (default 92)")
+    p.add_argument("--meta", type=_meta, action="append", metavar="KEY=VALUE",
+                   help="text written into the file's metadata (repeatable)")
+    p.add_argument("--material", metavar="ID", help="with --studio: the material to fuse into")
+    p.add_argument("--activity", metavar="ID", help="with --studio: the material's activity (default: its own)")
+    p.set_defaults(func=cmd_fuse)
+
+
+def _add_detect(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("detect", parents=[common], help="find the faces of a picture and draw them on a copy",
+                            description="List the faces of IMAGE (largest first) with their boxes; --draw writes a "
+                            "copy with each face's box, index and 468-point mesh.")
+    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("--draw", metavar="OUT", help="write a copy with the faces drawn (.jpg or .png)")
+    p.add_argument("--model", choices=DETECTOR_MODELS, default="auto",
+                   help="face detector: auto (every face from 34 px; default), thorough (small faces behind a "
+                   "large one too), short or full (one model, once)")
+    p.set_defaults(func=cmd_detect)
+
+
+def _add_activity(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("activity", parents=[common], help="studio activities: create, list, get, rename, delete",
+                            description="Manage the studio's activities (named groups of materials).")
+    acts = _actions(p)
+    a = acts.add_parser("create", parents=[common], help="create an activity; prints its id")
+    a.add_argument("name", metavar="NAME")
+    _add_degrees(a)
+    acts.add_parser("list", parents=[common], help="every activity, oldest first")
+    for action, text in (("get", "one activity"), ("delete", "delete an activity with its materials and results")):
+        a = acts.add_parser(action, parents=[common], help=text)
+        a.add_argument("activity_id", metavar="ACTIVITY_ID")
+    a = acts.add_parser("rename", parents=[common], help="give an activity a new name")
+    a.add_argument("activity_id", metavar="ACTIVITY_ID")
+    a.add_argument("name", metavar="NAME")
+    p.set_defaults(func=cmd_activity)
+
+
+def _add_material(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("material", parents=[common], help="studio materials: upload, list, get, delete",
+                            description="Manage the template pictures (materials) of an activity.")
+    mats = _actions(p)
+    m = mats.add_parser("upload", parents=[common], help="upload template pictures; their faces are found now")
+    m.add_argument("activity_id", metavar="ACTIVITY_ID")
+    m.add_argument("files", nargs="+", metavar="FILE", help="JPEG or PNG pictures")
+    m.add_argument("--name", help="a name for people (default: the file name)")
+    _add_degrees(m)
+    m = mats.add_parser("list", parents=[common], help="a page of an activity's materials")
+    m.add_argument("activity_id", metavar="ACTIVITY_ID")
+    m.add_argument("--limit", type=_whole(1, 100), default=20, help="page size, 1-100 (default 20)")
+    m.add_argument("--offset", type=_whole(0, 10**9), default=0, help="materials to skip (default 0)")
+    for action, text in (("get", "one material and its face ids"),
+                         ("delete", "delete a material with its faces and results")):
+        m = mats.add_parser(action, parents=[common], help=text)
+        m.add_argument("material_id", metavar="MATERIAL_ID")
+    p.set_defaults(func=cmd_material)
+
+
+def _add_result(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("result", parents=[common], help="a stored fusion result: its record, or its picture",
+                            description="Show a stored result of 'fuse --studio' (until it expires); -o writes its "
+                            "picture.")
+    r = _actions(p).add_parser("get", parents=[common], help="the result's record; -o OUT writes its picture")
+    r.add_argument("result_id", metavar="RESULT_ID")
+    r.add_argument("-o", "--out", metavar="OUT", help="write the picture here (.jpg for JPEG results, .png for PNG)")
+    p.set_defaults(func=cmd_result)
+
+
+def _add_video(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("video", parents=[common], help="video fusion jobs: submit, status, cancel, wait",
+                            description="Fuse user faces into a video material (upload an MP4 with 'material "
+                            "upload'). 'submit' queues a job and prints its id; 'wait' runs the studio's queued jobs "
+                            "here and waits for one (exit 1 if it failed).")
+    vids = _actions(p)
+    v = vids.add_parser("submit", parents=[common], help="queue a video fusion job; prints its id")
+    v.add_argument("users", nargs="+", metavar="USER", help="user pictures, into the video's faces 0, 1, ...")
+    v.add_argument("--material", metavar="ID", help="the video material")
+    v.add_argument("--activity", metavar="ID", help="the material's activity (default: its own)")
+    _add_degrees(v)
+    v.add_argument("--url", metavar="URL", help="write the result to this fsspec URL instead of the studio")
+    v.add_argument("--wait", action="store_true", help="run the job now and wait for it")
+    v.add_argument("--timeout", type=_positive("seconds"), metavar="S",
+                   help="with --wait: give up waiting after S seconds")
+    for action, text in (("status", "the job's status, progress, error or output"),
+                         ("cancel", "cancel a queued or running job"),
+                         ("wait", "run the studio's queued jobs here and wait for this one")):
+        v = vids.add_parser(action, parents=[common], help=text)
+        v.add_argument("job_id", metavar="JOB_ID")
+        if action == "wait":
+            v.add_argument("--timeout", type=_positive("seconds"), metavar="S", help="give up waiting after S seconds")
+    p.set_defaults(func=cmd_video)
+
+
+def _add_logs(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("logs", parents=[common], help="the studio's request log",
+                            description="Print the studio's logged requests, oldest first (default: the last 24 "
+                            "hours).")
+    p.add_argument("--since", type=_when, metavar="TIME", help="ISO 8601 start (default: --hours before --until)")
+    p.add_argument("--until", type=_when, metavar="TIME", help="ISO 8601 end (default: now)")
+    p.add_argument("--hours", type=_positive("hours"), default=24.0, metavar="H",
+                   help="how far back, when --since is not given")
+    p.add_argument("--interface", metavar="NAME", help="only this call, e.g. FuseFace or UploadMaterial")
+    p.set_defaults(func=cmd_logs)
+
+
+def _add_sweep(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("sweep", parents=[common], help="delete everything in the studio that has expired",
+                            description="Delete expired results and log lines (and leftovers of interrupted uploads).")
+    p.set_defaults(func=cmd_sweep)
+
+
+def _add_erase(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = commands.add_parser("erase", parents=[common], help="erase results and log lines that name the given ids",
+                            description="Serve a data-subject request: remove every stored result and log line that "
+                            "refers to one of the ids.")
+    p.add_argument("--material", action="append", metavar="ID", help="a material id (repeatable)")
+    p.add_argument("--result", action="append", metavar="ID", help="a result id (repeatable)")
+    p.add_argument("--request", action="append", metavar="ID", help="a request id (repeatable)")
+    p.set_defaults(func=cmd_erase)
