@@ -7,7 +7,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from fusionkit.core import _views
+from fusionkit.core import views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
@@ -32,17 +32,17 @@ class PoissonStats(NamedTuple):
 def _blend_args(
     src: Any, mask: Any, dst: Any, origin: Any
 ) -> tuple[ImageArray, ImageArray, ImageArray, int, int]:
-    src = _views.input_image(src, "src")
-    mask = _views.input_image(mask, "mask", channels=(1,))
-    dst = _views.output_image(dst, "dst")
+    src = views.input_image(src, "src")
+    mask = views.input_image(mask, "mask", channels=(1,))
+    dst = views.output_image(dst, "dst")
     if mask.shape[:2] != src.shape[:2]:
         raise ParameterValueError(
             f"mask has shape {mask.shape[:2]} but src has {src.shape[:2]}: they must match"
         )
-    if _views.channels_of(src) != _views.channels_of(dst):
+    if views.channels_of(src) != views.channels_of(dst):
         raise ParameterValueError(
-            f"src has {_views.channels_of(src)} channel(s) but dst has "
-            f"{_views.channels_of(dst)}: they must match"
+            f"src has {views.channels_of(src)} channel(s) but dst has "
+            f"{views.channels_of(dst)}: they must match"
         )
     try:
         x, y = (int(v) for v in origin)
@@ -151,13 +151,13 @@ def blend_multiband(
         raise ParameterValueError(
             "mask is all zero, so there is nothing to blend: pass a mask with some non-zero pixels"
         )
-    rc = lib.fk_blend_multiband(_views.view(src), _views.view(mask), _views.view(dst), x, y, lv)
+    rc = lib.fk_blend_multiband(views.view(src), views.view(mask), views.view(dst), x, y, lv)
     check(rc, "blend_multiband")
     return dst
 
 
 def _tolerance(tol: Any) -> float:
-    return _views.number(tol, "tol (a relative residual)", 1e-7, 0.5)
+    return views.number(tol, "tol (a relative residual)", 1e-7, 0.5)
 
 
 def blend_poisson(
@@ -266,9 +266,9 @@ def blend_poisson(
     cycles = ffi.new("int32_t *")
     residual = ffi.new("double *")
     rc = lib.fk_blend_poisson(
-        _views.view(src),
-        _views.view(mask),
-        _views.view(dst),
+        views.view(src),
+        views.view(mask),
+        views.view(dst),
         x,
         y,
         0 if mode == "normal" else 1,

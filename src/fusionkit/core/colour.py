@@ -7,7 +7,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from fusionkit.core import _views
+from fusionkit.core import views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
@@ -24,8 +24,8 @@ def _order(channel_order: Any) -> int:
 
 
 def _image_and_mask(image: Any, mask: Any, name: str, mask_name: str) -> tuple[ImageArray, ImageArray]:
-    image = _views.input_image(image, name, channels=(3, 4))
-    mask = _views.input_image(mask, mask_name, channels=(1,))
+    image = views.input_image(image, name, channels=(3, 4))
+    mask = views.input_image(mask, mask_name, channels=(1,))
     if mask.shape[:2] != image.shape[:2]:
         raise ParameterValueError(
             f"{mask_name} has shape {mask.shape[:2]} but {name} has {image.shape[:2]}: they must match"
@@ -59,8 +59,8 @@ def lab_stats(image: ImageArray, mask: ImageArray, *, channel_order: Literal["rg
     mean = np.zeros(3)
     std = np.zeros(3)
     rc = lib.fk_lab_stats(
-        _views.view(image),
-        _views.view(mask),
+        views.view(image),
+        views.view(mask),
         _order(channel_order),
         ffi.from_buffer("double[]", mean),
         ffi.from_buffer("double[]", std),
@@ -98,29 +98,29 @@ def robust_stats(image: ImageArray, mask: ImageArray | None = None, *, step: int
         Two float64 arrays of C values (0-255 units) and the sample's size; with an empty sample both arrays
         are 0 and count is 0.
     """
-    image = _views.input_image(image, "image")
+    image = views.input_image(image, "image")
     if mask is not None:
         if isinstance(mask, np.ndarray) and mask.dtype == np.bool_:
             mask = mask.view(np.uint8)  # one byte each, 0 or 1
-        mask = _views.input_image(mask, "mask", channels=(1,))
+        mask = views.input_image(mask, "mask", channels=(1,))
         if mask.shape[:2] != image.shape[:2]:
             raise ParameterValueError(
                 f"mask has shape {mask.shape[:2]} but image has {image.shape[:2]}: they must match")
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= 65536:
         raise ParameterValueError(f"step must be a whole number within 1-65536, got {step!r}")
-    spread = _views.number(spread, "spread", 0.0, 1e6)
+    spread = views.number(spread, "spread", 0.0, 1e6)
     channels = 1 if image.ndim == 2 else image.shape[2]
     mean = np.zeros(channels)
     std = np.zeros(channels)
     count = ffi.new("int64_t *")
-    rc = lib.fk_robust_stats(_views.view(image), ffi.NULL if mask is None else _views.view(mask), int(step),
+    rc = lib.fk_robust_stats(views.view(image), ffi.NULL if mask is None else views.view(mask), int(step),
                              spread, ffi.from_buffer("double[]", mean), ffi.from_buffer("double[]", std), count)
     check(rc, "robust_stats")
     return mean, std, int(count[0])
 
 
 def _strength(strength: Any) -> float:
-    return _views.number(strength, "strength", 0.0, 1.0)
+    return views.number(strength, "strength", 0.0, 1.0)
 
 
 def transfer_colour(
@@ -174,7 +174,7 @@ def transfer_colour(
     if out is None:
         out = np.empty_like(src, order="C")
     else:
-        out = _views.output_image(out, "out", channels=(3, 4))
+        out = views.output_image(out, "out", channels=(3, 4))
         if out.shape != src.shape:
             raise ParameterValueError(f"out has shape {out.shape} but src has {src.shape}: they must match")
         if np.shares_memory(out, src) and out.__array_interface__ != src.__array_interface__:
@@ -182,9 +182,9 @@ def transfer_colour(
     tmean, tstd = lab_stats(reference, reference_mask, channel_order=channel_order)
     smean, sstd = np.zeros(3), np.zeros(3)
     rc = lib.fk_colour_transfer(
-        _views.view(src),
-        _views.view(mask),
-        _views.view(out),
+        views.view(src),
+        views.view(mask),
+        views.view(out),
         order,
         ffi.from_buffer("double[]", tmean),
         ffi.from_buffer("double[]", tstd),
@@ -243,7 +243,7 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], *, neutral: Ima
     ----------
     Z. Liu, Y. Shan, Z. Zhang, "Expressive expression mapping with ratio images", SIGGRAPH 2001.
     """
-    image = _views.input_image(image, "image", channels=(3,))
+    image = views.input_image(image, "image", channels=(3,))
     h, w = image.shape[:2]
     if (not isinstance(factors, np.ndarray) or factors.dtype != np.float32 or factors.ndim != 3
             or factors.shape[2] != 6 or factors.shape[0] < 1 or factors.shape[1] < 1):
@@ -254,21 +254,21 @@ def relight(image: ImageArray, factors: npt.NDArray[np.float32], *, neutral: Ima
         raise ParameterValueError(f"factors grid is {factors.shape[0]}x{factors.shape[1]} cells; at most "
                                   f"{_MAX_GRID_SIDE} a side")
     factors = np.ascontiguousarray(factors)
-    ceiling = _views.number(neutral_ceiling, "neutral_ceiling", 0.0, 1.0, lo_open=True)
+    ceiling = views.number(neutral_ceiling, "neutral_ceiling", 0.0, 1.0, lo_open=True)
     if neutral is not None:
-        neutral = _views.input_image(neutral, "neutral", channels=(1,))
+        neutral = views.input_image(neutral, "neutral", channels=(1,))
         if neutral.shape[:2] != (h, w):
             raise ParameterValueError(f"neutral has shape {neutral.shape[:2]} but image has {(h, w)}: they must match")
     if out is None:
         out = np.empty_like(image, order="C")
     else:
-        out = _views.output_image(out, "out", channels=(3,))
+        out = views.output_image(out, "out", channels=(3,))
         if out.shape != image.shape:
             raise ParameterValueError(f"out has shape {out.shape} but image has {image.shape}: they must match")
         if np.shares_memory(out, image) and out.__array_interface__ != image.__array_interface__:
             image = image.copy()
-    rc = lib.fk_relight(_views.view(image), ffi.from_buffer("float[]", factors), factors.shape[0], factors.shape[1],
-                        factors.size, ffi.NULL if neutral is None else _views.view(neutral), ceiling,
-                        _views.view(out))
+    rc = lib.fk_relight(views.view(image), ffi.from_buffer("float[]", factors), factors.shape[0], factors.shape[1],
+                        factors.size, ffi.NULL if neutral is None else views.view(neutral), ceiling,
+                        views.view(out))
     check(rc, "relight")
     return out

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionkit.core import _views
+from fusionkit.core import views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
@@ -19,9 +19,9 @@ ImageArray = npt.NDArray[np.uint8]
 
 
 def _prepare(image: Any, mask: Any, out: Any) -> tuple[ImageArray, ImageArray | None, ImageArray]:
-    image = _views.input_image(image, "image")
+    image = views.input_image(image, "image")
     if mask is not None:
-        mask = _views.input_image(mask, "mask", channels=(1,))
+        mask = views.input_image(mask, "mask", channels=(1,))
         if mask.shape[:2] != image.shape[:2]:
             raise ParameterValueError(
                 f"mask has shape {mask.shape[:2]} but image has {image.shape[:2]}: they must match"
@@ -29,7 +29,7 @@ def _prepare(image: Any, mask: Any, out: Any) -> tuple[ImageArray, ImageArray | 
     if out is None:
         out = np.empty_like(image, order="C")
     else:
-        out = _views.output_image(out, "out")
+        out = views.output_image(out, "out")
         if out.shape != image.shape:
             raise ParameterValueError(
                 f"out has shape {out.shape} but image has {image.shape}: they must match"
@@ -42,7 +42,7 @@ def _prepare(image: Any, mask: Any, out: Any) -> tuple[ImageArray, ImageArray | 
 
 
 def _mask_view(mask: ImageArray | None) -> Any:
-    return ffi.NULL if mask is None else _views.view(mask)
+    return ffi.NULL if mask is None else views.view(mask)
 
 
 def guided_filter(
@@ -94,10 +94,10 @@ def guided_filter(
         raise ParameterValueError(
             f"radius must be a whole number of pixels within 1-{MAX_GUIDED_RADIUS}, got {radius!r}"
         )
-    e = _views.number(eps, "eps", 0.0, 1.0, lo_open=True)
-    s = _views.number(strength, "strength", 0.0, 1.0)
+    e = views.number(eps, "eps", 0.0, 1.0, lo_open=True)
+    s = views.number(strength, "strength", 0.0, 1.0)
     image, mask, out = _prepare(image, mask, out)
-    rc = lib.fk_guided_filter(_views.view(image), _mask_view(mask), _views.view(out), int(radius), e, s)
+    rc = lib.fk_guided_filter(views.view(image), _mask_view(mask), views.view(out), int(radius), e, s)
     check(rc, "guided_filter")
     return out
 
@@ -136,10 +136,10 @@ def unsharp_mask(
     numpy.ndarray
         ``out``.
     """
-    a = _views.number(amount, "amount", 0.0, 10.0)
-    r = _views.number(radius, "radius", 0.0, 1000.0, lo_open=True)
-    s = _views.number(strength, "strength", 0.0, 1.0)
+    a = views.number(amount, "amount", 0.0, 10.0)
+    r = views.number(radius, "radius", 0.0, 1000.0, lo_open=True)
+    s = views.number(strength, "strength", 0.0, 1.0)
     image, mask, out = _prepare(image, mask, out)
-    rc = lib.fk_unsharp_mask(_views.view(image), _mask_view(mask), _views.view(out), a, r, s)
+    rc = lib.fk_unsharp_mask(views.view(image), _mask_view(mask), views.view(out), a, r, s)
     check(rc, "unsharp_mask")
     return out

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionkit.core import _views
+from fusionkit.core import views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
@@ -21,7 +21,7 @@ MaskArray = npt.NDArray[np.uint8]
 def _out_mask(out: MaskArray | None, shape: tuple[int, ...], name: str = "out") -> MaskArray:
     if out is None:
         return np.empty(shape[:2], np.uint8)
-    out = _views.output_image(out, name, channels=(1,))
+    out = views.output_image(out, name, channels=(1,))
     if out.shape[:2] != shape[:2]:
         raise ParameterValueError(f"{name} has shape {out.shape[:2]} but the mask has {shape[:2]}: they must match")
     return out
@@ -49,9 +49,9 @@ def fill_polygon(polygon: npt.ArrayLike, out: MaskArray) -> MaskArray:
     ----------
     R. Levien, "Inside the fastest font renderer in the world" (font-rs), 2016: signed-area accumulation.
     """
-    out = _views.output_image(out, "out", channels=(1,))
-    pts = _views.points(polygon, "polygon")
-    rc = lib.fk_fill_polygon(_views.view(out), _views.double_ptr(pts), pts.shape[0])
+    out = views.output_image(out, "out", channels=(1,))
+    pts = views.points(polygon, "polygon")
+    rc = lib.fk_fill_polygon(views.view(out), views.double_ptr(pts), pts.shape[0])
     check(rc, "fill_polygon")
     return out
 
@@ -59,8 +59,8 @@ def fill_polygon(polygon: npt.ArrayLike, out: MaskArray) -> MaskArray:
 def _radius(radius: Any) -> int:
     if isinstance(radius, bool) or not isinstance(radius, (int, np.integer)):
         raise ParameterValueError(f"radius must be a whole number of pixels, got {radius!r}")
-    if not 0 <= radius <= _views.MAX_SIDE:
-        raise ParameterValueError(f"radius must be within 0-{_views.MAX_SIDE} pixels, got {radius}")
+    if not 0 <= radius <= views.MAX_SIDE:
+        raise ParameterValueError(f"radius must be within 0-{views.MAX_SIDE} pixels, got {radius}")
     return int(radius)
 
 
@@ -78,10 +78,10 @@ def erode_mask(mask: MaskArray, radius: int, out: MaskArray | None = None) -> Ma
     out
         Optional (H, W) uint8 output; may be ``mask`` itself.
     """
-    mask = _views.input_image(mask, "mask", channels=(1,))
+    mask = views.input_image(mask, "mask", channels=(1,))
     r = _radius(radius)
     out = _out_mask(out, mask.shape)
-    check(lib.fk_erode_mask(_views.view(mask), _views.view(out), r), "erode_mask")
+    check(lib.fk_erode_mask(views.view(mask), views.view(out), r), "erode_mask")
     return out
 
 
@@ -90,15 +90,15 @@ def dilate_mask(mask: MaskArray, radius: int, out: MaskArray | None = None) -> M
 
     Parameters are as for :func:`erode_mask`.
     """
-    mask = _views.input_image(mask, "mask", channels=(1,))
+    mask = views.input_image(mask, "mask", channels=(1,))
     r = _radius(radius)
     out = _out_mask(out, mask.shape)
-    check(lib.fk_dilate_mask(_views.view(mask), _views.view(out), r), "dilate_mask")
+    check(lib.fk_dilate_mask(views.view(mask), views.view(out), r), "dilate_mask")
     return out
 
 
 def _sigma(sigma: Any) -> float:
-    return _views.number(sigma, "sigma", 0.0, MAX_SIGMA, unit="pixels")
+    return views.number(sigma, "sigma", 0.0, MAX_SIGMA, unit="pixels")
 
 
 def box_radii_for_sigma(sigma: float) -> tuple[int, int, int]:
@@ -126,10 +126,10 @@ def feather_mask(mask: MaskArray, sigma: float, out: MaskArray | None = None) ->
     ----------
     W. M. Wells, "Efficient synthesis of Gaussian filters by cascaded uniform filters", IEEE TPAMI 8(2), 1986.
     """
-    mask = _views.input_image(mask, "mask", channels=(1,))
+    mask = views.input_image(mask, "mask", channels=(1,))
     s = _sigma(sigma)
     out = _out_mask(out, mask.shape)
-    check(lib.fk_feather_mask(_views.view(mask), _views.view(out), s), "feather_mask")
+    check(lib.fk_feather_mask(views.view(mask), views.view(out), s), "feather_mask")
     return out
 
 
@@ -157,14 +157,14 @@ def composite(
     numpy.ndarray
         ``dst``.
     """
-    src = _views.input_image(src, "src")
-    mask = _views.input_image(mask, "mask", channels=(1,))
-    dst = _views.output_image(dst, "dst")
+    src = views.input_image(src, "src")
+    mask = views.input_image(mask, "mask", channels=(1,))
+    dst = views.output_image(dst, "dst")
     if mask.shape[:2] != src.shape[:2]:
         raise ParameterValueError(f"mask has shape {mask.shape[:2]} but src has {src.shape[:2]}: they must match")
-    if _views.channels_of(src) != _views.channels_of(dst):
-        raise ParameterValueError(f"src has {_views.channels_of(src)} channel(s) but dst has "
-                                  f"{_views.channels_of(dst)}: they must match")
+    if views.channels_of(src) != views.channels_of(dst):
+        raise ParameterValueError(f"src has {views.channels_of(src)} channel(s) but dst has "
+                                  f"{views.channels_of(dst)}: they must match")
     try:
         x, y = (int(v) for v in origin)
     except (TypeError, ValueError) as exc:
@@ -177,5 +177,5 @@ def composite(
         src = src.copy()
     if np.shares_memory(mask, dst):
         mask = mask.copy()
-    check(lib.fk_composite(_views.view(src), _views.view(mask), _views.view(dst), x, y), "composite")
+    check(lib.fk_composite(views.view(src), views.view(mask), views.view(dst), x, y), "composite")
     return dst

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fusionkit.core import _views
+from fusionkit.core import views
 from fusionkit.core._loader import check, ffi, lib
 from fusionkit.errors import ParameterValueError
 
@@ -86,13 +86,13 @@ def warp_mesh(
     >>> bool((out == src).all()), int(mask.min())
     (True, 255)
     """
-    src = _views.input_image(src, "src")
-    out = _views.output_image(out, "out")
-    if _views.channels_of(src) != _views.channels_of(out):
-        raise ParameterValueError(f"src has {_views.channels_of(src)} channel(s) but out has "
-                                  f"{_views.channels_of(out)}: they must match")
-    sp = _views.points(src_points, "src_points")
-    dp = _views.points(dst_points, "dst_points")
+    src = views.input_image(src, "src")
+    out = views.output_image(out, "out")
+    if views.channels_of(src) != views.channels_of(out):
+        raise ParameterValueError(f"src has {views.channels_of(src)} channel(s) but out has "
+                                  f"{views.channels_of(out)}: they must match")
+    sp = views.points(src_points, "src_points")
+    dp = views.points(dst_points, "dst_points")
     if sp.shape != dp.shape:
         raise ParameterValueError(f"src_points has {sp.shape[0]} points but dst_points has {dp.shape[0]}: "
                                   "every mesh point needs a position in both")
@@ -100,14 +100,14 @@ def warp_mesh(
     if coverage is None:
         coverage = np.zeros(out.shape[:2], np.uint8)
     else:
-        coverage = _views.output_image(coverage, "coverage", channels=(1,))
+        coverage = views.output_image(coverage, "coverage", channels=(1,))
         if coverage.shape[:2] != out.shape[:2]:
             raise ParameterValueError(f"coverage has shape {coverage.shape[:2]} but out has {out.shape[:2]}: "
                                       "they must match")
     if np.shares_memory(src, out):
         src = src.copy()  # warping in place would read pixels already written
-    rc = lib.fk_warp_mesh(_views.view(src), _views.view(out), _views.view(coverage),
-                          _views.double_ptr(sp), _views.double_ptr(dp), sp.shape[0],
+    rc = lib.fk_warp_mesh(views.view(src), views.view(out), views.view(coverage),
+                          views.double_ptr(sp), views.double_ptr(dp), sp.shape[0],
                           ffi.from_buffer("int32_t[]", tri), tri.shape[0])
     check(rc, "warp_mesh")
     return coverage
