@@ -67,6 +67,7 @@ __all__ = [
     "fuse_video",
     "mesh_distance",
     "reference_face",
+    "stored_mesh",
     "track_video",
 ]
 
@@ -383,8 +384,8 @@ def _person_distance(embedding: F32, tracklets: Sequence[Tracklet], group: Seque
 
 # --- fusion -------------------------------------------------------------------------------------------------------
 
-def _stored_mesh(points: F32) -> FaceMesh:
-    """A mesh from stored track points (the detection fields are derived from the points)."""
+def stored_mesh(points: F32) -> FaceMesh:
+    """A :class:`FaceMesh` from stored track points (468, 3): the detection fields are derived from the points."""
     xy = points[:, :2]
     face = Face(box=np.concatenate([xy.min(axis=0), xy.max(axis=0)]), keypoints=np.zeros((6, 2), np.float32),
                 score=1.0, roll=0.0)
@@ -630,7 +631,7 @@ class _FusionPass:
             points = self.tracks.points[row, face]
             box = _window(points, w, h)
             if box[2] > box[0] and box[3] > box[1]:
-                jobs.append((m, box, region_rgb(planes, box), _stored_mesh(points)))
+                jobs.append((m, box, region_rgb(planes, box), stored_mesh(points)))
         return _Prepared(frame=frame, planes=planes, jobs=jobs, convert_ms=(time.perf_counter() - ta) * 1e3)
 
     def _finish(self, prep: _Prepared, index: int, out: Any, ov: Any, info: Any,

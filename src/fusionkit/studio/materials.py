@@ -247,7 +247,7 @@ class Materials:
         info = probe_video(data, limits=limits)
         s._load_activity(activity_id)
         self._check_capacity(len(data))
-        from fusionkit.fusion.video import _stored_mesh
+        from fusionkit.fusion.video import stored_mesh
 
         references = self._references(reference_faces)
         if wait:
@@ -269,7 +269,7 @@ class Materials:
             id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
             status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
             source_sha256=hashlib.sha256(data).hexdigest(),
-            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=_stored_mesh(p)) for i, p in enumerate(faces_points)],
+            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=stored_mesh(p)) for i, p in enumerate(faces_points)],
             fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now,
             video=meta)
         doc = material.to_json()

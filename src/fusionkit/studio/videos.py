@@ -355,7 +355,7 @@ class Videos:
     def _finish_preprocess(self, material_id: str, status: str, error: str | None,
                            faces_points: list[NDArray[np.float32]], blob: bytes | None) -> None:
         s = self._studio
-        from fusionkit.fusion.video import _stored_mesh
+        from fusionkit.fusion.video import stored_mesh
 
         with self._lock:
             try:
@@ -371,7 +371,7 @@ class Videos:
                         progress=1.0)
             done = attrs.evolve(
                 material, status=status, updated=s.now(), video=meta,
-                faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=_stored_mesh(p))
+                faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=stored_mesh(p))
                        for i, p in enumerate(faces_points)])
             s._write_json(keys.material_doc(material_id), done)
         # Deleted while the tracks or the document were written (a delete takes the activity's marker first, so a
