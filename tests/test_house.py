@@ -26,7 +26,8 @@ def test_every_path_on_the_map_exists() -> None:
                 assert (ROOT / folder.group(1) / name).exists(), (folder.group(1), name)
 
 
-def test_no_import_runs_up_the_layers_or_takes_a_package_outside_its_layer() -> None:
+def test_no_import_runs_up_the_layers_takes_a_package_outside_its_layer_or_a_private_name() -> None:
     m = house.measure()
     assert m["upward_imports"] == []
-    assert all("fsspec" in line for line in m["foreign_imports"]), m["foreign_imports"]  # the studio's, for now
+    assert m["foreign_imports"] == []
+    assert m["private_imports"] == []

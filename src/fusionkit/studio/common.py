@@ -24,6 +24,7 @@ from fusionkit.errors import (
     ParameterValueError,
     ResultIdNotFoundError,
 )
+from fusionkit.storage.outside import known_protocol
 
 __all__ = [
     "MAX_PAGE",
@@ -90,10 +91,8 @@ def check_output_url(value: Any) -> str:
     """A ``user_designated_url``: one fsspec URL of a known protocol (no chained ``a::b`` URLs, no plain paths)."""
     if not isinstance(value, str) or len(value) > 2048 or not value.isprintable() or not _URL.fullmatch(value):
         raise ParameterValueError(f"user_designated_url must be a URL such as s3://bucket/out.mp4, got {value!r}")
-    import fsspec
-
     protocol = value.split("://", 1)[0].lower()
-    if protocol not in fsspec.available_protocols():
+    if not known_protocol(protocol):
         raise ParameterValueError(f"user_designated_url has the unknown protocol {protocol!r}")
     return value
 

@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import io
 import os
-import secrets
 import shutil
 import tempfile
 import threading
@@ -38,6 +37,7 @@ from fusionkit.errors import (
 from fusionkit.imaging.decode import decode_image
 from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
+from fusionkit.storage.outside import StagedWrite
 from fusionkit.studio.common import (
     Call,
     Cancelled,
@@ -536,15 +536,11 @@ class Videos:
         md5 = hashlib.md5(data).hexdigest()
         now = s.now()
         key: str | None = None
-        staged: tuple[Any, str, str] | None = None  # (filesystem, temporary path, final path) at the user's URL
+        staged: StagedWrite | None = None  # at the user's URL
         if job.user_designated_url is not None:
-            import fsspec
-
             # Staged beside the target and renamed only once the job is known not cancelled: a cancel never
             # touches a file the user already had there.
-            fs, final = fsspec.core.url_to_fs(job.user_designated_url)
-            staged = (fs, f"{final}.fusionkit-{secrets.token_hex(6)}.tmp", final)
-            fs.pipe_file(staged[1], data)
+            staged = StagedWrite.stage(job.user_designated_url, data)
             url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
         else:
             key = keys.video_result(now.date(), job.id)
@@ -561,12 +557,10 @@ class Videos:
                         s.store.delete(key)
                     return
                 if staged is not None:
-                    staged[0].mv(staged[1], staged[2])
-                    staged = None
+                    staged.commit()
             finally:
                 if staged is not None:  # not renamed: the temporary file goes, the user's file stays as it was
-                    with contextlib.suppress(OSError):
-                        staged[0].rm_file(staged[1])
+                    staged.discard()
             s.store.delete_prefix(keys.job_folder(job.id))
             self._save(attrs.evolve(
                 current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
