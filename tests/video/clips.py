@@ -73,19 +73,24 @@ def make_clip(
         for packet in vs.encode():
             out.mux(packet)
         if as_ is not None:
-            rate, chunk = 44100, 1024
-            total = int(seconds * rate)
-            for start in range(0, total, chunk):
-                k = min(chunk, total - start)
-                tone = (0.2 * np.sin(2 * np.pi * 440 * (np.arange(start, start + k) / rate))).astype(np.float32)
-                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-                af.sample_rate = rate
-                af.pts = start
-                for packet in as_.encode(af):
-                    out.mux(packet)
-            for packet in as_.encode():
-                out.mux(packet)
+            write_tone(out, as_, seconds)
     return path
+
+
+def write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
+    """Encode and mux ``seconds`` of a 440 Hz sine tone (44.1 kHz stereo AAC ``stream`` of ``out``)."""
+    rate, chunk = 44100, 1024
+    total = int(seconds * rate)
+    for start in range(0, total, chunk):
+        k = min(chunk, total - start)
+        tone = (0.2 * np.sin(2 * np.pi * 440 * (np.arange(start, start + k) / rate))).astype(np.float32)
+        af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+        af.sample_rate = rate
+        af.pts = start
+        for packet in stream.encode(af):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
 
 
 def make_entering_clip(path: Path, *, enter_s: float = 0.5, seconds: float = 1.2, fps: int = 10,

@@ -42,6 +42,7 @@ from numpy.typing import NDArray
 
 from fusionkit.samples import sample_path
 from fusionkit.vision import analyze
+from tests.video.clips import write_tone
 
 __all__ = [
     "PERSON_OF_PHOTO",
@@ -715,22 +716,6 @@ def _scaled(frames_25: int, fps: int) -> int:
     return max(1, round(frames_25 * fps / 25))
 
 
-def _write_tone(out: av.container.OutputContainer, stream: av.audio.stream.AudioStream, seconds: float) -> None:
-    """Encode and mux ``seconds`` of a 440 Hz sine tone (44.1 kHz stereo), as tests/video/clips.py does."""
-    rate, chunk = 44100, 1024
-    total = round(seconds * rate)
-    for start in range(0, total, chunk):
-        k = min(chunk, total - start)
-        tone = (0.2 * np.sin(2 * np.pi * 440 * (np.arange(start, start + k) / rate))).astype(np.float32)
-        af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-        af.sample_rate = rate
-        af.pts = start
-        for packet in stream.encode(af):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-
-
 def _timeline(fps: int) -> tuple[list[int], int, int, int, int, int]:
     """Shot lengths, fade length, entry start and length (in shot C), turn start and length (in shot D), at
     ``fps``."""
@@ -842,7 +827,7 @@ def make_edited_clip(
         for packet in vs.encode():
             out.mux(packet)
         if as_ is not None:
-            _write_tone(out, as_, total / fps)
+            write_tone(out, as_, total / fps)
 
     astro = [t for t in truths if t.shot == 2 and any(f.name == "astronaut" for f in t.faces)]
     entry = Entry(
