@@ -200,3 +200,17 @@ def test_unused_storage_options_are_an_error(tmp_path):
 def test_other_urls_go_through_fsspec(tmp_path):
     store = open_store(f"simplecache::file://{tmp_path}/cached")
     assert isinstance(store, FsspecStore)
+
+
+def test_writes_together_land_together_or_leave_nothing(tmp_path) -> None:
+    from fusionkit.storage.backends import open_store
+    from fusionkit.storage.catalog import write_together
+
+    store = open_store(str(tmp_path / "root"))
+    write_together(store, [("m/a.bin", b"1"), ("m/doc.json", b"{}")], folder="m")
+    assert store.read("m/a.bin") == b"1" and store.read("m/doc.json") == b"{}"
+    # The third write cannot land (its parent "x/f" is a file): the two before it are taken back, and the folder.
+    store.write("x/f", b"file")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the backend raises, the caller sees it
+        write_together(store, [("y/a.bin", b"1"), ("y/doc.json", b"{}"), ("x/f/marker", b"")], folder="y")
+    assert store.list("y") == [] and not store.exists("y/a.bin") and not store.exists("y/doc.json")

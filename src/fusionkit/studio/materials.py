@@ -30,6 +30,7 @@ from fusionkit.errors import (
 from fusionkit.imaging.decode import decode_image, probe_image
 from fusionkit.imaging.video import VideoLimits, probe_video
 from fusionkit.storage import keys
+from fusionkit.storage.catalog import write_together
 from fusionkit.studio.common import (
     MAX_PAGE,
     Call,
@@ -209,22 +210,12 @@ class Materials:
                 fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
             doc = material.to_json()
             material = Material.from_json(doc)  # exactly what every later read sees
-            written: list[str] = []
-            try:
-                # Source, then the document that points at it, then the activity's marker that points at the
-                # document: a failure anywhere leaves no reference to something missing, and is rolled back.
-                for key, blob in ((keys.material_source(mid, info.format), data),
-                                  (keys.material_doc(mid), doc.encode()),
-                                  (keys.material_marker(activity_id, mid), b"")):
-                    written.append(key)
-                    s.store.write(key, blob)
-            except BaseException:
-                for key in reversed(written):
-                    with contextlib.suppress(Exception):
-                        s.store.delete(key)
-                with contextlib.suppress(Exception):
-                    s.store.delete_prefix(keys.material_folder(mid))
-                raise
+            # Source, then the document that points at it, then the activity's marker that points at the
+            # document: a failure anywhere leaves no reference to something missing, and is rolled back.
+            write_together(s.store, ((keys.material_source(mid, info.format), data),
+                                     (keys.material_doc(mid), doc.encode()),
+                                     (keys.material_marker(activity_id, mid), b"")),
+                           folder=keys.material_folder(mid))
             call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
             return material
 
@@ -282,18 +273,7 @@ class Materials:
         if tracks_blob is not None:
             blobs.append((keys.material_tracks(mid), tracks_blob))
         blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
-        written: list[str] = []
-        try:
-            for key, blob in blobs:
-                written.append(key)
-                s.store.write(key, blob)
-        except BaseException:
-            for key in reversed(written):
-                with contextlib.suppress(Exception):
-                    s.store.delete(key)
-            with contextlib.suppress(Exception):
-                s.store.delete_prefix(keys.material_folder(mid))
-            raise
+        write_together(s.store, blobs, folder=keys.material_folder(mid))
         call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
         if not wait:
             s.videos._enqueue_preprocess(mid)
