@@ -130,3 +130,20 @@ def test_material_face_points_are_exact_and_the_list_form_still_reads():
     for bad in ("not base64!", "AAAA"):
         with pytest.raises(ParameterValueError):
             MaterialFace.from_dict({**doc, "mesh": {**doc["mesh"], "points_f32le": bad}})
+
+
+def test_statuses_are_enums_stored_as_the_services_strings():
+    from fusionkit.domain.studio import JobStatus, MaterialStatus, VideoJob
+
+    m = material(status="preprocessing")
+    assert m.status is MaterialStatus.PREPROCESSING and m.status == "preprocessing" and f"{m.status}" == "preprocessing"
+    assert json.loads(m.to_json())["status"] == "preprocessing" and Material.from_json(m.to_json()) == m
+    with pytest.raises(ParameterValueError, match=r"status must be one of .*'role_not_in_video'.*got 'done'"):
+        material(status="done")
+    job = VideoJob(id="jb_0VDT14gSzTjPB9CSjfxg", activity_id=AID, material_id=MID,
+                   request_id="rq_0VDT14gSzTjPB9CSjfxg", status="completed", created=NOW, updated=NOW)
+    assert job.status is JobStatus.COMPLETED and job.status_code == 7 and job.done
+    doc = job.to_dict()
+    assert doc["status"] == "completed" and type(doc["status"]) is str and doc["status_code"] == 7
+    assert VideoJob.from_dict(json.loads(json.dumps(doc))) == job
+    assert [s.code for s in JobStatus] == [1, 3, 5, 7]

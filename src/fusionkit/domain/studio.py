@@ -9,6 +9,7 @@ of a newer schema or another kind is refused with :class:`~fusionkit.errors.Stor
 from __future__ import annotations
 
 import base64
+import enum
 import json
 import math
 import re
@@ -29,9 +30,11 @@ __all__ = [
     "Activity",
     "ErasureReceipt",
     "FusedResult",
+    "JobStatus",
     "LogRecord",
     "Material",
     "MaterialFace",
+    "MaterialStatus",
     "RetentionPolicy",
     "VideoJob",
 ]
@@ -99,6 +102,63 @@ def _one_of(*allowed: str) -> Any:
             raise ParameterValueError(f"{attribute.name} must be one of {allowed}, got {value!r}")
 
     return check
+
+
+class _Status(str, enum.Enum):
+    """A status with the service's string value; compares equal to it and prints as it."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
+class MaterialStatus(_Status):
+    """A material's status: ``ready``; for a video also ``preprocessing``, ``preprocessing_failed`` or
+    ``role_not_in_video``."""
+
+    READY = "ready"
+    PREPROCESSING = "preprocessing"
+    PREPROCESSING_FAILED = "preprocessing_failed"
+    ROLE_NOT_IN_VIDEO = "role_not_in_video"
+
+
+class JobStatus(_Status):
+    """A video job's status; :attr:`code` is the number the cloud API reports (1, 3, 5, 7)."""
+
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    FAILED = "failed"
+    COMPLETED = "completed"
+
+    @property
+    def code(self) -> int:
+        return JOB_STATUSES[self.value]
+
+    @property
+    def done(self) -> bool:
+        """Failed or completed."""
+        return self in (JobStatus.FAILED, JobStatus.COMPLETED)
+
+
+_S = TypeVar("_S", bound=_Status)
+
+
+def _status(kind: type[_S], value: Any) -> _S:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = tuple(m.value for m in kind)
+        raise ParameterValueError(f"status must be one of {allowed}, got {value!r}") from None
+
+
+def _material_status(value: Any) -> MaterialStatus:
+    return _status(MaterialStatus, value)
+
+
+def _job_status(value: Any) -> JobStatus:
+    return _status(JobStatus, value)
 
 
 def _matches(pattern: str) -> Any:
@@ -300,8 +360,7 @@ class Material(_Json):
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
     kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
-    status: str = attrs.field(default="ready", validator=_one_of("ready", "preprocessing", "preprocessing_failed",
-                                                                      "role_not_in_video"))
+    status: MaterialStatus = attrs.field(default=MaterialStatus.READY, converter=_material_status)
     source_format: str = attrs.field(validator=_one_of("jpeg", "png", "mp4"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)
@@ -327,7 +386,7 @@ class Material(_Json):
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": SCHEMA_VERSION, "kind": self.KIND, "id": self.id, "activity_id": self.activity_id,
-                "name": self.name, "material_kind": self.kind, "status": self.status,
+                "name": self.name, "material_kind": self.kind, "status": self.status.value,
                 "source_format": self.source_format, "width": self.width, "height": self.height,
                 "source_bytes": self.source_bytes, "source_sha256": self.source_sha256,
                 "faces": [f.to_dict() for f in self.faces], "fuse_face_degree": self.fuse_face_degree,
@@ -474,7 +533,7 @@ class VideoJob(_Json):
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     material_id: str = attrs.field(validator=_id_of(ids.MATERIAL, "material"))
     request_id: str = attrs.field(validator=_id_of(ids.REQUEST, "request"))
-    status: str = attrs.field(default="queued", validator=_one_of(*JOB_STATUSES))
+    status: JobStatus = attrs.field(default=JobStatus.QUEUED, converter=_job_status)
     progress: float = attrs.field(default=0.0, converter=float, validator=_progress)
     error_code: str | None = attrs.field(default=None, validator=_optional_str)
     error_message: str | None = attrs.field(default=None, validator=_optional_str)
@@ -498,12 +557,12 @@ class VideoJob(_Json):
     @property
     def status_code(self) -> int:
         """1 queued, 3 processing, 5 failed, 7 completed."""
-        return JOB_STATUSES[self.status]
+        return self.status.code
 
     @property
     def done(self) -> bool:
         """Failed or completed."""
-        return self.status in ("failed", "completed")
+        return self.status.done
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
@@ -513,6 +572,7 @@ class VideoJob(_Json):
         for k in ("created", "updated", "expires"):
             out[k] = _iso(out[k])
         out["parameters"] = dict(self.parameters)
+        out["status"] = self.status.value
         return {"schema": SCHEMA_VERSION, "kind": self.KIND, "status_code": self.status_code, **out}
 
     @classmethod

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
-from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace
+from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace, MaterialStatus
 from fusionkit.errors import (
     CapacityExceededError,
     FusionKitError,
@@ -69,24 +69,24 @@ def track_material(data: bytes, limits: VideoLimits, progress: Callable[[float],
     """
     from fusionkit.fusion.video import track_video
 
-    status, error, faces_points = "ready", None, []
+    status, error, faces_points = MaterialStatus.READY, None, []
     tracks = None
     try:
         tracks = track_video(data, limits=limits, progress=progress, references=references)
     except Cancelled:
         raise
     except NoFaceDetectedError as exc:
-        status, error = "role_not_in_video", f"{exc.code}: {exc}"
+        status, error = MaterialStatus.ROLE_NOT_IN_VIDEO, f"{exc.code}: {exc}"
     except Exception as exc:  # preprocessing failed; the material is kept with its status
         code = exc.code if isinstance(exc, FusionKitError) else "FailedOperation.InternalError"
-        status, error = "preprocessing_failed", f"{code}: {exc}"
+        status, error = MaterialStatus.PREPROCESSING_FAILED, f"{code}: {exc}"
     if tracks is not None:
         for i in range(tracks.face_count):
             rows = np.flatnonzero(tracks.present[:, i])
             if rows.size:
                 faces_points.append(np.array(tracks.points[rows[0], i], np.float32))
         if not faces_points:
-            status, tracks = "role_not_in_video", None
+            status, tracks = MaterialStatus.ROLE_NOT_IN_VIDEO, None
             error = "FailedOperation.NoFaceDetected: no face in the video"
     blob = None
     if tracks is not None:
@@ -244,7 +244,7 @@ class Materials:
         if wait:
             status, error, faces_points, tracks_blob = track_material(data, limits, references=references)
         else:
-            status, error, faces_points, tracks_blob = "preprocessing", None, [], None
+            status, error, faces_points, tracks_blob = MaterialStatus.PREPROCESSING, None, [], None
         now = s.now()
         mid = ids.new_id(ids.MATERIAL, now)
         call.refs["material_id"] = mid

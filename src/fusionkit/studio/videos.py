@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import Material, MaterialFace, VideoJob
+from fusionkit.domain.studio import JobStatus, Material, MaterialFace, MaterialStatus, VideoJob
 from fusionkit.errors import (
     FusionKitError,
     JobCancelledError,
@@ -106,7 +106,7 @@ class Videos:
             if job.done:
                 return
             now = self._studio.now()
-            self._save(attrs.evolve(job, status="failed", error_code=code, error_message=one_line(message),
+            self._save(attrs.evolve(job, status=JobStatus.FAILED, error_code=code, error_message=one_line(message),
                                     updated=now, expires=now + self._studio.retention.video_results))
 
     # -- public calls --------------------------------------------------------------------------------------------
@@ -159,11 +159,11 @@ class Videos:
             s._check_consent(activity_id, material_id, consent, context)
             activity = s._load_activity(activity_id)
             material = s._load_material(material_id, activity_id)
-            if material.kind == "video" and material.status == "preprocessing":
+            if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
                 raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
                                                  f"({float((material.video or {}).get('progress') or 0):.0%}): "
                                                  "wait until its status is ready, then submit")
-            if material.kind != "video" or material.status != "ready":
+            if material.kind != "video" or material.status != MaterialStatus.READY:
                 raise ParameterValueError(f"material {material_id} is not a ready video material "
                                           f"(kind {material.kind}, status {material.status})")
             opts = s._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
@@ -236,7 +236,7 @@ class Videos:
                     return job
                 self._cancelled.add(job_id)
                 now = s.now()
-                job = attrs.evolve(job, status="failed", error_code=JobCancelledError.code,
+                job = attrs.evolve(job, status=JobStatus.FAILED, error_code=JobCancelledError.code,
                                    error_message="cancelled by the caller", updated=now,
                                    expires=now + s.retention.video_results)
                 self._save(job)
@@ -303,7 +303,7 @@ class Videos:
             material = s._load_material(material_id)
         except MaterialIdNotFoundError:
             return None
-        if material.status != "preprocessing":
+        if material.status != MaterialStatus.PREPROCESSING:
             return None
         meta = dict(material.video or {})
         meta.update(video)
@@ -316,7 +316,7 @@ class Videos:
         try:
             with self._lock:
                 material = s._load_material(material_id)
-                if material.status != "preprocessing":
+                if material.status != MaterialStatus.PREPROCESSING:
                     return
                 attempts = int((material.video or {}).get("attempts") or 0) + 1
                 self._update_material(material_id, attempts=attempts, progress=0.0)
@@ -346,7 +346,7 @@ class Videos:
         except Exception as exc:  # the material ends preprocessing_failed; the worker thread carries on
             s._logger.error("fusionkit: preprocessing of %s failed: %r", material_id, exc)
             with contextlib.suppress(Exception):
-                self._finish_preprocess(material_id, "preprocessing_failed",
+                self._finish_preprocess(material_id, MaterialStatus.PREPROCESSING_FAILED,
                                         f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
         finally:
             with self._lock:
@@ -362,7 +362,7 @@ class Videos:
                 material = s._load_material(material_id)
             except MaterialIdNotFoundError:
                 return
-            if material.status != "preprocessing":
+            if material.status != MaterialStatus.PREPROCESSING:
                 return
             if blob is not None:
                 s.store.write(keys.material_tracks(material_id), blob)  # the tracks, then the document
@@ -396,11 +396,11 @@ class Videos:
                 material = s._load_material(mid)
             except FusionKitError:
                 continue
-            if material.status != "preprocessing":
+            if material.status != MaterialStatus.PREPROCESSING:
                 continue
             attempts = int((material.video or {}).get("attempts") or 0)
             if attempts >= 2:
-                self._finish_preprocess(mid, "preprocessing_failed",
+                self._finish_preprocess(mid, MaterialStatus.PREPROCESSING_FAILED,
                                         f"{JobInterruptedError.code}: preprocessing was interrupted {attempts} "
                                         "times; upload the video again", [], None)
                 continue
@@ -421,15 +421,15 @@ class Videos:
                 job = self._load(job_id)
             except (JobNotExistError, FusionKitError):
                 continue
-            if job.status == "processing":
+            if job.status == JobStatus.PROCESSING:
                 if job.attempts >= 2:
                     self._fail(job_id, JobInterruptedError.code,
                                f"the job was interrupted {job.attempts} times while it ran; submit it again")
                     with contextlib.suppress(Exception):
                         s.store.delete_prefix(keys.job_folder(job_id))
                     continue
-                self._save(attrs.evolve(job, status="queued", progress=0.0, updated=s.now()))
-            elif job.status != "queued":
+                self._save(attrs.evolve(job, status=JobStatus.QUEUED, progress=0.0, updated=s.now()))
+            elif job.status != JobStatus.QUEUED:
                 continue
             self._enqueue(job_id)
 
@@ -456,9 +456,10 @@ class Videos:
                 with contextlib.suppress(Exception):
                     s.store.delete_prefix(keys.job_folder(job_id))
                 return
-            if job.status != "queued" or job_id in self._cancelled:
+            if job.status != JobStatus.QUEUED or job_id in self._cancelled:
                 return
-            job = attrs.evolve(job, status="processing", attempts=job.attempts + 1, progress=0.0, updated=s.now())
+            job = attrs.evolve(job, status=JobStatus.PROCESSING, attempts=job.attempts + 1, progress=0.0,
+                               updated=s.now())
             self._save(job)
         tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
         failure: tuple[str, str] | None = None
@@ -524,7 +525,7 @@ class Videos:
                 last[0] = fraction
                 with self._lock:
                     current = self._load(job.id)
-                    if current.status == "processing":
+                    if current.status == JobStatus.PROCESSING:
                         self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
 
         result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
@@ -552,7 +553,7 @@ class Videos:
             except JobNotExistError:
                 current = None  # its material was deleted meanwhile
             try:
-                if current is None or current.status != "processing":  # cancelled or erased meanwhile
+                if current is None or current.status != JobStatus.PROCESSING:  # cancelled or erased meanwhile
                     if key is not None:
                         s.store.delete(key)
                     return
@@ -563,7 +564,7 @@ class Videos:
                     staged.discard()
             s.store.delete_prefix(keys.job_folder(job.id))
             self._save(attrs.evolve(
-                current, status="completed", progress=1.0, url=url, md5=md5, width=result.width,
+                current, status=JobStatus.COMPLETED, progress=1.0, url=url, md5=md5, width=result.width,
                 height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
                 faces=[face.to_dict() for face in result.faces], updated=now, expires=expires))
 
@@ -592,7 +593,7 @@ class Videos:
                     continue
                 self._cancelled.add(job_id)
                 s.store.delete(keys.job_doc(job_id))
-                if job.status == "completed" and job.user_designated_url is None:
+                if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
                     removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
                 if job_id not in self._pending:
                     self._cancelled.discard(job_id)
