@@ -11,7 +11,7 @@ from fusionkit.domain import ids
 from fusionkit.domain.studio import Activity, ErasureReceipt
 from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError
 from fusionkit.storage import keys
-from fusionkit.studio.common import need_activity
+from fusionkit.studio.common import load_activity, need_activity, write_doc
 from fusionkit.studio.context import RequestContext
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class Activities:
             activity = Activity(id=ids.new_id(ids.ACTIVITY, now), name=name, created=now, updated=now,
                                 fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree)
             call.refs["activity_id"] = activity.id
-            s._write_json(keys.activity_doc(activity.id), activity)
+            write_doc(s.store, keys.activity_doc(activity.id), activity)
             return activity
 
     def get(self, activity_id: str, *, context: RequestContext | None = None) -> Activity:
@@ -43,7 +43,7 @@ class Activities:
         s = self._studio
         with s._call("DescribeActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
-            return s._load_activity(activity_id)
+            return load_activity(s.store, activity_id)
 
     def list(self, *, context: RequestContext | None = None) -> list[Activity]:
         """Every activity, oldest first."""
@@ -54,7 +54,7 @@ class Activities:
                 aid = name[:-5] if name.endswith(".json") else ""
                 if ids.is_id(aid, ids.ACTIVITY):
                     with contextlib.suppress(ActivityIdNotFoundError):
-                        out.append(s._load_activity(aid))
+                        out.append(load_activity(s.store, aid))
             return out
 
     def rename(self, activity_id: str, name: str, *, context: RequestContext | None = None) -> Activity:
@@ -62,8 +62,8 @@ class Activities:
         s = self._studio
         with s._call("ModifyActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
-            activity = attrs.evolve(s._load_activity(activity_id), name=name, updated=s.now())
-            s._write_json(keys.activity_doc(activity_id), activity)
+            activity = attrs.evolve(load_activity(s.store, activity_id), name=name, updated=s.now())
+            write_doc(s.store, keys.activity_doc(activity_id), activity)
             return activity
 
     def delete(self, activity_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
@@ -71,7 +71,7 @@ class Activities:
         s = self._studio
         with s._call("DeleteActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
-            s._load_activity(activity_id)
+            load_activity(s.store, activity_id)
             counts: dict[str, int] = {}
             mids = [m for m in s.store.list(keys.activity_members(activity_id)) if ids.is_id(m, ids.MATERIAL)]
             # Results first (they point at materials), then materials (they point at the activity), then it.

@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
+from fusionkit.domain.studio import Activity, Material
 from fusionkit.errors import (
     ActivityIdNotFoundError,
     JobNotExistError,
@@ -24,6 +25,8 @@ from fusionkit.errors import (
     ParameterValueError,
     ResultIdNotFoundError,
 )
+from fusionkit.storage import keys
+from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.storage.outside import known_protocol
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "check_output_url",
     "day_of",
     "encode_array",
+    "load_activity",
+    "load_material",
     "looks_like_mp4",
     "need_activity",
     "need_job",
@@ -43,6 +48,7 @@ __all__ = [
     "one_line",
     "result_id_of",
     "utc_now",
+    "write_doc",
 ]
 
 #: The payloads a fusion can return (``response=``).
@@ -161,3 +167,30 @@ class Call:
 
 class Cancelled(Exception):
     """Raised from the progress callback of a cancelled job: fuse_video stops and leaves nothing."""
+
+
+# -- documents: what every room reads and writes through the store ---------------------------------------------
+
+def write_doc(store: BlobStore, key: str, doc: Any) -> None:
+    """Write a domain value (``to_json()``) at ``key``."""
+    store.write(key, doc.to_json().encode())
+
+
+def load_activity(store: BlobStore, activity_id: str) -> Activity:
+    """The stored activity; :class:`~fusionkit.errors.ActivityIdNotFoundError` when there is none."""
+    try:
+        return Activity.from_json(store.read(keys.activity_doc(activity_id)))
+    except KeyNotFound:
+        raise ActivityIdNotFoundError(f"no activity {activity_id} in this studio") from None
+
+
+def load_material(store: BlobStore, material_id: str, activity_id: str | None = None) -> Material:
+    """The stored material (of ``activity_id`` when given); :class:`~fusionkit.errors.MaterialIdNotFoundError`
+    when there is none."""
+    try:
+        material = Material.from_json(store.read(keys.material_doc(material_id)))
+    except KeyNotFound:
+        raise MaterialIdNotFoundError(f"no material {material_id} in this studio") from None
+    if activity_id is not None and material.activity_id != activity_id:
+        raise MaterialIdNotFoundError(f"activity {activity_id} has no material {material_id}")
+    return material

@@ -3,6 +3,7 @@ sent to Python's :mod:`logging` (logger :data:`LOGGER_NAME`)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = ["LOGGER_NAME", "RequestLog"]
 
 LOGGER_NAME = "fusionkit.studio.requests"
+_log = logging.getLogger(LOGGER_NAME)
 
 
 @attrs.define(eq=False)
@@ -36,8 +38,8 @@ class RequestLog:
         try:
             self._studio.store.append(keys.log_file(record.timestamp), line.encode() + b"\n")
         except Exception as exc:  # the request log must not turn a good call into a failed one
-            self._studio._logger.error("fusionkit: could not write the request log: %r", exc)
-        self._studio._logger.info(line, extra={"fusionkit_request": record.to_dict()})
+            _log.error("fusionkit: could not write the request log: %r", exc)
+        _log.info(line, extra={"fusionkit_request": record.to_dict()})
 
     def _hour_keys(self, since: datetime, until: datetime) -> Iterator[str]:
         store = self._studio.store

@@ -36,6 +36,8 @@ from fusionkit.studio.common import (
     Call,
     Cancelled,
     encode_array,
+    load_activity,
+    load_material,
     looks_like_mp4,
     need_activity,
     need_material,
@@ -191,7 +193,7 @@ class Materials:
             info = probe_image(data)
             if info.format not in ("jpeg", "png"):
                 raise UnsupportedImageFormatError(f"{info.format} materials are not supported; send JPEG or PNG")
-            s._load_activity(activity_id)
+            load_activity(s.store, activity_id)
             self._check_capacity(len(data))
             image = decode_image(data, limits=s.limits)
             from fusionkit.fusion.api import find_faces
@@ -236,7 +238,7 @@ class Materials:
             data = bytes(source)
             default_name = "material"
         info = probe_video(data, limits=limits)
-        s._load_activity(activity_id)
+        load_activity(s.store, activity_id)
         self._check_capacity(len(data))
         from fusionkit.fusion.video import stored_mesh
 
@@ -341,7 +343,7 @@ class Materials:
             call.refs["material_id"] = material_id = need_material(material_id)
             if activity_id is not None:
                 call.refs["activity_id"] = activity_id = need_activity(activity_id)
-            return s._load_material(material_id, activity_id)
+            return load_material(s.store, material_id, activity_id)
 
     def list(self, activity_id: str, *, limit: int = 20, offset: int = 0, material_ids: Sequence[str] | None = None,
              context: RequestContext | None = None) -> MaterialPage:
@@ -364,14 +366,14 @@ class Materials:
                 if isinstance(v, bool) or not isinstance(v, int) or v < lo or (what == "limit" and v > MAX_PAGE):
                     raise ParameterValueError(f"{what} must be a whole number within {lo}-"
                                               f"{MAX_PAGE if what == 'limit' else 'any'}, got {v!r}")
-            s._load_activity(activity_id)
+            load_activity(s.store, activity_id)
             names = [n for n in s.store.list(keys.activity_members(activity_id)) if ids.is_id(n, ids.MATERIAL)]
             if wanted is not None:
                 names = [n for n in names if n in wanted]
             page = []
             for mid in names[offset:offset + limit]:
                 with contextlib.suppress(MaterialIdNotFoundError):
-                    page.append(s._load_material(mid, activity_id))
+                    page.append(load_material(s.store, mid, activity_id))
             return MaterialPage(materials=tuple(page), total=len(names), limit=limit, offset=offset)
 
     def delete(self, material_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
@@ -386,7 +388,7 @@ class Materials:
 
     def _erase(self, material_id: str, counts: dict[str, int], *, results_done: bool = False) -> None:
         s = self._studio
-        material = s._load_material(material_id)
+        material = load_material(s.store, material_id)
         # The marker goes first (the listing stops showing it), then results, then the document and the source.
         s.store.delete(keys.material_marker(material.activity_id, material_id))
         if not results_done:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import contextvars
-import logging
 import os
 import threading
 import time
@@ -27,7 +26,6 @@ from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import Activity, ErasureReceipt, FusedResult, LogRecord, Material, RetentionPolicy
 from fusionkit.errors import (
-    ActivityIdNotFoundError,
     ConsentRequiredError,
     FusionKitError,
     MaterialIdNotFoundError,
@@ -42,6 +40,8 @@ from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
+    load_activity,
+    load_material,
     need_activity,
     need_material,
     need_request,
@@ -49,7 +49,7 @@ from fusionkit.studio.common import (
     utc_now,
 )
 from fusionkit.studio.context import Capacity, ConsentPolicy, ConsentRequest, RequestContext
-from fusionkit.studio.logs import LOGGER_NAME, RequestLog
+from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
 from fusionkit.studio.results import Results
 from fusionkit.studio.videos import Videos
@@ -90,7 +90,6 @@ class Studio:
     _context: contextvars.ContextVar[RequestContext | None] = attrs.field(init=False)
     _cache: OrderedDict[tuple[str, str], NDArray[np.uint8]] = attrs.field(init=False, factory=OrderedDict)
     _cache_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
-    _logger: logging.Logger = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.activities = Activities(self)
@@ -99,7 +98,6 @@ class Studio:
         self.videos = Videos(self)
         self.logs = RequestLog(self)
         self._context = contextvars.ContextVar(f"fusionkit_studio_{id(self)}", default=None)
-        self._logger = logging.getLogger(LOGGER_NAME)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -151,24 +149,6 @@ class Studio:
                 sub_account_id=ctx.sub_account_id, client_ip=ctx.client_ip, reporting_ip=ctx.reporting_ip,
                 region=ctx.region, error_code=error, **call.refs)
             self.logs._append(record)
-
-    def _write_json(self, key: str, doc: Any) -> None:
-        self.store.write(key, doc.to_json().encode())
-
-    def _load_activity(self, activity_id: str) -> Activity:
-        try:
-            return Activity.from_json(self.store.read(keys.activity_doc(activity_id)))
-        except KeyNotFound:
-            raise ActivityIdNotFoundError(f"no activity {activity_id} in this studio") from None
-
-    def _load_material(self, material_id: str, activity_id: str | None = None) -> Material:
-        try:
-            material = Material.from_json(self.store.read(keys.material_doc(material_id)))
-        except KeyNotFound:
-            raise MaterialIdNotFoundError(f"no material {material_id} in this studio") from None
-        if activity_id is not None and material.activity_id != activity_id:
-            raise MaterialIdNotFoundError(f"activity {activity_id} has no material {material_id}")
-        return material
 
     def _template(self, material: Material) -> NDArray[np.uint8]:
         key = (material.id, material.source_sha256)
@@ -249,8 +229,8 @@ class Studio:
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
             self._check_consent(activity_id, material_id, consent, context)
-            activity = self._load_activity(activity_id)
-            material = self._load_material(material_id, activity_id)
+            activity = load_activity(self.store, activity_id)
+            material = load_material(self.store, material_id, activity_id)
             opts = self._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
             merge_list = self._merges(material, merges)
             template = self._template(material)

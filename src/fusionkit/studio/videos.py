@@ -7,6 +7,7 @@ import builtins
 import contextlib
 import hashlib
 import io
+import logging
 import os
 import shutil
 import tempfile
@@ -44,16 +45,22 @@ from fusionkit.studio.common import (
     check_output_url,
     day_of,
     encode_array,
+    load_activity,
+    load_material,
     need_activity,
     need_job,
     need_material,
     one_line,
+    write_doc,
 )
 from fusionkit.studio.context import RequestContext
+from fusionkit.studio.logs import LOGGER_NAME
 from fusionkit.studio.materials import load_references, track_material
 
 if TYPE_CHECKING:
     from fusionkit.studio.studio import Studio
+
+_log = logging.getLogger(LOGGER_NAME)
 
 __all__ = ["Videos"]
 
@@ -157,8 +164,8 @@ class Videos:
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
             s._check_consent(activity_id, material_id, consent, context)
-            activity = s._load_activity(activity_id)
-            material = s._load_material(material_id, activity_id)
+            activity = load_activity(s.store, activity_id)
+            material = load_material(s.store, material_id, activity_id)
             if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
                 raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
                                                  f"({float((material.video or {}).get('progress') or 0):.0%}): "
@@ -300,7 +307,7 @@ class Videos:
         material is gone or no longer preprocessing."""
         s = self._studio
         try:
-            material = s._load_material(material_id)
+            material = load_material(s.store, material_id)
         except MaterialIdNotFoundError:
             return None
         if material.status != MaterialStatus.PREPROCESSING:
@@ -308,14 +315,14 @@ class Videos:
         meta = dict(material.video or {})
         meta.update(video)
         material = attrs.evolve(material, video=meta, updated=s.now())
-        s._write_json(keys.material_doc(material_id), material)
+        write_doc(s.store, keys.material_doc(material_id), material)
         return material
 
     def _run_preprocess(self, material_id: str) -> None:
         s = self._studio
         try:
             with self._lock:
-                material = s._load_material(material_id)
+                material = load_material(s.store, material_id)
                 if material.status != MaterialStatus.PREPROCESSING:
                     return
                 attempts = int((material.video or {}).get("attempts") or 0) + 1
@@ -344,7 +351,7 @@ class Videos:
         except MaterialIdNotFoundError:
             return
         except Exception as exc:  # the material ends preprocessing_failed; the worker thread carries on
-            s._logger.error("fusionkit: preprocessing of %s failed: %r", material_id, exc)
+            _log.error("fusionkit: preprocessing of %s failed: %r", material_id, exc)
             with contextlib.suppress(Exception):
                 self._finish_preprocess(material_id, MaterialStatus.PREPROCESSING_FAILED,
                                         f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
@@ -359,7 +366,7 @@ class Videos:
 
         with self._lock:
             try:
-                material = s._load_material(material_id)
+                material = load_material(s.store, material_id)
             except MaterialIdNotFoundError:
                 return
             if material.status != MaterialStatus.PREPROCESSING:
@@ -373,11 +380,11 @@ class Videos:
                 material, status=status, updated=s.now(), video=meta,
                 faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=stored_mesh(p))
                        for i, p in enumerate(faces_points)])
-            s._write_json(keys.material_doc(material_id), done)
+            write_doc(s.store, keys.material_doc(material_id), done)
         # Deleted while the tracks or the document were written (a delete takes the activity's marker first, so a
         # missing marker means the document just written may have come after the delete's): leave nothing behind.
         try:
-            s._load_material(material_id)
+            load_material(s.store, material_id)
             gone = not s.store.exists(keys.material_marker(material.activity_id, material_id))
         except MaterialIdNotFoundError:
             gone = True
@@ -393,7 +400,7 @@ class Videos:
             if not ids.is_id(mid, ids.MATERIAL):
                 continue
             try:
-                material = s._load_material(mid)
+                material = load_material(s.store, mid)
             except FusionKitError:
                 continue
             if material.status != MaterialStatus.PREPROCESSING:
@@ -437,7 +444,7 @@ class Videos:
         try:
             self._process(job_id)
         except Exception as exc:  # the job is marked failed; the worker thread carries on
-            self._studio._logger.error("fusionkit: video job %s failed: %r", job_id, exc)
+            _log.error("fusionkit: video job %s failed: %r", job_id, exc)
             with contextlib.suppress(Exception):
                 self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         finally:
@@ -486,7 +493,7 @@ class Videos:
         from fusionkit.fusion.video import VideoTracks, fuse_video
 
         try:
-            material = s._load_material(job.material_id)
+            material = load_material(s.store, job.material_id)
             source = s.store.read(keys.material_source(job.material_id, "mp4"))
         except KeyNotFound:
             raise MaterialIdNotFoundError(f"material {job.material_id} was deleted before the job ran") from None
