@@ -11,7 +11,7 @@ from fusionkit.domain import ids
 from fusionkit.domain.studio import Activity, ErasureReceipt
 from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError
 from fusionkit.storage import keys
-from fusionkit.studio.common import load_activity, need_activity, write_doc
+from fusionkit.studio.common import Calls, load_activity, need_activity, write_doc
 from fusionkit.studio.context import RequestContext
 
 if TYPE_CHECKING:
@@ -25,12 +25,13 @@ class Activities:
     """``studio.activities``: create, get, list, rename, delete."""
 
     _studio: Studio
+    _calls: Calls
 
     def create(self, name: str, *, fuse_face_degree: float | None = None, fuse_profile_degree: float | None = None,
                context: RequestContext | None = None) -> Activity:
         """Create an activity named ``name`` (any printable text; never part of a storage key)."""
         s = self._studio
-        with s._call("CreateActivity", context) as (call, _):
+        with self._calls("CreateActivity", context) as (call, _):
             now = s.now()
             activity = Activity(id=ids.new_id(ids.ACTIVITY, now), name=name, created=now, updated=now,
                                 fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree)
@@ -41,14 +42,14 @@ class Activities:
     def get(self, activity_id: str, *, context: RequestContext | None = None) -> Activity:
         """The activity; :class:`~fusionkit.errors.ActivityIdNotFoundError` when there is none."""
         s = self._studio
-        with s._call("DescribeActivity", context) as (call, _):
+        with self._calls("DescribeActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             return load_activity(s.store, activity_id)
 
     def list(self, *, context: RequestContext | None = None) -> list[Activity]:
         """Every activity, oldest first."""
         s = self._studio
-        with s._call("DescribeActivityList", context):
+        with self._calls("DescribeActivityList", context):
             out = []
             for name in s.store.list(keys.ACTIVITIES):
                 aid = name[:-5] if name.endswith(".json") else ""
@@ -60,7 +61,7 @@ class Activities:
     def rename(self, activity_id: str, name: str, *, context: RequestContext | None = None) -> Activity:
         """Give the activity a new name."""
         s = self._studio
-        with s._call("ModifyActivity", context) as (call, _):
+        with self._calls("ModifyActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             activity = attrs.evolve(load_activity(s.store, activity_id), name=name, updated=s.now())
             write_doc(s.store, keys.activity_doc(activity_id), activity)
@@ -69,7 +70,7 @@ class Activities:
     def delete(self, activity_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
         """Delete the activity with its materials, their faces and sources, and every result made from them."""
         s = self._studio
-        with s._call("DeleteActivity", context) as (call, _):
+        with self._calls("DeleteActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             load_activity(s.store, activity_id)
             counts: dict[str, int] = {}

@@ -7,8 +7,12 @@ storage; the names are public so that each room imports them from here and no ro
 from __future__ import annotations
 
 import builtins
+import contextlib
+import contextvars
 import os
 import re
+import time
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -17,9 +21,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
-from fusionkit.domain.studio import Activity, Material
+from fusionkit.domain.studio import Activity, LogRecord, Material
 from fusionkit.errors import (
     ActivityIdNotFoundError,
+    FusionKitError,
     JobNotExistError,
     MaterialIdNotFoundError,
     ParameterValueError,
@@ -28,11 +33,13 @@ from fusionkit.errors import (
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.storage.outside import known_protocol
+from fusionkit.studio.context import RequestContext
 
 __all__ = [
     "MAX_PAGE",
     "RESPONSES",
     "Call",
+    "Calls",
     "Cancelled",
     "check_output_url",
     "day_of",
@@ -194,3 +201,57 @@ def load_material(store: BlobStore, material_id: str, activity_id: str | None = 
     if activity_id is not None and material.activity_id != activity_id:
         raise MaterialIdNotFoundError(f"activity {activity_id} has no material {material_id}")
     return material
+
+
+# -- the call wrapper ------------------------------------------------------------------------------------------
+
+class Calls:
+    """The wrapper every public studio call runs in (``with calls("Interface", context) as (call, request_id)``):
+    it resolves the request context (the one given, else the one :meth:`Studio.request_context` set in this thread
+    or task, else an empty one), times the call and hands one :class:`~fusionkit.domain.LogRecord` to ``log`` at
+    the end, with the references the call noted in ``call.refs`` and its error code if it raised.
+
+    Parameters
+    ----------
+    now
+        The studio's clock.
+    log
+        Where each call's record goes (the request log).
+    """
+
+    def __init__(self, now: Callable[[], datetime], log: Callable[[LogRecord], None]) -> None:
+        self._now = now
+        self._log = log
+        self.context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+            f"fusionkit_studio_{id(self)}", default=None)
+
+    def resolve(self, context: RequestContext | None) -> RequestContext:
+        """The context a call runs with."""
+        if context is None:
+            return self.context.get() or RequestContext()
+        if not isinstance(context, RequestContext):
+            raise ParameterValueError("context must be a RequestContext or None")
+        return context
+
+    @contextlib.contextmanager
+    def __call__(self, interface: str, context: RequestContext | None) -> Iterator[tuple[Call, str]]:
+        ctx = self.resolve(context)
+        started = self._now()
+        t0 = time.perf_counter()
+        request_id = ctx.request_id or ids.new_id(ids.REQUEST, started)
+        call = Call(interface)
+        error: str | None = None
+        try:
+            yield call, request_id
+        except FusionKitError as exc:
+            error = exc.code
+            raise
+        except BaseException:
+            error = "FailedOperation.InternalError"
+            raise
+        finally:
+            self._log(LogRecord(
+                timestamp=started, request_id=request_id, interface=interface,
+                time_cost_ms=(time.perf_counter() - t0) * 1e3, app_id=ctx.app_id, account_id=ctx.account_id,
+                sub_account_id=ctx.sub_account_id, client_ip=ctx.client_ip, reporting_ip=ctx.reporting_ip,
+                region=ctx.region, error_code=error, **call.refs))

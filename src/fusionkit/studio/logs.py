@@ -14,7 +14,7 @@ from fusionkit.domain.studio import LogRecord
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
-from fusionkit.studio.common import day_of
+from fusionkit.studio.common import Calls, day_of
 from fusionkit.studio.context import RequestContext
 
 if TYPE_CHECKING:
@@ -32,8 +32,11 @@ class RequestLog:
     ``"fusionkit.studio.requests"`` logger; lines older than the retention policy's log period read as gone."""
 
     _studio: Studio
+    _calls: Calls
 
-    def _append(self, record: LogRecord) -> None:
+    def write(self, record: LogRecord) -> None:
+        """Append one record to the log (the studio's call wrapper does this for every call) and send it to
+        Python's logging."""
         line = record.to_json()
         try:
             self._studio.store.append(keys.log_file(record.timestamp), line.encode() + b"\n")
@@ -58,7 +61,7 @@ class RequestLog:
         Lines older than the retention policy's log period are never returned, swept or not. The query itself
         is logged (``"QueryLogs"``) after it has read.
         """
-        with self._studio._call("QueryLogs", context):
+        with self._calls("QueryLogs", context):
             return self._query(since, until, interface)
 
     def _query(self, since: datetime, until: datetime, interface: str | None) -> list[LogRecord]:

@@ -34,6 +34,7 @@ from fusionkit.storage.catalog import write_together
 from fusionkit.studio.common import (
     MAX_PAGE,
     Call,
+    Calls,
     Cancelled,
     encode_array,
     load_activity,
@@ -123,6 +124,7 @@ class Materials:
     """``studio.materials``: upload, get, list, delete."""
 
     _studio: Studio
+    _calls: Calls
 
     def upload(
         self,
@@ -179,7 +181,7 @@ class Materials:
         Nothing is stored when any of these is raised.
         """
         s = self._studio
-        with s._call("UploadMaterial", context) as (call, _):
+        with self._calls("UploadMaterial", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             if looks_like_mp4(source):
                 material = self._upload_video(activity_id, source, call, name=name,
@@ -339,7 +341,7 @@ class Materials:
             context: RequestContext | None = None) -> Material:
         """The material (of ``activity_id``, when given)."""
         s = self._studio
-        with s._call("DescribeMaterial", context) as (call, _):
+        with self._calls("DescribeMaterial", context) as (call, _):
             call.refs["material_id"] = material_id = need_material(material_id)
             if activity_id is not None:
                 call.refs["activity_id"] = activity_id = need_activity(activity_id)
@@ -359,7 +361,7 @@ class Materials:
             Only these materials (those of them that belong to the activity).
         """
         s = self._studio
-        with s._call("DescribeMaterialList", context) as (call, _):
+        with self._calls("DescribeMaterialList", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             wanted = None if material_ids is None else {need_material(m) for m in material_ids}
             for v, what, lo in ((limit, "limit", 1), (offset, "offset", 0)):
@@ -379,7 +381,7 @@ class Materials:
     def delete(self, material_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
         """Delete the material with its faces, its source and every result made from it, at once."""
         s = self._studio
-        with s._call("DeleteMaterial", context) as (call, _):
+        with self._calls("DeleteMaterial", context) as (call, _):
             call.refs["material_id"] = material_id = need_material(material_id)
             counts: dict[str, int] = {}
             self._erase(material_id, counts)

@@ -15,7 +15,7 @@ from fusionkit.domain.studio import FusedResult
 from fusionkit.errors import ResultIdNotFoundError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
-from fusionkit.studio.common import day_of, need_result, result_id_of
+from fusionkit.studio.common import Calls, day_of, need_result, result_id_of
 from fusionkit.studio.context import RequestContext
 
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class Results:
     """``studio.results``: stored fused results; an expired one reads as not found."""
 
     _studio: Studio
+    _calls: Calls
 
     def _store(self, result: FusedResult, data: bytes) -> FusedResult:
         s = self._studio
@@ -63,15 +64,14 @@ class Results:
 
     def get(self, result_id: str, *, context: RequestContext | None = None) -> FusedResult:
         """The stored result's record (no payload)."""
-        s = self._studio
-        with s._call("DescribeResult", context) as (call, _):
+        with self._calls("DescribeResult", context) as (call, _):
             call.refs["result_id"] = result_id = need_result(result_id)
             return self._find(result_id)[1]
 
     def read(self, result_id: str, *, context: RequestContext | None = None) -> bytes:
         """The stored result's encoded bytes."""
         s = self._studio
-        with s._call("DownloadResult", context) as (call, _):
+        with self._calls("DownloadResult", context) as (call, _):
             call.refs["result_id"] = result_id = need_result(result_id)
             key, result = self._find(result_id)
             try:

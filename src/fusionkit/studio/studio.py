@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import contextvars
 import os
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
@@ -24,10 +22,9 @@ from numpy.typing import NDArray
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import Activity, ErasureReceipt, FusedResult, LogRecord, Material, RetentionPolicy
+from fusionkit.domain.studio import Activity, ErasureReceipt, FusedResult, Material, RetentionPolicy
 from fusionkit.errors import (
     ConsentRequiredError,
-    FusionKitError,
     MaterialIdNotFoundError,
     ParameterValueError,
     TemplateFaceIDNotExistError,
@@ -39,7 +36,7 @@ from fusionkit.storage.backends import BlobStore, KeyNotFound, open_store
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
     RESPONSES,
-    Call,
+    Calls,
     load_activity,
     load_material,
     need_activity,
@@ -87,17 +84,17 @@ class Studio:
     results: Results = attrs.field(init=False)
     videos: Videos = attrs.field(init=False)
     logs: RequestLog = attrs.field(init=False)
-    _context: contextvars.ContextVar[RequestContext | None] = attrs.field(init=False)
+    _calls: Calls = attrs.field(init=False)
     _cache: OrderedDict[tuple[str, str], NDArray[np.uint8]] = attrs.field(init=False, factory=OrderedDict)
     _cache_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
 
     def __attrs_post_init__(self) -> None:
-        self.activities = Activities(self)
-        self.materials = Materials(self)
-        self.results = Results(self)
-        self.videos = Videos(self)
-        self.logs = RequestLog(self)
-        self._context = contextvars.ContextVar(f"fusionkit_studio_{id(self)}", default=None)
+        self._calls = Calls(self.now, lambda record: self.logs.write(record))
+        self.activities = Activities(self, self._calls)
+        self.materials = Materials(self, self._calls)
+        self.results = Results(self, self._calls)
+        self.videos = Videos(self, self._calls)
+        self.logs = RequestLog(self, self._calls)
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -113,42 +110,11 @@ class Studio:
         """Use ``context`` for every call made inside the ``with`` block (in this thread or task)."""
         if not isinstance(context, RequestContext):
             raise ParameterValueError("context must be a RequestContext")
-        token = self._context.set(context)
+        token = self._calls.context.set(context)
         try:
             yield
         finally:
-            self._context.reset(token)
-
-    def _resolve_context(self, context: RequestContext | None) -> RequestContext:
-        if context is None:
-            return self._context.get() or RequestContext()
-        if not isinstance(context, RequestContext):
-            raise ParameterValueError("context must be a RequestContext or None")
-        return context
-
-    @contextlib.contextmanager
-    def _call(self, interface: str, context: RequestContext | None) -> Iterator[tuple[Call, str]]:
-        ctx = self._resolve_context(context)
-        started = self.now()
-        t0 = time.perf_counter()
-        request_id = ctx.request_id or ids.new_id(ids.REQUEST, started)
-        call = Call(interface)
-        error: str | None = None
-        try:
-            yield call, request_id
-        except FusionKitError as exc:
-            error = exc.code
-            raise
-        except BaseException:
-            error = "FailedOperation.InternalError"
-            raise
-        finally:
-            record = LogRecord(
-                timestamp=started, request_id=request_id, interface=interface,
-                time_cost_ms=(time.perf_counter() - t0) * 1e3, app_id=ctx.app_id, account_id=ctx.account_id,
-                sub_account_id=ctx.sub_account_id, client_ip=ctx.client_ip, reporting_ip=ctx.reporting_ip,
-                region=ctx.region, error_code=error, **call.refs)
-            self.logs._append(record)
+            self._calls.context.reset(token)
 
     def _template(self, material: Material) -> NDArray[np.uint8]:
         key = (material.id, material.source_sha256)
@@ -220,7 +186,7 @@ class Studio:
         ActivityIdNotFoundError, MaterialIdNotFoundError, TemplateFaceIDNotExistError, ConsentRequiredError
             And every error of :func:`fusionkit.fuse`.
         """
-        with self._call("FuseFace", context) as (call, request_id):
+        with self._calls("FuseFace", context) as (call, request_id):
             activity_id = need_activity(activity_id)
             material_id = need_material(material_id)
             call.refs.update(activity_id=activity_id, material_id=material_id)
@@ -274,7 +240,7 @@ class Studio:
         if self.consent is None:
             return
         request = ConsentRequest(activity_id=activity_id, material_id=material_id,
-                                 context=self._resolve_context(context), consent=consent)
+                                 context=self._calls.resolve(context), consent=consent)
         try:
             allowed = self.consent(request)
         except Exception as exc:  # fail closed: a broken policy refuses
@@ -330,7 +296,7 @@ class Studio:
     def sweep(self, *, context: RequestContext | None = None) -> dict[str, int]:
         """Delete everything that has expired; return how many results, log records and materials went (and how
         many orphaned files an interrupted upload or delete had left)."""
-        with self._call("Sweep", context):
+        with self._calls("Sweep", context):
             now = self.now()
             counts = {"results": self.results._sweep(now), "log_records": self.logs._sweep(now), "materials": 0,
                       "orphans": self._sweep_orphans(now), "video_results": self.videos._sweep(now)}
@@ -366,7 +332,7 @@ class Studio:
         given material, result or request ids (materials themselves are deleted with :meth:`Materials.delete`).
         """
         # The Erase call's own log line names no subject id, so erasing never writes a new reference.
-        with self._call("EraseData", context):
+        with self._calls("EraseData", context):
             mids = frozenset(need_material(v) for v in material_ids)
             rids = frozenset(need_result(v) for v in result_ids)
             qids = frozenset(need_request(v) for v in request_ids)

@@ -41,6 +41,7 @@ from fusionkit.storage.backends import KeyNotFound
 from fusionkit.storage.outside import StagedWrite
 from fusionkit.studio.common import (
     Call,
+    Calls,
     Cancelled,
     check_output_url,
     day_of,
@@ -87,6 +88,7 @@ class Videos:
     """
 
     _studio: Studio
+    _calls: Calls
     _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
     _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
     # Queued or running here: job ids and "preprocess:{material_id}", with their futures in the pool.
@@ -156,7 +158,7 @@ class Videos:
             And the user-image errors of :func:`fusionkit.fuse` (checked before it is queued).
         """
         s = self._studio
-        with s._call("SubmitVideoFaceFusionJob", context) as (call, request_id):
+        with self._calls("SubmitVideoFaceFusionJob", context) as (call, request_id):
             activity_id = need_activity(activity_id)
             material_id = need_material(material_id)
             call.refs.update(activity_id=activity_id, material_id=material_id)
@@ -218,8 +220,7 @@ class Videos:
         JobNotExistError
             Unknown id, or a completed job whose result has expired.
         """
-        s = self._studio
-        with s._call("DescribeVideoFaceFusionJob", context) as (call, _):
+        with self._calls("DescribeVideoFaceFusionJob", context) as (call, _):
             job_id = need_job(job_id)
             return self._current(job_id, call)
 
@@ -235,7 +236,7 @@ class Videos:
         """Cancel a queued or running job (it ends failed with ``FailedOperation.JobCancelled``, and nothing is
         written); a finished job is returned as it is."""
         s = self._studio
-        with s._call("CancelVideoFaceFusionJob", context) as (call, _):
+        with self._calls("CancelVideoFaceFusionJob", context) as (call, _):
             job_id = need_job(job_id)
             with self._lock:
                 job = self._current(job_id, call)
@@ -255,8 +256,7 @@ class Videos:
     def wait(self, job_id: str, *, timeout: float | None = None, poll: float = 0.05,
              context: RequestContext | None = None) -> VideoJob:
         """Block until the job has failed or completed (or ``timeout`` seconds passed) and return it."""
-        s = self._studio
-        with s._call("WaitVideoFaceFusionJob", context) as (call, _):
+        with self._calls("WaitVideoFaceFusionJob", context) as (call, _):
             job_id = need_job(job_id)
             deadline = None if timeout is None else time.monotonic() + timeout
             while True:
