@@ -1,4 +1,5 @@
-"""What the studio's rooms share: id checks, small parsers, the request-log call record and constants.
+"""What the studio's rooms share: id checks, small parsers, the call wrapper, document loaders, what a fusion
+into a material asks first (consent, options, merges), and constants.
 
 Every public call of :mod:`fusionkit.studio` validates its ids with the ``need_*`` checks here before touching
 storage; the names are public so that each room imports them from here and no room reaches into another's privates.
@@ -12,7 +13,7 @@ import contextvars
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -21,19 +22,22 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
+from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import Activity, LogRecord, Material
 from fusionkit.errors import (
     ActivityIdNotFoundError,
+    ConsentRequiredError,
     FusionKitError,
     JobNotExistError,
     MaterialIdNotFoundError,
     ParameterValueError,
     ResultIdNotFoundError,
+    TemplateFaceIDNotExistError,
 )
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.storage.outside import known_protocol
-from fusionkit.studio.context import RequestContext
+from fusionkit.studio.context import ConsentPolicy, ConsentRequest, RequestContext
 
 __all__ = [
     "MAX_PAGE",
@@ -41,12 +45,15 @@ __all__ = [
     "Call",
     "Calls",
     "Cancelled",
+    "check_consent",
     "check_output_url",
     "day_of",
     "encode_array",
+    "fuse_options",
     "load_activity",
     "load_material",
     "looks_like_mp4",
+    "material_merges",
     "need_activity",
     "need_job",
     "need_material",
@@ -255,3 +262,79 @@ class Calls:
                 time_cost_ms=(time.perf_counter() - t0) * 1e3, app_id=ctx.app_id, account_id=ctx.account_id,
                 sub_account_id=ctx.sub_account_id, client_ip=ctx.client_ip, reporting_ip=ctx.reporting_ip,
                 region=ctx.region, error_code=error, **call.refs))
+
+
+# -- what a fusion into a material asks first (Studio.fuse and Videos.submit) --------------------------------------
+
+def check_consent(policy: ConsentPolicy | None, activity_id: str, material_id: str,
+                  consent: Mapping[str, Any] | None, context: RequestContext) -> None:
+    """Ask the studio's consent policy (when it has one) about a fusion; a policy that raises refuses (fail
+    closed).
+
+    Raises
+    ------
+    ConsentRequiredError
+        The policy refused, or failed.
+    """
+    if policy is None:
+        return
+    request = ConsentRequest(activity_id=activity_id, material_id=material_id, context=context, consent=consent)
+    try:
+        allowed = policy(request)
+    except Exception as exc:  # fail closed: a broken policy refuses
+        raise ConsentRequiredError(f"the consent policy refused the request ({type(exc).__name__})") from exc
+    if allowed is not True:
+        raise ConsentRequiredError("the consent policy refused the request: give the consent it asks for")
+
+
+def fuse_options(options: FuseOptions | None, activity: Activity, material: Material, face: float | None,
+                 profile: float | None) -> FuseOptions:
+    """The options of a fusion into ``material``: the ones given, else the defaults with the material's (else the
+    activity's) degrees; ``face`` and ``profile`` (0-100) override the degrees."""
+    if options is not None:
+        base = options
+    else:
+        base = FuseOptions()
+        if material.fuse_face_degree is not None:
+            base = attrs.evolve(base, fuse_face_degree=material.fuse_face_degree)
+        elif activity.fuse_face_degree is not None:
+            base = attrs.evolve(base, fuse_face_degree=activity.fuse_face_degree)
+        if material.fuse_profile_degree is not None:
+            base = attrs.evolve(base, fuse_profile_degree=material.fuse_profile_degree)
+        elif activity.fuse_profile_degree is not None:
+            base = attrs.evolve(base, fuse_profile_degree=activity.fuse_profile_degree)
+    if face is not None:
+        base = attrs.evolve(base, fuse_face_degree=face)
+    if profile is not None:
+        base = attrs.evolve(base, fuse_profile_degree=profile)
+    return base
+
+
+def material_merges(material: Material, merges: Any) -> list[Any]:
+    """``merges`` (a user image, a :class:`~fusionkit.fusion.Merge` or a list of them) as merges whose
+    ``template_face`` is an index into ``material``'s faces (a face id is looked up).
+
+    Raises
+    ------
+    TemplateFaceIDNotExistError
+        A merge names a face id the material does not have.
+    """
+    from fusionkit.fusion.api import Merge
+
+    if isinstance(merges, Merge):
+        items = [merges]
+    elif isinstance(merges, (list, tuple)):
+        items = [m if isinstance(m, Merge) else Merge(image=m) for m in merges]
+    else:
+        items = [Merge(image=merges)]
+    out = []
+    for i, m in enumerate(items):
+        tf = m.template_face
+        if isinstance(tf, str):
+            if tf not in material.face_ids:
+                raise TemplateFaceIDNotExistError(
+                    f"merge {i} names template face {tf!r}; material {material.id} has faces "
+                    f"{list(material.face_ids)}")
+            m = attrs.evolve(m, template_face=material.face_ids.index(tf))
+        out.append(m)
+    return out

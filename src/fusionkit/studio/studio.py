@@ -22,12 +22,10 @@ from numpy.typing import NDArray
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import Activity, ErasureReceipt, FusedResult, Material, RetentionPolicy
+from fusionkit.domain.studio import ErasureReceipt, FusedResult, Material, RetentionPolicy
 from fusionkit.errors import (
-    ConsentRequiredError,
     MaterialIdNotFoundError,
     ParameterValueError,
-    TemplateFaceIDNotExistError,
 )
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
@@ -37,15 +35,18 @@ from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
     RESPONSES,
     Calls,
+    check_consent,
+    fuse_options,
     load_activity,
     load_material,
+    material_merges,
     need_activity,
     need_material,
     need_request,
     need_result,
     utc_now,
 )
-from fusionkit.studio.context import Capacity, ConsentPolicy, ConsentRequest, RequestContext
+from fusionkit.studio.context import Capacity, ConsentPolicy, RequestContext
 from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
 from fusionkit.studio.results import Results
@@ -194,11 +195,11 @@ class Studio:
                 raise ParameterValueError(f"response must be one of {RESPONSES}, got {response!r}")
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
-            self._check_consent(activity_id, material_id, consent, context)
+            check_consent(self.consent, activity_id, material_id, consent, self._calls.resolve(context))
             activity = load_activity(self.store, activity_id)
             material = load_material(self.store, material_id, activity_id)
-            opts = self._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
-            merge_list = self._merges(material, merges)
+            opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            merge_list = material_merges(material, merges)
             template = self._template(material)
             meshes = [f.mesh for f in material.faces]
 
@@ -234,62 +235,6 @@ class Studio:
             else:
                 payload = result.url
             return attrs.evolve(result, payload=payload)
-
-    def _check_consent(self, activity_id: str, material_id: str, consent: Mapping[str, Any] | None,
-                       context: RequestContext | None) -> None:
-        if self.consent is None:
-            return
-        request = ConsentRequest(activity_id=activity_id, material_id=material_id,
-                                 context=self._calls.resolve(context), consent=consent)
-        try:
-            allowed = self.consent(request)
-        except Exception as exc:  # fail closed: a broken policy refuses
-            raise ConsentRequiredError(f"the consent policy refused the request ({type(exc).__name__})") from exc
-        if allowed is not True:
-            raise ConsentRequiredError("the consent policy refused the request: give the consent it asks for")
-
-    @staticmethod
-    def _options(options: FuseOptions | None, activity: Activity, material: Material, face: float | None,
-                 profile: float | None) -> FuseOptions:
-        if options is not None:
-            base = options
-        else:
-            base = FuseOptions()
-            if material.fuse_face_degree is not None:
-                base = attrs.evolve(base, fuse_face_degree=material.fuse_face_degree)
-            elif activity.fuse_face_degree is not None:
-                base = attrs.evolve(base, fuse_face_degree=activity.fuse_face_degree)
-            if material.fuse_profile_degree is not None:
-                base = attrs.evolve(base, fuse_profile_degree=material.fuse_profile_degree)
-            elif activity.fuse_profile_degree is not None:
-                base = attrs.evolve(base, fuse_profile_degree=activity.fuse_profile_degree)
-        if face is not None:
-            base = attrs.evolve(base, fuse_face_degree=face)
-        if profile is not None:
-            base = attrs.evolve(base, fuse_profile_degree=profile)
-        return base
-
-    @staticmethod
-    def _merges(material: Material, merges: Any) -> list[Any]:
-        from fusionkit.fusion.api import Merge
-
-        if isinstance(merges, Merge):
-            items = [merges]
-        elif isinstance(merges, (list, tuple)):
-            items = [m if isinstance(m, Merge) else Merge(image=m) for m in merges]
-        else:
-            items = [Merge(image=merges)]
-        out = []
-        for i, m in enumerate(items):
-            tf = m.template_face
-            if isinstance(tf, str):
-                if tf not in material.face_ids:
-                    raise TemplateFaceIDNotExistError(
-                        f"merge {i} names template face {tf!r}; material {material.id} has faces "
-                        f"{list(material.face_ids)}")
-                m = attrs.evolve(m, template_face=material.face_ids.index(tf))
-            out.append(m)
-        return out
 
     # -- retention and erasure -----------------------------------------------------------------------------------
 

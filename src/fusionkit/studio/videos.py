@@ -43,11 +43,14 @@ from fusionkit.studio.common import (
     Call,
     Calls,
     Cancelled,
+    check_consent,
     check_output_url,
     day_of,
     encode_array,
+    fuse_options,
     load_activity,
     load_material,
+    material_merges,
     need_activity,
     need_job,
     need_material,
@@ -165,7 +168,7 @@ class Videos:
             url = None if user_designated_url is None else check_output_url(user_designated_url)
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
-            s._check_consent(activity_id, material_id, consent, context)
+            check_consent(s.consent, activity_id, material_id, consent, self._calls.resolve(context))
             activity = load_activity(s.store, activity_id)
             material = load_material(s.store, material_id, activity_id)
             if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
@@ -175,10 +178,10 @@ class Videos:
             if material.kind != "video" or material.status != MaterialStatus.READY:
                 raise ParameterValueError(f"material {material_id} is not a ready video material "
                                           f"(kind {material.kind}, status {material.status})")
-            opts = s._options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
             if opts.logo is not None:
                 opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
-            merge_list = s._merges(material, merges)
+            merge_list = material_merges(material, merges)
             if not 1 <= len(merge_list) <= 6:
                 raise ParameterValueError(f"give 1 to 6 merges, got {len(merge_list)}")
             from fusionkit.imaging.decode import load_image
