@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 
-from fusionkit.vision.tracking import OneEuroFilter, smooth_points
+from fusionkit.vision.identity import AppearanceIdentity, DlibIdentity
+from fusionkit.vision.tracking import OneEuroFilter, Tracklet, link_people, smooth_points
 
 
 def _track(n: int, speed: float, noise: float, seed: int = 0) -> list[np.ndarray]:
@@ -56,3 +58,46 @@ def test_repeated_frames_get_identical_points_and_gaps_split_runs() -> None:
     for k in (4, 9, 14):
         np.testing.assert_array_equal(smooth[k], smooth[k - 1])
     assert smooth[17] is None and smooth[16] is not None and smooth[18] is not None
+
+
+def _tracklet(shot: int, start: int, frames: int, embedding: np.ndarray) -> Tracklet:
+    points = np.zeros((468, 3), np.float32)
+    return Tracklet(shot=shot, start=start, points=[points] * frames, still=[False] * frames,
+                    embeddings=[embedding.astype(np.float32)])
+
+
+def test_people_are_joined_across_shots_never_on_one_frame_and_ordered_by_screen_time() -> None:
+    rng = np.random.default_rng(1)
+    people = [rng.normal(size=128) for _ in range(3)]
+    people = [p / np.linalg.norm(p) for p in people]
+    near = lambda p: p + rng.normal(scale=0.01, size=128)  # noqa: E731 - another shot of the same person
+    tracklets = [
+        _tracklet(0, 0, 30, near(people[0])),    # A: person 0
+        _tracklet(1, 30, 20, near(people[1])),   # B: person 1
+        _tracklet(2, 50, 40, near(people[0])),   # C: person 0 again
+        _tracklet(2, 50, 40, people[0] + rng.normal(scale=0.03, size=128)),  # C: a look-alike on the same frames
+        _tracklet(2, 60, 10, near(people[2])),   # C: person 2
+    ]
+    model = DlibIdentity.__new__(DlibIdentity)  # only its distances matter here: no model is loaded
+    groups = link_people(tracklets, model)
+    assert sorted(map(sorted, groups)) == [[0, 2], [1], [3], [4]]  # the look-alike is never joined: it shares frames
+    assert groups[0] == [0, 2]  # 70 frames on screen
+    # Without a model that tells people apart, shots are never joined.
+    assert sorted(map(sorted, link_people(tracklets, AppearanceIdentity()))) == [[0], [1], [2], [3], [4]]
+
+
+def test_linking_a_minute_of_edited_video_is_fast() -> None:
+    # 40 shots of 3 people out of 10: 120 tracklets, 3 samples each.
+    rng = np.random.default_rng(2)
+    people = [p / np.linalg.norm(p) for p in rng.normal(size=(10, 128))]
+    tracklets = []
+    for shot in range(40):
+        for who in rng.choice(10, 3, replace=False):
+            t = _tracklet(shot, shot * 45, 45, people[who])
+            t.embeddings = [(people[who] + rng.normal(scale=0.02, size=128)).astype(np.float32) for _ in range(3)]
+            tracklets.append(t)
+    model = DlibIdentity.__new__(DlibIdentity)
+    t0 = time.perf_counter()
+    groups = link_people(tracklets, model)
+    assert time.perf_counter() - t0 < 2.0
+    assert len(groups) == 10

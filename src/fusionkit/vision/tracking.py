@@ -335,42 +335,59 @@ def link_people(tracklets: Sequence[Tracklet], identity: IdentityModel) -> list[
     joining the closest pair while it is under the model's ``same_person`` distance and the two groups never share
     a frame (one person is not twice in a picture). A model that cannot tell people apart
     (:class:`~fusionkit.vision.identity.AppearanceIdentity`) only joins tracklets within one shot.
+
+    The distances between tracklets are computed once (a matrix of sums and counts of sample distances, merged as
+    groups merge), so a minute of video with a hundred tracklets links in milliseconds.
     """
-    groups: list[list[int]] = [[i] for i in range(len(tracklets))]
-
-    def distance(a: list[int], b: list[int]) -> float:
-        d = [float(np.linalg.norm(x - y)) for i in a for j in b
-             for x in tracklets[i].embeddings for y in tracklets[j].embeddings]
-        return float(np.mean(d)) if d else math.inf
-
-    def overlap(a: list[int], b: list[int]) -> bool:
-        for i in a:
-            for j in b:
-                ti, tj = tracklets[i], tracklets[j]
-                lo, hi = max(ti.start, tj.start), min(ti.end, tj.end)
-                if any(ti.present_at(f) and tj.present_at(f) for f in range(lo, hi)):
-                    return True
-        return False
-
-    def same_shot(a: list[int], b: list[int]) -> bool:
-        return {tracklets[i].shot for i in a} == {tracklets[j].shot for j in b}
-
+    n = len(tracklets)
+    if n == 0:
+        return []
+    owners = np.array([i for i, t in enumerate(tracklets) for _ in t.embeddings], np.intp)
+    sums = np.zeros((n, n))
+    counts = np.zeros((n, n))
+    if owners.size:
+        e = np.stack([x for t in tracklets for x in t.embeddings]).astype(np.float64)
+        sq = (e * e).sum(axis=1)
+        d = np.sqrt(np.maximum(sq[:, None] + sq[None, :] - 2 * e @ e.T, 0.0))
+        np.add.at(sums, (owners[:, None], owners[None, :]), d)
+        np.add.at(counts, (owners[:, None], owners[None, :]), 1.0)
+    frames = [np.array([t.start + k for k, p in enumerate(t.points) if p is not None], np.int64) for t in tracklets]
+    clash = np.zeros((n, n), bool)
+    for i in range(n):
+        for j in range(i + 1, n):
+            fi, fj = frames[i], frames[j]
+            if fi.size and fj.size and fi[0] <= fj[-1] and fj[0] <= fi[-1] and np.intersect1d(fi, fj).size:
+                clash[i, j] = clash[j, i] = True
+    shots = [frozenset({t.shot}) for t in tracklets]
+    groups: dict[int, list[int]] = {i: [i] for i in range(n)}
+    alive = np.ones(n, bool)
     while True:
-        best: tuple[float, int, int] | None = None
-        for i in range(len(groups)):
-            for j in range(i + 1, len(groups)):
-                if not identity.tells_people_apart and not same_shot(groups[i], groups[j]):
-                    continue
-                d = distance(groups[i], groups[j])
-                if d < identity.same_person and (best is None or d < best[0]) and not overlap(groups[i], groups[j]):
-                    best = (d, i, j)
-        if best is None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.inf)
+        allowed = alive[:, None] & alive[None, :] & ~clash & (mean < identity.same_person)
+        np.fill_diagonal(allowed, False)
+        if not identity.tells_people_apart:
+            for a in np.flatnonzero(alive):
+                for b in np.flatnonzero(allowed[a]):
+                    if shots[a] != shots[b]:
+                        allowed[a, b] = False
+        if not allowed.any():
             break
-        _, i, j = best
-        groups[i] = sorted(groups[i] + groups[j], key=lambda k: tracklets[k].start)
-        del groups[j]
-    groups.sort(key=lambda g: (-sum(tracklets[i].frames_present for i in g), tracklets[g[0]].start))
-    return groups
+        i, j = (int(v) for v in np.unravel_index(np.argmin(np.where(allowed, mean, np.inf)), mean.shape))
+        i, j = min(i, j), max(i, j)
+        # j joins i: the sums, counts and clashes of i become those of the union.
+        sums[i, :] += sums[j, :]
+        sums[:, i] += sums[:, j]
+        counts[i, :] += counts[j, :]
+        counts[:, i] += counts[:, j]
+        clash[i, :] |= clash[j, :]
+        clash[:, i] |= clash[:, j]
+        shots[i] = shots[i] | shots[j]
+        alive[j] = False
+        groups[i] = sorted(groups[i] + groups.pop(j), key=lambda k: tracklets[k].start)
+    people = list(groups.values())
+    people.sort(key=lambda g: (-sum(tracklets[k].frames_present for k in g), tracklets[g[0]].start))
+    return people
 
 
 class OneEuroFilter:
