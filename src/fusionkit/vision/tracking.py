@@ -63,9 +63,10 @@ REPEAT_LEVEL = 0.45
 #: ... and the face keeps its points only while its window differs from where they were measured by under this
 #: (a slow movement adds up and is measured again).
 DRIFT_LEVEL = 1.0
-#: Identity samples per tracklet: its first frame, then one more every this many seconds, at most :data:`SAMPLES`.
+#: Identity samples per tracklet: its first frame, then one more every this many seconds, at most :data:`SAMPLES`
+#: (dlib takes 80-150 ms a sample: a minute of edited video with 120 tracklets costs up to 20-35 s of them).
 SAMPLE_EVERY_S = 2.0
-SAMPLES = 3
+SAMPLES = 2
 
 
 def video_min_face(height: int) -> float:
