@@ -193,13 +193,78 @@ def _loads(text: str | bytes) -> Any:
         raise StorageError(f"not a JSON document: {exc}") from None
 
 
+def json_field(key: str | None = None, *, encode: Any = None, decode: Any = None, omit_none: bool = False,
+               stored: bool = True, required: bool = False) -> dict[str, Any]:
+    """attrs field metadata for :class:`_Json`'s derived JSON: the document's ``key`` when it differs from the
+    field's name, an ``encode``/``decode`` pair for a value the generic rules do not cover, ``omit_none`` to leave
+    the key out when the value is None, ``stored=False`` for a field that never goes to JSON, ``required`` for a
+    field with a default that a document must still carry."""
+    return {"json": {"key": key, "encode": encode, "decode": decode, "omit_none": omit_none, "stored": stored,
+                     "required": required}}
+
+
+_NO_META: dict[str, Any] = {"key": None, "encode": None, "decode": None, "omit_none": False, "stored": True,
+                            "required": False}
+
+
+def _encode(value: Any) -> Any:
+    """A field's value as JSON: datetimes as ISO text (``Z``), periods as seconds, enums as their values, nested
+    values by their ``to_dict``, sequences as lists and mappings as plain dicts."""
+    if isinstance(value, datetime):
+        return _iso(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, enum.Enum):
+        return value.value
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
 class _Json:
-    """``to_json``/``from_json`` over ``to_dict``/``from_dict``."""
+    """JSON documents derived once from the attrs fields (in their order, after ``schema`` and ``kind``), with
+    :func:`json_field` metadata where a key, an encoding or an omission differs; ``to_json``/``from_json`` over
+    ``to_dict``/``from_dict``. Reading takes every field it finds and leaves missing optional ones at their
+    defaults (documents written before a field existed still read)."""
 
     KIND: ClassVar[str] = ""
 
+    def _header(self) -> dict[str, Any]:
+        """Keys written after ``schema`` and ``kind``, derived from the value (none by default)."""
+        return {}
+
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        out: dict[str, Any] = {"schema": SCHEMA_VERSION, "kind": self.KIND, **self._header()}
+        for f in attrs.fields(type(self)):  # type: ignore[arg-type]
+            meta = f.metadata.get("json", _NO_META)
+            if not meta["stored"]:
+                continue
+            value = getattr(self, f.name)
+            if value is None and meta["omit_none"]:
+                continue
+            out[meta["key"] or f.name] = meta["encode"](value) if meta["encode"] and value is not None \
+                else _encode(value)
+        return out
+
+    @classmethod
+    def from_dict(cls: type[_T], data: Mapping[str, Any]) -> _T:
+        _check_doc(data, cls.KIND)  # type: ignore[attr-defined]
+        kwargs: dict[str, Any] = {}
+        for f in attrs.fields(cls):  # type: ignore[arg-type]
+            meta = f.metadata.get("json", _NO_META)
+            if not meta["stored"] or not f.init:
+                continue
+            key = meta["key"] or f.name
+            if key in data:
+                value = data[key]
+                kwargs[f.name] = meta["decode"](value) if meta["decode"] and value is not None else value
+            elif f.default is attrs.NOTHING or meta["required"]:
+                raise KeyError(key)
+        return cls(**kwargs)
 
     def to_json(self) -> str:
         """The value as a compact JSON document (with ``schema`` and ``kind``)."""
@@ -239,16 +304,6 @@ class Activity(_Json):
     fuse_face_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     fuse_profile_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "id": self.id, "name": self.name,
-                "created": _iso(self.created), "updated": _iso(self.updated),
-                "fuse_face_degree": self.fuse_face_degree, "fuse_profile_degree": self.fuse_profile_degree}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Activity:
-        _check_doc(data, cls.KIND)
-        return cls(id=data["id"], name=data["name"], created=data["created"], updated=data["updated"],
-                   fuse_face_degree=data.get("fuse_face_degree"), fuse_profile_degree=data.get("fuse_profile_degree"))
 
 
 @attrs.frozen(kw_only=True)
@@ -316,6 +371,10 @@ def _faces(value: Any) -> tuple[MaterialFace, ...]:
     return tuple(value)
 
 
+def _decode_faces(value: Any) -> list[MaterialFace]:
+    return [MaterialFace.from_dict(f) for f in value]
+
+
 def _video_meta(value: Any) -> dict[str, Any] | None:
     return None if value is None else _json_scalar_map(value)
 
@@ -359,19 +418,21 @@ class Material(_Json):
     id: str = attrs.field(validator=_id_of(ids.MATERIAL, "material"))
     activity_id: str = attrs.field(validator=_id_of(ids.ACTIVITY, "activity"))
     name: str = attrs.field(validator=_name)
-    kind: str = attrs.field(default="image", validator=_one_of("image", "video"))
-    status: MaterialStatus = attrs.field(default=MaterialStatus.READY, converter=_material_status)
+    kind: str = attrs.field(default="image", validator=_one_of("image", "video"),
+                            metadata=json_field("material_kind", required=True))
+    status: MaterialStatus = attrs.field(default=MaterialStatus.READY, converter=_material_status,
+                                         metadata=json_field(required=True))
     source_format: str = attrs.field(validator=_one_of("jpeg", "png", "mp4"))
     width: int = attrs.field(validator=_count)
     height: int = attrs.field(validator=_count)
     source_bytes: int = attrs.field(validator=_count)
     source_sha256: str = attrs.field(validator=_matches(r"[0-9a-f]{64}"))
-    faces: tuple[MaterialFace, ...] = attrs.field(converter=_faces)
+    faces: tuple[MaterialFace, ...] = attrs.field(converter=_faces, metadata=json_field(decode=_decode_faces))
     fuse_face_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     fuse_profile_degree: float | None = attrs.field(default=None, validator=_degree_or_none)
     created: datetime = attrs.field(converter=_utc)
     updated: datetime = attrs.field(converter=_utc)
-    video: dict[str, Any] | None = attrs.field(default=None, converter=_video_meta)
+    video: dict[str, Any] | None = attrs.field(default=None, converter=_video_meta, metadata=json_field(omit_none=True))
 
     @faces.validator
     def _check_faces(self, attribute: attrs.Attribute[Any], value: tuple[MaterialFace, ...]) -> None:
@@ -384,24 +445,6 @@ class Material(_Json):
         """The faces' ids, largest face first."""
         return tuple(f.id for f in self.faces)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "id": self.id, "activity_id": self.activity_id,
-                "name": self.name, "material_kind": self.kind, "status": self.status.value,
-                "source_format": self.source_format, "width": self.width, "height": self.height,
-                "source_bytes": self.source_bytes, "source_sha256": self.source_sha256,
-                "faces": [f.to_dict() for f in self.faces], "fuse_face_degree": self.fuse_face_degree,
-                "fuse_profile_degree": self.fuse_profile_degree, "created": _iso(self.created),
-                "updated": _iso(self.updated), **({"video": dict(self.video)} if self.video is not None else {})}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Material:
-        _check_doc(data, cls.KIND)
-        return cls(id=data["id"], activity_id=data["activity_id"], name=data["name"], kind=data["material_kind"],
-                   status=data["status"], source_format=data["source_format"], width=data["width"],
-                   height=data["height"], source_bytes=data["source_bytes"], source_sha256=data["source_sha256"],
-                   faces=[MaterialFace.from_dict(f) for f in data["faces"]],
-                   fuse_face_degree=data.get("fuse_face_degree"), fuse_profile_degree=data.get("fuse_profile_degree"),
-                   created=data["created"], updated=data["updated"], video=data.get("video"))
 
 
 def _json_scalar_map(value: Any) -> dict[str, Any]:
@@ -453,29 +496,16 @@ class FusedResult(_Json):
     created: datetime = attrs.field(converter=_utc)
     expires: datetime | None = attrs.field(default=None, converter=_utc_or_none)
     format: str = attrs.field(validator=_one_of("jpeg", "png"))
-    size: int = attrs.field(default=0, validator=_count)
+    size: int = attrs.field(default=0, validator=_count, metadata=json_field(required=True))
     url: str | None = attrs.field(default=None)
     parameters: dict[str, Any] = attrs.field(factory=dict, converter=_json_scalar_map, hash=False)
     response: str = attrs.field(default="url", validator=_one_of("url", "base64", "bytes", "array"))
-    payload: Any = attrs.field(default=None, eq=False, hash=False, repr=False)
+    payload: Any = attrs.field(default=None, eq=False, hash=False, repr=False, metadata=json_field(stored=False))
 
     def is_expired(self, now: datetime) -> bool:
         """True when a stored copy has expired at ``now``."""
         return self.expires is not None and now >= self.expires
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "id": self.id, "activity_id": self.activity_id,
-                "material_id": self.material_id, "request_id": self.request_id, "created": _iso(self.created),
-                "expires": _iso(self.expires), "format": self.format, "size": self.size, "url": self.url,
-                "parameters": dict(self.parameters), "response": self.response}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> FusedResult:
-        _check_doc(data, cls.KIND)
-        return cls(id=data["id"], activity_id=data["activity_id"], material_id=data["material_id"],
-                   request_id=data.get("request_id"), created=data["created"], expires=data.get("expires"),
-                   format=data["format"], size=data["size"], url=data.get("url"),
-                   parameters=data.get("parameters", {}), response=data.get("response", "url"))
 
 
 def _optional_str(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -567,25 +597,15 @@ class VideoJob(_Json):
     def is_expired(self, now: datetime) -> bool:
         return self.expires is not None and now >= self.expires
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {f.name: getattr(self, f.name) for f in attrs.fields(type(self))}
-        for k in ("created", "updated", "expires"):
-            out[k] = _iso(out[k])
-        out["parameters"] = dict(self.parameters)
-        out["status"] = self.status.value
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "status_code": self.status_code, **out}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> VideoJob:
-        _check_doc(data, cls.KIND)
-        names = {f.name for f in attrs.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+    def _header(self) -> dict[str, Any]:
+        return {"status_code": self.status_code}
 
 
 
 
-_LOG_FIELDS = ("app_id", "account_id", "sub_account_id", "client_ip", "reporting_ip", "region", "video_url",
-               "result_url", "image_url", "error_code", "activity_id", "material_id", "result_id")
+def _milliseconds(value: float) -> float:
+    return round(value, 3)
+
 
 
 @attrs.frozen(kw_only=True)
@@ -617,7 +637,7 @@ class LogRecord(_Json):
     timestamp: datetime = attrs.field(converter=_utc)
     request_id: str = attrs.field(validator=_id_of(ids.REQUEST, "request"))
     interface: str = attrs.field(validator=_matches(r"[A-Za-z][A-Za-z0-9]{0,63}"))
-    time_cost_ms: float = attrs.field(converter=float)
+    time_cost_ms: float = attrs.field(converter=float, metadata=json_field(encode=_milliseconds))
     app_id: str | None = attrs.field(default=None, validator=_optional_str)
     account_id: str | None = attrs.field(default=None, validator=_optional_str)
     sub_account_id: str | None = attrs.field(default=None, validator=_optional_str)
@@ -641,19 +661,6 @@ class LogRecord(_Json):
         """True when the record's request, activity, material or result id is in ``any_of``."""
         return bool({self.request_id, self.activity_id, self.material_id, self.result_id} & any_of)
 
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"schema": SCHEMA_VERSION, "kind": self.KIND, "timestamp": _iso(self.timestamp),
-                               "request_id": self.request_id, "interface": self.interface,
-                               "time_cost_ms": round(self.time_cost_ms, 3)}
-        for name in _LOG_FIELDS:
-            out[name] = getattr(self, name)
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LogRecord:
-        _check_doc(data, cls.KIND)
-        return cls(timestamp=data["timestamp"], request_id=data["request_id"], interface=data["interface"],
-                   time_cost_ms=data["time_cost_ms"], **{k: data.get(k) for k in _LOG_FIELDS})
 
 
 def _period(value: Any) -> timedelta:
@@ -686,22 +693,15 @@ class RetentionPolicy(_Json):
 
     KIND: ClassVar[str] = "retention_policy"
 
-    logs: timedelta = attrs.field(default=timedelta(days=7), converter=_period)
-    image_results: timedelta = attrs.field(default=timedelta(days=7), converter=_period)
-    video_results: timedelta = attrs.field(default=timedelta(days=1), converter=_period)
-    materials: timedelta | None = attrs.field(default=None, converter=_period_or_none)
+    logs: timedelta = attrs.field(default=timedelta(days=7), converter=_period,
+                                  metadata=json_field("logs_s", required=True))
+    image_results: timedelta = attrs.field(default=timedelta(days=7), converter=_period,
+                                           metadata=json_field("image_results_s", required=True))
+    video_results: timedelta = attrs.field(default=timedelta(days=1), converter=_period,
+                                           metadata=json_field("video_results_s", required=True))
+    materials: timedelta | None = attrs.field(default=None, converter=_period_or_none,
+                                              metadata=json_field("materials_s"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "logs_s": self.logs.total_seconds(),
-                "image_results_s": self.image_results.total_seconds(),
-                "video_results_s": self.video_results.total_seconds(),
-                "materials_s": None if self.materials is None else self.materials.total_seconds()}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RetentionPolicy:
-        _check_doc(data, cls.KIND)
-        return cls(logs=data["logs_s"], image_results=data["image_results_s"],
-                   video_results=data["video_results_s"], materials=data.get("materials_s"))
 
 
 #: The categories an :class:`ErasureReceipt` counts.
@@ -751,12 +751,3 @@ class ErasureReceipt(_Json):
         """Objects removed in all categories."""
         return sum(self.counts.values())
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"schema": SCHEMA_VERSION, "kind": self.KIND, "id": self.id, "completed": _iso(self.completed),
-                "subject_ids": list(self.subject_ids), "counts": dict(self.counts)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ErasureReceipt:
-        _check_doc(data, cls.KIND)
-        return cls(id=data["id"], completed=data["completed"], subject_ids=data["subject_ids"],
-                   counts=data["counts"])
