@@ -1,0 +1,73 @@
+"""A request log record: the fields the service's privacy terms name."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import ClassVar
+
+import attrs
+
+from fusionkit.domain import ids
+from fusionkit.domain.documents import JsonDocument, id_of, json_field, matches, optional_str, utc
+from fusionkit.errors import ParameterValueError
+
+__all__ = ["LogRecord"]
+
+def _milliseconds(value: float) -> float:
+    return round(value, 3)
+
+
+
+@attrs.frozen(kw_only=True)
+class LogRecord(JsonDocument):
+    """One line of the request log (the fields the service's privacy terms name).
+
+    Attributes
+    ----------
+    timestamp
+        When the call started (UTC).
+    request_id
+        ``rq_...``, given by the caller's request context or generated.
+    interface
+        The public call, e.g. ``"FuseFace"``, ``"UploadMaterial"``.
+    time_cost_ms
+        Wall time of the call in milliseconds.
+    app_id, account_id, sub_account_id, client_ip, reporting_ip, region
+        From the request context, when given.
+    video_url, result_url, image_url
+        URLs involved in the call, where they apply.
+    error_code
+        The error's stable code when the call failed, else ``None``.
+    activity_id, material_id, result_id
+        The objects the call referred to (so a data-subject erasure can find the line).
+    """
+
+    KIND: ClassVar[str] = "log_record"
+
+    timestamp: datetime = attrs.field(converter=utc)
+    request_id: str = attrs.field(validator=id_of(ids.REQUEST, "request"))
+    interface: str = attrs.field(validator=matches(r"[A-Za-z][A-Za-z0-9]{0,63}"))
+    time_cost_ms: float = attrs.field(converter=float, metadata=json_field(encode=_milliseconds))
+    app_id: str | None = attrs.field(default=None, validator=optional_str)
+    account_id: str | None = attrs.field(default=None, validator=optional_str)
+    sub_account_id: str | None = attrs.field(default=None, validator=optional_str)
+    client_ip: str | None = attrs.field(default=None, validator=optional_str)
+    reporting_ip: str | None = attrs.field(default=None, validator=optional_str)
+    region: str | None = attrs.field(default=None, validator=optional_str)
+    video_url: str | None = attrs.field(default=None, validator=optional_str)
+    result_url: str | None = attrs.field(default=None, validator=optional_str)
+    image_url: str | None = attrs.field(default=None, validator=optional_str)
+    error_code: str | None = attrs.field(default=None, validator=optional_str)
+    activity_id: str | None = attrs.field(default=None, validator=optional_str)
+    material_id: str | None = attrs.field(default=None, validator=optional_str)
+    result_id: str | None = attrs.field(default=None, validator=optional_str)
+
+    @time_cost_ms.validator
+    def _check_cost(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not math.isfinite(value) or value < 0:
+            raise ParameterValueError(f"time_cost_ms must be finite and >= 0, got {value!r}")
+
+    def refers_to(self, any_of: frozenset[str]) -> bool:
+        """True when the record's request, activity, material or result id is in ``any_of``."""
+        return bool({self.request_id, self.activity_id, self.material_id, self.result_id} & any_of)
