@@ -2,9 +2,10 @@
 
 :func:`fuse_video` runs two passes over the template video, each streamed (decoded, used and let go frame by frame):
 
-1. **analysis** (:func:`track_video`, what a studio stores when a video material is uploaded): shots are found while
-   decoding (:mod:`fusionkit.imaging.shots`: cuts, fades, dissolves); in each shot every face is detected at its
-   first frame and followed by the landmark model, new and returning faces are looked for every few frames
+1. **analysis** (:func:`track_video` in :mod:`fusionkit.fusion.video_analysis`, what a studio stores when a video
+   material is uploaded): shots are found while decoding (:mod:`fusionkit.imaging.shots`: cuts, fades,
+   dissolves); in each shot every face is detected at its first frame and followed by the landmark model, new and
+   returning faces are looked for every few frames
    (:mod:`fusionkit.vision.tracking`); the resulting tracklets are joined into people by an identity model
    (:mod:`fusionkit.vision.identity`), across shots, and ordered by time on screen; each tracklet's points are
    smoothed forward and backward (no lag), repeated frames keeping identical points;
@@ -21,12 +22,11 @@ PyAV is imported inside the functions: importing :mod:`fusionkit.fusion` does no
 
 from __future__ import annotations
 
-import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
 
@@ -39,24 +39,34 @@ from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import (
     FaceOccludedError,
     FacePoseTooLargeError,
-    NoFaceDetectedError,
     ParameterValueError,
-    ReferenceFaceAmbiguousError,
     VideoDecodeFailedError,
     VideoEncodeFailedError,
 )
-from fusionkit.fusion.api import MAX_MERGES, Merge, find_faces, template_index, user_face
+from fusionkit.fusion.api import MAX_MERGES, Merge, template_index, user_face
 from fusionkit.fusion.engine import fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
-from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, load_image
+from fusionkit.fusion.video_analysis import ReferenceFace, VideoTracks, reference_face, track_video
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
-from fusionkit.imaging.planes import Box, Planes, cropped_frame, even_box, frame_planes, region_rgb, write_region
-from fusionkit.imaging.shots import ShotDetector
+from fusionkit.imaging.planes import (
+    Box,
+    Planes,
+    cropped_frame,
+    decoded_frames,
+    even_box,
+    frame_planes,
+    region_rgb,
+    write_region,
+    yuv420p,
+)
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
 from fusionkit.vision import mesh_topology
-from fusionkit.vision.identity import IdentityModel, face_signature, identity_model, mesh_distance
-from fusionkit.vision.tracking import FaceTracker, OneEuroFilter, Tracklet, link_people, smooth_points
+from fusionkit.vision.identity import face_signature, mesh_distance
+from fusionkit.vision.tracking import OneEuroFilter
 
+# The analysis pass's names (and the identity and smoothing helpers) are here too: fusionkit.fusion.video is
+# where users and the studio find the whole video API.
 __all__ = [
     "OneEuroFilter",
     "ReferenceFace",
@@ -74,54 +84,8 @@ __all__ = [
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
 
-#: A person seen on fewer frames than this (over the whole video) is not kept: a face glimpsed for a moment, or
-#: a false detection the mesh model let through.
-MIN_FRAMES = 3
 #: The skip reasons a :class:`VideoFaceReport` gives, by the engine's error.
 SKIP_REASONS = {FacePoseTooLargeError: "pose_too_large", FaceOccludedError: "occluded"}
-
-
-def _starts(value: Any) -> NDArray[np.int32]:
-    return np.asarray(value, np.int32).reshape(-1)
-
-
-@attrs.frozen(kw_only=True)
-class VideoTracks:
-    """The people of a video, frame by frame: what preprocessing stores and what fusion replays.
-
-    Attributes
-    ----------
-    points
-        ``(frames, faces, 468, 3)`` float32 smoothed mesh points in frame pixels (NaN where a face is absent). A
-        face is one person across the whole video (re-identified across shots), the person on screen longest first.
-    present
-        ``(frames, faces)`` bool: whether each face is on each frame.
-    shots
-        ``(shots,)`` int32: the first frame of each shot (0 first).
-    """
-
-    points: F32 = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
-    present: NDArray[np.bool_] = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
-    shots: NDArray[np.int32] = attrs.field(factory=lambda: np.zeros(1, np.int32), converter=_starts,
-                                           eq=attrs.cmp_using(eq=np.array_equal))
-
-    @property
-    def frame_count(self) -> int:
-        return int(self.points.shape[0])
-
-    @property
-    def face_count(self) -> int:
-        return int(self.points.shape[1])
-
-    def shot_of(self, frame: int) -> int:
-        """The index of the shot ``frame`` lies in."""
-        return int(np.searchsorted(self.shots, frame, side="right")) - 1
-
-    def select(self, faces: Sequence[int]) -> VideoTracks:
-        """These faces only, in this order."""
-        order = list(faces)
-        return VideoTracks(points=np.ascontiguousarray(self.points[:, order]),
-                           present=np.ascontiguousarray(self.present[:, order]), shots=self.shots)
 
 
 Ranges = tuple[tuple[int, int], ...]
@@ -201,185 +165,6 @@ class VideoFusionResult:
     faces: tuple[VideoFaceReport, ...]
     shots: tuple[int, ...]
     timings_ms: dict[str, float]
-
-
-# --- analysis -----------------------------------------------------------------------------------------------------
-
-def _decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
-    """Video frames in order; audio packets are re-muxed into ``out`` as they come (when ``audio_out`` is set)."""
-    v = container.streams.video[0]
-    streams = [v]
-    a = container.streams.audio[0] if container.streams.audio else None
-    if a is not None and audio_out is not None:
-        streams.append(a)
-    for packet in container.demux(*streams):
-        if packet.stream is v:
-            yield from packet.decode()
-        elif packet.dts is not None:
-            packet.stream = audio_out
-            out.mux(packet)
-
-
-def _yuv420p(frame: Any, w: int, h: int) -> Any:
-    """``frame`` as a writable yuv420p frame of ``w`` x ``h``."""
-    if frame.format.name != "yuv420p" or frame.width != w or frame.height != h:
-        return frame.reformat(width=w, height=h, format="yuv420p")
-    frame.make_writable()  # the decoder may still reference this frame's buffers
-    return frame
-
-
-@attrs.frozen(kw_only=True)
-class ReferenceFace:
-    """A reference photo's face, matched against a video's people by identity.
-
-    Attributes
-    ----------
-    points
-        ``(468, 3)`` float32 mesh points in the photo.
-    embedding
-        The face's identity embedding (:func:`fusionkit.vision.identity.identity_model` when it was made).
-    model
-        Name of the identity model that made the embedding (embeddings of different models do not compare).
-    """
-
-    points: F32 = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
-    embedding: F32 = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
-    model: str = "appearance"
-
-    @classmethod
-    def from_image(cls, image: U8, mesh: FaceMesh, identity: IdentityModel | None = None) -> ReferenceFace:
-        """The reference of ``mesh``'s face in ``image`` (RGB)."""
-        model = identity if identity is not None else identity_model()
-        return cls(points=np.asarray(mesh.points, np.float32), embedding=model.embed(image, mesh.points),
-                   model=model.name)
-
-
-def reference_face(photo: Any, *, limits: ImageLimits = DEFAULT_LIMITS, index: int = 0,
-                   identity: IdentityModel | None = None) -> ReferenceFace:
-    """The :class:`ReferenceFace` of a photo of one person (array, bytes or path).
-
-    Raises
-    ------
-    NoFaceDetectedError
-        The photo shows no face.
-    ReferenceFaceAmbiguousError
-        It shows more than one (crop it to the person meant).
-    """
-    image = load_image(photo, limits=limits)
-    meshes = find_faces(image)
-    if not meshes:
-        raise NoFaceDetectedError(f"no face was found in reference photo {index}: use a clear photo of the person")
-    if len(meshes) > 1:
-        raise ReferenceFaceAmbiguousError(
-            f"reference photo {index} shows {len(meshes)} faces: crop it to the one person it names")
-    return ReferenceFace.from_image(image, meshes[0], identity)
-
-
-def _assign(distances: NDArray[np.float64], limit: float) -> list[int]:
-    """Person index per reference from a (references, people) distance matrix: pairs taken closest first, each
-    person at most once, none farther than ``limit``.
-
-    Raises
-    ------
-    NoFaceDetectedError
-        A reference is left without a person (the message gives its best distance).
-    """
-    pairs = sorted((float(distances[r, f]), r, f) for r in range(distances.shape[0])
-                   for f in range(distances.shape[1]))
-    chosen: dict[int, int] = {}
-    for d, r, f in pairs:
-        if d <= limit and r not in chosen and f not in chosen.values():
-            chosen[r] = f
-    for r in range(distances.shape[0]):
-        if r not in chosen:
-            best = float(distances[r].min()) if distances.shape[1] else math.inf
-            raise NoFaceDetectedError(
-                f"reference face {r} matches no person of the video (closest identity distance {best:.2f}, a match "
-                f"needs at most {limit:.2f}): use a clear, frontal photo of someone who appears in the video")
-    return [chosen[r] for r in range(distances.shape[0])]
-
-
-def _dense(tracklets: Sequence[Tracklet], people: Sequence[Sequence[int]], frames: int, fps: float,
-           smoothing: bool) -> tuple[F32, NDArray[np.bool_]]:
-    points = np.full((frames, len(people), 468, 3), np.nan, np.float32)
-    present = np.zeros((frames, len(people)), bool)
-    for p, group in enumerate(people):
-        for i in group:
-            t = tracklets[i]
-            smoothed = smooth_points(t.points, t.still, fps) if smoothing else list(t.points)
-            for k, pts in enumerate(smoothed):
-                if pts is not None:
-                    points[t.start + k, p] = pts
-                    present[t.start + k, p] = True
-    return points, present
-
-
-def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
-                smoothing: bool = True, progress: Callable[[float], None] | None = None,
-                references: Sequence[ReferenceFace] | None = None,
-                identity: IdentityModel | None = None) -> VideoTracks:
-    """Find the video's shots and people and follow them through it (what preprocessing stores).
-
-    Every shot is searched for faces at its first frame and every few frames after (a person entering is found
-    within three frames); faces are followed by the landmark model and never across a cut; the same person in
-    different shots becomes one face, re-identified by ``identity`` (default :func:`identity_model`: dlib's face
-    recognition with the ``identity`` extra; without it, faces are joined only within a shot). Faces are ordered by
-    time on screen, longest first; people seen on fewer than :data:`MIN_FRAMES` frames are dropped.
-
-    With ``references`` (one :class:`ReferenceFace` per role, as the cloud API's template infos give them) the
-    result holds only the people matching them, in their order, each matched by identity (pairs closest first,
-    each person at most once, within the model's same-person distance).
-
-    ``progress``, when given, is called after each frame with the fraction done (0-1); an exception it raises
-    stops the tracking and propagates.
-
-    Raises
-    ------
-    NoFaceDetectedError
-        No face anywhere in the video, or a reference matches no one (its closest distance is given).
-    VideoDecodeFailedError, VideoFormatNotSupportError, Video*ExceedError
-        See :func:`fusionkit.imaging.probe_video`.
-    """
-    model = identity if identity is not None else identity_model()
-    refs = list(references) if references is not None else []
-    for r, ref in enumerate(refs):
-        if ref.model != model.name:
-            raise ParameterValueError(f"reference face {r} was made by the {ref.model!r} identity model, the video "
-                                      f"is matched by {model.name!r}: make the references again")
-    frames = 0
-    with open_video(source, limits=limits) as (container, info):
-        container.streams.video[0].thread_type = "AUTO"
-        w, h = info.width, info.height
-        shots = ShotDetector(info.fps)
-        tracker = FaceTracker(info.fps, h, model)
-        starts: list[int] = []
-        for index, frame in enumerate(_decoded_frames(container, None, None)):
-            planes = frame_planes(_yuv420p(frame, w, h))
-            change = shots.push(planes[0])
-            if index == 0 or change is not None:
-                starts.append(change.frame if change is not None else 0)
-            tracker.step(index, planes, shot_from=change.frame if change is not None else None)
-            frames = index + 1
-            if progress is not None:
-                progress(min(1.0, frames / max(1, info.frame_count)))
-    if frames == 0:
-        raise VideoDecodeFailedError("the video has no decodable frame")
-    people = [g for g in link_people(tracker.tracklets, model)
-              if sum(tracker.tracklets[i].frames_present for i in g) >= MIN_FRAMES]
-    if not people:
-        raise NoFaceDetectedError("no face was found in the video: use a video with a clear, frontal face")
-    if refs:
-        distances = np.array([[_person_distance(ref.embedding, tracker.tracklets, g) for g in people]
-                              for ref in refs])
-        people = [people[f] for f in _assign(distances, model.same_person)]
-    points, present = _dense(tracker.tracklets, people, frames, info.fps, smoothing)
-    return VideoTracks(points=points, present=present, shots=np.array(starts, np.int32))
-
-
-def _person_distance(embedding: F32, tracklets: Sequence[Tracklet], group: Sequence[int]) -> float:
-    """Mean identity distance of a reference embedding to a person's sampled frames."""
-    d = [float(np.linalg.norm(embedding - e)) for i in group for e in tracklets[i].embeddings]
-    return float(np.mean(d)) if d else math.inf
 
 
 # --- fusion -------------------------------------------------------------------------------------------------------
@@ -597,7 +382,7 @@ class _FusionPass:
                 with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-video") as pool:
                     pending: Future[_Prepared] | None = None
                     t0 = time.perf_counter()
-                    for frame in _decoded_frames(container, oa, out):
+                    for frame in decoded_frames(container, oa, out):
                         self.timings["decode"] += (time.perf_counter() - t0) * 1e3
                         ahead = pool.submit(self._prepare, frame, self.frames)
                         if pending is not None:
@@ -621,7 +406,7 @@ class _FusionPass:
         """Stage 1 (a worker thread, one frame ahead): writable frame, the faces' windows in RGB."""
         ta = time.perf_counter()
         w, h = self._size
-        frame = _yuv420p(frame, w, h)
+        frame = yuv420p(frame, w, h)
         planes = frame_planes(frame)
         jobs = []
         row = min(index, self.tracks.frame_count - 1)

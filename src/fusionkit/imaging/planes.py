@@ -8,13 +8,15 @@ coordinates (a chroma sample covers 2 x 2 luma pixels).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Box", "Planes", "cropped_frame", "even_box", "frame_planes", "region_rgb", "write_region"]
+__all__ = ["Box", "Planes", "cropped_frame", "decoded_frames", "even_box", "frame_planes", "region_rgb", "write_region",
+           "yuv420p"]
 
 U8 = NDArray[np.uint8]
 Planes = tuple[U8, U8, U8]
@@ -78,3 +80,26 @@ def cropped_frame(frame: Any, planes: Planes, width: int, height: int) -> Any:
     dst[2][...] = planes[2][: height // 2, : width // 2]
     out.pts, out.time_base = frame.pts, frame.time_base
     return out
+
+
+def decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
+    """Video frames in order; audio packets are re-muxed into ``out`` as they come (when ``audio_out`` is set)."""
+    v = container.streams.video[0]
+    streams = [v]
+    a = container.streams.audio[0] if container.streams.audio else None
+    if a is not None and audio_out is not None:
+        streams.append(a)
+    for packet in container.demux(*streams):
+        if packet.stream is v:
+            yield from packet.decode()
+        elif packet.dts is not None:
+            packet.stream = audio_out
+            out.mux(packet)
+
+
+def yuv420p(frame: Any, w: int, h: int) -> Any:
+    """``frame`` as a writable yuv420p frame of ``w`` x ``h``."""
+    if frame.format.name != "yuv420p" or frame.width != w or frame.height != h:
+        return frame.reformat(width=w, height=h, format="yuv420p")
+    frame.make_writable()  # the decoder may still reference this frame's buffers
+    return frame
