@@ -203,9 +203,9 @@ def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_cli
     assert first.videos.wait(jobs[0].id, timeout=120).status == "completed"
     assert first.videos.get(jobs[1].id).status == "queued"
     deadline = time.monotonic() + 60
-    while first.videos._pending and time.monotonic() < deadline:  # the first job's worker finishes its cleanup
+    while first.videos._workers.keys() and time.monotonic() < deadline:  # the first job's worker finishes its cleanup
         time.sleep(0.01)
-    assert not first.videos._pending and not first.videos._cancelled  # nothing of them is held here any more
+    assert not first.videos._workers.keys() and not first.videos._cancelled  # nothing of them is held here any more
     monkeypatch.setattr(fv, "fuse_video", real)
     later = first.videos.submit(act.id, mat.id, photo("biden.jpg"))  # a new pool: nothing counted ahead of it
     assert later.queue_length == 0
@@ -260,7 +260,7 @@ def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch
         def hook(fraction: float) -> None:
             seen.append(fraction)
             if fraction >= 0.3:
-                studio.videos.cancel(next(iter(studio.videos._pending)))  # the one job running
+                studio.videos.cancel(studio.videos._workers.keys()[0])  # the one job running
             progress(fraction)
 
         return real(*args, progress=hook, **kwargs)
@@ -271,7 +271,7 @@ def test_cancel_a_running_job_leaves_nothing(studio, video_material, monkeypatch
     assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
     assert max(seen) < 1.0
     deadline = time.monotonic() + 60
-    while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
+    while studio.videos._workers.keys() and time.monotonic() < deadline:  # the worker cleans up after the cancel
         time.sleep(0.01)
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
 
@@ -287,7 +287,7 @@ def test_cancel_after_the_last_frame_writes_nothing(studio, video_material, monk
 
     def fuse_then_cancel(*args, **kwargs):
         result = real(*args, **kwargs)
-        studio.videos.cancel(next(iter(studio.videos._pending)))  # the caller's cancel lands after the last frame
+        studio.videos.cancel(studio.videos._workers.keys()[0])  # the caller's cancel lands after the last frame
         return result
 
     monkeypatch.setattr(fv, "fuse_video", fuse_then_cancel)
@@ -296,9 +296,9 @@ def test_cancel_after_the_last_frame_writes_nothing(studio, video_material, monk
     done = studio.videos.wait(job_id, timeout=120)
     assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
     deadline = time.monotonic() + 60
-    while studio.videos._pending and time.monotonic() < deadline:  # the worker cleans up after the cancel
+    while studio.videos._workers.keys() and time.monotonic() < deadline:  # the worker cleans up after the cancel
         time.sleep(0.01)
-    assert not studio.videos._pending
+    assert not studio.videos._workers.keys()
     assert stored_keys(studio, "results") == [] and stored_keys(studio, "jobs") == [keys.job_doc(job_id)]
     if target is not None:
         assert not fsspec.filesystem("memory").exists(target)
@@ -317,14 +317,14 @@ def test_a_cancel_during_the_write_keeps_the_users_file(studio, video_material, 
     def write_then_cancel(self, path, value, *args, **kwargs):  # type: ignore[no-untyped-def]
         real(self, path, value, *args, **kwargs)
         if "fk-out-" in str(path):
-            studio.videos.cancel(next(iter(studio.videos._pending)))  # lands while the output is being written
+            studio.videos.cancel(studio.videos._workers.keys()[0])  # lands while the output is being written
 
     monkeypatch.setattr(MemoryFileSystem, "pipe_file", write_then_cancel)
     job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=f"{folder}/out.mp4").id
     done = studio.videos.wait(job_id, timeout=120)
     assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"
     deadline = time.monotonic() + 60
-    while studio.videos._pending and time.monotonic() < deadline:
+    while studio.videos._workers.keys() and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fs.cat_file(f"{folder}/out.mp4") == b"the user's own file"
     assert [p.rsplit("/", 1)[-1] for p in fs.ls(folder, detail=False)] == ["out.mp4"]  # no temporary file left

@@ -136,9 +136,9 @@ def test_deleting_a_material_as_its_preprocessing_finishes_leaves_nothing(studio
     patch_store(studio, monkeypatch, write=write)
     mid = studio.materials.upload(act.id, studio_clip, wait=False).id
     deadline = time.monotonic() + 120
-    while studio.videos._pending and time.monotonic() < deadline:
+    while studio.videos._workers.keys() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert not studio.videos._pending
+    assert not studio.videos._workers.keys()
     monkeypatch.undo()
     with pytest.raises(fusionkit.errors.MaterialIdNotFoundError):
         studio.materials.get(mid)

@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -60,6 +59,7 @@ from fusionkit.studio.common import (
 from fusionkit.studio.context import RequestContext
 from fusionkit.studio.logs import LOGGER_NAME
 from fusionkit.studio.materials import load_references, track_material
+from fusionkit.studio.workers import Workers
 
 if TYPE_CHECKING:
     from fusionkit.studio.studio import Studio
@@ -93,10 +93,12 @@ class Videos:
     _studio: Studio
     _calls: Calls
     _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
-    _pool: ThreadPoolExecutor | None = attrs.field(init=False, default=None)
-    # Queued or running here: job ids and "preprocess:{material_id}", with their futures in the pool.
-    _pending: dict[str, Future[None]] = attrs.field(init=False, factory=dict)
+    # Queued or running here: job ids and "preprocess:{material_id}".
+    _workers: Workers = attrs.field(init=False)
     _cancelled: set[str] = attrs.field(init=False, factory=set)
+
+    def __attrs_post_init__(self) -> None:
+        self._workers = Workers(self._studio.video_workers, self._lock)
 
     # -- documents -----------------------------------------------------------------------------------------------
 
@@ -189,8 +191,7 @@ class Videos:
             images = [encode_array(load_image(m.image, limits=s.limits)) for m in merge_list]
             now = s.now()
             job_id = ids.new_id(ids.JOB, now)
-            with self._lock:
-                ahead = len(self._pending)
+            ahead = self._workers.count()
             frames = int((material.video or {}).get("frame_count") or 0)
             params: dict[str, Any] = {k: getattr(opts, k) for k in _OPTION_FIELDS}
             params.update(blend_mode=opts.blend_mode.value, users=len(images),
@@ -270,40 +271,19 @@ class Videos:
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the worker threads (queued jobs stay queued in storage, for the next studio opened)."""
-        with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=wait, cancel_futures=True)
+        dropped = self._workers.close(wait=wait)
         with self._lock:  # what never started is no longer queued here (it is, in storage)
-            for task in [t for t, future in self._pending.items() if future.cancelled()]:
-                del self._pending[task]
+            for task in dropped:
                 self._cancelled.discard(task)
 
     # -- workers -------------------------------------------------------------------------------------------------
 
     def _enqueue(self, job_id: str) -> None:
-        s = self._studio
-        if s.video_workers < 1:
-            return
-        with self._lock:
-            if job_id in self._pending:
-                return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
-            self._pending[job_id] = self._pool.submit(self._run, job_id)
+        self._workers.submit(job_id, lambda: self._run(job_id))
 
     def _enqueue_preprocess(self, material_id: str) -> None:
         """Queue the preprocessing (face tracking) of a video material uploaded with ``wait=False``."""
-        s = self._studio
-        if s.video_workers < 1:
-            return
-        task = f"preprocess:{material_id}"
-        with self._lock:
-            if task in self._pending:
-                return
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=s.video_workers, thread_name_prefix="fusionkit-video")
-            self._pending[task] = self._pool.submit(self._run_preprocess, material_id)
+        self._workers.submit(f"preprocess:{material_id}", lambda: self._run_preprocess(material_id))
 
     def _update_material(self, material_id: str, **video: Any) -> Material | None:
         """Under the lock: merge ``video`` into a preprocessing material's metadata and save it; ``None`` when the
@@ -359,8 +339,7 @@ class Videos:
                 self._finish_preprocess(material_id, MaterialStatus.PREPROCESSING_FAILED,
                                         f"FailedOperation.InternalError: {type(exc).__name__}: {exc}", [], None)
         finally:
-            with self._lock:
-                self._pending.pop(f"preprocess:{material_id}", None)
+            self._workers.finished(f"preprocess:{material_id}")
 
     def _finish_preprocess(self, material_id: str, status: str, error: str | None,
                            faces_points: list[NDArray[np.float32]], blob: bytes | None) -> None:
@@ -452,7 +431,7 @@ class Videos:
                 self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         finally:
             with self._lock:
-                self._pending.pop(job_id, None)
+                self._workers.finished(job_id)
                 self._cancelled.discard(job_id)
 
     def _process(self, job_id: str) -> None:
@@ -605,7 +584,7 @@ class Videos:
                 s.store.delete(keys.job_doc(job_id))
                 if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
                     removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
-                if job_id not in self._pending:
+                if not self._workers.holds(job_id):
                     self._cancelled.discard(job_id)
                 s.store.delete_prefix(keys.job_folder(job_id))
         return removed
