@@ -280,7 +280,7 @@ class Materials:
         write_together(s.store, blobs, folder=keys.material_folder(mid))
         call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
         if not wait:
-            s.videos._enqueue_preprocess(mid)
+            s.videos.preprocessing.enqueue(mid)
         return material
 
     def _references(self, reference_faces: Sequence[Any] | None) -> list[ReferenceFace] | None:
