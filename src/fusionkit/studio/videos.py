@@ -60,6 +60,8 @@ from fusionkit.studio.preprocess import Preprocessing
 from fusionkit.studio.workers import Workers
 
 if TYPE_CHECKING:
+    from fusionkit.fusion.api import Merge
+    from fusionkit.fusion.video import VideoFusionResult, VideoTracks
     from fusionkit.studio.studio import Studio
 
 _log = logging.getLogger(LOGGER_NAME)
@@ -363,9 +365,41 @@ class Videos:
             self._fail(job_id, *failure)
 
     def _fuse(self, job: VideoJob, tmp: str) -> None:
+        """Run a job: its inputs from the store, the fusion (cancellable at every frame), then the delivery."""
+        s = self._studio
+        from fusionkit.fusion.video import fuse_video
+
+        source, tracks, merges, opts = self._inputs(job)
+        src = os.path.join(tmp, "template.mp4")
+        with builtins.open(src, "wb") as fh:
+            fh.write(source)
+        del source
+        out = os.path.join(tmp, "out.mp4")
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if job.id in self._cancelled:
+                raise Cancelled
+            if fraction - last[0] >= 0.1 and fraction < 1.0:
+                last[0] = fraction
+                with self._lock:
+                    current = self._load(job.id)
+                    if current.status == JobStatus.PROCESSING:
+                        self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
+
+        result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
+                            progress=progress)
+        if job.id in self._cancelled:  # cancelled after the last frame: write nothing
+            raise Cancelled
+        with builtins.open(out, "rb") as rfh:
+            data = rfh.read()
+        self._deliver(job, result, data)
+
+    def _inputs(self, job: VideoJob) -> tuple[bytes, VideoTracks | None, list[Merge], FuseOptions]:
+        """A job's template video, its stored tracks (None when the material has none), merges and options."""
         s = self._studio
         from fusionkit.fusion.api import Merge
-        from fusionkit.fusion.video import VideoTracks, fuse_video
+        from fusionkit.fusion.video import VideoTracks
 
         try:
             material = load_material(s.store, job.material_id)
@@ -393,29 +427,12 @@ class Videos:
             opts = FuseOptions.from_json(s.store.read(keys.job_options(job.id)))
         except KeyNotFound:  # a job stored by fusionkit before options.json: its scalar options, as it ran then
             opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
-        src = os.path.join(tmp, "template.mp4")
-        with builtins.open(src, "wb") as fh:
-            fh.write(source)
-        del source
-        out = os.path.join(tmp, "out.mp4")
-        last = [0.0]
+        return source, tracks, merges, opts
 
-        def progress(fraction: float) -> None:
-            if job.id in self._cancelled:
-                raise Cancelled
-            if fraction - last[0] >= 0.1 and fraction < 1.0:
-                last[0] = fraction
-                with self._lock:
-                    current = self._load(job.id)
-                    if current.status == JobStatus.PROCESSING:
-                        self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
-
-        result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
-                            progress=progress)
-        if job.id in self._cancelled:  # cancelled after the last frame: write nothing
-            raise Cancelled
-        with builtins.open(out, "rb") as rfh:
-            data = rfh.read()
+    def _deliver(self, job: VideoJob, result: VideoFusionResult, data: bytes) -> None:
+        """Store the fused video (or stage it at the job's URL) and complete the job, unless it was cancelled or
+        erased meanwhile (then nothing of it is left)."""
+        s = self._studio
         md5 = hashlib.md5(data).hexdigest()
         now = s.now()
         key: str | None = None
