@@ -139,3 +139,9 @@ def test_identical_frames_give_identical_fused_frames(tmp_path: Path) -> None:
             b = frames[original][max(0, y0):y1, max(0, x0):x1].astype(int)
             worst = max(worst, float(np.abs(a - b).mean()))
     assert worst <= 1.0
+
+
+def test_only_the_people_longest_on_screen_are_kept(clip: EditedClip, tracks: VideoTracks) -> None:
+    kept = track_video(clip.path, max_people=2)
+    assert kept.face_count == 2
+    np.testing.assert_array_equal(kept.present, tracks.present[:, :2])

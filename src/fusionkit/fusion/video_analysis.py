@@ -32,7 +32,7 @@ from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSour
 from fusionkit.vision.identity import IdentityModel, identity_model
 from fusionkit.vision.tracking import FaceTracker, Tracklet, link_people, smooth_points
 
-__all__ = ["MIN_FRAMES", "ReferenceFace", "VideoTracks", "reference_face", "track_video"]
+__all__ = ["MAX_PEOPLE", "MIN_FRAMES", "ReferenceFace", "VideoTracks", "reference_face", "track_video"]
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -40,6 +40,9 @@ F32 = NDArray[np.float32]
 #: A person seen on fewer frames than this (over the whole video) is not kept: a face glimpsed for a moment, or
 #: a false detection the mesh model let through.
 MIN_FRAMES = 3
+#: At most this many people are kept (the longest on screen): the stored tracks hold every frame of every person
+#: kept, about 5.6 KB a person a frame, so a crowd in a minute of 60 fps video stays within about 320 MB.
+MAX_PEOPLE = 16
 
 def _starts(value: Any) -> NDArray[np.int32]:
     return np.asarray(value, np.int32).reshape(-1)
@@ -173,14 +176,15 @@ def _dense(tracklets: Sequence[Tracklet], people: Sequence[Sequence[int]], frame
 def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
                 smoothing: bool = True, progress: Callable[[float], None] | None = None,
                 references: Sequence[ReferenceFace] | None = None,
-                identity: IdentityModel | None = None) -> VideoTracks:
+                identity: IdentityModel | None = None, max_people: int = MAX_PEOPLE) -> VideoTracks:
     """Find the video's shots and people and follow them through it (what preprocessing stores).
 
     Every shot is searched for faces at its first frame and every few frames after (a person entering is found
     within three frames); faces are followed by the landmark model and never across a cut; the same person in
     different shots becomes one face, re-identified by ``identity`` (default :func:`identity_model`: dlib's face
     recognition with the ``identity`` extra; without it, faces are joined only within a shot). Faces are ordered by
-    time on screen, longest first; people seen on fewer than :data:`MIN_FRAMES` frames are dropped.
+    time on screen, longest first; people seen on fewer than :data:`MIN_FRAMES` frames are dropped, and only the
+    ``max_people`` longest on screen are kept (:data:`MAX_PEOPLE`; references are matched among all of them).
 
     With ``references`` (one :class:`ReferenceFace` per role, as the cloud API's template infos give them) the
     result holds only the people matching them, in their order, each matched by identity (pairs closest first,
@@ -228,6 +232,7 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
         distances = np.array([[_person_distance(ref.embedding, tracker.tracklets, g) for g in people]
                               for ref in refs])
         people = [people[f] for f in _assign(distances, model.same_person)]
+    people = people[:max(1, max_people)]
     points, present = _dense(tracker.tracklets, people, frames, info.fps, smoothing)
     return VideoTracks(points=points, present=present, shots=np.array(starts, np.int32))
 
