@@ -146,3 +146,11 @@ def test_without_an_identity_model_people_are_joined_within_a_shot_only(two_peop
     assert tracks.face_count == 2 and tracks.present.all()
     with pytest.raises(errors.ParameterValueError, match="identity model"):
         track_video(two_people, identity=appearance, references=[reference_face(sample_path("biden.jpg"))])
+
+
+def test_a_crowd_is_followed_only_up_to_the_cap(two_people: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fusionkit.vision import tracking
+
+    monkeypatch.setattr(tracking, "MAX_FOLLOWED", 1)  # two people in the clip, room to follow one
+    tracks = track_video(two_people)
+    assert tracks.face_count == 1 and tracks.present.all()

@@ -41,7 +41,7 @@ from fusionkit.vision.detector import FaceDetector
 from fusionkit.vision.identity import IdentityModel
 from fusionkit.vision.landmarker import LANDMARK_INPUT_SIZE, FaceLandmarker, mesh_roi
 
-__all__ = ["DISCOVER_EVERY", "FaceTracker", "OneEuroFilter", "Tracklet", "link_people", "smooth_points",
+__all__ = ["DISCOVER_EVERY", "MAX_FOLLOWED", "FaceTracker", "OneEuroFilter", "Tracklet", "link_people", "smooth_points",
            "video_min_face"]
 
 U8 = NDArray[np.uint8]
@@ -63,6 +63,9 @@ REPEAT_LEVEL = 0.45
 #: ... and the face keeps its points only while its window differs from where they were measured by under this
 #: (a slow movement adds up and is measured again).
 DRIFT_LEVEL = 1.0
+#: At most this many faces are followed at once (the detector gives the largest first): a crowd costs one landmark
+#: run a face a frame and 5.6 KB a face a frame of points, so both stay bounded.
+MAX_FOLLOWED = 32
 #: Identity samples per tracklet: its first frame, then one more every this many seconds, at most :data:`SAMPLES`
 #: (dlib takes 80-150 ms a sample: a minute of edited video with 120 tracklets costs up to 20-35 s of them).
 SAMPLE_EVERY_S = 2.0
@@ -289,6 +292,8 @@ class FaceTracker:
         for face in self.detector.detect(rgb):
             if face.size < MIN_FACE_SIZE or self._held(face):
                 continue
+            if sum(t.lost_for == 0 for t in self.live) >= MAX_FOLLOWED:
+                break
             mesh = self.landmarker.mesh(rgb, face)
             if mesh.presence < MIN_PRESENCE:
                 continue
