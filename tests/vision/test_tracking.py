@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 
+import cv2
 import numpy as np
 
 from fusionkit.vision.identity import AppearanceIdentity, DlibIdentity
@@ -101,3 +102,30 @@ def test_linking_a_minute_of_edited_video_is_fast() -> None:
     groups = link_people(tracklets, model)
     assert time.perf_counter() - t0 < 2.0
     assert len(groups) == 10
+
+
+def _planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    h, w = rgb.shape[:2]
+    yuv = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).reshape(-1)
+    q = (h // 2) * (w // 2)
+    return (yuv[: h * w].reshape(h, w), yuv[h * w: h * w + q].reshape(h // 2, w // 2),
+            yuv[h * w + q:].reshape(h // 2, w // 2))
+
+
+def test_a_face_hidden_for_a_few_frames_is_picked_up_as_the_same_tracklet() -> None:
+    from fusionkit.imaging import load_image
+    from fusionkit.samples import sample_path
+    from fusionkit.vision.tracking import FaceTracker
+
+    base = cv2.resize(load_image(sample_path("two_people.jpg")), (640, 360), interpolation=cv2.INTER_AREA)
+    tracker = FaceTracker(25.0, 360, AppearanceIdentity())
+    for index in range(30):
+        frame = base.copy()
+        if 10 <= index < 15:  # the right-hand person walks behind something for five frames
+            frame[:, 320:] = 128
+        tracker.step(index, _planes(frame))
+    right = [t for t in tracker.tracklets if any(p is not None and p[:, 0].mean() > 320 for p in t.points)]
+    assert len(right) == 1  # picked up again, not a second tracklet
+    t = right[0]
+    seen = [p is not None for p in t.points]
+    assert not any(seen[10:15]) and all(seen[:10]) and all(seen[18:])  # back within three frames
