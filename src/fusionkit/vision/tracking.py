@@ -110,18 +110,8 @@ class Tracklet:
     seen: tuple[tuple[int, int, int, int], F32, F32] | None = None
 
     @property
-    def end(self) -> int:
-        """One past the last frame it was seen in."""
-        seen = [i for i, p in enumerate(self.points) if p is not None]
-        return self.start + (seen[-1] + 1 if seen else 0)
-
-    @property
     def frames_present(self) -> int:
         return sum(p is not None for p in self.points)
-
-    def present_at(self, frame: int) -> bool:
-        k = frame - self.start
-        return 0 <= k < len(self.points) and self.points[k] is not None
 
 
 def _box(points: NDArray[Any]) -> tuple[float, float, float, float]:
