@@ -14,8 +14,8 @@ studio's queued jobs in this process and waits for the job. Other commands never
 The package: :mod:`~fusionkit.cli.parser` (the parser, one function per command group), ``commands/`` (the
 ``cmd_*`` functions, one module per group), :mod:`~fusionkit.cli.output` (what is printed) and
 :mod:`~fusionkit.cli.common` (exit statuses, checks on paths, options, the studio). Start-up imports only the
-standard library (and ``fusionkit.errors``); NumPy, OpenCV, onnxruntime and the C core are imported when a
-subcommand runs, so ``fusionkit --help`` answers at once. Nothing outside this package imports it.
+standard library (and ``fusionkit.errors`` and ``fusionkit.choices``); NumPy, OpenCV, onnxruntime and the C core are
+imported when a subcommand runs, so ``fusionkit --help`` answers at once. Nothing outside this package imports it.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ import math
 import os
 from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, NoReturn
+from typing import Any, NoReturn, get_args
 
 from fusionkit._version import __version__
+from fusionkit.choices import BlendMode, DetectorModel, Expression
 from fusionkit.cli.commands import (
     cmd_activity,
     cmd_detect,
@@ -45,12 +46,11 @@ STORAGE_HELP = "an option of the studio's fsspec filesystem (e.g. anon=true); re
 STUDIO_HELP = f"the studio: a folder, file://PATH, memory://NAME or an fsspec URL (default ${STUDIO_ENV})"
 JSON_HELP = "print one JSON document on stdout (for scripts)"
 
-# The values of fusionkit.domain.options.BlendMode and Expression and of fusionkit.vision.detector.DetectorModel.
-# They are spelled here because importing those modules loads attrs, NumPy and onnxruntime, which `fusionkit --help`
-# must not; tests/cli/test_parser.py fails, naming the tuple to update, when an enum gains or loses a value.
-BLEND_MODES = ("poisson", "multiband", "alpha")
-EXPRESSIONS = ("template", "user")
-DETECTOR_MODELS = ("auto", "thorough", "short", "full")
+# The library's own values, so a new blend mode (say) is a choice here by itself; fusionkit.choices is standard
+# library only, so listing them loads no NumPy or onnxruntime.
+BLEND_MODES = tuple(m.value for m in BlendMode)
+EXPRESSIONS = tuple(e.value for e in Expression)
+DETECTOR_MODELS: tuple[str, ...] = get_args(DetectorModel)
 
 
 class _Parser(argparse.ArgumentParser):

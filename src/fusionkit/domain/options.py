@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 from numpy.typing import NDArray
 
+from fusionkit.choices import BlendMode, Expression, OutputFormat  # defined there: the CLI lists them
 from fusionkit.errors import ParameterValueError
 
 __all__ = [
@@ -34,29 +35,6 @@ __all__ = [
 #: Default degrees: the result is recognisably the user, in the template's pose, lighting, skin tone and scene.
 DEFAULT_FACE_DEGREE = 10
 DEFAULT_PROFILE_DEGREE = 30
-
-
-class BlendMode(str, enum.Enum):
-    """How the fused face is laid into the template."""
-
-    POISSON = "poisson"  #: seamless cloning (gradient domain): no seam, lighting follows the template
-    MULTIBAND = "multiband"  #: Laplacian-pyramid blend: keeps the face's own tones, soft wide transition
-    ALPHA = "alpha"  #: feathered alpha: fastest
-
-
-class Expression(str, enum.Enum):
-    """Whose expression the fused face wears."""
-
-    TEMPLATE = "template"  #: the template's: its mouth (opening and shape, teeth) and eyelids, frame by frame in video
-    USER = "user"  #: the user photo's
-
-
-class OutputFormat(str, enum.Enum):
-    """Encoded format of the result; ``auto`` follows the template (JPEG stays JPEG, anything else PNG)."""
-
-    AUTO = "auto"
-    JPEG = "jpeg"
-    PNG = "png"
 
 
 def _raise(field: str, message: str) -> None:

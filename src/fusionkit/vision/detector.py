@@ -13,20 +13,19 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Literal
+from typing import Any
 
 import attrs
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from fusionkit.choices import DetectorModel  # defined there: the CLI lists them
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face
 from fusionkit.vision._runtime import RuntimeOptions, get_session
 
 __all__ = ["DETECTOR_MODELS", "PORTRAIT_FACE_FRACTION", "DetectorModel", "FaceDetector", "grid_anchors",
            "ssd_anchors"]
-
-DetectorModel = Literal["auto", "thorough", "short", "full"]
 
 
 @attrs.frozen(kw_only=True)
