@@ -64,13 +64,10 @@ static inline void hreduce_c(const float *in, int w, float *out, const int c)
     }
 }
 
-#define FK_DISPATCH(call1, call3, call4) \
-    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
-
 /* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
 static void hreduce(const float *in, int w, int c, float *out)
 {
-    FK_DISPATCH(hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
+    FK_DISPATCH(c, hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
 
 /* Five full input rows converted from 8-bit, keyed by input row, reused between neighbouring output rows. */
@@ -163,7 +160,7 @@ static void expand_rows(const float *rm, const float *r0, const float *rp, int y
     } else {
         for (int64_t k = 0; k < n; k++) tmp[k] = (r0[k] + rp[k]) * 0.5f;
     }
-    FK_DISPATCH(hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
+    FK_DISPATCH(c, hexpand_c(tmp, wl, w, out, ev, od, 1), hexpand_c(tmp, wl, w, out, ev, od, 3),
                 hexpand_c(tmp, wl, w, out, ev, od, 4));
 }
 
@@ -210,12 +207,8 @@ static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, c
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
                        int32_t levels)
 {
-    int rc = fk_check_same_shape(src, mask, 0);
+    int rc = fk_check_paste(src, mask, dst, x, y);
     if (rc != FK_OK) return rc;
-    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
-    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
-    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
-        return FK_EBOUNDS;
     if (levels < 1 || levels > FK_MAX_LEVELS) return FK_EARG;
     const int c = src->channels;
 
@@ -253,15 +246,14 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     }
     const int64_t rowlen = (int64_t)w * c;
     const size_t nrow = (size_t)rowlen + 16;
-    float *G = malloc(sizeof(float) * (size_t)(total + 1));
-    float *R = malloc(sizeof(float) * (size_t)(rtotal + 1)); /* levels >= 2; level 1 is made row by row */
-    float *M = malloc(sizeof(float) * (size_t)(mtotal + 1));
-    float *rowbuf = malloc(sizeof(float) * nrow * 18);
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    float *G = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)(total + 1));
+    /* R holds levels >= 2; level 1 is made row by row */
+    float *R = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)(rtotal + 1));
+    float *M = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)(mtotal + 1));
+    float *rowbuf = fk_scratch_alloc(&scratch, sizeof(float) * nrow * 18);
     if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
-        free(G);
-        free(R);
-        free(M);
-        free(rowbuf);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
     ring5 rg;
@@ -354,12 +346,9 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        FK_DISPATCH(final_row_c(s, m, d, e1, e2, w, ev, od, 1), final_row_c(s, m, d, e1, e2, w, ev, od, 3),
+        FK_DISPATCH(c, final_row_c(s, m, d, e1, e2, w, ev, od, 1), final_row_c(s, m, d, e1, e2, w, ev, od, 3),
                     final_row_c(s, m, d, e1, e2, w, ev, od, 4));
     }
-    free(G);
-    free(R);
-    free(M);
-    free(rowbuf);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }

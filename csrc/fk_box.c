@@ -4,7 +4,7 @@
  * reproduce the result exactly; divisions use an exact 40-bit reciprocal (exact for sums below 2^20 and boxes
  * up to 4095 wide). Horizontal passes run row by row (the row stays in L1), vertical passes over whole images.
  */
-#include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include "fk_internal.h"
@@ -50,6 +50,30 @@ static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t
     }
 }
 
+/* The radii of the three boxes for sigma: widths wl and wl + 2 (odd), m of them the narrower, so that the
+ * variances add up to sigma^2 as closely as whole widths allow. */
+#define FK_MAX_BOX_RADIUS 2047
+
+int fk_box_sizes_for_gauss(double sigma, int32_t *radii)
+{
+    if (radii == NULL) return FK_ENULL;
+    if (!isfinite(sigma) || sigma < 0.0) return FK_EARG;
+    const int n = 3;
+    double w_ideal = sqrt(12.0 * sigma * sigma / n + 1.0);
+    int wl = (int)floor(w_ideal);
+    if (wl % 2 == 0) wl--;
+    const int wu = wl + 2;
+    double m_ideal = (12.0 * sigma * sigma - n * wl * wl - 4.0 * n * wl - 3.0 * n) / (-4.0 * wl - 4.0);
+    int m = (int)floor(m_ideal + 0.5);
+    for (int i = 0; i < n; i++) {
+        int size = i < m ? wl : wu;
+        int r = (size - 1) / 2;
+        if (r > FK_MAX_BOX_RADIUS) return FK_ETOOLARGE;
+        radii[i] = r;
+    }
+    return FK_OK;
+}
+
 int fk_gauss3(const fk_image *src, uint8_t *out, int64_t out_stride, double sigma)
 {
     int32_t radii[3];
@@ -57,13 +81,12 @@ int fk_gauss3(const fk_image *src, uint8_t *out, int64_t out_stride, double sigm
     if (rc != FK_OK) return rc;
     const int w = src->width, h = src->height, c = src->channels;
     const int64_t n = (int64_t)w * c;
-    uint8_t *a = malloc((size_t)n * (size_t)h);
-    uint8_t *b = malloc((size_t)n * (size_t)h);
-    uint32_t *colsum = malloc(sizeof(uint32_t) * (size_t)n);
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    uint8_t *a = fk_scratch_alloc(&scratch, (size_t)n * (size_t)h);
+    uint8_t *b = fk_scratch_alloc(&scratch, (size_t)n * (size_t)h);
+    uint32_t *colsum = fk_scratch_alloc(&scratch, sizeof(uint32_t) * (size_t)n);
     if (a == NULL || b == NULL || colsum == NULL) {
-        free(a);
-        free(b);
-        free(colsum);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
     for (int y = 0; y < h; y++) {
@@ -82,8 +105,6 @@ int fk_gauss3(const fk_image *src, uint8_t *out, int64_t out_stride, double sigm
     box_cols(a, n, b, n, n, h, radii[0], colsum);
     box_cols(b, n, a, n, n, h, radii[1], colsum);
     box_cols(a, n, out, out_stride, n, h, radii[2], colsum);
-    free(a);
-    free(b);
-    free(colsum);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }

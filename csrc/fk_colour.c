@@ -151,9 +151,9 @@ static int stats(const lab_tables *t, const fk_image *img, const fk_image *mask,
 
 static int check_pair(const fk_image *img, const fk_image *mask)
 {
-    int rc = fk_check_same_shape(img, mask, 0);
+    int rc = fk_check_mask(img, mask);
     if (rc != FK_OK) return rc;
-    if (mask->channels != 1 || (img->channels != 3 && img->channels != 4)) return FK_ECHANNELS;
+    if (img->channels != 3 && img->channels != 4) return FK_ECHANNELS;
     return FK_OK;
 }
 
@@ -183,11 +183,11 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
             || fabs(target_mean[k]) > 1e6)
             return FK_EARG;
     const int h = src->height, w = src->width, ch = src->channels;
-    float *lab = malloc(sizeof(float) * 3 * (size_t)h * (size_t)w);
-    lab_tables *t = malloc(sizeof(lab_tables));
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    float *lab = fk_scratch_alloc(&scratch, sizeof(float) * 3 * (size_t)h * (size_t)w);
+    lab_tables *t = fk_scratch_alloc(&scratch, sizeof(lab_tables));
     if (lab == NULL || t == NULL) {
-        free(lab);
-        free(t);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
     make_tables(t);
@@ -226,8 +226,7 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
             }
         }
     }
-    free(lab);
-    free(t);
+    fk_scratch_free(&scratch);
     return rc;
 }
 
@@ -246,10 +245,7 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
 {
     int rc = fk_check_view(img);
     if (rc != FK_OK) return rc;
-    if (mask != NULL) {
-        if ((rc = fk_check_same_shape(img, mask, 0)) != FK_OK) return rc;
-        if (mask->channels != 1) return FK_ECHANNELS;
-    }
+    if (mask != NULL && (rc = fk_check_mask(img, mask)) != FK_OK) return rc;
     if (mean == NULL || std == NULL || count == NULL) return FK_ENULL;
     if (img->channels < 1 || img->channels > 4) return FK_ECHANNELS;
     if (step < 1 || step > FK_MAX_SIDE || !(spread >= 0.0 && spread <= 1e6)) return FK_EARG;
@@ -394,20 +390,20 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     if (src == NULL || dst == NULL || grid == NULL) return FK_ENULL;
     if ((rc = fk_check_view(src)) != FK_OK) return rc;
     if ((rc = fk_check_same_shape(src, dst, 1)) != FK_OK) return rc;
-    if (neutral != NULL) {
-        if ((rc = fk_check_same_shape(src, neutral, 0)) != FK_OK) return rc;
-        if (neutral->channels != 1) return FK_ECHANNELS;
-    }
+    if (neutral != NULL && (rc = fk_check_mask(src, neutral)) != FK_OK) return rc;
     if (src->channels != 3) return FK_ECHANNELS;
     if (grid_h < 1 || grid_w < 1 || grid_h > FK_MAX_SIDE || grid_w > FK_MAX_SIDE) return FK_ESHAPE;
     if (grid_len < (int64_t)grid_h * grid_w * 6) return FK_EBOUNDS;
     if (!(neutral_ceiling > 0.0f && neutral_ceiling <= 1.0f)) neutral_ceiling = 1.0f;
     const int h = src->height, w = src->width;
-    lab_tables *t = malloc(sizeof(lab_tables));
-    int *xa = malloc(sizeof(int) * (size_t)w), *xb = malloc(sizeof(int) * (size_t)w);
-    float *xt = malloc(sizeof(float) * (size_t)w);
-    float *row = malloc(sizeof(float) * 6 * (size_t)grid_w); /* the grid interpolated down to this image row */
-    uint8_t *to_srgb = malloc(RELIGHT_ENC + 1);                 /* linear (in 1/RELIGHT_ENC steps) -> sRGB code */
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    lab_tables *t = fk_scratch_alloc(&scratch, sizeof(lab_tables));
+    int *xa = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
+    int *xb = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
+    float *xt = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)w);
+    /* the grid interpolated down to this image row; linear (in 1/RELIGHT_ENC steps) -> sRGB code */
+    float *row = fk_scratch_alloc(&scratch, sizeof(float) * 6 * (size_t)grid_w);
+    uint8_t *to_srgb = fk_scratch_alloc(&scratch, RELIGHT_ENC + 1);
     if (t == NULL || xa == NULL || xb == NULL || xt == NULL || row == NULL || to_srgb == NULL) {
         rc = FK_ENOMEM;
         goto done;
@@ -474,11 +470,6 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     }
     rc = FK_OK;
 done: /* the one way out once scratch memory is asked for */
-    free(t);
-    free(xa);
-    free(xb);
-    free(xt);
-    free(row);
-    free(to_srgb);
+    fk_scratch_free(&scratch);
     return rc;
 }

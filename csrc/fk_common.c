@@ -1,4 +1,6 @@
-/* Status messages, version and view checks. */
+/* Status messages, version, the view checks every routine shares, and per-call scratch memory. */
+#include <stdlib.h>
+
 #include "fk_internal.h"
 
 #ifndef FK_VERSION
@@ -62,4 +64,55 @@ int fk_check_same_shape(const fk_image *a, const fk_image *b, int check_channels
     if (check_channels && a->channels != b->channels)
         return FK_ECHANNELS;
     return FK_OK;
+}
+
+int fk_check_mask(const fk_image *img, const fk_image *mask)
+{
+    int rc = fk_check_same_shape(img, mask, 0);
+    if (rc != FK_OK)
+        return rc;
+    if (mask->channels != 1)
+        return FK_ECHANNELS;
+    return FK_OK;
+}
+
+int fk_check_paste(const fk_image *src, const fk_image *mask, const fk_image *dst, int32_t x, int32_t y)
+{
+    int rc = fk_check_same_shape(src, mask, 0);
+    if (rc != FK_OK)
+        return rc;
+    if ((rc = fk_check_view(dst)) != FK_OK)
+        return rc;
+    if (mask->channels != 1 || src->channels != dst->channels)
+        return FK_ECHANNELS;
+    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
+        return FK_EBOUNDS;
+    return FK_OK;
+}
+
+static void *scratch_keep(fk_scratch *s, void *p)
+{
+    if (p != NULL)
+        s->block[s->n++] = p;
+    return p;
+}
+
+void *fk_scratch_alloc(fk_scratch *s, size_t bytes)
+{
+    if (s->n >= FK_SCRATCH_BLOCKS)
+        return NULL;
+    return scratch_keep(s, malloc(bytes));
+}
+
+void *fk_scratch_calloc(fk_scratch *s, size_t count, size_t size)
+{
+    if (s->n >= FK_SCRATCH_BLOCKS)
+        return NULL;
+    return scratch_keep(s, calloc(count, size));
+}
+
+void fk_scratch_free(fk_scratch *s)
+{
+    while (s->n > 0)
+        free(s->block[--s->n]);
 }

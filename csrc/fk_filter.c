@@ -21,10 +21,7 @@ static int check_io(const fk_image *src, const fk_image *mask, const fk_image *d
 {
     int rc = fk_check_same_shape(src, dst, 1);
     if (rc != FK_OK) return rc;
-    if (mask != NULL) {
-        if ((rc = fk_check_same_shape(src, mask, 0)) != FK_OK) return rc;
-        if (mask->channels != 1) return FK_ECHANNELS;
-    }
+    if (mask != NULL && (rc = fk_check_mask(src, mask)) != FK_OK) return rc;
     if (!(strength >= 0.0 && strength <= 1.0)) return FK_EARG;
     return FK_OK;
 }
@@ -66,17 +63,14 @@ static inline int win_count(int x, int n, int r)
 DEFINE_HWIN(hwin_u32_c, uint32_t)
 DEFINE_HWIN(hwin_f_c, float)
 
-#define FK_DISPATCH(call1, call3, call4) \
-    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
-
 static void hwin_u32(const uint32_t *in, int w, int c, int r, uint32_t *out)
 {
-    FK_DISPATCH(hwin_u32_c(in, w, r, out, 1), hwin_u32_c(in, w, r, out, 3), hwin_u32_c(in, w, r, out, 4));
+    FK_DISPATCH(c, hwin_u32_c(in, w, r, out, 1), hwin_u32_c(in, w, r, out, 3), hwin_u32_c(in, w, r, out, 4));
 }
 
 static void hwin_f(const float *in, int w, int c, int r, float *out)
 {
-    FK_DISPATCH(hwin_f_c(in, w, r, out, 1), hwin_f_c(in, w, r, out, 3), hwin_f_c(in, w, r, out, 4));
+    FK_DISPATCH(c, hwin_f_c(in, w, r, out, 1), hwin_f_c(in, w, r, out, 3), hwin_f_c(in, w, r, out, 4));
 }
 
 /* Column sums: cs += sign * row (and cs2 += sign * row^2), vectorised. */
@@ -145,15 +139,13 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     /* The two passes run together, pass 2 r rows behind pass 1, so a and b live in a ring of 2r + 2 rows
        (cache-resident) rather than whole images. */
     const int ring = 2 * r + 2;
-    float *A = malloc(sizeof(float) * (size_t)n * (size_t)ring);
-    float *B = malloc(sizeof(float) * (size_t)n * (size_t)ring);
-    uint32_t *u32 = malloc(sizeof(uint32_t) * 4 * (size_t)n);
-    float *f32 = malloc(sizeof(float) * 9 * (size_t)n);
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    float *A = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n * (size_t)ring);
+    float *B = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n * (size_t)ring);
+    uint32_t *u32 = fk_scratch_alloc(&scratch, sizeof(uint32_t) * 4 * (size_t)n);
+    float *f32 = fk_scratch_alloc(&scratch, sizeof(float) * 9 * (size_t)n);
     if (A == NULL || B == NULL || u32 == NULL || f32 == NULL) {
-        free(A);
-        free(B);
-        free(u32);
-        free(f32);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
     uint32_t *cs1 = u32, *cs2 = u32 + n, *s1 = u32 + 2 * n, *s2 = u32 + 3 * n;
@@ -203,10 +195,7 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
         guided_out(sa, sb, ic, wt, src->data + (int64_t)yy * src->stride, buf,
                    dst->data + (int64_t)yy * dst->stride, n);
     }
-    free(A);
-    free(B);
-    free(u32);
-    free(f32);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }
 

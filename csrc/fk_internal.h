@@ -18,8 +18,42 @@ int fk_check_view(const fk_image *im);
 /* The same, and that two views have the same height and width (and channels when check_channels). */
 int fk_check_same_shape(const fk_image *a, const fk_image *b, int check_channels);
 
-/* Three rounded box blurs approximating a Gaussian of sigma (fk_box.c): src (any channels) into out, which
- * has src's width * channels bytes a row, out_stride apart; out may be src's own buffer. */
+/* That mask is a valid one-channel view of img's height and width (img checked too). */
+int fk_check_mask(const fk_image *img, const fk_image *mask);
+
+/* The checks of a paste of src through mask into dst at (x, y): src and mask of one size, mask one channel,
+ * src and dst the same channels, and the region inside dst. */
+int fk_check_paste(const fk_image *src, const fk_image *mask, const fk_image *dst, int32_t x, int32_t y);
+
+/* Scratch memory of one call. Blocks from fk_scratch_alloc and fk_scratch_calloc (malloc and calloc, NULL when
+ * they fail or the table is full) are all freed by one fk_scratch_free, so a routine that asks for several has a
+ * single cleanup path whichever request fails. Start from FK_SCRATCH_INIT. */
+#define FK_SCRATCH_BLOCKS 8
+typedef struct {
+    void *block[FK_SCRATCH_BLOCKS];
+    int n;
+} fk_scratch;
+#define FK_SCRATCH_INIT {{NULL}, 0}
+void *fk_scratch_alloc(fk_scratch *s, size_t bytes);
+void *fk_scratch_calloc(fk_scratch *s, size_t count, size_t size);
+void fk_scratch_free(fk_scratch *s);
+
+/* Runs call1, call3 or call4 by the channel count c (1, 3, else 4), so each kernel is compiled once per channel
+ * count and its inner loops see a constant. */
+#define FK_DISPATCH(c, call1, call3, call4)                                                                   \
+    do {                                                                                                        \
+        if ((c) == 1) {                                                                                         \
+            call1;                                                                                              \
+        } else if ((c) == 3) {                                                                                  \
+            call3;                                                                                              \
+        } else {                                                                                                \
+            call4;                                                                                              \
+        }                                                                                                       \
+    } while (0)
+
+/* Three rounded box blurs approximating a Gaussian of sigma (fk_box.c, box sizes by fk_box_sizes_for_gauss):
+ * src (any channels) into out, which has src's width * channels bytes a row, out_stride apart; out may be src's
+ * own buffer. */
 int fk_gauss3(const fk_image *src, uint8_t *out, int64_t out_stride, double sigma);
 
 /* First index in [lo, hi) with (p[j] & bits) != 0, or -1; eight bytes at a time (mask bounding boxes). */

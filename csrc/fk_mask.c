@@ -176,11 +176,11 @@ static int morph(const fk_image *src, fk_image *dst, int32_t radius, int is_max)
     if (radius < 0 || radius > FK_MAX_SIDE) return FK_EARG;
     const int w = src->width, h = src->height, r = radius;
     /* tmp holds the vertical pass; pad holds one row with r replicated pixels on each side. */
-    uint8_t *tmp = malloc((size_t)w * (size_t)h);
-    uint8_t *pad = malloc((size_t)w + 2 * (size_t)r);
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    uint8_t *tmp = fk_scratch_alloc(&scratch, (size_t)w * (size_t)h);
+    uint8_t *pad = fk_scratch_alloc(&scratch, (size_t)w + 2 * (size_t)r);
     if (tmp == NULL || pad == NULL) {
-        free(tmp);
-        free(pad);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
     for (int y = 0; y < h; y++) {
@@ -200,8 +200,7 @@ static int morph(const fk_image *src, fk_image *dst, int32_t radius, int is_max)
         for (int dx = 1; dx <= 2 * r; dx++)
             minmax_into(out, pad + dx, w, is_max);
     }
-    free(tmp);
-    free(pad);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }
 
@@ -218,28 +217,6 @@ int fk_dilate_mask(const fk_image *src, fk_image *dst, int32_t radius)
 /* ------------------------------------------------------------------------------------------------------------ */
 /* Feathering: three box blurs approximate a Gaussian of the given sigma (fk_box.c). */
 
-#define FK_MAX_BOX_RADIUS 2047
-
-int fk_box_sizes_for_gauss(double sigma, int32_t *radii)
-{
-    if (radii == NULL) return FK_ENULL;
-    if (!isfinite(sigma) || sigma < 0.0) return FK_EARG;
-    const int n = 3;
-    double w_ideal = sqrt(12.0 * sigma * sigma / n + 1.0);
-    int wl = (int)floor(w_ideal);
-    if (wl % 2 == 0) wl--;
-    const int wu = wl + 2;
-    double m_ideal = (12.0 * sigma * sigma - n * wl * wl - 4.0 * n * wl - 3.0 * n) / (-4.0 * wl - 4.0);
-    int m = (int)floor(m_ideal + 0.5);
-    for (int i = 0; i < n; i++) {
-        int size = i < m ? wl : wu;
-        int r = (size - 1) / 2;
-        if (r > FK_MAX_BOX_RADIUS) return FK_ETOOLARGE;
-        radii[i] = r;
-    }
-    return FK_OK;
-}
-
 int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma)
 {
     int rc = fk_check_same_shape(src, dst, 1);
@@ -253,12 +230,8 @@ int fk_feather_mask(const fk_image *src, fk_image *dst, double sigma)
 
 int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y)
 {
-    int rc = fk_check_same_shape(src, mask, 0);
+    int rc = fk_check_paste(src, mask, dst, x, y);
     if (rc != FK_OK) return rc;
-    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
-    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
-    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
-        return FK_EBOUNDS;
     const int ch = src->channels, w = src->width;
     for (int i = 0; i < src->height; i++) {
         const uint8_t *s = src->data + (int64_t)i * src->stride;

@@ -217,24 +217,21 @@ static inline void smooth_c(const grid *g, int nfull, int nband, int full_first,
     if (ss != NULL) *ss = acc;
 }
 
-#define FK_DISPATCH(call1, call3, call4) \
-    do { if (c == 1) { call1; } else if (c == 3) { call3; } else { call4; } } while (0)
-
 /* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
 static void smooth(const grid *g, int c, int nfull, int nband, int full_first, double *ss)
 {
-    FK_DISPATCH(smooth_c(g, nfull, nband, full_first, ss, 1), smooth_c(g, nfull, nband, full_first, ss, 3),
+    FK_DISPATCH(c, smooth_c(g, nfull, nband, full_first, ss, 1), smooth_c(g, nfull, nband, full_first, ss, 3),
                 smooth_c(g, nfull, nband, full_first, ss, 4));
 }
 
 static void restrict_residual(const grid *fine, const grid *coarse, int c)
 {
-    FK_DISPATCH(restrict_c(fine, coarse, 1), restrict_c(fine, coarse, 3), restrict_c(fine, coarse, 4));
+    FK_DISPATCH(c, restrict_c(fine, coarse, 1), restrict_c(fine, coarse, 3), restrict_c(fine, coarse, 4));
 }
 
 static void prolong_add(const grid *coarse, const grid *fine, int c)
 {
-    FK_DISPATCH(prolong_c(coarse, fine, 1), prolong_c(coarse, fine, 3), prolong_c(coarse, fine, 4));
+    FK_DISPATCH(c, prolong_c(coarse, fine, 1), prolong_c(coarse, fine, 3), prolong_c(coarse, fine, 4));
 }
 
 static double residual_norm2(const grid *g, int c)
@@ -243,7 +240,7 @@ static double residual_norm2(const grid *g, int c)
     for (int i = 1; i < g->h - 1; i++) {
         float r = 0.0f;
         float *row = g->ring + 3 * (int64_t)g->w * c;
-        FK_DISPATCH(r = residual_row_c(g, i, row, 1), r = residual_row_c(g, i, row, 3),
+        FK_DISPATCH(c, r = residual_row_c(g, i, row, 1), r = residual_row_c(g, i, row, 3),
                     r = residual_row_c(g, i, row, 4));
         ss += (double)r;
     }
@@ -304,17 +301,15 @@ static void add_run(uint8_t *restrict out, const uint8_t *restrict in, int n, in
 static int mark_band(grid *g, int d)
 {
     const int h = g->h, w = g->w;
-    uint8_t *fixed = calloc((size_t)(w + 2 * d), 1);
-    uint8_t *near = calloc((size_t)h * (size_t)w, 1);
-    uint8_t *cnt = calloc((size_t)w, 1);
-    int32_t *odd = malloc(sizeof(int32_t) * (size_t)w);
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    uint8_t *fixed = fk_scratch_calloc(&scratch, (size_t)(w + 2 * d), 1);
+    uint8_t *near = fk_scratch_calloc(&scratch, (size_t)h * (size_t)w, 1);
+    uint8_t *cnt = fk_scratch_calloc(&scratch, (size_t)w, 1);
+    int32_t *odd = fk_scratch_alloc(&scratch, sizeof(int32_t) * (size_t)w);
     g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
     g->bidx = malloc(sizeof(int32_t) * (size_t)h * (size_t)w + sizeof(int32_t));
     if (fixed == NULL || near == NULL || cnt == NULL || odd == NULL || g->bptr == NULL || g->bidx == NULL) {
-        free(fixed);
-        free(near);
-        free(cnt);
-        free(odd);
+        fk_scratch_free(&scratch);
         return FK_ENOMEM; /* bptr and bidx are freed with the grid */
     }
     for (int i = 0; i < h; i++) {
@@ -342,10 +337,7 @@ static int mark_band(grid *g, int d)
         if (i - d >= 0) add_run(cnt, near + (int64_t)(i - d) * w, w, 0);
     }
     g->bptr[2 * h] = n;
-    free(fixed);
-    free(near);
-    free(cnt);
-    free(odd);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }
 
@@ -520,12 +512,8 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                      int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
                      int32_t *cycles, double *residual_out)
 {
-    int rc = fk_check_same_shape(src, mask, 0);
+    int rc = fk_check_paste(src, mask, dst, x, y);
     if (rc != FK_OK) return rc;
-    if ((rc = fk_check_view(dst)) != FK_OK) return rc;
-    if (mask->channels != 1 || src->channels != dst->channels) return FK_ECHANNELS;
-    if (x < 0 || y < 0 || (int64_t)x + src->width > dst->width || (int64_t)y + src->height > dst->height)
-        return FK_EBOUNDS;
     if (mode != 0 && mode != 1) return FK_EARG;
     if (!(tol > 0.0 && tol < 1.0) || max_cycles < 0 || max_cycles > 1000) return FK_EARG;
     if (cycles == NULL || residual_out == NULL) return FK_ENULL;
@@ -634,11 +622,11 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             free(abuf);
             return FK_ENOMEM;
         }
-        FK_DISPATCH(setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
+        FK_DISPATCH(c, setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
                     setup_normal_c(g0, &st, scratch, 4));
         free(scratch);
     } else {
-        FK_DISPATCH(setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
+        FK_DISPATCH(c, setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
     }
     /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
     for (int k = 1; k < nl; k++) {
@@ -694,7 +682,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     {
         float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
-        FK_DISPATCH(fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
+        FK_DISPATCH(c, fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
 
     /* V-cycles until the relative residual reaches tol. In normal mode the starting residual lives on the
@@ -714,7 +702,7 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
     /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
     out_t ot = {sroi, droi, src->stride, dst->stride, gr0, gc0, gh, gw, w, solution};
     uint8_t *obuf = (uint8_t *)g0->ring; /* a row of gw * c bytes fits in the ring's rows of floats */
-    FK_DISPATCH(write_out_c(g0, &ot, obuf, 1), write_out_c(g0, &ot, obuf, 3), write_out_c(g0, &ot, obuf, 4));
+    FK_DISPATCH(c, write_out_c(g0, &ot, obuf, 1), write_out_c(g0, &ot, obuf, 3), write_out_c(g0, &ot, obuf, 4));
     free_grids(g, nl);
     free(fbuf);
     free(abuf);
