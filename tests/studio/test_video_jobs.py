@@ -205,7 +205,7 @@ def test_close_leaves_queued_jobs_to_the_next_studio(tmp_path, clock, studio_cli
     deadline = time.monotonic() + 60
     while first.videos._workers.keys() and time.monotonic() < deadline:  # the first job's worker finishes its cleanup
         time.sleep(0.01)
-    assert not first.videos._workers.keys() and not first.videos._cancelled  # nothing of them is held here any more
+    assert not first.videos._workers.keys() and not first.videos._workers._cancelled  # nothing of them held here
     monkeypatch.setattr(fv, "fuse_video", real)
     later = first.videos.submit(act.id, mat.id, photo("biden.jpg"))  # a new pool: nothing counted ahead of it
     assert later.queue_length == 0

@@ -33,3 +33,26 @@ def test_a_task_is_queued_once_and_closing_drops_what_never_started() -> None:
 def test_no_threads_no_work() -> None:
     workers = Workers(0, threading.RLock())
     assert not workers.submit("a", lambda: None) and workers.keys() == [] and workers.close() == []
+
+
+def test_a_cancelled_task_is_told_while_it_is_here_and_forgotten_when_it_ends() -> None:
+    workers = Workers(1, threading.RLock())
+    started, release, ended = threading.Event(), threading.Event(), threading.Event()
+    seen: list[bool] = []
+
+    def task() -> None:
+        started.set()
+        release.wait(5)
+        seen.append(workers.cancelled("a"))
+        workers.finished("a")
+        ended.set()
+
+    workers.cancel("a")  # not here yet: nothing to tell
+    assert not workers.cancelled("a")
+    assert workers.submit("a", task) and started.wait(5)
+    workers.cancel("a")
+    assert workers.cancelled("a")
+    release.set()
+    assert ended.wait(5) and seen == [True]
+    assert not workers.cancelled("a")  # it left the books, its cancellation with it
+    workers.close()

@@ -101,7 +101,6 @@ class Videos:
     _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
     # Queued or running here: job ids and "preprocess:{material_id}".
     _workers: Workers = attrs.field(init=False)
-    _cancelled: set[str] = attrs.field(init=False, factory=set)
 
     preprocessing: Preprocessing = attrs.field(init=False)
 
@@ -255,7 +254,7 @@ class Videos:
                 job = self._current(job_id, call)
                 if job.done:
                     return job
-                self._cancelled.add(job_id)
+                self._workers.cancel(job_id)
                 now = s.now()
                 job = attrs.evolve(job, status=JobStatus.FAILED, error_code=JobCancelledError.code,
                                    error_message="cancelled by the caller", updated=now,
@@ -280,10 +279,7 @@ class Videos:
 
     def close(self, *, wait: bool = True) -> None:
         """Stop the worker threads (queued jobs stay queued in storage, for the next studio opened)."""
-        dropped = self._workers.close(wait=wait)
-        with self._lock:  # what never started is no longer queued here (it is, in storage)
-            for task in dropped:
-                self._cancelled.discard(task)
+        self._workers.close(wait=wait)  # what never started is no longer queued here (it is, in storage)
 
     # -- workers -------------------------------------------------------------------------------------------------
 
@@ -325,9 +321,7 @@ class Videos:
             with contextlib.suppress(Exception):
                 self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         finally:
-            with self._lock:
-                self._workers.finished(job_id)
-                self._cancelled.discard(job_id)
+            self._workers.finished(job_id)
 
     def _process(self, job_id: str) -> None:
         s = self._studio
@@ -340,7 +334,7 @@ class Videos:
                 with contextlib.suppress(Exception):
                     s.store.delete_prefix(keys.job_folder(job_id))
                 return
-            if job.status != JobStatus.QUEUED or job_id in self._cancelled:
+            if job.status != JobStatus.QUEUED or self._workers.cancelled(job_id):
                 return
             job = attrs.evolve(job, status=JobStatus.PROCESSING, attempts=job.attempts + 1, progress=0.0,
                                updated=s.now())
@@ -378,7 +372,7 @@ class Videos:
         last = [0.0]
 
         def progress(fraction: float) -> None:
-            if job.id in self._cancelled:
+            if self._workers.cancelled(job.id):
                 raise Cancelled
             if fraction - last[0] >= 0.1 and fraction < 1.0:
                 last[0] = fraction
@@ -389,7 +383,7 @@ class Videos:
 
         result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
                             progress=progress)
-        if job.id in self._cancelled:  # cancelled after the last frame: write nothing
+        if self._workers.cancelled(job.id):  # cancelled after the last frame: write nothing
             raise Cancelled
         with builtins.open(out, "rb") as rfh:
             data = rfh.read()
@@ -490,12 +484,10 @@ class Videos:
                     continue
                 if job.material_id not in material_ids and job.request_id not in request_ids:
                     continue
-                self._cancelled.add(job_id)
+                self._workers.cancel(job_id)
                 s.store.delete(keys.job_doc(job_id))
                 if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
                     removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
-                if not self._workers.holds(job_id):
-                    self._cancelled.discard(job_id)
                 s.store.delete_prefix(keys.job_folder(job_id))
         return removed
 
