@@ -1,4 +1,5 @@
-"""Face analysis on onnxruntime: BlazeFace detection, the 468-point MediaPipe face mesh and its topology.
+"""Face analysis on onnxruntime: BlazeFace detection, the 468-point MediaPipe face mesh and its topology, and
+drawing the faces found on a copy of the picture (:func:`draw_faces`).
 
 The models ship inside the package (``models/``, MediaPipe's, Apache-2.0, see ``models/NOTICE``)
 and are checked against ``models/manifest.json`` (sha256) when first used. One onnxruntime session per model and
@@ -8,6 +9,7 @@ and are checked against ``models/manifest.json`` (sha256) when first used. One o
 from fusionkit.vision._runtime import RuntimeOptions
 from fusionkit.vision.api import analyze, detect_faces
 from fusionkit.vision.detector import DETECTOR_MODELS, DetectorModel, FaceDetector
+from fusionkit.vision.draw import draw_faces
 from fusionkit.vision.landmarker import FaceLandmarker
 from fusionkit.vision.topology import REGION_NAMES, MeshTopology, mesh_topology, mesh_topology_connections
 
@@ -21,6 +23,7 @@ __all__ = [
     "RuntimeOptions",
     "analyze",
     "detect_faces",
+    "draw_faces",
     "mesh_topology",
     "mesh_topology_connections",
 ]
