@@ -152,8 +152,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _actions(p: argparse.ArgumentParser) -> _Commands[_Parser]:
-    return p.add_subparsers(dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+def _group(commands: _Commands[_Parser], common: _Parser, name: str, func: Callable[[argparse.Namespace], int],
+           summary: str, description: str) -> _Parser:
+    """The parser of one command group: the common options, ``summary`` in the list of commands, ``func`` to run."""
+    p: _Parser = commands.add_parser(name, parents=[common], help=summary, description=description)
+    p.set_defaults(func=func)
+    return p
+
+
+def _action_group(commands: _Commands[_Parser], common: _Parser, name: str, func: Callable[[argparse.Namespace], int],
+                  summary: str, description: str) -> Callable[[str, str], _Parser]:
+    """A command group of ACTIONs: returns the function that adds one (its name and help) with the common options."""
+    actions = _group(commands, common, name, func, summary, description).add_subparsers(
+        dest="action", metavar="ACTION", required=True, parser_class=_Parser)
+
+    def add(action: str, summary: str) -> _Parser:
+        parser: _Parser = actions.add_parser(action, parents=[common], help=summary)
+        return parser
+
+    return add
 
 
 def _add_degrees(p: argparse.ArgumentParser) -> None:
@@ -164,13 +181,11 @@ def _add_degrees(p: argparse.ArgumentParser) -> None:
 
 
 def _add_fuse(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("fuse", parents=[common],
-                            help="fuse user faces into a template picture or a studio material",
-                            description="Fuse one to six user faces into a TEMPLATE picture and write OUT. Several "
-                            "USER pictures go into the template's faces 0, 1, ... (largest first); one goes into the "
-                            "largest. A USER folder fuses each of its pictures into the template, one by one, into "
-                            "the folder OUT. With --studio, fuse into a stored material instead: fusionkit --studio "
-                            "URL fuse --material ID USER [USER...] [-o OUT].")
+    p = _group(commands, common, "fuse", cmd_fuse, "fuse user faces into a template picture or a studio material",
+               "Fuse one to six user faces into a TEMPLATE picture and write OUT. Several USER pictures go into the "
+               "template's faces 0, 1, ... (largest first); one goes into the largest. A USER folder fuses each of "
+               "its pictures into the template, one by one, into the folder OUT. With --studio, fuse into a stored "
+               "material instead: fusionkit --studio URL fuse --material ID USER [USER...] [-o OUT].")
     p.add_argument("pictures", nargs="+", metavar="PICTURE", help="TEMPLATE USER [USER...] (with --studio: USER...)")
     p.add_argument("-o", "--out", metavar="OUT", help="the fused picture (.jpg or .png; written whole or not at all)")
     _add_degrees(p)
@@ -184,75 +199,65 @@ def _add_fuse(commands: _Commands[_Parser], common: _Parser) -> None:
                    help="text written into the file's metadata (repeatable)")
     p.add_argument("--material", metavar="ID", help="with --studio: the material to fuse into")
     p.add_argument("--activity", metavar="ID", help="with --studio: the material's activity (default: its own)")
-    p.set_defaults(func=cmd_fuse)
 
 
 def _add_detect(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("detect", parents=[common], help="find the faces of a picture and draw them on a copy",
-                            description="List the faces of IMAGE (largest first) with their boxes; --draw writes a "
-                            "copy with each face's box, index and 468-point mesh.")
+    p = _group(commands, common, "detect", cmd_detect, "find the faces of a picture and draw them on a copy",
+               "List the faces of IMAGE (largest first) with their boxes; --draw writes a copy with each face's box, "
+               "index and 468-point mesh.")
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--draw", metavar="OUT", help="write a copy with the faces drawn (.jpg or .png)")
     p.add_argument("--model", choices=DETECTOR_MODELS, default="auto",
                    help="face detector: auto (every face from 34 px; default), thorough (small faces behind a "
                    "large one too), short or full (one model, once)")
-    p.set_defaults(func=cmd_detect)
 
 
 def _add_activity(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("activity", parents=[common], help="studio activities: create, list, get, rename, delete",
-                            description="Manage the studio's activities (named groups of materials).")
-    acts = _actions(p)
-    a = acts.add_parser("create", parents=[common], help="create an activity; prints its id")
+    action = _action_group(commands, common, "activity", cmd_activity,
+                           "studio activities: create, list, get, rename, delete",
+                           "Manage the studio's activities (named groups of materials).")
+    a = action("create", "create an activity; prints its id")
     a.add_argument("name", metavar="NAME")
     _add_degrees(a)
-    acts.add_parser("list", parents=[common], help="every activity, oldest first")
-    for action, text in (("get", "one activity"), ("delete", "delete an activity with its materials and results")):
-        a = acts.add_parser(action, parents=[common], help=text)
-        a.add_argument("activity_id", metavar="ACTIVITY_ID")
-    a = acts.add_parser("rename", parents=[common], help="give an activity a new name")
+    action("list", "every activity, oldest first")
+    for name, text in (("get", "one activity"), ("delete", "delete an activity with its materials and results")):
+        action(name, text).add_argument("activity_id", metavar="ACTIVITY_ID")
+    a = action("rename", "give an activity a new name")
     a.add_argument("activity_id", metavar="ACTIVITY_ID")
     a.add_argument("name", metavar="NAME")
-    p.set_defaults(func=cmd_activity)
 
 
 def _add_material(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("material", parents=[common], help="studio materials: upload, list, get, delete",
-                            description="Manage the template pictures (materials) of an activity.")
-    mats = _actions(p)
-    m = mats.add_parser("upload", parents=[common], help="upload template pictures; their faces are found now")
+    action = _action_group(commands, common, "material", cmd_material, "studio materials: upload, list, get, delete",
+                           "Manage the template pictures (materials) of an activity.")
+    m = action("upload", "upload template pictures; their faces are found now")
     m.add_argument("activity_id", metavar="ACTIVITY_ID")
     m.add_argument("files", nargs="+", metavar="FILE", help="JPEG or PNG pictures")
     m.add_argument("--name", help="a name for people (default: the file name)")
     _add_degrees(m)
-    m = mats.add_parser("list", parents=[common], help="a page of an activity's materials")
+    m = action("list", "a page of an activity's materials")
     m.add_argument("activity_id", metavar="ACTIVITY_ID")
     m.add_argument("--limit", type=_whole(1, 100), default=20, help="page size, 1-100 (default 20)")
     m.add_argument("--offset", type=_whole(0, 10**9), default=0, help="materials to skip (default 0)")
-    for action, text in (("get", "one material and its face ids"),
-                         ("delete", "delete a material with its faces and results")):
-        m = mats.add_parser(action, parents=[common], help=text)
-        m.add_argument("material_id", metavar="MATERIAL_ID")
-    p.set_defaults(func=cmd_material)
+    for name, text in (("get", "one material and its face ids"),
+                       ("delete", "delete a material with its faces and results")):
+        action(name, text).add_argument("material_id", metavar="MATERIAL_ID")
 
 
 def _add_result(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("result", parents=[common], help="a stored fusion result: its record, or its picture",
-                            description="Show a stored result of 'fuse --studio' (until it expires); -o writes its "
-                            "picture.")
-    r = _actions(p).add_parser("get", parents=[common], help="the result's record; -o OUT writes its picture")
+    get = _action_group(commands, common, "result", cmd_result, "a stored fusion result: its record, or its picture",
+                        "Show a stored result of 'fuse --studio' (until it expires); -o writes its picture.")
+    r = get("get", "the result's record; -o OUT writes its picture")
     r.add_argument("result_id", metavar="RESULT_ID")
     r.add_argument("-o", "--out", metavar="OUT", help="write the picture here (.jpg for JPEG results, .png for PNG)")
-    p.set_defaults(func=cmd_result)
 
 
 def _add_video(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("video", parents=[common], help="video fusion jobs: submit, status, cancel, wait",
-                            description="Fuse user faces into a video material (upload an MP4 with 'material "
-                            "upload'). 'submit' queues a job and prints its id; 'wait' runs the studio's queued jobs "
-                            "here and waits for one (exit 1 if it failed).")
-    vids = _actions(p)
-    v = vids.add_parser("submit", parents=[common], help="queue a video fusion job; prints its id")
+    action = _action_group(commands, common, "video", cmd_video, "video fusion jobs: submit, status, cancel, wait",
+                           "Fuse user faces into a video material (upload an MP4 with 'material upload'). 'submit' "
+                           "queues a job and prints its id; 'wait' runs the studio's queued jobs here and waits for "
+                           "one (exit 1 if it failed).")
+    v = action("submit", "queue a video fusion job; prints its id")
     v.add_argument("users", nargs="+", metavar="USER", help="user pictures, into the video's faces 0, 1, ...")
     v.add_argument("--material", metavar="ID", help="the video material")
     v.add_argument("--activity", metavar="ID", help="the material's activity (default: its own)")
@@ -261,39 +266,33 @@ def _add_video(commands: _Commands[_Parser], common: _Parser) -> None:
     v.add_argument("--wait", action="store_true", help="run the job now and wait for it")
     v.add_argument("--timeout", type=_positive("seconds"), metavar="S",
                    help="with --wait: give up waiting after S seconds")
-    for action, text in (("status", "the job's status, progress, error or output"),
-                         ("cancel", "cancel a queued or running job"),
-                         ("wait", "run the studio's queued jobs here and wait for this one")):
-        v = vids.add_parser(action, parents=[common], help=text)
+    for name, text in (("status", "the job's status, progress, error or output"),
+                       ("cancel", "cancel a queued or running job"),
+                       ("wait", "run the studio's queued jobs here and wait for this one")):
+        v = action(name, text)
         v.add_argument("job_id", metavar="JOB_ID")
-        if action == "wait":
+        if name == "wait":
             v.add_argument("--timeout", type=_positive("seconds"), metavar="S", help="give up waiting after S seconds")
-    p.set_defaults(func=cmd_video)
 
 
 def _add_logs(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("logs", parents=[common], help="the studio's request log",
-                            description="Print the studio's logged requests, oldest first (default: the last 24 "
-                            "hours).")
+    p = _group(commands, common, "logs", cmd_logs, "the studio's request log",
+               "Print the studio's logged requests, oldest first (default: the last 24 hours).")
     p.add_argument("--since", type=_when, metavar="TIME", help="ISO 8601 start (default: --hours before --until)")
     p.add_argument("--until", type=_when, metavar="TIME", help="ISO 8601 end (default: now)")
     p.add_argument("--hours", type=_positive("hours"), default=24.0, metavar="H",
                    help="how far back, when --since is not given")
     p.add_argument("--interface", metavar="NAME", help="only this call, e.g. FuseFace or UploadMaterial")
-    p.set_defaults(func=cmd_logs)
 
 
 def _add_sweep(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("sweep", parents=[common], help="delete everything in the studio that has expired",
-                            description="Delete expired results and log lines (and leftovers of interrupted uploads).")
-    p.set_defaults(func=cmd_sweep)
+    _group(commands, common, "sweep", cmd_sweep, "delete everything in the studio that has expired",
+           "Delete expired results and log lines (and leftovers of interrupted uploads).")
 
 
 def _add_erase(commands: _Commands[_Parser], common: _Parser) -> None:
-    p = commands.add_parser("erase", parents=[common], help="erase results and log lines that name the given ids",
-                            description="Serve a data-subject request: remove every stored result and log line that "
-                            "refers to one of the ids.")
+    p = _group(commands, common, "erase", cmd_erase, "erase results and log lines that name the given ids",
+               "Serve a data-subject request: remove every stored result and log line that refers to one of the ids.")
     p.add_argument("--material", action="append", metavar="ID", help="a material id (repeatable)")
     p.add_argument("--result", action="append", metavar="ID", help="a result id (repeatable)")
     p.add_argument("--request", action="append", metavar="ID", help="a request id (repeatable)")
-    p.set_defaults(func=cmd_erase)
