@@ -6,7 +6,6 @@ occluder, exposure drift and JPEG noise are not changes.
 
 from __future__ import annotations
 
-import functools
 import math
 import tracemalloc
 from fractions import Fraction
@@ -18,7 +17,7 @@ import pytest
 
 from fusionkit.errors import ParameterValueError
 from fusionkit.imaging.shots import ShotChange, ShotDetector, ShotKind
-from fusionkit.samples import sample_path
+from tests.photos import luma
 
 SMALL, LARGE = (640, 360), (1280, 720)
 Frames = list[np.ndarray]
@@ -33,17 +32,9 @@ class Camera(NamedTuple):
     roll: float = 0.0
 
 
-@functools.cache
-def photo_luma(name: str) -> np.ndarray:
-    """The sample photo's luma, as a decoder's YUV420 frame would carry it."""
-    rgb = cv2.cvtColor(cv2.imread(str(sample_path(name)), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-    h, w = (rgb.shape[0] // 2) * 2, (rgb.shape[1] // 2) * 2
-    return cv2.cvtColor(np.ascontiguousarray(rgb[:h, :w]), cv2.COLOR_RGB2YUV_I420)[:h]
-
-
 def film(name: str, n: int, size: tuple[int, int], start: Camera, end: Camera | None = None) -> Frames:
     """``n`` frames of the photo while the camera moves linearly from ``start`` to ``end`` (inside the photo)."""
-    img = photo_luma(name)
+    img = luma(name)
     h, w = img.shape
     out_w, out_h = size
     end = end or start
@@ -252,7 +243,7 @@ def test_a_person_walking_in_fast_is_not_a_change(speed):
     # Another photo (a person, textured) slides in from the right over a third of the frame at 4-8 % of the width
     # per frame: most of the picture still shows what it showed, so it is the same shot.
     w, h = SMALL
-    person = cv2.resize(photo_luma("astronaut.png"), (w - 2 * w // 3, h))
+    person = cv2.resize(luma("astronaut.png"), (w - 2 * w // 3, h))
     frames = []
     for i, f in enumerate(pan_zoom(SMALL, 40)):
         f = f.copy()

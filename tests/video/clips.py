@@ -14,7 +14,7 @@ import av
 import cv2
 import numpy as np
 
-from fusionkit.samples import sample_path
+from tests.photos import photo as sample_photo
 
 
 def camera(t: float, duration: float) -> tuple[float, float, float]:
@@ -54,7 +54,7 @@ def make_clip(
 ) -> Path:
     """Write an H.264 MP4 (yuv420p) of ``seconds`` at ``fps`` with a 440 Hz AAC tone (44.1 kHz stereo); see
     :func:`render_frame` for ``reflect``."""
-    photo = cv2.cvtColor(cv2.imread(str(sample_path(sample))), cv2.COLOR_BGR2RGB)
+    photo = sample_photo(sample)
     n = round(seconds * fps)
     options = {"movflags": "+faststart"} if faststart else {}
     with av.open(str(path), "w", format="mp4", options=options) as out:
@@ -97,7 +97,7 @@ def make_entering_clip(path: Path, *, enter_s: float = 0.5, seconds: float = 1.2
                        width: int = 640, height: int = 360, first_face: bool = True) -> Path:
     """two_people.jpg (obama3 left, biden right) with the right-hand person hidden behind grey until ``enter_s``
     seconds (and the left-hand one too, for the whole clip, unless ``first_face``); a still camera, no audio."""
-    photo = cv2.cvtColor(cv2.imread(str(sample_path("two_people.jpg"))), cv2.COLOR_BGR2RGB)
+    photo = sample_photo("two_people.jpg")
     base = np.asarray(cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA), dtype=np.uint8)
     with av.open(str(path), "w", format="mp4") as out:
         vs = out.add_stream("libx264", rate=fps)

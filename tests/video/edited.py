@@ -40,8 +40,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from fusionkit.samples import sample_path
-from fusionkit.vision import analyze
+from tests import photos
 from tests.video.clips import write_tone
 
 __all__ = [
@@ -424,20 +423,9 @@ def _ease(v: float) -> float:
 
 
 @functools.cache
-def _photo(name: str) -> NDArray[np.uint8]:
-    """A sample photo as read-only RGB, read once per process."""
-    bgr = cv2.imread(str(sample_path(name)))
-    if bgr is None:
-        raise FileNotFoundError(sample_path(name))
-    rgb = np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-    rgb.setflags(write=False)
-    return rgb
-
-
-@functools.cache
 def _source_face(name: str) -> SourceFace:
     """The face in a sample photo, found once per process (the only face detection the builder does)."""
-    meshes = analyze(_photo(name), model="auto")
+    meshes = photos.meshes(name)
     if not meshes:
         raise RuntimeError(f"no face found in the sample {name}")
     mesh = meshes[0]  # largest first; each photo used here holds one face
@@ -488,7 +476,7 @@ def _feathered_alpha(h: int, w: int, feather: float) -> NDArray[np.float32]:
 def _photo_layer(photo: str, crop: Box | None, scale: float, feather: float) -> _Layer:
     """A crop (``(x0, y0, x1, y1)`` photo pixels, ``None`` for all) resized by ``scale`` (at most 1; the warp
     enlarges), with its edges faded over ``feather`` pixels (0 for none)."""
-    img = _photo(photo)
+    img = photos.photo(photo)
     ph, pw = img.shape[:2]
     x0, y0, x1, y1 = (0, 0, pw, ph) if crop is None else (int(crop[0]), int(crop[1]), int(crop[2]), int(crop[3]))
     x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, pw), min(y1, ph)
@@ -609,7 +597,7 @@ def _shot_a(width: int, height: int, n: int) -> ShotRenderer:
     face = _source_face("obama3.jpg")
     size = 44.0 * s
     k = size / (face.box[2] - face.box[0])
-    ph = _photo("obama3.jpg").shape[0]
+    ph = photos.photo("obama3.jpg").shape[0]
     cx, _ = _centre(face.box)
     place = _affine(k, k, 0.42 * width - k * cx, 0.975 * height - k * ph)
     stage = _backdrop(width, height, s, (150.0, 28.0, 34.0), floor=True)
@@ -627,7 +615,7 @@ def _shot_a(width: int, height: int, n: int) -> ShotRenderer:
 def _shot_b(width: int, height: int, n: int) -> ShotRenderer:
     """Close-up: biden.jpg filling the frame, the camera zooms in slowly (x1.12) on the face."""
     face = _source_face("biden.jpg")
-    ph, pw = _photo("biden.jpg").shape[:2]
+    ph, pw = photos.photo("biden.jpg").shape[:2]
     k0 = max(width / pw, height / ph) * 1.001
     fx, fy = _centre(face.box)
     layer = _photo_layer("biden.jpg", None, k0 * 1.12, 0.0)

@@ -14,6 +14,7 @@ from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
 from fusionkit.fusion.video import OneEuroFilter, VideoFusionResult, fuse_video, track_video
 from fusionkit.imaging import probe_video
 from fusionkit.samples import sample_path
+from tests.photos import photo as sample_photo
 
 
 def frames_rgb(path: Path, indices: set[int]) -> dict[int, np.ndarray]:
@@ -133,11 +134,10 @@ def test_a_logo_replaces_the_label(clip_360p: Path, tmp_path: Path) -> None:
 
 def test_an_odd_sized_video_loses_its_last_column_and_row(tmp_path: Path) -> None:
     # H.264 4:4:4 allows odd sides; x264's 4:2:0 output does not, so the output is 320x180 (cropped, not scaled).
-    import cv2
 
     from tests.video.clips import render_frame
 
-    photo = cv2.cvtColor(cv2.imread(str(sample_path("obama.jpg"))), cv2.COLOR_BGR2RGB)
+    photo = sample_photo("obama.jpg")
     clip = tmp_path / "odd.mp4"
     with av.open(str(clip), "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=10)

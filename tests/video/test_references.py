@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -15,18 +14,15 @@ from fusionkit.fusion.video import ReferenceFace, face_signature, fuse_video, re
 from fusionkit.samples import sample_path
 from fusionkit.vision.identity import AppearanceIdentity, identity_model
 from fusionkit.vision.tracking import DISCOVER_EVERY
+from tests.photos import photo
 from tests.video.clips import make_clip, make_entering_clip
-
-
-def _photo(name: str) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(sample_path(name))), cv2.COLOR_BGR2RGB)
 
 
 @pytest.fixture(scope="module")
 def references() -> dict[str, ReferenceFace]:
     out = {}
     for name in ("obama.jpg", "obama3.jpg", "biden.jpg", "astronaut.png"):
-        image = _photo(name)
+        image = photo(name)
         out[name] = ReferenceFace.from_image(image, find_faces(image)[0])
     return out
 
@@ -39,7 +35,7 @@ def two_people(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_signature_is_a_unit_vector_stable_under_scale() -> None:
-    image = _photo("biden.jpg")
+    image = photo("biden.jpg")
     small = np.ascontiguousarray(image[::6, ::6])  # the same picture at a sixth of the size, faces about 50 px
     mesh = find_faces(small)[0]
     sig = face_signature(small, mesh.points)
@@ -50,7 +46,7 @@ def test_signature_is_a_unit_vector_stable_under_scale() -> None:
 def test_the_identity_model_tells_people_apart_on_the_samples(references: dict[str, ReferenceFace]) -> None:
     model = identity_model()
     assert model.name == "dlib" and model.tells_people_apart  # the test extra installs the identity extra
-    two = _photo("two_people.jpg")
+    two = photo("two_people.jpg")
     left, right = sorted(find_faces(two), key=lambda m: float(m.points[:, 0].mean()))  # obama3, biden
     embedded = {"left": model.embed(two, left.points), "right": model.embed(two, right.points)}
     d = {(name, side): float(np.linalg.norm(ref.embedding - e))
@@ -132,7 +128,7 @@ def test_fusing_into_a_face_that_enters_later(entering: Path, tmp_path: Path) ->
 def test_signature_of_a_face_outside_the_frame(references: dict[str, ReferenceFace]) -> None:
     image = np.full((100, 100, 3), 120, np.uint8)
     points = references["biden.jpg"].points.copy()
-    inside = face_signature(_photo("biden.jpg"), points)
+    inside = face_signature(photo("biden.jpg"), points)
     for shift in (1000.0, -1000.0):  # wholly past the bottom-right, then the top-left corner
         moved = points + np.array([shift, shift, 0], np.float32)
         sig = face_signature(image, moved)

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import functools
-
-import numpy as np
 import pytest
-from numpy.typing import NDArray
 
-from fusionkit.imaging import load_image
-from tests.vision.vision_photos import DATA
-
-
-@functools.cache
-def _photo(name: str) -> NDArray[np.uint8]:
-    img = load_image(DATA / name)
-    img.setflags(write=False)
-    return img
+from tests.photos import photo as _photo
 
 
 @pytest.fixture

@@ -38,9 +38,8 @@ import cv2
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from fusionkit.imaging import load_image
-from fusionkit.samples import sample_path
-from fusionkit.vision import analyze
+from tests.photos import meshes as photo_meshes
+from tests.photos import photo
 
 __all__ = ["KINDS", "MIN_INSIDE", "LabelledImage", "detection_set", "match", "missed_faces", "reference_faces"]
 
@@ -138,10 +137,9 @@ def _mesh_box(points: NDArray[np.float32], w: int, h: int) -> NDArray[np.float32
 @functools.cache
 def _photo(name: str) -> _Piece:
     """A sample photo and its reference face boxes (mesh extents), left to right; decoded and analysed once."""
-    rgb = load_image(sample_path(name))
-    rgb.setflags(write=False)
+    rgb = photo(name)
     n = _FACES_PER_PHOTO[name]
-    meshes = analyze(rgb, model="auto")[:n]  # largest first: a spurious extra detection would be smaller
+    meshes = photo_meshes(name)[:n]  # largest first: a spurious extra detection would be smaller
     if len(meshes) < n:
         raise RuntimeError(f"{name}: expected {n} face(s), analyze(model='auto') found {len(meshes)}")
     h, w = rgb.shape[:2]

@@ -113,11 +113,10 @@ def _planes(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_a_face_hidden_for_a_few_frames_is_picked_up_as_the_same_tracklet() -> None:
-    from fusionkit.imaging import load_image
-    from fusionkit.samples import sample_path
     from fusionkit.vision.tracking import FaceTracker
+    from tests.photos import photo
 
-    base = cv2.resize(load_image(sample_path("two_people.jpg")), (640, 360), interpolation=cv2.INTER_AREA)
+    base = cv2.resize(photo("two_people.jpg"), (640, 360), interpolation=cv2.INTER_AREA)
     tracker = FaceTracker(25.0, 360, AppearanceIdentity())
     for index in range(30):
         frame = base.copy()

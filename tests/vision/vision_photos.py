@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from tests.photos import photo_path
 
-import fusionkit.samples
-
-DATA = Path(fusionkit.samples.__file__).resolve().parent
+DATA = photo_path("obama.jpg").parent
 PORTRAITS = ("astronaut.png", "obama.jpg", "obama3.jpg", "biden.jpg")
 EXPECTED_FACES = {**{name: 1 for name in PORTRAITS}, "two_people.jpg": 2}
