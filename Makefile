@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint docs test-sanitize bench quality clean
+.PHONY: demo test lint docs test-sanitize test-scalar bench quality clean
 
 # The demo: install the package into .venv, fuse the bundled sample faces, write the results to fusionkit-demo/.
 demo: $(VENV)/.installed
@@ -49,6 +49,14 @@ test-sanitize: $(VENV)/.installed-test
 	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	PYTHONPATH=build/sanitize FUSIONKIT_EXPECT_CORE=build/sanitize \
 	$(PY) -m pytest -q -p no:cacheprovider tests/core
+
+# The C core built without its SIMD kernels (FUSIONKIT_NO_SIMD=1), running the core tests on the scalar paths.
+test-scalar: $(VENV)/.installed-test
+	rm -rf build/scalar && mkdir -p build/scalar
+	cp -r src/fusionkit build/scalar/fusionkit
+	rm -f build/scalar/fusionkit/_core*.so
+	FUSIONKIT_NO_SIMD=1 $(PY) csrc/build_core.py build/scalar
+	PYTHONPATH=build/scalar FUSIONKIT_EXPECT_CORE=build/scalar $(PY) -m pytest -q -p no:cacheprovider tests/core
 
 bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_core.py

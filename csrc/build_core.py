@@ -1,8 +1,9 @@
 """cffi build script: compiles every csrc/*.c into the extension ``fusionkit._core`` (API, out-of-line mode).
 
 setup.py names it in ``cffi_modules``; ``make test-sanitize`` runs it with FUSIONKIT_SANITIZE=1 to build with
-AddressSanitizer and UndefinedBehaviorSanitizer. The cdef is the marked block of fk_api.h, so the declarations
-live in one header.
+AddressSanitizer and UndefinedBehaviorSanitizer, and ``make test-scalar`` with FUSIONKIT_NO_SIMD=1 to leave the
+SIMD kernels out (the macro FK_NO_SIMD). The cdef is the marked block of fk_api.h, so the declarations live in one
+header.
 """
 
 from __future__ import annotations
@@ -46,6 +47,13 @@ def _compile_args() -> tuple[list[str], list[str]]:
     return cflags, ldflags
 
 
+def _macros() -> list[tuple[str, str | None]]:
+    macros: list[tuple[str, str | None]] = [("FK_VERSION", f'"{_version()}"')]
+    if os.environ.get("FUSIONKIT_NO_SIMD") == "1":
+        macros.append(("FK_NO_SIMD", "1"))
+    return macros
+
+
 def make_builder(absolute_paths: bool = False) -> FFI:
     """The cffi builder. setuptools wants sources relative to the project root; cffi's own compile() changes
     into its temporary folder, so the stand-alone build names them absolutely."""
@@ -61,7 +69,7 @@ def make_builder(absolute_paths: bool = False) -> FFI:
         '#include "fk_api.h"\n',
         sources=[path(p) for p in sorted(HERE.glob("*.c"))],
         include_dirs=[path(HERE)],
-        define_macros=[("FK_VERSION", f'"{_version()}"')],
+        define_macros=_macros(),
         extra_compile_args=cflags,
         extra_link_args=ldflags,
         libraries=["m"],

@@ -42,6 +42,9 @@ enum {
 
 const char *fk_status_message(int status);
 const char *fk_version(void);
+/* Which of the run-time chosen SIMD kernels may be used, process-wide: 0 the scalar kernels only, 1 up to AVX2,
+   2 (the default) all the CPU has; returns the previous level. For tests, which compare the paths. */
+int fk_set_simd(int level);
 
 int fk_warp_mesh(const fk_image *src, fk_image *dst, fk_image *coverage,
                  const double *src_points, const double *dst_points, int32_t n_points,
