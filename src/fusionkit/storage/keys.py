@@ -69,8 +69,12 @@ def activity_doc(activity_id: str) -> str:
     return f"{ACTIVITIES}/{_need(activity_id, ids.ACTIVITY)}.json"
 
 
+def activity_folder(activity_id: str) -> str:
+    return f"{ACTIVITIES}/{_need(activity_id, ids.ACTIVITY)}"
+
+
 def activity_members(activity_id: str) -> str:
-    return f"{ACTIVITIES}/{_need(activity_id, ids.ACTIVITY)}/materials"
+    return f"{activity_folder(activity_id)}/materials"
 
 
 def material_marker(activity_id: str, material_id: str) -> str:

@@ -9,10 +9,11 @@ import attrs
 
 from fusionkit.domain import ids
 from fusionkit.domain.studio import Activity, ErasureReceipt
-from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError
+from fusionkit.errors import ActivityIdNotFoundError
 from fusionkit.storage import keys
 from fusionkit.studio.common import Calls, load_activity, need_activity, write_doc
 from fusionkit.studio.context import RequestContext
+from fusionkit.studio.retention import RetentionRules
 
 if TYPE_CHECKING:
     from fusionkit.studio.studio import Studio
@@ -26,6 +27,7 @@ class Activities:
 
     _studio: Studio
     _calls: Calls
+    _rules: RetentionRules
 
     def create(self, name: str, *, fuse_face_degree: float | None = None, fuse_profile_degree: float | None = None,
                context: RequestContext | None = None) -> Activity:
@@ -73,15 +75,6 @@ class Activities:
         with self._calls("DeleteActivity", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             load_activity(s.store, activity_id)
-            counts: dict[str, int] = {}
-            mids = [m for m in s.store.list(keys.activity_members(activity_id)) if ids.is_id(m, ids.MATERIAL)]
-            # Results first (they point at materials), then materials (they point at the activity), then it.
-            counts["results"] = s.results._erase(frozenset(mids), frozenset(), frozenset())
-            for mid in mids:
-                with contextlib.suppress(MaterialIdNotFoundError):
-                    s.materials._erase(mid, counts, results_done=True)
-            s.store.delete_prefix(f"{keys.ACTIVITIES}/{activity_id}")
-            s.store.delete(keys.activity_doc(activity_id))
-            counts["activities"] = 1
+            counts = self._rules.erase_activity(activity_id)
             return ErasureReceipt(id=ids.new_id(ids.ERASURE, s.now()), completed=s.now(),
                                   subject_ids=(activity_id,), counts=counts)

@@ -23,7 +23,7 @@ from numpy.typing import NDArray
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import Activity, LogRecord, Material
+from fusionkit.domain.studio import Activity, LogRecord, Material, VideoJob
 from fusionkit.errors import (
     ActivityIdNotFoundError,
     ConsentRequiredError,
@@ -51,6 +51,7 @@ __all__ = [
     "encode_array",
     "fuse_options",
     "load_activity",
+    "load_job",
     "load_material",
     "looks_like_mp4",
     "material_merges",
@@ -208,6 +209,14 @@ def load_material(store: BlobStore, material_id: str, activity_id: str | None = 
     if activity_id is not None and material.activity_id != activity_id:
         raise MaterialIdNotFoundError(f"activity {activity_id} has no material {material_id}")
     return material
+
+
+def load_job(store: BlobStore, job_id: str) -> VideoJob:
+    """The stored video job; :class:`~fusionkit.errors.JobNotExistError` when there is none."""
+    try:
+        return VideoJob.from_json(store.read(keys.job_doc(job_id)))
+    except KeyNotFound:
+        raise JobNotExistError(f"no video job {job_id} in this studio") from None
 
 
 # -- the call wrapper ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -16,6 +16,7 @@ from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
 from fusionkit.studio.common import Calls, day_of
 from fusionkit.studio.context import RequestContext
+from fusionkit.studio.retention import RetentionRules
 
 if TYPE_CHECKING:
     from fusionkit.studio.studio import Studio
@@ -33,6 +34,7 @@ class RequestLog:
 
     _studio: Studio
     _calls: Calls
+    _rules: RetentionRules
 
     def write(self, record: LogRecord) -> None:
         """Append one record to the log (the studio's call wrapper does this for every call) and send it to
@@ -69,7 +71,7 @@ class RequestLog:
         until = self._utc(until, "until")
         if interface is not None and not isinstance(interface, str):
             raise ParameterValueError("interface must be a string or None")
-        oldest = self._studio.now() - self._studio.retention.logs
+        oldest = self._rules.logs.oldest(self._studio.now())
         out = []
         for key in self._hour_keys(since, until):
             try:
@@ -92,59 +94,3 @@ class RequestLog:
         if not isinstance(value, datetime) or value.tzinfo is None:
             raise ParameterValueError(f"{name} must be a timezone-aware datetime")
         return value.astimezone(timezone.utc)
-
-    def _sweep(self, now: datetime) -> int:
-        store = self._studio.store
-        keep_for = self._studio.retention.logs
-        removed = 0
-        for name in store.list(keys.LOGS):
-            day = day_of(name)
-            if day is None:
-                continue
-            folder = keys.log_folder(day)
-            for hour_name in store.list(folder):
-                if not (hour_name.endswith(".jsonl") and hour_name[:2].isdigit()):
-                    continue
-                start = datetime(day.year, day.month, day.day, int(hour_name[:2]), tzinfo=timezone.utc)
-                key = f"{folder}/{hour_name}"
-                if start + keep_for > now:
-                    continue
-                if start + timedelta(hours=1) + keep_for <= now:
-                    try:
-                        removed += store.read(key).count(b"\n")
-                    except KeyNotFound:
-                        continue
-                    store.delete(key)
-                else:
-                    removed += store.rewrite_lines(key, lambda line: self._fresh(line, now - keep_for))
-            if not store.list(folder):
-                store.delete_prefix(folder)
-        return removed
-
-    @staticmethod
-    def _fresh(line: bytes, oldest: datetime) -> bool:
-        try:
-            return LogRecord.from_json(line).timestamp > oldest
-        except (FusionKitError, ValueError):
-            return False
-
-    def _erase(self, subject_ids: frozenset[str]) -> int:
-        if not subject_ids:
-            return 0
-        store = self._studio.store
-
-        def keep(line: bytes) -> bool:
-            try:
-                return not LogRecord.from_json(line).refers_to(subject_ids)
-            except (FusionKitError, ValueError):
-                return not any(s.encode() in line for s in subject_ids)
-
-        removed = 0
-        for name in store.list(keys.LOGS):
-            day = day_of(name)
-            if day is None:
-                continue
-            for hour_name in store.list(keys.log_folder(day)):
-                if hour_name.endswith(".jsonl"):
-                    removed += store.rewrite_lines(f"{keys.log_folder(day)}/{hour_name}", keep)
-        return removed

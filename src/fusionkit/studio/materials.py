@@ -44,6 +44,7 @@ from fusionkit.studio.common import (
     need_material,
 )
 from fusionkit.studio.context import RequestContext
+from fusionkit.studio.retention import RetentionRules
 
 if TYPE_CHECKING:
     from fusionkit.fusion.video import ReferenceFace
@@ -125,6 +126,7 @@ class Materials:
 
     _studio: Studio
     _calls: Calls
+    _rules: RetentionRules
 
     def upload(
         self,
@@ -384,25 +386,6 @@ class Materials:
         with self._calls("DeleteMaterial", context) as (call, _):
             call.refs["material_id"] = material_id = need_material(material_id)
             counts: dict[str, int] = {}
-            self._erase(material_id, counts)
+            self._rules.materials.erase(material_id, counts)
             return ErasureReceipt(id=ids.new_id(ids.ERASURE, s.now()), completed=s.now(),
                                   subject_ids=(material_id,), counts=counts)
-
-    def _erase(self, material_id: str, counts: dict[str, int], *, results_done: bool = False) -> None:
-        s = self._studio
-        material = load_material(s.store, material_id)
-        # The marker goes first (the listing stops showing it), then results, then the document and the source.
-        s.store.delete(keys.material_marker(material.activity_id, material_id))
-        if not results_done:
-            counts["results"] = counts.get("results", 0) + s.results._erase(
-                frozenset({material_id}), frozenset(), frozenset())
-        counts["results"] = counts.get("results", 0) + s.videos._erase_material(material_id)
-        s.store.delete(keys.material_doc(material_id))
-        sources = int(s.store.delete(keys.material_source(material_id, material.source_format)))
-        if material.kind == "video":
-            counts["tracks"] = counts.get("tracks", 0) + int(s.store.delete(keys.material_tracks(material_id)))
-        s.store.delete_prefix(keys.material_folder(material_id))
-        s._forget(material_id)
-        counts["materials"] = counts.get("materials", 0) + 1
-        counts["faces"] = counts.get("faces", 0) + len(material.faces)
-        counts["sources"] = counts.get("sources", 0) + sources

@@ -11,26 +11,21 @@ import base64
 import contextlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 import attrs
-import numpy as np
-from numpy.typing import NDArray
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import ErasureReceipt, FusedResult, Material, RetentionPolicy
+from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
-    MaterialIdNotFoundError,
     ParameterValueError,
 )
-from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, decode_image
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
-from fusionkit.storage import keys
-from fusionkit.storage.backends import BlobStore, KeyNotFound, open_store
+from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
     RESPONSES,
@@ -49,8 +44,11 @@ from fusionkit.studio.common import (
 from fusionkit.studio.context import Capacity, ConsentPolicy, RequestContext
 from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
-from fusionkit.studio.results import Results
+from fusionkit.studio.results import Results, store_result
+from fusionkit.studio.retention import RetentionRules, Subjects
+from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.videos import Videos
+from fusionkit.studio.workers import Workers
 
 __all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
@@ -86,16 +84,19 @@ class Studio:
     videos: Videos = attrs.field(init=False)
     logs: RequestLog = attrs.field(init=False)
     _calls: Calls = attrs.field(init=False)
-    _cache: OrderedDict[tuple[str, str], NDArray[np.uint8]] = attrs.field(init=False, factory=OrderedDict)
-    _cache_lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _templates: TemplateCache = attrs.field(init=False)
+    _rules: RetentionRules = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self._calls = Calls(self.now, lambda record: self.logs.write(record))
-        self.activities = Activities(self, self._calls)
-        self.materials = Materials(self, self._calls)
-        self.results = Results(self, self._calls)
-        self.videos = Videos(self, self._calls)
-        self.logs = RequestLog(self, self._calls)
+        self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
+        workers = Workers(self.video_workers, threading.RLock())
+        self._rules = RetentionRules(self, workers, self._templates)
+        self.activities = Activities(self, self._calls, self._rules)
+        self.materials = Materials(self, self._calls, self._rules)
+        self.results = Results(self, self._calls, self._rules)
+        self.logs = RequestLog(self, self._calls, self._rules)
+        self.videos = Videos(self, self._calls, self._rules, workers)  # last: it picks up queued jobs
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -116,30 +117,6 @@ class Studio:
             yield
         finally:
             self._calls.context.reset(token)
-
-    def _template(self, material: Material) -> NDArray[np.uint8]:
-        key = (material.id, material.source_sha256)
-        with self._cache_lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        try:
-            data = self.store.read(keys.material_source(material.id, material.source_format))
-        except KeyNotFound:
-            raise MaterialIdNotFoundError(f"material {material.id} has no stored source (deleted meanwhile)") from None
-        image = decode_image(data, limits=self.limits)
-        image.setflags(write=False)
-        with self._cache_lock:
-            self._cache[key] = image
-            while len(self._cache) > _TEMPLATE_CACHE:
-                self._cache.popitem(last=False)
-        return image
-
-    def _forget(self, material_id: str) -> None:
-        with self._cache_lock:
-            for key in [k for k in self._cache if k[0] == material_id]:
-                del self._cache[key]
 
     # -- fusion --------------------------------------------------------------------------------------------------
 
@@ -200,7 +177,7 @@ class Studio:
             material = load_material(self.store, material_id, activity_id)
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
             merge_list = material_merges(material, merges)
-            template = self._template(material)
+            template = self._templates.image(material)
             meshes = [f.mesh for f in material.faces]
 
             from fusionkit.fusion.api import fuse
@@ -223,7 +200,7 @@ class Studio:
                 result = attrs.evolve(result, size=len(data))
             if response == "url" or self.store_results == "always":
                 assert data is not None
-                result = self.results._store(result, data)
+                result = store_result(self.store, self._rules.image_results, result, data)
                 call.refs["result_url"] = result.url
             payload: Any
             if response == "array":
@@ -242,28 +219,7 @@ class Studio:
         """Delete everything that has expired; return how many results, log records and materials went (and how
         many orphaned files an interrupted upload or delete had left)."""
         with self._calls("Sweep", context):
-            now = self.now()
-            counts = {"results": self.results._sweep(now), "log_records": self.logs._sweep(now), "materials": 0,
-                      "orphans": self._sweep_orphans(now), "video_results": self.videos._sweep(now)}
-            if self.retention.materials is not None:
-                cutoff = now - self.retention.materials
-                for mid in self.store.list(keys.MATERIALS):
-                    if ids.is_id(mid, ids.MATERIAL) and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff:
-                        with contextlib.suppress(MaterialIdNotFoundError):
-                            self.materials._erase(mid, {})
-                            counts["materials"] += 1
-            return counts
-
-    def _sweep_orphans(self, now: datetime) -> int:
-        """Remove material folders left without a document by an interrupted upload or delete (a source with
-        nothing pointing at it); folders younger than an hour are left alone, their upload may be running."""
-        removed = 0
-        for mid in self.store.list(keys.MATERIALS):
-            if not ids.is_id(mid, ids.MATERIAL) or ids.id_time(mid) + timedelta(hours=1) > now:
-                continue
-            if not self.store.exists(keys.material_doc(mid)):
-                removed += self.store.delete_prefix(keys.material_folder(mid))
-        return removed
+            return self._rules.sweep(self.now())
 
     def erase(
         self,
@@ -281,9 +237,7 @@ class Studio:
             mids = frozenset(need_material(v) for v in material_ids)
             rids = frozenset(need_result(v) for v in result_ids)
             qids = frozenset(need_request(v) for v in request_ids)
-            counts: dict[str, int] = {}
-            counts["results"] = self.results._erase(mids, rids, qids) + self.videos._erase(mids, qids)
-            counts["log_records"] = self.logs._erase(mids | rids | qids)
+            counts = self._rules.erase(Subjects(material_ids=mids, result_ids=rids, request_ids=qids))
             return ErasureReceipt(id=ids.new_id(ids.ERASURE, self.now()), completed=self.now(),
                                   subject_ids=sorted(mids | rids | qids), counts=counts)
 
@@ -351,5 +305,4 @@ def open(
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers)
-    studio.videos._recover()
     return studio

@@ -14,7 +14,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -43,10 +42,10 @@ from fusionkit.studio.common import (
     Cancelled,
     check_consent,
     check_output_url,
-    day_of,
     encode_array,
     fuse_options,
     load_activity,
+    load_job,
     load_material,
     material_merges,
     need_activity,
@@ -57,6 +56,7 @@ from fusionkit.studio.common import (
 from fusionkit.studio.context import RequestContext
 from fusionkit.studio.logs import LOGGER_NAME
 from fusionkit.studio.preprocess import Preprocessing
+from fusionkit.studio.retention import RetentionRules
 from fusionkit.studio.workers import Workers
 
 if TYPE_CHECKING:
@@ -98,23 +98,23 @@ class Videos:
 
     _studio: Studio
     _calls: Calls
-    _lock: threading.RLock = attrs.field(init=False, factory=threading.RLock)
-    # Queued or running here: job ids and "preprocess:{material_id}".
-    _workers: Workers = attrs.field(init=False)
+    _rules: RetentionRules
+    # Queued or running here: job ids and "preprocess:{material_id}"; job documents change under its lock.
+    _workers: Workers
+    _lock: threading.RLock = attrs.field(init=False)
 
     preprocessing: Preprocessing = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._workers = Workers(self._studio.video_workers, self._lock)
+        self._lock = self._workers.lock
         self.preprocessing = Preprocessing(self._studio, self._workers, self._lock)
+        # The studio builds this room last: the jobs picked up here may start on a worker at once.
+        self._recover()
 
     # -- documents -----------------------------------------------------------------------------------------------
 
     def _load(self, job_id: str) -> VideoJob:
-        try:
-            return VideoJob.from_json(self._studio.store.read(keys.job_doc(job_id)))
-        except KeyNotFound:
-            raise JobNotExistError(f"no video job {job_id} in this studio") from None
+        return load_job(self._studio.store, job_id)
 
     def _save(self, job: VideoJob) -> None:
         self._studio.store.write(keys.job_doc(job.id), job.to_json().encode())
@@ -129,7 +129,7 @@ class Videos:
                 return
             now = self._studio.now()
             self._save(attrs.evolve(job, status=JobStatus.FAILED, error_code=code, error_message=one_line(message),
-                                    updated=now, expires=now + self._studio.retention.video_results))
+                                    updated=now, expires=self._rules.video_results.expires(now)))
 
     # -- public calls --------------------------------------------------------------------------------------------
 
@@ -240,7 +240,7 @@ class Videos:
         job = self._load(job_id)
         if call is not None:
             call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url)
-        if job.is_expired(self._studio.now()):
+        if self._rules.video_results.expired(job, self._studio.now()):
             raise JobNotExistError(f"video job {job_id} has expired with its result")
         return job
 
@@ -258,7 +258,7 @@ class Videos:
                 now = s.now()
                 job = attrs.evolve(job, status=JobStatus.FAILED, error_code=JobCancelledError.code,
                                    error_message="cancelled by the caller", updated=now,
-                                   expires=now + s.retention.video_results)
+                                   expires=self._rules.video_results.expires(now))
                 self._save(job)
                 # The user images go now; a worker reading them meanwhile stops (the job is already failed).
                 with contextlib.suppress(Exception):
@@ -435,11 +435,11 @@ class Videos:
             # Staged beside the target and renamed only once the job is known not cancelled: a cancel never
             # touches a file the user already had there.
             staged = StagedWrite.stage(job.user_designated_url, data)
-            url, expires = job.user_designated_url, now + s.retention.video_results  # the record; not the file
+            url, expires = job.user_designated_url, self._rules.video_results.expires(now)  # the record; not the file
         else:
             key = keys.video_result(now.date(), job.id)
             s.store.write(key, data)
-            url, expires = s.store.url(key), now + s.retention.video_results
+            url, expires = s.store.url(key), self._rules.video_results.expires(now)
         with self._lock:
             try:
                 current: VideoJob | None = self._load(job.id)
@@ -460,55 +460,3 @@ class Videos:
                 current, status=JobStatus.COMPLETED, progress=1.0, url=url, md5=md5, width=result.width,
                 height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
                 faces=[face.to_dict() for face in result.faces], updated=now, expires=expires))
-
-    # -- retention -----------------------------------------------------------------------------------------------
-
-    def _erase_material(self, material_id: str) -> int:
-        return self._erase(frozenset({material_id}), frozenset())
-
-    def _erase(self, material_ids: frozenset[str], request_ids: frozenset[str]) -> int:
-        """Delete every job of these materials or submitted by these requests, with its result (a running one
-        stops and leaves nothing); return how many stored results went."""
-        s = self._studio
-        if not material_ids and not request_ids:
-            return 0
-        removed = 0
-        for name in s.store.list(keys.JOBS):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if not ids.is_id(job_id, ids.JOB):
-                continue
-            with self._lock:
-                try:
-                    job = self._load(job_id)
-                except FusionKitError:
-                    continue
-                if job.material_id not in material_ids and job.request_id not in request_ids:
-                    continue
-                self._workers.cancel(job_id)
-                s.store.delete(keys.job_doc(job_id))
-                if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
-                    removed += int(s.store.delete(keys.video_result(job.updated.date(), job_id)))
-                s.store.delete_prefix(keys.job_folder(job_id))
-        return removed
-
-    def _sweep(self, now: datetime) -> int:
-        """Delete expired results with their job documents; return how many results went."""
-        s = self._studio
-        removed = 0
-        for name in s.store.list(keys.JOBS):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if not ids.is_id(job_id, ids.JOB):
-                continue
-            try:
-                job = self._load(job_id)
-            except FusionKitError:
-                continue
-            if job.is_expired(now):
-                s.store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
-                s.store.delete(keys.video_result(job.updated.date(), job_id))
-                removed += 1
-        for name in s.store.list(keys.RESULTS_VIDEO):
-            day = day_of(name)
-            if day is not None and not s.store.list(keys.video_result_folder(day)):
-                s.store.delete_prefix(keys.video_result_folder(day))
-        return removed

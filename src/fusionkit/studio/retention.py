@@ -1,0 +1,429 @@
+"""How long the studio keeps each kind of data, and how it goes: one rule object per kind.
+
+Each rule answers both questions its data raises, so the sweeper and the rooms that read the data cannot
+disagree: when a stored item expires (asked when it is written and when it is read) and how expired or erased
+items are removed (asked by :meth:`Studio.sweep`, :meth:`Studio.erase` and the deletes). To add a kind of data,
+write its rule here and name it in :class:`RetentionRules`; the rooms never remove another room's data
+themselves.
+
+- :class:`ImageResultRule`: fused images under ``results/image/{date}/`` (the policy's ``image_results``);
+- :class:`VideoResultRule`: video jobs and their results (``video_results``); erasing one running here cancels it;
+- :class:`LogRule`: request log lines (``logs``);
+- :class:`OrphanRule`: material folders an interrupted upload or delete left without a document;
+- :class:`MaterialRule`: materials (``materials``, none by default) and everything derived from one, at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from datetime import date, datetime, timedelta, timezone
+from typing import Protocol
+
+import attrs
+
+from fusionkit.domain import ids
+from fusionkit.domain.studio import FusedResult, JobStatus, LogRecord, RetentionPolicy, VideoJob
+from fusionkit.errors import FusionKitError, MaterialIdNotFoundError
+from fusionkit.storage import keys
+from fusionkit.storage.backends import BlobStore, KeyNotFound
+from fusionkit.studio.common import day_of, load_job, load_material, result_id_of
+from fusionkit.studio.templates import TemplateCache
+from fusionkit.studio.workers import Workers
+
+__all__ = [
+    "ImageResultRule",
+    "LogRule",
+    "MaterialRule",
+    "OrphanRule",
+    "RetentionRules",
+    "Rule",
+    "Subjects",
+    "VideoResultRule",
+]
+
+
+class Site(Protocol):
+    """What the rules read from the studio at each call: its store and its retention policy."""
+
+    @property
+    def store(self) -> BlobStore: ...
+
+    @property
+    def retention(self) -> RetentionPolicy: ...
+
+
+class Rule(Protocol):
+    """One kind of data the studio keeps for a while."""
+
+    #: The key of this rule's count in :meth:`Studio.sweep`'s answer.
+    name: str
+
+    def sweep(self, now: datetime) -> int:
+        """Remove what has expired by ``now``; return how many items went."""
+        ...
+
+
+@attrs.frozen
+class Subjects:
+    """The ids a data-subject erasure names."""
+
+    material_ids: frozenset[str] = frozenset()
+    result_ids: frozenset[str] = frozenset()
+    request_ids: frozenset[str] = frozenset()
+
+    @property
+    def all(self) -> frozenset[str]:
+        """Every id named."""
+        return self.material_ids | self.result_ids | self.request_ids
+
+
+class ImageResultRule:
+    """Fused images stored under ``results/image/{date}/``: a document ``{material_id}.{result_id}.json`` and its
+    image beside it, expiring the policy's ``image_results`` after they were made."""
+
+    name = "results"
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+
+    def expires(self, created: datetime) -> datetime:
+        """When a result made at ``created`` expires."""
+        return created + self._site.retention.image_results
+
+    def expired(self, result: FusedResult, now: datetime) -> bool:
+        """Whether a stored result reads as gone at ``now``."""
+        return result.is_expired(now)
+
+    def _folders(self) -> list[tuple[date, str]]:
+        out = []
+        for name in self._site.store.list(keys.RESULTS_IMAGE):
+            day = day_of(name)
+            if day is not None:
+                out.append((day, keys.result_folder(day)))
+        return out
+
+    def _delete(self, folder: str, name: str) -> None:
+        store = self._site.store
+        stem = name[: -len(".json")]
+        store.delete(f"{folder}/{name}")  # the document first: the result stops being readable at once
+        for ext in ("jpg", "png"):
+            store.delete(f"{folder}/{stem}.{ext}")
+
+    def _drop_if_empty(self, folder: str) -> None:
+        if not self._site.store.list(folder):
+            self._site.store.delete_prefix(folder)
+
+    def sweep(self, now: datetime) -> int:
+        store = self._site.store
+        keep_for = self._site.retention.image_results
+        removed = 0
+        for day, folder in self._folders():
+            start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+            if start + timedelta(days=1) + keep_for <= now:
+                removed += sum(1 for n in store.list(folder) if n.endswith(".json"))
+                store.delete_prefix(folder)
+                continue
+            if start + keep_for > now:
+                continue  # nothing in this day can have expired yet
+            for name in store.list(folder):
+                rid = result_id_of(name)
+                if rid is None or not ids.is_id(rid, ids.RESULT) or ids.id_time(rid) + keep_for > now:
+                    continue
+                try:
+                    result = FusedResult.from_json(store.read(f"{folder}/{name}"))
+                except KeyNotFound:
+                    continue
+                if self.expired(result, now):
+                    self._delete(folder, name)
+                    removed += 1
+            self._drop_if_empty(folder)
+        return removed
+
+    def erase(self, subjects: Subjects) -> int:
+        """Remove every result of the named materials, with the named ids, or made by the named requests."""
+        store = self._site.store
+        removed = 0
+        for _, folder in self._folders():
+            for name in store.list(folder):
+                rid = result_id_of(name)
+                if rid is None:
+                    continue
+                hit = name.split(".", 1)[0] in subjects.material_ids or rid in subjects.result_ids
+                if not hit and subjects.request_ids:
+                    try:
+                        doc = json.loads(store.read(f"{folder}/{name}"))
+                    except KeyNotFound:
+                        continue
+                    hit = doc.get("request_id") in subjects.request_ids
+                if hit:
+                    self._delete(folder, name)
+                    removed += 1
+            self._drop_if_empty(folder)
+        return removed
+
+
+class VideoResultRule:
+    """Video jobs (``jobs/{job_id}.json``) and their results under ``results/video/{date}/``, expiring the policy's
+    ``video_results`` after the job ended; erasing a job queued or running here cancels it through the workers."""
+
+    name = "video_results"
+
+    def __init__(self, site: Site, workers: Workers) -> None:
+        self._site = site
+        self._workers = workers
+
+    def expires(self, ended: datetime) -> datetime:
+        """When the result (or the record of a failure) of a job that ended at ``ended`` expires."""
+        return ended + self._site.retention.video_results
+
+    def expired(self, job: VideoJob, now: datetime) -> bool:
+        """Whether a job reads as gone at ``now``."""
+        return job.is_expired(now)
+
+    def _jobs(self) -> list[str]:
+        out = []
+        for name in self._site.store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if ids.is_id(job_id, ids.JOB):
+                out.append(job_id)
+        return out
+
+    def sweep(self, now: datetime) -> int:
+        store = self._site.store
+        removed = 0
+        for job_id in self._jobs():
+            try:
+                job = load_job(store, job_id)
+            except FusionKitError:
+                continue
+            if self.expired(job, now):
+                store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
+                store.delete(keys.video_result(job.updated.date(), job_id))
+                removed += 1
+        for name in store.list(keys.RESULTS_VIDEO):
+            day = day_of(name)
+            if day is not None and not store.list(keys.video_result_folder(day)):
+                store.delete_prefix(keys.video_result_folder(day))
+        return removed
+
+    def erase(self, subjects: Subjects) -> int:
+        """Delete every job of the named materials or submitted by the named requests, with its result (a running
+        one stops and leaves nothing); return how many stored results went."""
+        store = self._site.store
+        if not subjects.material_ids and not subjects.request_ids:
+            return 0
+        removed = 0
+        for job_id in self._jobs():
+            with self._workers.lock:
+                try:
+                    job = load_job(store, job_id)
+                except FusionKitError:
+                    continue
+                if job.material_id not in subjects.material_ids and job.request_id not in subjects.request_ids:
+                    continue
+                self._workers.cancel(job_id)
+                store.delete(keys.job_doc(job_id))
+                if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
+                    removed += int(store.delete(keys.video_result(job.updated.date(), job_id)))
+                store.delete_prefix(keys.job_folder(job_id))
+        return removed
+
+
+class LogRule:
+    """Request log lines under ``logs/{date}/{hour}.jsonl``, kept the policy's ``logs`` period."""
+
+    name = "log_records"
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+
+    def oldest(self, now: datetime) -> datetime:
+        """Lines at or before this time read as gone at ``now``."""
+        return now - self._site.retention.logs
+
+    def sweep(self, now: datetime) -> int:
+        store = self._site.store
+        oldest = self.oldest(now)
+        removed = 0
+        for name in store.list(keys.LOGS):
+            day = day_of(name)
+            if day is None:
+                continue
+            folder = keys.log_folder(day)
+            for hour_name in store.list(folder):
+                if not (hour_name.endswith(".jsonl") and hour_name[:2].isdigit()):
+                    continue
+                start = datetime(day.year, day.month, day.day, int(hour_name[:2]), tzinfo=timezone.utc)
+                key = f"{folder}/{hour_name}"
+                if start > oldest:
+                    continue
+                if start + timedelta(hours=1) <= oldest:
+                    try:
+                        removed += store.read(key).count(b"\n")
+                    except KeyNotFound:
+                        continue
+                    store.delete(key)
+                else:
+                    removed += store.rewrite_lines(key, lambda line: self._fresh(line, oldest))
+            if not store.list(folder):
+                store.delete_prefix(folder)
+        return removed
+
+    @staticmethod
+    def _fresh(line: bytes, oldest: datetime) -> bool:
+        try:
+            return LogRecord.from_json(line).timestamp > oldest
+        except (FusionKitError, ValueError):
+            return False
+
+    def erase(self, subjects: Subjects) -> int:
+        """Remove every line that refers to a named id (a line that does not parse goes when it holds one)."""
+        subject_ids = subjects.all
+        if not subject_ids:
+            return 0
+        store = self._site.store
+
+        def keep(line: bytes) -> bool:
+            try:
+                return not LogRecord.from_json(line).refers_to(subject_ids)
+            except (FusionKitError, ValueError):
+                return not any(s.encode() in line for s in subject_ids)
+
+        removed = 0
+        for name in store.list(keys.LOGS):
+            day = day_of(name)
+            if day is None:
+                continue
+            for hour_name in store.list(keys.log_folder(day)):
+                if hour_name.endswith(".jsonl"):
+                    removed += store.rewrite_lines(f"{keys.log_folder(day)}/{hour_name}", keep)
+        return removed
+
+
+class OrphanRule:
+    """Material folders left without a document by an interrupted upload or delete (a source with nothing pointing
+    at it); folders younger than an hour are left alone, their upload may be running."""
+
+    name = "orphans"
+
+    def __init__(self, site: Site) -> None:
+        self._site = site
+
+    def sweep(self, now: datetime) -> int:
+        store = self._site.store
+        removed = 0
+        for mid in store.list(keys.MATERIALS):
+            if not ids.is_id(mid, ids.MATERIAL) or ids.id_time(mid) + timedelta(hours=1) > now:
+                continue
+            if not store.exists(keys.material_doc(mid)):
+                removed += store.delete_prefix(keys.material_folder(mid))
+        return removed
+
+
+class MaterialRule:
+    """Materials, kept until deleted unless the policy's ``materials`` period is set; a material goes with
+    everything derived from it: its results (image and video), faces, source, tracks and cached image."""
+
+    name = "materials"
+
+    def __init__(self, site: Site, image_results: ImageResultRule, video_results: VideoResultRule,
+                 templates: TemplateCache) -> None:
+        self._site = site
+        self._image_results = image_results
+        self._video_results = video_results
+        self._templates = templates
+
+    def sweep(self, now: datetime) -> int:
+        keep_for = self._site.retention.materials
+        if keep_for is None:
+            return 0
+        cutoff = now - keep_for
+        removed = 0
+        for mid in self._site.store.list(keys.MATERIALS):
+            if ids.is_id(mid, ids.MATERIAL) and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff:
+                with contextlib.suppress(MaterialIdNotFoundError):
+                    self.erase(mid, {})
+                    removed += 1
+        return removed
+
+    def erase(self, material_id: str, counts: dict[str, int], *, results_done: bool = False) -> None:
+        """Delete the material and everything derived from it, adding what went to ``counts`` (the categories of
+        an :class:`~fusionkit.domain.ErasureReceipt`); ``results_done`` when its image results went already.
+
+        Raises
+        ------
+        MaterialIdNotFoundError
+            There is no such material.
+        """
+        store = self._site.store
+        material = load_material(store, material_id)
+        # The marker goes first (the listing stops showing it), then results, then the document and the source.
+        store.delete(keys.material_marker(material.activity_id, material_id))
+        one = Subjects(material_ids=frozenset({material_id}))
+        if not results_done:
+            counts["results"] = counts.get("results", 0) + self._image_results.erase(one)
+        counts["results"] = counts.get("results", 0) + self._video_results.erase(one)
+        store.delete(keys.material_doc(material_id))
+        sources = int(store.delete(keys.material_source(material_id, material.source_format)))
+        if material.kind == "video":
+            counts["tracks"] = counts.get("tracks", 0) + int(store.delete(keys.material_tracks(material_id)))
+        store.delete_prefix(keys.material_folder(material_id))
+        self._templates.forget(material_id)
+        counts["materials"] = counts.get("materials", 0) + 1
+        counts["faces"] = counts.get("faces", 0) + len(material.faces)
+        counts["sources"] = counts.get("sources", 0) + sources
+
+
+#: The order :meth:`RetentionRules.sweep` reports its counts in.
+SWEEP_REPORT = ("results", "log_records", "materials", "orphans", "video_results")
+
+
+class RetentionRules:
+    """The studio's rules, one per kind of data, and the sweep and erasures that run them all.
+
+    Parameters
+    ----------
+    site
+        The studio (its store and retention policy, read at each call).
+    workers
+        The video workers (erasing a job running there cancels it).
+    templates
+        The cache of decoded material images (a deleted material's goes).
+    """
+
+    def __init__(self, site: Site, workers: Workers, templates: TemplateCache) -> None:
+        self._site = site
+        self.image_results = ImageResultRule(site)
+        self.video_results = VideoResultRule(site, workers)
+        self.logs = LogRule(site)
+        self.orphans = OrphanRule(site)
+        self.materials = MaterialRule(site, self.image_results, self.video_results, templates)
+        # Materials last: a material that expires with its results counts them once, as results.
+        self.rules: tuple[Rule, ...] = (self.image_results, self.logs, self.orphans, self.video_results,
+                                        self.materials)
+
+    def sweep(self, now: datetime) -> dict[str, int]:
+        """Run every rule's sweep; how many items of each kind went."""
+        counts = {rule.name: rule.sweep(now) for rule in self.rules}
+        return {name: counts[name] for name in SWEEP_REPORT}
+
+    def erase(self, subjects: Subjects) -> dict[str, int]:
+        """Remove every stored result and log line that refers to a named id; counts per receipt category."""
+        return {"results": self.image_results.erase(subjects) + self.video_results.erase(subjects),
+                "log_records": self.logs.erase(subjects)}
+
+    def erase_activity(self, activity_id: str) -> dict[str, int]:
+        """Delete an activity with its materials, their faces and sources, and every result made from them."""
+        store = self._site.store
+        counts: dict[str, int] = {}
+        mids = [m for m in store.list(keys.activity_members(activity_id)) if ids.is_id(m, ids.MATERIAL)]
+        # Results first (they point at materials), then materials (they point at the activity), then it.
+        counts["results"] = self.image_results.erase(Subjects(material_ids=frozenset(mids)))
+        for mid in mids:
+            with contextlib.suppress(MaterialIdNotFoundError):
+                self.materials.erase(mid, counts, results_done=True)
+        store.delete_prefix(keys.activity_folder(activity_id))
+        store.delete(keys.activity_doc(activity_id))
+        counts["activities"] = 1
+        return counts

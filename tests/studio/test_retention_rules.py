@@ -1,0 +1,36 @@
+"""The retention rules: one per kind of stored data, each reported by the sweep, and the sweep and the reads ask
+the same rule (a real memory store and a fake clock)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+import fusionkit
+from fusionkit.domain.studio import RetentionPolicy
+from fusionkit.errors import ResultIdNotFoundError
+from fusionkit.studio.retention import SWEEP_REPORT
+from tests.photos import photo
+
+
+def test_every_rule_is_reported_by_the_sweep_once(clock) -> None:
+    studio = fusionkit.open("memory://rules-report", clock=clock, video_workers=0)
+    names = [rule.name for rule in studio._rules.rules]
+    assert len(set(names)) == len(names) and set(names) == set(SWEEP_REPORT)
+    assert list(studio.sweep()) == list(SWEEP_REPORT) and not any(studio.sweep().values())
+
+
+def test_a_result_reads_as_gone_exactly_when_the_sweep_removes_it(clock) -> None:
+    policy = RetentionPolicy(image_results=timedelta(hours=2))
+    studio = fusionkit.open("memory://rules-agree", clock=clock, retention=policy, video_workers=0)
+    activity = studio.activities.create("rules")
+    material = studio.materials.upload(activity.id, photo("obama.jpg"))
+    result = studio.fuse(activity.id, material.id, photo("biden.jpg"))
+    assert result.expires == result.created + timedelta(hours=2)
+    clock.advance(seconds=2 * 3600 - 1e-6)
+    assert studio.results.get(result.id).id == result.id and studio.sweep()["results"] == 0
+    clock.advance(seconds=1e-6)
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(result.id)
+    assert studio.sweep()["results"] == 1
