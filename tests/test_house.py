@@ -31,3 +31,4 @@ def test_no_import_runs_up_the_layers_takes_a_package_outside_its_layer_or_a_pri
     assert m["upward_imports"] == []
     assert m["foreign_imports"] == []
     assert m["private_imports"] == []
+    assert m["private_reaches"] == []

@@ -2,7 +2,8 @@
 
 - the longest files and functions (lines, docstrings included);
 - private names imported across modules (``from fusionkit.x import _name``), which couple a module to another's
-  internals;
+  internals, and private members reached on anything but ``self`` or ``cls`` (``studio._calls``,
+  ``other._erase()``), which couple a class to another's (a module's own private names, ``argparse._X``, aside);
 - imports of fsspec, onnxruntime and PyAV outside the layers that own them (``storage/``; ``vision/``; the video
   parts of ``imaging/`` and ``fusion/``), at module level or inside functions;
 - imports that run upward through the layers (ARCHITECTURE.md).
@@ -55,8 +56,21 @@ def _imports(tree: ast.AST) -> list[tuple[str, list[str], int]]:
     return out
 
 
+def _reaches(tree: ast.AST, rel: str) -> list[str]:
+    """Private members reached on anything but ``self``/``cls`` or an imported module."""
+    modules = {a.asname or a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_") or node.attr.startswith("__"):
+            continue
+        if isinstance(node.value, ast.Name) and node.value.id in {"self", "cls", *modules}:
+            continue
+        out.append(f"{rel}:{node.lineno} {ast.unparse(node)}")
+    return out
+
+
 def measure() -> dict[str, Any]:
-    files, functions, private, foreign, upward = [], [], [], [], []
+    files, functions, private, foreign, upward, reaches = [], [], [], [], [], []
     for path in sorted(SRC.rglob("*.py")):
         rel = path.relative_to(SRC).as_posix()
         text = path.read_text()
@@ -65,6 +79,7 @@ def measure() -> dict[str, Any]:
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno is not None:
                 functions.append((node.end_lineno - node.lineno + 1, f"{rel}:{node.lineno} {node.name}"))
+        reaches += _reaches(tree, rel)
         own = _layer(rel)
         for module, names, line in _imports(tree):
             top = module.split(".")[0]
@@ -88,6 +103,7 @@ def measure() -> dict[str, Any]:
         "files_over_600": sum(n > 600 for n, _ in files),
         "functions_over_80": sum(n > 80 for n, _ in functions),
         "private_imports": private,
+        "private_reaches": reaches,
         "foreign_imports": foreign,
         "upward_imports": upward,
     }
@@ -107,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in m["longest_functions"]:
         print(f"  {r['lines']:4d}  {r['function']}")
     print(f"files over 600 lines: {m['files_over_600']}; functions over 80 lines: {m['functions_over_80']}")
-    for key in ("private_imports", "foreign_imports", "upward_imports"):
+    for key in ("private_imports", "private_reaches", "foreign_imports", "upward_imports"):
         print(f"{key.replace('_', ' ')}: {len(m[key])}")
         for line in m[key]:
             print("  " + line)

@@ -45,9 +45,9 @@ class StagedWrite:
         import fsspec
 
         fs, final = fsspec.core.url_to_fs(url)
-        staged = cls(url, fs, f"{final}.fusionkit-{secrets.token_hex(6)}.tmp", final)
-        fs.pipe_file(staged._temporary, data)
-        return staged
+        temporary = f"{final}.fusionkit-{secrets.token_hex(6)}.tmp"
+        fs.pipe_file(temporary, data)
+        return cls(url, fs, temporary, final)
 
     def commit(self) -> None:
         """Move the staged data onto the target."""
