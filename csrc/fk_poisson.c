@@ -508,27 +508,50 @@ static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, c
     }
 }
 
-int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
-                     int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
-                     int32_t *cycles, double *residual_out)
+/* One blend: the ROI, Omega's grid in it (its box plus a 1-pixel frame, in ROI coordinates, before the sides are
+   rounded up to odd) and the multigrid levels. */
+typedef struct {
+    const fk_image *src, *mask, *dst;
+    const uint8_t *sroi; /* src at the ROI's top-left (the whole of src) */
+    uint8_t *droi;       /* dst at the ROI's top-left */
+    int c, h, w, mode;
+    int gr0, gc0, gh, gw;
+    int nl;
+    grid g[MAX_GRIDS];
+    setup_t st;
+} poisson_t;
+
+/* The arguments, in the order of their status codes. */
+static int check_args(const fk_image *src, const fk_image *mask, const fk_image *dst, int32_t x, int32_t y,
+                      int32_t mode, double tol, int32_t max_cycles, const float *solution, int64_t solution_len,
+                      const int32_t *cycles, const double *residual_out)
 {
     int rc = fk_check_paste(src, mask, dst, x, y);
     if (rc != FK_OK) return rc;
     if (mode != 0 && mode != 1) return FK_EARG;
     if (!(tol > 0.0 && tol < 1.0) || max_cycles < 0 || max_cycles > 1000) return FK_EARG;
     if (cycles == NULL || residual_out == NULL) return FK_ENULL;
-    const int c = src->channels, h = src->height, w = src->width;
-    if (solution != NULL && solution_len != (int64_t)h * w * c) return FK_ESHAPE;
-    *cycles = 0;
-    *residual_out = 0.0;
+    if (solution != NULL && solution_len != (int64_t)src->height * src->width * src->channels) return FK_ESHAPE;
+    return FK_OK;
+}
 
-    const uint8_t *sroi = src->data;
-    uint8_t *droi = dst->data + (int64_t)y * dst->stride + (int64_t)x * c;
+/* dst's ROI into the solution, as floats: the result wherever nothing is solved. */
+static void copy_dst(const poisson_t *p, float *solution)
+{
+    const int64_t n = (int64_t)p->w * p->c;
+    for (int i = 0; i < p->h; i++) {
+        const uint8_t *d = p->droi + (int64_t)i * p->dst->stride;
+        for (int64_t q = 0; q < n; q++) solution[(int64_t)i * n + q] = (float)d[q];
+    }
+}
 
-    /* Omega's bounding box, inside the ROI's ring. */
+/* Omega's bounding box, inside the ROI's ring, framed by a pixel into the grid; 0 when Omega is empty. */
+static int find_grid(poisson_t *p)
+{
+    const int h = p->h, w = p->w;
     int r0 = h, r1 = -1, c0 = w, c1 = -1;
     for (int i = 1; i < h - 1; i++) {
-        const uint8_t *m = mask->data + (int64_t)i * mask->stride;
+        const uint8_t *m = p->mask->data + (int64_t)i * p->mask->stride;
         const int lo = fk_first_set(m, 1, w - 1, 0x80); /* m >= 128 */
         if (lo < 0) continue;
         const int hi = fk_last_set(m, lo, w - 1, 0x80);
@@ -537,20 +560,23 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
         c0 = FK_MIN(c0, lo);
         c1 = FK_MAX(c1, hi);
     }
-    if (solution != NULL) {
-        for (int i = 0; i < h; i++) {
-            const uint8_t *d = droi + (int64_t)i * dst->stride;
-            for (int64_t q = 0; q < (int64_t)w * c; q++) solution[(int64_t)i * w * c + q] = (float)d[q];
-        }
-    }
-    if (r1 < 0) return FK_OK; /* no unknowns: the result is dst */
+    if (r1 < 0) return 0;
+    p->gr0 = r0 - 1;
+    p->gc0 = c0 - 1;
+    p->gh = r1 - r0 + 3;
+    p->gw = c1 - c0 + 3;
+    return 1;
+}
 
-    /* The grid: Omega's box plus a 1-pixel frame, both sides rounded up to odd. */
-    const int gr0 = r0 - 1, gc0 = c0 - 1, gh = r1 - r0 + 3, gw = c1 - c0 + 3;
-    grid g[MAX_GRIDS];
+/* The levels, both sides odd and about halved down to 7 points: u, rhs (all but level 0 in normal mode) and the
+   ring rows in one zeroed float block, the unknown flags in one zeroed byte block. */
+static int make_levels(poisson_t *p, fk_scratch *scratch)
+{
+    grid *g = p->g;
+    const int c = p->c;
     int nl = 0;
     {
-        int hh = gh | 1, ww = gw | 1;
+        int hh = p->gh | 1, ww = p->gw | 1;
         for (;;) {
             g[nl].h = hh;
             g[nl].w = ww;
@@ -560,76 +586,112 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
             ww = ((ww + 1) / 2) | 1;
         }
     }
+    p->nl = nl;
     int64_t fl = 0, bl = 0;
     for (int k = 0; k < nl; k++) {
         const int64_t n = (int64_t)g[k].h * g[k].w;
-        fl += n * c * (k == 0 && mode == 0 ? 1 : 2) + 4 * (int64_t)g[k].w * c;
+        fl += n * c * (k == 0 && p->mode == 0 ? 1 : 2) + 4 * (int64_t)g[k].w * c;
         bl += n;
     }
-    float *fbuf = calloc((size_t)fl, sizeof(float));
-    uint8_t *abuf = calloc((size_t)bl, 1);
-    if (fbuf == NULL || abuf == NULL) {
-        free(fbuf);
-        free(abuf);
-        return FK_ENOMEM;
-    }
-    {
-        float *pf = fbuf;
-        uint8_t *pa = abuf;
-        for (int k = 0; k < nl; k++) {
-            const int64_t n = (int64_t)g[k].h * g[k].w;
-            g[k].u = pf;
+    float *pf = fk_scratch_calloc(scratch, (size_t)fl, sizeof(float));
+    uint8_t *pa = fk_scratch_calloc(scratch, (size_t)bl, 1);
+    if (pf == NULL || pa == NULL) return FK_ENOMEM;
+    for (int k = 0; k < nl; k++) {
+        const int64_t n = (int64_t)g[k].h * g[k].w;
+        g[k].u = pf;
+        pf += n * c;
+        g[k].rhs = NULL;
+        if (k > 0 || p->mode == 1) {
+            g[k].rhs = pf;
             pf += n * c;
-            g[k].rhs = NULL;
-            if (k > 0 || mode == 1) {
-                g[k].rhs = pf;
-                pf += n * c;
-            }
-            g[k].ring = pf;
-            pf += 4 * (int64_t)g[k].w * c;
-            g[k].act = pa;
-            pa += n;
-            g[k].bptr = NULL;
-            g[k].bidx = NULL;
-            g[k].brhs = NULL;
         }
+        g[k].ring = pf;
+        pf += 4 * (int64_t)g[k].w * c;
+        g[k].act = pa;
+        pa += n;
+        g[k].bptr = NULL;
+        g[k].bidx = NULL;
+        g[k].brhs = NULL;
     }
-    grid *g0 = &g[0];
-    const int64_t rs0 = (int64_t)g0->w * c;
+    return FK_OK;
+}
 
-    /* Level 0: unknown flags and u = dst - src on the grid. */
+/* Level 0: the unknown flags and u = dst - src on the grid; then the norm of the right-hand side and the boundary
+   sums (in mixed mode the right-hand side too). */
+static int set_up_level0(poisson_t *p)
+{
+    grid *g0 = &p->g[0];
+    const int c = p->c, gh = p->gh, gw = p->gw, gr0 = p->gr0, gc0 = p->gc0;
+    const int64_t rs0 = (int64_t)g0->w * c;
     for (int i = 0; i < gh; i++) {
         const int ri = gr0 + i;
-        const uint8_t *m = mask->data + (int64_t)ri * mask->stride + gc0;
-        const uint8_t *s = sroi + (int64_t)ri * src->stride + (int64_t)gc0 * c;
-        const uint8_t *d = droi + (int64_t)ri * dst->stride + (int64_t)gc0 * c;
+        const uint8_t *m = p->mask->data + (int64_t)ri * p->mask->stride + gc0;
+        const uint8_t *s = p->sroi + (int64_t)ri * p->src->stride + (int64_t)gc0 * c;
+        const uint8_t *d = p->droi + (int64_t)ri * p->dst->stride + (int64_t)gc0 * c;
         uint8_t *a = g0->act + (int64_t)i * g0->w;
         float *u = g0->u + i * rs0;
-        const int row_ok = ri >= 1 && ri <= h - 2;
+        const int row_ok = ri >= 1 && ri <= p->h - 2;
         for (int j = 0; j < gw; j++) {
             const int rj = gc0 + j;
-            a[j] = (uint8_t)(row_ok && m[j] >= 128 && rj >= 1 && rj <= w - 2);
+            a[j] = (uint8_t)(row_ok && m[j] >= 128 && rj >= 1 && rj <= p->w - 2);
         }
         for (int64_t q = 0; q < (int64_t)gw * c; q++) u[q] = (float)d[q] - (float)s[q];
     }
-    setup_t st = {sroi + (int64_t)gr0 * src->stride + (int64_t)gc0 * c,
-                  droi + (int64_t)gr0 * dst->stride + (int64_t)gc0 * c,
-                  src->stride, dst->stride, gh, gw, mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
-    if (mode == 0) {
+    setup_t *st = &p->st;
+    *st = (setup_t){p->sroi + (int64_t)gr0 * p->src->stride + (int64_t)gc0 * c,
+                    p->droi + (int64_t)gr0 * p->dst->stride + (int64_t)gc0 * c,
+                    p->src->stride, p->dst->stride, gh, gw, p->mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
+    if (p->mode == 0) {
         float *scratch = calloc(10 * (size_t)gw * (size_t)c, sizeof(float));
-        if (scratch == NULL) {
-            free(fbuf);
-            free(abuf);
-            return FK_ENOMEM;
-        }
-        FK_DISPATCH(c, setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
-                    setup_normal_c(g0, &st, scratch, 4));
+        if (scratch == NULL) return FK_ENOMEM;
+        FK_DISPATCH(c, setup_normal_c(g0, st, scratch, 1), setup_normal_c(g0, st, scratch, 3),
+                    setup_normal_c(g0, st, scratch, 4));
         free(scratch);
     } else {
-        FK_DISPATCH(c, setup_c(g0, &st, g0->rhs, 1), setup_c(g0, &st, g0->rhs, 3), setup_c(g0, &st, g0->rhs, 4));
+        FK_DISPATCH(c, setup_c(g0, st, g0->rhs, 1), setup_c(g0, st, g0->rhs, 3), setup_c(g0, st, g0->rhs, 4));
     }
-    /* Coarse unknowns: a coarse point is an unknown where its fine point is (injection); then the bands. */
-    for (int k = 1; k < nl; k++) {
+    return FK_OK;
+}
+
+/* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (level 0's band points);
+   and the boundary sums. */
+static int set_up_band_rhs(poisson_t *p)
+{
+    grid *g0 = &p->g[0];
+    setup_t *st = &p->st;
+    const int c = p->c;
+    const int32_t nb = g0->bptr[2 * g0->h];
+    g0->brhs = calloc((size_t)nb * (size_t)c + 1, sizeof(float));
+    if (g0->brhs == NULL) return FK_ENOMEM;
+    for (int i = 1; i < p->gh - 1; i++) {
+        const uint8_t *a = g0->act + (int64_t)i * g0->w;
+        const uint8_t *srow = st->s + (int64_t)i * st->ss;
+        for (int32_t t = g0->bptr[2 * i]; t < g0->bptr[2 * i + 2]; t++) {
+            const int j = g0->bidx[t];
+            const uint8_t *sp = srow + (int64_t)j * c;
+            const int64_t so[4] = {-st->ss, st->ss, -c, c};
+            const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
+            const int64_t uo[4] = {-(int64_t)g0->w * c, (int64_t)g0->w * c, -c, c};
+            const float *up = g0->u + ((int64_t)i * g0->w + j) * c; /* still dst - src everywhere */
+            for (int n = 0; n < 4; n++) {
+                if (!fx[n]) continue;
+                st->bcount++;
+                for (int k = 0; k < c; k++) {
+                    g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
+                    st->bsum[k] += (double)up[uo[n] + k];
+                }
+            }
+        }
+    }
+    return FK_OK;
+}
+
+/* The coarse levels: a coarse point is an unknown where its fine point is (injection), down to the first level
+   with none; then every level's band, and in normal mode level 0's right-hand side. */
+static int set_up_levels(poisson_t *p)
+{
+    grid *g = p->g;
+    for (int k = 1; k < p->nl; k++) {
         int any = 0;
         const grid *f = &g[k - 1];
         for (int I = 1; I < g[k].h - 1; I++)
@@ -640,71 +702,83 @@ int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, i
                 any |= v;
             }
         if (!any) {
-            nl = k;
+            p->nl = k;
             break;
         }
     }
-    for (int k = 0; k < nl && rc == FK_OK; k++) rc = mark_band(&g[k], k == 0 ? BAND_WIDTH : COARSE_WIDTH);
-    if (rc == FK_OK && mode == 0) {
-        /* Normal mode: rhs_p = sum over fixed neighbours q of (g_q - g_p), only next to the seam (band points). */
-        const int32_t nb = g0->bptr[2 * g0->h];
-        g0->brhs = calloc((size_t)nb * (size_t)c + 1, sizeof(float));
-        if (g0->brhs == NULL) rc = FK_ENOMEM;
-        for (int i = 1; rc == FK_OK && i < gh - 1; i++) {
-            const uint8_t *a = g0->act + (int64_t)i * g0->w;
-            const uint8_t *srow = st.s + (int64_t)i * st.ss;
-            for (int32_t t = g0->bptr[2 * i]; t < g0->bptr[2 * i + 2]; t++) {
-                const int j = g0->bidx[t];
-                const uint8_t *sp = srow + (int64_t)j * c;
-                const int64_t so[4] = {-st.ss, st.ss, -c, c};
-                const int fx[4] = {!a[j - g0->w], !a[j + g0->w], !a[j - 1], !a[j + 1]};
-                const int64_t uo[4] = {-(int64_t)g0->w * c, (int64_t)g0->w * c, -c, c};
-                const float *up = g0->u + ((int64_t)i * g0->w + j) * c; /* still dst - src everywhere */
-                for (int n = 0; n < 4; n++) {
-                    if (!fx[n]) continue;
-                    st.bcount++;
-                    for (int k = 0; k < c; k++) {
-                        g0->brhs[(int64_t)t * c + k] += (float)sp[so[n] + k] - (float)sp[k];
-                        st.bsum[k] += (double)up[uo[n] + k];
-                    }
-                }
-            }
-        }
-    }
-    if (rc != FK_OK) {
-        free_grids(g, nl);
-        free(fbuf);
-        free(abuf);
-        return rc;
-    }
+    int rc = FK_OK;
+    for (int k = 0; k < p->nl && rc == FK_OK; k++) rc = mark_band(&g[k], k == 0 ? BAND_WIDTH : COARSE_WIDTH);
+    if (rc == FK_OK && p->mode == 0) rc = set_up_band_rhs(p);
+    return rc;
+}
 
-    /* Start from the source offset by the mean boundary difference. */
+/* V-cycles from the source offset by the mean boundary difference, until the relative residual reaches tol or
+   max_cycles have run. In normal mode the starting residual lives on the band only (everywhere else the start is a
+   constant with no right-hand side). */
+static void solve(poisson_t *p, double tol, int32_t max_cycles, int32_t *cycles, double *residual_out)
+{
+    grid *g0 = &p->g[0];
+    const int c = p->c, gh = p->gh, gw = p->gw;
     {
         float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-        for (int k = 0; k < c; k++) mean[k] = (float)(st.bsum[k] / (double)st.bcount);
+        for (int k = 0; k < c; k++) mean[k] = (float)(p->st.bsum[k] / (double)p->st.bcount);
         FK_DISPATCH(c, fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
     }
-
-    /* V-cycles until the relative residual reaches tol. In normal mode the starting residual lives on the
-       band only (everywhere else the start is a constant with no right-hand side). */
-    const double bnorm = FK_MAX(sqrt(st.bss), 1.0);
-    double rel = sqrt(mode == 0 ? band_residual_norm2(g0, c) : residual_norm2(g0, c)) / bnorm;
+    const double bnorm = FK_MAX(sqrt(p->st.bss), 1.0);
+    double rel = sqrt(p->mode == 0 ? band_residual_norm2(g0, c) : residual_norm2(g0, c)) / bnorm;
     int it = 0;
     while (rel > tol && it < max_cycles) {
         double ss = 0.0;
-        vcycle(g, 0, nl, c, &ss);
+        vcycle(p->g, 0, p->nl, c, &ss);
         it++;
         rel = sqrt(ss) / bnorm;
     }
     *cycles = it;
     *residual_out = rel;
+}
 
-    /* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
-    out_t ot = {sroi, droi, src->stride, dst->stride, gr0, gc0, gh, gw, w, solution};
+/* f = g + u on Omega, rounded into dst (and unrounded into the solution). */
+static void write_back(const poisson_t *p, float *solution)
+{
+    const grid *g0 = &p->g[0];
+    const int c = p->c;
+    out_t ot = {p->sroi, p->droi, p->src->stride, p->dst->stride, p->gr0, p->gc0, p->gh, p->gw, p->w, solution};
     uint8_t *obuf = (uint8_t *)g0->ring; /* a row of gw * c bytes fits in the ring's rows of floats */
     FK_DISPATCH(c, write_out_c(g0, &ot, obuf, 1), write_out_c(g0, &ot, obuf, 3), write_out_c(g0, &ot, obuf, 4));
-    free_grids(g, nl);
-    free(fbuf);
-    free(abuf);
-    return FK_OK;
+}
+
+int fk_blend_poisson(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
+                     int32_t mode, double tol, int32_t max_cycles, float *solution, int64_t solution_len,
+                     int32_t *cycles, double *residual_out)
+{
+    poisson_t p = {0};
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    int rc = check_args(src, mask, dst, x, y, mode, tol, max_cycles, solution, solution_len, cycles, residual_out);
+    if (rc != FK_OK)
+        goto done;
+    *cycles = 0;
+    *residual_out = 0.0;
+    p.src = src;
+    p.mask = mask;
+    p.dst = dst;
+    p.c = src->channels;
+    p.h = src->height;
+    p.w = src->width;
+    p.mode = mode;
+    p.sroi = src->data;
+    p.droi = dst->data + (int64_t)y * dst->stride + (int64_t)x * p.c;
+
+    if (solution != NULL)
+        copy_dst(&p, solution);
+    if (!find_grid(&p))
+        goto done; /* no unknowns: the result is dst */
+    if ((rc = make_levels(&p, &scratch)) != FK_OK || (rc = set_up_level0(&p)) != FK_OK ||
+        (rc = set_up_levels(&p)) != FK_OK)
+        goto done;
+    solve(&p, tol, max_cycles, cycles, residual_out);
+    write_back(&p, solution);
+done:
+    free_grids(p.g, MAX_GRIDS);
+    fk_scratch_free(&scratch);
+    return rc;
 }
