@@ -19,6 +19,7 @@ from fusionkit.domain import (
     LogRecord,
     Material,
     MaterialFace,
+    MaterialVideo,
     RetentionPolicy,
     ids,
 )
@@ -46,6 +47,10 @@ def material(**kw) -> Material:
 VALUES = [
     Activity(id=AID, name="spring", created=NOW, updated=NOW, fuse_face_degree=40),
     material(),
+    material(kind="video", source_format="mp4", faces=[], video=MaterialVideo(
+        size_bytes=150576, duration_s=0.4, fps=25.0, frame_count=10, width=640, height=480, bit_rate=3011520,
+        video_codec="h264", audio_codec=None, audio_channels=0, audio_sample_rate=0, tracked_faces=2,
+        progress=0.5, attempts=1)),
     FusedResult(id="rs_0VDT14gS5MRfHzClbllg", activity_id=AID, material_id=MID, request_id="rq_0123456789ab",
                 created=NOW, expires=NOW + timedelta(days=7), format="png", size=10, url="memory:///x.png",
                 parameters={"fuse_face_degree": 50, "template_faces": [0]}),
@@ -147,3 +152,25 @@ def test_statuses_are_enums_stored_as_the_services_strings():
     assert doc["status"] == "completed" and type(doc["status"]) is str and doc["status_code"] == 7
     assert VideoJob.from_dict(json.loads(json.dumps(doc))) == job
     assert [s.code for s in JobStatus] == [1, 3, 5, 7]
+
+
+def test_a_video_materials_metadata_is_a_frozen_value_read_as_the_stored_mapping():
+    stored = {"size_bytes": 9, "duration_s": 2.0, "fps": 25.0, "frame_count": 50, "width": 64, "height": 48,
+              "bit_rate": 36, "video_codec": "h264", "audio_codec": "aac", "audio_channels": 2,
+              "audio_sample_rate": 44100, "tracked_faces": 1, "error": None, "progress": 1.0, "reference_faces": 2}
+    m = material(kind="video", source_format="mp4", faces=[], video=stored)
+    assert isinstance(m.video, MaterialVideo) and m.video.reference_faces == 2 and m.video.attempts is None
+    # Read as the document stores it: the same keys in the same order, attempts left out while None.
+    assert dict(m.video) == stored and list(m.video) == list(stored) and m.video["progress"] == 1.0
+    assert json.loads(m.to_json())["video"] == stored
+    assert Material.from_json(m.to_json()) == m
+    assert m.video.get("attempts") is None and "attempts" not in m.video
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        m.video.progress = 0.5  # type: ignore[misc]
+    with pytest.raises(ParameterValueError, match="progress"):
+        MaterialVideo.from_dict({**stored, "progress": 1.5})
+    with pytest.raises(ParameterValueError, match="incomplete"):
+        MaterialVideo.from_dict({"progress": 1.0})
+    # A document from before a field existed still reads; keys this version does not know are ignored.
+    old = {k: v for k, v in stored.items() if k not in ("tracked_faces", "reference_faces")} | {"later": 1}
+    assert MaterialVideo.from_dict(old).tracked_faces == 0

@@ -16,6 +16,7 @@ from fusionkit.domain.studio import (
     LogRecord,
     Material,
     MaterialFace,
+    MaterialVideo,
     RetentionPolicy,
     VideoJob,
 )
@@ -28,6 +29,7 @@ __all__ += [
     "LogRecord",
     "Material",
     "MaterialFace",
+    "MaterialVideo",
     "RetentionPolicy",
     "VideoJob",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -18,7 +18,6 @@ from fusionkit.domain.documents import (
     degree_or_none,
     id_of,
     json_field,
-    json_scalar_map,
     matches,
     one_of,
     status_of,
@@ -28,7 +27,7 @@ from fusionkit.domain.documents import (
 from fusionkit.domain.faces import Face, FaceMesh
 from fusionkit.errors import ParameterValueError
 
-__all__ = ["Material", "MaterialFace", "MaterialStatus"]
+__all__ = ["Material", "MaterialFace", "MaterialStatus", "MaterialVideo"]
 
 class MaterialStatus(Status):
     """A material's status: ``ready``; for a video also ``preprocessing``, ``preprocessing_failed`` or
@@ -113,8 +112,104 @@ def _decode_faces(value: Any) -> list[MaterialFace]:
     return [MaterialFace.from_dict(f) for f in value]
 
 
-def _video_meta(value: Any) -> dict[str, Any] | None:
-    return None if value is None else json_scalar_map(value)
+def _number(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ParameterValueError(f"{attribute.name} must be a number >= 0, got {value!r}")
+
+
+def _optional_count(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        count(instance, attribute, value)
+
+
+def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, str):
+        raise ParameterValueError(f"{attribute.name} must be text or None, got {value!r}")
+
+
+def _fraction(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ParameterValueError(f"{attribute.name} must be within 0-1, got {value!r}")
+
+
+#: MaterialVideo fields left out of its JSON while they are None (they exist only for some uploads).
+_OMITTED_WHEN_NONE = ("attempts", "reference_faces")
+
+
+@attrs.frozen(kw_only=True)
+class MaterialVideo(Mapping[str, Any]):
+    """What a video material's container says about it, and how its preprocessing went; also readable as a
+    mapping (``material.video["progress"]``), as the JSON document stores it.
+
+    Attributes
+    ----------
+    size_bytes, duration_s, fps, frame_count, width, height, bit_rate, video_codec, audio_codec, audio_channels,
+    audio_sample_rate
+        From the container, as :class:`fusionkit.VideoInfo` reports them (bytes, seconds, frames per second, pixels,
+        bits per second; ``audio_codec`` is ``None`` without audio).
+    tracked_faces
+        Faces followed through the video.
+    error
+        Why the preprocessing ended without faces or failed; ``None`` when it did not.
+    progress
+        0-1: how far the tracking has gone (1 once it ended).
+    attempts
+        Times the background tracking started (uploads with ``wait=False``; ``None`` otherwise).
+    reference_faces
+        How many reference photos named the people to follow (``None`` without them).
+    """
+
+    size_bytes: int = attrs.field(validator=count)
+    duration_s: float = attrs.field(validator=_number)
+    fps: float = attrs.field(validator=_number)
+    frame_count: int = attrs.field(validator=count)
+    width: int = attrs.field(validator=count)
+    height: int = attrs.field(validator=count)
+    bit_rate: int = attrs.field(validator=count)
+    video_codec: str = attrs.field(validator=attrs.validators.instance_of(str))
+    audio_codec: str | None = attrs.field(validator=_optional_text)
+    audio_channels: int = attrs.field(validator=count)
+    audio_sample_rate: int = attrs.field(validator=count)
+    tracked_faces: int = attrs.field(default=0, validator=count)
+    error: str | None = attrs.field(default=None, validator=_optional_text)
+    progress: float = attrs.field(default=0.0, validator=_fraction)
+    attempts: int | None = attrs.field(default=None, validator=_optional_count)
+    reference_faces: int | None = attrs.field(default=None, validator=_optional_count)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object stored in the material's document (its fields in order, ``attempts`` and
+        ``reference_faces`` left out while ``None``)."""
+        out = attrs.asdict(self)
+        for name in _OMITTED_WHEN_NONE:
+            if out[name] is None:
+                del out[name]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MaterialVideo:
+        """From the stored JSON object (keys it does not know are ignored)."""
+        if not isinstance(data, Mapping):
+            raise ParameterValueError(f"a material's video metadata must be a mapping, got {type(data).__name__}")
+        names = {f.name for f in attrs.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as exc:  # a required field missing
+            raise ParameterValueError(f"a material's video metadata is incomplete: {exc}") from None
+
+    def __getitem__(self, key: str) -> Any:
+        return self.to_dict()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.to_dict())
+
+    def __len__(self) -> int:
+        return len(self.to_dict())
+
+
+def _video_meta(value: Any) -> MaterialVideo | None:
+    if value is None or isinstance(value, MaterialVideo):
+        return value
+    return MaterialVideo.from_dict(value)
 
 
 @attrs.frozen(kw_only=True)
@@ -146,9 +241,8 @@ class Material(JsonDocument):
     created, updated
         UTC timestamps.
     video
-        For a video: its metadata from the container (duration_s, fps, frame_count, width, height, bit_rate,
-        video_codec, audio_codec, audio_channels, audio_sample_rate, size_bytes), and ``tracked_faces`` and
-        ``error`` from preprocessing; ``None`` for an image.
+        For a video: a :class:`MaterialVideo` (its container's metadata and how its preprocessing went);
+        ``None`` for an image.
     """
 
     KIND: ClassVar[str] = "material"
@@ -170,7 +264,8 @@ class Material(JsonDocument):
     fuse_profile_degree: float | None = attrs.field(default=None, validator=degree_or_none)
     created: datetime = attrs.field(converter=utc)
     updated: datetime = attrs.field(converter=utc)
-    video: dict[str, Any] | None = attrs.field(default=None, converter=_video_meta, metadata=json_field(omit_none=True))
+    video: MaterialVideo | None = attrs.field(default=None, converter=_video_meta,
+                                              metadata=json_field(omit_none=True, decode=MaterialVideo.from_dict))
 
     @faces.validator
     def _check_faces(self, attribute: attrs.Attribute[Any], value: tuple[MaterialFace, ...]) -> None:

@@ -6,7 +6,7 @@ from fusionkit.domain.activities import Activity
 from fusionkit.domain.documents import SCHEMA_VERSION, json_field
 from fusionkit.domain.jobs import JOB_STATUSES, JobStatus, VideoJob
 from fusionkit.domain.logs import LogRecord
-from fusionkit.domain.materials import Material, MaterialFace, MaterialStatus
+from fusionkit.domain.materials import Material, MaterialFace, MaterialStatus, MaterialVideo
 from fusionkit.domain.results import FusedResult
 from fusionkit.domain.retention import ERASURE_CATEGORIES, ErasureReceipt, RetentionPolicy
 
@@ -22,6 +22,7 @@ __all__ = [
     "Material",
     "MaterialFace",
     "MaterialStatus",
+    "MaterialVideo",
     "RetentionPolicy",
     "VideoJob",
     "json_field",

@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
-from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace, MaterialStatus
+from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace, MaterialStatus, MaterialVideo
 from fusionkit.errors import (
     CapacityExceededError,
     FusionKitError,
@@ -254,14 +254,9 @@ class Materials:
         now = s.now()
         mid = ids.new_id(ids.MATERIAL, now)
         call.refs["material_id"] = mid
-        meta: dict[str, Any] = dict(info.to_json())
-        meta["tracked_faces"] = len(faces_points)
-        meta["error"] = error
-        meta["progress"] = 1.0 if wait else 0.0
-        if not wait:
-            meta["attempts"] = 0
-        if references is not None:
-            meta["reference_faces"] = len(references)
+        meta = MaterialVideo(**info.to_json(), tracked_faces=len(faces_points), error=error,
+                             progress=1.0 if wait else 0.0, attempts=None if wait else 0,
+                             reference_faces=None if references is None else len(references))
         material = Material(
             id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
             status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),

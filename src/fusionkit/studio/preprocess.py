@@ -59,11 +59,9 @@ class Preprocessing:
             material = load_material(s.store, material_id)
         except MaterialIdNotFoundError:
             return None
-        if material.status != MaterialStatus.PREPROCESSING:
+        if material.status != MaterialStatus.PREPROCESSING or material.video is None:
             return None
-        meta = dict(material.video or {})
-        meta.update(video)
-        material = attrs.evolve(material, video=meta, updated=s.now())
+        material = attrs.evolve(material, video=attrs.evolve(material.video, **video), updated=s.now())
         write_doc(s.store, keys.material_doc(material_id), material)
         return material
 
@@ -74,14 +72,15 @@ class Preprocessing:
                 material = load_material(s.store, material_id)
                 if material.status != MaterialStatus.PREPROCESSING:
                     return
-                attempts = int((material.video or {}).get("attempts") or 0) + 1
+                attempts = (material.video.attempts if material.video is not None else None) or 0
+                attempts += 1
                 self._update(material_id, attempts=attempts, progress=0.0)
             try:
                 data = s.store.read(keys.material_source(material_id, "mp4"))
             except KeyNotFound:
                 return  # deleted meanwhile
             references = None
-            if (material.video or {}).get("reference_faces"):
+            if material.video is not None and material.video.reference_faces:
                 references = load_references(s.store.read(keys.material_references(material_id)))
             last = [0.0]
 
@@ -121,9 +120,9 @@ class Preprocessing:
                 return
             if blob is not None:
                 s.store.write(keys.material_tracks(material_id), blob)  # the tracks, then the document
-            meta = dict(material.video or {})
-            meta.update(tracked_faces=len(faces_points), error=None if error is None else one_line(error),
-                        progress=1.0)
+            meta = None if material.video is None else attrs.evolve(
+                material.video, tracked_faces=len(faces_points), error=None if error is None else one_line(error),
+                progress=1.0)
             done = attrs.evolve(
                 material, status=status, updated=s.now(), video=meta,
                 faces=[MaterialFace(id=f"{material_id}_{i}", index=i, mesh=stored_mesh(p))
@@ -153,7 +152,7 @@ class Preprocessing:
                 continue
             if material.status != MaterialStatus.PREPROCESSING:
                 continue
-            attempts = int((material.video or {}).get("attempts") or 0)
+            attempts = (material.video.attempts if material.video is not None else None) or 0
             if attempts >= 2:
                 self._finish(mid, MaterialStatus.PREPROCESSING_FAILED,
                                         f"{JobInterruptedError.code}: preprocessing was interrupted {attempts} "

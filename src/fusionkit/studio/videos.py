@@ -182,9 +182,9 @@ class Videos:
             activity = load_activity(s.store, activity_id)
             material = load_material(s.store, material_id, activity_id)
             if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
+                progress = material.video.progress if material.video is not None else 0.0
                 raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
-                                                 f"({float((material.video or {}).get('progress') or 0):.0%}): "
-                                                 "wait until its status is ready, then submit")
+                                                 f"({progress:.0%}): wait until its status is ready, then submit")
             if material.kind != "video" or material.status != MaterialStatus.READY:
                 raise ParameterValueError(f"material {material_id} is not a ready video material "
                                           f"(kind {material.kind}, status {material.status})")
@@ -200,7 +200,7 @@ class Videos:
             now = s.now()
             job_id = ids.new_id(ids.JOB, now)
             ahead = self._workers.count()
-            frames = int((material.video or {}).get("frame_count") or 0)
+            frames = material.video.frame_count if material.video is not None else 0
             params: dict[str, Any] = {k: getattr(opts, k) for k in _OPTION_FIELDS}
             params.update(blend_mode=opts.blend_mode.value, users=len(images),
                           template_faces=[m.template_face for m in merge_list],
