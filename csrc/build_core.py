@@ -3,14 +3,17 @@
 setup.py names it in ``cffi_modules``; ``make test-sanitize`` runs it with FUSIONKIT_SANITIZE=1 to build with
 AddressSanitizer and UndefinedBehaviorSanitizer, and ``make test-scalar`` with FUSIONKIT_NO_SIMD=1 to leave the
 SIMD kernels out (the macro FK_NO_SIMD). The cdef is the marked block of fk_api.h, so the declarations live in one
-header.
+header; core_stub.py reads it, and writes the typed stub src/fusionkit/_core.pyi from it on every build.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import os
 import re
 from pathlib import Path
+from types import ModuleType
 
 from cffi import FFI
 
@@ -18,19 +21,24 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 
 
+def _load_core_stub() -> ModuleType:
+    # setuptools runs this file with exec(), so csrc/ is not on sys.path: load the stub writer by its path.
+    spec = importlib.util.spec_from_file_location("fusionkit_core_stub", HERE / "core_stub.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("csrc/core_stub.py is missing")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+core_stub = _load_core_stub()
+
+
 def _version() -> str:
     text = (ROOT / "src" / "fusionkit" / "_version.py").read_text()
     match = re.search(r'__version__\s*=\s*"([^"]+)"', text)
     if match is None:
         raise RuntimeError("src/fusionkit/_version.py has no __version__")
-    return match.group(1)
-
-
-def _cdef() -> str:
-    header = (HERE / "fk_api.h").read_text()
-    match = re.search(r"/\* cdef-begin \*/(.*)/\* cdef-end \*/", header, re.S)
-    if match is None:
-        raise RuntimeError("csrc/fk_api.h lacks the cdef-begin/cdef-end markers")
     return match.group(1)
 
 
@@ -62,7 +70,7 @@ def make_builder(absolute_paths: bool = False) -> FFI:
         return str(p if absolute_paths else p.relative_to(ROOT))
 
     builder = FFI()
-    builder.cdef(_cdef())
+    builder.cdef(core_stub.read_cdef())
     cflags, ldflags = _compile_args()
     builder.set_source(
         "fusionkit._core",
@@ -77,6 +85,14 @@ def make_builder(absolute_paths: bool = False) -> FFI:
     return builder
 
 
+def _write_stub() -> None:
+    # Every build brings src/fusionkit/_core.pyi up to date with the cdef; a read-only source tree keeps the stub
+    # it has (tests/core checks that the committed stub matches the cdef).
+    with contextlib.suppress(OSError):
+        core_stub.write()
+
+
+_write_stub()
 ffibuilder = make_builder()
 
 if __name__ == "__main__":

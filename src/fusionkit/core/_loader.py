@@ -6,16 +6,13 @@ cause of a mismatch) and turns C status codes into typed exceptions.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from fusionkit._version import __version__
 from fusionkit.errors import CoreError, CoreNotBuiltError
 
 try:
-    # importlib rather than `from fusionkit import _core`: the extension may or may not sit in src/ when mypy
-    # runs (editable build or not), and a module object types the same either way.
-    _core = importlib.import_module("fusionkit._core")
+    # mypy reads the generated stub src/fusionkit/_core.pyi (csrc/core_stub.py), so calls into the core are
+    # checked whether or not the compiled extension sits in src/.
+    from fusionkit import _core
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise CoreNotBuiltError(
         "the compiled C core fusionkit._core is missing: install the package with `pip install .` "
@@ -23,8 +20,8 @@ except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
         f"the import failed with: {exc}"
     ) from exc
 
-ffi: Any = _core.ffi
-lib: Any = _core.lib
+ffi = _core.ffi
+lib = _core.lib
 
 _core_version = ffi.string(lib.fk_version()).decode()
 if _core_version != __version__:

@@ -28,7 +28,7 @@ def set_simd(level: int) -> int:
     """
     if level not in (SIMD_NONE, SIMD_AVX2, SIMD_ALL):
         raise ValueError(f"level must be SIMD_NONE, SIMD_AVX2 or SIMD_ALL (0, 1 or 2), got {level!r}")
-    return int(lib.fk_set_simd(level))
+    return lib.fk_set_simd(level)
 
 
 @contextmanager
