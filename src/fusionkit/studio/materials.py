@@ -182,48 +182,52 @@ class Materials:
 
         Nothing is stored when any of these is raised.
         """
-        s = self._studio
         with self._calls("UploadMaterial", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             if looks_like_mp4(source):
-                material = self._upload_video(activity_id, source, call, name=name,
-                                              fuse_face_degree=fuse_face_degree,
-                                              fuse_profile_degree=fuse_profile_degree, wait=wait,
-                                              reference_faces=reference_faces)
-                return material
+                return self._upload_video(activity_id, source, call, name=name, fuse_face_degree=fuse_face_degree,
+                                          fuse_profile_degree=fuse_profile_degree, wait=wait,
+                                          reference_faces=reference_faces)
             if reference_faces is not None:
                 raise ParameterValueError("reference_faces are for video materials only")
-            data, default_name = self._source_bytes(source)
-            info = probe_image(data)
-            if info.format not in ("jpeg", "png"):
-                raise UnsupportedImageFormatError(f"{info.format} materials are not supported; send JPEG or PNG")
-            load_activity(s.store, activity_id)
-            self._check_capacity(len(data))
-            image = decode_image(data, limits=s.limits)
-            from fusionkit.fusion.api import find_faces
+            return self._upload_image(activity_id, source, call, name=name, fuse_face_degree=fuse_face_degree,
+                                      fuse_profile_degree=fuse_profile_degree)
 
-            meshes = find_faces(image)
-            if not meshes:
-                raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
-            now = s.now()
-            mid = ids.new_id(ids.MATERIAL, now)
-            call.refs["material_id"] = mid
-            material = Material(
-                id=mid, activity_id=activity_id, name=name if name is not None else default_name,
-                source_format=info.format, width=int(image.shape[1]), height=int(image.shape[0]),
-                source_bytes=len(data), source_sha256=hashlib.sha256(data).hexdigest(),
-                faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
-                fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
-            doc = material.to_json()
-            material = Material.from_json(doc)  # exactly what every later read sees
-            # Source, then the document that points at it, then the activity's marker that points at the
-            # document: a failure anywhere leaves no reference to something missing, and is rolled back.
-            write_together(s.store, ((keys.material_source(mid, info.format), data),
-                                     (keys.material_doc(mid), doc.encode()),
-                                     (keys.material_marker(activity_id, mid), b"")),
-                           folder=keys.material_folder(mid))
-            call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
-            return material
+    def _upload_image(self, activity_id: str, source: Any, call: Call, *, name: str | None,
+                      fuse_face_degree: float | None, fuse_profile_degree: float | None) -> Material:
+        """A picture material: checked, its faces found, then stored all together or not at all."""
+        s = self._studio
+        data, default_name = self._source_bytes(source)
+        info = probe_image(data)
+        if info.format not in ("jpeg", "png"):
+            raise UnsupportedImageFormatError(f"{info.format} materials are not supported; send JPEG or PNG")
+        load_activity(s.store, activity_id)
+        self._check_capacity(len(data))
+        image = decode_image(data, limits=s.limits)
+        from fusionkit.fusion.api import find_faces
+
+        meshes = find_faces(image)
+        if not meshes:
+            raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
+        now = s.now()
+        mid = ids.new_id(ids.MATERIAL, now)
+        call.refs["material_id"] = mid
+        material = Material(
+            id=mid, activity_id=activity_id, name=name if name is not None else default_name,
+            source_format=info.format, width=int(image.shape[1]), height=int(image.shape[0]),
+            source_bytes=len(data), source_sha256=hashlib.sha256(data).hexdigest(),
+            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
+            fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
+        doc = material.to_json()
+        material = Material.from_json(doc)  # exactly what every later read sees
+        # Source, then the document that points at it, then the activity's marker that points at the
+        # document: a failure anywhere leaves no reference to something missing, and is rolled back.
+        write_together(s.store, ((keys.material_source(mid, info.format), data),
+                                 (keys.material_doc(mid), doc.encode()),
+                                 (keys.material_marker(activity_id, mid), b"")),
+                       folder=keys.material_folder(mid))
+        call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
+        return material
 
     def _upload_video(self, activity_id: str, source: Any, call: Call, *, name: str | None,
                       fuse_face_degree: float | None, fuse_profile_degree: float | None,

@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -29,6 +29,7 @@ from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
     RESPONSES,
+    Call,
     Calls,
     check_consent,
     fuse_options,
@@ -49,6 +50,9 @@ from fusionkit.studio.retention import RetentionRules, Subjects
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.videos import Videos
 from fusionkit.studio.workers import Workers
+
+if TYPE_CHECKING:
+    from fusionkit.fusion.api import FusionResult
 
 __all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
@@ -194,24 +198,30 @@ class Studio:
             }
             result = FusedResult(id=result_id, activity_id=activity_id, material_id=material_id,
                                  request_id=request_id, created=now, format=fmt, parameters=params, response=response)
-            data: bytes | None = None
-            if response != "array" or self.store_results == "always":
-                data = fused.encode(fmt)
-                result = attrs.evolve(result, size=len(data))
-            if response == "url" or self.store_results == "always":
-                assert data is not None
-                result = store_result(self.store, self._rules.image_results, result, data)
-                call.refs["result_url"] = result.url
-            payload: Any
-            if response == "array":
-                payload = fused.image
-            elif response == "bytes":
-                payload = data
-            elif response == "base64":
-                payload = base64.b64encode(data or b"").decode("ascii")
-            else:
-                payload = result.url
-            return attrs.evolve(result, payload=payload)
+            return self._respond(result, fused, call)
+
+    def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:
+        """The result with its payload as ``result.response`` asks (stored first when that is a URL, or when the
+        studio stores every result)."""
+        response = result.response
+        data: bytes | None = None
+        if response != "array" or self.store_results == "always":
+            data = fused.encode(result.format)
+            result = attrs.evolve(result, size=len(data))
+        if response == "url" or self.store_results == "always":
+            assert data is not None
+            result = store_result(self.store, self._rules.image_results, result, data)
+            call.refs["result_url"] = result.url
+        payload: Any
+        if response == "array":
+            payload = fused.image
+        elif response == "bytes":
+            payload = data
+        elif response == "base64":
+            payload = base64.b64encode(data or b"").decode("ascii")
+        else:
+            payload = result.url
+        return attrs.evolve(result, payload=payload)
 
     # -- retention and erasure -----------------------------------------------------------------------------------
 

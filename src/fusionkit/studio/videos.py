@@ -21,7 +21,7 @@ import numpy as np
 
 from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
-from fusionkit.domain.studio import JobStatus, MaterialStatus, VideoJob
+from fusionkit.domain.studio import JobStatus, Material, MaterialStatus, VideoJob
 from fusionkit.errors import (
     FusionKitError,
     JobCancelledError,
@@ -78,6 +78,18 @@ def _estimated_seconds(frames: int, width: int, height: int, faces: int, ahead: 
 
 
 _OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
+
+
+def _ready_video(material: Material) -> Material:
+    """``material`` when it is a video ready for jobs; else why it is not (still preprocessing: how far)."""
+    if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
+        progress = material.video.progress if material.video is not None else 0.0
+        raise MaterialPreprocessingError(f"material {material.id} is still being preprocessed "
+                                         f"({progress:.0%}): wait until its status is ready, then submit")
+    if material.kind != "video" or material.status != MaterialStatus.READY:
+        raise ParameterValueError(f"material {material.id} is not a ready video material "
+                                  f"(kind {material.kind}, status {material.status})")
+    return material
 
 
 @attrs.define(eq=False)
@@ -180,14 +192,7 @@ class Videos:
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
             check_consent(s.consent, activity_id, material_id, consent, self._calls.resolve(context))
             activity = load_activity(s.store, activity_id)
-            material = load_material(s.store, material_id, activity_id)
-            if material.kind == "video" and material.status == MaterialStatus.PREPROCESSING:
-                progress = material.video.progress if material.video is not None else 0.0
-                raise MaterialPreprocessingError(f"material {material_id} is still being preprocessed "
-                                                 f"({progress:.0%}): wait until its status is ready, then submit")
-            if material.kind != "video" or material.status != MaterialStatus.READY:
-                raise ParameterValueError(f"material {material_id} is not a ready video material "
-                                          f"(kind {material.kind}, status {material.status})")
+            material = _ready_video(load_material(s.store, material_id, activity_id))
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
             if opts.logo is not None:
                 opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
@@ -211,18 +216,23 @@ class Videos:
                            estimated_seconds=_estimated_seconds(frames, material.width, material.height,
                                                                 len(merge_list), ahead),
                            created=now, updated=now)
-            try:
-                for i, data in enumerate(images):
-                    s.store.write(keys.job_user(job_id, i), data)
-                s.store.write(keys.job_options(job_id), opts.to_json().encode())
-                self._save(job)
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    s.store.delete_prefix(keys.job_folder(job_id))
-                raise
+            self._store_job(job, images, opts)
             call.refs["video_url"] = s.store.url(keys.job_doc(job_id))
             self._enqueue(job_id)
             return job
+
+    def _store_job(self, job: VideoJob, images: list[bytes], opts: FuseOptions) -> None:
+        """The job's user images and options, then its document (what a worker reads); all gone on a failure."""
+        store = self._studio.store
+        try:
+            for i, data in enumerate(images):
+                store.write(keys.job_user(job.id, i), data)
+            store.write(keys.job_options(job.id), opts.to_json().encode())
+            self._save(job)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                store.delete_prefix(keys.job_folder(job.id))
+            raise
 
     def get(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
         """The job: status (and ``status_code``), progress, error, and when completed the output.
