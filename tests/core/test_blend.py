@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from fusionkit.core import blend_multiband
 from fusionkit.core.blend import default_levels
 from fusionkit.errors import ParameterValueError
-from tests.core import reference_blend as ref
 from tests.core.conftest_blend import images, masks
+from tests.core.twins import blend as twin
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -38,7 +38,7 @@ def test_matches_twin(scene) -> None:  # type: ignore[no-untyped-def]
     src, mask, dst, origin, levels = scene
     out = dst.copy()
     blend_multiband(src, mask, out, origin, levels=levels)
-    expect = ref.blend_multiband(src, mask, dst, origin, levels)
+    expect = twin.blend_multiband(src, mask, dst, origin, levels)
     diff = np.abs(out.astype(int) - expect.astype(int))
     assert diff.max() <= 2, f"max difference {diff.max()} grey levels"
 
@@ -56,7 +56,7 @@ def test_twin_agreement_on_a_face_sized_scene() -> None:
     mask = np.where(((yy - 120) / 80.0) ** 2 + ((xx - 160) / 110.0) ** 2 < 1, 255, 0).astype(np.uint8)
     out = dst.copy()
     blend_multiband(src, mask, out, levels=6)
-    expect = ref.blend_multiband(src, mask, dst, (0, 0), 6)
+    expect = twin.blend_multiband(src, mask, dst, (0, 0), 6)
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 2
     # Deep inside the mask the source wins, far outside the destination is untouched.
     assert np.abs(out[120, 160].astype(int) - src[120, 160].astype(int)).max() <= 3
@@ -95,7 +95,7 @@ def test_default_levels() -> None:
     src = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
     out = np.zeros_like(src)
     blend_multiband(src, np.full((100, 100), 128, np.uint8), out)
-    expect = ref.blend_multiband(src, np.full((100, 100), 128, np.uint8), np.zeros_like(src), (0, 0), 3)
+    expect = twin.blend_multiband(src, np.full((100, 100), 128, np.uint8), np.zeros_like(src), (0, 0), 3)
     assert np.abs(out.astype(int) - expect).max() <= 2
 
 
@@ -103,7 +103,7 @@ def test_in_place_source_from_dst() -> None:
     rng = np.random.default_rng(4)
     dst = rng.integers(0, 256, (50, 50, 3), dtype=np.uint8)
     mask = np.full((20, 20), 255, np.uint8)
-    expect = ref.blend_multiband(dst[0:20, 0:20].copy(), mask, dst, (25, 25), 3)
+    expect = twin.blend_multiband(dst[0:20, 0:20].copy(), mask, dst, (25, 25), 3)
     blend_multiband(dst[0:20, 0:20], mask, dst, (25, 25), levels=3)
     assert np.abs(dst.astype(int) - expect).max() <= 2
 

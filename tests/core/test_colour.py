@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from fusionkit.core import lab_stats, relight, robust_stats, transfer_colour
 from fusionkit.errors import ParameterValueError
-from tests.core import reference_blend as ref
 from tests.core.conftest_blend import images, masks
+from tests.core.twins import colour as twin
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -35,11 +35,11 @@ def pairs(draw):  # type: ignore[no-untyped-def]
 def test_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     src, mask, refimg, rmask, strength, bgr = case
     order = "bgr" if bgr else "rgb"
-    tm, ts = ref.lab_stats(refimg, rmask, bgr)
+    tm, ts = twin.lab_stats(refimg, rmask, bgr)
     mean, std = lab_stats(refimg, rmask, channel_order=order)
     assert np.abs(mean - tm).max() < 1e-3 and np.abs(std - ts).max() < 1e-2
     out = transfer_colour(src, mask, refimg, rmask, strength=strength, channel_order=order)
-    expect = ref.transfer_colour(src, mask, tm, ts, strength, bgr)
+    expect = twin.transfer_colour(src, mask, tm, ts, strength, bgr)
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
     assert (out[mask == 0] == src[mask == 0]).all()
 
@@ -152,7 +152,7 @@ def robust_cases(draw):  # type: ignore[no-untyped-def]
 def test_robust_stats_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     img, mask, step, spread = case
     mean, std, count = robust_stats(img, mask, step=step, spread=spread)
-    tm, ts, tn = ref.robust_stats(img, mask, step, spread)
+    tm, ts, tn = twin.robust_stats(img, mask, step, spread)
     assert count == tn
     assert np.abs(mean - tm).max() < 1e-6 and np.abs(std - ts).max() < 1e-6
 
@@ -216,7 +216,7 @@ def test_relight_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     img, factors, neutral, top = case
     out = relight(img, factors, neutral=neutral, neutral_ceiling=top)
     # NaN in a cell spreads to the pixels interpolated from it, in C and twin alike (treated as neutral).
-    expect = ref.relight(img, factors, neutral, top)
+    expect = twin.relight(img, factors, neutral, top)
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
     in_place = img.copy()
     relight(in_place, factors, neutral=neutral, neutral_ceiling=top, out=in_place)

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from fusionkit.core import box_radii_for_sigma, guided_filter, unsharp_mask
 from fusionkit.errors import ParameterValueError
-from tests.core import reference_blend as ref
 from tests.core.conftest_blend import images, masks
+from tests.core.twins import filter as twin
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -27,7 +27,7 @@ def cases(draw):  # type: ignore[no-untyped-def]
 def test_guided_matches_twin(case, radius, eps) -> None:  # type: ignore[no-untyped-def]
     img, mask, strength = case
     out = guided_filter(img, radius, eps, mask=mask, strength=strength)
-    expect = ref.guided_filter(img, radius, eps, mask, strength)
+    expect = twin.guided_filter(img, radius, eps, mask, strength)
     assert out.shape == img.shape
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
 
@@ -37,7 +37,7 @@ def test_guided_matches_twin(case, radius, eps) -> None:  # type: ignore[no-unty
 def test_unsharp_matches_twin(case, amount, radius) -> None:  # type: ignore[no-untyped-def]
     img, mask, strength = case
     out = unsharp_mask(img, amount, radius, mask=mask, strength=strength)
-    expect = ref.unsharp_mask(img, amount, box_radii_for_sigma(radius), mask, strength)
+    expect = twin.unsharp_mask(img, amount, box_radii_for_sigma(radius), mask, strength)
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
 
 

@@ -17,8 +17,9 @@ from fusionkit.core import (
     fill_polygon,
 )
 from fusionkit.errors import ParameterValueError
-from tests.core import reference
 from tests.core.strategies import images, star_polygons
+from tests.core.twins import box as box_twin
+from tests.core.twins import mask as twin
 
 masks = st.builds(lambda a: a, hnp.arrays(np.uint8, hnp.array_shapes(min_dims=2, max_dims=2, max_side=30)))
 
@@ -33,7 +34,7 @@ def test_fill_polygon_matches_exact_area(data):
     poly = data.draw(star_polygons((h, w)))
     out = np.full((h, w), 77, np.uint8)  # stale content must be overwritten
     fill_polygon(poly, out)
-    expected = reference.fill_polygon(poly, (h, w))
+    expected = twin.fill_polygon(poly, (h, w))
     assert np.abs(out.astype(int) - expected).max() <= 1
 
 
@@ -80,15 +81,15 @@ def test_fill_polygon_needs_a_single_channel_mask():
 @settings(max_examples=80, deadline=None)
 @given(mask=masks, radius=st.integers(0, 6))
 def test_erode_and_dilate_match_twin(mask, radius):
-    np.testing.assert_array_equal(erode_mask(mask, radius), reference.morph(mask, radius, is_max=False))
-    np.testing.assert_array_equal(dilate_mask(mask, radius), reference.morph(mask, radius, is_max=True))
+    np.testing.assert_array_equal(erode_mask(mask, radius), twin.morph(mask, radius, is_max=False))
+    np.testing.assert_array_equal(dilate_mask(mask, radius), twin.morph(mask, radius, is_max=True))
 
 
 def test_morph_in_place_and_on_roi():
     rng = np.random.default_rng(0)
     big = rng.integers(0, 256, (30, 30), dtype=np.uint8)
     roi = big[5:25, 7:20]
-    expected = reference.morph(roi.copy(), 3, is_max=False)
+    expected = twin.morph(roi.copy(), 3, is_max=False)
     erode_mask(roi, 3, out=roi)
     np.testing.assert_array_equal(roi, expected)
 
@@ -110,13 +111,13 @@ def test_morph_bad_radius(radius):
 
 @pytest.mark.parametrize("sigma", [0.0, 0.5, 1.0, 2.0, 3.7, 10.0, 50.0, 1000.0])
 def test_box_radii_match_twin(sigma):
-    assert box_radii_for_sigma(sigma) == reference.box_radii_for_sigma(sigma)
+    assert box_radii_for_sigma(sigma) == box_twin.box_radii_for_sigma(sigma)
 
 
 @settings(max_examples=80, deadline=None)
 @given(mask=masks, sigma=st.floats(0, 12, allow_nan=False))
 def test_feather_matches_twin_exactly(mask, sigma):
-    np.testing.assert_array_equal(feather_mask(mask, sigma), reference.feather_mask(mask, sigma))
+    np.testing.assert_array_equal(feather_mask(mask, sigma), twin.feather_mask(mask, sigma))
 
 
 def test_feather_approximates_a_gaussian():
@@ -160,7 +161,7 @@ def test_composite_matches_twin_exactly(data):
     mask = data.draw(hnp.arrays(np.uint8, (h, w)))
     x = data.draw(st.integers(0, dst.shape[1] - w))
     y = data.draw(st.integers(0, dst.shape[0] - h))
-    expected = reference.composite(src, mask, dst, (x, y))
+    expected = twin.composite(src, mask, dst, (x, y))
     got = dst.copy()
     composite(src, mask, got, (x, y))
     np.testing.assert_array_equal(got, expected)
@@ -171,7 +172,7 @@ def test_composite_rounding_is_exact_for_every_value():
     s, m = np.meshgrid(np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8), indexing="ij")
     for d in (0, 1, 127, 128, 254, 255):
         dst = np.full((256, 256), d, np.uint8)
-        expected = reference.composite(s, m, dst, (0, 0))
+        expected = twin.composite(s, m, dst, (0, 0))
         composite(s, m, dst, (0, 0))
         np.testing.assert_array_equal(dst, expected)
 

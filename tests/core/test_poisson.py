@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from fusionkit.core import blend_poisson
 from fusionkit.errors import ParameterValueError
-from tests.core import reference_blend as ref
 from tests.core.conftest_blend import hwc, images, masks
+from tests.core.twins import poisson as twin
 
 SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -43,12 +43,12 @@ def test_solves_the_discrete_equation(scene) -> None:  # type: ignore[no-untyped
     assert stats.converged and stats.residual <= tol
     dst_roi = dst[y : y + h, x : x + w]
     # The unrounded solution satisfies the equation to the tolerance (float32 allows a little slack).
-    assert ref.poisson_residual(hwc(sol).astype(np.float64), src, mask, hwc(dst_roi), mode) <= 2 * tol
+    assert twin.poisson_residual(hwc(sol).astype(np.float64), src, mask, hwc(dst_roi), mode) <= 2 * tol
     # It equals the exact (sparse direct) solution, and dst is the rounded solution inside, untouched outside.
-    expect, exact = ref.blend_poisson(src, mask, dst, (x, y), mode)
+    expect, exact = twin.blend_poisson(src, mask, dst, (x, y), mode)
     assert np.abs(hwc(sol) - exact).max() <= 0.05 + 1e-3 * np.abs(exact).max()
     assert np.abs(out.astype(int) - expect.astype(int)).max() <= 1
-    om = ref.poisson_omega(mask)
+    om = twin.poisson_omega(mask)
     full = np.zeros(dst.shape[:2], bool)
     full[y : y + h, x : x + w] = om
     assert (out[~full] == dst[~full]).all()

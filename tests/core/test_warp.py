@@ -11,8 +11,8 @@ from scipy.spatial import Delaunay
 from fusionkit.core import warp_mesh
 from fusionkit.core._simd import SIMD_ALL, SIMD_AVX2, SIMD_NONE, simd_level
 from fusionkit.errors import ParameterValueError
-from tests.core import reference
 from tests.core.strategies import images, meshes
+from tests.core.twins import warp as twin
 
 QUAD = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
 QUAD_TRIS = np.array([[0, 1, 2], [0, 2, 3]], np.int32)
@@ -26,7 +26,7 @@ def kernels(request):
 
 
 def assert_matches_twin(src, sp, dp, tri, out):
-    expected, expected_cov = reference.warp_mesh(src, sp, dp, tri, out)
+    expected, expected_cov = twin.warp_mesh(src, sp, dp, tri, out)
     got = out.copy()
     cov = warp_mesh(src, sp, dp, tri, got)
     np.testing.assert_array_equal(cov, expected_cov)
@@ -162,7 +162,7 @@ def test_noncontiguous_and_readonly_inputs_and_roi_outputs():
     out = canvas[10:30, 5:25]  # an ROI view: written in place, rows strided
     sp = np.array([[0, 0], [19, 0], [0, 19], [19, 19]], float)
     dp = sp * 0.9 + 1
-    expected, _ = reference.warp_mesh(src_ro, sp, dp, [[0, 1, 2], [1, 3, 2]], out)
+    expected, _ = twin.warp_mesh(src_ro, sp, dp, [[0, 1, 2], [1, 3, 2]], out)
     warp_mesh(src, sp, dp, [[0, 1, 2], [1, 3, 2]], out)
     warp_mesh(src_ro, sp, dp, [[0, 1, 2], [1, 3, 2]], out)
     assert np.abs(out.astype(int) - expected).max() <= 1
@@ -176,7 +176,7 @@ def test_in_place_warp_reads_the_original():
     img = rng.integers(0, 256, (12, 12), dtype=np.uint8)
     sp = np.array([[0, 0], [11, 0], [0, 11], [11, 11]], float)
     dp = sp[::-1].copy()  # rotate by 180 degrees
-    expected, _ = reference.warp_mesh(img, sp, dp, [[0, 1, 2], [1, 3, 2]], img)
+    expected, _ = twin.warp_mesh(img, sp, dp, [[0, 1, 2], [1, 3, 2]], img)
     warp_mesh(img, sp, dp, [[0, 1, 2], [1, 3, 2]], img)
     np.testing.assert_array_equal(img, expected)
 
