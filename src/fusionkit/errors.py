@@ -24,6 +24,7 @@ __all__ = [
     "ConsentRequiredError",
     "CoreError",
     "CoreNotBuiltError",
+    "EncryptedObjectError",
     "FaceBlurredError",
     "FaceOccludedError",
     "FacePoseTooLargeError",
@@ -38,11 +39,14 @@ __all__ = [
     "JobCancelledError",
     "JobInterruptedError",
     "JobNotExistError",
+    "KeyProviderError",
+    "MasterKeyError",
     "MaterialIdNotFoundError",
     "MaterialPreprocessingError",
     "ModelFileError",
     "NoFaceDetectedError",
     "ParameterValueError",
+    "PlainObjectError",
     "ResultIdNotFoundError",
     "StorageError",
     "TemplateFaceIDNotExistError",
@@ -54,6 +58,7 @@ __all__ = [
     "VideoFrameRateExceedError",
     "VideoResolutionExceedError",
     "VideoSizeExceedError",
+    "WrongMasterKeyError",
     "error_for_code",
 ]
 
@@ -305,6 +310,42 @@ class StorageError(FusionKitError):
     """The studio's storage failed or holds a document this version cannot read."""
 
     code: ClassVar[str] = "FailedOperation.StorageError"
+
+
+class MasterKeyError(FusionKitError):
+    """The master key that wraps the store's data keys is missing, unreadable or unsafe (a key file readable by
+    group or others, of the wrong length, an unset or malformed environment variable); the message names the file
+    or variable and what to fix. Nothing is read or written without it."""
+
+    code: ClassVar[str] = "FailedOperation.MasterKeyUnavailable"
+
+
+class WrongMasterKeyError(MasterKeyError):
+    """The store's data keys were wrapped under another master key than the one given (the message names both key
+    ids): open the store with the master key it was encrypted under."""
+
+    code: ClassVar[str] = "FailedOperation.MasterKeyMismatch"
+
+
+class KeyProviderError(FusionKitError):
+    """The key provider (the host's KMS callable, a key file or variable) failed to wrap or unwrap a data key; the
+    message carries its error. Nothing was written, and nothing is read without the key."""
+
+    code: ClassVar[str] = "FailedOperation.KeyProviderFailed"
+
+
+class EncryptedObjectError(StorageError):
+    """An encrypted object fails its integrity check: tampered with, truncated, moved or copied from another key,
+    or written by a newer format. It is never returned as plaintext; restore it from a backup or delete it."""
+
+    code: ClassVar[str] = "FailedOperation.EncryptedObjectInvalid"
+
+
+class PlainObjectError(StorageError):
+    """An unencrypted object was found in a store that requires encryption: encrypt the store first (the
+    migration, ``fusionkit.storage.crypto.encrypt_store``), or open it with ``encryption=None``."""
+
+    code: ClassVar[str] = "FailedOperation.PlainObjectRefused"
 
 
 def _all_subclasses(cls: type[FusionKitError]) -> list[type[FusionKitError]]:
