@@ -9,7 +9,7 @@ import pytest
 
 import fusionkit
 from fusionkit.domain.studio import RetentionPolicy
-from fusionkit.errors import ResultIdNotFoundError
+from fusionkit.errors import ParameterValueError, ResultIdNotFoundError
 from fusionkit.studio.retention import SWEEP_REPORT
 from tests.photos import photo
 
@@ -34,3 +34,30 @@ def test_a_result_reads_as_gone_exactly_when_the_sweep_removes_it(clock) -> None
     with pytest.raises(ResultIdNotFoundError):
         studio.results.get(result.id)
     assert studio.sweep()["results"] == 1
+
+
+def test_a_shorter_policy_applies_to_what_is_stored(clock) -> None:
+    studio = fusionkit.open("memory://rules-shorter", clock=clock, video_workers=0)
+    activity = studio.activities.create("rules")
+    material = studio.materials.upload(activity.id, photo("obama.jpg"))
+    result = studio.fuse(activity.id, material.id, photo("biden.jpg"))
+    assert result.expires == result.created + timedelta(days=7)
+    clock.advance(seconds=3 * 3600)
+    studio.retention = RetentionPolicy(image_results=timedelta(hours=4))
+    assert studio.results.get(result.id).expires == result.created + timedelta(hours=4)  # today's policy
+    clock.advance(seconds=3600)
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(result.id)
+    assert studio.sweep()["results"] == 1
+
+
+def test_periods_beyond_the_duties_need_a_stated_reason() -> None:
+    with pytest.raises(ParameterValueError, match="allow_longer"):
+        RetentionPolicy(logs=timedelta(days=3650))
+    with pytest.raises(ParameterValueError, match="longer than the duties"):
+        RetentionPolicy(video_results=timedelta(days=2))
+    with pytest.raises(ParameterValueError, match="reason"):
+        RetentionPolicy(logs=timedelta(days=30), allow_longer="x")
+    held = RetentionPolicy(logs=timedelta(days=30), allow_longer="legal hold, case 2026-118")
+    assert RetentionPolicy.from_json(held.to_json()) == held
+    assert "allow_longer" not in RetentionPolicy().to_json()

@@ -59,9 +59,10 @@ class Results:
                     result = FusedResult.from_json(s.store.read(key))
                 except KeyNotFound:
                     break
-                if result.id != result_id or self._rules.image_results.expired(result, s.now()):
+                rule = self._rules.image_results
+                if result.id != result_id or rule.expired(result, s.now()):
                     break
-                return key, result
+                return key, attrs.evolve(result, expires=rule.expires(result.created))  # by today's policy
         raise ResultIdNotFoundError(f"no stored result {result_id} (never stored, deleted or expired)")
 
     def get(self, result_id: str, *, context: RequestContext | None = None) -> FusedResult:

@@ -92,8 +92,9 @@ class ImageResultRule:
         return created + self._site.retention.image_results
 
     def expired(self, result: FusedResult, now: datetime) -> bool:
-        """Whether a stored result reads as gone at ``now``."""
-        return result.is_expired(now)
+        """Whether a stored result reads as gone at ``now``: by the policy the studio has now, so a shorter period
+        applies to results stored under a longer one."""
+        return now >= self.expires(result.created)
 
     def _folders(self) -> list[tuple[date, str]]:
         out = []
@@ -178,8 +179,8 @@ class VideoResultRule:
         return ended + self._site.retention.video_results
 
     def expired(self, job: VideoJob, now: datetime) -> bool:
-        """Whether a job reads as gone at ``now``."""
-        return job.is_expired(now)
+        """Whether a job reads as gone at ``now``: one that ended, by the policy the studio has now."""
+        return job.done and now >= self.expires(job.updated)
 
     def _jobs(self) -> list[str]:
         out = []

@@ -250,9 +250,10 @@ class Videos:
         job = self._load(job_id)
         if call is not None:
             call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url)
-        if self._rules.video_results.expired(job, self._studio.now()):
+        rule = self._rules.video_results
+        if rule.expired(job, self._studio.now()):
             raise JobNotExistError(f"video job {job_id} has expired with its result")
-        return job
+        return job if job.expires is None else attrs.evolve(job, expires=rule.expires(job.updated))
 
     def cancel(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
         """Cancel a queued or running job (it ends failed with ``FailedOperation.JobCancelled``, and nothing is
