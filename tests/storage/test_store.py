@@ -58,6 +58,37 @@ class LocalContract(StoreContract):
         assert store.list("y") == [] and not store.exists("y/a.bin") and not store.exists("y/doc.json")
 
 
+    @pytest.mark.parametrize("umask", [0o000, 0o022, 0o177])
+    def test_files_are_0600_and_folders_0700_whatever_the_umask(self, store, monkeypatch, umask: int) -> None:
+        seen_tmp: list[int] = []
+        real_replace = os.replace
+
+        def replace(src, dst) -> None:  # the atomic write's temporary file, just before it is renamed
+            seen_tmp.append(os.stat(src).st_mode & 0o777)
+            real_replace(src, dst)
+
+        monkeypatch.setattr(os, "replace", replace)
+        old = os.umask(umask)
+        try:
+            store.write("a/b/doc.json", b"{}")
+            store.append("logs/d/00.jsonl", b"1\n")
+            store.append("logs/d/00.jsonl", b"2\n")
+            store.rewrite_lines("logs/d/00.jsonl", lambda line: line == b"2\n")
+        finally:
+            os.umask(old)
+        assert seen_tmp and set(seen_tmp) == {0o600}
+        for folder in ("", "a", "a/b", "logs", "logs/d"):
+            assert (store.root / folder).stat().st_mode & 0o777 == 0o700, folder
+        for key in ("a/b/doc.json", "logs/d/00.jsonl"):
+            assert (store.root / key).stat().st_mode & 0o777 == 0o600, key
+
+    def test_an_older_log_file_is_made_private_on_the_next_append(self, store) -> None:
+        store.append("logs/x.jsonl", b"1\n")
+        os.chmod(store.root / "logs" / "x.jsonl", 0o644)
+        store.append("logs/x.jsonl", b"2\n")
+        assert (store.root / "logs" / "x.jsonl").stat().st_mode & 0o777 == 0o600
+
+
 class TestFileUrlStore(LocalContract):
     def url(self, tmp_path: Path) -> str:
         return f"file://{tmp_path}/root"

@@ -8,6 +8,9 @@ the new one, or none; never part of one.
 Routing follows zarr's ``make_store``: a :class:`os.PathLike`, a plain path or ``file://`` is local disk,
 ``memory://`` is fsspec's in-memory filesystem, anything else goes through ``fsspec.url_to_fs``. Storage options
 that the chosen store does not use are an error.
+
+On local disk every file the store creates is ``0600`` and every folder ``0700`` whatever the process's umask: the
+data is faces, readable by its owner only.
 """
 
 from __future__ import annotations
@@ -19,13 +22,13 @@ import shutil
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import attrs
 
 from fusionkit.errors import ParameterValueError, StorageError
 
-__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "open_store"]
+__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "open_store"]
 
 
 class KeyNotFound(KeyError):
@@ -60,8 +63,10 @@ def _abspath(value: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(os.fspath(value)))
 
 
-def _check_key(key: str) -> None:
-    # Keys come from keys.py; this is the last line of defence against a traversal reaching the filesystem.
+def check_key(key: str) -> None:
+    """Refuse (:class:`~fusionkit.errors.StorageError`) a key that is empty, absolute, has an empty, ``.`` or ``..``
+    part, a backslash or a colon. Keys come from keys.py; this is the last line of defence against a traversal
+    reaching the filesystem (every store, and every store wrapping another, calls it first)."""
     parts = key.split("/")
     if not key or key.startswith("/") or any(p in ("", ".", "..") for p in parts) or "\\" in key or ":" in key:
         raise StorageError(f"refusing the malformed storage key {key!r}")
@@ -80,11 +85,30 @@ class LocalStore:
     """
 
     root: Path = attrs.field(converter=_abspath)
+    #: Mode of every file the store creates (``chmod`` after creation, so the umask cannot loosen or break it).
+    FILE_MODE: ClassVar[int] = 0o600
+    #: Mode of every folder the store creates.
+    FOLDER_MODE: ClassVar[int] = 0o700
     fsync: bool = True
     _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
 
+    def _mkdirs(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents with :attr:`FOLDER_MODE` (``mkdir -p`` would use the umask)."""
+        if folder.is_dir():
+            return
+        missing = []
+        while not folder.exists():
+            missing.append(folder)
+            folder = folder.parent
+        for path in reversed(missing):
+            try:
+                os.mkdir(path, self.FOLDER_MODE)
+            except FileExistsError:  # another writer made it meanwhile
+                continue
+            os.chmod(path, self.FOLDER_MODE)  # the umask may have taken bits away
+
     def _path(self, key: str) -> Path:
-        _check_key(key)
+        check_key(key)
         return self.root / key
 
     def read(self, key: str) -> bytes:
@@ -102,11 +126,12 @@ class LocalStore:
 
     def write(self, key: str, data: bytes) -> None:
         target = self._path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        self._mkdirs(target.parent)
         tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.FILE_MODE)
         try:
             try:
+                os.fchmod(fd, self.FILE_MODE)
                 self._write_all(fd, data)
                 if self.fsync:
                     os.fsync(fd)
@@ -125,8 +150,11 @@ class LocalStore:
         import fcntl
 
         while True:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.FILE_MODE)
             try:
+                if os.fstat(fd).st_mode & 0o777 != self.FILE_MODE:  # just created under a umask, or an older file
+                    with contextlib.suppress(OSError):
+                        os.fchmod(fd, self.FILE_MODE)
                 fcntl.flock(fd, fcntl.LOCK_EX)
                 try:
                     same = os.fstat(fd).st_ino == os.stat(path).st_ino
@@ -140,7 +168,7 @@ class LocalStore:
 
     def append(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self._mkdirs(path.parent)
         with self._locked(path) as fd:
             self._write_all(fd, data)
 
@@ -210,7 +238,7 @@ class FsspecStore:
     _lock: threading.RLock = attrs.field(factory=threading.RLock, init=False, repr=False)
 
     def _path(self, key: str) -> str:
-        _check_key(key)
+        check_key(key)
         return f"{self.root}/{key}"
 
     def read(self, key: str) -> bytes:
