@@ -11,8 +11,8 @@ from fusionkit.errors import CoreError, CoreNotBuiltError
 
 try:
     # mypy reads the generated stub src/fusionkit/_core.pyi (csrc/core_stub.py), so calls into the core are
-    # checked whether or not the compiled extension sits in src/.
-    from fusionkit import _core
+    # checked whether or not the compiled extension sits in src/. This module is the compiled core's only importer.
+    import fusionkit._core as _core
 except ImportError as exc:  # pragma: no cover - exercised by a subprocess test
     raise CoreNotBuiltError(
         "the compiled C core fusionkit._core is missing: install the package with `pip install .` "
