@@ -63,3 +63,69 @@ def test_ids_of_another_kind_are_refused(build) -> None:
         build(MT.replace("mt_", "xx_"))
     with pytest.raises(StorageError):
         build("../" + MT)
+
+
+# -- encryption scopes ---------------------------------------------------------------------------------------------
+
+# Every function of keys.py that builds an object's key, with its arguments and the scope of that key.
+OBJECT_KEYS = {
+    "activity_doc": ((AC,), "studio"),
+    "material_marker": ((AC, MT), "studio"),
+    "material_doc": ((MT,), MT),
+    "material_source": ((MT, "png"), MT),
+    "material_tracks": ((MT,), MT),
+    "material_references": ((MT,), MT),
+    "result_doc": ((DAY, MT, RS), MT),
+    "result_blob": ((DAY, MT, RS, "jpeg"), MT),
+    "log_file": ((datetime(2026, 1, 2, 7),), "logs-2026-01-02"),
+    "job_doc": ((JB,), JB),
+    "job_user": ((JB, 0), JB),
+    "job_options": ((JB,), JB),
+    "video_result": ((DAY, JB), JB),
+}
+# Functions that build a folder (a prefix, never an object's key), and those about scopes themselves.
+FOLDERS = {"activity_folder", "activity_members", "material_folder", "result_folder", "log_folder", "job_folder",
+           "video_result_folder"}
+SCOPE_FUNCTIONS = {"scope_of", "log_scope", "keyring_folder", "keyring_entry"}
+
+
+def test_the_scope_table_covers_every_key_function() -> None:
+    functions = {name for name, value in vars(keys).items()
+                 if callable(value) and not name.startswith("_") and getattr(value, "__module__", "") == keys.__name__}
+    assert functions == set(OBJECT_KEYS) | FOLDERS | SCOPE_FUNCTIONS
+
+
+@pytest.mark.parametrize("name", sorted(OBJECT_KEYS))
+def test_every_object_key_has_its_scope(name: str) -> None:
+    args, scope = OBJECT_KEYS[name]
+    assert keys.scope_of(getattr(keys, name)(*args)) == scope
+
+
+def test_a_material_and_its_results_share_a_scope_and_a_job_has_its_own() -> None:
+    other = "mt_abcdefghijkl"
+    assert keys.scope_of(keys.result_blob(DAY, other, RS, "png")) == other
+    assert keys.scope_of(keys.result_doc(DAY, MT, RS)) == keys.scope_of(keys.material_doc(MT))
+    assert keys.scope_of(keys.video_result(DAY, JB)) == keys.scope_of(keys.job_user(JB, 3)) == JB
+    assert keys.scope_of(keys.log_file(datetime(2026, 1, 2, 23))) == keys.log_scope(DAY)
+    assert keys.scope_of(keys.log_file(datetime(2026, 1, 3, 0))) == "logs-2026-01-03"
+
+
+@pytest.mark.parametrize("key", [
+    "materials/xx_0123456789ab/material.json",  # an id of another kind
+    "materials/mt_0123456789ab",  # the folder itself
+    f"results/image/2026-01-02/{JB}.{RS}.json", f"results/image/2026/{MT}.{RS}.json", f"results/video/x/{JB}.mp4",
+    f"jobs/{MT}.json", "jobs/jb_short.json", "logs/x.jsonl", "logs/2026-1-2/00.jsonl", "a/b/c.json", "keyring/x",
+])
+def test_keys_outside_the_layout_are_in_the_studio_scope(key: str) -> None:
+    assert keys.scope_of(key) == keys.STUDIO_SCOPE
+
+
+def test_keyring_keys() -> None:
+    assert keys.keyring_folder(MT) == f"keyring/{MT}"
+    assert keys.keyring_entry("logs-2026-01-02", "0123456789abcdef") == "keyring/logs-2026-01-02/0123456789abcdef.key"
+    for bad in ("", "../x", "a/b", "a.b", "-x", "x" * 81, None):
+        with pytest.raises(StorageError):
+            keys.keyring_folder(bad)  # type: ignore[arg-type]
+    for bad_id in ("", "0123", "0123456789ABCDEF", "../0123456789abcdef", "0123456789abcdefg"):
+        with pytest.raises(StorageError):
+            keys.keyring_entry(MT, bad_id)

@@ -12,13 +12,36 @@
     jobs/{job_id}.json                                     a video job
     jobs/{job_id}/user_{n}.png                             the job's user images, deleted when it ends
     logs/{YYYY-MM-DD}/{HH}.jsonl
+    keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
+
+Encryption scopes
+-----------------
+An encrypted store (:mod:`fusionkit.storage.crypto`) encrypts each object under the data key of its *scope*,
+:func:`scope_of` its key, so that destroying one data key (crypto-shredding) makes exactly the data that must go
+together unreadable at once:
+
+=================================================================  ==========================
+key                                                                scope
+=================================================================  ==========================
+``materials/{material_id}/...``                                    ``{material_id}``
+``results/image/{YYYY-MM-DD}/{material_id}.{result_id}.*``         ``{material_id}``
+``jobs/{job_id}.json``, ``jobs/{job_id}/...``                      ``{job_id}``
+``results/video/{YYYY-MM-DD}/{job_id}.mp4``                        ``{job_id}``
+``logs/{YYYY-MM-DD}/...``                                          ``logs-{YYYY-MM-DD}``
+``activities/...`` and every other key                             ``studio``
+=================================================================  ==========================
+
+A material's results share its scope (deleting the material shreds them with it); a video job has its own (the
+studio shreds a job's key when the job's material is deleted); a day of logs is one scope, so an expired day is
+shredded whole.
 """
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 
 from fusionkit.domain import ids
@@ -27,17 +50,22 @@ from fusionkit.errors import StorageError
 __all__ = [
     "ACTIVITIES",
     "JOBS",
+    "KEYRING",
     "LOGS",
     "MATERIALS",
     "RESULTS_IMAGE",
     "RESULTS_VIDEO",
+    "STUDIO_SCOPE",
     "activity_doc",
     "activity_members",
     "job_doc",
     "job_folder",
     "job_user",
+    "keyring_entry",
+    "keyring_folder",
     "log_file",
     "log_folder",
+    "log_scope",
     "material_doc",
     "material_folder",
     "material_marker",
@@ -46,6 +74,7 @@ __all__ = [
     "result_blob",
     "result_doc",
     "result_folder",
+    "scope_of",
     "video_result",
     "video_result_folder",
 ]
@@ -56,6 +85,9 @@ RESULTS_IMAGE = "results/image"
 RESULTS_VIDEO = "results/video"
 JOBS = "jobs"
 LOGS = "logs"
+KEYRING = "keyring"
+#: The scope of every key that belongs to no material, job or day of logs.
+STUDIO_SCOPE = "studio"
 _EXT = {"jpeg": "jpg", "png": "png", "mp4": "mp4"}
 
 
@@ -145,3 +177,64 @@ def video_result_folder(day: date) -> str:
 
 def video_result(day: date, job_id: str) -> str:
     return f"{video_result_folder(day)}/{_need(job_id, ids.JOB)}.mp4"
+
+
+# -- encryption scopes and the keyring ------------------------------------------------------------------------------
+
+_DAY = r"\d{4}-\d{2}-\d{2}"
+_ID = r"[a-z]{2}_[0-9A-Za-z]{10,40}"
+# (layout, the id kind its group must be or None for a day, what the scope puts before the group)
+_SCOPED = [
+    (re.compile(rf"{MATERIALS}/({_ID})/.+"), ids.MATERIAL, ""),
+    (re.compile(rf"{RESULTS_IMAGE}/{_DAY}/({_ID})\.{_ID}\.[a-z]+"), ids.MATERIAL, ""),
+    (re.compile(rf"{JOBS}/({_ID})(?:\.json|/.+)"), ids.JOB, ""),
+    (re.compile(rf"{RESULTS_VIDEO}/{_DAY}/({_ID})\.mp4"), ids.JOB, ""),
+    (re.compile(rf"{LOGS}/({_DAY})/.+"), None, "logs-"),
+]
+# A scope is a path part of the keyring: letters, digits, "_" and "-" only.
+_SCOPE = re.compile(r"[0-9A-Za-z][0-9A-Za-z_-]{0,79}")
+_KEY_ID = re.compile(r"[0-9a-f]{16,64}")
+
+
+def scope_of(key: str) -> str:
+    """The encryption scope of the storage key ``key``: whose data key encrypts it (see the table above).
+
+    A key that follows none of the layouts above, or names an id of the wrong kind, is in the ``"studio"`` scope.
+
+    Examples
+    --------
+    >>> scope_of("materials/mt_0123456789ab/source.png")
+    'mt_0123456789ab'
+    >>> scope_of("results/image/2026-01-02/mt_0123456789ab.rs_0123456789ab.jpg")
+    'mt_0123456789ab'
+    >>> scope_of("logs/2026-01-02/07.jsonl")
+    'logs-2026-01-02'
+    >>> scope_of("activities/ac_0123456789ab.json")
+    'studio'
+    """
+    for pattern, kind, prefix in _SCOPED:
+        m = pattern.fullmatch(key)
+        if m is not None:
+            if kind is not None and not ids.is_id(m.group(1), kind):
+                break
+            return prefix + m.group(1)
+    return STUDIO_SCOPE
+
+
+def log_scope(day: date) -> str:
+    """The scope of a day of logs (what :func:`scope_of` gives for every key under :func:`log_folder`)."""
+    return f"logs-{day.isoformat()}"
+
+
+def keyring_folder(scope: str) -> str:
+    """The folder of the wrapped data keys of ``scope`` (deleting it shreds the scope)."""
+    if type(scope) is not str or not _SCOPE.fullmatch(scope):
+        raise StorageError(f"refusing to build a keyring key from the scope {scope!r}")
+    return f"{KEYRING}/{scope}"
+
+
+def keyring_entry(scope: str, key_id: str) -> str:
+    """One wrapped data key of ``scope``; ``key_id`` is its random hex id (an encrypted object's header names it)."""
+    if type(key_id) is not str or not _KEY_ID.fullmatch(key_id):
+        raise StorageError(f"refusing to build a keyring key from the data key id {key_id!r}")
+    return f"{keyring_folder(scope)}/{key_id}.key"
