@@ -8,7 +8,7 @@ import attrs
 import numpy as np
 import pytest
 
-from fusionkit.domain.options import BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
+from fusionkit.domain.options import AigcLabel, BlendMode, FuseOptions, LabelOptions, LogoParam, OutputFormat
 from fusionkit.errors import ParameterValueError
 
 
@@ -96,3 +96,60 @@ def test_damaged_stored_options_are_typed_errors() -> None:
         doc["logo"]["image_npy"] = base64.b64encode(buf.getvalue() + payload).decode()
         with pytest.raises(ParameterValueError, match=f"damaged.*{why}"):
             FuseOptions.from_dict(doc)
+
+
+# --- the implicit AI label (GB 45438-2025) -------------------------------------------------------------------------
+
+def test_aigc_label_defaults_and_resolution() -> None:
+    label = FuseOptions().aigc
+    assert label == AigcLabel() and label.label == "1" and label.content_producer == "fusionkit"
+    assert label.produce_id == "" and FuseOptions() == FuseOptions()  # options stay comparable values
+    a, b = label.resolved(), label.resolved()
+    assert a.produce_id and a.produce_id != b.produce_id and len(a.produce_id) == 32
+    assert a.content_producer == "fusionkit" and attrs.evolve(label, content_producer="").resolved().content_producer \
+        == "fusionkit"
+    given = AigcLabel(content_producer="app_1", produce_id="rs_1")
+    assert given.resolved() == given
+    assert list(given.fields()) == ["Label", "ContentProducer", "ProduceID", "ReservedCode1", "ContentPropagator",
+                                    "PropagateID", "ReservedCode2"]
+    assert AigcLabel.from_fields(given.fields()) == given
+
+
+def test_aigc_label_is_validated() -> None:
+    with pytest.raises(ParameterValueError, match="aigc label must be one of"):
+        AigcLabel(label="0")
+    with pytest.raises(ParameterValueError, match="aigc produce_id must be text"):
+        AigcLabel(produce_id=5)
+    with pytest.raises(ParameterValueError, match="aigc content_producer must be at most 1024 printable"):
+        AigcLabel(content_producer="a\nb")
+    with pytest.raises(ParameterValueError, match="aigc reserved_code1"):
+        AigcLabel(reserved_code1="x" * 1025)
+
+
+def test_the_label_cannot_be_removed() -> None:
+    with pytest.raises(ParameterValueError, match="always written"):
+        FuseOptions(aigc=None)
+    with pytest.raises(ParameterValueError, match="always written"):
+        attrs.evolve(FuseOptions(), aigc=None)
+    with pytest.raises(ParameterValueError, match="AigcLabel"):
+        FuseOptions(aigc={"Label": "1"})
+    for key in ("AIGC", "TC260:AIGC", "digitalsourcetype", "XML:com.adobe.xmp"):
+        with pytest.raises(ParameterValueError, match=r"reserved.*cannot be replaced or removed"):
+            FuseOptions(metadata={key: ""})
+
+
+def test_aigc_label_round_trips_through_json() -> None:
+    label = AigcLabel(content_producer="app_7Kd92", produce_id="rs_0OqXr1bTa9Zf3kLm2PqR", reserved_code1="sig",
+                      content_propagator="中文 \"quoted\"", propagate_id="p-1", reserved_code2="computer,1|human,0|")
+    opts = attrs.evolve(FuseOptions(metadata={"campaign": "spring"}), aigc=label)
+    doc = json.loads(opts.to_json())
+    assert doc["aigc"] == label.fields()
+    back = FuseOptions.from_json(opts.to_json())
+    assert back == opts and back.aigc == label
+    # Options stored before the label existed read back with the default label.
+    del doc["aigc"]
+    assert FuseOptions.from_dict(doc).aigc == AigcLabel()
+    with pytest.raises(ParameterValueError, match="damaged"):
+        FuseOptions.from_dict(dict(opts.to_dict(), aigc=["1"]))
+    with pytest.raises(ParameterValueError, match="aigc label"):
+        FuseOptions.from_dict(dict(opts.to_dict(), aigc=dict(label.fields(), Label="9")))
