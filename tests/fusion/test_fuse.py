@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import attrs
 import cv2
 import numpy as np
 import pytest
 
-from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
+from fusionkit.domain.options import AigcLabel, FuseOptions, LabelOptions, LogoParam
 from fusionkit.errors import (
     FaceRectParameterValueError,
     FaceSizeTooSmallError,
@@ -108,6 +109,26 @@ def test_input_face_rect_picks_the_user_face():
              template_meshes=meshes("obama.jpg"))
     b = fuse(t, Merge(image=photo("two_people.jpg")), template_meshes=meshes("obama.jpg"))
     assert not np.array_equal(a.image, b.image)
+
+
+def test_every_encoding_carries_the_aigc_label(tmp_path):
+    template = str(sample_path("obama.jpg"))
+    plain = fuse(template, photo("biden.jpg"), template_meshes=meshes("obama.jpg"))
+    # No label given: producer "fusionkit", a random produce id fixed for the result (every encoding the same).
+    assert plain.aigc.content_producer == "fusionkit" and len(plain.aigc.produce_id) == 32
+    assert read_metadata(plain.encode())["AIGC"] == plain.aigc.fields() == read_metadata(plain.encode("png"))["AIGC"]
+    assert read_metadata(plain._repr_png_())["AIGC"] == plain.aigc.fields()
+    # What the studio does: its app id and the result id, set on the options; user metadata beside them.
+    label = AigcLabel(content_producer="app_7Kd92", produce_id="rs_0OqXr1bTa9Zf3kLm2PqR")
+    opts = attrs.evolve(FuseOptions(metadata={"campaign": "spring"}), aigc=label)
+    result = fuse(template, photo("biden.jpg"), opts, template_meshes=meshes("obama.jpg"))
+    assert result.aigc == label
+    for fmt in ("jpeg", "png"):
+        meta = read_metadata(result.encode(fmt))
+        assert meta["AIGC"] == label.fields() and meta["AIGC"]["Label"] == "1"
+        assert meta["DigitalSourceType"] == DIGITAL_SOURCE_TYPE and meta["campaign"] == "spring"
+    result.save(str(tmp_path / "fused.jpg"))
+    assert read_metadata((tmp_path / "fused.jpg").read_bytes())["AIGC"] == label.fields()
 
 
 def test_encode_follows_the_template_format_and_writes_the_marker(tmp_path):

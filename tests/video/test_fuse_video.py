@@ -5,14 +5,15 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import attrs
 import av
 import numpy as np
 import pytest
 
 from fusionkit import errors
-from fusionkit.domain.options import FuseOptions, LabelOptions, LogoParam
-from fusionkit.fusion.video import OneEuroFilter, VideoFusionResult, fuse_video, track_video
-from fusionkit.imaging import probe_video
+from fusionkit.domain.options import AigcLabel, FuseOptions, LabelOptions, LogoParam
+from fusionkit.fusion.video import OneEuroFilter, VideoFusionResult, fuse_video, read_video_metadata, track_video
+from fusionkit.imaging import DIGITAL_SOURCE_TYPE, probe_video
 from fusionkit.samples import sample_path
 from tests.photos import photo as sample_photo
 
@@ -98,11 +99,27 @@ def test_replayed_tracks_file_object_and_no_label(clip_360p: Path, tmp_path: Pat
     tracks = track_video(clip_360p)
     assert tracks.frame_count == 50 and tracks.present[:, 0].all()
     buf = io.BytesIO()
-    result = fuse_video(clip_360p, sample_path("biden.jpg"), buf, tracks=tracks,
-                        options=FuseOptions(label=LabelOptions(enabled=False)))
-    assert result.frame_count == 50 and result.frames_fused == 50
+    # Without the visible label the implicit one stays; the studio's app id and result id fill it.
+    label = AigcLabel(content_producer="app_7Kd92", produce_id="rs_0OqXr1bTa9Zf3kLm2PqR")
+    opts = attrs.evolve(FuseOptions(label=LabelOptions(enabled=False), metadata={"campaign": "spring"}), aigc=label)
+    result = fuse_video(clip_360p, sample_path("biden.jpg"), buf, tracks=tracks, options=opts)
+    assert result.frame_count == 50 and result.frames_fused == 50 and result.aigc == label
     assert probe_video(buf.getvalue()).frame_count == 50
+    assert read_video_metadata(buf.getvalue()) == {"AIGC": label.fields(), "DigitalSourceType": DIGITAL_SOURCE_TYPE,
+                                                   "campaign": "spring"}
     assert not list(tmp_path.iterdir())
+
+
+def test_the_video_carries_the_ai_markers(fused: tuple[Path, VideoFusionResult]) -> None:
+    out, result = fused
+    meta = read_video_metadata(out)
+    assert meta["AIGC"] == result.aigc.fields() and meta["DigitalSourceType"] == DIGITAL_SOURCE_TYPE
+    assert meta["AIGC"]["Label"] == "1" and meta["AIGC"]["ContentProducer"] == "fusionkit"
+    assert len(meta["AIGC"]["ProduceID"]) == 32 and set(meta["AIGC"]) == set(result.aigc.fields())
+    # The packet sits in the last top-level box; every frame still decodes.
+    assert out.read_bytes()[-2048:].rstrip().endswith(b'<?xpacket end="w"?>')
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == result.frame_count == 50
 
 
 def test_label_on_by_default(clip_360p: Path, fused: tuple[Path, VideoFusionResult]) -> None:

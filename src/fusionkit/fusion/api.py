@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain.faces import MIN_FACE_SIZE, FaceMesh
-from fusionkit.domain.options import FuseOptions, OutputFormat
+from fusionkit.domain.options import AigcLabel, FuseOptions, OutputFormat
 from fusionkit.errors import (
     FaceRectParameterValueError,
     FaceSizeTooSmallError,
@@ -106,6 +106,10 @@ class FusionResult:
         One :class:`MergeReport` per merge, in order.
     timings_ms
         Milliseconds per stage for the whole call.
+    aigc
+        The implicit AI label (GB 45438-2025) every encoding of this result carries: the options' label with its
+        producer and produce id filled (:meth:`~fusionkit.domain.options.AigcLabel.resolved`), fixed when the
+        result is made, so that every encoding carries the same produce id.
     """
 
     image: NDArray[np.uint8]
@@ -113,14 +117,17 @@ class FusionResult:
     options: FuseOptions
     merges: list[MergeReport]
     timings_ms: dict[str, float]
+    aigc: AigcLabel = attrs.field(
+        default=attrs.Factory(lambda self: self.options.aigc.resolved(), takes_self=True), kw_only=True)
 
     def encode(self, fmt: str | None = None) -> bytes:
-        """The picture as JPEG or PNG bytes with the options' metadata and the AI-generated marker."""
+        """The picture as JPEG or PNG bytes with the options' metadata and the AI-generated markers (the IPTC
+        digital source type and the GB 45438-2025 label :attr:`aigc`)."""
         return encode_image(self.image, fmt or self.format, jpeg_quality=self.options.jpeg_quality,
-                            metadata=self.options.metadata)
+                            metadata=self.options.metadata, aigc=self.aigc.fields())
 
     def _repr_png_(self) -> bytes:
-        return encode_image(self.image, "png")
+        return encode_image(self.image, "png", aigc=self.aigc.fields())
 
     def save(self, path: str) -> None:
         """Write :meth:`encode`'s bytes to ``path``: whole or not at all (a temporary file beside it is renamed

@@ -14,7 +14,9 @@
    converted from YUV to RGB and back (:mod:`fusionkit.imaging.planes`); a face the engine turns away (turned too
    far, mostly covered) keeps the frame's own face and is reported with its reason; the template's audio packets
    are copied unchanged; the "AI-generated" label is drawn on every frame unless turned off; the output is written
-   to a temporary file and renamed (or copied into a file object) only when complete.
+   to a temporary file, given the XMP packet of AI-generated markers (the IPTC digital source type and the
+   GB 45438-2025 implicit label ``TC260:AIGC``, in a top-level ``uuid`` box: :mod:`fusionkit.imaging.xmp`), and
+   renamed (or copied into a file object) only when complete.
 
 Nothing is written before the analysis has checked the merges (a face that never appears, no face at all).
 PyAV is imported inside the functions: importing :mod:`fusionkit.fusion` does not load FFmpeg.
@@ -35,7 +37,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain.faces import Face, FaceMesh
-from fusionkit.domain.options import FuseOptions
+from fusionkit.domain.options import AigcLabel, FuseOptions
 from fusionkit.errors import (
     FaceOccludedError,
     FacePoseTooLargeError,
@@ -61,6 +63,7 @@ from fusionkit.imaging.planes import (
     yuv420p,
 )
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
+from fusionkit.imaging.xmp import append_mp4_xmp, read_video_metadata, xmp_packet
 from fusionkit.vision import mesh_topology
 from fusionkit.vision.identity import face_signature, mesh_distance
 from fusionkit.vision.tracking import OneEuroFilter
@@ -76,6 +79,7 @@ __all__ = [
     "face_signature",
     "fuse_video",
     "mesh_distance",
+    "read_video_metadata",
     "reference_face",
     "stored_mesh",
     "track_video",
@@ -153,6 +157,9 @@ class VideoFusionResult:
         First frame of each shot of the template.
     timings_ms
         Milliseconds per stage over the whole video (analysis, decode, convert, fuse, label, encode, total).
+    aigc
+        The implicit AI label (GB 45438-2025) written into the file: the options' label with its producer and
+        produce id filled (:meth:`~fusionkit.domain.options.AigcLabel.resolved`).
     """
 
     frame_count: int
@@ -165,6 +172,7 @@ class VideoFusionResult:
     faces: tuple[VideoFaceReport, ...]
     shots: tuple[int, ...]
     timings_ms: dict[str, float]
+    aigc: AigcLabel = attrs.field(factory=AigcLabel)
 
 
 # --- fusion -------------------------------------------------------------------------------------------------------
@@ -257,7 +265,8 @@ def fuse_video(
     output
         A path (written atomically: a temporary file beside it, renamed when complete) or a binary file object.
     options
-        :class:`~fusionkit.domain.options.FuseOptions`; the label is on by default.
+        :class:`~fusionkit.domain.options.FuseOptions`; the label is on by default. Its ``aigc`` label (GB
+        45438-2025) and ``metadata`` go into the file's XMP packet (read back by :func:`read_video_metadata`).
     tracks
         The video's tracks from :func:`track_video` (the studio stores them): replayed instead of analysing the
         video (one pass instead of two).
@@ -315,9 +324,15 @@ def fuse_video(
         raise ParameterValueError(f"two merges target the same template face ({faces})")
     # 3. Fusion, written to a temporary file and moved into place when complete.
     fusion = _FusionPass(tracks=tracks, faces=faces, users=users, options=opts, timings=timings)
+    aigc = opts.aigc.resolved()
     tmp, target = _open_output(output)
     try:
         info, has_audio = fusion.run(template, tmp, limits=limits, crf=crf, preset=preset, progress=report)
+        try:
+            append_mp4_xmp(tmp, xmp_packet(opts.metadata, aigc.fields()))
+        except OSError as exc:
+            raise VideoEncodeFailedError(f"the AI-generated markers could not be written into the video: {exc}") \
+                from None
         if target is not None:
             os.replace(tmp, target)
         else:
@@ -330,7 +345,8 @@ def fuse_video(
     frames = fusion.frames
     return VideoFusionResult(frame_count=frames, fps=info.fps, duration_s=frames / info.fps, width=info.width & ~1,
                              height=info.height & ~1, has_audio=has_audio, frames_fused=fusion.frames_fused,
-                             faces=fusion.reports(), shots=tuple(int(s) for s in tracks.shots), timings_ms=timings)
+                             faces=fusion.reports(), shots=tuple(int(s) for s in tracks.shots), timings_ms=timings,
+                             aigc=aigc)
 
 
 class _FusionPass:
