@@ -37,6 +37,7 @@ __all__ = [
     "ImageSizeExceedError",
     "InputError",
     "JobCancelledError",
+    "JobExpiredError",
     "JobInterruptedError",
     "JobNotExistError",
     "KeyProviderError",
@@ -304,6 +305,13 @@ class JobInterruptedError(FusionKitError):
     """The video job was interrupted twice (its process stopped while it ran); it is not retried again."""
 
     code: ClassVar[str] = "FailedOperation.JobInterrupted"
+
+
+class JobExpiredError(FusionKitError):
+    """The video job waited longer than the retention policy's video-result period without running (no worker took
+    it); its user images were deleted with it. Submit it again to a studio that runs jobs."""
+
+    code: ClassVar[str] = "FailedOperation.JobExpired"
 
 
 class StorageError(FusionKitError):

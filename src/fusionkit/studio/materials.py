@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from fusionkit.domain import ids
 from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace, MaterialStatus, MaterialVideo
 from fusionkit.errors import (
+    ActivityIdNotFoundError,
     CapacityExceededError,
     FusionKitError,
     ImageSizeExceedError,
@@ -193,6 +194,15 @@ class Materials:
             return self._upload_image(activity_id, source, call, name=name, fuse_face_degree=fuse_face_degree,
                                       fuse_profile_degree=fuse_profile_degree)
 
+    def _keep_only_in_live_activity(self, material: Material) -> None:
+        """After a material is stored: when its activity was deleted meanwhile, remove it again and say so. A delete
+        of the activity removes the doc and then lists its materials again, so a material is either found by that
+        listing or sees the activity gone here."""
+        if not self._studio.store.exists(keys.activity_doc(material.activity_id)):
+            self._rules.materials.erase(material.id, {})
+            raise ActivityIdNotFoundError(f"activity {material.activity_id} was deleted during the upload; nothing "
+                                          "of the upload was kept")
+
     def _upload_image(self, activity_id: str, source: Any, call: Call, *, name: str | None,
                       fuse_face_degree: float | None, fuse_profile_degree: float | None) -> Material:
         """A picture material: checked, its faces found, then stored all together or not at all."""
@@ -226,6 +236,7 @@ class Materials:
                                  (keys.material_doc(mid), doc.encode()),
                                  (keys.material_marker(activity_id, mid), b"")),
                        folder=keys.material_folder(mid))
+        self._keep_only_in_live_activity(material)
         call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
         return material
 
@@ -279,6 +290,7 @@ class Materials:
             blobs.append((keys.material_tracks(mid), tracks_blob))
         blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
         write_together(s.store, blobs, folder=keys.material_folder(mid))
+        self._keep_only_in_live_activity(material)
         call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
         if not wait:
             s.videos.preprocessing.enqueue(mid)

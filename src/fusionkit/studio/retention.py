@@ -8,6 +8,7 @@ themselves.
 
 - :class:`ImageResultRule`: fused images under ``results/image/{date}/`` (the policy's ``image_results``);
 - :class:`VideoResultRule`: video jobs and their results (``video_results``); erasing one running here cancels it;
+- :class:`JobInputRule`: the user photos of a job that never ran (failed as expired after ``video_results``);
 - :class:`LogRule`: request log lines (``logs``);
 - :class:`OrphanRule`: material folders an interrupted upload or delete left without a document;
 - :class:`MaterialRule`: materials (``materials``, none by default) and everything derived from one, at once.
@@ -24,7 +25,7 @@ import attrs
 
 from fusionkit.domain import ids
 from fusionkit.domain.studio import FusedResult, JobStatus, LogRecord, RetentionPolicy, VideoJob
-from fusionkit.errors import FusionKitError, MaterialIdNotFoundError
+from fusionkit.errors import FusionKitError, JobExpiredError, MaterialIdNotFoundError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.studio.common import day_of, load_job, load_material, result_id_of
@@ -116,9 +117,11 @@ class ImageResultRule:
             self._site.store.delete_prefix(folder)
 
     def sweep(self, now: datetime) -> int:
+        """Remove the results past the policy's period (whole days at once where they can be), and those whose
+        material is gone (a fusion that finished while its material was deleted)."""
         store = self._site.store
         keep_for = self._site.retention.image_results
-        removed = 0
+        removed = self._sweep_orphans()
         for day, folder in self._folders():
             start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
             if start + timedelta(days=1) + keep_for <= now:
@@ -140,6 +143,15 @@ class ImageResultRule:
                     removed += 1
             self._drop_if_empty(folder)
         return removed
+
+    def _sweep_orphans(self) -> int:
+        store = self._site.store
+        gone = set()
+        for _, folder in self._folders():
+            for mid in {name.split(".", 1)[0] for name in store.list(folder) if result_id_of(name) is not None}:
+                if ids.is_id(mid, ids.MATERIAL) and not store.exists(keys.material_doc(mid)):
+                    gone.add(mid)
+        return self.erase(Subjects(material_ids=frozenset(gone))) if gone else 0
 
     def erase(self, subjects: Subjects) -> int:
         """Remove every result of the named materials, with the named ids, or made by the named requests."""
@@ -228,6 +240,42 @@ class VideoResultRule:
                 if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
                     removed += int(store.delete(keys.video_result(job.updated.date(), job_id)))
                 store.delete_prefix(keys.job_folder(job_id))
+        return removed
+
+
+class JobInputRule:
+    """The end user's photos a video job holds (``jobs/{job_id}/``) while it waits or runs: a job that has not
+    ended within the policy's ``video_results`` period of its last change (queued with no worker to take it, or
+    left running by a process that died) fails with ``FailedOperation.JobExpired`` and its photos go."""
+
+    name = "job_inputs"
+
+    def __init__(self, site: Site, workers: Workers) -> None:
+        self._site = site
+        self._workers = workers
+
+    def sweep(self, now: datetime) -> int:
+        store = self._site.store
+        keep_for = self._site.retention.video_results
+        removed = 0
+        for name in store.list(keys.JOBS):
+            job_id = name[:-5] if name.endswith(".json") else ""
+            if not ids.is_id(job_id, ids.JOB) or ids.id_time(job_id) + keep_for > now:
+                continue
+            with self._workers.lock:
+                try:
+                    job = load_job(store, job_id)
+                except FusionKitError:
+                    continue
+                if job.done or job.updated + keep_for > now:
+                    continue
+                self._workers.cancel(job_id)
+                store.delete_prefix(keys.job_folder(job_id))  # the photos first: they are what must not stay
+                store.write(keys.job_doc(job_id), attrs.evolve(
+                    job, status=JobStatus.FAILED, error_code=JobExpiredError.code, updated=now, expires=now + keep_for,
+                    error_message=f"the job waited more than {keep_for} without running; submit it again").to_json(
+                ).encode())
+                removed += 1
         return removed
 
 
@@ -336,16 +384,26 @@ class MaterialRule:
         self._templates = templates
 
     def sweep(self, now: datetime) -> int:
+        """Remove the materials past the policy's ``materials`` period, and those whose activity is gone (an upload
+        that finished while its activity was deleted, or a delete that stopped half-way)."""
+        store = self._site.store
         keep_for = self._site.retention.materials
-        if keep_for is None:
-            return 0
-        cutoff = now - keep_for
+        cutoff = None if keep_for is None else now - keep_for
+        activities: dict[str, bool] = {}
         removed = 0
-        for mid in self._site.store.list(keys.MATERIALS):
-            if ids.is_id(mid, ids.MATERIAL) and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff:
-                with contextlib.suppress(MaterialIdNotFoundError):
-                    self.erase(mid, {})
-                    removed += 1
+        for mid in store.list(keys.MATERIALS):
+            if not ids.is_id(mid, ids.MATERIAL):
+                continue
+            expired = cutoff is not None and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff
+            with contextlib.suppress(MaterialIdNotFoundError):
+                if not expired:
+                    activity_id = load_material(store, mid).activity_id
+                    if activity_id not in activities:
+                        activities[activity_id] = store.exists(keys.activity_doc(activity_id))
+                    if activities[activity_id]:
+                        continue
+                self.erase(mid, {})
+                removed += 1
         return removed
 
     def erase(self, material_id: str, counts: dict[str, int], *, results_done: bool = False) -> None:
@@ -377,7 +435,7 @@ class MaterialRule:
 
 
 #: The order :meth:`RetentionRules.sweep` reports its counts in.
-SWEEP_REPORT = ("results", "log_records", "materials", "orphans", "video_results")
+SWEEP_REPORT = ("results", "log_records", "materials", "orphans", "video_results", "job_inputs")
 
 
 class RetentionRules:
@@ -397,12 +455,13 @@ class RetentionRules:
         self._site = site
         self.image_results = ImageResultRule(site)
         self.video_results = VideoResultRule(site, workers)
+        self.job_inputs = JobInputRule(site, workers)
         self.logs = LogRule(site)
         self.orphans = OrphanRule(site)
         self.materials = MaterialRule(site, self.image_results, self.video_results, templates)
         # Materials last: a material that expires with its results counts them once, as results.
         self.rules: tuple[Rule, ...] = (self.image_results, self.logs, self.orphans, self.video_results,
-                                        self.materials)
+                                        self.job_inputs, self.materials)
 
     def sweep(self, now: datetime) -> dict[str, int]:
         """Run every rule's sweep; how many items of each kind went."""
@@ -424,7 +483,13 @@ class RetentionRules:
         for mid in mids:
             with contextlib.suppress(MaterialIdNotFoundError):
                 self.materials.erase(mid, counts, results_done=True)
-        store.delete_prefix(keys.activity_folder(activity_id))
         store.delete(keys.activity_doc(activity_id))
+        # An upload that wrote its material after the listing above but saw the activity before this delete
+        # left a marker: erase those too. One that comes later sees the activity gone and removes itself.
+        for mid in store.list(keys.activity_members(activity_id)):
+            if ids.is_id(mid, ids.MATERIAL):
+                with contextlib.suppress(MaterialIdNotFoundError):
+                    self.materials.erase(mid, counts)
+        store.delete_prefix(keys.activity_folder(activity_id))
         counts["activities"] = 1
         return counts

@@ -21,10 +21,12 @@ from fusionkit.domain import ids
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
+    MaterialIdNotFoundError,
     ParameterValueError,
 )
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
+from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.common import (
@@ -212,6 +214,12 @@ class Studio:
             assert data is not None
             result = store_result(self.store, self._rules.image_results, result, data)
             call.refs["result_url"] = result.url
+            # A delete of the material takes its marker first and then its results: either it comes after this
+            # check and removes the result, or this check sees the marker gone and removes it here.
+            if not self.store.exists(keys.material_marker(result.activity_id, result.material_id)):
+                self._rules.image_results.erase(Subjects(result_ids=frozenset({result.id})))
+                raise MaterialIdNotFoundError(f"material {result.material_id} was deleted during the fusion; "
+                                              "nothing of the fusion was kept")
         payload: Any
         if response == "array":
             payload = fused.image
