@@ -4,6 +4,8 @@ search runs, and the competing delete happens inside it (no sleeps). Real C core
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 import fusionkit
@@ -114,3 +116,14 @@ def test_a_job_nobody_runs_loses_its_photos_after_the_video_period(tmp_path, clo
     studio.sweep()
     with pytest.raises(JobNotExistError):
         studio.videos.get(job.id)
+
+
+def test_the_submit_log_names_the_video_fused_into(tmp_path, clock, studio_clip) -> None:  # noqa: F811
+    studio = fusionkit.open(str(tmp_path / "s"), clock=clock, video_workers=0)
+    activity = studio.activities.create("logs")
+    material = studio.materials.upload(activity.id, studio_clip)
+    job = studio.videos.submit(activity.id, material.id, photo("biden.jpg"))
+    since, until = clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1)
+    (submit,) = studio.logs.query(since, until, interface="SubmitVideoFaceFusionJob")
+    assert submit.video_url == studio.store.url(keys.material_source(material.id, "mp4"))
+    assert job.id not in (submit.video_url or "")  # not the job's own document

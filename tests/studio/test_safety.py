@@ -3,6 +3,7 @@ reference; retention hides and then removes expired results and log lines."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from fusionkit.errors import (
     ActivityIdNotFoundError,
     FusionKitError,
     MaterialIdNotFoundError,
+    ParameterValueError,
     ResultIdNotFoundError,
 )
 from fusionkit.storage import keys as key_layout
@@ -227,9 +229,13 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
     assert first.time_cost_ms >= 0 and first.timestamp == clock.now
     assert second.app_id == "app-2" and second.error_code == "InvalidParameterValue.ActivityIdNotFound"
     assert second.request_id.startswith("rq_")
+    # Python's logging, outside retention and erasure, gets no personal field.
     shipped = [r.fusionkit_request for r in caplog.records if r.name == LOGGER_NAME]
     assert [s["interface"] for s in shipped] == ["CreateActivity", "DescribeActivity"]
-    assert shipped[0]["client_ip"] == "203.0.113.7"
+    assert shipped[0] == {"request_id": "rq_hostrequest0001", "interface": "CreateActivity", "status": "ok",
+                          "time_cost_ms": first.time_cost_ms}
+    assert shipped[1]["status"] == "InvalidParameterValue.ActivityIdNotFound"
+    assert not any(v in r.getMessage() for r in caplog.records for v in ("203.0.113.7", "acct-9", "app-1"))
     key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
     lines = studio.store.read(key).splitlines()
     assert len(lines) == 3 and b'"interface":"QueryLogs"' in lines[2]  # the query is logged too
@@ -244,6 +250,38 @@ def test_fuse_log_carries_the_result_url(studio, clock):
     (rec,) = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
                                interface="FuseFace")
     assert rec.result_url == r.url and rec.material_id == m.id and rec.result_id == r.id
+    assert rec.image_url == studio.store.url(key_layout.material_source(m.id, "jpeg"))  # the template fused into
+
+
+def test_personal_fields_reach_python_logging_only_when_the_host_opts_in(clock, caplog):
+    ctx = RequestContext(app_id="app-1", client_ip="203.0.113.7")
+    opted = fusionkit.open("memory://fk-opted-in", clock=clock, video_workers=0, log_personal_fields=True)
+    with caplog.at_level(logging.INFO, logger=LOGGER_NAME):
+        opted.activities.create("a", context=ctx)
+    (shipped,) = [r.fusionkit_request for r in caplog.records if r.name == LOGGER_NAME]
+    assert shipped["client_ip"] == "203.0.113.7" and shipped["app_id"] == "app-1"
+    with pytest.raises(ParameterValueError, match="log_personal_fields"):
+        fusionkit.open("memory://fk-opted-in", log_personal_fields="yes")
+
+
+def test_the_log_exports_under_the_services_field_names(studio, clock):
+    ctx = RequestContext(app_id="app-1", account_id="acct-9", sub_account_id="sub-3", client_ip="203.0.113.7",
+                         reporting_ip="198.51.100.2", region="eu-west", request_id="rq_hostrequest0001")
+    a = studio.activities.create("a", context=ctx)
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+    out = studio.logs.export(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert [row["InterfaceName"] for row in rows] == ["CreateActivity", "UploadMaterial", "FuseFace"]
+    assert list(rows[0]) == ["Timestamp", "AppId", "Uin", "SubAccountUin", "RequestId", "ClientIp", "ReportIp",
+                             "TimeCost", "Region", "InterfaceName", "VideoUrl", "ResultUrl", "ImageUrl"]
+    assert (rows[0]["AppId"], rows[0]["Uin"], rows[0]["SubAccountUin"], rows[0]["ClientIp"], rows[0]["ReportIp"],
+            rows[0]["Region"], rows[0]["RequestId"]) == (
+        "app-1", "acct-9", "sub-3", "203.0.113.7", "198.51.100.2", "eu-west", "rq_hostrequest0001")
+    assert rows[0]["Timestamp"].endswith("Z") and rows[0]["TimeCost"] >= 0
+    assert rows[2]["ResultUrl"] == r.url and rows[2]["ImageUrl"] == rows[1]["ImageUrl"] is not None
+    with pytest.raises(ParameterValueError, match="jsonl"):
+        studio.logs.export(clock.now, clock.now, format="csv")
 
 
 def test_a_failing_log_write_does_not_fail_the_call(studio, monkeypatch, caplog):

@@ -12,7 +12,15 @@ from fusionkit.domain import ids
 from fusionkit.domain.documents import JsonDocument, id_of, json_field, matches, optional_str, utc
 from fusionkit.errors import ParameterValueError
 
-__all__ = ["LogRecord"]
+__all__ = ["SERVICE_FIELDS", "LogRecord"]
+
+#: The cloud service's names for the log fields its privacy terms list, and the record attribute each holds.
+SERVICE_FIELDS = {
+    "Timestamp": "timestamp", "AppId": "app_id", "Uin": "account_id", "SubAccountUin": "sub_account_id",
+    "RequestId": "request_id", "ClientIp": "client_ip", "ReportIp": "reporting_ip", "TimeCost": "time_cost_ms",
+    "Region": "region", "InterfaceName": "interface", "VideoUrl": "video_url", "ResultUrl": "result_url",
+    "ImageUrl": "image_url",
+}
 
 def _milliseconds(value: float) -> float:
     return round(value, 3)
@@ -67,6 +75,12 @@ class LogRecord(JsonDocument):
     def _check_cost(self, attribute: attrs.Attribute[float], value: float) -> None:
         if not math.isfinite(value) or value < 0:
             raise ParameterValueError(f"time_cost_ms must be finite and >= 0, got {value!r}")
+
+    def to_service(self) -> dict[str, object]:
+        """The record under the service's field names (:data:`SERVICE_FIELDS`, in that order): ``Timestamp`` as ISO
+        8601 UTC text, ``TimeCost`` in milliseconds, absent values as ``None``."""
+        out = self.to_dict()
+        return {name: out.get(attribute) for name, attribute in SERVICE_FIELDS.items()}
 
     def refers_to(self, any_of: frozenset[str]) -> bool:
         """True when the record's request, activity, material or result id is in ``any_of``."""

@@ -1,8 +1,9 @@
-"""``studio.logs``: the request log, one JSON line per public call under ``logs/{date}/{hour}.jsonl``, also
-sent to Python's :mod:`logging` (logger :data:`LOGGER_NAME`)."""
+"""``studio.logs``: the request log, one JSON line per public call under ``logs/{date}/{hour}.jsonl``; Python's
+:mod:`logging` (logger :data:`LOGGER_NAME`) gets a line without personal data for each call."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from datetime import datetime, timezone
@@ -29,22 +30,54 @@ _log = logging.getLogger(LOGGER_NAME)
 
 @attrs.define(eq=False)
 class RequestLog:
-    """``studio.logs``: one JSON line per public call under ``logs/{date}/{hour}.jsonl``, also sent to the
-    ``"fusionkit.studio.requests"`` logger; lines older than the retention policy's log period read as gone."""
+    """``studio.logs``: one JSON line per public call under ``logs/{date}/{hour}.jsonl``; lines older than the
+    retention policy's log period read as gone, and a data-subject erasure removes the lines that name its ids.
+
+    The ``"fusionkit.studio.requests"`` Python logger gets, per call, only the request id, interface, status and
+    time: whatever the host's handlers do with it is outside the studio's retention and erasure, so IPs, account
+    ids and URLs go there only when the studio was opened with ``log_personal_fields=True``.
+    """
 
     _studio: Studio
     _calls: Calls
     _rules: RetentionRules
 
     def write(self, record: LogRecord) -> None:
-        """Append one record to the log (the studio's call wrapper does this for every call) and send it to
-        Python's logging."""
+        """Append one record to the log (the studio's call wrapper does this for every call) and tell Python's
+        logging about it (without personal fields unless the studio opted in)."""
         line = record.to_json()
         try:
             self._studio.store.append(keys.log_file(record.timestamp), line.encode() + b"\n")
         except Exception as exc:  # the request log must not turn a good call into a failed one
-            _log.error("fusionkit: could not write the request log: %r", exc)
-        _log.info(line, extra={"fusionkit_request": record.to_dict()})
+            _log.error("fusionkit: could not write the request log (%s)", type(exc).__name__)
+        if not _log.isEnabledFor(logging.INFO):
+            return
+        if self._studio.log_personal_fields:
+            _log.info(line, extra={"fusionkit_request": record.to_dict()})
+            return
+        brief = {"request_id": record.request_id, "interface": record.interface,
+                 "status": record.error_code or "ok", "time_cost_ms": round(record.time_cost_ms, 3)}
+        _log.info("%s %s %s %.1f ms", record.request_id, record.interface, brief["status"], record.time_cost_ms,
+                  extra={"fusionkit_request": brief})
+
+    def export(self, since: datetime, until: datetime, *, format: str = "jsonl",
+               context: RequestContext | None = None) -> bytes:
+        """The records with ``since <= timestamp < until`` under the service's field names (Timestamp, AppId, Uin,
+        SubAccountUin, RequestId, ClientIp, ReportIp, TimeCost, Region, InterfaceName, VideoUrl, ResultUrl,
+        ImageUrl), one JSON object a line, oldest first: for a host that hands the log on in the service's form.
+
+        Parameters
+        ----------
+        since, until
+            Timezone-aware datetimes.
+        format
+            ``"jsonl"`` (the only one).
+        """
+        with self._calls("ExportLogs", context):
+            if format != "jsonl":
+                raise ParameterValueError(f"format must be 'jsonl', got {format!r}")
+            records = self._query(since, until, None)
+            return b"".join(json.dumps(r.to_service(), ensure_ascii=False).encode() + b"\n" for r in records)
 
     def _hour_keys(self, since: datetime, until: datetime) -> Iterator[str]:
         store = self._studio.store

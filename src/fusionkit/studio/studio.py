@@ -84,6 +84,7 @@ class Studio:
     fuse_threads: int = 1
     video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
     video_workers: int = 1
+    log_personal_fields: bool = False
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -181,6 +182,7 @@ class Studio:
             check_consent(self.consent, activity_id, material_id, consent, self._calls.resolve(context))
             activity = load_activity(self.store, activity_id)
             material = load_material(self.store, material_id, activity_id)
+            call.refs["image_url"] = self.store.url(keys.material_source(material.id, material.source_format))
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
             merge_list = material_merges(material, merges)
             template = self._templates.image(material)
@@ -273,6 +275,7 @@ def open(
     fuse_threads: int = 1,
     video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     video_workers: int = 1,
+    log_personal_fields: bool = False,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -302,6 +305,10 @@ def open(
     video_workers
         Threads running video jobs (0-8; 0 runs none: jobs wait for a studio that has workers). On opening, jobs
         left queued are picked up again and an interrupted one is retried once, then marked failed.
+    log_personal_fields
+        ``False`` (default): the ``"fusionkit.studio.requests"`` Python logger gets each call's request id,
+        interface, status and time only. ``True`` also sends the IPs, account ids and URLs there, outside the
+        studio's retention and erasure: only for a host whose logging keeps the same duties.
 
     Examples
     --------
@@ -317,10 +324,13 @@ def open(
         raise ParameterValueError(f"video_limits must be a VideoLimits, got {type(video_limits).__name__}")
     if isinstance(fuse_threads, bool) or not isinstance(fuse_threads, int) or not 1 <= fuse_threads <= 6:
         raise ParameterValueError(f"fuse_threads must be a whole number within 1-6, got {fuse_threads!r}")
+    if not isinstance(log_personal_fields, bool):
+        raise ParameterValueError(f"log_personal_fields must be True or False, got {log_personal_fields!r}")
     if isinstance(video_workers, bool) or not isinstance(video_workers, int) or not 0 <= video_workers <= 8:
         raise ParameterValueError(f"video_workers must be a whole number within 0-8, got {video_workers!r}")
     studio = Studio(store=open_store(url, storage_options), clock=clock or utc_now,
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
-                  video_limits=video_limits, video_workers=video_workers)
+                  video_limits=video_limits, video_workers=video_workers,
+                  log_personal_fields=log_personal_fields)
     return studio

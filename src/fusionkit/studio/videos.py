@@ -217,7 +217,7 @@ class Videos:
                                                                 len(merge_list), ahead),
                            created=now, updated=now)
             self._store_job(job, images, opts)
-            call.refs["video_url"] = s.store.url(keys.job_doc(job_id))
+            call.refs["video_url"] = s.store.url(keys.material_source(material_id, "mp4"))  # the video fused into
             self._enqueue(job_id)
             return job
 
@@ -249,7 +249,8 @@ class Videos:
     def _current(self, job_id: str, call: Call | None = None) -> VideoJob:
         job = self._load(job_id)
         if call is not None:
-            call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url)
+            call.refs.update(activity_id=job.activity_id, material_id=job.material_id, result_url=job.url,
+                             video_url=self._studio.store.url(keys.material_source(job.material_id, "mp4")))
         rule = self._rules.video_results
         if rule.expired(job, self._studio.now()):
             raise JobNotExistError(f"video job {job_id} has expired with its result")
