@@ -55,6 +55,7 @@ __all__ = [
     "MATERIALS",
     "RESULTS_IMAGE",
     "RESULTS_VIDEO",
+    "ROOT_FOLDERS",
     "STUDIO_SCOPE",
     "activity_doc",
     "activity_members",
@@ -86,6 +87,8 @@ RESULTS_VIDEO = "results/video"
 JOBS = "jobs"
 LOGS = "logs"
 KEYRING = "keyring"
+#: The folders at the root of a studio's store (the migration to encryption walks these).
+ROOT_FOLDERS = (ACTIVITIES, MATERIALS, RESULTS_IMAGE.split("/")[0], JOBS, LOGS)
 #: The scope of every key that belongs to no material, job or day of logs.
 STUDIO_SCOPE = "studio"
 _EXT = {"jpeg": "jpg", "png": "png", "mp4": "mp4"}
