@@ -102,3 +102,24 @@ def test_studio_errors(tmp_path: Path, samples: dict[str, Path], blank_png: Path
         line = assert_error(run_cli(*args), rc, code)
         assert needle in line, (args, line)
     assert not (tmp_path / "typo").exists() and not (tmp_path / "o.jpg").exists()
+
+
+def test_sweep_every_keeps_sweeping_until_interrupted(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    studio = tmp_path / "studio"
+    _json(studio, "activity", "create", "kept clean")
+    env = {k: v for k, v in os.environ.items() if k != "FUSIONKIT_STUDIO"}
+    proc = subprocess.Popen([sys.executable, "-m", "fusionkit.cli", "--studio", str(studio), "sweep", "--every",
+                             "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline(), proc.stdout.readline()]  # two rounds, a second apart
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert all(line.startswith("swept: results 0") for line in lines), lines
+    bad = run_cli("--studio", studio, "sweep", "--every", "0.1s")
+    assert bad.returncode == 2 and "1 s to 24 h" in bad.stderr

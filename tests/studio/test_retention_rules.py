@@ -3,6 +3,8 @@ the same rule (a real memory store and a fake clock)."""
 
 from __future__ import annotations
 
+import gc
+import time
 from datetime import timedelta
 
 import pytest
@@ -61,3 +63,34 @@ def test_periods_beyond_the_duties_need_a_stated_reason() -> None:
     held = RetentionPolicy(logs=timedelta(days=30), allow_longer="legal hold, case 2026-118")
     assert RetentionPolicy.from_json(held.to_json()) == held
     assert "allow_longer" not in RetentionPolicy().to_json()
+
+
+def test_an_open_studio_sweeps_by_itself(clock) -> None:
+    studio = fusionkit.open("memory://rules-auto", clock=clock, video_workers=0, sweep_every=0.05)
+    activity = studio.activities.create("auto")
+    material = studio.materials.upload(activity.id, photo("obama.jpg"))
+    result = studio.fuse(activity.id, material.id, photo("biden.jpg"))
+    clock.advance(days=7)
+    deadline = time.monotonic() + 10
+    while studio.store.list("results/image") and time.monotonic() < deadline:
+        time.sleep(0.02)  # the background thread, not this test, deletes it
+    assert not studio.store.list("results/image")
+    with pytest.raises(ResultIdNotFoundError):
+        studio.results.get(result.id)
+    studio.close()
+    rounds = studio._sweeper.rounds
+    time.sleep(0.2)
+    assert studio._sweeper.rounds == rounds  # closed: no more rounds
+
+
+def test_sweeping_can_be_turned_off_and_an_abandoned_studio_stops_its_sweeper(clock) -> None:
+    off = fusionkit.open("memory://rules-off", clock=clock, video_workers=0, sweep_every=None)
+    assert off._sweeper is None
+    with pytest.raises(ParameterValueError, match="sweep_every"):
+        fusionkit.open("memory://rules-off", sweep_every=0)
+    abandoned = fusionkit.open("memory://rules-gone", clock=clock, video_workers=0, sweep_every=0.02)
+    thread = abandoned._sweeper._thread
+    del abandoned
+    gc.collect()
+    thread.join(5)
+    assert not thread.is_alive()

@@ -155,7 +155,8 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
 
     options = dict(args.storage_option or ())
     try:
-        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers)
+        # One command, one call: the command sweeps itself when asked (`sweep`), no background thread.
+        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None)
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:

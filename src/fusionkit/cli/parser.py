@@ -94,6 +94,18 @@ def _positive(unit: str) -> Callable[[str], float]:
     return parse
 
 
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(text: str) -> float:
+    """A time in seconds: a number with an optional unit (``90``, ``60s``, ``5m``, ``1h``), 1 s to a day."""
+    unit = _DURATION_UNITS.get(text[-1:].lower(), 0.0)
+    value = _number(text[:-1] if unit else text) * (unit or 1.0)
+    if not 1 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be a time of 1 s to 24 h such as 60s, 5m or 1h, got {text!r}")
+    return value
+
+
 def _whole(low: int, high: int) -> Callable[[str], int]:
     """The type of a whole number within ``low``-``high``."""
     def parse(text: str) -> int:
@@ -286,8 +298,12 @@ def _add_logs(commands: _Commands[_Parser], common: _Parser) -> None:
 
 
 def _add_sweep(commands: _Commands[_Parser], common: _Parser) -> None:
-    _group(commands, common, "sweep", cmd_sweep, "delete everything in the studio that has expired",
-           "Delete expired results and log lines (and leftovers of interrupted uploads).")
+    p = _group(commands, common, "sweep", cmd_sweep, "delete everything in the studio that has expired",
+               "Delete expired results, jobs, log lines and materials (and leftovers of interrupted uploads and "
+               "deletes). With --every it keeps running, a sweep each period, until interrupted: for a studio no "
+               "open process sweeps (or put a one-off sweep in cron).")
+    p.add_argument("--every", type=_duration, metavar="TIME", help="sweep again every TIME (60s, 5m, 1h) until "
+                   "interrupted (Ctrl-C)")
 
 
 def _add_erase(commands: _Commands[_Parser], common: _Parser) -> None:

@@ -49,6 +49,7 @@ from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
 from fusionkit.studio.results import Results, store_result
 from fusionkit.studio.retention import RetentionRules, Subjects
+from fusionkit.studio.sweeper import DEFAULT_SWEEP_EVERY, Sweeper
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.videos import Videos
 from fusionkit.studio.workers import Workers
@@ -85,6 +86,7 @@ class Studio:
     video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS
     video_workers: int = 1
     log_personal_fields: bool = False
+    sweep_every: float | None = DEFAULT_SWEEP_EVERY
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -93,6 +95,7 @@ class Studio:
     _calls: Calls = attrs.field(init=False)
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
+    _sweeper: Sweeper | None = attrs.field(init=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         self._calls = Calls(self.now, lambda record: self.logs.write(record))
@@ -104,6 +107,22 @@ class Studio:
         self.results = Results(self, self._calls, self._rules)
         self.logs = RequestLog(self, self._calls, self._rules)
         self.videos = Videos(self, self._calls, self._rules, workers)  # last: it picks up queued jobs
+        if self.sweep_every is not None:
+            self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
+            self._sweeper.start()
+
+    def close(self) -> None:
+        """Stop the automatic sweeps and the video workers (queued jobs stay queued in storage). The studio's
+        calls still work; nothing runs in the background any more."""
+        if self._sweeper is not None:
+            self._sweeper.stop()
+        self.videos.close()
+
+    def __enter__(self) -> Studio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -241,6 +260,10 @@ class Studio:
         with self._calls("Sweep", context):
             return self._rules.sweep(self.now())
 
+    def _sweep_expired(self) -> dict[str, int]:
+        """The automatic sweep: what :meth:`sweep` does, without a request log line (nobody asked)."""
+        return self._rules.sweep(self.now())
+
     def erase(
         self,
         *,
@@ -276,6 +299,7 @@ def open(
     video_limits: VideoLimits = DEFAULT_VIDEO_LIMITS,
     video_workers: int = 1,
     log_personal_fields: bool = False,
+    sweep_every: float | None = DEFAULT_SWEEP_EVERY,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -309,6 +333,10 @@ def open(
         ``False`` (default): the ``"fusionkit.studio.requests"`` Python logger gets each call's request id,
         interface, status and time only. ``True`` also sends the IPs, account ids and URLs there, outside the
         studio's retention and erasure: only for a host whose logging keeps the same duties.
+    sweep_every
+        Seconds between automatic sweeps on a background thread (default 60: what has expired is deleted within
+        a minute); ``None`` runs none (then call :meth:`Studio.sweep`, or run ``fusionkit sweep --every 60``).
+        :meth:`Studio.close` stops it.
 
     Examples
     --------
@@ -324,6 +352,9 @@ def open(
         raise ParameterValueError(f"video_limits must be a VideoLimits, got {type(video_limits).__name__}")
     if isinstance(fuse_threads, bool) or not isinstance(fuse_threads, int) or not 1 <= fuse_threads <= 6:
         raise ParameterValueError(f"fuse_threads must be a whole number within 1-6, got {fuse_threads!r}")
+    if sweep_every is not None and (isinstance(sweep_every, bool) or not isinstance(sweep_every, (int, float))
+                                    or not 0.01 <= sweep_every <= 86400):
+        raise ParameterValueError(f"sweep_every must be seconds within 0.01-86400, or None, got {sweep_every!r}")
     if not isinstance(log_personal_fields, bool):
         raise ParameterValueError(f"log_personal_fields must be True or False, got {log_personal_fields!r}")
     if isinstance(video_workers, bool) or not isinstance(video_workers, int) or not 0 <= video_workers <= 8:
@@ -332,5 +363,5 @@ def open(
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers,
-                  log_personal_fields=log_personal_fields)
+                  log_personal_fields=log_personal_fields, sweep_every=sweep_every)
     return studio

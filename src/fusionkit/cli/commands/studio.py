@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 from datetime import datetime, timedelta, timezone
 
 from fusionkit.cli.common import EXIT_OK, UsageError, image_format, need_input, need_output, open_studio, write_atomic
@@ -119,9 +121,19 @@ def cmd_logs(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    counts = open_studio(args).sweep()
-    emit(args, counts, ["swept: " + ", ".join(f"{k} {v}" for k, v in counts.items())])
-    return EXIT_OK
+    studio = open_studio(args)
+    if args.every is None:
+        counts = studio.sweep()
+        emit(args, counts, ["swept: " + ", ".join(f"{k} {v}" for k, v in counts.items())])
+        return EXIT_OK
+    try:  # Ctrl-C is how a periodic sweep ends; a round it stops half-way is finished by the next sweep
+        while True:
+            counts = studio.sweep()
+            emit(args, counts, ["swept: " + ", ".join(f"{k} {v}" for k, v in counts.items())])
+            sys.stdout.flush()
+            time.sleep(args.every)
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
