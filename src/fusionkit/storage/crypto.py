@@ -421,10 +421,13 @@ def _records(raw: bytes, key: str) -> Iterator[_Record]:
             if end < 0:
                 raise EncryptedObjectError(f"the encrypted object {key!r} ends in a truncated line: restore it "
                                            "from a backup, or drop the line")
+            text = raw[pos + len(_LINE_MAGIC):end]
             try:
-                inner = base64.b64decode(raw[pos + len(_LINE_MAGIC):end], validate=True)
+                inner = base64.b64decode(text, validate=True)
             except (binascii.Error, ValueError):
                 raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged") from None
+            if base64.b64encode(inner) != text:  # a changed padding bit decodes to the same bytes: still a change
+                raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged")
             record, used = _parse(memoryview(inner), 0, key)
             if used != len(inner) or record.kind != _LINE:
                 raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged")
@@ -671,11 +674,16 @@ class EncryptedStore:
         lines = data.splitlines(keepends=True) or [b""]
         return b"".join(_LINE_MAGIC + base64.b64encode(self._seal(key, line, _LINE)) + b"\n" for line in lines)
 
-    def _open(self, key: str, record: _Record, scope: str) -> bytes:
+    def _open(self, key: str, record: _Record, scope: str, memo: dict[str, AESGCM] | None = None) -> bytes:
+        """The plaintext of one record; ``memo`` keeps the data keys met within one object (its many lines)."""
         if record.scope != scope:
             raise EncryptedObjectError(f"the encrypted object {key!r} was written for the scope {record.scope!r}, "
                                        f"not {scope!r}: it was moved or copied from another key")
-        aead = self._data_key(record.scope, record.key_id, key)
+        aead = memo.get(record.key_id) if memo is not None else None
+        if aead is None:
+            aead = self._data_key(record.scope, record.key_id, key)
+            if memo is not None:
+                memo[record.key_id] = aead
         try:
             return aead.decrypt(record.nonce, record.ciphertext, _aad(key, record.header))
         except InvalidTag:
@@ -690,7 +698,8 @@ class EncryptedStore:
             raise PlainObjectError(f"{key!r} is stored unencrypted in an encrypted store: encrypt the store once "
                                    "(fusionkit.storage.crypto.encrypt_store), or open it with encryption=None")
         scope = self._scope(key)
-        parts = [self._open(key, record, scope) for record in _records(raw, key)]
+        memo: dict[str, AESGCM] = {}
+        parts = [self._open(key, record, scope, memo) for record in _records(raw, key)]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     # -- the BlobStore protocol ---------------------------------------------------------------------------------------
@@ -723,7 +732,8 @@ class EncryptedStore:
                 return self._rewrite_whole(key, self._plaintext(key, raw), keep)
             scope = self._scope(key)
             records = list(_records(raw, key))
-            opened = [self._open(key, r, scope) for r in records]
+            memo: dict[str, AESGCM] = {}
+            opened = [self._open(key, r, scope, memo) for r in records]
             # One line per record, each ending in a newline but perhaps the last: the inner store's lines are ours.
             framed = all(r.kind == _LINE for r in records) and all(
                 len(p.splitlines()) <= 1 and (p.endswith(b"\n") or i == len(opened) - 1) for i, p in enumerate(opened))
