@@ -659,3 +659,15 @@ def test_a_migration_resumed_with_another_master_key_stops_before_writing(tmp_pa
     with pytest.raises(WrongMasterKeyError):
         encrypt_store(inner, LocalKeyFile(tmp_path / "b.key"))
     assert {k: inner.read(k) for k in objects} == before
+
+
+def test_seal_gives_what_write_stores(store: EncryptedStore) -> None:
+    sealed = store.seal(keys.material_doc(MT), b'{"a": 1}')
+    store.inner.write(keys.material_doc(MT), sealed)
+    assert store.read(keys.material_doc(MT)) == b'{"a": 1}'
+    lines = store.seal("logs/2026-01-02/00.jsonl", b"1\n2\n", lines=True)
+    assert lines.count(b"\n") == 2
+    store.inner.write("logs/2026-01-02/00.jsonl", lines)
+    assert store.rewrite_lines("logs/2026-01-02/00.jsonl", lambda line: line == b"2\n") == 1
+    with pytest.raises(StorageError):
+        store.seal("keyring/x", b"")

@@ -92,7 +92,10 @@ SCOPE_FUNCTIONS = {"scope_of", "log_scope", "keyring_folder", "keyring_entry"}
 def test_the_scope_table_covers_every_key_function() -> None:
     functions = {name for name, value in vars(keys).items()
                  if callable(value) and not name.startswith("_") and getattr(value, "__module__", "") == keys.__name__}
-    assert functions == set(OBJECT_KEYS) | FOLDERS | SCOPE_FUNCTIONS
+    unclassified = functions - set(OBJECT_KEYS) - FOLDERS - SCOPE_FUNCTIONS
+    assert not unclassified, (f"new key functions {sorted(unclassified)} in keys.py: add each to OBJECT_KEYS (with the "
+                              "encryption scope of its keys, and teach scope_of if needed) or FOLDERS, here")
+    assert set(OBJECT_KEYS) | FOLDERS | SCOPE_FUNCTIONS <= functions
 
 
 @pytest.mark.parametrize("name", sorted(OBJECT_KEYS))

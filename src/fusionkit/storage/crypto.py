@@ -669,6 +669,12 @@ class EncryptedStore:
         nonce = os.urandom(_NONCE)
         return header + nonce + aead.encrypt(nonce, data, _aad(key, header))
 
+    def seal(self, key: str, data: bytes, *, lines: bool = False) -> bytes:
+        """What :meth:`write` stores for ``data`` at ``key`` (``lines``: one record per line, as :meth:`append`
+        stores them), without storing it: for a migration, or a host that puts the bytes somewhere itself."""
+        self._check(key)
+        return self._seal_lines(key, bytes(data)) if lines else self._seal(key, bytes(data), _WHOLE)
+
     def _seal_lines(self, key: str, data: bytes) -> bytes:
         """One base64 line record per line of ``data`` (one empty record when ``data`` is empty)."""
         lines = data.splitlines(keepends=True) or [b""]
@@ -836,8 +842,7 @@ def encrypt_store(
                 continue
             if is_encrypted(raw):
                 continue
-            sealed = store._seal_lines(key, raw) if key.endswith(".jsonl") else store._seal(key, raw, _WHOLE)
-            inner.write(key, sealed)
+            inner.write(key, store.seal(key, raw, lines=key.endswith(".jsonl")))
             done += 1
             if progress is not None:
                 progress(key)
