@@ -220,9 +220,11 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
         a = studio.activities.create("a", context=ctx)
         with studio.request_context(RequestContext(app_id="app-2")), pytest.raises(ActivityIdNotFoundError):
             studio.activities.get("ac_0123456789abcdef")
-    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
-    assert [r.interface for r in records] == ["CreateActivity", "DescribeActivity"]
-    first, second = records
+    since, until = clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1)
+    # Each app id's lines are its tenant's: each reads its own.
+    (first,) = studio.logs.query(since, until, context=ctx)
+    (second,) = studio.logs.query(since, until, context=RequestContext(app_id="app-2"))
+    assert studio.logs.query(since, until) == []  # nothing was logged without an app id
     assert (first.app_id, first.account_id, first.sub_account_id, first.client_ip, first.reporting_ip,
             first.region, first.request_id, first.activity_id, first.error_code) == (
         "app-1", "acct-9", "sub-3", "203.0.113.7", "198.51.100.2", "eu-west", "rq_hostrequest0001", a.id, None)
@@ -236,11 +238,10 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
                           "time_cost_ms": first.time_cost_ms}
     assert shipped[1]["status"] == "InvalidParameterValue.ActivityIdNotFound"
     assert not any(v in r.getMessage() for r in caplog.records for v in ("203.0.113.7", "acct-9", "app-1"))
-    key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
+    key = f"{key_layout.tenant_folder('app-1')}/logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
     lines = studio.store.read(key).splitlines()
-    assert len(lines) == 3 and b'"interface":"QueryLogs"' in lines[2]  # the query is logged too
-    assert studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
-                             interface="CreateActivity") == [first]
+    assert len(lines) == 2 and b'"interface":"QueryLogs"' in lines[1]  # the query is logged too
+    assert studio.logs.query(since, until, interface="CreateActivity", context=ctx) == [first]
 
 
 def test_fuse_log_carries_the_result_url(studio, clock):
@@ -267,12 +268,14 @@ def test_personal_fields_reach_python_logging_only_when_the_host_opts_in(clock, 
 def test_the_log_exports_under_the_services_field_names(studio, clock):
     ctx = RequestContext(app_id="app-1", account_id="acct-9", sub_account_id="sub-3", client_ip="203.0.113.7",
                          reporting_ip="198.51.100.2", region="eu-west", request_id="rq_hostrequest0001")
-    a = studio.activities.create("a", context=ctx)
-    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
-    r = studio.fuse(a.id, m.id, photo("biden.jpg"))
-    out = studio.logs.export(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    with studio.request_context(ctx):
+        a = studio.activities.create("a")
+        m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+        r = studio.fuse(a.id, m.id, photo("biden.jpg"))
+        out = studio.logs.export(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
     rows = [json.loads(line) for line in out.splitlines()]
     assert [row["InterfaceName"] for row in rows] == ["CreateActivity", "UploadMaterial", "FuseFace"]
+    assert all(row["RequestId"] == "rq_hostrequest0001" for row in rows)
     assert list(rows[0]) == ["Timestamp", "AppId", "Uin", "SubAccountUin", "RequestId", "ClientIp", "ReportIp",
                              "TimeCost", "Region", "InterfaceName", "VideoUrl", "ResultUrl", "ImageUrl"]
     assert (rows[0]["AppId"], rows[0]["Uin"], rows[0]["SubAccountUin"], rows[0]["ClientIp"], rows[0]["ReportIp"],
@@ -308,11 +311,12 @@ def test_request_context_is_per_thread(studio, clock):
         t.start()
     for t in threads:
         t.join()
-    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
-    by_app = {r.app_id for r in records}
-    assert by_app == {"app-0", "app-1"} and len(records) == 10
-    names = {r.activity_id: r.app_id for r in records}
-    assert all(studio.activities.get(aid).name == app for aid, app in names.items())
+    since, until = clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1)
+    for app in ("app-0", "app-1"):
+        ctx = RequestContext(app_id=app)
+        records = studio.logs.query(since, until, context=ctx)
+        assert len(records) == 5 and {r.app_id for r in records} == {app}  # each thread wrote in its own tenant
+        assert all(studio.activities.get(r.activity_id, context=ctx).name == app for r in records)
 
 
 @pytest.mark.parametrize("fragment", ["/materials/mt_", "results/", "material.json", "source."])

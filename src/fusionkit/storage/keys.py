@@ -13,6 +13,7 @@
     jobs/{job_id}/user_{n}.png                             the job's user images, deleted when it ends
     logs/{YYYY-MM-DD}/{HH}.jsonl
     keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
+    tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -41,6 +42,8 @@ shredded whole.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from datetime import date, datetime
 
@@ -87,11 +90,24 @@ RESULTS_VIDEO = "results/video"
 JOBS = "jobs"
 LOGS = "logs"
 KEYRING = "keyring"
+TENANTS = "tenants"
 #: The folders at the root of a studio's store (the migration to encryption walks these).
 ROOT_FOLDERS = (ACTIVITIES, MATERIALS, RESULTS_IMAGE.split("/")[0], JOBS, LOGS)
 #: The scope of every key that belongs to no material, job or day of logs.
 STUDIO_SCOPE = "studio"
 _EXT = {"jpeg": "jpg", "png": "png", "mp4": "mp4"}
+
+
+def tenant_id(app_id: str) -> str:
+    """The folder name of the tenant ``app_id``: ``t_`` and 26 base-32 letters of its SHA-256, so any app id (any
+    printable text) makes a safe, fixed-length key part and no two app ids share one."""
+    digest = hashlib.sha256(app_id.encode("utf-8")).digest()
+    return "t_" + base64.b32encode(digest).decode("ascii").lower()[:26]
+
+
+def tenant_folder(app_id: str) -> str:
+    """Where the tenant ``app_id``'s studio lives (its own activities, materials, results, jobs, logs, keys)."""
+    return f"{TENANTS}/{tenant_id(app_id)}"
 
 
 def _need(value: str, prefix: str) -> str:

@@ -233,11 +233,16 @@ class Calls:
         The studio's clock.
     log
         Where each call's record goes (the request log).
+    enter
+        The scope a call runs in, given its context (the studio's tenant of the context's app id); the record is
+        written inside it.
     """
 
-    def __init__(self, now: Callable[[], datetime], log: Callable[[LogRecord], None]) -> None:
+    def __init__(self, now: Callable[[], datetime], log: Callable[[LogRecord], None],
+                 enter: Callable[[RequestContext], contextlib.AbstractContextManager[None]] | None = None) -> None:
         self._now = now
         self._log = log
+        self._enter = enter or (lambda context: contextlib.nullcontext())
         self.context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
             f"fusionkit_studio_{id(self)}", default=None)
 
@@ -252,6 +257,10 @@ class Calls:
     @contextlib.contextmanager
     def __call__(self, interface: str, context: RequestContext | None) -> Iterator[tuple[Call, str]]:
         ctx = self.resolve(context)
+        with self._enter(ctx):
+            yield from self._run(interface, ctx)
+
+    def _run(self, interface: str, ctx: RequestContext) -> Iterator[tuple[Call, str]]:
         started = self._now()
         t0 = time.perf_counter()
         request_id = ctx.request_id or ids.new_id(ids.REQUEST, started)

@@ -49,7 +49,13 @@ class Preprocessing:
 
     def enqueue(self, material_id: str) -> None:
         """Queue the preprocessing (face tracking) of a video material uploaded with ``wait=False``."""
-        self._workers.submit(f"preprocess:{material_id}", lambda: self._run(material_id))
+        tenant = self._studio.tenant()  # the tracking runs in the tenant that uploaded the video
+
+        def run() -> None:
+            with self._studio.tenant_scope(tenant):
+                self._run(material_id)
+
+        self._workers.submit(f"preprocess:{material_id}", run)
 
     def _update(self, material_id: str, **video: Any) -> Material | None:
         """Under the lock: merge ``video`` into a preprocessing material's metadata and save it; ``None`` when the

@@ -51,6 +51,7 @@ from fusionkit.studio.results import Results, store_result
 from fusionkit.studio.retention import RetentionRules, Subjects
 from fusionkit.studio.sweeper import DEFAULT_SWEEP_EVERY, Sweeper
 from fusionkit.studio.templates import TemplateCache
+from fusionkit.studio.tenants import Tenants
 from fusionkit.studio.videos import Videos
 from fusionkit.studio.workers import Workers
 
@@ -73,9 +74,11 @@ class Studio:
         :class:`RequestLog`).
     retention
         The :class:`~fusionkit.domain.RetentionPolicy`.
+    store
+        The store of the tenant the current call works in (the root outside calls); see :mod:`.tenants`.
     """
 
-    store: BlobStore
+    _root: BlobStore = attrs.field(alias="store")
     clock: Callable[[], datetime] = utc_now
     retention: RetentionPolicy = attrs.field(factory=RetentionPolicy)
     capacity: Capacity = attrs.field(factory=Capacity)
@@ -96,9 +99,12 @@ class Studio:
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
     _sweeper: Sweeper | None = attrs.field(init=False, default=None)
+    _tenants: Tenants = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._calls = Calls(self.now, lambda record: self.logs.write(record))
+        self._tenants = Tenants(self._root)
+        self._calls = Calls(self.now, lambda record: self.logs.write(record),
+                            lambda context: self._tenants.scope(Tenants.of(context)))
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
         workers = Workers(self.video_workers, threading.RLock())
         self._rules = RetentionRules(self, workers, self._templates)
@@ -110,6 +116,27 @@ class Studio:
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
             self._sweeper.start()
+
+    @property
+    def store(self) -> BlobStore:
+        return self._tenants.store()
+
+    @store.setter
+    def store(self, value: BlobStore) -> None:
+        self._root = self._tenants.root = value
+
+    def tenant(self) -> str | None:
+        """The tenant the current call works in (``None``: the store's root, for calls without an app id)."""
+        return self._tenants.current()
+
+    def tenant_scope(self, tenant: str | None) -> contextlib.AbstractContextManager[None]:
+        """Work in ``tenant``'s data inside the ``with`` block: for background work started by a call (a video
+        job, a material's preprocessing), which runs in the tenant that started it."""
+        return self._tenants.scope(tenant)
+
+    def tenants(self) -> list[str | None]:
+        """Every tenant with data in the store (``None`` is the root's)."""
+        return self._tenants.all()
 
     def close(self) -> None:
         """Stop the automatic sweeps and the video workers (queued jobs stay queued in storage). The studio's
@@ -258,11 +285,18 @@ class Studio:
         """Delete everything that has expired; return how many results, log records and materials went (and how
         many orphaned files an interrupted upload or delete had left)."""
         with self._calls("Sweep", context):
-            return self._rules.sweep(self.now())
+            return self._sweep_expired()
 
     def _sweep_expired(self) -> dict[str, int]:
-        """The automatic sweep: what :meth:`sweep` does, without a request log line (nobody asked)."""
-        return self._rules.sweep(self.now())
+        """Every tenant's expired data; also the automatic sweep (which writes no request log line: nobody asked).
+        Retention is the studio's duty, so a sweep covers every tenant whoever calls it."""
+        now = self.now()
+        total: dict[str, int] = {}
+        for tenant in self._tenants.all():
+            with self._tenants.scope(tenant):
+                for name, n in self._rules.sweep(now).items():
+                    total[name] = total.get(name, 0) + n
+        return total
 
     def erase(
         self,

@@ -296,14 +296,25 @@ class Videos:
     # -- workers -------------------------------------------------------------------------------------------------
 
     def _enqueue(self, job_id: str) -> None:
-        self._workers.submit(job_id, lambda: self._run(job_id))
+        tenant = self._studio.tenant()  # the job runs in the tenant that submitted it
+
+        def run() -> None:
+            with self._studio.tenant_scope(tenant):
+                self._run(job_id)
+
+        self._workers.submit(job_id, run)
 
     def _recover(self) -> None:
-        """On open: requeue queued jobs; retry an interrupted (processing) job once, else mark it failed; the
-        same for video materials still preprocessing."""
-        s = self._studio
-        if s.video_workers < 1:
+        """On open: in every tenant, requeue queued jobs; retry an interrupted (processing) job once, else mark it
+        failed; the same for video materials still preprocessing."""
+        if self._studio.video_workers < 1:
             return
+        for tenant in self._studio.tenants():
+            with self._studio.tenant_scope(tenant):
+                self._recover_tenant()
+
+    def _recover_tenant(self) -> None:
+        s = self._studio
         self.preprocessing.recover()
         for name in sorted(s.store.list(keys.JOBS)):
             job_id = name[:-5] if name.endswith(".json") else ""
