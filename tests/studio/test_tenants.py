@@ -10,6 +10,8 @@ import pytest
 
 import fusionkit
 from fusionkit.errors import ActivityIdNotFoundError, MaterialIdNotFoundError, ResultIdNotFoundError
+from fusionkit.imaging.encode import read_metadata
+from fusionkit.imaging.xmp import read_video_metadata
 from fusionkit.storage import keys
 from fusionkit.studio import RequestContext
 from tests.studio.conftest import photo
@@ -53,6 +55,22 @@ def test_one_app_cannot_reach_anothers_data(studio, clock) -> None:
     assert set(studio.tenants()) == {None, keys.tenant_id("app-a"), keys.tenant_id("app-b")}
 
 
+def test_results_carry_the_producing_app_and_their_id_in_the_ai_label(studio) -> None:
+    with studio.request_context(A):
+        activity = studio.activities.create("a's")
+        material = studio.materials.upload(activity.id, photo("obama.jpg"))
+        result = studio.fuse(activity.id, material.id, photo("biden.jpg"), response="bytes")
+        stored = studio.fuse(activity.id, material.id, photo("biden.jpg"))
+        stored_bytes = studio.results.read(stored.id)
+    for data, rid in ((result.payload, result.id), (stored_bytes, stored.id)):
+        label = read_metadata(data)["AIGC"]
+        assert (label["Label"], label["ContentProducer"], label["ProduceID"]) == ("1", "app-a", rid)
+    plain = studio.activities.create("no app id")
+    m = studio.materials.upload(plain.id, photo("obama.jpg"))
+    unnamed = studio.fuse(plain.id, m.id, photo("biden.jpg"), response="bytes")
+    assert read_metadata(unnamed.payload)["AIGC"]["ContentProducer"] == "fusionkit"
+
+
 def test_a_sweep_covers_every_tenant(studio, clock) -> None:
     with studio.request_context(A):
         activity = studio.activities.create("a's")
@@ -79,6 +97,9 @@ def test_video_jobs_run_and_recover_in_their_tenant(tmp_path, clock, studio_clip
     assert worker.store.list(keys.RESULTS_VIDEO) == []  # not in the root
     key = f"{keys.tenant_folder('app-a')}/{keys.video_result(done.updated.date(), done.id)}"
     assert worker.store.exists(key)
+    # The implicit AI label (GB 45438-2025) names the app that produced it and the job's id.
+    label = read_video_metadata(worker.store.read(key))["AIGC"]
+    assert (label["Label"], label["ContentProducer"], label["ProduceID"]) == ("1", "app-a", done.id)
     with worker.request_context(A):  # and submitted there by a running studio, it runs there too
         again = worker.videos.wait(worker.videos.submit(activity.id, material.id, photo("biden.jpg")).id,
                                    timeout=120)

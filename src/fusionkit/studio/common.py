@@ -22,7 +22,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain import ids
-from fusionkit.domain.options import FuseOptions
+from fusionkit.domain.options import AigcLabel, FuseOptions
 from fusionkit.domain.studio import Activity, LogRecord, Material, VideoJob
 from fusionkit.errors import (
     ActivityIdNotFoundError,
@@ -61,6 +61,7 @@ __all__ = [
     "need_request",
     "need_result",
     "one_line",
+    "produced_by",
     "result_id_of",
     "utc_now",
     "write_doc",
@@ -326,6 +327,12 @@ def fuse_options(options: FuseOptions | None, activity: Activity, material: Mate
     if profile is not None:
         base = attrs.evolve(base, fuse_profile_degree=profile)
     return base
+
+
+def produced_by(label: AigcLabel, context: RequestContext, produce_id: str) -> AigcLabel:
+    """The GB 45438-2025 label of a result the studio makes: produced by the calling app (its app id; the
+    options' producer without one), under the result's (or job's) id."""
+    return attrs.evolve(label, content_producer=context.app_id or label.content_producer, produce_id=produce_id)
 
 
 def material_merges(material: Material, merges: Any) -> list[Any]:

@@ -42,6 +42,7 @@ from fusionkit.studio.common import (
     need_material,
     need_request,
     need_result,
+    produced_by,
     utc_now,
 )
 from fusionkit.studio.context import Capacity, ConsentPolicy, RequestContext
@@ -242,6 +243,7 @@ class Studio:
             now = self.now()
             result_id = ids.new_id(ids.RESULT, now)
             call.refs["result_id"] = result_id
+            fused.aigc = produced_by(fused.aigc, self._calls.resolve(context), result_id)
             params: dict[str, Any] = {
                 "fuse_face_degree": opts.fuse_face_degree, "fuse_profile_degree": opts.fuse_profile_degree,
                 "template_faces": [m.template_face_index for m in fused.merges], "blend_mode": opts.blend_mode.value,

@@ -52,6 +52,7 @@ from fusionkit.studio.common import (
     need_job,
     need_material,
     one_line,
+    produced_by,
 )
 from fusionkit.studio.context import RequestContext
 from fusionkit.studio.logs import LOGGER_NAME
@@ -204,6 +205,7 @@ class Videos:
             images = [encode_array(load_image(m.image, limits=s.limits)) for m in merge_list]
             now = s.now()
             job_id = ids.new_id(ids.JOB, now)
+            opts = attrs.evolve(opts, aigc=produced_by(opts.aigc, self._calls.resolve(context), job_id))
             ahead = self._workers.count()
             frames = material.video.frame_count if material.video is not None else 0
             params: dict[str, Any] = {k: getattr(opts, k) for k in _OPTION_FIELDS}
