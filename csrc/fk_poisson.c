@@ -403,13 +403,15 @@ static void free_grids(grid *g, int n)
 typedef struct {
     const uint8_t *s, *d; /* src and dst at the grid's top-left point */
     int64_t ss, ds;       /* their row strides */
-    int gh, gw, mode;
+    int gh, gw;
     double bss, bsum[4];
     int64_t bcount;
 } setup_t;
 
-/* Mixed mode, over the unknowns: ||b||^2, the u-form right-hand side and the boundary offset sums. */
-static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
+/* Mixed mode (mode 1; 0 would take the source's gradients alone), over the unknowns: ||b||^2, the u-form
+   right-hand side and the boundary offset sums. Callers pass mode as a constant, like c, so that the choice folds
+   out of the inner loop. */
+static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int mode, const int c)
 {
     const int64_t rs0 = (int64_t)g0->w * c;
     for (int i = 1; i < st->gh - 1; i++) {
@@ -432,7 +434,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int c)
                 for (int n = 0; n < 4; n++) {
                     const float gs = (float)sp[k] - (float)sp[so[n] + k];
                     float v = gs;
-                    if (st->mode == 1) {
+                    if (mode == 1) {
                         const float gd = (float)dp[k] - (float)dp[dof[n] + k];
                         if (fabsf(gd) > fabsf(gs)) v = gd;
                     }
@@ -621,7 +623,7 @@ static int make_levels(poisson_t *p, fk_scratch *scratch)
 static int set_up_level0(poisson_t *p)
 {
     grid *g0 = &p->g[0];
-    const int c = p->c, gh = p->gh, gw = p->gw, gr0 = p->gr0, gc0 = p->gc0;
+    const int c = p->c, h = p->h, w = p->w, gh = p->gh, gw = p->gw, gr0 = p->gr0, gc0 = p->gc0;
     const int64_t rs0 = (int64_t)g0->w * c;
     for (int i = 0; i < gh; i++) {
         const int ri = gr0 + i;
@@ -630,26 +632,28 @@ static int set_up_level0(poisson_t *p)
         const uint8_t *d = p->droi + (int64_t)ri * p->dst->stride + (int64_t)gc0 * c;
         uint8_t *a = g0->act + (int64_t)i * g0->w;
         float *u = g0->u + i * rs0;
-        const int row_ok = ri >= 1 && ri <= p->h - 2;
+        const int row_ok = ri >= 1 && ri <= h - 2;
         for (int j = 0; j < gw; j++) {
             const int rj = gc0 + j;
-            a[j] = (uint8_t)(row_ok && m[j] >= 128 && rj >= 1 && rj <= p->w - 2);
+            a[j] = (uint8_t)(row_ok && m[j] >= 128 && rj >= 1 && rj <= w - 2);
         }
         for (int64_t q = 0; q < (int64_t)gw * c; q++) u[q] = (float)d[q] - (float)s[q];
     }
-    setup_t *st = &p->st;
-    *st = (setup_t){p->sroi + (int64_t)gr0 * p->src->stride + (int64_t)gc0 * c,
-                    p->droi + (int64_t)gr0 * p->dst->stride + (int64_t)gc0 * c,
-                    p->src->stride, p->dst->stride, gh, gw, p->mode, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
+    /* The sums build up in a local, as they did before the steps were split, and go into p after. */
+    setup_t st = {p->sroi + (int64_t)gr0 * p->src->stride + (int64_t)gc0 * c,
+                  p->droi + (int64_t)gr0 * p->dst->stride + (int64_t)gc0 * c,
+                  p->src->stride, p->dst->stride, gh, gw, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
     if (p->mode == 0) {
         float *scratch = calloc(10 * (size_t)gw * (size_t)c, sizeof(float));
         if (scratch == NULL) return FK_ENOMEM;
-        FK_DISPATCH(c, setup_normal_c(g0, st, scratch, 1), setup_normal_c(g0, st, scratch, 3),
-                    setup_normal_c(g0, st, scratch, 4));
+        FK_DISPATCH(c, setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
+                    setup_normal_c(g0, &st, scratch, 4));
         free(scratch);
     } else {
-        FK_DISPATCH(c, setup_c(g0, st, g0->rhs, 1), setup_c(g0, st, g0->rhs, 3), setup_c(g0, st, g0->rhs, 4));
+        FK_DISPATCH(c, setup_c(g0, &st, g0->rhs, 1, 1), setup_c(g0, &st, g0->rhs, 1, 3),
+                    setup_c(g0, &st, g0->rhs, 1, 4));
     }
+    p->st = st;
     return FK_OK;
 }
 
