@@ -671,3 +671,23 @@ def test_seal_gives_what_write_stores(store: EncryptedStore) -> None:
     assert store.rewrite_lines("logs/2026-01-02/00.jsonl", lambda line: line == b"2\n") == 1
     with pytest.raises(StorageError):
         store.seal("keyring/x", b"")
+
+
+def test_an_encrypted_tenant_has_its_own_scopes_and_keyring(tmp_path: Path, inner: LocalStore,
+                                                            key_file: LocalKeyFile) -> None:
+    from fusionkit.storage.prefixed import PrefixedStore
+
+    a = EncryptedStore(PrefixedStore(inner, keys.tenant_folder("app-a")), key_file)
+    b = EncryptedStore(PrefixedStore(inner, keys.tenant_folder("app-b")), key_file)
+    a.write(keys.material_doc(MT), b"a")
+    b.write(keys.material_doc(MT), b"b")
+    assert inner.list(f"{keys.tenant_folder('app-a')}/keyring") == [MT]
+    assert a.shred(MT) == 1
+    with pytest.raises(ObjectShredded):
+        a.read(keys.material_doc(MT))
+    assert b.read(keys.material_doc(MT)) == b"b"  # the other tenant's material of the same id keeps its key
+    raw = inner.read(f"{keys.tenant_folder('app-b')}/{keys.material_doc(MT)}")
+    inner.write(f"{keys.tenant_folder('app-a')}/{keys.material_doc(MT)}", raw)  # copied across tenants
+    a.write(keys.material_tracks(MT), b"new key for a")
+    with pytest.raises(EncryptedObjectError):
+        a.read(keys.material_doc(MT))
