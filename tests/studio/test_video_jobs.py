@@ -159,7 +159,8 @@ def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):
         first.videos.submit(act.id, mat.id, photo("biden.jpg"),
                             options=attrs.evolve(opts, logo=LogoParam(image=green, rect=(300, 0, 60, 30))))
     job = first.videos.submit(act.id, mat.id, photo("biden.jpg"), options=opts)
-    assert FuseOptions.from_dict(json.loads(first.store.read(keys.job_options(job.id)))) == opts
+    stored = FuseOptions.from_dict(json.loads(first.store.read(keys.job_options(job.id))))
+    assert stored == attrs.evolve(opts, aigc=attrs.evolve(opts.aigc, produce_id=job.id))  # the AI label names it
     first.videos.close()
     second = fusionkit.open(root, clock=clock)  # a new process: only the store remembers the options
     done = second.videos.wait(job.id, timeout=120)
