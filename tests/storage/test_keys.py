@@ -82,6 +82,7 @@ OBJECT_KEYS = {
     "job_user": ((JB, 0), JB),
     "job_options": ((JB,), JB),
     "video_result": ((DAY, JB), JB),
+    "audit_file": ((DAY,), "studio"),
 }
 # Functions that build a folder (a prefix, never an object's key) or a part of one, and those about scopes.
 # A tenant's folder holds a whole studio layout, seen through a PrefixedStore: wrap the EncryptedStore around the

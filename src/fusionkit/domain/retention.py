@@ -55,6 +55,9 @@ class RetentionPolicy(JsonDocument):
         Stored fused videos, and video jobs left queued without a worker (default and most 1 day).
     materials
         ``None`` (default): materials stay until deleted.
+    audit
+        The audit trail of deletions, erasures, sweeps and retention changes (default about 3 years, 1096 days);
+        it holds no personal data.
     allow_longer
         ``None`` (default): a period beyond :data:`MAXIMUM_PERIODS` is refused. To keep data longer (a legal hold,
         say), give the reason here (10-500 characters); it goes to the audit trail with the policy.
@@ -75,6 +78,7 @@ class RetentionPolicy(JsonDocument):
                                            metadata=json_field("video_results_s", required=True))
     materials: timedelta | None = attrs.field(default=None, converter=_period_or_none,
                                               metadata=json_field("materials_s"))
+    audit: timedelta = attrs.field(default=timedelta(days=1096), converter=_period, metadata=json_field("audit_s"))
     allow_longer: str | None = attrs.field(default=None, converter=_reason, metadata=json_field(omit_none=True))
 
     def __attrs_post_init__(self) -> None:

@@ -14,6 +14,7 @@
     logs/{YYYY-MM-DD}/{HH}.jsonl
     keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
     tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
+    audit/{YYYY-MM-DD}.jsonl                               the audit trail (the root's only; no personal data)
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -91,6 +92,7 @@ JOBS = "jobs"
 LOGS = "logs"
 KEYRING = "keyring"
 TENANTS = "tenants"
+AUDIT = "audit"
 #: The folders at the root of a studio's store (the migration to encryption walks these).
 ROOT_FOLDERS = (ACTIVITIES, MATERIALS, RESULTS_IMAGE.split("/")[0], JOBS, LOGS)
 #: The scope of every key that belongs to no material, job or day of logs.
@@ -188,6 +190,10 @@ def job_user(job_id: str, index: int) -> str:
 def job_options(job_id: str) -> str:
     """The job's fusion options (FuseOptions.to_dict as JSON), beside its user images until it ends."""
     return f"{job_folder(job_id)}/options.json"
+
+
+def audit_file(day: date) -> str:
+    return f"{AUDIT}/{day.isoformat()}.jsonl"
 
 
 def video_result_folder(day: date) -> str:

@@ -72,9 +72,8 @@ class Activities:
     def delete(self, activity_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
         """Delete the activity with its materials, their faces and sources, and every result made from them."""
         s = self._studio
-        with self._calls("DeleteActivity", context) as (call, _):
+        with self._calls("DeleteActivity", context) as (call, request_id):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
             load_activity(s.store, activity_id)
             counts = self._rules.erase_activity(activity_id)
-            return ErasureReceipt(id=ids.new_id(ids.ERASURE, s.now()), completed=s.now(),
-                                  subject_ids=(activity_id,), counts=counts)
+            return self._rules.audit.receipt("activity_deleted", request_id, (activity_id,), counts)

@@ -393,10 +393,8 @@ class Materials:
 
     def delete(self, material_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
         """Delete the material with its faces, its source and every result made from it, at once."""
-        s = self._studio
-        with self._calls("DeleteMaterial", context) as (call, _):
+        with self._calls("DeleteMaterial", context) as (call, request_id):
             call.refs["material_id"] = material_id = need_material(material_id)
             counts: dict[str, int] = {}
             self._rules.materials.erase(material_id, counts)
-            return ErasureReceipt(id=ids.new_id(ids.ERASURE, s.now()), completed=s.now(),
-                                  subject_ids=(material_id,), counts=counts)
+            return self._rules.audit.receipt("material_deleted", request_id, (material_id,), counts)

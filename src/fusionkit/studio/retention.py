@@ -28,6 +28,7 @@ from fusionkit.domain.studio import FusedResult, JobStatus, LogRecord, Retention
 from fusionkit.errors import FusionKitError, JobExpiredError, MaterialIdNotFoundError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
+from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.common import day_of, load_job, load_material, result_id_of
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.workers import Workers
@@ -449,10 +450,13 @@ class RetentionRules:
         The video workers (erasing a job running there cancels it).
     templates
         The cache of decoded material images (a deleted material's goes).
+    audit
+        The audit trail every deletion, erasure and sweep is recorded in (its own expiry too).
     """
 
-    def __init__(self, site: Site, workers: Workers, templates: TemplateCache) -> None:
+    def __init__(self, site: Site, workers: Workers, templates: TemplateCache, audit: AuditTrail) -> None:
         self._site = site
+        self.audit = audit
         self.image_results = ImageResultRule(site)
         self.video_results = VideoResultRule(site, workers)
         self.job_inputs = JobInputRule(site, workers)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from fusionkit.domain import ids
+from fusionkit.domain.audit import AuditRecord
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
@@ -29,6 +30,7 @@ from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.studio.activities import Activities
+from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
@@ -81,7 +83,8 @@ class Studio:
 
     _root: BlobStore = attrs.field(alias="store")
     clock: Callable[[], datetime] = utc_now
-    retention: RetentionPolicy = attrs.field(factory=RetentionPolicy)
+    retention: RetentionPolicy = attrs.field(
+        factory=RetentionPolicy, on_setattr=lambda self, attribute, policy: self._set_retention(policy))
     capacity: Capacity = attrs.field(factory=Capacity)
     consent: ConsentPolicy | None = None
     limits: ImageLimits = DEFAULT_LIMITS
@@ -104,11 +107,13 @@ class Studio:
 
     def __attrs_post_init__(self) -> None:
         self._tenants = Tenants(self._root)
+        audit = AuditTrail(lambda: self._tenants.store_of(None), self.now, lambda: self.retention,
+                           self._tenants.current)
         self._calls = Calls(self.now, lambda record: self.logs.write(record),
                             lambda context: self._tenants.scope(Tenants.of(context)))
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
         workers = Workers(self.video_workers, threading.RLock())
-        self._rules = RetentionRules(self, workers, self._templates)
+        self._rules = RetentionRules(self, workers, self._templates, audit)
         self.activities = Activities(self, self._calls, self._rules)
         self.materials = Materials(self, self._calls, self._rules)
         self.results = Results(self, self._calls, self._rules)
@@ -117,6 +122,14 @@ class Studio:
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
             self._sweeper.start()
+
+    def _set_retention(self, policy: Any) -> RetentionPolicy:
+        """A new retention policy applies at once to everything stored; the change goes to the audit trail."""
+        if not isinstance(policy, RetentionPolicy):
+            raise ParameterValueError(f"retention must be a RetentionPolicy, got {type(policy).__name__}")
+        self._rules.audit.record("retention_changed", detail={"old": self.retention.to_dict(),
+                                                             "new": policy.to_dict()})
+        return policy
 
     @property
     def store(self) -> BlobStore:
@@ -286,19 +299,35 @@ class Studio:
     def sweep(self, *, context: RequestContext | None = None) -> dict[str, int]:
         """Delete everything that has expired; return how many results, log records and materials went (and how
         many orphaned files an interrupted upload or delete had left)."""
-        with self._calls("Sweep", context):
-            return self._sweep_expired()
+        with self._calls("Sweep", context) as (_, request_id):
+            return self._sweep_expired(request_id)
 
-    def _sweep_expired(self) -> dict[str, int]:
-        """Every tenant's expired data; also the automatic sweep (which writes no request log line: nobody asked).
-        Retention is the studio's duty, so a sweep covers every tenant whoever calls it."""
+    def _sweep_expired(self, request_id: str | None = None) -> dict[str, int]:
+        """Every tenant's expired data, each tenant's sweep that removed something in the audit trail; also the
+        automatic sweep (which writes no request log line: nobody asked). Retention is the studio's duty, so a
+        sweep covers every tenant whoever calls it."""
         now = self.now()
         total: dict[str, int] = {}
         for tenant in self._tenants.all():
             with self._tenants.scope(tenant):
-                for name, n in self._rules.sweep(now).items():
-                    total[name] = total.get(name, 0) + n
+                counts = self._rules.sweep(now)
+                if any(counts.values()):
+                    self._rules.audit.record("sweep", request_id=request_id, counts=counts)
+            for name, n in counts.items():
+                total[name] = total.get(name, 0) + n
+        total[self._rules.audit.name] = self._rules.audit.sweep(now)
         return total
+
+    def audit(self, since: datetime, until: datetime, *, kind: str | None = None,
+              context: RequestContext | None = None) -> list[AuditRecord]:
+        """The audit trail's records with ``since <= time < until`` (of ``kind``: ``"material_deleted"``,
+        ``"activity_deleted"``, ``"erasure"``, ``"sweep"``, ``"retention_changed"``), oldest first: every tenant's
+        for a call without an app id (the operator), the tenant's own otherwise. The trail holds ids and counts,
+        never personal data, and erasures leave it as it is: it is their proof."""
+        with self._calls("QueryAudit", context):
+            records = self._rules.audit.query(since, until, kind=kind)
+            tenant = self._tenants.current()
+            return records if tenant is None else [r for r in records if r.tenant == tenant]
 
     def erase(
         self,
@@ -312,13 +341,12 @@ class Studio:
         given material, result or request ids (materials themselves are deleted with :meth:`Materials.delete`).
         """
         # The Erase call's own log line names no subject id, so erasing never writes a new reference.
-        with self._calls("EraseData", context):
+        with self._calls("EraseData", context) as (_, request_id):
             mids = frozenset(need_material(v) for v in material_ids)
             rids = frozenset(need_result(v) for v in result_ids)
             qids = frozenset(need_request(v) for v in request_ids)
             counts = self._rules.erase(Subjects(material_ids=mids, result_ids=rids, request_ids=qids))
-            return ErasureReceipt(id=ids.new_id(ids.ERASURE, self.now()), completed=self.now(),
-                                  subject_ids=sorted(mids | rids | qids), counts=counts)
+            return self._rules.audit.receipt("erasure", request_id, mids | rids | qids, counts)
 
 
 def open(
