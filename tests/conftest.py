@@ -13,3 +13,12 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, print_blob=True)
 if os.environ.get("CI"):
     settings.load_profile("ci")
+
+
+# The studio encrypts new stores under the default master key file; the tests' key lives in a folder of their own
+# (made 0600 by the studio on first use), never in the user's ~/.config. A test that needs another key says so.
+if "FUSIONKIT_KEY_FILE" not in os.environ:
+    import tempfile
+
+    os.environ["FUSIONKIT_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="fusionkit-test-keys-"), "master.key")
+os.environ.pop("FUSIONKIT_MASTER_KEY", None)

@@ -4,8 +4,8 @@
 - private names imported across modules (``from fusionkit.x import _name``), which couple a module to another's
   internals, and private members reached on anything but ``self`` or ``cls`` (``studio._calls``,
   ``other._erase()``), which couple a class to another's (a module's own private names, ``argparse._X``, aside);
-- imports of fsspec, onnxruntime and PyAV outside the layers that own them (``storage/``; ``vision/``; the video
-  parts of ``imaging/`` and ``fusion/``), at module level or inside functions;
+- imports of fsspec, cryptography, onnxruntime and PyAV outside the layers that own them (``storage/``;
+  ``vision/``; the video parts of ``imaging/`` and ``fusion/``), at module level or inside functions;
 - imports that run upward through the layers (ARCHITECTURE.md).
 
 Usage::
@@ -29,6 +29,7 @@ SRC = ROOT / "src" / "fusionkit"
 #: Who may import these packages (module paths relative to src/fusionkit, as prefixes).
 OWNERS = {
     "fsspec": ("storage/",),
+    "cryptography": ("storage/",),
     "onnxruntime": ("vision/",),
     "av": ("imaging/video.py", "imaging/planes.py", "fusion/video.py"),
 }

@@ -123,3 +123,21 @@ def test_sweep_every_keeps_sweeping_until_interrupted(tmp_path: Path) -> None:
     assert all(line.startswith("swept: results 0") for line in lines), lines
     bad = run_cli("--studio", studio, "sweep", "--every", "0.1s")
     assert bad.returncode == 2 and "1 s to 24 h" in bad.stderr
+
+
+def test_encrypt_migrates_a_plain_studio_in_place(tmp_path: Path, samples: dict[str, Path]) -> None:
+    import fusionkit
+    from fusionkit.storage.crypto import LocalKeyFile
+
+    studio = tmp_path / "studio"
+    plain = fusionkit.open(studio, encryption=None, video_workers=0, sweep_every=None)
+    activity = plain.activities.create("from before")
+    material = plain.materials.upload(activity.id, samples["obama.jpg"])
+    key = tmp_path / "campaign.key"
+    assert _json(studio, "encrypt", "--key-file", key)["encrypted"] >= 3
+    assert _json(studio, "encrypt", "--key-file", key)["encrypted"] == 0  # done already
+    encrypted = fusionkit.open(studio, encryption=LocalKeyFile(key), video_workers=0, sweep_every=None)
+    assert encrypted.materials.get(material.id) == material
+    assert b"from before" not in (studio / "activities" / f"{activity.id}.json").read_bytes()
+    wrong = run_cli("--studio", studio, "encrypt", "--key-file", tmp_path / "other.key")
+    assert wrong.returncode == 1 and "FailedOperation.MasterKeyMismatch" in wrong.stderr

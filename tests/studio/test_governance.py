@@ -64,7 +64,7 @@ def test_an_activity_deleted_during_an_upload_keeps_no_material(studio, monkeypa
 
 def test_an_upload_stored_between_a_deletes_listing_and_its_end_is_erased_by_it(studio, monkeypatch) -> None:
     activity = studio.activities.create("race")
-    store = studio.store
+    store = studio.root
     real_delete = store.delete
     late: list[str] = []
 
@@ -74,15 +74,15 @@ def test_an_upload_stored_between_a_deletes_listing_and_its_end_is_erased_by_it(
 
         def delete(self, key):
             if key == keys.activity_doc(activity.id) and not late:
-                studio.store = store
+                studio.root = store
                 late.append(studio.materials.upload(activity.id, photo("obama.jpg")).id)
-                studio.store = hooked
+                studio.root = hooked
             return real_delete(key)
 
     hooked = Hooked()
-    studio.store = hooked
+    studio.root = hooked
     receipt = studio.activities.delete(activity.id)
-    studio.store = store
+    studio.root = store
     assert late and receipt.counts["materials"] == 1
     assert stored_keys(studio, keys.MATERIALS) == [] and stored_keys(studio, keys.ACTIVITIES) == []
     with pytest.raises(MaterialIdNotFoundError):

@@ -45,8 +45,8 @@ class SpyStore:
 
 @pytest.mark.parametrize("bad", HOSTILE)
 def test_hostile_ids_are_refused_before_any_storage_call(studio, bad):
-    spy = SpyStore(studio.store)
-    studio.store = spy
+    spy = SpyStore(studio.root)
+    studio.root = spy
     calls = [
         (ActivityIdNotFoundError, lambda: studio.activities.get(bad)),
         (ActivityIdNotFoundError, lambda: studio.activities.rename(bad, "x")),
@@ -65,9 +65,13 @@ def test_hostile_ids_are_refused_before_any_storage_call(studio, bad):
     for error, call in calls:
         with pytest.raises(error):
             call()
-    # The only storage calls are the request-log appends of the refused calls, and they carry no bad id.
-    assert spy.calls and all(op == "append" and key.startswith("logs/") for op, key in spy.calls)
-    for line in spy.inner.read(spy.calls[0][1]).decode().splitlines():
+    # The only storage calls are the request-log appends of the refused calls (and, in an encrypted studio, the
+    # data key of the day's log), and they carry no bad id.
+    logged = [key for op, key in spy.calls if op == "append"]
+    assert logged and all(key.startswith("logs/") for key in logged)
+    assert all(op == "append" or key.startswith("keyring/") for op, key in spy.calls), spy.calls
+    studio.root = spy.inner
+    for line in studio.store.read(logged[0]).decode().splitlines():
         assert (bad not in line) if isinstance(bad, str) and len(bad) > 3 else True
 
 
@@ -94,12 +98,12 @@ class Patched:
 
 
 def patch_store(studio, monkeypatch, **overrides):
-    monkeypatch.setattr(studio, "store", Patched(studio.store, **overrides))
+    monkeypatch.setattr(studio, "root", Patched(studio.root, **overrides))
 
 
 def fail_on(studio, monkeypatch, fragment: str):
     """Make the store's writes of keys containing ``fragment`` raise."""
-    real = studio.store.write
+    real = studio.root.write
 
     def write(key, data):
         if fragment in key:
@@ -127,7 +131,7 @@ def test_a_failed_result_write_leaves_nothing_behind(studio, monkeypatch, fragme
     a = studio.activities.create("a")
     m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
     before = stored_keys(studio)
-    real = studio.store.write
+    real = studio.root.write
 
     def write(key, data):
         if key.startswith("results/") and key.endswith(fragment):
@@ -238,8 +242,10 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
                           "time_cost_ms": first.time_cost_ms}
     assert shipped[1]["status"] == "InvalidParameterValue.ActivityIdNotFound"
     assert not any(v in r.getMessage() for r in caplog.records for v in ("203.0.113.7", "acct-9", "app-1"))
-    key = f"{key_layout.tenant_folder('app-1')}/logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
-    lines = studio.store.read(key).splitlines()
+    key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
+    with studio.request_context(ctx):  # in app-1's folder
+        assert studio.root.exists(f"{key_layout.tenant_folder('app-1')}/{key}")
+        lines = studio.store.read(key).splitlines()
     assert len(lines) == 2 and b'"interface":"QueryLogs"' in lines[1]  # the query is logged too
     assert studio.logs.query(since, until, interface="CreateActivity", context=ctx) == [first]
 
@@ -324,7 +330,7 @@ def test_a_failed_delete_leaves_no_dangling_reference_and_can_be_retried(studio,
     a = studio.activities.create("a")
     m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
     r = studio.fuse(a.id, m.id, photo("biden.jpg"))
-    real = studio.store.delete
+    real = studio.root.delete
 
     def delete(key):
         if fragment in key:

@@ -126,7 +126,7 @@ def test_deleting_a_preprocessing_material_leaves_nothing(studio_url, clock, stu
 def test_deleting_a_material_as_its_preprocessing_finishes_leaves_nothing(studio, studio_clip,  # noqa: F811
                                                                         monkeypatch):
     act = studio.activities.create("video")
-    real = studio.store.write
+    real = studio.root.write
 
     def write(key, data):
         real(key, data)

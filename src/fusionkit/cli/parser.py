@@ -18,6 +18,7 @@ from fusionkit.choices import BlendMode, DetectorModel, Expression
 from fusionkit.cli.commands import (
     cmd_activity,
     cmd_detect,
+    cmd_encrypt,
     cmd_erase,
     cmd_fuse,
     cmd_logs,
@@ -36,7 +37,7 @@ Face fusion on your own machine.
 
   fusionkit fuse TEMPLATE USER [USER...] -o OUT      fuse user faces into a template picture
   fusionkit detect IMAGE [--draw OUT]                list the faces of a picture, draw them on a copy
-  fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase ...   work on a studio
+  fusionkit --studio URL activity|material|fuse|result|logs|sweep|erase|encrypt ...   work on a studio
   fusionkit --studio URL video submit|status|cancel|wait ...                 video fusion jobs
 
 Exit status: 0 done, 1 the operation failed, 2 the command line was wrong (nothing was done).
@@ -159,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=STORAGE_HELP)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add_group in (_add_fuse, _add_detect, _add_activity, _add_material, _add_result, _add_video, _add_logs,
-                      _add_sweep, _add_erase):
+                      _add_sweep, _add_erase, _add_encrypt):
         add_group(commands, common)
     return parser
 
@@ -304,6 +305,17 @@ def _add_sweep(commands: _Commands[_Parser], common: _Parser) -> None:
                "open process sweeps (or put a one-off sweep in cron).")
     p.add_argument("--every", type=_duration, metavar="TIME", help="sweep again every TIME (60s, 5m, 1h) until "
                    "interrupted (Ctrl-C)")
+
+
+def _add_encrypt(commands: _Commands[_Parser], common: _Parser) -> None:
+    p = _group(commands, common, "encrypt", cmd_encrypt, "encrypt a studio stored before encryption, in place",
+               "Encrypt every object of a plain studio at rest (AES-GCM, a data key per material), resumable after "
+               "a kill; run it with no studio open on the store. The master key: --key-file or --key-env, else "
+               "the default (FUSIONKIT_MASTER_KEY, else FUSIONKIT_KEY_FILE, else ~/.config/fusionkit/master.key).")
+    key = p.add_mutually_exclusive_group()
+    key.add_argument("--key-file", metavar="PATH", help="the master key file (32 random bytes, mode 0600; made if "
+                     "missing)")
+    key.add_argument("--key-env", metavar="VAR", help="an environment variable holding the master key in base64")
 
 
 def _add_erase(commands: _Commands[_Parser], common: _Parser) -> None:

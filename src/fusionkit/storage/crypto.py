@@ -73,7 +73,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -138,6 +138,7 @@ class ObjectShredded(KeyNotFound):
 # -- key providers ---------------------------------------------------------------------------------------------------
 
 
+@runtime_checkable
 class KeyProvider(Protocol):
     """Wraps and unwraps 32-byte data keys under a master key it holds.
 

@@ -15,6 +15,7 @@
     keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
     tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
     audit/{YYYY-MM-DD}.jsonl                               the audit trail (the root's only; no personal data)
+    encryption.json                                        an encrypted studio's marker: its master key's id
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -93,6 +94,8 @@ LOGS = "logs"
 KEYRING = "keyring"
 TENANTS = "tenants"
 AUDIT = "audit"
+#: In the root of an encrypted studio: which master key its data keys are wrapped under (not secret, not encrypted).
+ENCRYPTION_MARKER = "encryption.json"
 #: The folders at the root of a studio's store (the migration to encryption walks these).
 ROOT_FOLDERS = (ACTIVITIES, MATERIALS, RESULTS_IMAGE.split("/")[0], JOBS, LOGS)
 #: The scope of every key that belongs to no material, job or day of logs.

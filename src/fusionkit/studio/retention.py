@@ -28,6 +28,7 @@ from fusionkit.domain.studio import FusedResult, JobStatus, LogRecord, Retention
 from fusionkit.errors import FusionKitError, JobExpiredError, MaterialIdNotFoundError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
+from fusionkit.storage.crypto import EncryptedStore, ObjectShredded
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.common import day_of, load_job, load_material, result_id_of
 from fusionkit.studio.templates import TemplateCache
@@ -43,6 +44,24 @@ __all__ = [
     "Subjects",
     "VideoResultRule",
 ]
+
+
+def shredded(store: BlobStore, key: str) -> bool:
+    """Whether ``key`` holds an object whose data key was destroyed (a delete that stopped after shredding)."""
+    try:
+        store.read(key)
+    except ObjectShredded:
+        return True
+    except KeyNotFound:
+        return False
+    return False
+
+
+def shred(store: BlobStore, scope: str) -> None:
+    """Destroy ``scope``'s data key when ``store`` is encrypted (before its objects are deleted): whatever copy of
+    them survives the delete (a backup, an object version, a crash half-way) is unreadable from now on."""
+    if isinstance(store, EncryptedStore):
+        store.shred(scope)
 
 
 class Site(Protocol):
@@ -212,6 +231,7 @@ class VideoResultRule:
             except FusionKitError:
                 continue
             if self.expired(job, now):
+                shred(store, job_id)
                 store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
                 store.delete(keys.video_result(job.updated.date(), job_id))
                 removed += 1
@@ -237,6 +257,7 @@ class VideoResultRule:
                 if job.material_id not in subjects.material_ids and job.request_id not in subjects.request_ids:
                     continue
                 self._workers.cancel(job_id)
+                shred(store, job_id)
                 store.delete(keys.job_doc(job_id))
                 if job.status == JobStatus.COMPLETED and job.user_designated_url is None:
                     removed += int(store.delete(keys.video_result(job.updated.date(), job_id)))
@@ -317,6 +338,7 @@ class LogRule:
                 else:
                     removed += store.rewrite_lines(key, lambda line: self._fresh(line, oldest))
             if not store.list(folder):
+                shred(store, keys.log_scope(day))
                 store.delete_prefix(folder)
         return removed
 
@@ -353,7 +375,8 @@ class LogRule:
 
 class OrphanRule:
     """Material folders left without a document by an interrupted upload or delete (a source with nothing pointing
-    at it); folders younger than an hour are left alone, their upload may be running."""
+    at it; folders younger than an hour are left alone, their upload may be running), and activities' markers of
+    materials that are gone or unreadable (a marker is written after its material's document and deleted first)."""
 
     name = "orphans"
 
@@ -368,6 +391,15 @@ class OrphanRule:
                 continue
             if not store.exists(keys.material_doc(mid)):
                 removed += store.delete_prefix(keys.material_folder(mid))
+        for name in store.list(keys.ACTIVITIES):
+            if not ids.is_id(name, ids.ACTIVITY):
+                continue  # an activity's document (.json), not its folder
+            for mid in store.list(keys.activity_members(name)):
+                if not ids.is_id(mid, ids.MATERIAL):
+                    continue
+                doc = keys.material_doc(mid)
+                if not store.exists(doc) or shredded(store, doc):
+                    removed += int(store.delete(keys.material_marker(name, mid)))
         return removed
 
 
@@ -397,7 +429,7 @@ class MaterialRule:
                 continue
             expired = cutoff is not None and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff
             with contextlib.suppress(MaterialIdNotFoundError):
-                if not expired:
+                if not expired and not shredded(store, keys.material_doc(mid)):
                     activity_id = load_material(store, mid).activity_id
                     if activity_id not in activities:
                         activities[activity_id] = store.exists(keys.activity_doc(activity_id))
@@ -417,9 +449,17 @@ class MaterialRule:
             There is no such material.
         """
         store = self._site.store
-        material = load_material(store, material_id)
-        # The marker goes first (the listing stops showing it), then results, then the document and the source.
+        try:
+            material = load_material(store, material_id)
+        except MaterialIdNotFoundError:
+            if not shredded(store, keys.material_doc(material_id)):
+                raise
+            self._finish_shredded(material_id, counts)  # a delete that stopped half-way: finish it
+            return
+        # The marker goes first (the listing stops showing it), then its data key (from then on nothing of it can
+        # be read, wherever a copy is), then results, then the document and the source.
         store.delete(keys.material_marker(material.activity_id, material_id))
+        shred(store, material_id)
         one = Subjects(material_ids=frozenset({material_id}))
         if not results_done:
             counts["results"] = counts.get("results", 0) + self._image_results.erase(one)
@@ -433,6 +473,15 @@ class MaterialRule:
         counts["materials"] = counts.get("materials", 0) + 1
         counts["faces"] = counts.get("faces", 0) + len(material.faces)
         counts["sources"] = counts.get("sources", 0) + sources
+
+    def _finish_shredded(self, material_id: str, counts: dict[str, int]) -> None:
+        """Remove what a delete that stopped after destroying the material's data key left (unreadable already):
+        its results, jobs and folder. Its marker went before the key."""
+        one = Subjects(material_ids=frozenset({material_id}))
+        counts["results"] = counts.get("results", 0) + self._image_results.erase(one) + self._video_results.erase(one)
+        self._site.store.delete_prefix(keys.material_folder(material_id))
+        self._templates.forget(material_id)
+        counts["materials"] = counts.get("materials", 0) + 1
 
 
 #: The order :meth:`RetentionRules.sweep` reports its counts in.

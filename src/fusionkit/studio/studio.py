@@ -29,6 +29,7 @@ from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, open_store
+from fusionkit.storage.crypto import KeyProvider
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.common import (
@@ -48,6 +49,7 @@ from fusionkit.studio.common import (
     utc_now,
 )
 from fusionkit.studio.context import Capacity, ConsentPolicy, RequestContext
+from fusionkit.studio.encryption import encrypted_view, resolve_encryption
 from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
 from fusionkit.studio.results import Results, store_result
@@ -78,7 +80,8 @@ class Studio:
     retention
         The :class:`~fusionkit.domain.RetentionPolicy`.
     store
-        The store of the tenant the current call works in (the root outside calls); see :mod:`.tenants`.
+        The store of the tenant the current call works in (the root's outside calls; decrypted when the studio
+        encrypts); see :mod:`.tenants`.
     """
 
     _root: BlobStore = attrs.field(alias="store")
@@ -94,6 +97,8 @@ class Studio:
     video_workers: int = 1
     log_personal_fields: bool = False
     sweep_every: float | None = DEFAULT_SWEEP_EVERY
+    encryption: KeyProvider | None = None
+    keyring: BlobStore | None = None
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -106,7 +111,7 @@ class Studio:
     _tenants: Tenants = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
-        self._tenants = Tenants(self._root)
+        self._tenants = Tenants(self._root, encrypted_view(self.encryption, self.keyring))
         audit = AuditTrail(lambda: self._tenants.store_of(None), self.now, lambda: self.retention,
                            self._tenants.current)
         self._calls = Calls(self.now, lambda record: self.logs.write(record),
@@ -135,8 +140,14 @@ class Studio:
     def store(self) -> BlobStore:
         return self._tenants.store()
 
-    @store.setter
-    def store(self, value: BlobStore) -> None:
+    @property
+    def root(self) -> BlobStore:
+        """The whole store as it is (every tenant's folder, encrypted bytes when the studio encrypts): setting it
+        puts another store underneath every tenant's view (tests wrap the real one to inject failures)."""
+        return self._root
+
+    @root.setter
+    def root(self, value: BlobStore) -> None:
         self._root = self._tenants.root = value
 
     def tenant(self) -> str | None:
@@ -176,12 +187,14 @@ class Studio:
 
     @contextlib.contextmanager
     def request_context(self, context: RequestContext) -> Iterator[None]:
-        """Use ``context`` for every call made inside the ``with`` block (in this thread or task)."""
+        """Use ``context`` for every call made inside the ``with`` block (in this thread or task); :attr:`store` is
+        its tenant's there too."""
         if not isinstance(context, RequestContext):
             raise ParameterValueError("context must be a RequestContext")
         token = self._calls.context.set(context)
         try:
-            yield
+            with self._tenants.scope(Tenants.of(context)):
+                yield
         finally:
             self._calls.context.reset(token)
 
@@ -364,6 +377,8 @@ def open(
     video_workers: int = 1,
     log_personal_fields: bool = False,
     sweep_every: float | None = DEFAULT_SWEEP_EVERY,
+    encryption: KeyProvider | str | None = "auto",
+    keyring: str | os.PathLike[str] | None = None,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -401,6 +416,20 @@ def open(
         Seconds between automatic sweeps on a background thread (default 60: what has expired is deleted within
         a minute); ``None`` runs none (then call :meth:`Studio.sweep`, or run ``fusionkit sweep --every 60``).
         :meth:`Studio.close` stops it.
+    encryption
+        ``"auto"`` (default): a new store is encrypted at rest under the default master key (see
+        :mod:`fusionkit.studio.encryption`: ``FUSIONKIT_MASTER_KEY``, else a 0600 key file under
+        ``~/.config/fusionkit/``), an encrypted one opened with it, and one holding plain data from before stays
+        plain until ``fusionkit --studio URL encrypt``. A key provider
+        (:class:`~fusionkit.storage.crypto.LocalKeyFile`, :class:`~fusionkit.storage.crypto.EnvironmentKey`,
+        :class:`~fusionkit.storage.crypto.CallableKeys` for a KMS) chooses the master key. ``None``: plain storage,
+        for tests and for hosts that encrypt below the studio (an encrypted store is refused). Deleting a material
+        destroys its data key first, so copies beyond reach (backups, object versions) are unreadable at once.
+        Result URLs then name encrypted bytes: read results through :meth:`Results.read`.
+    keyring
+        Where an encrypted studio keeps its wrapped data keys (a path or URL, opened with ``storage_options``):
+        by default beside the data (``keyring/``). Give a place the store's backups and object versions do not
+        reach, or they keep copies of the keys that deleting a material destroys.
 
     Examples
     --------
@@ -423,7 +452,10 @@ def open(
         raise ParameterValueError(f"log_personal_fields must be True or False, got {log_personal_fields!r}")
     if isinstance(video_workers, bool) or not isinstance(video_workers, int) or not 0 <= video_workers <= 8:
         raise ParameterValueError(f"video_workers must be a whole number within 0-8, got {video_workers!r}")
-    studio = Studio(store=open_store(url, storage_options), clock=clock or utc_now,
+    root = open_store(url, storage_options)
+    provider = resolve_encryption(root, encryption)
+    ring = None if keyring is None or provider is None else open_store(keyring, storage_options)
+    studio = Studio(store=root, clock=clock or utc_now, encryption=provider, keyring=ring,
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers,

@@ -25,12 +25,12 @@ class Tenants:
     root
         The studio's store.
     wrap
-        Applied to each tenant's store once (the studio's encryption, say); the identity by default.
+        Applied once to each tenant's store, with the tenant (the studio's encryption, say); none by default.
     """
 
-    def __init__(self, root: BlobStore, wrap: Callable[[BlobStore], BlobStore] | None = None) -> None:
+    def __init__(self, root: BlobStore, wrap: Callable[[BlobStore, str | None], BlobStore] | None = None) -> None:
         self._root = root
-        self._wrap = wrap or (lambda store: store)
+        self._wrap = wrap or (lambda store, tenant: store)
         self._stores: dict[str | None, BlobStore] = {}
         self._lock = threading.Lock()
         self._current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -66,7 +66,7 @@ class Tenants:
             store = self._stores.get(tenant)
             if store is None:
                 inner = self._root if tenant is None else PrefixedStore(self._root, f"{keys.TENANTS}/{tenant}")
-                store = self._stores[tenant] = self._wrap(inner)
+                store = self._stores[tenant] = self._wrap(inner, tenant)
             return store
 
     @contextlib.contextmanager

@@ -18,7 +18,7 @@ from fusionkit.cli.output import (
 )
 from fusionkit.errors import FusionKitError
 
-__all__ = ["cmd_activity", "cmd_erase", "cmd_logs", "cmd_material", "cmd_result", "cmd_sweep"]
+__all__ = ["cmd_activity", "cmd_encrypt", "cmd_erase", "cmd_logs", "cmd_material", "cmd_result", "cmd_sweep"]
 
 
 def cmd_activity(args: argparse.Namespace) -> int:
@@ -134,6 +134,20 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             time.sleep(args.every)
     except KeyboardInterrupt:
         return EXIT_OK
+
+
+def cmd_encrypt(args: argparse.Namespace) -> int:
+    from fusionkit.storage.crypto import EnvironmentKey, LocalKeyFile
+    from fusionkit.studio.encryption import encrypt_studio
+
+    if args.studio is None:
+        raise UsageError("this command works on a studio: give --studio URL (or set FUSIONKIT_STUDIO)")
+    provider = (LocalKeyFile(args.key_file) if args.key_file else EnvironmentKey(args.key_env) if args.key_env
+                else None)
+    options = dict(args.storage_option or ())
+    done = encrypt_studio(args.studio, provider, storage_options=options or None)
+    emit(args, {"encrypted": done}, [f"encrypted {done} objects; the studio is encrypted at rest"])
+    return EXIT_OK
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
