@@ -53,6 +53,10 @@ Errors: :class:`~fusionkit.errors.MasterKeyError` (no usable master key), :class
 (data keys wrapped under another one), :class:`~fusionkit.errors.KeyProviderError` (the provider raised; nothing is
 written), :class:`~fusionkit.errors.EncryptedObjectError` (tampered, truncated or moved: never returned as
 plaintext), :class:`~fusionkit.errors.PlainObjectError`.
+
+The key providers live in :mod:`fusionkit.storage.keyproviders` and the object format in
+:mod:`fusionkit.storage.envelope`; this module re-exports the providers, :func:`master_key_id` and
+:func:`is_encrypted`.
 """
 
 from __future__ import annotations
@@ -60,20 +64,14 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
-import contextlib
-import hashlib
 import json
 import os
 import secrets
-import stat
-import struct
 import sys
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
-from typing import NamedTuple, Protocol, runtime_checkable
 
 import attrs
 from cryptography.exceptions import InvalidTag
@@ -83,13 +81,31 @@ from fusionkit.errors import (
     EncryptedObjectError,
     FusionKitError,
     KeyProviderError,
-    MasterKeyError,
     PlainObjectError,
     StorageError,
     WrongMasterKeyError,
 )
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound, check_key
+from fusionkit.storage.envelope import (
+    LINE,
+    LINE_MAGIC,
+    NONCE_BYTES,
+    WHOLE,
+    Record,
+    build_header,
+    is_encrypted,
+    iter_records,
+    object_aad,
+)
+from fusionkit.storage.keyproviders import KEY_BYTES as KEY_BYTES  # defined here before the split
+from fusionkit.storage.keyproviders import (
+    CallableKeys,
+    EnvironmentKey,
+    KeyProvider,
+    LocalKeyFile,
+    master_key_id,
+)
 
 __all__ = [
     "CallableKeys",
@@ -103,17 +119,6 @@ __all__ = [
     "master_key_id",
 ]
 
-KEY_BYTES = 32
-_NONCE = 12
-_MAGIC = b"\x93FKE"
-_LINE_MAGIC = b"\x93FKL"
-_VERSION = 1
-_WHOLE, _LINE = b"W", b"L"
-# magic, version, kind, scope length; then the scope, the data key id (8 bytes), the ciphertext length.
-_FIXED = struct.Struct(">4sBcB")
-_TAIL = struct.Struct(">8sQ")
-_OBJECT_AAD = b"fusionkit object v1\x00"
-_WRAP_AAD = b"fusionkit data key v1\x00"
 _ENTRY_FORMAT = "fusionkit-data-key"
 
 
@@ -133,314 +138,6 @@ class ObjectShredded(KeyNotFound):
 
     def __str__(self) -> str:
         return f"{self.args[0]!r}: the data key of its scope {self.scope!r} was destroyed (shredded)"
-
-
-# -- key providers ---------------------------------------------------------------------------------------------------
-
-
-@runtime_checkable
-class KeyProvider(Protocol):
-    """Wraps and unwraps 32-byte data keys under a master key it holds.
-
-    ``key_id`` names the master key (stable, not secret); it is stored beside every wrapped data key, so that a
-    store opened with another master key says so (:class:`~fusionkit.errors.WrongMasterKeyError`) instead of failing
-    a decryption. ``scope`` is bound to the wrapped key (as AES-GCM associated data, or a KMS encryption context):
-    a wrapped key moved to another scope does not unwrap.
-    """
-
-    @property
-    def key_id(self) -> str: ...
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes: ...
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes: ...
-
-
-def master_key_id(master_key: bytes) -> str:
-    """The id of a 32-byte master key: ``"mk-"`` and 16 hex digits of a SHA-256 of it (the same from a file or a
-    variable, and revealing nothing of the key)."""
-    return "mk-" + hashlib.sha256(b"fusionkit master key id\x00" + master_key).hexdigest()[:16]
-
-
-@attrs.frozen
-class _MasterKey:
-    """AES-GCM key wrapping under a master key: a random nonce, then the wrapped key and tag (60 bytes)."""
-
-    aead: AESGCM
-    key_id: str
-
-    @classmethod
-    def of(cls, master_key: bytes) -> _MasterKey:
-        return cls(AESGCM(master_key), master_key_id(master_key))
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        nonce = os.urandom(_NONCE)
-        return nonce + self.aead.encrypt(nonce, data_key, _WRAP_AAD + scope.encode())
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self.aead.decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _WRAP_AAD + scope.encode())
-
-
-def _abspath(value: str | os.PathLike[str]) -> Path:
-    return Path(os.path.abspath(os.fspath(value)))
-
-
-@attrs.define
-class LocalKeyFile:
-    """The master key in a local file of 32 random bytes, created (mode 0600, atomically) on first use if missing.
-
-    Parameters
-    ----------
-    path
-        The key file. Keep it out of the store and out of its backups: whoever has both can read everything.
-    create
-        Create the file when it is missing (``False``: a missing file is a :class:`~fusionkit.errors.MasterKeyError`;
-        use it when opening a store that already holds data).
-
-    Raises
-    ------
-    MasterKeyError
-        On first use: the file is missing (``create=False``), unreadable, not a regular file, readable or writable by
-        group or others, or not 32 bytes long.
-    """
-
-    path: Path = attrs.field(converter=_abspath)
-    create: bool = True
-    _key: _MasterKey | None = attrs.field(default=None, init=False, repr=False)
-    _lock: threading.Lock = attrs.field(factory=threading.Lock, init=False, repr=False)
-
-    def _master(self) -> _MasterKey:
-        with self._lock:
-            if self._key is None:
-                self._key = _MasterKey.of(self._load())
-            return self._key
-
-    @property
-    def key_id(self) -> str:
-        return self._master().key_id
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        return self._master().wrap(data_key, scope)
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self._master().unwrap(wrapped, scope)
-
-    def _load(self) -> bytes:
-        try:
-            return self._read()
-        except FileNotFoundError:
-            if not self.create:
-                raise MasterKeyError(
-                    f"the master key file {self.path} does not exist: give the path of the key this store was "
-                    "encrypted with (a new key cannot read what the old one wrapped)") from None
-        self._create()
-        return self._read()
-
-    def _read(self) -> bytes:
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            raise
-        except OSError as exc:
-            raise MasterKeyError(f"cannot read the master key file {self.path} ({exc.strerror}): make it readable "
-                                 "by this process's user only (chmod 600)") from None
-        try:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise MasterKeyError(f"the master key file {self.path} is not a regular file")
-            if os.name == "posix" and st.st_mode & 0o077:
-                raise MasterKeyError(
-                    f"the master key file {self.path} is open to group or others (mode {st.st_mode & 0o777:04o}): "
-                    f"run chmod 600 {self.path}")
-            data = os.read(fd, KEY_BYTES + 1)
-        finally:
-            os.close(fd)
-        if len(data) != KEY_BYTES:
-            held = f"{len(data)}{'+' if len(data) > KEY_BYTES else ''}"
-            raise MasterKeyError(f"the master key file {self.path} holds {held} bytes; a master key is exactly "
-                                 f"{KEY_BYTES} random bytes: restore the right file")
-        return data
-
-    def _create(self) -> None:
-        folder = self.path.parent
-        try:
-            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = folder / f".{self.path.name}.{secrets.token_hex(6)}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                try:
-                    os.fchmod(fd, 0o600)
-                    os.write(fd, secrets.token_bytes(KEY_BYTES))
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                with contextlib.suppress(FileExistsError):
-                    os.link(tmp, self.path)  # atomic and never replaces: a key made meanwhile elsewhere wins
-            finally:
-                os.unlink(tmp)
-        except OSError as exc:
-            raise MasterKeyError(f"cannot create the master key file {self.path} ({exc.strerror}): choose a "
-                                 "writable folder, or create the key yourself (32 random bytes, chmod 600)") from None
-
-
-@attrs.define
-class EnvironmentKey:
-    """The master key in an environment variable: 32 bytes in base64 (read on first use).
-
-    Make one with ``python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"``.
-
-    Raises
-    ------
-    MasterKeyError
-        On first use: the variable is unset, not base64, or not 32 bytes long.
-    """
-
-    variable: str = "FUSIONKIT_MASTER_KEY"
-    _key: _MasterKey | None = attrs.field(default=None, init=False, repr=False)
-
-    def _master(self) -> _MasterKey:
-        if self._key is None:
-            value = os.environ.get(self.variable)
-            if not value:
-                raise MasterKeyError(f"the environment variable {self.variable} is not set: set it to the store's "
-                                     "master key (32 random bytes in base64)")
-            try:
-                raw = base64.b64decode(value.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                try:
-                    raw = base64.urlsafe_b64decode(value.strip())
-                except (binascii.Error, ValueError):
-                    raise MasterKeyError(f"the environment variable {self.variable} is not base64: set it to the "
-                                         "master key, 32 random bytes in base64") from None
-            if len(raw) != KEY_BYTES:
-                raise MasterKeyError(f"the environment variable {self.variable} holds {len(raw)} bytes; a master "
-                                     f"key is {KEY_BYTES} random bytes in base64")
-            self._key = _MasterKey.of(raw)
-        return self._key
-
-    @property
-    def key_id(self) -> str:
-        return self._master().key_id
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        return self._master().wrap(data_key, scope)
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self._master().unwrap(wrapped, scope)
-
-
-@attrs.frozen
-class CallableKeys:
-    """A master key held elsewhere (a KMS): the host gives the two calls and the key's id.
-
-    Parameters
-    ----------
-    wrap
-        ``wrap(data_key, scope) -> bytes``: encrypt the 32-byte data key (bind ``scope`` as the encryption context).
-    unwrap
-        ``unwrap(wrapped, scope) -> bytes``: the data key back.
-    key_id
-        A stable name of the master key (a KMS key ARN), stored beside every wrapped data key.
-
-    Whatever the calls raise becomes a :class:`~fusionkit.errors.KeyProviderError` naming it.
-    """
-
-    _wrap: Callable[[bytes, str], bytes]
-    _unwrap: Callable[[bytes, str], bytes]
-    key_id: str = attrs.field(validator=attrs.validators.instance_of(str))
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        return self._wrap(data_key, scope)
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self._unwrap(wrapped, scope)
-
-
-# -- the object format -----------------------------------------------------------------------------------------------
-
-
-class _Record(NamedTuple):
-    kind: bytes
-    scope: str
-    key_id: str
-    header: bytes
-    nonce: memoryview
-    ciphertext: memoryview
-
-
-def is_encrypted(raw: bytes) -> bool:
-    """Whether stored bytes are an encrypted object (they start with a record's magic)."""
-    return raw[:4] in (_MAGIC, _LINE_MAGIC)
-
-
-def _header(kind: bytes, scope: str, key_id: str, plain_length: int) -> bytes:
-    name = scope.encode()
-    return (_FIXED.pack(_MAGIC, _VERSION, kind, len(name)) + name
-            + _TAIL.pack(bytes.fromhex(key_id), plain_length + 16))
-
-
-def _parse(buf: memoryview, pos: int, key: str) -> tuple[_Record, int]:
-    """The binary record at ``pos`` and where the next one starts."""
-    def bad(why: str) -> EncryptedObjectError:
-        return EncryptedObjectError(f"the encrypted object {key!r} is {why}: restore it from a backup or delete it")
-
-    if len(buf) - pos < _FIXED.size:
-        raise bad("truncated")
-    magic, version, kind, name_length = _FIXED.unpack_from(buf, pos)
-    if magic != _MAGIC:
-        raise bad("damaged (no record header where one should start)")
-    if version != _VERSION:
-        raise EncryptedObjectError(f"the encrypted object {key!r} has format version {version}, newer than this "
-                                   "fusionkit reads: upgrade fusionkit")
-    start = pos + _FIXED.size
-    if kind not in (_WHOLE, _LINE) or len(buf) - start < name_length + _TAIL.size:
-        raise bad("damaged or truncated")
-    try:
-        scope = bytes(buf[start:start + name_length]).decode("ascii")
-    except UnicodeDecodeError:
-        raise bad("damaged (its scope is not text)") from None
-    key_id, length = _TAIL.unpack_from(buf, start + name_length)
-    body = start + name_length + _TAIL.size
-    end = body + _NONCE + length
-    if end > len(buf):
-        raise bad("truncated")
-    record = _Record(kind, scope, key_id.hex(), bytes(buf[pos:body]), buf[body:body + _NONCE],
-                     buf[body + _NONCE:end])
-    return record, end
-
-
-def _records(raw: bytes, key: str) -> Iterator[_Record]:
-    """Every record of a stored object, in order: binary ones, then (or only) base64 lines."""
-    buf = memoryview(raw)
-    pos = 0
-    while pos < len(raw):
-        if raw.startswith(_MAGIC, pos):
-            record, pos = _parse(buf, pos, key)
-            yield record
-        elif raw.startswith(_LINE_MAGIC, pos):
-            end = raw.find(b"\n", pos)
-            if end < 0:
-                raise EncryptedObjectError(f"the encrypted object {key!r} ends in a truncated line: restore it "
-                                           "from a backup, or drop the line")
-            text = raw[pos + len(_LINE_MAGIC):end]
-            try:
-                inner = base64.b64decode(text, validate=True)
-            except (binascii.Error, ValueError):
-                raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged") from None
-            if base64.b64encode(inner) != text:  # a changed padding bit decodes to the same bytes: still a change
-                raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged")
-            record, used = _parse(memoryview(inner), 0, key)
-            if used != len(inner) or record.kind != _LINE:
-                raise EncryptedObjectError(f"a line of the encrypted object {key!r} is damaged")
-            yield record
-            pos = end + 1
-        else:
-            raise EncryptedObjectError(f"the encrypted object {key!r} holds unencrypted bytes at offset {pos}: "
-                                       "something wrote to it without encryption; restore it or delete it")
-
-
-def _aad(key: str, header: bytes) -> bytes:
-    return _OBJECT_AAD + key.encode() + b"\x00" + header
 
 
 # -- the store -------------------------------------------------------------------------------------------------------
@@ -666,22 +363,22 @@ class EncryptedStore:
     def _seal(self, key: str, data: bytes, kind: bytes) -> bytes:
         scope = self._scope(key)
         key_id, aead = self._write_key(scope)
-        header = _header(kind, scope, key_id, len(data))
-        nonce = os.urandom(_NONCE)
-        return header + nonce + aead.encrypt(nonce, data, _aad(key, header))
+        header = build_header(kind, scope, key_id, len(data))
+        nonce = os.urandom(NONCE_BYTES)
+        return header + nonce + aead.encrypt(nonce, data, object_aad(key, header))
 
     def seal(self, key: str, data: bytes, *, lines: bool = False) -> bytes:
         """What :meth:`write` stores for ``data`` at ``key`` (``lines``: one record per line, as :meth:`append`
         stores them), without storing it: for a migration, or a host that puts the bytes somewhere itself."""
         self._check(key)
-        return self._seal_lines(key, bytes(data)) if lines else self._seal(key, bytes(data), _WHOLE)
+        return self._seal_lines(key, bytes(data)) if lines else self._seal(key, bytes(data), WHOLE)
 
     def _seal_lines(self, key: str, data: bytes) -> bytes:
         """One base64 line record per line of ``data`` (one empty record when ``data`` is empty)."""
         lines = data.splitlines(keepends=True) or [b""]
-        return b"".join(_LINE_MAGIC + base64.b64encode(self._seal(key, line, _LINE)) + b"\n" for line in lines)
+        return b"".join(LINE_MAGIC + base64.b64encode(self._seal(key, line, LINE)) + b"\n" for line in lines)
 
-    def _open(self, key: str, record: _Record, scope: str, memo: dict[str, AESGCM] | None = None) -> bytes:
+    def _open(self, key: str, record: Record, scope: str, memo: dict[str, AESGCM] | None = None) -> bytes:
         """The plaintext of one record; ``memo`` keeps the data keys met within one object (its many lines)."""
         if record.scope != scope:
             raise EncryptedObjectError(f"the encrypted object {key!r} was written for the scope {record.scope!r}, "
@@ -692,7 +389,7 @@ class EncryptedStore:
             if memo is not None:
                 memo[record.key_id] = aead
         try:
-            return aead.decrypt(record.nonce, record.ciphertext, _aad(key, record.header))
+            return aead.decrypt(record.nonce, record.ciphertext, object_aad(key, record.header))
         except InvalidTag:
             raise EncryptedObjectError(f"the encrypted object {key!r} fails its integrity check: it was altered, "
                                        "or moved or copied from another key; restore it from a backup or delete "
@@ -706,7 +403,7 @@ class EncryptedStore:
                                    "(fusionkit.storage.crypto.encrypt_store), or open it with encryption=None")
         scope = self._scope(key)
         memo: dict[str, AESGCM] = {}
-        parts = [self._open(key, record, scope, memo) for record in _records(raw, key)]
+        parts = [self._open(key, record, scope, memo) for record in iter_records(raw, key)]
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     # -- the BlobStore protocol ---------------------------------------------------------------------------------------
@@ -717,7 +414,7 @@ class EncryptedStore:
 
     def write(self, key: str, data: bytes) -> None:
         self._check(key)
-        self.inner.write(key, self._seal(key, bytes(data), _WHOLE))
+        self.inner.write(key, self._seal(key, bytes(data), WHOLE))
 
     def append(self, key: str, data: bytes) -> None:
         self._check(key)
@@ -738,11 +435,11 @@ class EncryptedStore:
             if not is_encrypted(raw):
                 return self._rewrite_whole(key, self._plaintext(key, raw), keep)
             scope = self._scope(key)
-            records = list(_records(raw, key))
+            records = list(iter_records(raw, key))
             memo: dict[str, AESGCM] = {}
             opened = [self._open(key, r, scope, memo) for r in records]
             # One line per record, each ending in a newline but perhaps the last: the inner store's lines are ours.
-            framed = all(r.kind == _LINE for r in records) and all(
+            framed = all(r.kind == LINE for r in records) and all(
                 len(p.splitlines()) <= 1 and (p.endswith(b"\n") or i == len(opened) - 1) for i, p in enumerate(opened))
             if not framed:
                 return self._rewrite_whole(key, b"".join(opened), keep)
