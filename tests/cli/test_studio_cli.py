@@ -141,3 +141,27 @@ def test_encrypt_migrates_a_plain_studio_in_place(tmp_path: Path, samples: dict[
     assert b"from before" not in (studio / "activities" / f"{activity.id}.json").read_bytes()
     wrong = run_cli("--studio", studio, "encrypt", "--key-file", tmp_path / "other.key")
     assert wrong.returncode == 1 and "FailedOperation.MasterKeyMismatch" in wrong.stderr
+
+
+def test_the_cli_takes_a_consent_policy_and_an_age_threshold(tmp_path: Path, samples: dict[str, Path]) -> None:
+    studio = tmp_path / "studio"
+    aid = _json(studio, "activity", "create", "consented")["id"]
+    mid = _json(studio, "material", "upload", aid, samples["obama.jpg"])[0]["id"]
+    young = run_cli("--studio", studio, "--consent-min-age", "18", "fuse", "--material", mid, samples["biden.jpg"],
+                    "--consent", "age_attested=16")
+    assert young.returncode == 1 and "FailedOperation.ConsentRequired" in young.stderr
+    done = _json(studio, "--consent-min-age", "18", "fuse", "--material", mid, samples["biden.jpg"], "--consent",
+                 "age_attested=30")
+    assert done["id"].startswith("rs_")
+    (policy := tmp_path / "house_policy.py").write_text(
+        "def always_no(request):\n    return False\nalways_no.name = 'house'\nalways_no.version = '7'\n")
+    refused = run_cli("--studio", studio, "--consent-policy", "house_policy:always_no", "fuse", "--material", mid,
+                      samples["biden.jpg"], cwd=tmp_path)
+    assert refused.returncode == 1 and "ConsentRequired" in refused.stderr, refused.stderr
+    bad = run_cli("--studio", studio, "--consent-policy", "no_such_module:x", "fuse", "--material", mid,
+                  samples["biden.jpg"], cwd=tmp_path)
+    assert bad.returncode == 2 and "cannot be loaded" in bad.stderr
+    lines = [line for line in _json(studio, "logs", "--interface", "FuseFace") if line.get("consent")]
+    assert [line["consent"] for line in lines] == ["AgeAttestation@1-min18:refused", "AgeAttestation@1-min18:allowed",
+                                                    "house@7:refused"]
+    assert policy.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import timedelta
 
 import attrs
 import numpy as np
@@ -28,6 +29,7 @@ from fusionkit.fusion.api import Merge
 from fusionkit.imaging.decode import ImageLimits, decode_image
 from fusionkit.samples import sample_path
 from fusionkit.studio import AgeAttestation, Capacity, ConsentToken, RequestContext
+from tests.studio.test_video_materials import studio_clip  # noqa: F401 - session fixture
 
 from .conftest import photo, photo_bytes, stored_keys
 
@@ -254,6 +256,34 @@ def test_age_attestation_and_odd_policies(studio_url, clock):
         odd.fuse(a.id, "mt_0000000000000000", b"")
     with pytest.raises(ParameterValueError):
         fusionkit.open(studio_url, consent="always")
+
+
+def test_every_call_receiving_peoples_photos_records_the_consent_decision(studio_url, clock, studio_clip):  # noqa: F811
+    studio = fusionkit.open(studio_url, clock=clock, consent=AgeAttestation(min_age=16), video_workers=0)
+    a = studio.activities.create("a")
+    m = studio.materials.upload(a.id, photo_bytes("obama.jpg"))
+    studio.fuse(a.id, m.id, photo("biden.jpg"), consent={"age_attested": 30})
+    with pytest.raises(ConsentRequiredError):
+        studio.fuse(a.id, m.id, photo("biden.jpg"), consent={"age_attested": 12})
+    with pytest.raises(ConsentRequiredError):  # photos of performers, for a video material: asked too
+        studio.materials.upload(a.id, studio_clip, reference_faces=[photo("obama.jpg")])
+    video = studio.materials.upload(a.id, studio_clip, reference_faces=[photo("obama.jpg")],
+                                    consent={"age_attested": 40})
+    studio.videos.submit(a.id, video.id, photo("biden.jpg"), consent={"age_attested": 20})
+    records = studio.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1))
+    decided = [(r.interface, r.consent) for r in records if r.consent is not None]
+    policy = "AgeAttestation@1-min16"
+    assert decided == [("FuseFace", f"{policy}:allowed"), ("FuseFace", f"{policy}:refused"),
+                       ("UploadMaterial", f"{policy}:refused"), ("UploadMaterial", f"{policy}:allowed"),
+                       ("SubmitVideoFaceFusionJob", f"{policy}:allowed")]
+    assert [r.consent for r in records if r.interface == "CreateActivity"] == [None]  # no photo: not asked
+    plain = fusionkit.open(studio_url + "-plain", clock=clock, video_workers=0)
+    pa = plain.activities.create("a")
+    pm = plain.materials.upload(pa.id, photo_bytes("obama.jpg"))
+    plain.fuse(pa.id, pm.id, photo("biden.jpg"))
+    (fused,) = plain.logs.query(clock.now - timedelta(minutes=1), clock.now + timedelta(minutes=1),
+                                interface="FuseFace")
+    assert fused.consent == "not_checked"
 
 
 # -- deletion and erasure ------------------------------------------------------------------------------------------

@@ -138,6 +138,43 @@ def merges(users: Sequence[str]) -> list[Any]:
 
 # -- the studio ------------------------------------------------------------------------------------------------------
 
+def consent_policy(args: argparse.Namespace) -> Any:
+    """The consent policy named by --consent-policy MODULE:NAME and/or --consent-min-age YEARS (both: both must
+    allow), or None."""
+    policies: list[Any] = []
+    named = getattr(args, "consent_policy", None)
+    if named:
+        module, _, name = named.partition(":")
+        if not module or not name:
+            raise UsageError(f"--consent-policy must be MODULE:NAME, got {named!r}")
+        import importlib
+
+        try:
+            found = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as err:
+            raise UsageError(f"--consent-policy {named!r} cannot be loaded ({err}): give an importable module and "
+                             "a name in it") from None
+        policies.append(found() if isinstance(found, type) else found)
+    age = getattr(args, "consent_min_age", None)
+    if age is not None:
+        from fusionkit.studio import AgeAttestation
+
+        policies.append(AgeAttestation(min_age=age))
+    if not policies:
+        return None
+    if len(policies) == 1:
+        return policies[0]
+    from fusionkit.studio import AllOf
+
+    return AllOf(tuple(policies))
+
+
+def carried_consent(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The consent this call carries (--consent KEY=VALUE, repeatable), or None."""
+    given = getattr(args, "consent", None)
+    return dict(given) if given else None
+
+
 def open_studio(args: argparse.Namespace, create: bool = False, video_workers: int = 0) -> Any:
     """The studio named by ``--studio`` (or $FUSIONKIT_STUDIO); a local one must exist unless ``create``."""
     url = args.studio
@@ -154,9 +191,11 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
     import fusionkit
 
     options = dict(args.storage_option or ())
+    policy = consent_policy(args)
     try:
         # One command, one call: the command sweeps itself when asked (`sweep`), no background thread.
-        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None)
+        return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None,
+                              consent=policy)
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:

@@ -151,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--studio", metavar="URL", default=argparse.SUPPRESS, help=STUDIO_HELP)
     common.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
                         default=argparse.SUPPRESS, help=STORAGE_HELP)
+    _add_consent(common, argparse.SUPPRESS)
 
     parser = _Parser(prog="fusionkit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"fusionkit {__version__}")
@@ -158,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--studio", metavar="URL", default=os.environ.get(STUDIO_ENV) or None, help=STUDIO_HELP)
     parser.add_argument("--storage-option", type=_storage_option, action="append", metavar="KEY=VALUE",
                         help=STORAGE_HELP)
+    _add_consent(parser, None)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for add_group in (_add_fuse, _add_detect, _add_activity, _add_material, _add_result, _add_video, _add_logs,
                       _add_sweep, _add_erase, _add_encrypt):
@@ -305,6 +307,18 @@ def _add_sweep(commands: _Commands[_Parser], common: _Parser) -> None:
                "open process sweeps (or put a one-off sweep in cron).")
     p.add_argument("--every", type=_duration, metavar="TIME", help="sweep again every TIME (60s, 5m, 1h) until "
                    "interrupted (Ctrl-C)")
+
+
+def _add_consent(parser: _Parser, default: Any) -> None:
+    """The studio's consent policy and the consent a call carries (every studio command takes them)."""
+    parser.add_argument("--consent-min-age", type=_whole(1, 150), metavar="YEARS", default=default,
+                        help="require consent age_attested=N >= YEARS on calls with people's photos")
+    parser.add_argument("--consent-policy", metavar="MODULE:NAME", default=default,
+                        help="the studio's consent policy: a callable (or a class made with no arguments) in an "
+                        "importable module; it decides every call with people's photos")
+    parser.add_argument("--consent", type=_storage_option, action="append", metavar="KEY=VALUE", default=default,
+                        help="consent this call carries, for the policy (e.g. age_attested=30 or token=...); "
+                        "repeatable")
 
 
 def _add_encrypt(commands: _Commands[_Parser], common: _Parser) -> None:

@@ -49,6 +49,9 @@ class LogRecord(JsonDocument):
         The error's stable code when the call failed, else ``None``.
     activity_id, material_id, result_id
         The objects the call referred to (so a data-subject erasure can find the line).
+    consent
+        For a call that received people's photos: the consent policy that decided and how
+        (``"AgeAttestation@1-min18:allowed"``), or ``"not_checked"`` when the studio has none; ``None`` otherwise.
     """
 
     KIND: ClassVar[str] = "log_record"
@@ -70,6 +73,7 @@ class LogRecord(JsonDocument):
     activity_id: str | None = attrs.field(default=None, validator=optional_str)
     material_id: str | None = attrs.field(default=None, validator=optional_str)
     result_id: str | None = attrs.field(default=None, validator=optional_str)
+    consent: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
 
     @time_cost_ms.validator
     def _check_cost(self, attribute: attrs.Attribute[float], value: float) -> None:

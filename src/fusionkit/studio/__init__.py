@@ -8,6 +8,7 @@ pipeline and the face models are imported on the first upload or fusion, not whe
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.context import (
     AgeAttestation,
+    AllOf,
     Capacity,
     ConsentPolicy,
     ConsentRequest,
@@ -24,6 +25,7 @@ __all__ = [
     "LOGGER_NAME",
     "Activities",
     "AgeAttestation",
+    "AllOf",
     "Capacity",
     "ConsentPolicy",
     "ConsentRequest",

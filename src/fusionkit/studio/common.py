@@ -37,7 +37,7 @@ from fusionkit.errors import (
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.storage.outside import known_protocol
-from fusionkit.studio.context import ConsentPolicy, ConsentRequest, RequestContext
+from fusionkit.studio.context import ConsentPolicy, ConsentRequest, RequestContext, policy_label
 
 __all__ = [
     "MAX_PAGE",
@@ -285,10 +285,12 @@ class Calls:
 
 # -- what a fusion into a material asks first (Studio.fuse and Videos.submit) --------------------------------------
 
-def check_consent(policy: ConsentPolicy | None, activity_id: str, material_id: str,
-                  consent: Mapping[str, Any] | None, context: RequestContext) -> None:
-    """Ask the studio's consent policy (when it has one) about a fusion; a policy that raises refuses (fail
-    closed).
+def check_consent(policy: ConsentPolicy | None, activity_id: str, material_id: str | None,
+                  consent: Mapping[str, Any] | None, context: RequestContext, call: Call,
+                  purpose: str = "fuse") -> None:
+    """Ask the studio's consent policy (when it has one) about a call that receives people's photos, and note in
+    the call's log record which policy decided and how (``"AgeAttestation@1-min18:allowed"``), or
+    ``"not_checked"``; a policy that raises refuses (fail closed).
 
     Raises
     ------
@@ -296,12 +298,17 @@ def check_consent(policy: ConsentPolicy | None, activity_id: str, material_id: s
         The policy refused, or failed.
     """
     if policy is None:
+        call.refs["consent"] = "not_checked"
         return
-    request = ConsentRequest(activity_id=activity_id, material_id=material_id, context=context, consent=consent)
+    label = policy_label(policy)
+    request = ConsentRequest(activity_id=activity_id, material_id=material_id, context=context, consent=consent,
+                             purpose=purpose)
     try:
         allowed = policy(request)
     except Exception as exc:  # fail closed: a broken policy refuses
+        call.refs["consent"] = f"{label}:failed"
         raise ConsentRequiredError(f"the consent policy refused the request ({type(exc).__name__})") from exc
+    call.refs["consent"] = f"{label}:{'allowed' if allowed is True else 'refused'}"
     if allowed is not True:
         raise ConsentRequiredError("the consent policy refused the request: give the consent it asks for")
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
 from fusionkit.domain import ids
 from fusionkit.errors import ParameterValueError
 
-__all__ = ["AgeAttestation", "Capacity", "ConsentPolicy", "ConsentRequest", "ConsentToken", "RequestContext"]
+__all__ = ["AgeAttestation", "AllOf", "Capacity", "ConsentPolicy", "ConsentRequest", "ConsentToken", "RequestContext",
+           "policy_label"]
 
 
 def _optional_text(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -75,17 +76,39 @@ class Capacity:
 
 @attrs.frozen(kw_only=True)
 class ConsentRequest:
-    """What a consent policy is asked about: the fusion's target, the caller, and the consent the call carried."""
+    """What a consent policy is asked about: the call's target, why it receives people's photos, the caller, and
+    the consent the call carried.
+
+    Attributes
+    ----------
+    activity_id, material_id
+        The target (``material_id`` is ``None`` for an upload: the material does not exist yet).
+    purpose
+        ``"fuse"`` (a picture fusion), ``"video"`` (a video job) or ``"reference_faces"`` (photos of the people
+        a video material follows).
+    context
+        The caller.
+    consent
+        What the call carried (``consent={...}``).
+    """
 
     activity_id: str
-    material_id: str
+    material_id: str | None
     context: RequestContext
     consent: Mapping[str, Any] | None
+    purpose: str = "fuse"
 
 
-#: A consent policy: return True to allow the fusion. Returning anything else, or raising, refuses it
-#: (the studio fails closed).
+#: A consent policy: return True to allow the call. Returning anything else, or raising, refuses it (the studio
+#: fails closed). The request log names the policy by its ``name`` attribute (else its class or function name)
+#: and ``version`` (else ``"1"``).
 ConsentPolicy = Callable[[ConsentRequest], bool]
+
+
+def policy_label(policy: ConsentPolicy) -> str:
+    """``name@version`` of a consent policy, as the request log records it."""
+    name = getattr(policy, "name", None) or getattr(policy, "__qualname__", None) or type(policy).__qualname__
+    return f"{name}@{getattr(policy, 'version', '1')}"
 
 
 @attrs.frozen(kw_only=True)
@@ -93,10 +116,28 @@ class ConsentToken:
     """Require ``consent={"token": ...}`` that ``verify(token)`` accepts (e.g. a signed token the host issued)."""
 
     verify: Callable[[str], bool]
+    name: ClassVar[str] = "ConsentToken"
+    version: ClassVar[str] = "1"
 
     def __call__(self, request: ConsentRequest) -> bool:
         token = (request.consent or {}).get("token")
         return isinstance(token, str) and self.verify(token) is True
+
+
+@attrs.frozen
+class AllOf:
+    """Allow only what every one of ``policies`` allows (the log names them all)."""
+
+    policies: tuple[ConsentPolicy, ...]
+
+    @property
+    def name(self) -> str:
+        return "+".join(policy_label(p) for p in self.policies)
+
+    version: ClassVar[str] = "all"
+
+    def __call__(self, request: ConsentRequest) -> bool:
+        return all(policy(request) is True for policy in self.policies)
 
 
 @attrs.frozen(kw_only=True)
@@ -104,6 +145,12 @@ class AgeAttestation:
     """Require ``consent={"age_attested": n}`` with a whole number ``n >= min_age``."""
 
     min_age: int = 18
+    name: ClassVar[str] = "AgeAttestation"
+
+    @property
+    def version(self) -> str:
+        """The threshold is part of what decided: ``1-min18``."""
+        return f"1-min{self.min_age}"
 
     def __call__(self, request: ConsentRequest) -> bool:
         age = (request.consent or {}).get("age_attested")

@@ -9,7 +9,7 @@ import contextlib
 import hashlib
 import io
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 
 import attrs
@@ -37,6 +37,7 @@ from fusionkit.studio.common import (
     Call,
     Calls,
     Cancelled,
+    check_consent,
     encode_array,
     load_activity,
     load_material,
@@ -139,6 +140,7 @@ class Materials:
         fuse_profile_degree: float | None = None,
         wait: bool = True,
         reference_faces: Sequence[Any] | None = None,
+        consent: Mapping[str, Any] | None = None,
         context: RequestContext | None = None,
     ) -> Material:
         """Store a template picture in an activity, finding and indexing its faces once.
@@ -168,7 +170,10 @@ class Materials:
             ``i``'s; others are left out), matched by appearance and mesh shape over the video (see
             :func:`fusionkit.fusion.video.track_video`; not face recognition: a still of the role from the video
             works best); one that matches no face makes the material ``"role_not_in_video"``. A reference without
-            a face raises ``NoFaceDetectedError``.
+            a face raises ``NoFaceDetectedError``. They are people's photos: the studio's consent policy is asked
+            first (``purpose="reference_faces"``).
+        consent
+            What the studio's consent policy checks, for an upload with ``reference_faces``.
 
         Raises
         ------
@@ -185,6 +190,9 @@ class Materials:
         """
         with self._calls("UploadMaterial", context) as (call, _):
             call.refs["activity_id"] = activity_id = need_activity(activity_id)
+            if reference_faces is not None:
+                check_consent(self._studio.consent, activity_id, None, consent, self._calls.resolve(context), call,
+                              purpose="reference_faces")
             if looks_like_mp4(source):
                 return self._upload_video(activity_id, source, call, name=name, fuse_face_degree=fuse_face_degree,
                                           fuse_profile_degree=fuse_profile_degree, wait=wait,

@@ -252,7 +252,7 @@ class Studio:
                 raise ParameterValueError(f"response must be one of {RESPONSES}, got {response!r}")
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
-            check_consent(self.consent, activity_id, material_id, consent, self._calls.resolve(context))
+            check_consent(self.consent, activity_id, material_id, consent, self._calls.resolve(context), call)
             activity = load_activity(self.store, activity_id)
             material = load_material(self.store, material_id, activity_id)
             call.refs["image_url"] = self.store.url(keys.material_source(material.id, material.source_format))

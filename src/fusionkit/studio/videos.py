@@ -191,7 +191,8 @@ class Videos:
             url = None if user_designated_url is None else check_output_url(user_designated_url)
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
-            check_consent(s.consent, activity_id, material_id, consent, self._calls.resolve(context))
+            check_consent(s.consent, activity_id, material_id, consent, self._calls.resolve(context), call,
+                          purpose="video")
             activity = load_activity(s.store, activity_id)
             material = _ready_video(load_material(s.store, material_id, activity_id))
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)

@@ -11,6 +11,7 @@ from fusionkit.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
+    carried_consent,
     fuse_options,
     guard,
     merges,
@@ -141,7 +142,8 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     progress = Progress()
     try:
         progress.note(f"fusing {len(users)} face(s) into material {material.id} ...")
-        result = studio.fuse(activity.id, material.id, into_faces, response="url", options=options)
+        result = studio.fuse(activity.id, material.id, into_faces, response="url", options=options,
+                             consent=carried_consent(args))
         if args.out is not None:
             write_atomic(args.out, studio.results.read(result.id))
     finally:

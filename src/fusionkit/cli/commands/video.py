@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from fusionkit.cli.common import EXIT_OK, UsageError, guard, merges, need_input, open_studio
+from fusionkit.cli.common import EXIT_OK, UsageError, carried_consent, guard, merges, need_input, open_studio
 from fusionkit.cli.output import Progress, emit, job_line
 from fusionkit.errors import FusionKitError
 
@@ -23,7 +23,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         studio = open_studio(args, video_workers=1 if args.wait else 0)
         activity = args.activity or studio.materials.get(args.material).activity_id
         job = studio.videos.submit(activity, args.material, into_faces, fuse_face_degree=args.face_degree,
-                                   fuse_profile_degree=args.profile_degree, user_designated_url=args.url)
+                                   fuse_profile_degree=args.profile_degree, user_designated_url=args.url,
+                                   consent=carried_consent(args))
         if args.wait:
             job = _wait_job(studio, job.id, args.timeout)
     elif args.action in ("status", "cancel"):
