@@ -13,7 +13,9 @@ from fusionkit.domain.documents import (
     Status,
     count,
     id_of,
+    json_field,
     json_scalar_map,
+    optional_id_of,
     optional_str,
     status_of,
     utc,
@@ -66,6 +68,8 @@ class VideoJob(JsonDocument):
     ----------
     id, activity_id, material_id, request_id
         ``jb_...``, the video material fused into, and the submitting request.
+    subject
+        The end user it was for (``us_...``, a keyed hash of the context's ``user_id``), or ``None``.
     status
         ``"queued"``, ``"processing"``, ``"failed"`` or ``"completed"`` (:attr:`status_code` 1, 3, 5, 7).
     progress
@@ -95,6 +99,8 @@ class VideoJob(JsonDocument):
     activity_id: str = attrs.field(validator=id_of(ids.ACTIVITY, "activity"))
     material_id: str = attrs.field(validator=id_of(ids.MATERIAL, "material"))
     request_id: str = attrs.field(validator=id_of(ids.REQUEST, "request"))
+    subject: str | None = attrs.field(default=None, validator=optional_id_of(ids.SUBJECT, "end user"),
+                                      metadata=json_field(omit_none=True))
     status: JobStatus = attrs.field(default=JobStatus.QUEUED, converter=_job_status)
     progress: float = attrs.field(default=0.0, converter=float, validator=_progress)
     error_code: str | None = attrs.field(default=None, validator=optional_str)

@@ -52,6 +52,8 @@ class LogRecord(JsonDocument):
     consent
         For a call that received people's photos: the consent policy that decided and how
         (``"AgeAttestation@1-min18:allowed"``), or ``"not_checked"`` when the studio has none; ``None`` otherwise.
+    subject
+        The end user the call was for (``us_...``: the studio's keyed hash of the context's ``user_id``).
     """
 
     KIND: ClassVar[str] = "log_record"
@@ -74,6 +76,7 @@ class LogRecord(JsonDocument):
     material_id: str | None = attrs.field(default=None, validator=optional_str)
     result_id: str | None = attrs.field(default=None, validator=optional_str)
     consent: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
+    subject: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
 
     @time_cost_ms.validator
     def _check_cost(self, attribute: attrs.Attribute[float], value: float) -> None:
@@ -87,5 +90,5 @@ class LogRecord(JsonDocument):
         return {name: out.get(attribute) for name, attribute in SERVICE_FIELDS.items()}
 
     def refers_to(self, any_of: frozenset[str]) -> bool:
-        """True when the record's request, activity, material or result id is in ``any_of``."""
-        return bool({self.request_id, self.activity_id, self.material_id, self.result_id} & any_of)
+        """True when the record's request, activity, material, result or end-user id is in ``any_of``."""
+        return bool({self.request_id, self.activity_id, self.material_id, self.result_id, self.subject} & any_of)

@@ -30,6 +30,8 @@ class FusedResult(JsonDocument):
     ----------
     id, activity_id, material_id, request_id
         ``rs_...``, the activity and material fused into, and the request that made it.
+    subject
+        The end user it was made for (``us_...``, a keyed hash of the context's ``user_id``), or ``None``.
     created
         UTC timestamp.
     expires
@@ -55,6 +57,8 @@ class FusedResult(JsonDocument):
     activity_id: str = attrs.field(validator=id_of(ids.ACTIVITY, "activity"))
     material_id: str = attrs.field(validator=id_of(ids.MATERIAL, "material"))
     request_id: str | None = attrs.field(default=None, validator=optional_id_of(ids.REQUEST, "request"))
+    subject: str | None = attrs.field(default=None, validator=optional_id_of(ids.SUBJECT, "end user"),
+                                      metadata=json_field(omit_none=True))
     created: datetime = attrs.field(converter=utc)
     expires: datetime | None = attrs.field(default=None, converter=utc_or_none)
     format: str = attrs.field(validator=one_of("jpeg", "png"))

@@ -16,6 +16,7 @@
     tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
     audit/{YYYY-MM-DD}.jsonl                               the audit trail (the root's only; no personal data)
     encryption.json                                        an encrypted studio's marker: its master key's id
+    subjects/salt                                          the secret end users' ids are hashed with
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -94,6 +95,8 @@ LOGS = "logs"
 KEYRING = "keyring"
 TENANTS = "tenants"
 AUDIT = "audit"
+#: The studio's secret for hashing end users' ids (``us_...``), in the root of the store.
+SUBJECT_SALT = "subjects/salt"
 #: In the root of an encrypted studio: which master key its data keys are wrapped under (not secret, not encrypted).
 ENCRYPTION_MARKER = "encryption.json"
 #: The folders at the root of a studio's store (the migration to encryption walks these).

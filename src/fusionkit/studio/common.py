@@ -237,15 +237,24 @@ class Calls:
     enter
         The scope a call runs in, given its context (the studio's tenant of the context's app id); the record is
         written inside it.
+    subject
+        The end user a context is for (the studio's hash of its ``user_id``), for the record.
     """
 
     def __init__(self, now: Callable[[], datetime], log: Callable[[LogRecord], None],
-                 enter: Callable[[RequestContext], contextlib.AbstractContextManager[None]] | None = None) -> None:
+                 enter: Callable[[RequestContext], contextlib.AbstractContextManager[None]] | None = None,
+                 subject: Callable[[RequestContext], str | None] | None = None) -> None:
         self._now = now
         self._log = log
         self._enter = enter or (lambda context: contextlib.nullcontext())
+        self._subject = subject or (lambda context: None)
         self.context: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
             f"fusionkit_studio_{id(self)}", default=None)
+
+    def subject_of(self, context: RequestContext | None) -> str | None:
+        """The end user (``us_...``) a call with ``context`` (resolved as :meth:`resolve` does) is for, if any."""
+        ctx = self.resolve(context)
+        return self._subject(ctx) if ctx.user_id else None
 
     def resolve(self, context: RequestContext | None) -> RequestContext:
         """The context a call runs with."""
@@ -280,7 +289,8 @@ class Calls:
                 timestamp=started, request_id=request_id, interface=interface,
                 time_cost_ms=(time.perf_counter() - t0) * 1e3, app_id=ctx.app_id, account_id=ctx.account_id,
                 sub_account_id=ctx.sub_account_id, client_ip=ctx.client_ip, reporting_ip=ctx.reporting_ip,
-                region=ctx.region, error_code=error, **call.refs))
+                region=ctx.region, error_code=error, subject=self._subject(ctx) if ctx.user_id else None,
+                **call.refs))
 
 
 # -- what a fusion into a material asks first (Studio.fuse and Videos.submit) --------------------------------------

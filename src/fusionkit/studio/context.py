@@ -39,6 +39,10 @@ class RequestContext:
         Where the call is served.
     request_id
         ``rq_...`` to correlate with the host's own logs; generated per call when ``None``.
+    user_id
+        The end user the call is for, in the host's own terms (an account id, say): the studio keeps only a keyed
+        hash of it (``us_...``) on the results, jobs and log lines of the call, so that
+        :meth:`Studio.subjects <fusionkit.studio.subjects.Subjects>` can export or erase everything about them.
     """
 
     app_id: str | None = attrs.field(default=None, validator=_optional_text)
@@ -48,6 +52,7 @@ class RequestContext:
     reporting_ip: str | None = attrs.field(default=None, validator=_optional_text)
     region: str | None = attrs.field(default=None, validator=_optional_text)
     request_id: str | None = attrs.field(default=None, validator=_request_id)
+    user_id: str | None = attrs.field(default=None, validator=_optional_text, repr=False)
 
 
 def _limit(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -60,6 +60,28 @@ class RequestLog:
         _log.info("%s %s %s %.1f ms", record.request_id, record.interface, brief["status"], record.time_cost_ms,
                   extra={"fusionkit_request": brief})
 
+    def lines_about(self, subject: str) -> list[LogRecord]:
+        """Every record (within the log period) of calls for the end user ``subject`` (``us_...``), oldest first:
+        what :meth:`EndUsers.export <fusionkit.studio.subjects.EndUsers.export>` hands over."""
+        oldest = self._rules.logs.oldest(self._studio.now())
+        out = []
+        for key in self._hour_keys(oldest, self._studio.now()):
+            try:
+                lines = self._studio.store.read(key).splitlines()
+            except KeyNotFound:
+                continue
+            for line in lines:
+                if subject.encode() not in line:
+                    continue
+                try:
+                    rec = LogRecord.from_json(line)
+                except (FusionKitError, ValueError):
+                    continue
+                if rec.subject == subject and rec.timestamp > oldest:
+                    out.append(rec)
+        out.sort(key=lambda r: r.timestamp)
+        return out
+
     def export(self, since: datetime, until: datetime, *, format: str = "jsonl",
                context: RequestContext | None = None) -> bytes:
         """The records with ``since <= timestamp < until`` under the service's field names (Timestamp, AppId, Uin,

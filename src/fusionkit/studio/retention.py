@@ -92,11 +92,13 @@ class Subjects:
     material_ids: frozenset[str] = frozenset()
     result_ids: frozenset[str] = frozenset()
     request_ids: frozenset[str] = frozenset()
+    #: End users, as the studio keeps them (``us_...``).
+    subject_ids: frozenset[str] = frozenset()
 
     @property
     def all(self) -> frozenset[str]:
         """Every id named."""
-        return self.material_ids | self.result_ids | self.request_ids
+        return self.material_ids | self.result_ids | self.request_ids | self.subject_ids
 
 
 class ImageResultRule:
@@ -183,12 +185,12 @@ class ImageResultRule:
                 if rid is None:
                     continue
                 hit = name.split(".", 1)[0] in subjects.material_ids or rid in subjects.result_ids
-                if not hit and subjects.request_ids:
+                if not hit and (subjects.request_ids or subjects.subject_ids):
                     try:
                         doc = json.loads(store.read(f"{folder}/{name}"))
                     except KeyNotFound:
                         continue
-                    hit = doc.get("request_id") in subjects.request_ids
+                    hit = doc.get("request_id") in subjects.request_ids or doc.get("subject") in subjects.subject_ids
                 if hit:
                     self._delete(folder, name)
                     removed += 1
@@ -245,7 +247,7 @@ class VideoResultRule:
         """Delete every job of the named materials or submitted by the named requests, with its result (a running
         one stops and leaves nothing); return how many stored results went."""
         store = self._site.store
-        if not subjects.material_ids and not subjects.request_ids:
+        if not subjects.material_ids and not subjects.request_ids and not subjects.subject_ids:
             return 0
         removed = 0
         for job_id in self._jobs():
@@ -254,7 +256,8 @@ class VideoResultRule:
                     job = load_job(store, job_id)
                 except FusionKitError:
                     continue
-                if job.material_id not in subjects.material_ids and job.request_id not in subjects.request_ids:
+                if (job.material_id not in subjects.material_ids and job.request_id not in subjects.request_ids
+                        and job.subject not in subjects.subject_ids):
                     continue
                 self._workers.cancel(job_id)
                 shred(store, job_id)

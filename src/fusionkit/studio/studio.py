@@ -54,6 +54,7 @@ from fusionkit.studio.logs import RequestLog
 from fusionkit.studio.materials import MaterialPage, Materials
 from fusionkit.studio.results import Results, store_result
 from fusionkit.studio.retention import RetentionRules, Subjects
+from fusionkit.studio.subjects import EndUsers, SubjectHasher
 from fusionkit.studio.sweeper import DEFAULT_SWEEP_EVERY, Sweeper
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.tenants import Tenants
@@ -74,9 +75,9 @@ class Studio:
 
     Attributes
     ----------
-    activities, materials, results, videos, logs
+    activities, materials, results, videos, logs, subjects
         The sub-APIs (:class:`Activities`, :class:`Materials`, :class:`Results`, :class:`Videos`,
-        :class:`RequestLog`).
+        :class:`RequestLog`, :class:`~fusionkit.studio.subjects.EndUsers`: one end user's data).
     retention
         The :class:`~fusionkit.domain.RetentionPolicy`.
     store
@@ -104,6 +105,8 @@ class Studio:
     results: Results = attrs.field(init=False)
     videos: Videos = attrs.field(init=False)
     logs: RequestLog = attrs.field(init=False)
+    subjects: EndUsers = attrs.field(init=False)
+    _hasher: SubjectHasher = attrs.field(init=False)
     _calls: Calls = attrs.field(init=False)
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
@@ -114,8 +117,9 @@ class Studio:
         self._tenants = Tenants(self._root, encrypted_view(self.encryption, self.keyring))
         audit = AuditTrail(lambda: self._tenants.store_of(None), self.now, lambda: self.retention,
                            self._tenants.current)
+        self._hasher = SubjectHasher(lambda: self._tenants.store_of(None))
         self._calls = Calls(self.now, lambda record: self.logs.write(record),
-                            lambda context: self._tenants.scope(Tenants.of(context)))
+                            lambda context: self._tenants.scope(Tenants.of(context)), self._hasher.of)
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
         workers = Workers(self.video_workers, threading.RLock())
         self._rules = RetentionRules(self, workers, self._templates, audit)
@@ -123,6 +127,7 @@ class Studio:
         self.materials = Materials(self, self._calls, self._rules)
         self.results = Results(self, self._calls, self._rules)
         self.logs = RequestLog(self, self._calls, self._rules)
+        self.subjects = EndUsers(self, self._calls, self._rules, self._hasher)
         self.videos = Videos(self, self._calls, self._rules, workers)  # last: it picks up queued jobs
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
@@ -275,7 +280,8 @@ class Studio:
                 "template_faces": [m.template_face_index for m in fused.merges], "blend_mode": opts.blend_mode.value,
             }
             result = FusedResult(id=result_id, activity_id=activity_id, material_id=material_id,
-                                 request_id=request_id, created=now, format=fmt, parameters=params, response=response)
+                                 request_id=request_id, subject=self._calls.subject_of(context),
+                                 created=now, format=fmt, parameters=params, response=response)
             return self._respond(result, fused, call)
 
     def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:

@@ -215,7 +215,8 @@ class Videos:
                           input_face_rects=[list(m.input_face_rect) if m.input_face_rect else None
                                             for m in merge_list])
             job = VideoJob(id=job_id, activity_id=activity_id, material_id=material_id, request_id=request_id,
-                           parameters=params, user_designated_url=url, queue_length=ahead,
+                           subject=self._calls.subject_of(context), parameters=params, user_designated_url=url,
+                           queue_length=ahead,
                            estimated_seconds=_estimated_seconds(frames, material.width, material.height,
                                                                 len(merge_list), ahead),
                            created=now, updated=now)
