@@ -43,6 +43,7 @@ KEYED_CALLS: dict[str, Callable[[BlobStore, str], object]] = {
     "exists": lambda s, k: s.exists(k),
     "size": lambda s, k: s.size(k),
     "url": lambda s, k: s.url(k),
+    "lock": lambda s, k: s.lock(k).__enter__(),
 }
 
 
@@ -121,6 +122,28 @@ class StoreContract:
         members = {n for n in vars(BlobStore) if not n.startswith("_")}
         assert members == set(KEYED_CALLS)  # a new protocol method needs a line in KEYED_CALLS and tests here
         assert all(callable(getattr(store, name, None)) for name in members)
+
+    def test_a_lock_keeps_threads_apart_and_is_released(self, store: BlobStore) -> None:
+        import threading
+
+        inside: list[int] = []
+        overlap: list[bool] = []
+
+        def work() -> None:
+            for _ in range(20):
+                with store.lock("locks/one"):
+                    inside.append(1)
+                    overlap.append(len(inside) > 1)
+                    inside.pop()
+
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        assert len(overlap) == 80 and not any(overlap)
+        with store.lock("locks/one"), store.lock("locks/two"):  # released, and two names are two locks
+            pass
 
     # -- read, write, delete, exists ------------------------------------------------------------------------------
 

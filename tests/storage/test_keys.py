@@ -83,12 +83,14 @@ OBJECT_KEYS = {
     "job_options": ((JB,), JB),
     "video_result": ((DAY, JB), JB),
     "audit_file": ((DAY,), "studio"),
+    "capacity_lock": ((), "studio"),
+    "capacity_claim": (("cl_0123456789ab",), "studio"),
 }
 # Functions that build a folder (a prefix, never an object's key) or a part of one, and those about scopes.
 # A tenant's folder holds a whole studio layout, seen through a PrefixedStore: wrap the EncryptedStore around the
 # tenant's PrefixedStore, so scope_of sees the tenant-relative keys and each tenant has its own keyring.
 FOLDERS = {"activity_folder", "activity_members", "material_folder", "result_folder", "log_folder", "job_folder",
-           "video_result_folder", "tenant_folder", "tenant_id"}
+           "video_result_folder", "tenant_folder", "tenant_id", "capacity_claims"}
 SCOPE_FUNCTIONS = {"scope_of", "log_scope", "keyring_folder", "keyring_entry"}
 
 

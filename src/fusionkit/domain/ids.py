@@ -14,7 +14,8 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-__all__ = ["ACTIVITY", "ERASURE", "JOB", "MATERIAL", "REQUEST", "RESULT", "SUBJECT", "id_time", "is_id", "new_id"]
+__all__ = ["ACTIVITY", "CLAIM", "ERASURE", "JOB", "MATERIAL", "REQUEST", "RESULT", "SUBJECT", "id_time", "is_id",
+           "new_id"]
 
 ACTIVITY = "ac"
 MATERIAL = "mt"
@@ -24,6 +25,8 @@ ERASURE = "er"
 JOB = "jb"
 #: An end user, as the studio keeps them: ``us_`` and a keyed hash of the host's user id (never the id itself).
 SUBJECT = "us"
+#: Bytes an upload, fusion or job holds against the studio's capacity while it writes them.
+CLAIM = "cl"
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ID = re.compile(r"([a-z]{2})_([0-9A-Za-z]{10,40})")

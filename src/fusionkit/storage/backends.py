@@ -58,6 +58,12 @@ class BlobStore(Protocol):
 
     def url(self, key: str) -> str: ...
 
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Hold an exclusive lock named by ``key`` for the ``with`` block: across threads, and across processes
+        where the backend can (local disk: ``flock`` on the 0-byte object at ``key``); other stores say what
+        they hold."""
+        ...
+
 
 def _abspath(value: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(os.fspath(value)))
@@ -222,6 +228,14 @@ class LocalStore:
     def url(self, key: str) -> str:
         return self._path(key).as_uri()
 
+    @contextlib.contextmanager
+    def lock(self, key: str) -> Iterator[None]:
+        """Across threads and processes on this machine (and NFS where flock works): ``flock`` on ``key``."""
+        path = self._path(key)
+        self._mkdirs(path.parent)
+        with _PROCESS_LOCKS.held(str(path)), self._locked(path):
+            yield
+
 
 @attrs.define
 class FsspecStore:
@@ -332,6 +346,30 @@ class FsspecStore:
     def url(self, key: str) -> str:
         path = self._path(key)
         return path if "://" in path else f"{self.protocol}://{path}"
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """Across the threads of this process only: fsspec has no lock an object store honours, so two processes
+        on one object store are not kept apart by it (the studio says where that matters)."""
+        return _PROCESS_LOCKS.held(f"{self.protocol}://{self._path(key)}")
+
+
+class _NamedLocks:
+    """One process-wide lock per name (a lock file's path, an object's URL): threads of this process that lock the
+    same name wait for each other even through different store objects."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    @contextlib.contextmanager
+    def held(self, name: str) -> Iterator[None]:
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            yield
+
+
+_PROCESS_LOCKS = _NamedLocks()
 
 
 def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> BlobStore:

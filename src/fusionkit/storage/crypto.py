@@ -64,6 +64,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import json
 import os
 import secrets
@@ -487,6 +488,11 @@ class EncryptedStore:
         """The inner store's URL of the object: it names the ciphertext."""
         self._check(key)
         return self.inner.url(key)
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        """The inner store's lock (a lock holds no data to encrypt)."""
+        self._check(key)
+        return self.inner.lock(key)
 
 
 # -- migration -------------------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@
     audit/{YYYY-MM-DD}.jsonl                               the audit trail (the root's only; no personal data)
     encryption.json                                        an encrypted studio's marker: its master key's id
     subjects/salt                                          the secret end users' ids are hashed with
+    capacity/lock, capacity/claims/{claim_id}.json         the capacity check's lock and the bytes in flight
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -95,6 +96,7 @@ LOGS = "logs"
 KEYRING = "keyring"
 TENANTS = "tenants"
 AUDIT = "audit"
+CAPACITY = "capacity"
 #: The studio's secret for hashing end users' ids (``us_...``), in the root of the store.
 SUBJECT_SALT = "subjects/salt"
 #: In the root of an encrypted studio: which master key its data keys are wrapped under (not secret, not encrypted).
@@ -200,6 +202,18 @@ def job_options(job_id: str) -> str:
 
 def audit_file(day: date) -> str:
     return f"{AUDIT}/{day.isoformat()}.jsonl"
+
+
+def capacity_lock() -> str:
+    return f"{CAPACITY}/lock"
+
+
+def capacity_claims() -> str:
+    return f"{CAPACITY}/claims"
+
+
+def capacity_claim(claim_id: str) -> str:
+    return f"{capacity_claims()}/{_need(claim_id, ids.CLAIM)}.json"
 
 
 def video_result_folder(day: date) -> str:

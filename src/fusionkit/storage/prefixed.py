@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 from fusionkit.storage.backends import BlobStore, check_key
@@ -59,3 +60,6 @@ class PrefixedStore:
 
     def url(self, key: str) -> str:
         return self.inner.url(self._key(key))
+
+    def lock(self, key: str) -> contextlib.AbstractContextManager[None]:
+        return self.inner.lock(self._key(key))

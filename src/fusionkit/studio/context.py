@@ -70,13 +70,19 @@ class Capacity:
     max_materials
         Materials across all activities, or ``None`` for no limit.
     max_bytes
-        Bytes under ``materials/`` (sources and their documents), or ``None`` for no limit.
+        Every byte stored (activities, materials, results, video jobs and their results, the request log; as
+        stored, so encrypted bytes when the studio encrypts), or ``None`` for no limit. Uploads, stored fusions and
+        video jobs are refused past it; request log lines are never refused, they count.
+    max_bytes_per_activity
+        Bytes of one activity's materials, or ``None`` for no limit.
 
-    Two processes uploading at the very same moment can each pass the check; the limit is exact for one process.
+    Each tenant (app id) has these limits of its own. The check holds under concurrent calls: across threads and
+    processes on local disk, across threads on object stores (:mod:`fusionkit.studio.capacity`).
     """
 
     max_materials: int | None = attrs.field(default=None, validator=_limit)
     max_bytes: int | None = attrs.field(default=None, validator=_limit)
+    max_bytes_per_activity: int | None = attrs.field(default=None, validator=_limit)
 
 
 @attrs.frozen(kw_only=True)

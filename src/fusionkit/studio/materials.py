@@ -20,7 +20,6 @@ from fusionkit.domain import ids
 from fusionkit.domain.studio import ErasureReceipt, Material, MaterialFace, MaterialStatus, MaterialVideo
 from fusionkit.errors import (
     ActivityIdNotFoundError,
-    CapacityExceededError,
     FusionKitError,
     ImageSizeExceedError,
     MaterialIdNotFoundError,
@@ -32,6 +31,7 @@ from fusionkit.imaging.decode import decode_image, probe_image
 from fusionkit.imaging.video import VideoLimits, probe_video
 from fusionkit.storage import keys
 from fusionkit.storage.catalog import write_together
+from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.common import (
     MAX_PAGE,
     Call,
@@ -129,6 +129,7 @@ class Materials:
     _studio: Studio
     _calls: Calls
     _rules: RetentionRules
+    _guard: CapacityGuard
 
     def upload(
         self,
@@ -220,33 +221,33 @@ class Materials:
         if info.format not in ("jpeg", "png"):
             raise UnsupportedImageFormatError(f"{info.format} materials are not supported; send JPEG or PNG")
         load_activity(s.store, activity_id)
-        self._check_capacity(len(data))
-        image = decode_image(data, limits=s.limits)
-        from fusionkit.fusion.api import find_faces
+        with self._guard.claim(len(data), materials=1, activity_id=activity_id):
+            image = decode_image(data, limits=s.limits)
+            from fusionkit.fusion.api import find_faces
 
-        meshes = find_faces(image)
-        if not meshes:
-            raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
-        now = s.now()
-        mid = ids.new_id(ids.MATERIAL, now)
-        call.refs["material_id"] = mid
-        material = Material(
-            id=mid, activity_id=activity_id, name=name if name is not None else default_name,
-            source_format=info.format, width=int(image.shape[1]), height=int(image.shape[0]),
-            source_bytes=len(data), source_sha256=hashlib.sha256(data).hexdigest(),
-            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
-            fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
-        doc = material.to_json()
-        material = Material.from_json(doc)  # exactly what every later read sees
-        # Source, then the document that points at it, then the activity's marker that points at the
-        # document: a failure anywhere leaves no reference to something missing, and is rolled back.
-        write_together(s.store, ((keys.material_source(mid, info.format), data),
-                                 (keys.material_doc(mid), doc.encode()),
-                                 (keys.material_marker(activity_id, mid), b"")),
-                       folder=keys.material_folder(mid))
-        self._keep_only_in_live_activity(material)
-        call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
-        return material
+            meshes = find_faces(image)
+            if not meshes:
+                raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
+            now = s.now()
+            mid = ids.new_id(ids.MATERIAL, now)
+            call.refs["material_id"] = mid
+            material = Material(
+                id=mid, activity_id=activity_id, name=name if name is not None else default_name,
+                source_format=info.format, width=int(image.shape[1]), height=int(image.shape[0]),
+                source_bytes=len(data), source_sha256=hashlib.sha256(data).hexdigest(),
+                faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=m) for i, m in enumerate(meshes)],
+                fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now)
+            doc = material.to_json()
+            material = Material.from_json(doc)  # exactly what every later read sees
+            # Source, then the document that points at it, then the activity's marker that points at the
+            # document: a failure anywhere leaves no reference to something missing, and is rolled back.
+            write_together(s.store, ((keys.material_source(mid, info.format), data),
+                                     (keys.material_doc(mid), doc.encode()),
+                                     (keys.material_marker(activity_id, mid), b"")),
+                           folder=keys.material_folder(mid))
+            self._keep_only_in_live_activity(material)
+            call.refs["image_url"] = s.store.url(keys.material_source(mid, info.format))
+            return material
 
     def _upload_video(self, activity_id: str, source: Any, call: Call, *, name: str | None,
                       fuse_face_degree: float | None, fuse_profile_degree: float | None,
@@ -266,43 +267,43 @@ class Materials:
             default_name = "material"
         info = probe_video(data, limits=limits)
         load_activity(s.store, activity_id)
-        self._check_capacity(len(data))
-        from fusionkit.fusion.video import stored_mesh
+        with self._guard.claim(len(data), materials=1, activity_id=activity_id):
+            from fusionkit.fusion.video import stored_mesh
 
-        references = self._references(reference_faces)
-        if wait:
-            status, error, faces_points, tracks_blob = track_material(data, limits, references=references)
-        else:
-            status, error, faces_points, tracks_blob = MaterialStatus.PREPROCESSING, None, [], None
-        now = s.now()
-        mid = ids.new_id(ids.MATERIAL, now)
-        call.refs["material_id"] = mid
-        meta = MaterialVideo(**info.to_json(), tracked_faces=len(faces_points), error=error,
-                             progress=1.0 if wait else 0.0, attempts=None if wait else 0,
-                             reference_faces=None if references is None else len(references))
-        material = Material(
-            id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
-            status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
-            source_sha256=hashlib.sha256(data).hexdigest(),
-            faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=stored_mesh(p)) for i, p in enumerate(faces_points)],
-            fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now,
-            video=meta)
-        doc = material.to_json()
-        material = Material.from_json(doc)
-        blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
-        if references is not None:
-            buf = io.BytesIO()
-            save_references(buf, references)
-            blobs.append((keys.material_references(mid), buf.getvalue()))
-        if tracks_blob is not None:
-            blobs.append((keys.material_tracks(mid), tracks_blob))
-        blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
-        write_together(s.store, blobs, folder=keys.material_folder(mid))
-        self._keep_only_in_live_activity(material)
-        call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
-        if not wait:
-            s.videos.preprocessing.enqueue(mid)
-        return material
+            references = self._references(reference_faces)
+            if wait:
+                status, error, faces_points, tracks_blob = track_material(data, limits, references=references)
+            else:
+                status, error, faces_points, tracks_blob = MaterialStatus.PREPROCESSING, None, [], None
+            now = s.now()
+            mid = ids.new_id(ids.MATERIAL, now)
+            call.refs["material_id"] = mid
+            meta = MaterialVideo(**info.to_json(), tracked_faces=len(faces_points), error=error,
+                                 progress=1.0 if wait else 0.0, attempts=None if wait else 0,
+                                 reference_faces=None if references is None else len(references))
+            material = Material(
+                id=mid, activity_id=activity_id, name=name if name is not None else default_name, kind="video",
+                status=status, source_format="mp4", width=info.width, height=info.height, source_bytes=len(data),
+                source_sha256=hashlib.sha256(data).hexdigest(),
+                faces=[MaterialFace(id=f"{mid}_{i}", index=i, mesh=stored_mesh(p)) for i, p in enumerate(faces_points)],
+                fuse_face_degree=fuse_face_degree, fuse_profile_degree=fuse_profile_degree, created=now, updated=now,
+                video=meta)
+            doc = material.to_json()
+            material = Material.from_json(doc)
+            blobs: list[tuple[str, bytes]] = [(keys.material_source(mid, "mp4"), data)]
+            if references is not None:
+                buf = io.BytesIO()
+                save_references(buf, references)
+                blobs.append((keys.material_references(mid), buf.getvalue()))
+            if tracks_blob is not None:
+                blobs.append((keys.material_tracks(mid), tracks_blob))
+            blobs += [(keys.material_doc(mid), doc.encode()), (keys.material_marker(activity_id, mid), b"")]
+            write_together(s.store, blobs, folder=keys.material_folder(mid))
+            self._keep_only_in_live_activity(material)
+            call.refs["video_url"] = s.store.url(keys.material_source(mid, "mp4"))
+            if not wait:
+                s.videos.preprocessing.enqueue(mid)
+            return material
 
     def _references(self, reference_faces: Sequence[Any] | None) -> list[ReferenceFace] | None:
         """The reference photos' faces (one person each)."""
@@ -343,20 +344,6 @@ class Materials:
         if len(data) > limits.max_bytes:
             raise ImageSizeExceedError(f"the material has {len(data)} bytes; the maximum is {limits.max_bytes}")
         return data, name if name.isprintable() else "material"
-
-    def _check_capacity(self, new_bytes: int) -> None:
-        s = self._studio
-        cap = s.capacity
-        if cap.max_materials is not None:
-            n = len(s.store.list(keys.MATERIALS))
-            if n + 1 > cap.max_materials:
-                raise CapacityExceededError(f"the studio holds {n} materials, its limit is {cap.max_materials}: "
-                                            "delete some or raise Capacity.max_materials")
-        if cap.max_bytes is not None:
-            used = s.store.size(keys.MATERIALS)
-            if used + new_bytes > cap.max_bytes:
-                raise CapacityExceededError(f"the studio stores {used} bytes of materials; {new_bytes} more would "
-                                            f"pass its limit of {cap.max_bytes}")
 
     def get(self, material_id: str, *, activity_id: str | None = None,
             context: RequestContext | None = None) -> Material:

@@ -32,6 +32,7 @@ from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.storage.crypto import KeyProvider
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
+from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
@@ -107,6 +108,7 @@ class Studio:
     logs: RequestLog = attrs.field(init=False)
     subjects: EndUsers = attrs.field(init=False)
     _hasher: SubjectHasher = attrs.field(init=False)
+    _guard: CapacityGuard = attrs.field(init=False)
     _calls: Calls = attrs.field(init=False)
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
@@ -124,11 +126,12 @@ class Studio:
         workers = Workers(self.video_workers, threading.RLock())
         self._rules = RetentionRules(self, workers, self._templates, audit)
         self.activities = Activities(self, self._calls, self._rules)
-        self.materials = Materials(self, self._calls, self._rules)
+        self._guard = CapacityGuard(self)
+        self.materials = Materials(self, self._calls, self._rules, self._guard)
         self.results = Results(self, self._calls, self._rules)
         self.logs = RequestLog(self, self._calls, self._rules)
         self.subjects = EndUsers(self, self._calls, self._rules, self._hasher)
-        self.videos = Videos(self, self._calls, self._rules, workers)  # last: it picks up queued jobs
+        self.videos = Videos(self, self._calls, self._rules, workers, self._guard)  # last: it picks up queued jobs
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
             self._sweeper.start()
@@ -294,7 +297,8 @@ class Studio:
             result = attrs.evolve(result, size=len(data))
         if response == "url" or self.store_results == "always":
             assert data is not None
-            result = store_result(self.store, self._rules.image_results, result, data)
+            with self._guard.claim(len(data), activity_id=result.activity_id):
+                result = store_result(self.store, self._rules.image_results, result, data)
             call.refs["result_url"] = result.url
             # A delete of the material takes its marker first and then its results: either it comes after this
             # check and removes the result, or this check sees the marker gone and removes it here.

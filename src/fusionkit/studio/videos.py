@@ -36,6 +36,7 @@ from fusionkit.imaging.decode import decode_image
 from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
 from fusionkit.storage.outside import StagedWrite
+from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.common import (
     Call,
     Calls,
@@ -114,6 +115,7 @@ class Videos:
     _rules: RetentionRules
     # Queued or running here: job ids and "preprocess:{material_id}"; job documents change under its lock.
     _workers: Workers
+    _guard: CapacityGuard
     _lock: threading.RLock = attrs.field(init=False)
 
     preprocessing: Preprocessing = attrs.field(init=False)
@@ -220,7 +222,8 @@ class Videos:
                            estimated_seconds=_estimated_seconds(frames, material.width, material.height,
                                                                 len(merge_list), ahead),
                            created=now, updated=now)
-            self._store_job(job, images, opts)
+            with self._guard.claim(sum(len(i) for i in images), activity_id=activity_id):
+                self._store_job(job, images, opts)
             call.refs["video_url"] = s.store.url(keys.material_source(material_id, "mp4"))  # the video fused into
             self._enqueue(job_id)
             return job
