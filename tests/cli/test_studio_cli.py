@@ -165,3 +165,22 @@ def test_the_cli_takes_a_consent_policy_and_an_age_threshold(tmp_path: Path, sam
     assert [line["consent"] for line in lines] == ["AgeAttestation@1-min18:refused", "AgeAttestation@1-min18:allowed",
                                                     "house@7:refused"]
     assert policy.exists()
+
+
+def test_the_cli_sets_capacity_and_retention(tmp_path: Path, samples: dict[str, Path]) -> None:
+    studio = tmp_path / "studio"
+    aid = _json(studio, "activity", "create", "limited")["id"]
+    mid = _json(studio, "--max-materials", "1", "material", "upload", aid, samples["obama.jpg"])[0]["id"]
+    full = run_cli("--studio", studio, "--max-materials", "1", "material", "upload", aid, samples["obama.jpg"])
+    assert full.returncode == 1 and "LimitExceeded.StudioCapacity" in full.stderr
+    rid = _json(studio, "fuse", "--material", mid, samples["biden.jpg"])["id"]
+    assert _json(studio, "--keep-image-results", "7d", "sweep")["results"] == 0
+    import time
+
+    time.sleep(1.1)  # real time: each command is a new process on the system clock
+    swept = _json(studio, "--keep-image-results", "1s", "sweep")  # by the policy given: already expired
+    assert swept["results"] == 1
+    gone = run_cli("--studio", studio, "result", "get", rid)
+    assert gone.returncode == 1 and "ResultIdNotFound" in gone.stderr
+    long = run_cli("--studio", studio, "--keep-logs", "30d", "sweep")
+    assert long.returncode == 2 and "allow_longer" in long.stderr

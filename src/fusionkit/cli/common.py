@@ -169,6 +169,19 @@ def consent_policy(args: argparse.Namespace) -> Any:
     return AllOf(tuple(policies))
 
 
+def _capacity(args: argparse.Namespace) -> Any:
+    from fusionkit.studio import Capacity
+
+    return Capacity(max_bytes=getattr(args, "max_bytes", None), max_materials=getattr(args, "max_materials", None))
+
+
+def _retention(args: argparse.Namespace) -> Any:
+    from fusionkit.domain import RetentionPolicy
+
+    periods = {name: getattr(args, f"keep_{name}", None) for name in ("logs", "image_results", "video_results")}
+    return RetentionPolicy(**{k: v for k, v in periods.items() if v is not None})
+
+
 def carried_consent(args: argparse.Namespace) -> dict[str, Any] | None:
     """The consent this call carries (--consent KEY=VALUE, repeatable), or None."""
     given = getattr(args, "consent", None)
@@ -195,7 +208,7 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
     try:
         # One command, one call: the command sweeps itself when asked (`sweep`), no background thread.
         return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None,
-                              consent=policy)
+                              consent=policy, capacity=_capacity(args), retention=_retention(args))
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:

@@ -95,16 +95,23 @@ def _positive(unit: str) -> Callable[[str], float]:
     return parse
 
 
-_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
-def _duration(text: str) -> float:
-    """A time in seconds: a number with an optional unit (``90``, ``60s``, ``5m``, ``1h``), 1 s to a day."""
-    unit = _DURATION_UNITS.get(text[-1:].lower(), 0.0)
-    value = _number(text[:-1] if unit else text) * (unit or 1.0)
-    if not 1 <= value <= 86400:
-        raise argparse.ArgumentTypeError(f"must be a time of 1 s to 24 h such as 60s, 5m or 1h, got {text!r}")
-    return value
+def _span(most: float, says: str) -> Callable[[str], float]:
+    """The type of a time in seconds: a number with an optional unit (``90``, ``60s``, ``5m``, ``1h``, ``7d``),
+    from 1 s to ``most`` seconds (``says`` in words)."""
+    def parse(text: str) -> float:
+        unit = _DURATION_UNITS.get(text[-1:].lower(), 0.0)
+        value = _number(text[:-1] if unit else text) * (unit or 1.0)
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"must be a time of 1 s to {says} such as 60s, 5m, 1h or 7d, got {text!r}")
+        return value
+
+    return parse
+
+
+_duration = _span(86400, "24 h")
 
 
 def _whole(low: int, high: int) -> Callable[[str], int]:
@@ -319,6 +326,13 @@ def _add_consent(parser: _Parser, default: Any) -> None:
     parser.add_argument("--consent", type=_storage_option, action="append", metavar="KEY=VALUE", default=default,
                         help="consent this call carries, for the policy (e.g. age_attested=30 or token=...); "
                         "repeatable")
+    parser.add_argument("--max-bytes", type=_whole(1, 2**62), metavar="N", default=default,
+                        help="the studio's capacity: every byte it stores")
+    parser.add_argument("--max-materials", type=_whole(1, 2**62), metavar="N", default=default,
+                        help="the studio's capacity: materials")
+    for kind, most in (("logs", "7 days"), ("image-results", "7 days"), ("video-results", "1 day")):
+        parser.add_argument(f"--keep-{kind}", type=_span(3650 * 86400, "10 years"), metavar="TIME", default=default,
+                            help=f"keep {kind.replace('-', ' ')} this long (60s, 5m, 1h; at most {most})")
 
 
 def _add_encrypt(commands: _Commands[_Parser], common: _Parser) -> None:
