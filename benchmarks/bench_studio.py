@@ -4,6 +4,10 @@ what ``studio.fuse`` adds to the functional ``fusionkit.fuse``.
 Usage::
 
     .venv/bin/python benchmarks/bench_studio.py [--json] [--materials N] [--results N] [--repeats N] [--dir PATH]
+        [--encryption both|plain|encrypted]
+
+Each figure is measured on a plain studio (``encryption=None``) and on one encrypted at rest (the default: AES-GCM
+under a data key per material, a master key file), in the same run; the bars hold for both.
 
 Figures (the bar from issue 6 in brackets):
 
@@ -12,6 +16,7 @@ Figures (the bar from issue 6 in brackets):
 - ``get_material_ms``: ``studio.materials.get(id)`` of a random one of them, median [<= 5 ms];
 - ``sweep_10k_s``: ``studio.sweep()`` removing N expired results created over three days (so one day folder is
   only partly expired and is swept result by result) [<= 5 s];
+- ``upload_min_ms``: ``studio.materials.upload`` of a real picture (decoded, faces found, stored), minimum;
 - ``fuse_overhead_ms``: what ``studio.fuse(..., response="array")`` spends outside the functional
   ``fusionkit.fuse`` it calls (reading the activity and material documents, the cached template, ids, the request
   log line), median over calls, measured inside each call so that the noise of the 30-100 ms fusion cancels
@@ -46,7 +51,8 @@ from fusionkit.domain import ids  # noqa: E402
 from fusionkit.fusion import api as fusion_api  # noqa: E402
 from fusionkit.imaging.decode import load_image  # noqa: E402
 from fusionkit.samples import sample_path  # noqa: E402
-from fusionkit.storage import LocalStore, keys  # noqa: E402
+from fusionkit.storage import BlobStore, LocalStore, keys  # noqa: E402
+from fusionkit.storage.crypto import EncryptedStore, LocalKeyFile  # noqa: E402
 
 
 class Clock:
@@ -57,10 +63,9 @@ class Clock:
         return self.now
 
 
-def seed_materials(root: str, template_doc: str, template_id: str, activity_id: str, n: int,
+def seed_materials(store: BlobStore, template_doc: str, template_id: str, activity_id: str, n: int,
                    start: datetime) -> list[str]:
-    """Write ``n`` copies of a material document (new ids) and their listing markers straight to disk."""
-    store = LocalStore(root, fsync=False)
+    """Write ``n`` copies of a material document (new ids) and their listing markers straight to the store."""
     out = []
     for i in range(n):
         mid = ids.new_id(ids.MATERIAL, start + timedelta(milliseconds=i))
@@ -70,9 +75,8 @@ def seed_materials(root: str, template_doc: str, template_id: str, activity_id: 
     return out
 
 
-def seed_results(root: str, template: Any, n: int, start: datetime, span: timedelta) -> None:
+def seed_results(store: BlobStore, template: Any, n: int, start: datetime, span: timedelta) -> None:
     """Write ``n`` results (document and a small blob) created uniformly over ``span`` from ``start``."""
-    store = LocalStore(root, fsync=False)
     blob = b"\xff\xd8\xff" + b"\x00" * 2048
     for i in range(n):
         created = start + span * (i / n)
@@ -90,26 +94,22 @@ def timed(fn: Any) -> float:
     return (time.perf_counter() - t0) * 1e3
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--materials", type=int, default=10_000)
-    parser.add_argument("--results", type=int, default=10_000)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--dir", default=None, help="a local directory to work in (default: a temporary one)")
-    args = parser.parse_args()
-
+def run(args: argparse.Namespace, encrypted: bool) -> dict[str, Any]:
+    """The figures of one studio on local disk, plain or encrypted."""
     work = tempfile.mkdtemp(prefix="bench-studio-", dir=args.dir)
     try:
         clock = Clock(datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc))
-        studio = fusionkit.open(os.path.join(work, "studio"), clock=clock)
+        provider = LocalKeyFile(os.path.join(work, "master.key")) if encrypted else None
+        studio = fusionkit.open(os.path.join(work, "studio"), clock=clock, encryption=provider, sweep_every=None)
         activity = studio.activities.create("bench")
         material = studio.materials.upload(activity.id, sample_path("obama.jpg"))
         doc = material.to_json()
+        # Seeded as the studio writes: through the same encryption when it encrypts.
+        raw: BlobStore = LocalStore(os.path.join(work, "studio"), fsync=False)
+        seed: BlobStore = EncryptedStore(raw, provider, keys.scope_of) if provider is not None else raw
 
         t0 = time.perf_counter()
-        mids = seed_materials(os.path.join(work, "studio"), doc, material.id, activity.id, args.materials - 1,
-                              clock.now + timedelta(seconds=1))
+        mids = seed_materials(seed, doc, material.id, activity.id, args.materials - 1, clock.now + timedelta(seconds=1))
         seed_s = time.perf_counter() - t0
         total = studio.materials.list(activity.id, limit=1).total
         assert total == args.materials, total
@@ -145,9 +145,13 @@ def main() -> None:
                 fusion_api.fuse = real_fuse
         own_ms = [outer - inner for outer, inner in zip(studio_ms, inner_ms, strict=True)]
 
+        # Upload: a real picture, its faces found, stored (encrypted or not); the minimum over repeats.
+        photo = sample_path("obama.jpg").read_bytes()
+        upload_ms = [timed(lambda: studio.materials.upload(activity.id, photo)) for _ in range(args.repeats)]
+
         # Sweep: results created over three days; the clock then stands 7 days + 1 s after the last one.
         start = clock.now
-        seed_results(os.path.join(work, "studio"), material, args.results, start, timedelta(days=3))
+        seed_results(seed, material, args.results, start, timedelta(days=3))
         clock.now = start + timedelta(days=10, seconds=1)
         t0 = time.perf_counter()
         counts = studio.sweep()
@@ -168,14 +172,40 @@ def main() -> None:
             "fuse_overhead_ms": round(statistics.median(own_ms), 2),
             "fuse_overhead_min_ms": round(min(own_ms), 2),
             "fuse_overhead_interleaved_ms": round(min(studio_ms) - min(functional_ms), 2),
+            "upload_min_ms": round(min(upload_ms), 1),
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+BARS = {"list_page_ms": 50.0, "get_material_ms": 5.0, "sweep_10k_s": 5.0, "fuse_overhead_ms": 5.0}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--materials", type=int, default=10_000)
+    parser.add_argument("--results", type=int, default=10_000)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--dir", default=None, help="a local directory to work in (default: a temporary one)")
+    parser.add_argument("--encryption", choices=("both", "plain", "encrypted"), default="both")
+    args = parser.parse_args()
+    kinds = {"both": ("plain", "encrypted"), "plain": ("plain",), "encrypted": ("encrypted",)}[args.encryption]
+    figures = {kind: run(args, kind == "encrypted") for kind in kinds}
     if args.json:
         print(json.dumps(figures))
-    else:
-        for k, v in figures.items():
-            print(f"{k:28s} {v}")
+        return
+    print(f"{'figure':30s} " + " ".join(f"{k:>12s}" for k in kinds) + ("   encrypted/plain   bar" if len(kinds) == 2
+                                                                            else "   bar"))
+    for name in figures[kinds[0]]:
+        values = [figures[k][name] for k in kinds]
+        line = f"{name:30s} " + " ".join(f"{v!s:>12s}" for v in values)
+        if len(kinds) == 2 and isinstance(values[0], float) and values[0] > 0:
+            line += f"   {values[1] / values[0]:15.2f}"
+        if name in BARS:
+            line += f"   <= {BARS[name]:g}: {'ok' if all(v <= BARS[name] for v in values) else 'OVER'}"
+        print(line)
 
 
 if __name__ == "__main__":
