@@ -93,8 +93,25 @@ def _abspath(value: str | os.PathLike[str]) -> Path:
     return Path(os.path.abspath(os.fspath(value)))
 
 
+class _HeldMasterKey:
+    """A provider whose master key is here, in this process (a file, a variable): wraps with :class:`MasterKey`."""
+
+    def _master(self) -> MasterKey:
+        raise NotImplementedError
+
+    @property
+    def key_id(self) -> str:
+        return self._master().key_id
+
+    def wrap(self, data_key: bytes, scope: str) -> bytes:
+        return self._master().wrap(data_key, scope)
+
+    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
+        return self._master().unwrap(wrapped, scope)
+
+
 @attrs.define
-class LocalKeyFile:
+class LocalKeyFile(_HeldMasterKey):
     """The master key in a local file of 32 random bytes, created (mode 0600, atomically) on first use if missing.
 
     Parameters
@@ -122,16 +139,6 @@ class LocalKeyFile:
             if self._key is None:
                 self._key = MasterKey.of(self._load())
             return self._key
-
-    @property
-    def key_id(self) -> str:
-        return self._master().key_id
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        return self._master().wrap(data_key, scope)
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self._master().unwrap(wrapped, scope)
 
     def _load(self) -> bytes:
         try:
@@ -192,7 +199,7 @@ class LocalKeyFile:
 
 
 @attrs.define
-class EnvironmentKey:
+class EnvironmentKey(_HeldMasterKey):
     """The master key in an environment variable: 32 bytes in base64 (read on first use).
 
     Make one with ``python -c "import base64, os; print(base64.b64encode(os.urandom(32)).decode())"``.
@@ -225,16 +232,6 @@ class EnvironmentKey:
                                      f"key is {KEY_BYTES} random bytes in base64")
             self._key = MasterKey.of(raw)
         return self._key
-
-    @property
-    def key_id(self) -> str:
-        return self._master().key_id
-
-    def wrap(self, data_key: bytes, scope: str) -> bytes:
-        return self._master().wrap(data_key, scope)
-
-    def unwrap(self, wrapped: bytes, scope: str) -> bytes:
-        return self._master().unwrap(wrapped, scope)
 
 
 @attrs.frozen

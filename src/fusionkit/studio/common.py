@@ -50,6 +50,7 @@ __all__ = [
     "day_of",
     "encode_array",
     "fuse_options",
+    "job_ids",
     "load_activity",
     "load_job",
     "load_material",
@@ -210,6 +211,11 @@ def load_material(store: BlobStore, material_id: str, activity_id: str | None = 
     if activity_id is not None and material.activity_id != activity_id:
         raise MaterialIdNotFoundError(f"activity {activity_id} has no material {material_id}")
     return material
+
+
+def job_ids(store: BlobStore) -> list[str]:
+    """The ids of the video jobs stored (``jobs/{job_id}.json``), in listing order."""
+    return [name[:-5] for name in store.list(keys.JOBS) if name.endswith(".json") and ids.is_id(name[:-5], ids.JOB)]
 
 
 def load_job(store: BlobStore, job_id: str) -> VideoJob:

@@ -30,7 +30,7 @@ from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.storage.crypto import EncryptedStore, ObjectShredded
 from fusionkit.studio.audit import AuditTrail
-from fusionkit.studio.common import day_of, load_job, load_material, result_id_of
+from fusionkit.studio.common import day_of, job_ids, load_job, load_material, result_id_of
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.workers import Workers
 
@@ -216,18 +216,10 @@ class VideoResultRule:
         """Whether a job reads as gone at ``now``: one that ended, by the policy the studio has now."""
         return job.done and now >= self.expires(job.updated)
 
-    def _jobs(self) -> list[str]:
-        out = []
-        for name in self._site.store.list(keys.JOBS):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if ids.is_id(job_id, ids.JOB):
-                out.append(job_id)
-        return out
-
     def sweep(self, now: datetime) -> int:
         store = self._site.store
         removed = 0
-        for job_id in self._jobs():
+        for job_id in job_ids(store):
             try:
                 job = load_job(store, job_id)
             except FusionKitError:
@@ -250,7 +242,7 @@ class VideoResultRule:
         if not subjects.material_ids and not subjects.request_ids and not subjects.subject_ids:
             return 0
         removed = 0
-        for job_id in self._jobs():
+        for job_id in job_ids(store):
             with self._workers.lock:
                 try:
                     job = load_job(store, job_id)
@@ -283,9 +275,8 @@ class JobInputRule:
         store = self._site.store
         keep_for = self._site.retention.video_results
         removed = 0
-        for name in store.list(keys.JOBS):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if not ids.is_id(job_id, ids.JOB) or ids.id_time(job_id) + keep_for > now:
+        for job_id in job_ids(store):
+            if ids.id_time(job_id) + keep_for > now:
                 continue
             with self._workers.lock:
                 try:

@@ -25,7 +25,7 @@ from fusionkit.domain.studio import ErasureReceipt, FusedResult
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
-from fusionkit.studio.common import Calls, day_of, load_job, result_id_of
+from fusionkit.studio.common import Calls, day_of, job_ids, load_job, result_id_of
 from fusionkit.studio.context import RequestContext
 
 if TYPE_CHECKING:
@@ -142,10 +142,7 @@ class EndUsers:
     @staticmethod
     def _jobs(store: BlobStore, subject: str) -> list[tuple[str, bytes]]:
         out = []
-        for name in store.list(keys.JOBS):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if not ids.is_id(job_id, ids.JOB):
-                continue
+        for job_id in job_ids(store):
             try:
                 job = load_job(store, job_id)
             except FusionKitError:

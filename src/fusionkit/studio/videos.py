@@ -45,6 +45,7 @@ from fusionkit.studio.common import (
     check_output_url,
     encode_array,
     fuse_options,
+    job_ids,
     load_activity,
     load_job,
     load_material,
@@ -323,10 +324,7 @@ class Videos:
     def _recover_tenant(self) -> None:
         s = self._studio
         self.preprocessing.recover()
-        for name in sorted(s.store.list(keys.JOBS)):
-            job_id = name[:-5] if name.endswith(".json") else ""
-            if not ids.is_id(job_id, ids.JOB):
-                continue
+        for job_id in sorted(job_ids(s.store)):
             try:
                 job = self._load(job_id)
             except (JobNotExistError, FusionKitError):
