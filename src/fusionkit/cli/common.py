@@ -193,9 +193,10 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
     url = args.studio
     if url is None:
         raise UsageError(f"this command works on a studio: give --studio URL (or set {STUDIO_ENV})")
-    local = url.startswith("file://") or ("://" not in url and "::" not in url)
-    if local:
-        path = url[len("file://"):] if url.startswith("file://") else url
+    from fusionkit.storage import local_path
+
+    path = local_path(url)
+    if path is not None:
         if os.path.exists(path) and not os.path.isdir(path):
             raise UsageError(f"--studio {url!r} is a file, not a studio folder: give a folder")
         if not create and not os.path.isdir(path):

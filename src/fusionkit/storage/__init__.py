@@ -4,6 +4,14 @@ fsspec is imported here and nowhere else in fusionkit (lazily, when a non-local 
 never imports :mod:`fusionkit.fusion` or :mod:`fusionkit.vision`.
 """
 
-from fusionkit.storage.backends import BlobStore, FsspecStore, KeyNotFound, LocalStore, check_key, open_store
+from fusionkit.storage.backends import (
+    BlobStore,
+    FsspecStore,
+    KeyNotFound,
+    LocalStore,
+    check_key,
+    local_path,
+    open_store,
+)
 
-__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "open_store"]
+__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store"]

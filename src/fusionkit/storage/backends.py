@@ -28,7 +28,7 @@ import attrs
 
 from fusionkit.errors import ParameterValueError, StorageError
 
-__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "open_store"]
+__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store"]
 
 
 class KeyNotFound(KeyError):
@@ -372,6 +372,14 @@ class _NamedLocks:
 _PROCESS_LOCKS = _NamedLocks()
 
 
+def local_path(url: str) -> str | None:
+    """The local folder a studio URL names (a plain path, or ``file://PATH``), or ``None`` for any other store: the
+    one rule for what is local, which :func:`open_store` and the command line both follow."""
+    if url.startswith("file://"):
+        return url[len("file://"):]
+    return url if "://" not in url and "::" not in url else None
+
+
 def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | None = None) -> BlobStore:
     """The store for ``url``: local disk for a path or ``file://``, fsspec's memory for ``memory://``, and
     ``fsspec.url_to_fs(url, **storage_options)`` for every other URL.
@@ -386,12 +394,12 @@ def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | No
         url = os.fspath(url)
     if not isinstance(url, str) or not url:
         raise ParameterValueError(f"the studio URL must be a non-empty string or path, got {url!r}")
-    local = url.startswith("file://") or ("://" not in url and "::" not in url)
-    if (local or url.startswith("memory://")) and options:
+    path = local_path(url)
+    if (path is not None or url.startswith("memory://")) and options:
         kind = "memory" if url.startswith("memory://") else "local"
         raise ParameterValueError(f"storage_options {sorted(options)} are not used by {kind} stores; remove them")
-    if local:
-        return LocalStore(url[len("file://"):] if url.startswith("file://") else url)
+    if path is not None:
+        return LocalStore(path)
     import fsspec
 
     if url.startswith("memory://"):
