@@ -16,6 +16,7 @@ data is faces, readable by its owner only.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
@@ -29,6 +30,17 @@ import attrs
 from fusionkit.errors import ParameterValueError, StorageError
 
 __all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store"]
+
+
+_WHY = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+        errno.EFBIG: "a file would pass the size limit this process may write", errno.EROFS: "the disk is read-only",
+        errno.EACCES: "permission denied", errno.EPERM: "permission denied"}
+
+
+def _failed(exc: OSError, what: str) -> StorageError:
+    """A typed error for a local-disk failure, saying why in words: nothing half-written is left."""
+    return StorageError(f"could not {what}: {_WHY.get(exc.errno or 0, exc.strerror or str(exc))}; nothing "
+                        "half-written was left")
 
 
 class KeyNotFound(KeyError):
@@ -126,11 +138,19 @@ class LocalStore:
 
     def _write_all(self, fd: int, data: bytes) -> None:
         view = memoryview(data)
-        while view:
+        while view:  # os.write may write less than asked (a size limit, a signal): write the rest
             n = os.write(fd, view)
+            if n <= 0:
+                raise OSError(errno.EIO, "the system wrote nothing")
             view = view[n:]
 
     def write(self, key: str, data: bytes) -> None:
+        try:
+            self._write(key, data)
+        except OSError as exc:
+            raise _failed(exc, f"write {key}") from None
+
+    def _write(self, key: str, data: bytes) -> None:
         target = self._path(key)
         self._mkdirs(target.parent)
         tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
@@ -174,9 +194,18 @@ class LocalStore:
 
     def append(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        self._mkdirs(path.parent)
-        with self._locked(path) as fd:
-            self._write_all(fd, data)
+        try:
+            self._mkdirs(path.parent)
+            with self._locked(path) as fd:
+                end = os.fstat(fd).st_size
+                try:
+                    self._write_all(fd, data)
+                except OSError:  # a line half written would be a torn line: cut back to where it began
+                    with contextlib.suppress(OSError):
+                        os.ftruncate(fd, end)
+                    raise
+        except OSError as exc:
+            raise _failed(exc, f"append to {key}") from None
 
     def rewrite_lines(self, key: str, keep: Callable[[bytes], bool]) -> int:
         path = self._path(key)
