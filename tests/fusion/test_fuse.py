@@ -15,6 +15,7 @@ from fusionkit.errors import (
     ImageResolutionTooSmallError,
     NoFaceDetectedError,
     ParameterValueError,
+    StorageError,
     TemplateFaceIDNotExistError,
 )
 from fusionkit.fusion.api import FusionResult, Merge, fuse
@@ -217,7 +218,7 @@ def test_logo_outside_the_picture_fails_before_any_work():
 
 def test_save_leaves_nothing_when_it_fails(tmp_path):
     result = fuse(photo("obama.jpg"), photo("biden.jpg"), template_meshes=meshes("obama.jpg"))
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="missing-folder"):
         result.save(str(tmp_path / "missing-folder" / "x.jpg"))
     assert list(tmp_path.iterdir()) == []
 

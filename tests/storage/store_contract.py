@@ -300,7 +300,7 @@ class StoreContract:
     ) -> None:
         store.write("doc.json", b"old" * 1000)
         self.inject_write_failure(store, monkeypatch)
-        with pytest.raises(OSError, match="injected"):
+        with pytest.raises(StorageError, match="injected"):
             store.write("doc.json", b"new" * 1000)
         assert store.read("doc.json") == b"old" * 1000
 
@@ -308,7 +308,7 @@ class StoreContract:
         self, store: BlobStore, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         self.inject_write_failure(store, monkeypatch)
-        with pytest.raises(OSError, match="injected"):
+        with pytest.raises(StorageError, match="injected"):
             store.write("fresh/doc.json", b"new" * 1000)
         assert not store.exists("fresh/doc.json")
         assert store.list("fresh") == []

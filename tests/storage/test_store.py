@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fusionkit.errors import ParameterValueError
+from fusionkit.errors import ParameterValueError, StorageError
 from fusionkit.storage import BlobStore, FsspecStore, LocalStore, open_store
 from fusionkit.storage.catalog import write_together
 from tests.storage.store_contract import StoreContract
@@ -41,7 +41,7 @@ class LocalContract(StoreContract):
     def test_temp_files_are_removed_after_a_failure(self, store, monkeypatch) -> None:
         store.write("d/doc.json", b"old")
         self.inject_write_failure(store, monkeypatch)
-        with pytest.raises(OSError):
+        with pytest.raises(StorageError, match="injected"):
             store.write("d/doc.json", b"new" * 100)
         assert os.listdir(store.root / "d") == ["doc.json"]
 

@@ -293,7 +293,11 @@ class FsspecStore:
         return bytes(data)
 
     def write(self, key: str, data: bytes) -> None:
-        self.fs.pipe_file(self._path(key), bytes(data))
+        path = self._path(key)
+        try:
+            self.fs.pipe_file(path, bytes(data))
+        except OSError as exc:  # one put: it landed whole or not at all
+            raise _failed(exc, f"write {key}") from None
 
     def append(self, key: str, data: bytes) -> None:
         with self._lock:
