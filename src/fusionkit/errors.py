@@ -34,6 +34,7 @@ __all__ = [
     "ImageDecodeFailedError",
     "ImageResolutionExceedError",
     "ImageResolutionTooSmallError",
+    "ImageScanCountExceedError",
     "ImageSizeExceedError",
     "InputError",
     "JobCancelledError",
@@ -134,6 +135,14 @@ class ImageSizeExceedError(InputError):
     """The encoded image has more bytes than the configured maximum."""
 
     code: ClassVar[str] = "FailedOperation.ImageSizeExceed"
+
+
+class ImageScanCountExceedError(InputError):
+    """A progressive JPEG holds more scans than the configured maximum (``ImageLimits.max_jpeg_scans``, 100 by
+    default): each scan passes over the whole image, so thousands of them take minutes to decode. Re-save the image
+    (an ordinary progressive JPEG has about 10 scans)."""
+
+    code: ClassVar[str] = "FailedOperation.ImageScanCountExceed"
 
 
 class NoFaceDetectedError(InputError):
