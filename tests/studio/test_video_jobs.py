@@ -80,6 +80,7 @@ def test_result_expires_after_a_day_and_sweep_deletes_it(studio, clock, video_ma
 
 def test_user_designated_url(studio, video_material, tmp_path):
     act, mat = video_material
+    studio.output_urls = ("memory://fk-out-",)  # what the host allows (a local studio allows local paths only)
     target = f"memory://fk-out-{id(tmp_path)}/out.mp4"
     done = studio.videos.wait(studio.videos.submit(act.id, mat.id, photo("biden.jpg"),
                                                    user_designated_url=target).id, timeout=120)
@@ -292,6 +293,7 @@ def test_cancel_after_the_last_frame_writes_nothing(studio, video_material, monk
         return result
 
     monkeypatch.setattr(fv, "fuse_video", fuse_then_cancel)
+    studio.output_urls = ("memory://fk-out-",)
     target = f"memory://fk-out-{uuid.uuid4().hex}/out.mp4" if to_url else None
     job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=target).id
     done = studio.videos.wait(job_id, timeout=120)
@@ -321,6 +323,7 @@ def test_a_cancel_during_the_write_keeps_the_users_file(studio, video_material, 
             studio.videos.cancel(studio.videos._workers.keys()[0])  # lands while the output is being written
 
     monkeypatch.setattr(MemoryFileSystem, "pipe_file", write_then_cancel)
+    studio.output_urls = ("memory://fk-out-",)
     job_id = studio.videos.submit(act.id, mat.id, photo("biden.jpg"), user_designated_url=f"{folder}/out.mp4").id
     done = studio.videos.wait(job_id, timeout=120)
     assert done.status == "failed" and done.error_code == "FailedOperation.JobCancelled"

@@ -11,7 +11,6 @@ import builtins
 import contextlib
 import contextvars
 import os
-import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import date, datetime, timezone
@@ -36,7 +35,6 @@ from fusionkit.errors import (
 )
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
-from fusionkit.storage.outside import known_protocol
 from fusionkit.studio.context import ConsentPolicy, ConsentRequest, RequestContext, policy_label
 
 __all__ = [
@@ -46,7 +44,6 @@ __all__ = [
     "Calls",
     "Cancelled",
     "check_consent",
-    "check_output_url",
     "day_of",
     "encode_array",
     "fuse_options",
@@ -105,19 +102,6 @@ def need_job(value: Any) -> str:
     if not ids.is_id(value, ids.JOB):
         raise JobNotExistError(f"{value!r} is not a video job id (jb_ followed by 10-40 letters or digits)")
     return str(value)
-
-
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S+")
-
-
-def check_output_url(value: Any) -> str:
-    """A ``user_designated_url``: one fsspec URL of a known protocol (no chained ``a::b`` URLs, no plain paths)."""
-    if not isinstance(value, str) or len(value) > 2048 or not value.isprintable() or not _URL.fullmatch(value):
-        raise ParameterValueError(f"user_designated_url must be a URL such as s3://bucket/out.mp4, got {value!r}")
-    protocol = value.split("://", 1)[0].lower()
-    if not known_protocol(protocol):
-        raise ParameterValueError(f"user_designated_url has the unknown protocol {protocol!r}")
-    return value
 
 
 def one_line(text: str) -> str:

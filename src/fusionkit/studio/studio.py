@@ -30,6 +30,7 @@ from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, open_store
 from fusionkit.storage.crypto import KeyProvider
+from fusionkit.storage.outside import OutputPolicy
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.capacity import CapacityGuard
@@ -101,6 +102,7 @@ class Studio:
     sweep_every: float | None = DEFAULT_SWEEP_EVERY
     encryption: KeyProvider | None = None
     keyring: BlobStore | None = None
+    output_urls: tuple[str, ...] | None = None
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -389,6 +391,7 @@ def open(
     sweep_every: float | None = DEFAULT_SWEEP_EVERY,
     encryption: KeyProvider | str | None = "auto",
     keyring: str | os.PathLike[str] | None = None,
+    output_urls: Sequence[str] | None = None,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -440,6 +443,11 @@ def open(
         Where an encrypted studio keeps its wrapped data keys (a path or URL, opened with ``storage_options``):
         by default beside the data (``keyring/``). Give a place the store's backups and object versions do not
         reach, or they keep copies of the keys that deleting a material destroys.
+    output_urls
+        URL prefixes a video job's ``user_designated_url`` may point into (``["s3://campaign-out/",
+        "/srv/results/"]``). ``None`` (default): local paths and URLs of the studio's own fsspec protocol. Never
+        inside the studio's store, never a folder or a special file; a protocol whose package is missing is
+        refused at submit.
 
     Examples
     --------
@@ -465,7 +473,8 @@ def open(
     root = open_store(url, storage_options)
     provider = resolve_encryption(root, encryption)
     ring = None if keyring is None or provider is None else open_store(keyring, storage_options)
-    studio = Studio(store=root, clock=clock or utc_now, encryption=provider, keyring=ring,
+    outputs = OutputPolicy.of(output_urls, root).allowed
+    studio = Studio(store=root, clock=clock or utc_now, encryption=provider, keyring=ring, output_urls=outputs,
                   retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers,

@@ -35,14 +35,13 @@ from fusionkit.errors import (
 from fusionkit.imaging.decode import decode_image
 from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
-from fusionkit.storage.outside import StagedWrite
+from fusionkit.storage.outside import OutputPolicy, StagedWrite
 from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.common import (
     Call,
     Calls,
     Cancelled,
     check_consent,
-    check_output_url,
     encode_array,
     fuse_options,
     job_ids,
@@ -129,6 +128,9 @@ class Videos:
 
     # -- documents -----------------------------------------------------------------------------------------------
 
+    def _outputs(self) -> OutputPolicy:
+        return OutputPolicy.of(self._studio.output_urls, self._studio.root)
+
     def _load(self, job_id: str) -> VideoJob:
         return load_job(self._studio.store, job_id)
 
@@ -191,7 +193,7 @@ class Videos:
             activity_id = need_activity(activity_id)
             material_id = need_material(material_id)
             call.refs.update(activity_id=activity_id, material_id=material_id)
-            url = None if user_designated_url is None else check_output_url(user_designated_url)
+            url = None if user_designated_url is None else self._outputs().check(user_designated_url)
             if options is not None and not isinstance(options, FuseOptions):
                 raise ParameterValueError(f"options must be a FuseOptions, got {type(options).__name__}")
             check_consent(s.consent, activity_id, material_id, consent, self._calls.resolve(context), call,
@@ -460,6 +462,7 @@ class Videos:
         key: str | None = None
         staged: StagedWrite | None = None  # at the user's URL
         if job.user_designated_url is not None:
+            self._outputs().check(job.user_designated_url)  # again: the place may have changed since the submit
             # Staged beside the target and renamed only once the job is known not cancelled: a cancel never
             # touches a file the user already had there.
             staged = StagedWrite.stage(job.user_designated_url, data)
