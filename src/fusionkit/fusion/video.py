@@ -62,7 +62,7 @@ from fusionkit.imaging.planes import (
     write_region,
     yuv420p,
 )
-from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
+from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, FrameGuard, VideoLimits, VideoSource, open_video
 from fusionkit.imaging.xmp import append_mp4_xmp, read_video_metadata, xmp_packet
 from fusionkit.vision import mesh_topology
 from fusionkit.vision.identity import face_signature, mesh_distance
@@ -398,7 +398,8 @@ class _FusionPass:
                 with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-video") as pool:
                     pending: Future[_Prepared] | None = None
                     t0 = time.perf_counter()
-                    for frame in decoded_frames(container, oa, out):
+                    guard = FrameGuard(limits, fps=info.fps, header_s=info.duration_s)
+                    for frame in decoded_frames(container, oa, out, guard=guard):
                         self.timings["decode"] += (time.perf_counter() - t0) * 1e3
                         ahead = pool.submit(self._prepare, frame, self.frames)
                         if pending is not None:

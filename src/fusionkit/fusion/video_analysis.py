@@ -28,7 +28,7 @@ from fusionkit.fusion.api import find_faces
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, load_image
 from fusionkit.imaging.planes import decoded_frames, frame_planes, yuv420p
 from fusionkit.imaging.shots import ShotDetector
-from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits, VideoSource, open_video
+from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, FrameGuard, VideoLimits, VideoSource, open_video
 from fusionkit.vision.identity import IdentityModel, identity_model
 from fusionkit.vision.tracking import FaceTracker, Tracklet, link_people, smooth_points
 
@@ -213,7 +213,8 @@ def track_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMI
         shots = ShotDetector(info.fps)
         tracker = FaceTracker(info.fps, h, model)
         starts: list[int] = []
-        for index, frame in enumerate(decoded_frames(container, None, None)):
+        guard = FrameGuard(limits, fps=info.fps, header_s=info.duration_s)
+        for index, frame in enumerate(decoded_frames(container, None, None, guard=guard)):
             planes = frame_planes(yuv420p(frame, w, h))
             change = shots.push(planes[0])
             if index == 0 or change is not None:

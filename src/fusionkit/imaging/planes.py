@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+from fusionkit.errors import VideoDecodeFailedError
+
+if TYPE_CHECKING:
+    from fusionkit.imaging.video import FrameGuard
 
 __all__ = ["Box", "Planes", "cropped_frame", "decoded_frames", "even_box", "frame_planes", "region_rgb", "write_region",
            "yuv420p"]
@@ -82,8 +87,17 @@ def cropped_frame(frame: Any, planes: Planes, width: int, height: int) -> Any:
     return out
 
 
-def decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
-    """Video frames in order; audio packets are re-muxed into ``out`` as they come (when ``audio_out`` is set)."""
+def decoded_frames(container: Any, audio_out: Any, out: Any, *, guard: FrameGuard) -> Iterator[Any]:
+    """Video frames in order; audio packets are re-muxed into ``out`` as they come (when ``audio_out`` is set).
+
+    Each frame is counted by ``guard`` before it is yielded (:class:`fusionkit.imaging.video.FrameGuard`): the
+    loop stops with :class:`~fusionkit.errors.VideoDurationExceedError` at the first frame past the caps (or
+    :class:`~fusionkit.errors.VideoResolutionExceedError` at a frame larger than them), whatever the header said;
+    a packet the decoder refuses (corrupt, or a frame far past the caps: ``max_pixels``, set by
+    :func:`~fusionkit.imaging.video.open_video`) raises :class:`~fusionkit.errors.VideoDecodeFailedError`.
+    """
+    import av
+
     v = container.streams.video[0]
     streams = [v]
     a = container.streams.audio[0] if container.streams.audio else None
@@ -91,7 +105,15 @@ def decoded_frames(container: Any, audio_out: Any, out: Any) -> Iterator[Any]:
         streams.append(a)
     for packet in container.demux(*streams):
         if packet.stream is v:
-            yield from packet.decode()
+            try:
+                frames = packet.decode()
+            except av.FFmpegError as exc:
+                raise VideoDecodeFailedError(
+                    f"frame {guard.frames} of the video cannot be decoded ({exc}): the file is corrupt, or a frame is "
+                    "far larger than the resolution limits") from None
+            for frame in frames:
+                guard.check(frame)
+                yield frame
         elif packet.dts is not None:
             packet.stream = audio_out
             out.mux(packet)

@@ -10,13 +10,21 @@ stays light. Safety:
   files or URLs from inside the container;
 - the caps (bytes, width and height, duration, frame rate) are checked from the headers; a file whose sample
   index points past its end (truncated) is refused by seeking each stream to its last packet, which reads a few
-  bytes, not the file.
+  bytes, not the file;
+- the header's duration is not trusted: the video stream's sample index (FFmpeg's, built from the MP4 sample
+  tables and fragments when the file is opened; nothing is decoded) is counted and its last timestamp read, and a
+  video holding more frames, or lasting longer, than the caps allow is refused whatever its header says. The decode
+  loops count again while decoding (:func:`fusionkit.imaging.planes.decoded_frames`, :class:`FrameGuard`);
+- only regular files are opened (a FIFO, a device or a directory is refused without reading it), and FFmpeg reads
+  through a window that ends where the file ended when it was checked against ``max_bytes``.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -37,6 +45,7 @@ from fusionkit.errors import (
 __all__ = [
     "DEFAULT_VIDEO_LIMITS",
     "DEMUXER_OPTIONS",
+    "FrameGuard",
     "VideoInfo",
     "VideoLimits",
     "VideoSource",
@@ -83,8 +92,82 @@ class VideoLimits:
     max_duration_s: float = attrs.field(default=60.0, validator=_positive)
     max_fps: float = attrs.field(default=60.0, validator=_positive)
 
+    @property
+    def max_frames(self) -> int:
+        """Most frames a video may hold: ``max_duration_s`` at ``max_fps``."""
+        return math.ceil(self.max_duration_s * self.max_fps - 1e-6)
+
+    def frame_cap(self, fps: float) -> int:
+        """Most frames a video at ``fps`` (declared or measured) may hold: ``max_duration_s`` at that rate (at most
+        :attr:`max_frames`), plus one for rounding."""
+        rate = min(float(fps), float(self.max_fps)) if fps > 0 else float(self.max_fps)
+        return min(self.max_frames, math.ceil(self.max_duration_s * rate - 1e-6)) + 1
+
 
 DEFAULT_VIDEO_LIMITS = VideoLimits()
+
+
+def _over_duration(frames: str, limits: VideoLimits, header_s: float | None) -> VideoDurationExceedError:
+    said = f" (its header says {header_s:.2f} s)" if header_s is not None else ""
+    return VideoDurationExceedError(f"the video holds {frames}{said}, over the limit of {limits.max_duration_s:g} s: "
+                                    "trim it or raise the limits")
+
+
+@attrs.define
+class FrameGuard:
+    """The caps counted while decoding: every decode loop passes each decoded frame to :meth:`check`, which refuses
+    a frame past ``limits.frame_cap(fps)`` frames, a frame whose timestamp lies past ``max_duration_s`` from the
+    first frame's, and a frame larger than the resolution caps (the stream may change its frame size mid-way,
+    whatever the header said). A counter and two comparisons per frame.
+
+    Attributes
+    ----------
+    limits
+        The caps.
+    fps
+        The frame rate the header declared (0 when unknown: ``max_fps`` is used).
+    header_s
+        The duration the header declared (for the message), or ``None``.
+    frames
+        Frames checked so far.
+    """
+
+    limits: VideoLimits
+    fps: float = 0.0
+    header_s: float | None = None
+    frames: int = 0
+    _cap: int = attrs.field(init=False, default=0)
+    _first_s: float | None = attrs.field(init=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        self._cap = self.limits.frame_cap(self.fps)
+
+    def check(self, frame: Any) -> None:
+        """Count ``frame`` (a PyAV ``VideoFrame``).
+
+        Raises
+        ------
+        VideoDurationExceedError
+            More frames than the caps allow, or a timestamp past ``max_duration_s``.
+        VideoResolutionExceedError
+            A frame larger than the resolution caps.
+        """
+        self.frames += 1
+        limits = self.limits
+        if self.frames > self._cap:
+            raise _over_duration(f"more than {self._cap - 1} frames at {self.fps or limits.max_fps:g} fps", limits,
+                                 self.header_s)
+        w, h = int(frame.width), int(frame.height)
+        if max(w, h) > limits.max_long_side or min(w, h) > limits.max_short_side:
+            raise VideoResolutionExceedError(
+                f"a frame of the video is {w}x{h} pixels, over the limit of {limits.max_long_side}x"
+                f"{limits.max_short_side}: downscale it or raise the limits")
+        if frame.pts is not None and frame.time_base is not None:
+            t = float(frame.pts * frame.time_base)
+            if self._first_s is None:
+                self._first_s = t
+            elif t - self._first_s > limits.max_duration_s + 1e-3:
+                raise _over_duration(f"a frame at {t - self._first_s:.2f} s", limits, self.header_s)
 
 
 @attrs.frozen(kw_only=True)
@@ -130,29 +213,112 @@ class VideoInfo:
         return attrs.asdict(self)
 
 
-def _size(fh: IO[bytes]) -> int:
-    pos = fh.tell()
-    fh.seek(0, io.SEEK_END)
-    size = fh.tell()
-    fh.seek(pos)
-    return size
+_NOT_A_FILE = ("upload the video as a regular MP4 file, its bytes or a seekable binary file object (not a pipe, "
+               "a device or a folder)")
+
+
+def _check_regular(fd: int) -> None:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else \
+            "not a regular file"
+        raise VideoDecodeFailedError(f"the video source is {kind}: {_NOT_A_FILE}")
+
+
+def _open_path(source: str | os.PathLike[str]) -> IO[bytes]:
+    """Open a regular file for reading: a FIFO is opened without waiting for a writer (O_NONBLOCK) and refused, as
+    are folders and devices, before a byte is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(source, flags)
+    except OSError as exc:
+        raise VideoDecodeFailedError(f"cannot open the video file: {exc.strerror or exc}") from None
+    except (ValueError, TypeError) as exc:  # a NUL byte in the name, a name that is not text
+        raise VideoDecodeFailedError(f"cannot open the video file: the name is not a valid file name ({exc})") \
+            from None
+    try:
+        _check_regular(fd)
+        if flags & getattr(os, "O_NONBLOCK", 0):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 @contextmanager
-def _as_file(source: VideoSource) -> Iterator[IO[bytes]]:
+def _as_file(source: VideoSource, max_bytes: int) -> Iterator[IO[bytes]]:
     if isinstance(source, (bytes, bytearray, memoryview)):
+        if memoryview(source).nbytes > max_bytes:
+            raise VideoSizeExceedError(f"the video has {memoryview(source).nbytes} bytes, over the limit of "
+                                       f"{max_bytes}: compress or trim it, or raise the limits")
         yield io.BytesIO(bytes(source))
     elif isinstance(source, (str, os.PathLike)):
-        try:
-            fh = open(source, "rb")  # noqa: SIM115 - closed below
-        except OSError as exc:
-            raise VideoDecodeFailedError(f"cannot open the video file: {exc.strerror or exc}") from None
-        with fh:
+        with _open_path(source) as fh:
             yield fh
     elif hasattr(source, "read") and hasattr(source, "seek"):
         yield source
     else:
         raise ParameterValueError(f"a video must be a path, bytes or a binary file object, got {type(source).__name__}")
+
+
+def _size(fh: IO[bytes]) -> int:
+    """Bytes from the current position to the end; a pipe, a device or a file object that cannot seek is refused."""
+    try:
+        fd = fh.fileno()
+    except (OSError, ValueError, AttributeError):  # io.UnsupportedOperation is an OSError
+        fd = None
+    if fd is not None:
+        _check_regular(fd)
+    try:
+        seekable = getattr(fh, "seekable", None)
+        if seekable is not None and not seekable():
+            raise OSError("not seekable")
+        pos = fh.tell()
+        fh.seek(0, io.SEEK_END)
+        size = fh.tell()
+        fh.seek(pos)
+    except (OSError, ValueError) as exc:
+        raise VideoDecodeFailedError(f"the video source cannot be read at random positions ({exc}): "
+                                     f"{_NOT_A_FILE}") from None
+    return int(size) - int(pos)
+
+
+class _Window:
+    """The ``size`` bytes of ``fh`` from ``start``, as a file of its own (offset 0 at ``start``): what FFmpeg
+    reads. Reads stop at the end the size check saw, even if the file grows afterwards."""
+
+    def __init__(self, fh: IO[bytes], start: int, size: int) -> None:
+        self._fh, self._start, self._size, self._pos = fh, start, size, 0
+        fh.seek(start)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        left = self._size - self._pos
+        n = left if n is None or n < 0 else min(n, left)
+        if n <= 0:
+            return b""
+        data = self._fh.read(n)
+        self._pos += len(data)
+        return data
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        pos = base + offset
+        if pos < 0:
+            raise OSError("seek before the start of the video")
+        self._pos = pos
+        self._fh.seek(self._start + min(pos, self._size))
+        return pos
+
+    def tell(self) -> int:
+        return self._pos
 
 
 def _sniff(fh: IO[bytes]) -> None:
@@ -223,6 +389,35 @@ def _check_limits(info: VideoInfo, limits: VideoLimits) -> None:
                                         f"{limits.max_fps:g} fps: lower its frame rate or raise the limits")
 
 
+def _check_frame_index(container: Any, info: VideoInfo, limits: VideoLimits) -> VideoInfo:
+    """Refuse a video whose sample index holds more frames, or spans more time, than the caps allow, whatever its
+    header's duration says; return ``info`` with the frames the index will show.
+
+    The index is FFmpeg's, built from the sample tables (and the fragments) when the file was opened; nothing is
+    decoded. Samples an edit list leaves out are not counted (FFmpeg drops them, or decodes them as references
+    and never shows them)."""
+    v = container.streams.video[0]
+    cap = limits.frame_cap(info.fps)
+    entries = v.index_entries
+    tb = v.time_base
+    kept, first, last = 0, None, None
+    for i in range(len(entries)):
+        entry = entries[i]
+        if entry.is_discard:  # outside the edit list: decoded as a reference, never shown
+            continue
+        kept += 1
+        if kept > cap:
+            raise _over_duration(f"more than {cap - 1} frames at {info.fps:g} fps", limits, info.duration_s)
+        ts = entry.timestamp
+        first = ts if first is None else min(first, ts)
+        last = ts if last is None else max(last, ts)
+    if first is not None and last is not None and tb is not None:
+        span = float((last - first) * tb)
+        if span > limits.max_duration_s + 1e-3:
+            raise _over_duration(f"frames up to {span:.2f} s", limits, info.duration_s)
+    return attrs.evolve(info, frame_count=kept) if kept else info
+
+
 @contextmanager
 def open_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMITS) -> Iterator[tuple[Any, VideoInfo]]:
     """Open a video for demuxing after checking it: yields ``(container, info)`` (a PyAV input container at the
@@ -238,26 +433,35 @@ def open_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMIT
         raise ParameterValueError(f"limits must be a VideoLimits, got {type(limits).__name__}")
     import av
 
-    with _as_file(source) as fh:
-        size = _size(fh) - fh.tell()
+    with _as_file(source, limits.max_bytes) as fh:
+        size = _size(fh)
         if size > limits.max_bytes:
             raise VideoSizeExceedError(f"the video has {size} bytes, over the limit of {limits.max_bytes}: "
                                        "compress or trim it, or raise the limits")
         _sniff(fh)
         start = fh.tell()
 
+        # The decoders (FFmpeg's, probing the streams, and ours) allocate no frame much larger than the caps: a
+        # stream that switches to a huge frame size mid-way fails there, before a frame (or a thread's worth of
+        # frames) that size is allocated. The aligned stride needs some slack; FrameGuard checks the exact size.
+        decoder_options = {"max_pixels": str((limits.max_long_side + 128) * (limits.max_short_side + 128))}
+
         def demuxer() -> Any:
-            fh.seek(start)
             try:
-                return av.open(fh, "r", format="mp4", options=dict(DEMUXER_OPTIONS))
+                container = av.open(_Window(fh, start, size), "r", format="mp4",
+                                    options={**DEMUXER_OPTIONS, **decoder_options})
             except av.FFmpegError as exc:
                 raise VideoDecodeFailedError(f"the MP4 container cannot be read ({exc.strerror or exc}): the file "
                                              "is truncated or corrupt; upload the complete file") from None
+            for stream in container.streams.video:
+                stream.codec_context.options = dict(decoder_options)
+            return container
 
         container = demuxer()
         try:
             info = _info(container, size)
             _check_limits(info, limits)
+            info = _check_frame_index(container, info, limits)
             try:
                 _check_complete(container, size)
             except av.FFmpegError as exc:
