@@ -5,16 +5,25 @@ header is parsed here, in Python, to read the width and height, and the limits a
 anything, so an oversized or hostile image is refused before any large allocation.
 
 Normalisation: grayscale becomes RGB; 16-bit samples keep their high byte; CMYK/YCCK JPEGs are converted by
-libjpeg; images with an alpha channel (PNG colour types 4 and 6, WebP with alpha) are composited onto white.
-EXIF orientation is applied: by OpenCV while decoding, or, for images with alpha (which OpenCV decodes without
-it), from the PNG ``eXIf`` or WebP ``EXIF`` chunk read here.
+libjpeg; transparent pixels are composited onto white, whatever stores the transparency: an alpha channel (PNG
+colour types 4 and 6, WebP with alpha) or a PNG ``tRNS`` chunk (transparent palette entries or one transparent
+colour). EXIF orientation is applied: by OpenCV while decoding, or, for transparent images (which OpenCV decodes
+without it), from the PNG ``eXIf`` or WebP ``EXIF`` chunk read here.
+
+Hostile input: every path is bounded by the limits before a decoder runs. Files are read with a size cap and only
+when they are regular files; PNG chunk lengths and JPEG scan counts are checked by walking the container
+(:mod:`fusionkit.imaging.sniff`); transparency is composited in integers, a strip of rows at a time, and 16-bit
+PNGs with transparency are decoded a strip of rows at a time, so the peak memory stays within about three times
+the decoded RGB image.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import stat
 import struct
-from pathlib import Path
+import zlib
 from typing import Any, Literal, Union
 
 import attrs
@@ -25,10 +34,12 @@ from numpy.typing import NDArray
 from fusionkit.errors import (
     ImageDecodeFailedError,
     ImageResolutionExceedError,
+    ImageScanCountExceedError,
     ImageSizeExceedError,
     ParameterValueError,
     UnsupportedImageFormatError,
 )
+from fusionkit.imaging.sniff import PngChunks, jpeg_scan_count, png_chunks
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -59,11 +70,15 @@ class ImageLimits:
         Largest width or height in pixels (default 8000).
     max_pixels
         Largest width x height (default 40 megapixels).
+    max_jpeg_scans
+        Most scans a JPEG may hold (default 100). Each progressive scan is a pass over the whole image; ordinary
+        progressive JPEGs have about 10, and a file repeating a tiny scan thousands of times decodes for minutes.
     """
 
     max_bytes: int = attrs.field(default=32 * 1024 * 1024, validator=attrs.validators.gt(0))
     max_side: int = attrs.field(default=8000, validator=attrs.validators.gt(0))
     max_pixels: int = attrs.field(default=40_000_000, validator=attrs.validators.gt(0))
+    max_jpeg_scans: int = attrs.field(default=100, validator=attrs.validators.gt(0))
 
 
 DEFAULT_LIMITS = ImageLimits()
@@ -115,16 +130,17 @@ def _truncated(fmt: str) -> ImageDecodeFailedError:
     return ImageDecodeFailedError(f"the {fmt} data is truncated or corrupt; send the complete file")
 
 
-def _probe_png(data: bytes) -> ImageInfo:
+def _probe_png(data: bytes) -> tuple[ImageInfo, PngChunks]:
     if len(data) < 33 or data[12:16] != b"IHDR":
         raise _truncated("PNG")
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     channels = {0: 1, 2: 3, 3: 3, 4: 2, 6: 4}.get(colour)
     if channels is None or width == 0 or height == 0:
         raise ImageDecodeFailedError(f"the PNG header is invalid (colour type {colour}, size {width}x{height})")
-    if data.rfind(b"IEND") < 33:
-        raise _truncated("PNG")
-    return ImageInfo(
+    if depth not in (1, 2, 4, 8, 16):
+        raise ImageDecodeFailedError(f"the PNG header is invalid (bit depth {depth})")
+    chunks = png_chunks(data)  # every chunk length checked against the data before any decoder trusts one
+    info = ImageInfo(
         format="png",
         width=width,
         height=height,
@@ -132,6 +148,7 @@ def _probe_png(data: bytes) -> ImageInfo:
         bit_depth=depth,
         has_alpha=colour in (4, 6),
     )
+    return info, chunks
 
 
 def _probe_jpeg(data: bytes) -> ImageInfo:
@@ -211,16 +228,19 @@ def probe_image(data: bytes | bytearray | memoryview) -> ImageInfo:
     UnsupportedImageFormatError
         A recognised image format outside the allow-list (JPEG, PNG, WebP).
     """
-    head = bytes(data[:64])
+    return _probe(bytes(data))[0]
+
+
+def _probe(buf: bytes) -> tuple[ImageInfo, PngChunks | None]:
+    head = buf[:64]
     if not head:
         raise ImageDecodeFailedError("the image is empty (0 bytes)")
-    buf = bytes(data)
     if head.startswith(b"\xff\xd8\xff"):
-        return _probe_jpeg(buf)
+        return _probe_jpeg(buf), None
     if head.startswith(_PNG_MAGIC):
         return _probe_png(buf)
     if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return _probe_webp(buf)
+        return _probe_webp(buf), None
     for magic, name in _REFUSED_MAGIC:
         if head.startswith(magic):
             raise UnsupportedImageFormatError(f"{name} images are not supported; send JPEG, PNG or WebP")
@@ -245,24 +265,142 @@ def _u8(arr: Any) -> NDArray[np.uint8]:
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
-def _to_rgb8(decoded: NDArray[Any]) -> NDArray[np.uint8]:
-    """Normalise an ``IMREAD_UNCHANGED`` result (BGR order, any depth, 1-4 channels) to RGB uint8."""
+# Rows per strip when compositing or strip-decoding: about this many bytes of samples at a time.
+_STRIP_BYTES = 2 << 20
+
+
+def _strip_rows(row_bytes: int) -> int:
+    return max(1, _STRIP_BYTES // max(row_bytes, 1))
+
+
+def _high_byte(arr: NDArray[Any]) -> NDArray[np.uint8]:
+    return (arr >> 8).astype(np.uint8) if arr.dtype == np.uint16 else _u8(arr)
+
+
+def _composite_onto_white(arr: NDArray[Any], out: NDArray[np.uint8]) -> None:
+    """Composite BGRA or gray+alpha samples (uint8 or uint16) onto white into ``out`` (RGB uint8, same rows).
+
+    Integer arithmetic a strip of rows at a time: ``(colour * a + 255 * (255 - a)) / 255`` rounded, which fits in
+    uint16 (at most 65025), so the temporaries are a few strip-sized arrays, never a float copy of the image.
+    """
+    height, width, channels = arr.shape
+    rows = _strip_rows(width * channels * 2)
+    for y in range(0, height, rows):
+        strip = _high_byte(arr[y : y + rows])
+        alpha = strip[:, :, channels - 1 : channels].astype(np.uint16)
+        colour = strip[:, :, 2::-1] if channels == 4 else strip[:, :, :1]
+        mixed = colour * alpha  # uint8 * uint16 -> uint16
+        alpha = 255 - alpha
+        alpha *= 255
+        alpha += 128
+        mixed += alpha
+        mixed += mixed >> 8  # (x + 128 + ((x + 128) >> 8)) >> 8 == round(x / 255) for 0 <= x <= 65025
+        mixed >>= 8
+        out[y : y + rows] = mixed
+
+
+def _to_rgb8(decoded: NDArray[Any], transparent_gray: int | None = None) -> NDArray[np.uint8]:
+    """Normalise an ``IMREAD_UNCHANGED`` result (BGR order, any depth, 1-4 channels) to RGB uint8.
+
+    Alpha is composited onto white; ``transparent_gray`` is a gray PNG's ``tRNS`` sample value (at the decoded
+    depth), whose pixels become white too.
+    """
     arr: NDArray[Any] = decoded
-    if arr.dtype == np.uint16:
-        arr = (arr >> 8).astype(np.uint8)
-    if arr.dtype != np.uint8:
+    if arr.dtype not in (np.uint8, np.uint16):
         raise UnsupportedImageFormatError(f"images with {arr.dtype} samples are not supported")
     if arr.ndim == 2:
-        return _u8(cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB))
-    if arr.shape[2] == 4:
-        alpha = arr[:, :, 3:4].astype(np.float32) / 255.0
-        rgb = arr[:, :, 2::-1].astype(np.float32)
-        out = rgb * alpha + 255.0 * (1.0 - alpha)
-        return np.ascontiguousarray(np.clip(out + 0.5, 0, 255).astype(np.uint8))
-    if arr.shape[2] == 2:  # gray + alpha
-        gray = cv2.cvtColor(np.ascontiguousarray(arr[:, :, :1]), cv2.COLOR_GRAY2BGR)
-        return _to_rgb8(np.dstack([gray, arr[:, :, 1]]))
-    return _u8(cv2.cvtColor(arr, cv2.COLOR_BGR2RGB))
+        gray = _high_byte(arr)
+        if transparent_gray is not None:
+            gray[arr == transparent_gray] = 255
+        return _u8(cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
+    if arr.shape[2] in (2, 4):
+        out = np.empty((arr.shape[0], arr.shape[1], 3), np.uint8)
+        _composite_onto_white(arr, out)
+        return out
+    return _u8(cv2.cvtColor(_high_byte(arr), cv2.COLOR_BGR2RGB))
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(body, zlib.crc32(kind)))
+
+
+def _inflater(data: bytes, chunks: PngChunks) -> Any:
+    """A function ``take(n)`` returning the next ``n`` bytes of the PNG's inflated image data (fewer at its end)."""
+    view = memoryview(data)
+    spans = iter(chunks.idat)
+    inflate = zlib.decompressobj()
+
+    def take(n: int) -> bytes:
+        parts: list[bytes] = []
+        got = 0
+        while got < n and not inflate.eof:
+            if inflate.unconsumed_tail:
+                source: bytes | memoryview = inflate.unconsumed_tail
+            else:
+                span = next(spans, None)
+                if span is None:
+                    break
+                source = view[span[0] : span[1]]
+            try:
+                part = inflate.decompress(source, n - got)
+            except zlib.error as exc:
+                raise ImageDecodeFailedError(f"the PNG image data is corrupt ({exc}); send the original image") from exc
+            parts.append(part)
+            got += len(part)
+        return b"".join(parts)
+
+    return take
+
+
+def _png16_in_strips(data: bytes, info: ImageInfo, chunks: PngChunks) -> NDArray[np.uint8]:
+    """Decode a non-interlaced 16-bit PNG with transparency a strip of rows at a time, composited onto white.
+
+    Decoded whole, such an image takes 8 bytes a pixel, twice over inside OpenCV: 640 MB at 40 megapixels. Here
+    the image data is inflated a strip at a time and each strip handed to OpenCV as a small PNG of its own, with
+    the strip's previous row (already decoded, stored unfiltered) in front so that the rows' filters still find
+    the row above them. Peak memory: the RGB result plus a few strips.
+    """
+    colour = data[25]
+    samples = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    width, height = info.width, info.height
+    row_bytes = 1 + width * samples * 2
+    rows = _strip_rows(row_bytes)
+    key = _transparent_gray(info, colour, chunks)
+    take = _inflater(data, chunks)
+    out = np.empty((height, width, 3), np.uint8)
+    previous = b""
+    y = 0
+    while y < height:
+        n = min(rows, height - y)
+        body = take(n * row_bytes)
+        if len(body) != n * row_bytes:
+            raise _truncated("PNG")
+        strip_rows = n + (1 if previous else 0)
+        ihdr = struct.pack(">IIBBBBB", width, strip_rows, 16, colour, 0, 0, 0)
+        strip_png = b"".join(
+            [
+                _PNG_MAGIC,
+                _png_chunk(b"IHDR", ihdr),
+                chunks.pre_idat,
+                _png_chunk(b"IDAT", zlib.compress(previous + body, 0)),
+                _png_chunk(b"IEND", b""),
+            ]
+        )
+        decoded = cv2.imdecode(np.frombuffer(strip_png, np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is None or decoded.shape[0] != strip_rows or decoded.dtype != np.uint16:
+            raise _truncated("PNG")
+        last = decoded[-1]
+        decoded = decoded[strip_rows - n :]
+        if decoded.ndim == 2:
+            out[y : y + n] = _to_rgb8(decoded, key)
+        else:
+            _composite_onto_white(decoded, out[y : y + n])
+        # The last row's samples in the PNG's own order (OpenCV gives BGR(A), gray as 1 or 4 channels).
+        order = {0: [0], 2: [2, 1, 0], 4: [0, 3], 6: [2, 1, 0, 3]}[colour]
+        original = last if last.ndim == 1 else last[:, order]
+        previous = b"\x00" + np.ascontiguousarray(original, dtype=">u2").tobytes()
+        y += n
+    return out
 
 
 def _tiff_orientation(tiff: bytes) -> int:
@@ -325,6 +463,20 @@ def _orient(rgb: NDArray[np.uint8], orientation: int) -> NDArray[np.uint8]:
     return rgb if op is None else np.ascontiguousarray(op(rgb))
 
 
+# An interlaced PNG cannot be decoded in strips; with 16-bit samples and transparency it is decoded whole (8 bytes
+# a pixel, twice over inside OpenCV), so it is held to fewer pixels to keep the peak memory bounded.
+_MAX_PIXELS_WHOLE_PNG16 = 12_000_000
+
+
+def _transparent_gray(info: ImageInfo, colour: int, chunks: PngChunks | None) -> int | None:
+    """A gray PNG's transparent sample value as OpenCV decodes it (low depths scaled up to 8 bits), if any."""
+    if chunks is None or chunks.trns is None or colour != 0 or len(chunks.trns) < 2:
+        return None
+    depth = info.bit_depth
+    key = int.from_bytes(chunks.trns[:2], "big") & ((1 << depth) - 1)
+    return key * (255 // ((1 << depth) - 1)) if depth < 8 else key
+
+
 def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
     """Decode JPEG, PNG or WebP bytes to an RGB uint8 array ``(height, width, 3)``.
 
@@ -333,7 +485,7 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
     data
         The encoded image.
     limits
-        Caps on encoded bytes, width, height and pixels, checked from the header before decoding.
+        Caps on encoded bytes, width, height, pixels and JPEG scans, checked from the headers before decoding.
 
     Raises
     ------
@@ -341,23 +493,43 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
         More than ``limits.max_bytes`` bytes.
     ImageResolutionExceedError
         A side over ``limits.max_side`` or more than ``limits.max_pixels`` pixels.
+    ImageScanCountExceedError
+        A JPEG with more than ``limits.max_jpeg_scans`` scans.
     UnsupportedImageFormatError
         A format outside JPEG/PNG/WebP, or an animated WebP.
     ImageDecodeFailedError
-        Empty, not an image, truncated or corrupt.
+        Empty, not an image, truncated or corrupt (a PNG chunk longer than the data included).
     """
     if len(data) > limits.max_bytes:
         raise ImageSizeExceedError(f"the image has {len(data)} bytes; the maximum is {limits.max_bytes}")
-    info = probe_image(data)
+    raw = data if isinstance(data, bytes) else bytes(data)
+    info, chunks = _probe(raw)
     _check_size(info.width, info.height, limits)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    if info.has_alpha:
-        decoded = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
-        if decoded is None:
-            raise _truncated(info.format.upper())
-        # IMREAD_UNCHANGED ignores EXIF orientation; read it from the container and apply it here.
-        rgb = _orient(_to_rgb8(decoded), _exif_orientation(bytes(data), info.format))
+    if info.format == "jpeg":
+        scans = jpeg_scan_count(raw, stop_after=limits.max_jpeg_scans)
+        if scans > limits.max_jpeg_scans:
+            raise ImageScanCountExceedError(
+                f"the JPEG has more than {limits.max_jpeg_scans} scans (the maximum); so many would take minutes "
+                "to decode: re-save the image as an ordinary JPEG"
+            )
+    colour = raw[25] if info.format == "png" else -1
+    transparent = info.has_alpha or (chunks is not None and chunks.trns is not None)
+    if transparent and chunks is not None and info.bit_depth == 16:
+        if raw[28] == 0:  # not interlaced
+            rgb = _png16_in_strips(raw, info, chunks)
+        elif info.width * info.height > min(limits.max_pixels, _MAX_PIXELS_WHOLE_PNG16):
+            raise ImageResolutionExceedError(
+                f"the image is an interlaced 16-bit PNG with transparency of {info.width * info.height} pixels; "
+                f"such images may have at most {_MAX_PIXELS_WHOLE_PNG16}: save it non-interlaced or with 8-bit "
+                "samples"
+            )
+        else:
+            rgb = _decode_whole_transparent(raw, info, colour, chunks)
+        rgb = _orient(rgb, _exif_orientation(raw, info.format))
+    elif transparent:
+        rgb = _orient(_decode_whole_transparent(raw, info, colour, chunks), _exif_orientation(raw, info.format))
     else:
+        buf = np.frombuffer(raw, dtype=np.uint8)
         flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
         decoded = cv2.imdecode(buf, flag if flag is not None else cv2.IMREAD_COLOR)
         if decoded is None:
@@ -368,6 +540,77 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
             f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's {info.width}x{info.height}"
         )
     return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def _decode_whole_transparent(raw: bytes, info: ImageInfo, colour: int, chunks: PngChunks | None) -> NDArray[np.uint8]:
+    # IMREAD_UNCHANGED keeps the alpha channel (and turns a palette's or a colour's tRNS into one).
+    decoded = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None:
+        raise _truncated(info.format.upper())
+    return _to_rgb8(decoded, _transparent_gray(info, colour, chunks))
+
+
+_FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def _not_a_file(path: str, mode: int) -> ImageDecodeFailedError | None:
+    if stat.S_ISREG(mode):
+        return None
+    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
+    return ImageDecodeFailedError(
+        f"{path!r} is {kind}, not an image file; give the path of a JPEG, PNG or WebP file, or pass the image's bytes"
+    )
+
+
+def _read_image_file(source: str | os.PathLike[str], limits: ImageLimits) -> bytes:
+    """Read an image file whole, refusing anything but a regular file and reading at most ``max_bytes + 1`` bytes."""
+    path = os.fsdecode(os.fspath(source))
+    if "\x00" in path:
+        raise ParameterValueError(
+            f"the image path {path!r} contains a NUL character; give the path of a JPEG, PNG or WebP file"
+        )
+    try:
+        # Stat first: opening a FIFO would wait for a writer, and a device can be endless.
+        refused = _not_a_file(path, os.stat(path).st_mode)
+        if refused is not None:
+            raise refused
+        # O_NONBLOCK: should the path become a FIFO after the stat, the open still returns (and fstat refuses it).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise ImageDecodeFailedError(
+            f"cannot read the image file {path!r}: {exc.strerror}; give the path of a readable JPEG, PNG or WebP file"
+        ) from exc
+    with io.FileIO(fd, "r", closefd=True) as fh:
+        info = os.fstat(fd)
+        refused = _not_a_file(path, info.st_mode)
+        if refused is not None:
+            raise refused
+        if info.st_size > limits.max_bytes:
+            raise ImageSizeExceedError(
+                f"the image file {path!r} has {info.st_size} bytes; the maximum is {limits.max_bytes}"
+            )
+        # Read what the stat promised plus one byte, then on in 1 MiB steps (files in /proc say 0 bytes), never
+        # more than max_bytes + 1 in all: a file that grew past the cap is refused without reading the rest.
+        cap = limits.max_bytes + 1
+        parts: list[bytes] = []
+        got, step = 0, min(cap, info.st_size + 1)
+        while got < cap:
+            more = fh.read(min(cap - got, step))
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+            step = 1 << 20
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+    if len(data) > limits.max_bytes:
+        raise ImageSizeExceedError(f"the image file {path!r} has more than {limits.max_bytes} bytes (the maximum)")
+    return data
 
 
 def load_image(
@@ -411,14 +654,5 @@ def load_image(
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, limits=limits)
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        try:
-            size = path.stat().st_size
-        except OSError as exc:
-            raise ImageDecodeFailedError(f"cannot read the image file {str(path)!r}: {exc.strerror}") from exc
-        if size > limits.max_bytes:
-            raise ImageSizeExceedError(
-                f"the image file {str(path)!r} has {size} bytes; the maximum is {limits.max_bytes}"
-            )
-        return decode_image(path.read_bytes(), limits=limits)
+        return decode_image(_read_image_file(source, limits), limits=limits)
     raise ParameterValueError(f"expected an RGB uint8 array, bytes or a path, got {type(source).__name__}")
