@@ -43,8 +43,9 @@ int fk_check_view(const fk_image *im)
     row_bytes = (int64_t)im->width * im->channels;
     if (im->stride < row_bytes)
         return FK_EBOUNDS;
-    /* height, width <= 2^16 and stride is checked against size, so no product below overflows int64. */
-    if (im->size < 0 || im->stride > im->size)
+    /* height, width <= 2^16 and stride is checked against size, so no product below overflows int64. A single
+     * row's stride is never stepped over: a row cut from a larger image keeps that image's stride, beyond size. */
+    if (im->size < 0 || (im->height > 1 && im->stride > im->size))
         return FK_EBOUNDS;
     if ((int64_t)(im->height - 1) * im->stride + row_bytes > im->size)
         return FK_EBOUNDS;

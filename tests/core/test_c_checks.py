@@ -142,3 +142,14 @@ def test_sanitized_core_is_the_one_under_test_when_asked():
         assert os.path.abspath(expected) in os.path.abspath(_core.__file__)
     else:
         assert _core.__file__.endswith(".so")
+
+
+def test_a_single_row_may_keep_its_parents_stride():
+    # A row cut from a larger image keeps the image's row stride, beyond the row's own bytes; the core never steps
+    # over it, so it accepts the view (it used to refuse it with FK_EBOUNDS), and still refuses too short a buffer.
+    parent = np.zeros((8, 64), np.uint8)
+    pts = ffi.new("double[]", [0, 0, 50, 0, 0, 50])
+    assert lib.fk_fill_polygon(raw_view(parent[3:4, 5:40], size=35), pts, 3) == lib.FK_OK
+    assert parent[3, 5:40].all() and not parent[2].any() and not parent[4].any()
+    assert lib.fk_fill_polygon(raw_view(parent[3:4, 5:40], size=34), pts, 3) == lib.FK_EBOUNDS
+    assert lib.fk_fill_polygon(raw_view(parent[3:5, 5:40], size=64 + 34), pts, 3) == lib.FK_EBOUNDS

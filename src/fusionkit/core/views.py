@@ -49,9 +49,16 @@ def _shape_hwc(arr: np.ndarray[Any, Any], name: str, channels: tuple[int, ...]) 
 
 
 def _row_contiguous(arr: np.ndarray[Any, Any]) -> bool:
+    # The stride of an axis of length 1 is never used to address anything, and NumPy reports whatever the
+    # array was cut from (a row of a larger image keeps the image's row stride; x[None] has stride 0; a 1-column
+    # slice of a flipped image has a negative column stride), so only axes longer than 1 are checked.
+    h, w = arr.shape[0], arr.shape[1]
     c = 1 if arr.ndim == 2 else arr.shape[2]
-    inner_ok = arr.strides[1] == c and (arr.ndim == 2 or arr.strides[2] == 1)
-    return bool(inner_ok and arr.strides[0] >= arr.shape[1] * c)
+    if w > 1 and arr.strides[1] != c:
+        return False
+    if c > 1 and arr.strides[2] != 1:
+        return False
+    return bool(h == 1 or arr.strides[0] >= w * c)
 
 
 def input_image(arr: Any, name: str, channels: tuple[int, ...] = CHANNELS) -> U8Array:
@@ -77,7 +84,9 @@ def view(arr: U8Array) -> Any:
     """An ``fk_image *`` over a validated array. The caller keeps ``arr`` alive for the duration of the call."""
     h, w = arr.shape[0], arr.shape[1]
     c = 1 if arr.ndim == 2 else arr.shape[2]
-    stride = arr.strides[0]
+    # One row is never stepped over, so its stride is the row itself (NumPy may report anything for it, and the
+    # core wants a stride that fits in the buffer).
+    stride = arr.strides[0] if h > 1 else w * c
     v = ffi.new("fk_image *")
     v.data = ffi.cast("uint8_t *", arr.__array_interface__["data"][0])
     v.height, v.width, v.channels = h, w, c
