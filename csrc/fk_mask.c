@@ -156,8 +156,14 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
 /* Erosion and dilation by a square of side 2 * radius + 1 (Chebyshev radius), edges replicated.
  *
  * Both passes take the running min (max) of shifted copies of whole rows, which the compiler vectorises; at face
- * mask sizes that beats the O(1)-per-pixel van Herk scheme, whose inner loop is serial.
+ * mask sizes that beats the O(1)-per-pixel van Herk scheme, whose inner loop is serial. Small radii add the 2r + 1
+ * shifted rows one by one; larger ones double the window instead (windows of 1, 2, 4, ... rows, then two of the
+ * largest overlapping to make 2r + 1), so a pass costs log2(r) rows per row rather than 2r. A window reaching past
+ * the image on both sides covers all of it (the edges only repeat), so each pass's radius is first clamped to the
+ * image's side less one: the result is the same, and the work is bounded whatever radius is asked for.
  */
+
+#define MORPH_DOUBLING_MIN 4 /* radius from which the doubling passes are used */
 
 static inline void minmax_into(uint8_t *acc, const uint8_t *row, int n, int is_max)
 {
@@ -168,37 +174,91 @@ static inline void minmax_into(uint8_t *acc, const uint8_t *row, int n, int is_m
     }
 }
 
+static inline void minmax_of(uint8_t *restrict out, const uint8_t *a, const uint8_t *b, int64_t n, int is_max)
+{
+    if (is_max) {
+        for (int64_t x = 0; x < n; x++) out[x] = a[x] > b[x] ? a[x] : b[x];
+    } else {
+        for (int64_t x = 0; x < n; x++) out[x] = a[x] < b[x] ? a[x] : b[x];
+    }
+}
+
+/* out[x] = min (max) of p[x .. x + 2r] for x < n, p holding n + 2r values; a and b hold n + 2r values each. */
+static void window_1d(const uint8_t *p, int n, int r, uint8_t *out, uint8_t *a, uint8_t *b, int is_max)
+{
+    const int64_t k = 2 * (int64_t)r + 1;
+    int64_t len = (int64_t)n + 2 * r, s = 1;
+    const uint8_t *cur = p;
+    while (2 * s <= k) { /* cur[x] covers p[x .. x + s - 1]; make it cover twice that */
+        uint8_t *next = cur == a ? b : a;
+        minmax_of(next, cur, cur + s, len - s, is_max);
+        len -= s;
+        s *= 2;
+        cur = next;
+    }
+    minmax_of(out, cur, cur + (k - s), n, is_max);
+}
+
 static int morph(const fk_image *src, fk_image *dst, int32_t radius, int is_max)
 {
     int rc = fk_check_same_shape(src, dst, 1);
     if (rc != FK_OK) return rc;
     if (src->channels != 1) return FK_ECHANNELS;
     if (radius < 0 || radius > FK_MAX_SIDE) return FK_EARG;
-    const int w = src->width, h = src->height, r = radius;
-    /* tmp holds the vertical pass; pad holds one row with r replicated pixels on each side. */
+    const int w = src->width, h = src->height;
+    const int rx = FK_MIN(radius, w - 1), ry = FK_MIN(radius, h - 1);
+    /* tmp holds the vertical pass; pad holds one row with rx replicated pixels on each side; for doubling, a and
+       b hold the intermediate windows (of rows, or of one row's pixels). */
+    const int64_t rows = (int64_t)h + 2 * ry, cols = (int64_t)w + 2 * rx;
+    const int64_t ab = FK_MAX(ry >= MORPH_DOUBLING_MIN ? rows * w : 0, cols);
     fk_scratch scratch = FK_SCRATCH_INIT;
     uint8_t *tmp = fk_scratch_alloc(&scratch, (size_t)w * (size_t)h);
-    uint8_t *pad = fk_scratch_alloc(&scratch, (size_t)w + 2 * (size_t)r);
-    if (tmp == NULL || pad == NULL) {
+    uint8_t *pad = fk_scratch_alloc(&scratch, (size_t)cols);
+    uint8_t *a = fk_scratch_alloc(&scratch, (size_t)ab);
+    uint8_t *b = fk_scratch_alloc(&scratch, (size_t)ab);
+    if (tmp == NULL || pad == NULL || a == NULL || b == NULL) {
         fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
-    for (int y = 0; y < h; y++) {
-        uint8_t *t = tmp + (int64_t)y * w;
-        memcpy(t, src->data + (int64_t)y * src->stride, (size_t)w);
-        const int ylo = FK_MAX(y - r, 0), yhi = FK_MIN(y + r, h - 1);
-        for (int yy = ylo; yy <= yhi; yy++)
-            if (yy != y) minmax_into(t, src->data + (int64_t)yy * src->stride, w, is_max);
+    if (ry < MORPH_DOUBLING_MIN) {
+        for (int y = 0; y < h; y++) {
+            uint8_t *t = tmp + (int64_t)y * w;
+            memcpy(t, src->data + (int64_t)y * src->stride, (size_t)w);
+            const int ylo = FK_MAX(y - ry, 0), yhi = FK_MIN(y + ry, h - 1);
+            for (int yy = ylo; yy <= yhi; yy++)
+                if (yy != y) minmax_into(t, src->data + (int64_t)yy * src->stride, w, is_max);
+        }
+    } else {
+        /* Padded row j is source row clamp(j - ry); a's row j first covers padded rows j and j + 1. */
+        int64_t len = rows - 1, s = 2;
+        const int64_t k = 2 * (int64_t)ry + 1;
+        for (int64_t j = 0; j < len; j++) {
+            const uint8_t *r0 = src->data + (int64_t)FK_CLAMP(j - ry, 0, h - 1) * src->stride;
+            const uint8_t *r1 = src->data + (int64_t)FK_CLAMP(j + 1 - ry, 0, h - 1) * src->stride;
+            minmax_of(a + j * w, r0, r1, w, is_max);
+        }
+        uint8_t *cur = a, *next = b;
+        while (2 * s <= k) {
+            minmax_of(next, cur, cur + s * w, (len - s) * w, is_max);
+            len -= s;
+            s *= 2;
+            uint8_t *t = cur; cur = next; next = t;
+        }
+        minmax_of(tmp, cur, cur + (k - s) * w, (int64_t)h * w, is_max);
     }
     for (int y = 0; y < h; y++) {
         const uint8_t *t = tmp + (int64_t)y * w;
         uint8_t *out = dst->data + (int64_t)y * dst->stride;
-        memset(pad, t[0], (size_t)r);
-        memcpy(pad + r, t, (size_t)w);
-        memset(pad + r + w, t[w - 1], (size_t)r);
-        memcpy(out, pad, (size_t)w);
-        for (int dx = 1; dx <= 2 * r; dx++)
-            minmax_into(out, pad + dx, w, is_max);
+        memset(pad, t[0], (size_t)rx);
+        memcpy(pad + rx, t, (size_t)w);
+        memset(pad + rx + w, t[w - 1], (size_t)rx);
+        if (rx < MORPH_DOUBLING_MIN) {
+            memcpy(out, pad, (size_t)w);
+            for (int dx = 1; dx <= 2 * rx; dx++)
+                minmax_into(out, pad + dx, w, is_max);
+        } else {
+            window_1d(pad, w, rx, out, a, b, is_max);
+        }
     }
     fk_scratch_free(&scratch);
     return FK_OK;
