@@ -5,7 +5,6 @@
  * up to 4095 wide). Horizontal passes run row by row (the row stays in L1), vertical passes over whole images.
  */
 #include <math.h>
-#include <string.h>
 
 #include "fk_internal.h"
 
@@ -19,9 +18,13 @@ static inline void box_row(const uint8_t *in, uint8_t *out, int n, int c, int r)
 {
     const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
     const uint64_t recip = ((1ull << 40) + size - 1) / size;
+    /* The first window: pixel 0 r + 1 times, pixels 1 .. min(r, n - 1), and pixel n - 1 for the rest (a radius
+       beyond the row only repeats its ends), so the start costs the row's length at most, whatever r is. */
+    const int inside = FK_MIN(r, n - 1);
+    const uint32_t beyond = (uint32_t)(r - inside);
     for (int k = 0; k < c; k++) {
-        uint32_t sum = 0;
-        for (int d = -r; d <= r; d++) sum += in[FK_CLAMP(d, 0, n - 1) * c + k];
+        uint32_t sum = (uint32_t)(r + 1) * in[k] + beyond * in[(n - 1) * c + k];
+        for (int d = 1; d <= inside; d++) sum += in[d * c + k];
         for (int x = 0; x < n; x++) {
             out[x * c + k] = box_div(sum, recip, half);
             sum += in[FK_MIN(x + r + 1, n - 1) * c + k];
@@ -36,9 +39,13 @@ static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t
 {
     const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
     const uint64_t recip = ((1ull << 40) + size - 1) / size;
-    memset(colsum, 0, sizeof(uint32_t) * (size_t)n);
-    for (int k = -r; k <= r; k++) {
-        const uint8_t *row = in + (int64_t)FK_CLAMP(k, 0, h - 1) * in_stride;
+    /* The first window as in box_row: row 0 r + 1 times, rows 1 .. min(r, h - 1), row h - 1 for the rest. */
+    const int inside = FK_MIN(r, h - 1);
+    const uint32_t first = (uint32_t)r + 1u, beyond = (uint32_t)(r - inside);
+    const uint8_t *last = in + (int64_t)(h - 1) * in_stride;
+    for (int64_t x = 0; x < n; x++) colsum[x] = first * in[x] + beyond * last[x];
+    for (int k = 1; k <= inside; k++) {
+        const uint8_t *row = in + (int64_t)k * in_stride;
         for (int64_t x = 0; x < n; x++) colsum[x] += row[x];
     }
     for (int y = 0; y < h; y++) {

@@ -401,16 +401,32 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     int *xa = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
     int *xb = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
     float *xt = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)w);
-    /* the grid interpolated down to this image row; linear (in 1/RELIGHT_ENC steps) -> sRGB code */
-    float *row = fk_scratch_alloc(&scratch, sizeof(float) * 6 * (size_t)grid_w);
+    /* The grid columns the image samples (at most 2 w of them, however wide the grid), in order: only those are
+       interpolated down to each image row, so the work per row is bounded by the image's width. */
+    const int ncols_max = (int)FK_MIN((int64_t)grid_w, 2 * (int64_t)w);
+    int *cols = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)ncols_max);
+    /* those columns interpolated down to this image row; linear (in 1/RELIGHT_ENC steps) -> sRGB code */
+    float *row = fk_scratch_alloc(&scratch, sizeof(float) * 6 * (size_t)ncols_max);
     uint8_t *to_srgb = fk_scratch_alloc(&scratch, RELIGHT_ENC + 1);
-    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || row == NULL || to_srgb == NULL) {
+    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || cols == NULL || row == NULL || to_srgb == NULL) {
         rc = FK_ENOMEM;
         goto done;
     }
     make_tables(t);
     for (int i = 0; i <= RELIGHT_ENC; i++) to_srgb[i] = (uint8_t)(encode(t, (float)i / RELIGHT_ENC) + 0.5f);
-    for (int j = 0; j < w; j++) axis_sample(j, w, grid_w, &xa[j], &xb[j], &xt[j]);
+    /* xa and xb never decrease along the row, so the sampled columns are listed in one pass, and xa, xb become
+       positions in that list. */
+    int ncols = 0;
+    for (int j = 0; j < w; j++) {
+        int a, b;
+        axis_sample(j, w, grid_w, &a, &b, &xt[j]);
+        if (ncols == 0 || cols[ncols - 1] < a) cols[ncols++] = a;
+        int ia = ncols - 1;
+        while (cols[ia] > a) ia--; /* one step back at most: a is the previous a or b */
+        xa[j] = ia;
+        if (cols[ncols - 1] < b) cols[ncols++] = b;
+        xb[j] = ncols - 1;
+    }
     const float wr = 0.2126f, wg = 0.7152f, wb = 0.0722f;
     for (int i = 0; i < h; i++) {
         const uint8_t *p = src->data + (int64_t)i * src->stride;
@@ -420,10 +436,10 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
         float yt;
         axis_sample(i, h, grid_h, &ya, &yb, &yt);
         const float *ra = grid + (int64_t)ya * grid_w * 6, *rb = grid + (int64_t)yb * grid_w * 6;
-        for (int c = 0; c < grid_w; c++) {
+        for (int c = 0; c < ncols; c++) {
             float a[6], b[6];
-            sanitize_cell(ra + c * 6, a);
-            sanitize_cell(rb + c * 6, b);
+            sanitize_cell(ra + (int64_t)cols[c] * 6, a);
+            sanitize_cell(rb + (int64_t)cols[c] * 6, b);
             for (int k = 0; k < 6; k++) row[c * 6 + k] = a[k] + yt * (b[k] - a[k]);
         }
         for (int j = 0; j < w; j++, p += 3, o += 3) {

@@ -134,11 +134,14 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
     if (rc != FK_OK) return rc;
     if (radius < 1 || radius > FK_MAX_GUIDED_RADIUS) return FK_EARG;
     if (!(eps > 0.0 && eps <= 1.0)) return FK_EARG;
-    const int h = src->height, w = src->width, c = src->channels, r = radius;
+    const int h = src->height, w = src->width, c = src->channels;
+    /* A window reaching past both edges covers the whole image (windows are truncated there), so a radius beyond
+       the longer side less one gives the same sums, in the same order: clamping it bounds the work and memory. */
+    const int r = FK_MIN(radius, FK_MAX(FK_MAX(h, w) - 1, 1));
     const int64_t n = (int64_t)w * c;
     /* The two passes run together, pass 2 r rows behind pass 1, so a and b live in a ring of 2r + 2 rows
-       (cache-resident) rather than whole images. */
-    const int ring = 2 * r + 2;
+       (cache-resident) rather than whole images; never more rows than the image has. */
+    const int ring = FK_MIN(2 * r + 2, h);
     fk_scratch scratch = FK_SCRATCH_INIT;
     float *A = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n * (size_t)ring);
     float *B = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n * (size_t)ring);
