@@ -346,6 +346,11 @@ class EncryptedStore:
                 self._unwrap_entry(entry, scope, blob)
                 return
 
+    def keyed_scopes(self) -> set[str]:
+        """The scopes that have a data key (one listing of the keyring, no object read): a scope :meth:`shred`
+        destroyed is not among them."""
+        return set(self._ring.list(keys.KEYRING))
+
     def shred(self, scope: str) -> int:
         """Destroy every data key of ``scope``: its objects, wherever copies of them are, become unreadable now.
 

@@ -57,6 +57,17 @@ def shredded(store: BlobStore, key: str) -> bool:
     return False
 
 
+def keyed_scopes(store: BlobStore) -> set[str] | None:
+    """The scopes with a data key when ``store`` encrypts (one listing, no object read), else ``None``: a material
+    of an encrypted store whose scope is not among them was shredded."""
+    return store.keyed_scopes() if isinstance(store, EncryptedStore) else None
+
+
+#: How old a material must be before the sweep takes it for a leftover (no live activity lists it): an upload in
+#: flight writes its listing marker last, within seconds.
+LEFTOVER_AGE = timedelta(hours=1)
+
+
 def shred(store: BlobStore, scope: str) -> None:
     """Destroy ``scope``'s data key when ``store`` is encrypted (before its objects are deleted): whatever copy of
     them survives the delete (a backup, an object version, a crash half-way) is unreadable from now on."""
@@ -385,14 +396,17 @@ class OrphanRule:
                 continue
             if not store.exists(keys.material_doc(mid)):
                 removed += store.delete_prefix(keys.material_folder(mid))
+        materials = set(store.list(keys.MATERIALS))
+        keyed = keyed_scopes(store)
         for name in store.list(keys.ACTIVITIES):
             if not ids.is_id(name, ids.ACTIVITY):
                 continue  # an activity's document (.json), not its folder
             for mid in store.list(keys.activity_members(name)):
                 if not ids.is_id(mid, ids.MATERIAL):
                     continue
-                doc = keys.material_doc(mid)
-                if not store.exists(doc) or shredded(store, doc):
+                # A marker is written after its material's document and deleted before it: one whose material
+                # folder is gone, or whose data key was destroyed, is a leftover.
+                if mid not in materials or (keyed is not None and mid not in keyed):
                     removed += int(store.delete(keys.material_marker(name, mid)))
         return removed
 
@@ -416,22 +430,29 @@ class MaterialRule:
         store = self._site.store
         keep_for = self._site.retention.materials
         cutoff = None if keep_for is None else now - keep_for
-        activities: dict[str, bool] = {}
+        listed = self._listed(store)  # listings only: a sweep reads no material document it keeps
+        keyed = keyed_scopes(store)
         removed = 0
         for mid in store.list(keys.MATERIALS):
             if not ids.is_id(mid, ids.MATERIAL):
                 continue
-            expired = cutoff is not None and ids.id_time(mid) + timedelta(milliseconds=1) <= cutoff
-            with contextlib.suppress(MaterialIdNotFoundError):
-                if not expired and not shredded(store, keys.material_doc(mid)):
-                    activity_id = load_material(store, mid).activity_id
-                    if activity_id not in activities:
-                        activities[activity_id] = store.exists(keys.activity_doc(activity_id))
-                    if activities[activity_id]:
-                        continue
-                self.erase(mid, {})
-                removed += 1
+            made = ids.id_time(mid)
+            expired = cutoff is not None and made + timedelta(milliseconds=1) <= cutoff
+            stray = mid not in listed and made + LEFTOVER_AGE <= now
+            if expired or stray or (keyed is not None and mid not in keyed):
+                with contextlib.suppress(MaterialIdNotFoundError):
+                    self.erase(mid, {})
+                    removed += 1
         return removed
+
+    @staticmethod
+    def _listed(store: BlobStore) -> set[str]:
+        """The materials the listing of a live activity names."""
+        out: set[str] = set()
+        for name in store.list(keys.ACTIVITIES):
+            if ids.is_id(name, ids.ACTIVITY) and store.exists(keys.activity_doc(name)):
+                out.update(store.list(keys.activity_members(name)))
+        return out
 
     def erase(self, material_id: str, counts: dict[str, int], *, results_done: bool = False) -> None:
         """Delete the material and everything derived from it, adding what went to ``counts`` (the categories of
