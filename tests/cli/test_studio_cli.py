@@ -117,7 +117,7 @@ def test_sweep_every_keeps_sweeping_until_interrupted(tmp_path: Path) -> None:
                              "1s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     lines = [proc.stdout.readline(), proc.stdout.readline()]  # two rounds, a second apart
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGTERM)  # as a service manager stops it (Ctrl-C's SIGINT ends it the same way)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert all(line.startswith("swept: results 0") for line in lines), lines

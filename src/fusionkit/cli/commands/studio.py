@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -126,7 +127,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         counts = studio.sweep()
         emit(args, counts, ["swept: " + ", ".join(f"{k} {v}" for k, v in counts.items())])
         return EXIT_OK
-    try:  # Ctrl-C is how a periodic sweep ends; a round it stops half-way is finished by the next sweep
+    # Ctrl-C, or SIGTERM from a service manager, is how a periodic sweep ends (a round stopped half-way is finished
+    # by the next sweep). Both are set here: a process started in the background inherits SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
         while True:
             counts = studio.sweep()
             emit(args, counts, ["swept: " + ", ".join(f"{k} {v}" for k, v in counts.items())])
@@ -148,6 +153,10 @@ def cmd_encrypt(args: argparse.Namespace) -> int:
     done = encrypt_studio(args.studio, provider, storage_options=options or None)
     emit(args, {"encrypted": done}, [f"encrypted {done} objects; the studio is encrypted at rest"])
     return EXIT_OK
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
