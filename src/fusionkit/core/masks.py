@@ -74,7 +74,8 @@ def erode_mask(mask: MaskArray, radius: int, out: MaskArray | None = None) -> Ma
     mask
         (H, W) uint8 mask.
     radius
-        Chebyshev radius in pixels, 0 or more (0 copies the mask).
+        Chebyshev radius in pixels, 0-65536 (0 copies the mask). A radius past the mask's longer side acts as
+        that side less one (the window already covers the whole mask), so the work stays bounded by the mask.
     out
         Optional (H, W) uint8 output; may be ``mask`` itself.
     """
