@@ -4,7 +4,9 @@ search runs, and the competing delete happens inside it (no sleeps). Real C core
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +131,33 @@ def test_the_submit_log_names_the_video_fused_into(tmp_path, clock, studio_clip)
     (submit,) = studio.logs.query(since, until, interface="SubmitVideoFaceFusionJob")
     assert submit.video_url == studio.store.url(keys.material_source(material.id, "mp4"))
     assert job.id not in (submit.video_url or "")  # not the job's own document
+
+
+def test_what_killed_processes_leave_is_removed_after_an_hour(tmp_path, clock) -> None:
+    import tempfile
+    import time
+
+    from fusionkit.studio.workers import SCRATCH_PREFIX
+
+    studio = fusionkit.open(str(tmp_path / "s"), clock=clock, video_workers=0, sweep_every=None)
+    activity = studio.activities.create("crashes")
+    root = tmp_path / "s"
+    old = time.time() - 2 * 3600
+    stale_tmp = root / "activities" / f".{activity.id}.json.0123456789ab.tmp"  # a write killed mid-way
+    stale_tmp.write_bytes(b"half a docu")
+    os.utime(stale_tmp, (old, old))
+    fresh_tmp = root / "activities" / ".x.json.0123456789ac.tmp"  # a write in progress now
+    fresh_tmp.write_bytes(b"being written")
+    stale_job = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)  # a killed job's scratch: a template copy
+    (Path(stale_job) / "template.mp4").write_bytes(b"an end user's face")
+    for p in (Path(stale_job) / "template.mp4", Path(stale_job)):
+        os.utime(p, (old, old))
+    fresh_job = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)  # another process's job, running now
+    try:
+        assert studio.sweep()["leftovers"] == 2
+        assert not stale_tmp.exists() and not Path(stale_job).exists()
+        assert fresh_tmp.exists() and Path(fresh_job).exists()
+        assert studio.activities.get(activity.id).name == "crashes"
+    finally:
+        fresh_tmp.unlink()
+        os.rmdir(fresh_job)

@@ -18,9 +18,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 import shutil
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -29,7 +31,8 @@ import attrs
 
 from fusionkit.errors import ParameterValueError, StorageError
 
-__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store"]
+__all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store",
+           "remove_stale_temporaries"]
 
 
 _WHY = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
@@ -41,6 +44,18 @@ def _failed(exc: OSError, what: str) -> StorageError:
     """A typed error for a local-disk failure, saying why in words: nothing half-written is left."""
     return StorageError(f"could not {what}: {_WHY.get(exc.errno or 0, exc.strerror or str(exc))}; nothing "
                         "half-written was left")
+
+
+#: What an interrupted atomic write leaves beside its target (LocalStore.write's temporary name).
+_TEMPORARY = re.compile(r"\..+\.[0-9a-f]{12}\.tmp")
+
+
+def remove_stale_temporaries(store: Any, older_than_s: float = 3600.0) -> int:
+    """:meth:`LocalStore.remove_temporaries` of the local store under ``store``'s wrappers (their ``inner``);
+    0 for other stores, whose writes are one put that lands whole or not at all."""
+    while not isinstance(store, LocalStore) and hasattr(store, "inner"):
+        store = store.inner
+    return store.remove_temporaries(older_than_s) if isinstance(store, LocalStore) else 0
 
 
 class KeyNotFound(KeyError):
@@ -256,6 +271,21 @@ class LocalStore:
 
     def url(self, key: str) -> str:
         return self._path(key).as_uri()
+
+    def remove_temporaries(self, older_than_s: float = 3600.0) -> int:
+        """Remove the temporary files of writes a killed process left (``.{name}.{12 hex}.tmp``) that nothing has
+        touched for ``older_than_s`` seconds; a write in progress is seconds old. Returns how many went."""
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                if _TEMPORARY.fullmatch(name):
+                    path = os.path.join(folder, name)
+                    with contextlib.suppress(OSError):
+                        if os.stat(path).st_mtime <= cutoff:
+                            os.unlink(path)
+                            removed += 1
+        return removed
 
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:

@@ -28,7 +28,7 @@ from fusionkit.errors import (
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.video import DEFAULT_VIDEO_LIMITS, VideoLimits
 from fusionkit.storage import keys
-from fusionkit.storage.backends import BlobStore, open_store
+from fusionkit.storage.backends import BlobStore, open_store, remove_stale_temporaries
 from fusionkit.storage.crypto import KeyProvider
 from fusionkit.storage.outside import OutputPolicy
 from fusionkit.studio.activities import Activities
@@ -61,7 +61,7 @@ from fusionkit.studio.sweeper import DEFAULT_SWEEP_EVERY, Sweeper
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.tenants import Tenants
 from fusionkit.studio.videos import Videos
-from fusionkit.studio.workers import Workers
+from fusionkit.studio.workers import Workers, remove_stale_scratch
 
 if TYPE_CHECKING:
     from fusionkit.fusion.api import FusionResult
@@ -111,6 +111,7 @@ class Studio:
     subjects: EndUsers = attrs.field(init=False)
     _hasher: SubjectHasher = attrs.field(init=False)
     _guard: CapacityGuard = attrs.field(init=False)
+    _workers: Workers = attrs.field(init=False)
     _calls: Calls = attrs.field(init=False)
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
@@ -125,7 +126,7 @@ class Studio:
         self._calls = Calls(self.now, lambda record: self.logs.write(record),
                             lambda context: self._tenants.scope(Tenants.of(context)), self._hasher.of)
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
-        workers = Workers(self.video_workers, threading.RLock())
+        workers = self._workers = Workers(self.video_workers, threading.RLock())
         self._rules = RetentionRules(self, workers, self._templates, audit)
         self.activities = Activities(self, self._calls, self._rules)
         self._guard = CapacityGuard(self)
@@ -341,6 +342,9 @@ class Studio:
             for name, n in counts.items():
                 total[name] = total.get(name, 0) + n
         total[self._rules.audit.name] = self._rules.audit.sweep(now)
+        # What killed processes left outside the documents: temporary files of writes, and video jobs' scratch
+        # folders (copies of templates and partial outputs: end users' faces), untouched for an hour.
+        total["leftovers"] = remove_stale_temporaries(self._root) + remove_stale_scratch(self._workers.scratch_in_use())
         return total
 
     def audit(self, since: datetime, until: datetime, *, kind: str | None = None,

@@ -9,8 +9,6 @@ import hashlib
 import io
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -59,7 +57,7 @@ from fusionkit.studio.context import RequestContext
 from fusionkit.studio.logs import LOGGER_NAME
 from fusionkit.studio.preprocess import Preprocessing
 from fusionkit.studio.retention import RetentionRules
-from fusionkit.studio.workers import Workers
+from fusionkit.studio.workers import Workers, remove_stale_scratch
 
 if TYPE_CHECKING:
     from fusionkit.fusion.api import Merge
@@ -324,6 +322,7 @@ class Videos:
                 self._recover_tenant()
 
     def _recover_tenant(self) -> None:
+        remove_stale_scratch(self._workers.scratch_in_use())  # a killed process's template copies and outputs
         s = self._studio
         self.preprocessing.recover()
         for job_id in sorted(job_ids(s.store)):
@@ -369,19 +368,17 @@ class Videos:
             job = attrs.evolve(job, status=JobStatus.PROCESSING, attempts=job.attempts + 1, progress=0.0,
                                updated=s.now())
             self._save(job)
-        tmp = tempfile.mkdtemp(prefix="fusionkit-job-")
         failure: tuple[str, str] | None = None
-        try:
-            self._fuse(job, tmp)
-        except Cancelled:
-            pass
-        except FusionKitError as exc:
-            failure = (exc.code, str(exc))
-        except Exception as exc:
-            failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         # BaseException (the process going down) leaves the job processing: it is retried on the next open.
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        with self._workers.scratch() as tmp:
+            try:
+                self._fuse(job, tmp)
+            except Cancelled:
+                pass
+            except FusionKitError as exc:
+                failure = (exc.code, str(exc))
+            except Exception as exc:
+                failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
         # The user images go before the job's final document is written: a finished job holds none.
         with contextlib.suppress(Exception):
             s.store.delete_prefix(keys.job_folder(job_id))

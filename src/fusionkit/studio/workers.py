@@ -8,11 +8,19 @@ what never started (it stays queued in storage, for the next studio opened). The
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shutil
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
-__all__ = ["Workers"]
+__all__ = ["SCRATCH_PREFIX", "Workers", "remove_stale_scratch"]
+
+#: The name every task's scratch folder starts with, in the system's temporary folder.
+SCRATCH_PREFIX = "fusionkit-job-"
 
 
 class Workers:
@@ -33,6 +41,7 @@ class Workers:
         self._pool: ThreadPoolExecutor | None = None
         self._tasks: dict[str, Future[None]] = {}
         self._cancelled: set[str] = set()
+        self._scratch: set[str] = set()
 
     def submit(self, key: str, work: Callable[[], None]) -> bool:
         """Queue ``work`` under ``key`` unless it is queued or running here already (or no thread runs here);
@@ -52,6 +61,26 @@ class Workers:
         with self.lock:
             self._tasks.pop(key, None)
             self._cancelled.discard(key)
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A private temporary folder for a task's files (copies of a template video, a fused video being
+        written: end users' faces), removed when the block ends; while it runs, :func:`remove_stale_scratch` leaves
+        it alone. One left by a process that died is removed by the next sweep or open after an hour."""
+        folder = tempfile.mkdtemp(prefix=SCRATCH_PREFIX)
+        with self.lock:
+            self._scratch.add(folder)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+            with self.lock:
+                self._scratch.discard(folder)
+
+    def scratch_in_use(self) -> set[str]:
+        """The scratch folders of the tasks running here."""
+        with self.lock:
+            return set(self._scratch)
 
     def cancel(self, key: str) -> None:
         """Tell the task ``key``, when it is queued or running here, that it is cancelled (it stops at its next
@@ -93,3 +122,29 @@ class Workers:
                 del self._tasks[key]
                 self._cancelled.discard(key)
         return dropped
+
+
+def remove_stale_scratch(in_use: set[str], older_than_s: float = 3600.0) -> int:
+    """Remove the scratch folders (``fusionkit-job-*`` in the temporary folder) that no task here uses and nothing
+    has touched for ``older_than_s`` seconds: what a killed process left (its template copy and partial output
+    hold end users' faces). Returns how many went."""
+    root = tempfile.gettempdir()
+    removed = 0
+    now = time.time()
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        path = os.path.join(root, name)
+        if not name.startswith(SCRATCH_PREFIX) or path in in_use or not os.path.isdir(path):
+            continue
+        try:
+            touched = max([os.stat(path).st_mtime] + [os.stat(os.path.join(path, f)).st_mtime
+                                                      for f in os.listdir(path)])
+        except OSError:
+            continue
+        if touched + older_than_s <= now:
+            shutil.rmtree(path, ignore_errors=True)
+            removed += 1
+    return removed
