@@ -131,3 +131,10 @@ def test_a_url_that_is_not_a_string_or_path_is_an_error(url) -> None:
 def test_other_urls_go_through_fsspec(tmp_path) -> None:
     store = open_store(f"simplecache::file://{tmp_path}/cached")
     assert isinstance(store, FsspecStore)
+
+
+@pytest.mark.parametrize("url, why", [("file://", "names no folder"), ("/etc/passwd", "is a file"),
+                                      ("file:///etc/passwd", "is a file")])
+def test_a_local_url_that_is_no_folder_is_refused(url: str, why: str) -> None:
+    with pytest.raises(ParameterValueError, match=why):
+        open_store(url)

@@ -462,6 +462,11 @@ def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | No
         kind = "memory" if url.startswith("memory://") else "local"
         raise ParameterValueError(f"storage_options {sorted(options)} are not used by {kind} stores; remove them")
     if path is not None:
+        if not path:
+            raise ParameterValueError(f"the studio URL {url!r} names no folder: give file:///path/to/studio")
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ParameterValueError(f"the studio URL {url!r} is a file, not a folder: give a folder (it is made "
+                                      "if missing)")
         return LocalStore(path)
     import fsspec
 
