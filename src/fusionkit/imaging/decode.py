@@ -19,9 +19,7 @@ the decoded RGB image.
 
 from __future__ import annotations
 
-import io
 import os
-import stat
 import struct
 import zlib
 from typing import Any, Literal, Union
@@ -39,6 +37,8 @@ from fusionkit.errors import (
     ParameterValueError,
     UnsupportedImageFormatError,
 )
+from fusionkit.imaging.files import read_image_file
+from fusionkit.imaging.orientation import exif_orientation, orient
 from fusionkit.imaging.sniff import PngChunks, jpeg_scan_count, png_chunks
 
 __all__ = [
@@ -403,66 +403,6 @@ def _png16_in_strips(data: bytes, info: ImageInfo, chunks: PngChunks) -> NDArray
     return out
 
 
-def _tiff_orientation(tiff: bytes) -> int:
-    """The Orientation tag (0x0112) of an EXIF/TIFF block's first IFD, 1 when absent or unreadable."""
-    if tiff.startswith(b"Exif\x00\x00"):
-        tiff = tiff[6:]
-    if len(tiff) < 8 or tiff[:2] not in (b"II", b"MM"):
-        return 1
-    order = "<" if tiff[:2] == b"II" else ">"
-    (ifd,) = struct.unpack(order + "I", tiff[4:8])
-    if ifd + 2 > len(tiff):
-        return 1
-    (count,) = struct.unpack(order + "H", tiff[ifd : ifd + 2])
-    for i in range(min(count, 512)):
-        entry = tiff[ifd + 2 + 12 * i : ifd + 14 + 12 * i]
-        if len(entry) < 12:
-            break
-        tag, kind, _, value = struct.unpack(order + "HHI4s", entry)
-        if tag == 0x0112 and kind == 3:  # SHORT
-            (orientation,) = struct.unpack(order + "H", value[:2])
-            return orientation if 1 <= orientation <= 8 else 1
-    return 1
-
-
-def _exif_orientation(data: bytes, fmt: str) -> int:
-    """EXIF orientation of a PNG (``eXIf`` chunk) or WebP (``EXIF`` chunk); 1 when there is none."""
-    if fmt == "png":
-        pos = 8
-        while pos + 8 <= len(data):
-            (length,) = struct.unpack(">I", data[pos : pos + 4])
-            kind = data[pos + 4 : pos + 8]
-            if kind == b"eXIf":
-                return _tiff_orientation(data[pos + 8 : pos + 8 + length])
-            if kind in (b"IDAT", b"IEND"):
-                break  # eXIf must come before the image data
-            pos += 12 + length
-    elif fmt == "webp":
-        pos = 12
-        while pos + 8 <= len(data):
-            kind = data[pos : pos + 4]
-            (length,) = struct.unpack("<I", data[pos + 4 : pos + 8])
-            if kind == b"EXIF":
-                return _tiff_orientation(data[pos + 8 : pos + 8 + length])
-            pos += 8 + length + (length & 1)
-    return 1
-
-
-def _orient(rgb: NDArray[np.uint8], orientation: int) -> NDArray[np.uint8]:
-    """Apply an EXIF orientation (1-8) so that the array is upright."""
-    ops = {
-        2: lambda a: a[:, ::-1],
-        3: lambda a: a[::-1, ::-1],
-        4: lambda a: a[::-1],
-        5: lambda a: a.transpose(1, 0, 2),
-        6: lambda a: np.rot90(a, -1),
-        7: lambda a: np.rot90(a, 2).transpose(1, 0, 2),
-        8: lambda a: np.rot90(a, 1),
-    }
-    op = ops.get(orientation)
-    return rgb if op is None else np.ascontiguousarray(op(rgb))
-
-
 # An interlaced PNG cannot be decoded in strips; with 16-bit samples and transparency it is decoded whole (8 bytes
 # a pixel, twice over inside OpenCV), so it is held to fewer pixels to keep the peak memory bounded.
 _MAX_PIXELS_WHOLE_PNG16 = 12_000_000
@@ -525,9 +465,9 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
             )
         else:
             rgb = _decode_whole_transparent(raw, info, colour, chunks)
-        rgb = _orient(rgb, _exif_orientation(raw, info.format))
+        rgb = orient(rgb, exif_orientation(raw, info.format))
     elif transparent:
-        rgb = _orient(_decode_whole_transparent(raw, info, colour, chunks), _exif_orientation(raw, info.format))
+        rgb = orient(_decode_whole_transparent(raw, info, colour, chunks), exif_orientation(raw, info.format))
     else:
         buf = np.frombuffer(raw, dtype=np.uint8)
         flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
@@ -548,69 +488,6 @@ def _decode_whole_transparent(raw: bytes, info: ImageInfo, colour: int, chunks: 
     if decoded is None:
         raise _truncated(info.format.upper())
     return _to_rgb8(decoded, _transparent_gray(info, colour, chunks))
-
-
-_FILE_KINDS = {
-    stat.S_IFDIR: "a directory",
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
-
-
-def _not_a_file(path: str, mode: int) -> ImageDecodeFailedError | None:
-    if stat.S_ISREG(mode):
-        return None
-    kind = _FILE_KINDS.get(stat.S_IFMT(mode), "not a regular file")
-    return ImageDecodeFailedError(
-        f"{path!r} is {kind}, not an image file; give the path of a JPEG, PNG or WebP file, or pass the image's bytes"
-    )
-
-
-def _read_image_file(source: str | os.PathLike[str], limits: ImageLimits) -> bytes:
-    """Read an image file whole, refusing anything but a regular file and reading at most ``max_bytes + 1`` bytes."""
-    path = os.fsdecode(os.fspath(source))
-    if "\x00" in path:
-        raise ParameterValueError(
-            f"the image path {path!r} contains a NUL character; give the path of a JPEG, PNG or WebP file"
-        )
-    try:
-        # Stat first: opening a FIFO would wait for a writer, and a device can be endless.
-        refused = _not_a_file(path, os.stat(path).st_mode)
-        if refused is not None:
-            raise refused
-        # O_NONBLOCK: should the path become a FIFO after the stat, the open still returns (and fstat refuses it).
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ImageDecodeFailedError(
-            f"cannot read the image file {path!r}: {exc.strerror}; give the path of a readable JPEG, PNG or WebP file"
-        ) from exc
-    with io.FileIO(fd, "r", closefd=True) as fh:
-        info = os.fstat(fd)
-        refused = _not_a_file(path, info.st_mode)
-        if refused is not None:
-            raise refused
-        if info.st_size > limits.max_bytes:
-            raise ImageSizeExceedError(
-                f"the image file {path!r} has {info.st_size} bytes; the maximum is {limits.max_bytes}"
-            )
-        # Read what the stat promised plus one byte, then on in 1 MiB steps (files in /proc say 0 bytes), never
-        # more than max_bytes + 1 in all: a file that grew past the cap is refused without reading the rest.
-        cap = limits.max_bytes + 1
-        parts: list[bytes] = []
-        got, step = 0, min(cap, info.st_size + 1)
-        while got < cap:
-            more = fh.read(min(cap - got, step))
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
-            step = 1 << 20
-        data = parts[0] if len(parts) == 1 else b"".join(parts)
-    if len(data) > limits.max_bytes:
-        raise ImageSizeExceedError(f"the image file {path!r} has more than {limits.max_bytes} bytes (the maximum)")
-    return data
 
 
 def load_image(
@@ -654,5 +531,5 @@ def load_image(
     if isinstance(source, (bytes, bytearray, memoryview)):
         return decode_image(source, limits=limits)
     if isinstance(source, (str, os.PathLike)):
-        return decode_image(_read_image_file(source, limits), limits=limits)
+        return decode_image(read_image_file(source, limits.max_bytes), limits=limits)
     raise ParameterValueError(f"expected an RGB uint8 array, bytes or a path, got {type(source).__name__}")
