@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint docs test-sanitize test-scalar bench quality clean
+.PHONY: demo test lint docs test-sanitize test-scalar bench quality chaos clean
 
 # The demo: install the package into .venv, fuse the bundled sample faces, write the results to fusionkit-demo/.
 demo: $(VENV)/.installed
@@ -64,6 +64,14 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_fuse.py
 	$(PY) benchmarks/bench_studio.py
 	$(PY) benchmarks/bench_video.py
+
+# Fault injection at length: every storage call of each studio operation failed with every kind of failure
+# (FUSIONKIT_FAULTS=full), and FUSIONKIT_KILL_ITERATIONS (default 150) studios killed with SIGKILL at random points
+# (FUSIONKIT_KILL_SEED picks them; a failure names its seed for tools/kill_loop.py --seed S --only I).
+FUSIONKIT_KILL_ITERATIONS ?= 150
+chaos: $(VENV)/.installed-test
+	FUSIONKIT_FAULTS=full FUSIONKIT_KILL_ITERATIONS=$(FUSIONKIT_KILL_ITERATIONS) \
+	$(PY) -m pytest -q -p no:cacheprovider -rxX tests/faults
 
 # Fusion quality against the OpenCV baseline, judged by dlib's face recognition network (the eval extra).
 quality: $(VENV)/.installed-test
