@@ -169,7 +169,7 @@ class FaultyStore:
         try:
             return os.path.relpath(os.fspath(path), self._local.root)
         except ValueError:
-            return os.fspath(path)
+            return str(os.fspath(path))
 
     @contextlib.contextmanager
     def _watching(self, *, half: bool) -> Iterator[None]:
@@ -192,7 +192,7 @@ class FaultyStore:
                 return real_write(fd, memoryview(data)[: len(data) // 2])
             raise self.error()
 
-        os.replace = replace  # type: ignore[assignment]
+        os.replace = replace
         if half:
             os.write = write
         try:

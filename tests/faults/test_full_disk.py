@@ -124,7 +124,7 @@ def test_a_real_full_disk_fails_writes_with_a_typed_error_and_leaves_nothing(
     studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, encryption=encryption)
     before = _files(folder)
     filler = _fill(small_disk, leave=16384)  # room for the request log's lines, not for a picture
-    calls = {
+    calls: dict[str, Callable[[], object]] = {
         "upload": lambda: studio.materials.upload(a.id, sample_bytes("obama3.jpg")),
         "fuse": lambda: studio.fuse(a.id, m.id, photo("biden.jpg"), response="url"),
         "submit": lambda: studio.videos.submit(a.id, v.id, photo("two_people.jpg")),
