@@ -448,12 +448,17 @@ def open_video(source: VideoSource, *, limits: VideoLimits = DEFAULT_VIDEO_LIMIT
 
         def demuxer() -> Any:
             try:
+                # Metadata that is not UTF-8 is read with replacement characters, not refused: it is never used.
                 container = av.open(_Window(fh, start, size), "r", format="mp4",
-                                    options={**DEMUXER_OPTIONS, **decoder_options})
+                                    options={**DEMUXER_OPTIONS, **decoder_options}, metadata_errors="replace")
             except av.FFmpegError as exc:
                 raise VideoDecodeFailedError(f"the MP4 container cannot be read ({exc.strerror or exc}): the file "
                                              "is truncated or corrupt; upload the complete file") from None
             for stream in container.streams.video:
+                if stream.codec_context is None:  # a stream whose codec FFmpeg does not know (a corrupt header)
+                    container.close()
+                    raise VideoFormatNotSupportError("the video stream's codec is unknown or its header is corrupt: "
+                                                     "upload an H.264 or H.265 MP4")
                 stream.codec_context.options = dict(decoder_options)
             return container
 
