@@ -42,17 +42,7 @@ if str(ROOT) not in sys.path:
 
 #: Bugs of src/ this loop found and reported, not fixed yet: (name, a regex every problem of an iteration matches).
 #: An iteration whose problems all match one is counted apart, not as a failure. Remove an entry once fixed.
-KNOWN = (
-    # Videos._store_job writes the user images and options, then the job document: killed in between, the
-    # folder jobs/{job_id}/ (the end user's photo) stays for good: job_ids() lists documents only, so no rule
-    # (JobInputRule, the sweep) ever looks at it.
-    ("job-inputs-without-their-document", r"leftover: jobs/jb_\w+/: a job's inputs without its document"),
-    # Videos._deliver stores the video, deletes the job's user images, then writes the completed document: killed
-    # in between, the restart retries the job, which fails ("user images gone"), and the stored video stays
-    # beside a failed job (removed only if the job fails on the day the video was stored).
-    ("delivered-video-then-killed", r"(leftover: results/video/\S+\.mp4: a video without its completed job|unmet: "
-     r"job jb_\w+ ended failed \(FailedOperation\.StorageError: .* user images of job jb_\w+ are gone)"),
-)
+KNOWN: tuple[tuple[str, str], ...] = ()  # every bug this loop found is fixed; a new one goes here
 
 #: The script's steps, in order (what the child prints as it finishes each).
 STEPS = ("open", "activity", "upload", "fuse", "video", "submit", "job", "other", "delete_activity",

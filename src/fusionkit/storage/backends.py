@@ -215,9 +215,12 @@ class LocalStore:
                 end = os.fstat(fd).st_size
                 try:
                     self._write_all(fd, data)
-                except OSError:  # a line half written would be a torn line: cut back to where it began
+                except BaseException:  # a line half written would be a torn line: cut back to where it began
                     with contextlib.suppress(OSError):
-                        os.ftruncate(fd, end)
+                        if end == 0:
+                            os.unlink(path)  # a file this append created holds nothing: it goes (an empty one
+                        else:  # is not a log an encrypted store can read)
+                            os.ftruncate(fd, end)
                     raise
         except OSError as exc:
             raise _failed(exc, f"append to {key}") from None

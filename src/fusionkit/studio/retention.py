@@ -141,9 +141,11 @@ class ImageResultRule:
     def _delete(self, folder: str, name: str) -> None:
         store = self._site.store
         stem = name[: -len(".json")]
-        store.delete(f"{folder}/{name}")  # the document first: the result stops being readable at once
+        # The image first, the record last: a delete stopped in between leaves the record, which a retry or the
+        # sweep finds again (a record whose image is gone already reads as not found).
         for ext in ("jpg", "png"):
             store.delete(f"{folder}/{stem}.{ext}")
+        store.delete(f"{folder}/{name}")
 
     def _drop_if_empty(self, folder: str) -> None:
         if not self._site.store.list(folder):
@@ -178,13 +180,21 @@ class ImageResultRule:
         return removed
 
     def _sweep_orphans(self) -> int:
+        """Results whose material is gone, and records whose image is gone (a delete stopped between the two:
+        the image goes first; a result being stored writes its image first)."""
         store = self._site.store
         gone = set()
+        removed = 0
         for _, folder in self._folders():
-            for mid in {name.split(".", 1)[0] for name in store.list(folder) if result_id_of(name) is not None}:
+            names = set(store.list(folder))
+            for name in names:
+                stem = name[: -len(".json")]
+                if result_id_of(name) is not None and f"{stem}.jpg" not in names and f"{stem}.png" not in names:
+                    removed += int(store.delete(f"{folder}/{name}"))
+            for mid in {name.split(".", 1)[0] for name in names if result_id_of(name) is not None}:
                 if ids.is_id(mid, ids.MATERIAL) and not store.exists(keys.material_doc(mid)):
                     gone.add(mid)
-        return self.erase(Subjects(material_ids=frozenset(gone))) if gone else 0
+        return removed + (self.erase(Subjects(material_ids=frozenset(gone))) if gone else 0)
 
     def erase(self, subjects: Subjects) -> int:
         """Remove every result of the named materials, with the named ids, or made by the named requests."""
@@ -236,14 +246,35 @@ class VideoResultRule:
             except FusionKitError:
                 continue
             if self.expired(job, now):
+                # Its key first (nothing of it reads from then on), its video, its document last: a sweep stopped
+                # part-way finds the document again, or the leftovers below.
                 shred(store, job_id)
-                store.delete(keys.job_doc(job_id))  # the document first: the job stops being readable at once
                 store.delete(keys.video_result(job.updated.date(), job_id))
+                store.delete(keys.job_doc(job_id))
                 removed += 1
+        return removed + self._leftovers(store, now)
+
+    @staticmethod
+    def _leftovers(store: BlobStore, now: datetime) -> int:
+        """Documents whose key a stopped sweep destroyed, and videos left without their job (a sweep or a
+        delivery stopped part-way); empty day folders go too."""
+        removed = 0
+        keyed = keyed_scopes(store)
+        if keyed is not None:
+            for job_id in job_ids(store):
+                if job_id not in keyed and ids.id_time(job_id) + LEFTOVER_AGE <= now:
+                    removed += int(store.delete(keys.job_doc(job_id)))
         for name in store.list(keys.RESULTS_VIDEO):
             day = day_of(name)
-            if day is not None and not store.list(keys.video_result_folder(day)):
-                store.delete_prefix(keys.video_result_folder(day))
+            if day is None:
+                continue
+            folder = keys.video_result_folder(day)
+            for video in store.list(folder):
+                job_id = video.removesuffix(".mp4")
+                if ids.is_id(job_id, ids.JOB) and not store.exists(keys.job_doc(job_id)):
+                    removed += int(store.delete(keys.video_result(day, job_id)))
+            if not store.list(folder):
+                store.delete_prefix(folder)
         return removed
 
     def erase(self, subjects: Subjects) -> int:
@@ -286,15 +317,25 @@ class JobInputRule:
         store = self._site.store
         keep_for = self._site.retention.video_results
         removed = 0
-        for job_id in job_ids(store):
-            if ids.id_time(job_id) + keep_for > now:
-                continue
+        documented = set(job_ids(store))
+        for name in store.list(keys.JOBS):  # inputs whose job document was never written (a submit killed)
+            if ids.is_id(name, ids.JOB) and name not in documented and ids.id_time(name) + LEFTOVER_AGE <= now:
+                removed += int(store.delete_prefix(keys.job_folder(name)) > 0)
+        for job_id in documented:
+            young = ids.id_time(job_id) + keep_for > now
+            if young and not store.list(keys.job_folder(job_id)):
+                continue  # nothing held, nothing expired
             with self._workers.lock:
                 try:
                     job = load_job(store, job_id)
                 except FusionKitError:
                     continue
-                if job.done or job.updated + keep_for > now:
+                if job.done:  # an ended job holds no photos: a delivery stopped before removing them
+                    if store.list(keys.job_folder(job_id)):
+                        store.delete_prefix(keys.job_folder(job_id))
+                        removed += 1
+                    continue
+                if young or job.updated + keep_for > now:
                     continue
                 self._workers.cancel(job_id)
                 store.delete_prefix(keys.job_folder(job_id))  # the photos first: they are what must not stay

@@ -379,7 +379,8 @@ class Videos:
                 failure = (exc.code, str(exc))
             except Exception as exc:
                 failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
-        # The user images go before the job's final document is written: a finished job holds none.
+        # A failed or cancelled job's user images go before its final document is written (a completed one's went
+        # right after its document, in _deliver); whatever a crash leaves, the sweep removes.
         with contextlib.suppress(Exception):
             s.store.delete_prefix(keys.job_folder(job_id))
         if failure is not None:
@@ -483,8 +484,11 @@ class Videos:
             finally:
                 if staged is not None:  # not renamed: the temporary file goes, the user's file stays as it was
                     staged.discard()
-            s.store.delete_prefix(keys.job_folder(job.id))
+            # The completed document first, then the user images: killed in between, the job is complete (its
+            # result kept) and the sweep removes the photos an ended job still holds; the other order lost the
+            # result (a retry found its photos gone).
             self._save(attrs.evolve(
                 current, status=JobStatus.COMPLETED, progress=1.0, url=url, md5=md5, width=result.width,
                 height=result.height, fps=result.fps, duration_s=result.duration_s, frame_count=result.frame_count,
                 faces=[face.to_dict() for face in result.faces], updated=now, expires=expires))
+            s.store.delete_prefix(keys.job_folder(job.id))
