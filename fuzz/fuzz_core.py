@@ -396,8 +396,9 @@ def op_relight(fdp: Provider) -> None:
     gh, gw = fdp.ConsumeIntInRange(0, 6), fdp.ConsumeIntInRange(0, 6)
     kind = fdp.ConsumeIntInRange(0, 5)
     if kind <= 3:
-        factors = np.array([fdp.ConsumeFloatInRange(-2.0, 2.0) if kind < 3 else fdp.ConsumeFloat()
-                            for _ in range(gh * gw * 6)], np.float32).reshape(gh, gw, 6)
+        values = [fdp.ConsumeFloatInRange(-2.0, 2.0) if kind < 3 else fdp.ConsumeFloat() for _ in range(gh * gw * 6)]
+        with np.errstate(over="ignore"):  # doubles beyond float32 become inf, as intended
+            factors = np.array(values, np.float32).reshape(gh, gw, 6)
     elif kind == 4:
         factors = np.ones((gh, gw, fdp.ConsumeIntInRange(5, 7)), fdp.PickValueInList([np.float32, np.float64]))
     else:

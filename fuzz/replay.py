@@ -24,6 +24,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="+", type=Path)
     args = parser.parse_args(argv)
     module = importlib.import_module(f"fuzz_{args.target}")
+    import fusionkit
+
+    print(f"fusionkit from {Path(fusionkit.__file__).parent}", file=sys.stderr)  # the sanitizer build or not
     start = time.monotonic()
     n = _harness.replay(module.TestOneInput, args.paths, verbose=True)
     print(f"{args.target}: {n} inputs replayed cleanly in {time.monotonic() - start:.1f} s", file=sys.stderr)
