@@ -29,7 +29,8 @@ from fusionkit.errors import FusionKitError, ParameterValueError
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
 TARGETS = ("decode", "video", "core", "domain")
 
-#: Saved inputs of findings not fixed yet (path under fuzz/regressions/) -> what is wrong.
+#: Saved inputs of findings not fixed yet (path under fuzz/regressions/) -> what is wrong. Fixed so far, now plain
+#: regressions: video/codec-context-none.mp4 and video/stream-metadata-not-utf8.mp4 (5ada0bc).
 OPEN_FINDINGS: dict[str, str] = {
     "core/number-overflow-big-int": "core.views.number: float(10**400) raises OverflowError, not "
                                     "ParameterValueError (every float parameter of fusionkit.core)",
@@ -37,12 +38,8 @@ OPEN_FINDINGS: dict[str, str] = {
                                        "bare ValueError, not ParameterValueError",
     "core/fill-polygon-huge-y-timeout": "fk_fill_polygon: an edge wholly at y >= 2**31 makes accumulate_line loop "
                                         "from INT_MIN ((int) of a huge double); 20 s on an 18x37 mask",
-    "video/codec-context-none.mp4": "imaging.video.open_video: a video stream without a decoder has "
-                                    "codec_context None; AttributeError instead of VideoFormatNotSupportError",
     "video/audio-codec-context-none.mp4": "imaging.video._info: an audio stream without a decoder has codec_context "
                                           "None; AttributeError instead of VideoFormatNotSupportError",
-    "video/stream-metadata-not-utf8.mp4": "imaging.video.open_video: PyAV decodes stream metadata as UTF-8 while "
-                                          "opening; UnicodeDecodeError instead of VideoDecodeFailedError",
     "domain/material-mesh-nan.json": "domain.materials.MaterialFace.from_dict: NaN/inf mesh points (points_f32le) "
                                      "are accepted; Face refuses non-finite box and keypoints",
     "domain/material-face-roll-nan.json": "domain.faces: Face.roll (and FaceMesh.presence) accept NaN/Infinity from "
