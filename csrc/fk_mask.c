@@ -30,8 +30,10 @@ static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
         dir = -1.0;
     }
     const double dxdy = (x1 - x0) / (y1 - y0);
-    const int ystart = (int)FK_MAX(floor(y0), 0.0);
-    const int yend = (int)FK_MIN(ceil(y1), (double)height);
+    /* Clamped in double before the conversion: an edge wholly below the image (y >= 2^31) must not overflow
+     * the int and walk two billion empty rows. */
+    const int ystart = (int)FK_CLAMP(floor(y0), 0.0, (double)height);
+    const int yend = (int)FK_CLAMP(ceil(y1), 0.0, (double)height);
     for (int y = ystart; y < yend; y++) {
         const double ya = FK_MAX((double)y, y0), yb = FK_MIN((double)(y + 1), y1);
         const double dy = yb - ya;

@@ -27,27 +27,7 @@ FUZZ_DIR = Path(__file__).resolve().parent
 #: Findings already reported: (target, exception type name, "file.py:function" of the innermost fusionkit frame).
 #: Each one has its input under fuzz/regressions/<target>/ and an xfail test in tests/test_fuzz_short.py; remove the
 #: entry when the bug is fixed.
-KNOWN_FINDINGS: frozenset[tuple[str, str, str]] = frozenset({
-    # core.views.number: float(10**400) raises OverflowError, not ParameterValueError (every float parameter).
-    ("core", "OverflowError", "views.py:number"),
-    # core.warp.validate_triangles: np.asarray of a ragged list raises a bare ValueError.
-    ("core", "ValueError", "warp.py:validate_triangles"),
-    # imaging.video._info: an audio stream FFmpeg has no decoder for has codec_context None -> AttributeError
-    # (the video stream's case, and non-UTF-8 metadata, were fixed in 5ada0bc).
-    ("video", "AttributeError", "video.py:_info"),
-    # domain.materials.MaterialFace.from_dict: mesh points (points_f32le) may be NaN or infinite.
-    ("domain", "AssertionError", "fuzz_domain.py:_finite_faces"),
-    # domain documents: untyped errors out of from_json (converters and validators that raise bare ValueError or
-    # OverflowError instead of ParameterValueError).
-    ("domain", "OverflowError", "retention.py:_period"),
-    ("domain", "ValueError", "retention.py:_period"),
-    ("domain", "ValueError", "<attrs generated methods fusionkit.domain.faces.Face>:__init__"),
-    ("domain", "ValueError", "<attrs generated methods fusionkit.domain.logs.LogRecord>:__init__"),
-    ("domain", "ValueError", "faces.py:_float32_array"),
-    ("domain", "ValueError", "jobs.py:<listcomp>"),
-    # domain: NaN/Infinity read into Face.roll or FaceMesh.presence; to_json then refuses the value it read.
-    ("domain", "ValueError", "documents.py:to_json"),
-})
+KNOWN_FINDINGS: frozenset[tuple[str, str, str]] = frozenset()  # all fixed; a new one goes here
 
 
 def _where(exc: BaseException) -> str:

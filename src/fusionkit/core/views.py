@@ -119,7 +119,7 @@ def number(value: Any, name: str, lo: float, hi: float, *, lo_open: bool = False
     """Validate a finite number within [lo, hi] (or (lo, hi] with ``lo_open``); return it as a float."""
     try:
         v = float(value)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:  # OverflowError: an int past a float's range
         raise ParameterValueError(f"{name} must be a number{unit and ' of ' + unit}, got {value!r}") from exc
     if not math.isfinite(v) or v > hi or v < lo or (lo_open and v == lo):
         bracket = "(" if lo_open else "["

@@ -16,7 +16,10 @@ __all__ = ["validate_triangles", "warp_mesh"]
 
 def validate_triangles(triangles: Any, n_points: int, name: str = "triangles") -> npt.NDArray[np.int32]:
     """Validate an M x 3 array of point indices, each in ``[0, n_points)``; return it as C-contiguous int32."""
-    tri = np.asarray(triangles)
+    try:
+        tri = np.asarray(triangles)
+    except (ValueError, TypeError, OverflowError):  # a ragged list, or values no array holds
+        raise ParameterValueError(f"{name} must be an (M, 3) array of point indices") from None
     if tri.size == 0:
         return np.zeros((0, 3), np.int32)
     if tri.ndim != 2 or tri.shape[1] != 3:

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar
 import attrs
 
 from fusionkit.domain import ids
-from fusionkit.errors import ParameterValueError, StorageError
+from fusionkit.errors import FusionKitError, ParameterValueError, StorageError
 
 _T = TypeVar("_T")
 
@@ -234,8 +234,12 @@ class JsonDocument:
         """Rebuild the value from :meth:`to_json`'s output."""
         try:
             return cls.from_dict(loads(text))  # type: ignore[attr-defined, no-any-return]
+        except FusionKitError:
+            raise
         except (KeyError, TypeError) as exc:
             raise StorageError(f"incomplete {cls.__name__} document: {exc!r}") from None
+        except (ValueError, OverflowError) as exc:  # a field no value of its kind can hold
+            raise StorageError(f"invalid {cls.__name__} document: {exc}") from None
 
 
 def json_scalar_map(value: Any) -> dict[str, Any]:

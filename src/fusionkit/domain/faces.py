@@ -59,8 +59,15 @@ def _points_array(value: Any) -> NDArray[np.float32]:
     arr = np.array(value, dtype=np.float32)
     if arr.ndim != 2 or arr.shape[1] != 3:
         raise ParameterValueError(f"mesh points must have shape (N, 3), got {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ParameterValueError("mesh points must be finite numbers (a NaN or infinity was given)")
     arr.setflags(write=False)
     return arr
+
+
+def _finite(instance: Any, attribute: attrs.Attribute[float], value: float) -> None:
+    if not math.isfinite(value):
+        raise ParameterValueError(f"{attribute.name} must be a finite number, got {value!r}")
 
 
 @attrs.frozen(kw_only=True)
@@ -84,7 +91,7 @@ class Face:
     box: NDArray[np.float32] = attrs.field(converter=_box_array, eq=_ARRAY_EQ)
     keypoints: NDArray[np.float32] = attrs.field(converter=_keypoints_array, eq=_ARRAY_EQ)
     score: float = attrs.field(converter=float, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
-    roll: float = attrs.field(converter=float)
+    roll: float = attrs.field(converter=float, validator=_finite)
 
     @property
     def width(self) -> float:
@@ -143,7 +150,7 @@ class FaceMesh:
 
     face: Face
     points: NDArray[np.float32] = attrs.field(converter=_points_array, eq=_ARRAY_EQ)
-    presence: float = attrs.field(converter=float)
+    presence: float = attrs.field(converter=float, validator=_finite)
 
     #: Mesh indices of the outer eye corners (subject's right, left), used for the eye line and scale.
     RIGHT_EYE_OUTER = 33

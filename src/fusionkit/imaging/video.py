@@ -351,10 +351,13 @@ def _info(container: Any, size: int) -> VideoInfo:
     if not container.streams.video:
         raise VideoDecodeFailedError("the file has no video stream: upload a video, not an audio file")
     v = container.streams.video[0]
+    a = container.streams.audio[0] if container.streams.audio else None
+    if v.codec_context is None or (a is not None and a.codec_context is None):
+        raise VideoFormatNotSupportError("a stream's codec is unknown or its header is corrupt: upload an H.264 or "
+                                         "H.265 MP4 with AAC audio or none")
     vcodec = v.codec_context.name
     if vcodec not in VIDEO_CODECS:
         raise VideoFormatNotSupportError(f"the video codec is {vcodec}; use H.264 or H.265 (HEVC)")
-    a = container.streams.audio[0] if container.streams.audio else None
     acodec = a.codec_context.name if a is not None else None
     if a is not None and acodec not in AUDIO_CODECS:
         raise VideoFormatNotSupportError(f"the audio codec is {acodec}; use AAC audio or none")
