@@ -27,6 +27,7 @@ from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.studio.common import Calls, day_of, job_ids, load_job, result_id_of
 from fusionkit.studio.context import RequestContext
+from fusionkit.studio.rulebook import Subjects
 
 if TYPE_CHECKING:
     from fusionkit.studio.retention import RetentionRules
@@ -110,8 +111,6 @@ class EndUsers:
     def erase(self, user_id: str, *, context: RequestContext | None = None) -> ErasureReceipt:
         """Delete everything held about the end user ``user_id`` (results, video jobs and their results, request
         log lines); the receipt is kept in the audit trail, which names no end user."""
-        from fusionkit.studio.retention import Subjects
-
         with self._calls("EraseSubjectData", context) as (_, request_id):
             subject = self._hasher.subject(_user(user_id))
             counts = self._rules.erase(Subjects(subject_ids=frozenset({subject})))
