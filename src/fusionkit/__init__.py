@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from fusionkit.domain.faces import Face, FaceMesh
     from fusionkit.domain.options import BlendMode, Expression, FuseOptions, LabelOptions, LogoParam, OutputFormat
     from fusionkit.fusion.api import FusionResult, Merge, fuse
+    from fusionkit.fusion.batch import BatchItem, FuseRequest, fuse_many
     from fusionkit.fusion.video import VideoFusionResult, fuse_video, track_video
     from fusionkit.imaging.decode import load_image
     from fusionkit.imaging.video import VideoInfo, VideoLimits, probe_video
@@ -31,11 +32,13 @@ if TYPE_CHECKING:
     from fusionkit.vision.api import analyze, detect_faces
 
 __all__ = [
+    "BatchItem",
     "BlendMode",
     "Expression",
     "Face",
     "FaceMesh",
     "FuseOptions",
+    "FuseRequest",
     "FusionKitError",
     "FusionResult",
     "LabelOptions",
@@ -51,6 +54,7 @@ __all__ = [
     "detect_faces",
     "errors",
     "fuse",
+    "fuse_many",
     "fuse_video",
     "load_image",
     "open",
@@ -70,6 +74,9 @@ _LAZY = {
     "fuse": "fusionkit.fusion.api",
     "VideoFusionResult": "fusionkit.fusion.video",
     "fuse_video": "fusionkit.fusion.video",
+    "fuse_many": "fusionkit.fusion.batch",
+    "FuseRequest": "fusionkit.fusion.batch",
+    "BatchItem": "fusionkit.fusion.batch",
     "track_video": "fusionkit.fusion.video",
     "VideoInfo": "fusionkit.imaging.video",
     "VideoLimits": "fusionkit.imaging.video",

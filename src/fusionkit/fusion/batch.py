@@ -1,0 +1,220 @@
+"""Many fusions at once: :func:`fuse_many` streams results back as they finish, on threads in this process or on a
+Dask cluster, with at most a few requests in flight, so memory stays flat however many are asked for.
+
+Each request's failure is its own (a typed error on its item), never the batch's. The work runs where the executor
+puts it: the face models and the C core are loaded in each worker on its first fusion, never pickled.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
+
+import attrs
+
+from fusionkit.domain.options import FuseOptions
+from fusionkit.errors import FusionKitError, ParameterValueError
+from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
+
+__all__ = ["BatchItem", "FuseRequest", "fuse_many"]
+
+
+@attrs.frozen
+class FuseRequest:
+    """One fusion of a batch: what :func:`fusionkit.fuse` takes.
+
+    Attributes
+    ----------
+    template
+        The template picture (array, bytes or path).
+    merges
+        A user picture, a :class:`~fusionkit.Merge` or a list of up to six.
+    options
+        This request's options (the batch's when ``None``).
+    """
+
+    template: Any
+    merges: Any
+    options: FuseOptions | None = None
+
+
+@attrs.frozen
+class BatchItem:
+    """One finished request of :func:`fuse_many`: its index in the requests, and its result or its typed error.
+
+    Attributes
+    ----------
+    index
+        The request's position in what :func:`fuse_many` was given (results come back in completion order).
+    result
+        The :class:`~fusionkit.FusionResult`, or ``None`` when the request failed.
+    error
+        The :class:`~fusionkit.errors.FusionKitError` it failed with, or ``None``.
+    """
+
+    index: int
+    result: Any = None
+    error: FusionKitError | None = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the request gave a result."""
+        return self.error is None
+
+
+def _as_request(value: Any) -> FuseRequest:
+    if isinstance(value, FuseRequest):
+        return value
+    if isinstance(value, tuple) and len(value) in (2, 3):
+        return FuseRequest(*value)
+    raise ParameterValueError("each request must be a FuseRequest or a (template, merges[, options]) tuple, got "
+                              f"{type(value).__name__}")
+
+
+def _fuse_one(index: int, request: FuseRequest, options: FuseOptions | None, limits: ImageLimits) -> BatchItem:
+    """In a worker: one fusion, its failure kept on its item (a typed error travels back; anything else becomes
+    the internal error it is)."""
+    from fusionkit.fusion.api import fuse
+
+    try:
+        return BatchItem(index, fuse(request.template, request.merges, request.options or options, limits=limits))
+    except FusionKitError as exc:
+        return BatchItem(index, error=exc)
+
+
+class _Runner(Protocol):
+    """Where the work runs: submit a call, and wait for any of the pending ones."""
+
+    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any: ...
+
+    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]: ...
+
+    def close(self) -> None: ...
+
+
+class _Threads:
+    def __init__(self, workers: int) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusionkit-batch")
+
+    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any:
+        return self._pool.submit(fn, *args)
+
+    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+        done, rest = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        return set(done), set(rest)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+class _Dask:
+    def __init__(self, client: Any) -> None:
+        import distributed
+
+        self._client = client
+        self._wait: Any = distributed.wait
+
+    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any:
+        return self._client.submit(fn, *args, pure=False)
+
+    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
+        done, rest = self._wait(list(pending), return_when="FIRST_COMPLETED")
+        return set(done), set(rest)
+
+    def close(self) -> None:
+        pass
+
+
+def _runner(executor: Any, workers: int) -> _Runner:
+    if executor == "threads":
+        return _Threads(workers)
+    if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):
+        return _Dask(executor)
+    if executor == "dask":
+        raise ParameterValueError("executor='dask' needs a dask.distributed.Client: install the dask extra "
+                                  "(pip install 'fusionkit[dask]') and pass Client(...) as executor")
+    raise ParameterValueError(f"executor must be 'threads' or a dask.distributed.Client, got {executor!r}")
+
+
+def fuse_many(
+    requests: Iterable[Any],
+    options: FuseOptions | None = None,
+    *,
+    executor: Any = "threads",
+    workers: int = 2,
+    in_flight: int | None = None,
+    progress: bool = False,
+    limits: ImageLimits = DEFAULT_LIMITS,
+) -> Iterator[BatchItem]:
+    """Fuse many requests, yielding each :class:`BatchItem` as it finishes (completion order, with its index).
+
+    Parameters
+    ----------
+    requests
+        :class:`FuseRequest` values or ``(template, merges[, options])`` tuples; read lazily, a few ahead of the
+        work, so a generator of a million requests is fine.
+    options
+        The options of requests that give none.
+    executor
+        ``"threads"`` (default: ``workers`` threads in this process) or a ``dask.distributed.Client`` (the
+        ``dask`` extra): each fusion runs on a cluster worker, which loads the models once.
+    workers
+        Threads, for ``executor="threads"`` (1-64).
+    in_flight
+        The most requests submitted and not yet yielded (default: twice the workers, or the cluster's threads):
+        what bounds memory.
+    progress
+        Show a progress bar (``tqdm.auto``: a widget in notebooks, a line in terminals).
+    limits
+        Decoding caps for every input.
+
+    Yields
+    ------
+    BatchItem
+        One per request: its result, or the typed error it failed with (the batch goes on).
+
+    Raises
+    ------
+    ParameterValueError
+        A request that is neither a FuseRequest nor a tuple, or a bad executor, worker or in-flight count.
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+        raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
+    runner = _runner(executor, workers)
+    if in_flight is None:
+        threads = workers
+        if isinstance(runner, _Dask):
+            threads = max(1, sum(w.get("nthreads", 1) for w in executor.scheduler_info()["workers"].values()))
+        in_flight = 2 * threads
+    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
+        raise ParameterValueError(f"in_flight must be a whole number >= 1, got {in_flight!r}")
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(unit="fusion", desc="fusionkit")
+    source = iter(enumerate(requests))
+    pending: set[Any] = set()
+    try:
+        while True:
+            while len(pending) < in_flight:
+                nxt = next(source, None)
+                if nxt is None:
+                    break
+                index, value = nxt
+                pending.add(runner.submit(_fuse_one, index, _as_request(value), options, limits))
+            if not pending:
+                return
+            done, pending = runner.wait_any(pending)
+            for future in done:
+                item: BatchItem = future.result()
+                if bar is not None:
+                    bar.update(1)
+                yield item
+    finally:
+        for future in pending:
+            future.cancel()
+        runner.close()
+        if bar is not None:
+            bar.close()

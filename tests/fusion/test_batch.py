@@ -1,0 +1,63 @@
+"""fuse_many: many fusions stream back as they finish (each with its index), a failure stays on its item, requests
+are read a few ahead of the work (flat memory), on threads or on a Dask cluster (real models, real C core)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import fusionkit
+from fusionkit.errors import NoFaceDetectedError, ParameterValueError
+from fusionkit.fusion.batch import BatchItem, FuseRequest, fuse_many
+from tests.photos import photo
+
+BLANK = np.full((200, 200, 3), 128, np.uint8)  # no face: this request fails, the batch goes on
+
+
+def requests() -> list[tuple[object, object]]:
+    return [(photo("obama.jpg"), photo("biden.jpg")), (photo("biden.jpg"), photo("obama.jpg")),
+            (BLANK, photo("biden.jpg")), (photo("obama3.jpg"), photo("astronaut.png"))]
+
+
+def check(items: list[BatchItem]) -> None:
+    assert sorted(item.index for item in items) == [0, 1, 2, 3]
+    by_index = {item.index: item for item in items}
+    assert not by_index[2].ok and isinstance(by_index[2].error, NoFaceDetectedError)
+    for index, (template, user) in enumerate(requests()):
+        if index != 2:
+            assert by_index[index].ok
+            assert np.array_equal(by_index[index].result.image, fusionkit.fuse(template, user).image)
+
+
+def test_threads_stream_every_result_with_its_index_and_keep_failures_per_item() -> None:
+    check(list(fuse_many(requests(), workers=2)))
+
+
+def test_requests_are_read_only_a_few_ahead_of_the_work() -> None:
+    pulled: list[int] = []
+
+    def lazily():
+        for i in range(40):
+            pulled.append(i)
+            yield FuseRequest(photo("obama.jpg"), photo("biden.jpg"))
+
+    stream = fuse_many(lazily(), workers=1, in_flight=2)
+    first = next(stream)
+    assert first.ok and len(pulled) <= 3  # two in flight, one more once the first finished
+    stream.close()  # the rest are never read or fused
+    assert len(pulled) <= 3
+
+
+def test_bad_requests_and_executors_are_refused() -> None:
+    with pytest.raises(ParameterValueError, match="FuseRequest"):
+        list(fuse_many(["not a request"]))
+    with pytest.raises(ParameterValueError, match="dask"):
+        list(fuse_many(requests(), executor="dask"))
+    with pytest.raises(ParameterValueError, match="workers"):
+        list(fuse_many(requests(), workers=0))
+
+
+def test_a_dask_cluster_runs_the_same_fusions() -> None:
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
+        check(list(fuse_many(requests(), executor=client)))
