@@ -61,3 +61,29 @@ def test_a_dask_cluster_runs_the_same_fusions() -> None:
     distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
     with distributed.Client(processes=False, n_workers=1, threads_per_worker=2, dashboard_address=None) as client:
         check(list(fuse_many(requests(), executor=client)))
+
+
+def test_a_studio_fuses_many_into_its_materials_each_a_logged_call() -> None:
+    from datetime import timedelta
+
+    from fusionkit.errors import MaterialIdNotFoundError
+    from fusionkit.studio import RequestContext
+
+    studio = fusionkit.open("memory://batch-studio", video_workers=0, sweep_every=None)
+    activity = studio.activities.create("batch")
+    material = studio.materials.upload(activity.id, photo("obama.jpg"))
+    asks = [(activity.id, material.id, photo("biden.jpg")), (activity.id, "mt_0123456789ab", photo("biden.jpg")),
+            (activity.id, material.id, photo("astronaut.png")), "not a request"]
+    ctx = RequestContext(app_id="app-batch")
+    other = studio.activities.create("batch", context=ctx)
+    stored = studio.materials.upload(other.id, photo("obama.jpg"), context=ctx)
+    items = {item.index: item for item in studio.fuse_many(asks, workers=2)}
+    assert sorted(items) == [0, 1, 2, 3]
+    assert items[0].ok and items[2].ok and items[0].result.url is not None
+    assert isinstance(items[1].error, MaterialIdNotFoundError) and isinstance(items[3].error, ParameterValueError)
+    assert studio.results.read(items[2].result.id)
+    (tenant,) = list(studio.fuse_many([(other.id, stored.id, photo("biden.jpg"))], context=ctx))
+    assert tenant.ok and studio.results.get(tenant.result.id, context=ctx).id == tenant.result.id  # its tenant's
+    now = studio.now()
+    fused = studio.logs.query(now - timedelta(minutes=1), now + timedelta(minutes=1), interface="FuseFace")
+    assert len(fused) == 3  # one logged call a request (failed ones too; a malformed one never reached the studio)

@@ -17,7 +17,7 @@ from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 
-__all__ = ["BatchItem", "FuseRequest", "fuse_many"]
+__all__ = ["BatchItem", "FuseRequest", "fuse_many", "stream_batch", "thread_runner"]
 
 
 @attrs.frozen
@@ -189,6 +189,16 @@ def fuse_many(
         in_flight = 2 * threads
     if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
         raise ParameterValueError(f"in_flight must be a whole number >= 1, got {in_flight!r}")
+    def submit(index: int, value: Any) -> Any:
+        return runner.submit(_fuse_one, index, _as_request(value), options, limits)
+
+    return stream_batch(requests, submit, runner, in_flight, progress)
+
+
+def stream_batch(requests: Iterable[Any], submit: Callable[[int, Any], Any], runner: _Runner, in_flight: int,
+                 progress: bool) -> Iterator[BatchItem]:
+    """Submit ``requests`` (each with its index) through ``submit``, at most ``in_flight`` not yet yielded, and
+    yield each finished :class:`BatchItem`; what :func:`fuse_many` and ``Studio.fuse_many`` share."""
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -202,8 +212,7 @@ def fuse_many(
                 nxt = next(source, None)
                 if nxt is None:
                     break
-                index, value = nxt
-                pending.add(runner.submit(_fuse_one, index, _as_request(value), options, limits))
+                pending.add(submit(*nxt))
             if not pending:
                 return
             done, pending = runner.wait_any(pending)
@@ -218,3 +227,8 @@ def fuse_many(
         runner.close()
         if bar is not None:
             bar.close()
+
+
+def thread_runner(workers: int) -> _Runner:
+    """``workers`` threads in this process, for :func:`stream_batch`."""
+    return _Threads(workers)

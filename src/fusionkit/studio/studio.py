@@ -11,7 +11,7 @@ import base64
 import contextlib
 import os
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +22,7 @@ from fusionkit.domain.audit import AuditRecord
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
+    FusionKitError,
     MaterialIdNotFoundError,
     ParameterValueError,
 )
@@ -65,6 +66,7 @@ from fusionkit.studio.workers import Workers, remove_stale_scratch
 
 if TYPE_CHECKING:
     from fusionkit.fusion.api import FusionResult
+    from fusionkit.fusion.batch import BatchItem
 
 __all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
@@ -289,6 +291,39 @@ class Studio:
                                  request_id=request_id, subject=self._calls.subject_of(context),
                                  created=now, format=fmt, parameters=params, response=response)
             return self._respond(result, fused, call)
+
+    def fuse_many(self, requests: Iterable[Any], *, response: str = "url", workers: int = 2,
+                  in_flight: int | None = None, progress: bool = False,
+                  context: RequestContext | None = None) -> Iterator[BatchItem]:
+        """Many fusions into materials, yielded as they finish (completion order, each :class:`BatchItem` with its
+        index and its :class:`~fusionkit.domain.FusedResult` or typed error): each request is one :meth:`fuse`
+        call, logged as such, on ``workers`` threads, read lazily with at most ``in_flight`` (default twice the
+        workers) not yet yielded.
+
+        Parameters
+        ----------
+        requests
+            ``(activity_id, material_id, merges)`` tuples.
+        response, context
+            As for :meth:`fuse`, for every request (the context is the caller's, on every worker thread).
+        """
+        if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
+            raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
+        from fusionkit.fusion.batch import BatchItem, stream_batch, thread_runner
+
+        ctx = self._calls.resolve(context)  # worker threads do not see this thread's request context
+        runner = thread_runner(workers)
+
+        def work(index: int, request: Any) -> BatchItem:
+            try:
+                if not isinstance(request, tuple) or len(request) != 3:
+                    raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
+                return BatchItem(index, self.fuse(*request, response=response, context=ctx))
+            except FusionKitError as exc:
+                return BatchItem(index, error=exc)
+
+        return stream_batch(requests, lambda index, request: runner.submit(work, index, request), runner,
+                            in_flight or 2 * workers, progress)
 
     def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:
         """The result with its payload as ``result.response`` asks (stored first when that is a URL, or when the
