@@ -87,3 +87,14 @@ def test_a_studio_fuses_many_into_its_materials_each_a_logged_call() -> None:
     now = studio.now()
     fused = studio.logs.query(now - timedelta(minutes=1), now + timedelta(minutes=1), interface="FuseFace")
     assert len(fused) == 3  # one logged call a request (failed ones too; a malformed one never reached the studio)
+
+
+def test_a_local_cluster_of_processes_runs_the_scaling_out_example() -> None:
+    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
+    # docs/scaling.md's example, as it stands there.
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        items = list(fusionkit.fuse_many(requests(), executor=client))
+        workers = {w["name"] for w in client.scheduler_info()["workers"].values()}
+    check(items)
+    assert len(workers) == 2
