@@ -44,6 +44,7 @@ __all__ = [
     "Calls",
     "Cancelled",
     "check_consent",
+    "day_folders",
     "day_of",
     "encode_array",
     "fuse_options",
@@ -128,6 +129,16 @@ def day_of(name: str) -> date | None:
         return date.fromisoformat(name)
     except ValueError:
         return None
+
+
+def day_folders(store: BlobStore, prefix: str, folder: Callable[[date], str]) -> list[tuple[date, str]]:
+    """The date-partitioned folders under ``prefix`` (``YYYY-MM-DD`` names), as ``(day, folder(day))``."""
+    out = []
+    for name in store.list(prefix):
+        day = day_of(name)
+        if day is not None:
+            out.append((day, folder(day)))
+    return out
 
 
 _MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip", b"pnot")

@@ -28,7 +28,7 @@ from fusionkit.errors import FusionKitError, JobExpiredError, MaterialIdNotFound
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.studio.audit import AuditTrail
-from fusionkit.studio.common import day_of, job_ids, load_job, load_material, result_id_of
+from fusionkit.studio.common import day_folders, day_of, job_ids, load_job, load_material, result_id_of
 from fusionkit.studio.rulebook import LEFTOVER_AGE, Rule, Site, Subjects, keyed_scopes, shred, shredded
 from fusionkit.studio.templates import TemplateCache
 from fusionkit.studio.workers import Workers
@@ -64,12 +64,7 @@ class ImageResultRule:
         return now >= self.expires(result.created)
 
     def _folders(self) -> list[tuple[date, str]]:
-        out = []
-        for name in self._site.store.list(keys.RESULTS_IMAGE):
-            day = day_of(name)
-            if day is not None:
-                out.append((day, keys.result_folder(day)))
-        return out
+        return day_folders(self._site.store, keys.RESULTS_IMAGE, keys.result_folder)
 
     def _delete(self, folder: str, name: str) -> None:
         store = self._site.store
@@ -197,11 +192,7 @@ class VideoResultRule:
             for job_id in job_ids(store):
                 if job_id not in keyed and ids.id_time(job_id) + LEFTOVER_AGE <= now:
                     removed += int(store.delete(keys.job_doc(job_id)))
-        for name in store.list(keys.RESULTS_VIDEO):
-            day = day_of(name)
-            if day is None:
-                continue
-            folder = keys.video_result_folder(day)
+        for day, folder in day_folders(store, keys.RESULTS_VIDEO, keys.video_result_folder):
             for video in store.list(folder):
                 job_id = video.removesuffix(".mp4")
                 if ids.is_id(job_id, ids.JOB) and not store.exists(keys.job_doc(job_id)):

@@ -25,7 +25,7 @@ from fusionkit.domain.studio import ErasureReceipt, FusedResult
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
-from fusionkit.studio.common import Calls, day_of, job_ids, load_job, result_id_of
+from fusionkit.studio.common import Calls, day_folders, job_ids, load_job, result_id_of
 from fusionkit.studio.context import RequestContext
 from fusionkit.studio.rulebook import Subjects
 
@@ -119,11 +119,7 @@ class EndUsers:
     @staticmethod
     def _results(store: BlobStore, subject: str) -> list[tuple[str, bytes]]:
         out = []
-        for name in store.list(keys.RESULTS_IMAGE):
-            day = day_of(name)
-            if day is None:
-                continue
-            folder = keys.result_folder(day)
+        for day, folder in day_folders(store, keys.RESULTS_IMAGE, keys.result_folder):
             for doc_name in store.list(folder):
                 if result_id_of(doc_name) is None:
                     continue
