@@ -239,6 +239,9 @@ class FaultyStore:
     def write(self, key: str, data: bytes) -> None:
         self._call("write", key, lambda: self.inner.write(key, data), len(data))
 
+    def create(self, key: str, data: bytes) -> bool:
+        return bool(self._call("create", key, lambda: self.inner.create(key, data), len(data)))
+
     def append(self, key: str, data: bytes) -> None:
         self._call("append", key, lambda: self.inner.append(key, data), len(data))
 

@@ -35,6 +35,7 @@ MALFORMED_KEYS = ["../x", "a/../b", "/etc/passwd", "a//b", "a/./b", "simplecache
 KEYED_CALLS: dict[str, Callable[[BlobStore, str], object]] = {
     "read": lambda s, k: s.read(k),
     "write": lambda s, k: s.write(k, b"x"),
+    "create": lambda s, k: s.create(k, b"x"),
     "append": lambda s, k: s.append(k, b"x\n"),
     "rewrite_lines": lambda s, k: s.rewrite_lines(k, lambda line: False),
     "delete": lambda s, k: s.delete(k),
@@ -276,6 +277,23 @@ class StoreContract:
         assert store.size("s") == self.stored_bytes(store, "s/empty") + self.stored_bytes(store, "s/d/x") >= 4
         store.delete_prefix("s")
         assert store.size("s") == 0
+
+    def test_create_writes_only_where_nothing_is(self, store: BlobStore) -> None:
+        assert store.create("claims/a/1.json", b"first") is True
+        assert store.create("claims/a/1.json", b"second") is False
+        assert store.read("claims/a/1.json") == b"first"
+        store.write("claims/a/1.json", b"rewritten")  # a created object is an ordinary one
+        assert store.read("claims/a/1.json") == b"rewritten"
+        assert store.delete("claims/a/1.json") and store.create("claims/a/1.json", b"again") is True
+        assert store.list("claims/a") == ["1.json"]  # no temporary file is left beside it
+
+    def test_threads_creating_one_key_make_exactly_one_winner(self, store: BlobStore) -> None:
+        for round_ in range(5):
+            key = f"claims/race/{round_}.json"
+            with ThreadPoolExecutor(8) as pool:
+                won = list(pool.map(lambda i, k=key: store.create(k, str(i).encode()), range(8)))
+            assert won.count(True) == 1
+            assert store.read(key) == str(won.index(True)).encode()
 
     # -- keys -----------------------------------------------------------------------------------------------------
 

@@ -33,6 +33,10 @@ class TestMemoryStore(StoreContract):
         assert store.url("a/b") == "memory:///fk-test-root/inner/a/b"
 
 
+def _create_in_a_process(root: str, key: str, value: int) -> bool:
+    return LocalStore(root).create(key, str(value).encode())
+
+
 class LocalContract(StoreContract):
     """The contract plus what a directory on local disk adds (not collected itself)."""
 
@@ -57,6 +61,23 @@ class LocalContract(StoreContract):
             write_together(store, [("y/a.bin", b"1"), ("y/doc.json", b"{}"), ("x/f/marker", b"")], folder="y")
         assert store.list("y") == [] and not store.exists("y/a.bin") and not store.exists("y/doc.json")
 
+
+    def test_processes_creating_one_key_make_exactly_one_winner(self, store) -> None:
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("fork")
+        for round_ in range(3):
+            key = f"claims/race/{round_}.json"
+            with ctx.Pool(4) as pool:
+                won = pool.starmap(_create_in_a_process, [(str(store.root), key, i) for i in range(8)])
+            assert won.count(True) == 1
+            assert store.read(key) == str(won.index(True)).encode()
+            assert store.list("claims/race").count(f"{round_}.json") == 1
+
+    def test_create_refuses_a_key_below_a_file_with_a_typed_error(self, store) -> None:
+        store.write("x/f", b"file")
+        with pytest.raises(StorageError, match="create x/f/claim"):
+            store.create("x/f/claim", b"1")
 
     @pytest.mark.parametrize("umask", [0o000, 0o022, 0o177])
     def test_files_are_0600_and_folders_0700_whatever_the_umask(self, store, monkeypatch, umask: int) -> None:

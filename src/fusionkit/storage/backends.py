@@ -69,6 +69,12 @@ class BlobStore(Protocol):
 
     def write(self, key: str, data: bytes) -> None: ...
 
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``data`` under ``key`` only if no object is there; return whether it was written. Exclusive across
+        processes where the backend can (local disk: a hard link; S3: a conditional put, ``If-None-Match: *``);
+        across the threads of this process everywhere. Claims on video jobs are made of these."""
+        ...
+
     def append(self, key: str, data: bytes) -> None: ...
 
     def rewrite_lines(self, key: str, keep: Callable[[bytes], bool]) -> int: ...
@@ -183,6 +189,32 @@ class LocalStore:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+    def create(self, key: str, data: bytes) -> bool:
+        """The whole object written beside the target, then hard-linked to it: ``link`` fails when the target
+        exists, atomically, across processes (and on NFS), and a reader never sees part of it."""
+        target = self._path(key)
+        try:
+            self._mkdirs(target.parent)
+            tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.FILE_MODE)
+            try:
+                try:
+                    os.fchmod(fd, self.FILE_MODE)
+                    self._write_all(fd, data)
+                    if self.fsync:
+                        os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.link(tmp, target)
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+        except OSError as exc:
+            raise _failed(exc, f"create {key}") from None
 
     @contextlib.contextmanager
     def _locked(self, path: Path) -> Iterator[int]:
@@ -331,6 +363,24 @@ class FsspecStore:
             self.fs.pipe_file(path, bytes(data))
         except OSError as exc:  # one put: it landed whole or not at all
             raise _failed(exc, f"write {key}") from None
+
+    def create(self, key: str, data: bytes) -> bool:
+        """fsspec's ``pipe_file(mode="create")``: a conditional put on S3 (``If-None-Match: *``, which AWS and
+        recent S3 servers honour), a check and a write elsewhere; under this process's lock of the key either way,
+        so threads here never race. A server that refuses conditional puts is a typed error saying so."""
+        path = self._path(key)
+        with _PROCESS_LOCKS.held(f"{self.protocol}://{path}"):
+            try:
+                self.fs.pipe_file(path, bytes(data), mode="create")
+                return True
+            except FileExistsError:
+                return False
+            except NotImplementedError:
+                raise StorageError(f"could not create {key}: this object store does not take conditional writes "
+                                   "(If-None-Match), which claims on video jobs need; use a server that does, "
+                                   "or run one studio's workers on the store") from None
+            except OSError as exc:
+                raise _failed(exc, f"create {key}") from None
 
     def append(self, key: str, data: bytes) -> None:
         with self._lock:

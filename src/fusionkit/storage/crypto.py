@@ -422,6 +422,10 @@ class EncryptedStore:
         self._check(key)
         self.inner.write(key, self._seal(key, bytes(data), WHOLE))
 
+    def create(self, key: str, data: bytes) -> bool:
+        self._check(key)
+        return self.inner.create(key, self._seal(key, bytes(data), WHOLE))
+
     def append(self, key: str, data: bytes) -> None:
         self._check(key)
         sealed = self._seal_lines(key, bytes(data))

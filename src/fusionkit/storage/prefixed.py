@@ -37,6 +37,9 @@ class PrefixedStore:
     def write(self, key: str, data: bytes) -> None:
         self.inner.write(self._key(key), data)
 
+    def create(self, key: str, data: bytes) -> bool:
+        return self.inner.create(self._key(key), data)
+
     def append(self, key: str, data: bytes) -> None:
         self.inner.append(self._key(key), data)
 
