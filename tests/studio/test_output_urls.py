@@ -51,7 +51,7 @@ def test_hostile_places_are_refused_at_submit(on_disk, tmp_path: Path) -> None:
 def test_the_host_chooses_the_places_and_a_missing_package_is_said_at_submit(tmp_path: Path, clock,
                                                                              studio_clip) -> None:  # noqa: F811
     studio = fusionkit.open(str(tmp_path / "studio"), clock=clock, video_workers=0, sweep_every=None,
-                            output_urls=["s3://campaign-out/", str(tmp_path / "results")])
+                            output_urls=["gs://campaign-out/", str(tmp_path / "results")])
     activity = studio.activities.create("outputs")
     material = studio.materials.upload(activity.id, studio_clip)
     (tmp_path / "results").mkdir()
@@ -59,7 +59,7 @@ def test_the_host_chooses_the_places_and_a_missing_package_is_said_at_submit(tmp
                                user_designated_url=f"file://{tmp_path}/results/out.mp4")
     assert job.user_designated_url == f"file://{tmp_path}/results/out.mp4"
     refused(studio, activity, material, f"file://{tmp_path}/other.mp4", "outside what this studio may write")
-    refused(studio, activity, material, "s3://campaign-out/x.mp4", "not installed")  # s3fs is not in the test extra
+    refused(studio, activity, material, "gs://campaign-out/x.mp4", "not installed")  # gcsfs is in no extra
     with pytest.raises(ParameterValueError, match="output_urls"):
         fusionkit.open(str(tmp_path / "other"), output_urls="s3://one-string/")
 
