@@ -35,6 +35,8 @@ from fusionkit.storage.outside import OutputPolicy
 from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.capacity import CapacityGuard
+from fusionkit.studio.claims import DEFAULT_LEASE, Claims
+from fusionkit.studio.cluster import StudioSpec, VideoCluster
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
@@ -105,6 +107,10 @@ class Studio:
     encryption: KeyProvider | None = None
     keyring: BlobStore | None = None
     output_urls: tuple[str, ...] | None = None
+    job_lease: float = DEFAULT_LEASE
+    video_cluster: Any = None
+    #: How :func:`open` opened it (what a cluster's workers open again); ``None`` for a studio built directly.
+    spec: StudioSpec | None = None
     activities: Activities = attrs.field(init=False)
     materials: Materials = attrs.field(init=False)
     results: Results = attrs.field(init=False)
@@ -136,7 +142,14 @@ class Studio:
         self.results = Results(self, self._calls, self._rules)
         self.logs = RequestLog(self, self._calls, self._rules)
         self.subjects = EndUsers(self, self._calls, self._rules, self._hasher)
-        self.videos = Videos(self, self._calls, self._rules, workers, self._guard)  # last: it picks up queued jobs
+        cluster = None
+        if self.video_cluster is not None:
+            if self.spec is None:
+                raise ParameterValueError("a studio whose jobs run on a cluster must be opened with fusionkit.open "
+                                          "(its workers open it again the same way)")
+            cluster = VideoCluster(self.video_cluster, self.spec)
+        self.videos = Videos(self, self._calls, self._rules, workers, self._guard, Claims(self.job_lease),
+                             cluster)  # last: it picks up queued jobs
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
             self._sweeper.start()
@@ -431,6 +444,8 @@ def open(
     encryption: KeyProvider | str | None = "auto",
     keyring: str | os.PathLike[str] | None = None,
     output_urls: Sequence[str] | None = None,
+    job_lease: float = DEFAULT_LEASE,
+    video_cluster: Any = None,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -487,6 +502,15 @@ def open(
         "/srv/results/"]``). ``None`` (default): local paths and URLs of the studio's own fsspec protocol. Never
         inside the studio's store, never a folder or a special file; a protocol whose package is missing is
         refused at submit.
+    job_lease
+        Seconds a worker's claim on a video job holds without being renewed (default 30; 1-3600). Any number of
+        studios and cluster workers may run one store's jobs: each job runs once, under a claim renewed every third
+        of this, and a job whose worker died is taken over by another within this period after it is noticed.
+        Shorter is faster recovery for more requests to the store (see docs/scaling.md).
+    video_cluster
+        A ``dask.distributed.Client``: video jobs run on its workers (each opens this studio again from this call's
+        arguments, which must pickle: the URL, storage options, key provider, limits and retention) instead of on
+        ``video_workers`` threads here. Needs the dask extra.
 
     Examples
     --------
@@ -509,13 +533,21 @@ def open(
         raise ParameterValueError(f"log_personal_fields must be True or False, got {log_personal_fields!r}")
     if isinstance(video_workers, bool) or not isinstance(video_workers, int) or not 0 <= video_workers <= 8:
         raise ParameterValueError(f"video_workers must be a whole number within 0-8, got {video_workers!r}")
+    if isinstance(job_lease, bool) or not isinstance(job_lease, (int, float)) or not 1 <= job_lease <= 3600:
+        raise ParameterValueError(f"job_lease must be seconds within 1-3600, got {job_lease!r}")
     root = open_store(url, storage_options)
     provider = resolve_encryption(root, encryption)
     ring = None if keyring is None or provider is None else open_store(keyring, storage_options)
     outputs = OutputPolicy.of(output_urls, root).allowed
+    retention = retention or RetentionPolicy()
+    spec = StudioSpec(url=os.fspath(url), storage_options=storage_options, encryption=provider,
+                      keyring=None if keyring is None else os.fspath(keyring), retention=retention, limits=limits,
+                      video_limits=video_limits, output_urls=output_urls if output_urls is None else tuple(output_urls),
+                      job_lease=float(job_lease))
     studio = Studio(store=root, clock=clock or utc_now, encryption=provider, keyring=ring, output_urls=outputs,
-                  retention=retention or RetentionPolicy(), capacity=capacity or Capacity(), consent=consent,
+                  retention=retention, capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers,
-                  log_personal_fields=log_personal_fields, sweep_every=sweep_every)
+                  log_personal_fields=log_personal_fields, sweep_every=sweep_every, job_lease=float(job_lease),
+                  video_cluster=video_cluster, spec=spec)
     return studio

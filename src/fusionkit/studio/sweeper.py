@@ -26,13 +26,16 @@ class Sweeper:
         A bound method (the studio's own sweep); an error in it is logged by type and the next round runs.
     every
         Seconds between rounds (the first round runs ``every`` seconds after :meth:`start`).
+    name
+        The thread's name, and what a failed round is logged as (the studio's job scanner uses one too).
     """
 
-    def __init__(self, sweep: Callable[[], object], every: float) -> None:
+    def __init__(self, sweep: Callable[[], object], every: float, *, name: str = "fusionkit-sweeper") -> None:
         self.every = every
         self._sweep = weakref.WeakMethod(sweep)
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fusionkit-sweeper", daemon=True)
+        self._name = name
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.rounds = 0
 
     def start(self) -> None:
@@ -53,7 +56,7 @@ class Sweeper:
             try:
                 sweep()
             except Exception as exc:  # the next round tries again; no personal data goes to the log
-                _log.error("fusionkit: the automatic sweep failed (%s); it runs again in %.0f s",
+                _log.error("fusionkit: %s failed (%s); it runs again in %.0f s", self._name,
                            type(exc).__name__, self.every)
             finally:
                 del sweep

@@ -35,6 +35,7 @@ from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
 from fusionkit.storage.outside import OutputPolicy, StagedWrite
 from fusionkit.studio.capacity import CapacityGuard
+from fusionkit.studio.claims import Claims, Lease
 from fusionkit.studio.common import (
     Call,
     Calls,
@@ -57,11 +58,13 @@ from fusionkit.studio.context import RequestContext
 from fusionkit.studio.logs import LOGGER_NAME
 from fusionkit.studio.preprocess import Preprocessing
 from fusionkit.studio.retention import RetentionRules
+from fusionkit.studio.sweeper import Sweeper
 from fusionkit.studio.workers import Workers, remove_stale_scratch
 
 if TYPE_CHECKING:
     from fusionkit.fusion.api import Merge
     from fusionkit.fusion.video import VideoFusionResult, VideoTracks
+    from fusionkit.studio.cluster import VideoCluster
     from fusionkit.studio.studio import Studio
 
 _log = logging.getLogger(LOGGER_NAME)
@@ -75,6 +78,11 @@ def _estimated_seconds(frames: int, width: int, height: int, faces: int, ahead: 
     a busy machine, times the jobs ahead of it plus itself (each taken as long as this one)."""
     per_frame = 0.006 + 0.011 * width * height / 1e6 + 0.006 * max(0, faces - 1)
     return round(1.3 * frames * per_frame * (ahead + 1), 1)
+
+
+class _TakenOver(Exception):
+    """Raised in a job's run when another worker took the job over (this one stopped beating for a lease): it stops
+    and writes nothing, and leaves the job's photos to the worker that runs it now."""
 
 
 _OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
@@ -96,10 +104,15 @@ def _ready_video(material: Material) -> Material:
 class Videos:
     """``studio.videos``: asynchronous video fusion jobs into video materials, run by a bounded pool of threads.
 
-    A job is the document ``jobs/{job_id}.json`` (written atomically at every change) and its user images
+    A job is the document ``jobs/{job_id}.json`` (written atomically when its state changes) and its user images
     ``jobs/{job_id}/user_{n}.png`` (deleted when it ends). The result goes to ``results/video/{date}/{job_id}.mp4``
     and expires after the retention policy's video-result period, or to the job's ``user_designated_url``.
-    One process runs the jobs of a store: opening a studio picks up queued and interrupted jobs.
+
+    Any number of studios (and Dask workers, with ``video_cluster``) may run the jobs of one store: a worker runs
+    a job only under a claim with a lease (:mod:`.claims`), so each job runs once, and a job whose worker died is
+    taken over within a lease (``job_lease``). A studio that runs jobs picks up queued and interrupted jobs when it
+    opens and looks for them again every half lease. Progress is the running worker's (in its claim); cancelling
+    or erasing a job reaches the worker running it, wherever it is, within two seconds.
 
     Attributes
     ----------
@@ -114,7 +127,11 @@ class Videos:
     # Queued or running here: job ids and "preprocess:{material_id}"; job documents change under its lock.
     _workers: Workers
     _guard: CapacityGuard
+    _claims: Claims
+    _cluster: VideoCluster | None = None
     _lock: threading.RLock = attrs.field(init=False)
+    _ended: dict[str | None, set[str]] = attrs.field(init=False, factory=dict)  # per tenant: jobs seen ended
+    _scanner: Sweeper | None = attrs.field(init=False, default=None)
 
     preprocessing: Preprocessing = attrs.field(init=False)
 
@@ -123,6 +140,12 @@ class Videos:
         self.preprocessing = Preprocessing(self._studio, self._workers, self._lock)
         # The studio builds this room last: the jobs picked up here may start on a worker at once.
         self._recover()
+        if self._runs_jobs():
+            self._scanner = Sweeper(self.scan, self._claims.lease_s / 2, name="fusionkit-job-scanner")
+            self._scanner.start()
+
+    def _runs_jobs(self) -> bool:
+        return self._studio.video_workers > 0 or self._cluster is not None
 
     # -- documents -----------------------------------------------------------------------------------------------
 
@@ -262,6 +285,10 @@ class Videos:
         rule = self._rules.video_results
         if rule.expired(job, self._studio.now()):
             raise JobNotExistError(f"video job {job_id} has expired with its result")
+        if job.status == JobStatus.PROCESSING:  # the worker running it reports progress in its claim
+            progress = self._claims.progress(self._studio.store, job_id)
+            if progress is not None:
+                job = attrs.evolve(job, progress=progress)
         return job if job.expires is None else attrs.evolve(job, expires=rule.expires(job.updated))
 
     def cancel(self, job_id: str, *, context: RequestContext | None = None) -> VideoJob:
@@ -298,96 +325,174 @@ class Videos:
                 time.sleep(poll)
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the worker threads (queued jobs stay queued in storage, for the next studio opened)."""
+        """Stop looking for jobs and stop the worker threads (queued jobs stay queued in storage, for any studio
+        that runs jobs); jobs handed to a cluster are no longer followed from here."""
+        if self._scanner is not None:
+            self._scanner.stop()
+        if self._cluster is not None:
+            self._cluster.close()
         self._workers.close(wait=wait)  # what never started is no longer queued here (it is, in storage)
 
-    # -- workers -------------------------------------------------------------------------------------------------
+    def run(self, job_id: str, *, tenant: str | None = None, wait: bool = False) -> bool:
+        """Run the job ``job_id`` of ``tenant`` here and now, if this studio can claim it (what a cluster worker
+        calls; a studio's own threads do the same). With ``wait``, while another worker holds it, wait for that
+        one's lease to lapse (a worker that died) or for the job to end. Returns whether the job has ended (here
+        or elsewhere), rather than being left to the worker that holds it."""
+        job_id = need_job(job_id)
+        with self._studio.tenant_scope(tenant):
+            while True:
+                try:
+                    if self._process(job_id):
+                        return True
+                except Exception as exc:  # the job is marked failed; the worker carries on
+                    _log.error("fusionkit: video job %s failed: %r", job_id, exc)
+                    with contextlib.suppress(Exception):
+                        self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+                    return True
+                if not wait:
+                    return False
+                time.sleep(min(1.0, self._claims.lease_s / 4))
 
-    def _enqueue(self, job_id: str) -> None:
-        tenant = self._studio.tenant()  # the job runs in the tenant that submitted it
-
-        def run() -> None:
-            with self._studio.tenant_scope(tenant):
-                self._run(job_id)
-
-        self._workers.submit(job_id, run)
-
-    def _recover(self) -> None:
-        """On open: in every tenant, requeue queued jobs; retry an interrupted (processing) job once, else mark it
-        failed; the same for video materials still preprocessing."""
-        if self._studio.video_workers < 1:
-            return
+    def scan(self) -> int:
+        """Hand every job of every tenant that has not ended, and is not queued or running here, to this studio's
+        workers (which run it when they can claim it): how jobs queued by other studios, and jobs whose worker
+        died, get run. Every half lease while jobs run here; returns how many were handed over."""
+        handed = 0
         for tenant in self._studio.tenants():
             with self._studio.tenant_scope(tenant):
-                self._recover_tenant()
+                handed += self._scan_tenant(tenant)
+        return handed
 
-    def _recover_tenant(self) -> None:
-        remove_stale_scratch(self._workers.scratch_in_use())  # a killed process's template copies and outputs
-        s = self._studio
-        self.preprocessing.recover()
-        for job_id in sorted(job_ids(s.store)):
+    def _scan_tenant(self, tenant: str | None) -> int:
+        store = self._studio.store
+        listed = set(job_ids(store))
+        ended = self._ended.setdefault(tenant, set())
+        ended &= listed  # a job whose document is gone is forgotten
+        handed = 0
+        for job_id in sorted(listed - ended):
+            if self._workers.holds(job_id) or (self._cluster is not None and self._cluster.holds(job_id)):
+                continue
             try:
                 job = self._load(job_id)
             except (JobNotExistError, FusionKitError):
                 continue
-            if job.status == JobStatus.PROCESSING:
-                if job.attempts >= 2:
-                    self._fail(job_id, JobInterruptedError.code,
-                               f"the job was interrupted {job.attempts} times while it ran; submit it again")
-                    with contextlib.suppress(Exception):
-                        s.store.delete_prefix(keys.job_folder(job_id))
-                    continue
-                self._save(attrs.evolve(job, status=JobStatus.QUEUED, progress=0.0, updated=s.now()))
-            elif job.status != JobStatus.QUEUED:
+            if job.done:
+                ended.add(job_id)  # an ended job never runs again: its document is not read again
                 continue
-            self._enqueue(job_id)
+            handed += int(self._enqueue(job_id))
+        return handed
 
-    def _run(self, job_id: str) -> None:
+    # -- workers -------------------------------------------------------------------------------------------------
+
+    def _enqueue(self, job_id: str) -> bool:
+        """Hand the job to this studio's cluster or worker threads (in the tenant of the call: the one that
+        submitted it); whether it was handed over (not when it is here already, or nothing runs jobs here)."""
+        tenant = self._studio.tenant()
+        if self._cluster is not None:
+            return self._cluster.submit(job_id, tenant)
+
+        def run() -> None:
+            try:
+                self.run(job_id, tenant=tenant)
+            finally:
+                self._workers.finished(job_id)
+
+        return self._workers.submit(job_id, run)
+
+    def _recover(self) -> None:
+        """On open: in every tenant, the video materials still preprocessing, and the jobs that have not ended
+        (queued, or left running by a worker that died: taken over once its lease lapses)."""
+        if not self._runs_jobs():
+            return
+        remove_stale_scratch(self._workers.scratch_in_use())  # a killed process's template copies and outputs
+        for tenant in self._studio.tenants():
+            with self._studio.tenant_scope(tenant):
+                self.preprocessing.recover()
+                self._scan_tenant(tenant)
+
+    def _wanted(self, job_id: str) -> bool:
+        """Whether the job is still to run (not cancelled, failed or erased): what a claim's holder keeps asking."""
         try:
-            self._process(job_id)
-        except Exception as exc:  # the job is marked failed; the worker thread carries on
-            _log.error("fusionkit: video job %s failed: %r", job_id, exc)
-            with contextlib.suppress(Exception):
-                self._fail(job_id, "FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
-        finally:
-            self._workers.finished(job_id)
+            return not self._load(job_id).done
+        except JobNotExistError:
+            return False
 
-    def _process(self, job_id: str) -> None:
+    def _start(self, job_id: str) -> VideoJob | None:
+        """Under a claim: the job marked processing (one attempt more), or ``None`` when it ended or was erased
+        meanwhile, or was interrupted twice already (then it fails)."""
         s = self._studio
         with self._lock:
             try:
-                job: VideoJob | None = self._load(job_id)
+                job = self._load(job_id)
             except JobNotExistError:
-                job = None  # erased before it ran
-            if job is None or job.done:  # erased or cancelled while queued: its user images go
+                return None
+            if job.done or self._workers.cancelled(job_id):
+                return None
+            if job.status == JobStatus.PROCESSING and job.attempts >= 2:  # its worker died twice: not a third time
+                self._fail(job_id, JobInterruptedError.code,
+                           f"the job was interrupted {job.attempts} times while it ran; submit it again")
                 with contextlib.suppress(Exception):
                     s.store.delete_prefix(keys.job_folder(job_id))
-                return
-            if job.status != JobStatus.QUEUED or self._workers.cancelled(job_id):
-                return
+                return None
             job = attrs.evolve(job, status=JobStatus.PROCESSING, attempts=job.attempts + 1, progress=0.0,
                                updated=s.now())
             self._save(job)
-        failure: tuple[str, str] | None = None
-        # BaseException (the process going down) leaves the job processing: it is retried on the next open.
-        with self._workers.scratch() as tmp:
-            try:
-                self._fuse(job, tmp)
-            except Cancelled:
-                pass
-            except FusionKitError as exc:
-                failure = (exc.code, str(exc))
-            except Exception as exc:
-                failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
-        # A failed or cancelled job's user images go before its final document is written (a completed one's went
-        # right after its document, in _deliver); whatever a crash leaves, the sweep removes.
-        with contextlib.suppress(Exception):
-            s.store.delete_prefix(keys.job_folder(job_id))
-        if failure is not None:
-            self._fail(job_id, *failure)
+            return job
 
-    def _fuse(self, job: VideoJob, tmp: str) -> None:
-        """Run a job: its inputs from the store, the fusion (cancellable at every frame), then the delivery."""
+    def _process(self, job_id: str) -> bool:
+        """Run the job if this studio can claim it; ``False`` when another worker holds it."""
+        s = self._studio
+        store = s.store
+        try:
+            found: VideoJob | None = self._load(job_id)
+        except JobNotExistError:
+            found = None  # erased before it ran
+        if found is None or found.done:  # erased or cancelled while queued: its user images go
+            with contextlib.suppress(Exception):
+                store.delete_prefix(keys.job_folder(job_id))
+            return True
+        if self._workers.cancelled(job_id):
+            return True
+        claim = self._claims.take(store, job_id)
+        if claim is None:
+            return False
+        # BaseException (the process going down) leaves the job processing: another worker takes it over once
+        # the claim's lease lapses (the claim object goes with this block, so at once when this process lives).
+        with self._claims.kept(store, claim, lambda: self._wanted(job_id)) as lease:
+            job = self._start(job_id)
+            if job is None:
+                return True
+            failure: tuple[str, str] | None = None
+            with self._workers.scratch() as tmp:
+                try:
+                    self._fuse(job, tmp, lease)
+                except _TakenOver:
+                    return True  # the worker that has it now runs it; nothing of it is touched here
+                except Cancelled:
+                    pass
+                except FusionKitError as exc:
+                    failure = (exc.code, str(exc))
+                except Exception as exc:
+                    failure = ("FailedOperation.InternalError", f"{type(exc).__name__}: {exc}")
+            # A failed or cancelled job's user images go before its final document is written (a completed one's
+            # went right after its document, in _deliver); whatever a crash leaves, the sweep removes.
+            with contextlib.suppress(Exception):
+                store.delete_prefix(keys.job_folder(job_id))
+            if failure is not None:
+                self._fail(job_id, *failure)
+        return True
+
+    def _stop_if_lost(self, job_id: str, lease: Lease) -> None:
+        """Stop the run when the job was cancelled here, or (as the lease last saw, or ``check``) taken over or
+        no longer wanted."""
+        if self._workers.cancelled(job_id):
+            raise Cancelled
+        if lease.lost.is_set():
+            raise _TakenOver if lease.taken_over else Cancelled
+
+    def _fuse(self, job: VideoJob, tmp: str, lease: Lease) -> None:
+        """Run a job: its inputs from the store, the fusion (stopped at the next frame when the job is cancelled,
+        erased or taken over), then the delivery."""
         s = self._studio
         from fusionkit.fusion.video import fuse_video
 
@@ -397,25 +502,18 @@ class Videos:
             fh.write(source)
         del source
         out = os.path.join(tmp, "out.mp4")
-        last = [0.0]
 
         def progress(fraction: float) -> None:
-            if self._workers.cancelled(job.id):
-                raise Cancelled
-            if fraction - last[0] >= 0.1 and fraction < 1.0:
-                last[0] = fraction
-                with self._lock:
-                    current = self._load(job.id)
-                    if current.status == JobStatus.PROCESSING:
-                        self._save(attrs.evolve(current, progress=round(fraction, 3), updated=s.now()))
+            self._stop_if_lost(job.id, lease)
+            lease.report(fraction)  # written with the claim's next beat: the job's document is not rewritten
 
         result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
                             progress=progress)
-        if self._workers.cancelled(job.id):  # cancelled after the last frame: write nothing
-            raise Cancelled
+        lease.still_held()  # cancelled, erased or taken over after the last frame: write nothing
+        self._stop_if_lost(job.id, lease)
         with builtins.open(out, "rb") as rfh:
             data = rfh.read()
-        self._deliver(job, result, data)
+        self._deliver(job, result, data, lease)
 
     def _inputs(self, job: VideoJob) -> tuple[bytes, VideoTracks | None, list[Merge], FuseOptions]:
         """A job's template video, its stored tracks (None when the material has none), merges and options."""
@@ -451,9 +549,9 @@ class Videos:
             opts = FuseOptions(**{k: p[k] for k in _OPTION_FIELDS}, blend_mode=p["blend_mode"])
         return source, tracks, merges, opts
 
-    def _deliver(self, job: VideoJob, result: VideoFusionResult, data: bytes) -> None:
-        """Store the fused video (or stage it at the job's URL) and complete the job, unless it was cancelled or
-        erased meanwhile (then nothing of it is left)."""
+    def _deliver(self, job: VideoJob, result: VideoFusionResult, data: bytes, lease: Lease) -> None:
+        """Store the fused video (or stage it at the job's URL) and complete the job, unless it was cancelled,
+        erased or taken over meanwhile (then nothing of it is left from here)."""
         s = self._studio
         md5 = hashlib.md5(data).hexdigest()
         now = s.now()
@@ -475,8 +573,10 @@ class Videos:
             except JobNotExistError:
                 current = None  # its material was deleted meanwhile
             try:
-                if current is None or current.status != JobStatus.PROCESSING:  # cancelled or erased meanwhile
-                    if key is not None:
+                if current is None or current.status != JobStatus.PROCESSING or not lease.still_held():
+                    # Cancelled or erased meanwhile; or taken over, when the worker that has it now writes the
+                    # same key (a result here would be one of two).
+                    if key is not None and not lease.taken_over:
                         s.store.delete(key)
                     return
                 if staged is not None:

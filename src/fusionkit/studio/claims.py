@@ -1,0 +1,216 @@
+"""Who runs a video job: a claim with a lease, kept in the store, so that any number of studios and workers on one
+store run each job exactly once, and a job whose worker died is taken over within one lease period.
+
+A claim is the object ``jobs/{job_id}/claims/{generation}.json``, created with :meth:`BlobStore.create` (a hard
+link on local disk, a conditional put on S3): of everyone who tries to create a generation, exactly one succeeds.
+The holder rewrites its own object every third of the lease (its *beat* goes up, with the job's progress); nobody
+else ever writes it. Someone who sees the newest generation's beat stand still for a whole lease, by its own
+monotonic clock, takes the job over by creating the next generation; the old holder, at its next beat, finds a
+newer generation and stops without writing anything. No two machines' clocks are compared.
+
+A holder that stops beating for a whole lease while alive (a process frozen by a debugger, a VM paused) can find
+its job taken over; it checks before each write it makes, so the only window is between that check and the write
+(milliseconds against a lease of seconds), as with every lease without fencing tokens.
+
+The claims live in the job's folder, so everything that deletes a job's folder (its end, a cancel, an erasure, the
+sweep of an ended job's leftovers) deletes its claims; a holder deletes its own object when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import attrs
+
+from fusionkit.storage import keys
+from fusionkit.storage.backends import BlobStore, KeyNotFound
+
+__all__ = ["DEFAULT_LEASE", "Claim", "Claims", "Lease"]
+
+#: Seconds a claim holds without a beat before another worker may take the job over.
+DEFAULT_LEASE = 30.0
+
+
+def _claims_folder(job_id: str) -> str:
+    return f"{keys.job_folder(job_id)}/claims"
+
+
+def _claim_key(job_id: str, generation: int) -> str:
+    return f"{_claims_folder(job_id)}/{generation:08d}.json"
+
+
+@attrs.frozen
+class Claim:
+    """One holder's claim on a job: the generation it created and who it is (``host:pid:token``)."""
+
+    job_id: str
+    generation: int
+    holder: str
+
+
+def _record(claim: Claim, lease_s: float, beat: int, progress: float) -> bytes:
+    return json.dumps({"holder": claim.holder, "lease_s": lease_s, "beat": beat,
+                       "progress": round(progress, 3)}).encode()
+
+
+class Claims:
+    """Claims on the video jobs of a store, made and kept by one studio.
+
+    Parameters
+    ----------
+    lease_s
+        Seconds a claim holds without a beat (default 30); holders beat every third of it.
+    """
+
+    def __init__(self, lease_s: float = DEFAULT_LEASE) -> None:
+        self.lease_s = float(lease_s)
+        self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._lock = threading.Lock()
+        # What this studio saw of others' claims: (job, generation) -> (beat, monotonic time it was first seen).
+        self._seen: dict[tuple[str, int], tuple[int, float]] = {}
+
+    def _generations(self, store: BlobStore, job_id: str) -> list[int]:
+        names = store.list(_claims_folder(job_id))
+        return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
+
+    def _read(self, store: BlobStore, job_id: str, generation: int) -> dict[str, object] | None:
+        try:
+            value = json.loads(store.read(_claim_key(job_id, generation)))
+        except (KeyNotFound, ValueError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def _lapsed(self, job_id: str, generation: int, record: dict[str, object] | None) -> bool:
+        """Whether the claim's beat has stood still for its whole lease, as this studio watched it."""
+        if record is None:  # unreadable or gone between the listing and the read: look again next time
+            return False
+        beat = int(record.get("beat", 0))  # type: ignore[call-overload]
+        lease = float(record.get("lease_s", self.lease_s))  # type: ignore[arg-type]
+        now = time.monotonic()
+        with self._lock:
+            seen = self._seen.get((job_id, generation))
+            if seen is None or seen[0] != beat:
+                self._seen[(job_id, generation)] = (beat, now)
+                return False
+            return now - seen[1] >= lease
+
+    def take(self, store: BlobStore, job_id: str) -> Claim | None:
+        """Claim ``job_id`` when nobody holds it, or when its holder's lease has lapsed (watched here for a whole
+        lease); ``None`` when someone else holds it, or won the race to take it."""
+        generations = self._generations(store, job_id)
+        latest = generations[-1] if generations else 0
+        if latest and not self._lapsed(job_id, latest, self._read(store, job_id, latest)):
+            return None
+        claim = Claim(job_id, latest + 1, self.holder)
+        if not store.create(_claim_key(job_id, claim.generation), _record(claim, self.lease_s, 0, 0.0)):
+            return None
+        with self._lock:
+            for seen in [k for k in self._seen if k[0] == job_id]:
+                del self._seen[seen]
+        return claim
+
+    def holds(self, store: BlobStore, claim: Claim) -> bool:
+        """Whether ``claim`` is still the newest claim on its job (no one took the job over)."""
+        generations = self._generations(store, claim.job_id)
+        return bool(generations) and generations[-1] == claim.generation
+
+    def release(self, store: BlobStore, claim: Claim) -> None:
+        """Delete ``claim``'s object (the holder stopped, whatever the job became)."""
+        with contextlib.suppress(Exception):
+            store.delete(_claim_key(claim.job_id, claim.generation))
+
+    def progress(self, store: BlobStore, job_id: str) -> float | None:
+        """The progress (0-1) the newest holder of ``job_id`` last reported, or ``None``."""
+        generations = self._generations(store, job_id)
+        record = self._read(store, job_id, generations[-1]) if generations else None
+        if record is None:
+            return None
+        return float(record.get("progress", 0.0))  # type: ignore[arg-type]
+
+    @contextlib.contextmanager
+    def kept(self, store: BlobStore, claim: Claim, wanted: Callable[[], bool],
+             check_every: float = 2.0) -> Iterator[Lease]:
+        """Keep ``claim`` alive while the block runs: a thread beats every third of the lease and, every
+        ``check_every`` seconds, asks ``wanted()`` (the job is still running: not cancelled, not erased). The
+        :class:`Lease` says when the job was lost (taken over, or no longer wanted); the block checks it."""
+        lease = Lease(self, store, claim, wanted, min(check_every, self.lease_s / 3))
+        lease.start()
+        try:
+            yield lease
+        finally:
+            lease.stop()
+            self.release(store, claim)
+
+
+class Lease:
+    """A claim being kept: :attr:`lost` is set once the job was taken over or is no longer wanted;
+    :meth:`report` hands the job's progress to the next beat."""
+
+    def __init__(self, claims: Claims, store: BlobStore, claim: Claim, wanted: Callable[[], bool],
+                 tick: float) -> None:
+        self.claim = claim
+        self.lost = threading.Event()
+        self.taken_over = False
+        self.why = ""
+        self._claims = claims
+        self._store = store
+        self._wanted = wanted
+        self._tick = tick
+        self._progress = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fusionkit-lease", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def report(self, progress: float) -> None:
+        """The job's progress (0-1), written with the next beat."""
+        self._progress = progress
+
+    def still_held(self) -> bool:
+        """Check now, in the store, that the claim is still the newest and the job still wanted."""
+        if not self.lost.is_set():
+            self._check()
+        return not self.lost.is_set()
+
+    def _check(self) -> None:
+        try:
+            if not self._claims.holds(self._store, self.claim):
+                self.taken_over = True  # or its folder went with a cancel or an erasure: nothing to keep either way
+                self._lose("another worker took the job over")
+            elif not self._wanted():
+                self._lose("the job was cancelled or erased")
+        except Exception:  # a store that fails now may answer at the next tick; the lease says how long we have
+            pass
+
+    def _lose(self, why: str) -> None:
+        self.why = why
+        self.lost.set()
+
+    def _run(self) -> None:
+        beat = 0
+        every = self._claims.lease_s / 3
+        last_beat = time.monotonic()
+        while not self._stop.wait(self._tick):
+            self._check()
+            if self.lost.is_set():
+                return
+            if time.monotonic() - last_beat >= every:
+                try:
+                    self._store.write(_claim_key(self.claim.job_id, self.claim.generation),
+                                      _record(self.claim, self._claims.lease_s, beat + 1, self._progress))
+                except Exception:  # a missed beat is tried again at the next tick
+                    continue
+                beat += 1
+                last_beat = time.monotonic()

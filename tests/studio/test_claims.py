@@ -1,0 +1,185 @@
+"""Claims with leases on video jobs: each job runs once whatever the number of studios on a store, a lapsed claim
+is taken over, and a cancel or an erasure reaches a job running in another studio."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from datetime import datetime, timezone
+
+import pytest
+
+import fusionkit
+from fusionkit.domain import ids
+from fusionkit.errors import ParameterValueError
+from fusionkit.storage import keys, open_store
+from fusionkit.studio.claims import Claims
+from tests.studio.conftest import photo, stored_keys
+from tests.studio.test_video_materials import studio_clip  # noqa: F401 - session fixture
+
+
+@pytest.fixture
+def store(tmp_path):  # type: ignore[no-untyped-def]
+    return open_store(str(tmp_path / "claims"))
+
+
+def _job() -> str:
+    return ids.new_id(ids.JOB, datetime.now(timezone.utc))
+
+
+def test_a_job_is_claimed_once_and_freed_when_its_holder_lets_go(store) -> None:
+    job = _job()
+    mine, theirs = Claims(lease_s=5), Claims(lease_s=5)
+    claim = mine.take(store, job)
+    assert claim is not None and claim.generation == 1
+    assert theirs.take(store, job) is None and mine.take(store, job) is None  # held, even by its own studio
+    assert mine.holds(store, claim)
+    mine.release(store, claim)
+    again = theirs.take(store, job)
+    assert again is not None and again.generation == 1
+
+
+def test_a_claim_whose_beat_stands_still_for_a_lease_is_taken_over(store) -> None:
+    job = _job()
+    dead, alive = Claims(lease_s=1), Claims(lease_s=1)
+    old = dead.take(store, job)  # and never beats again, like a killed worker
+    assert old is not None
+    assert alive.take(store, job) is None  # first seen now: watched for a lease from here
+    time.sleep(0.5)
+    assert alive.take(store, job) is None
+    time.sleep(0.6)
+    new = alive.take(store, job)
+    assert new is not None and new.generation == 2
+    assert not dead.holds(store, old) and alive.holds(store, new)
+
+
+def test_a_kept_claim_beats_and_is_never_taken_over(store) -> None:
+    job = _job()
+    holder, watcher = Claims(lease_s=1), Claims(lease_s=1)
+    claim = holder.take(store, job)
+    assert claim is not None
+    with holder.kept(store, claim, lambda: True, check_every=0.1) as lease:
+        lease.report(0.25)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            assert watcher.take(store, job) is None
+            time.sleep(0.1)
+        assert not lease.lost.is_set() and lease.still_held()
+        assert watcher.progress(store, job) == 0.25  # carried by the beats
+    assert store.list(f"jobs/{job}/claims") == []  # the block's end lets go
+
+
+def test_a_holder_learns_it_was_taken_over_or_is_no_longer_wanted(store) -> None:
+    job = _job()
+    holder, other = Claims(lease_s=3), Claims(lease_s=3)
+    claim = holder.take(store, job)
+    assert claim is not None
+    with holder.kept(store, claim, lambda: True, check_every=0.05) as lease:
+        store.create(f"jobs/{job}/claims/{2:08d}.json", b"{}")  # another worker's generation
+        assert lease.lost.wait(2) and lease.taken_over
+    wanted = threading.Event()
+    wanted.set()
+    claim = other.take(store, _job())
+    assert claim is not None
+    with other.kept(store, claim, wanted.is_set, check_every=0.05) as lease:
+        wanted.clear()  # cancelled or erased
+        assert lease.lost.wait(2) and not lease.taken_over
+
+
+def test_job_lease_is_checked(tmp_path) -> None:
+    for bad in (0.5, 0, -1, 4000, "30", True, None):
+        with pytest.raises(ParameterValueError, match="job_lease"):
+            fusionkit.open(str(tmp_path / "s"), job_lease=bad, sweep_every=None)  # type: ignore[arg-type]
+
+
+def _counting_fusions(monkeypatch, delay: float = 0.0) -> Counter[str]:  # type: ignore[no-untyped-def]
+    """Count the runs of fuse_video per output folder (one folder per run), slowing each frame by ``delay``."""
+    import fusionkit.fusion.video as fv
+
+    real = fv.fuse_video
+    runs: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def counted(src, merges, out, *args, progress, **kwargs):  # type: ignore[no-untyped-def]
+        with lock:
+            runs[str(out)] += 1
+
+        def slow(fraction: float) -> None:
+            time.sleep(delay)
+            progress(fraction)
+
+        return real(src, merges, out, *args, progress=slow, **kwargs)
+
+    monkeypatch.setattr(fv, "fuse_video", counted)
+    return runs
+
+
+def test_three_studios_on_one_store_run_each_job_exactly_once(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
+    runs = _counting_fusions(monkeypatch)
+    root = str(tmp_path / "studio")
+    submitter = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = submitter.activities.create("video")
+    mat = submitter.materials.upload(act.id, studio_clip)
+    jobs = [submitter.videos.submit(act.id, mat.id, photo("biden.jpg")).id for _ in range(6)]
+    studios = [fusionkit.open(root, video_workers=2, sweep_every=None, job_lease=2) for _ in range(3)]
+    try:
+        done = [submitter.videos.wait(j, timeout=180) for j in jobs]
+    finally:
+        for s in studios:
+            s.close()
+    assert [d.status for d in done] == ["completed"] * 6, [d.error_message for d in done]
+    assert sum(runs.values()) == 6 and all(d.attempts == 1 for d in done)
+    results = stored_keys(submitter, "results")
+    assert len(results) == 6 and {r.rsplit("/", 1)[-1][:-4] for r in results} == set(jobs)
+    assert [k for k in stored_keys(submitter, "jobs") if not k.endswith(".json") or "/" in k[5:]] == []
+
+
+def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
+    runs = _counting_fusions(monkeypatch, delay=0.3)  # 10 frames: 3 s a job, stopped within a second
+    root = str(tmp_path / "studio")
+    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = caller.activities.create("video")
+    mat = caller.materials.upload(act.id, studio_clip)
+    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=3)
+    try:
+        cancelled = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+        erased = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+        for job_id in (cancelled, erased):
+            deadline = time.monotonic() + 30
+            while caller.videos.get(job_id).status != "processing" and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert caller.videos.get(job_id).status == "processing"
+            if job_id == cancelled:
+                caller.videos.cancel(job_id)
+            else:
+                caller.erase(request_ids=[caller.videos.get(job_id).request_id])
+            started = time.monotonic()
+            while worker.videos._workers.holds(job_id) and time.monotonic() < started + 10:
+                time.sleep(0.02)
+            assert time.monotonic() - started < 2.5  # the holder checks every second (a third of the lease)
+    finally:
+        worker.close()
+    assert sum(runs.values()) == 2
+    assert caller.videos.get(cancelled).error_code == "FailedOperation.JobCancelled"
+    assert stored_keys(caller, "results") == []
+    assert stored_keys(caller, "jobs") == [keys.job_doc(cancelled)]  # no photos, no claims; the erased job gone
+
+
+def test_progress_comes_from_the_running_workers_claim(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
+    _counting_fusions(monkeypatch, delay=0.25)  # 10 frames: 2.5 s a job, beats every half second
+    root = str(tmp_path / "studio")
+    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = caller.activities.create("video")
+    mat = caller.materials.upload(act.id, studio_clip)
+    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1.5)
+    try:
+        job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+        seen = set()
+        while (job := caller.videos.get(job_id)).status != "completed":
+            assert job.status in ("queued", "processing")
+            seen.add(job.progress)
+            time.sleep(0.05)
+    finally:
+        worker.close()
+    assert any(0 < p < 1 for p in seen), seen
