@@ -51,3 +51,20 @@ def test_the_envelope_reads_what_the_store_writes(tmp_path: Path) -> None:
     assert [r.kind for r in envelope.iter_records(lines, "logs/a.jsonl")] == [envelope.LINE, envelope.LINE]
     with pytest.raises(EncryptedObjectError):
         envelope.parse_record(memoryview(whole[:-1]), 0, "materials/m1/a.bin")
+
+
+def test_key_providers_pickle_as_where_the_key_is_never_the_key(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # A studio whose jobs run on a cluster sends its key provider to every worker: the key must not travel.
+    import pickle
+
+    held = keyproviders.LocalKeyFile(tmp_path / "master.key")
+    wrapped = held.wrap(b"k" * 32, "scope")
+    raw = (tmp_path / "master.key").read_bytes()
+    copy = pickle.loads(pickle.dumps(held))
+    assert raw not in pickle.dumps(held) and copy.path == held.path
+    assert copy.unwrap(wrapped, "scope") == b"k" * 32  # read from the file again, in the copy's process
+    monkeypatch.setenv("FK_TEST_KEY", base64.b64encode(raw).decode())
+    env = keyproviders.EnvironmentKey("FK_TEST_KEY")
+    env.wrap(b"k" * 32, "scope")
+    assert raw not in pickle.dumps(env) and pickle.loads(pickle.dumps(env)).unwrap(wrapped, "scope") == b"k" * 32

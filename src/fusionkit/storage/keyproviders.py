@@ -140,6 +140,13 @@ class LocalKeyFile(_HeldMasterKey):
                 self._key = MasterKey.of(self._load())
             return self._key
 
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (for a cluster's workers) as where the key is, never the key: each process reads the file."""
+        return {"path": self.path, "create": self.create}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
+
     def _load(self) -> bytes:
         try:
             return self._read()
@@ -212,6 +219,13 @@ class EnvironmentKey(_HeldMasterKey):
 
     variable: str = "FUSIONKIT_MASTER_KEY"
     _key: MasterKey | None = attrs.field(default=None, init=False, repr=False)
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled (for a cluster's workers) as the variable's name, never the key: each process reads its own."""
+        return {"variable": self.variable}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(**state)  # type: ignore[misc]
 
     def _master(self) -> MasterKey:
         if self._key is None:
