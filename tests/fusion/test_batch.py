@@ -9,6 +9,7 @@ import pytest
 import fusionkit
 from fusionkit.errors import NoFaceDetectedError, ParameterValueError
 from fusionkit.fusion.batch import BatchItem, FuseRequest, fuse_many
+from tests.cluster import process_cluster, wait_for_workers  # noqa: F401 - the session's cluster
 from tests.photos import photo
 
 BLANK = np.full((200, 200, 3), 128, np.uint8)  # no face: this request fails, the batch goes on
@@ -89,12 +90,10 @@ def test_a_studio_fuses_many_into_its_materials_each_a_logged_call() -> None:
     assert len(fused) == 3  # one logged call a request (failed ones too; a malformed one never reached the studio)
 
 
-def test_a_local_cluster_of_processes_runs_the_scaling_out_example() -> None:
-    distributed = pytest.importorskip("distributed", reason="the dask extra is not installed")
-    # docs/scaling.md's example, as it stands there.
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        items = list(fusionkit.fuse_many(requests(), executor=client))
-        workers = {w["name"] for w in client.scheduler_info()["workers"].values()}
+def test_a_local_cluster_of_processes_runs_the_scaling_out_example(process_cluster) -> None:  # noqa: F811
+    # docs/scaling.md's example on the session's LocalCluster (two worker processes, one thread each, as there).
+    wait_for_workers(process_cluster)
+    items = list(fusionkit.fuse_many(requests(), executor=process_cluster))
+    workers = {w["name"] for w in process_cluster.scheduler_info()["workers"].values()}
     check(items)
     assert len(workers) == 2
