@@ -65,7 +65,7 @@ def child(folder: str, encryption: str | None, clip: str) -> None:
     picture = sample_path("obama.jpg").read_bytes()
     print("ready", flush=True)
     ready = time.monotonic()
-    studio = fusionkit.open(folder, video_workers=1, sweep_every=None, encryption=encryption)
+    studio = fusionkit.open(folder, video_workers=1, sweep_every=None, job_lease=1, encryption=encryption)
     done("open")
     a = studio.activities.create("a")
     done("activity", a.id)

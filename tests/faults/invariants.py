@@ -245,6 +245,8 @@ def walk(studio: Studio, folder: str | os.PathLike[str], report: Report) -> dict
             _read_as(store, key, bytes, t, report, rel)
         elif re.fullmatch(rf"jobs/{_ID}/options\.json", key):
             _read_as(store, key, FuseOptions.from_json, t, report, rel)
+        elif re.fullmatch(rf"jobs/{_ID}/claims/\d{{8}}\.json", key):
+            _read_as(store, key, _json_object, t, report, rel)
         elif re.fullmatch(rf"logs/{_DAY}/\d\d\.jsonl", key):
             _read_as(store, key, _lines(LogRecord.from_json), t, report, rel)
         elif prefix == "" and re.fullmatch(rf"audit/{_DAY}\.jsonl", key):
@@ -257,6 +259,9 @@ def walk(studio: Studio, folder: str | os.PathLike[str], report: Report) -> dict
             continue
         elif re.fullmatch(rf"capacity/claims/{_ID}\.json", key):
             _read_as(store, key, _json_object, t, report, rel)
+        elif prefix == "" and re.fullmatch(r"sweeps/claims/\d{8}\.json", key):
+            if _read_as(store, key, _json_object, t, report, rel) is not None:
+                report.leftovers.append(f"{rel}: the claim of a sweep that has ended")
         else:
             report.corrupt.append(f"{rel}: a file the studio's layout does not have")
     return tenants
@@ -362,13 +367,15 @@ def recover_and_check(
     if not os.path.isdir(folder):
         return report  # killed before it made the folder
     if run_jobs:
-        studio = fusionkit.open(folder, clock=lambda: later, video_workers=1, sweep_every=None, encryption=encryption)
+        studio = fusionkit.open(folder, clock=lambda: later, video_workers=1, sweep_every=None, job_lease=1,
+                                encryption=encryption)
         try:
             pending = wait_for_jobs(studio)
             report.unmet += [f"job {jid} did not end after the restart" for jid in pending]
         finally:
             studio.close()
-    studio = fusionkit.open(folder, clock=lambda: later, video_workers=0, sweep_every=None, encryption=encryption)
+    studio = fusionkit.open(folder, clock=lambda: later, video_workers=0, sweep_every=None, job_lease=1,
+                            encryption=encryption)
     encrypted = studio.encryption is not None
     before = Report()
     walk(studio, folder, before)
@@ -383,6 +390,7 @@ def recover_and_check(
     after = Report()
     tenants = walk(studio, folder, after)
     report.corrupt += [p for p in after.corrupt if p not in report.corrupt]
+    report.leftovers += after.leftovers  # a sweep's claim, which the sweep just run must have taken over
     _leftovers(tenants, report, encrypted)
     report.leftovers += [f"{p}: a job scratch folder" for p in scratch_folders(tmpdir)]
     if expect is not None:

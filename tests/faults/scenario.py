@@ -72,7 +72,7 @@ def prepare(folder: Path, clip: Path, encryption: str | None, now: datetime) -> 
     """Activity ``A`` with image materials ``M1`` and ``M2`` (results ``R1``, ``R2``) and video material ``V``
     (job ``J1`` completed); activity ``B`` with material ``MB`` (result ``RB``)."""
     clock = Clock(now)
-    studio = fusionkit.open(folder, clock=clock, video_workers=1, sweep_every=None, encryption=encryption)
+    studio = fusionkit.open(folder, clock=clock, video_workers=1, sweep_every=None, job_lease=1, encryption=encryption)
     try:
         a = studio.activities.create("a")
         m1 = studio.materials.upload(a.id, sample_bytes("obama.jpg"))

@@ -76,7 +76,8 @@ def attempt(operation: str, prepared: Prepared, folder: Path, clip: Path, tmpdir
     (its events), the check's report, and what the call raised that it should not have."""
     prepared.copy(folder)
     clock = Clock(start_of(operation, prepared))
-    studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, encryption=prepared.encryption)
+    studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, job_lease=1,
+                            encryption=prepared.encryption)
     if operation == "sweep":
         plant_leftovers(studio, folder, prepared, tmpdir)
     faulty = FaultyStore(studio.root, at=at, error=ERRORS[mode[0]], short=mode[1])

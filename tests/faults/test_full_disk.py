@@ -42,7 +42,8 @@ def test_a_disk_that_fills_up_fails_the_call_with_a_typed_error_and_leaves_nothi
     for first in range(1, min(3, writes) + 1):
         folder = scenario.copy(tmp_path / f"from-{first}")
         clock = Clock(start_of(operation, scenario))
-        studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, encryption=encryption)
+        studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, job_lease=1,
+                                encryption=encryption)
         faulty = FaultyStore(studio.root, at=first, error=disk_full, short=True, kinds=("write",),
                              full_from_then_on=True)
         studio.root = faulty
@@ -62,7 +63,7 @@ def test_a_disk_that_fills_up_fails_the_call_with_a_typed_error_and_leaves_nothi
 def _count_writes(operation: str, scenario: Prepared, folder: Path, clip: Path) -> int:
     scenario.copy(folder)
     studio = fusionkit.open(folder, clock=Clock(start_of(operation, scenario)), video_workers=0, sweep_every=None,
-                            encryption=scenario.encryption)
+                            job_lease=1, encryption=scenario.encryption)
     counting = FaultyStore(studio.root, kinds=("write",))
     studio.root = counting
     try:
@@ -115,13 +116,13 @@ def test_a_real_full_disk_fails_writes_with_a_typed_error_and_leaves_nothing(
         small_disk: Path, encryption: str | None, tiny_clip: Path, private_tmp: str) -> None:
     folder = small_disk / "studio"
     clock = Clock(datetime(2026, 3, 10, 12, 30, tzinfo=timezone.utc))
-    studio = fusionkit.open(folder, clock=clock, video_workers=1, sweep_every=None, encryption=encryption)
+    studio = fusionkit.open(folder, clock=clock, video_workers=1, sweep_every=None, job_lease=1, encryption=encryption)
     a = studio.activities.create("a")
     m = studio.materials.upload(a.id, sample_bytes("obama.jpg"))
     v = studio.materials.upload(a.id, tiny_clip)
     r = studio.fuse(a.id, m.id, photo("biden.jpg"))
     studio.close()
-    studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, encryption=encryption)
+    studio = fusionkit.open(folder, clock=clock, video_workers=0, sweep_every=None, job_lease=1, encryption=encryption)
     before = _files(folder)
     filler = _fill(small_disk, leave=16384)  # room for the request log's lines, not for a picture
     calls: dict[str, Callable[[], object]] = {

@@ -11,6 +11,7 @@
     results/video/{YYYY-MM-DD}/{job_id}.mp4                a fused video (its record is the job document)
     jobs/{job_id}.json                                     a video job
     jobs/{job_id}/user_{n}.png                             the job's user images, deleted when it ends
+    jobs/{job_id}/claims/{generation}.json                 the claim of the worker running it (studio/claims.py)
     logs/{YYYY-MM-DD}/{HH}.jsonl
     keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
     tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
@@ -18,6 +19,7 @@
     encryption.json                                        an encrypted studio's marker: its master key's id
     subjects/salt                                          the secret end users' ids are hashed with
     capacity/lock, capacity/claims/{claim_id}.json         the capacity check's lock and the bytes in flight
+    sweeps/claims/{generation}.json                        the claim of the studio sweeping the store now
 
 Results sit in per-day folders so that expiry is a prefix delete; their names start with the material id so that
 deleting a material finds its results by listing names, without reading a document.
@@ -97,6 +99,8 @@ KEYRING = "keyring"
 TENANTS = "tenants"
 AUDIT = "audit"
 CAPACITY = "capacity"
+#: In the root of the store: the claim of the one studio sweeping it (one sweep at a time, across processes).
+SWEEP_CLAIMS = "sweeps/claims"
 #: The studio's secret for hashing end users' ids (``us_...``), in the root of the store.
 SUBJECT_SALT = "subjects/salt"
 #: In the root of an encrypted studio: which master key its data keys are wrapped under (not secret, not encrypted).

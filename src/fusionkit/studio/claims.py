@@ -32,25 +32,23 @@ import attrs
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 
-__all__ = ["DEFAULT_LEASE", "Claim", "Claims", "Lease"]
+__all__ = ["DEFAULT_LEASE", "Claim", "Claims", "Lease", "job_claims"]
 
 #: Seconds a claim holds without a beat before another worker may take the job over.
 DEFAULT_LEASE = 30.0
 
 
-def _claims_folder(job_id: str) -> str:
+def job_claims(job_id: str) -> str:
+    """The folder of a video job's claims (inside the job's folder, so they go with it)."""
     return f"{keys.job_folder(job_id)}/claims"
-
-
-def _claim_key(job_id: str, generation: int) -> str:
-    return f"{_claims_folder(job_id)}/{generation:08d}.json"
 
 
 @attrs.frozen
 class Claim:
-    """One holder's claim on a job: the generation it created and who it is (``host:pid:token``)."""
+    """One holder's claim on a subject (a job's id): the generation it created and who it is
+    (``host:pid:token``)."""
 
-    job_id: str
+    subject: str
     generation: int
     holder: str
 
@@ -67,69 +65,83 @@ class Claims:
     ----------
     lease_s
         Seconds a claim holds without a beat (default 30); holders beat every third of it.
+    folder
+        The folder of a subject's claims (default :func:`job_claims`: subjects are video job ids).
     """
 
-    def __init__(self, lease_s: float = DEFAULT_LEASE) -> None:
+    def __init__(self, lease_s: float = DEFAULT_LEASE, folder: Callable[[str], str] = job_claims) -> None:
         self.lease_s = float(lease_s)
+        self._folder = folder
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lock = threading.Lock()
-        # What this studio saw of others' claims: (job, generation) -> (beat, monotonic time it was first seen).
+        # What this studio saw of others' claims: (subject, generation) -> (beat, monotonic time first seen).
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}
+        self._kept: set[tuple[str, int]] = set()  # the claims being kept here now
 
-    def _generations(self, store: BlobStore, job_id: str) -> list[int]:
-        names = store.list(_claims_folder(job_id))
+    def key(self, subject: str, generation: int) -> str:
+        """The object of ``subject``'s claim of ``generation``."""
+        return f"{self._folder(subject)}/{generation:08d}.json"
+
+    def _generations(self, store: BlobStore, subject: str) -> list[int]:
+        names = store.list(self._folder(subject))
         return sorted(int(n[:-5]) for n in names if n.endswith(".json") and n[:-5].isdigit())
 
-    def _read(self, store: BlobStore, job_id: str, generation: int) -> dict[str, object] | None:
+    def _read(self, store: BlobStore, subject: str, generation: int) -> dict[str, object] | None:
         try:
-            value = json.loads(store.read(_claim_key(job_id, generation)))
+            value = json.loads(store.read(self.key(subject, generation)))
         except (KeyNotFound, ValueError):
             return None
         return value if isinstance(value, dict) else None
 
-    def _lapsed(self, job_id: str, generation: int, record: dict[str, object] | None) -> bool:
+    def _lapsed(self, subject: str, generation: int, record: dict[str, object] | None) -> bool:
         """Whether the claim's beat has stood still for its whole lease, as this studio watched it."""
         if record is None:  # unreadable or gone between the listing and the read: look again next time
             return False
+        if record.get("holder") == self.holder:  # ours, and not kept: a release that failed; nobody runs it
+            with self._lock:
+                return (subject, generation) not in self._kept
         beat = int(record.get("beat", 0))  # type: ignore[call-overload]
         lease = float(record.get("lease_s", self.lease_s))  # type: ignore[arg-type]
         now = time.monotonic()
         with self._lock:
-            seen = self._seen.get((job_id, generation))
+            seen = self._seen.get((subject, generation))
             if seen is None or seen[0] != beat:
-                self._seen[(job_id, generation)] = (beat, now)
+                self._seen[(subject, generation)] = (beat, now)
                 return False
             return now - seen[1] >= lease
 
-    def take(self, store: BlobStore, job_id: str) -> Claim | None:
-        """Claim ``job_id`` when nobody holds it, or when its holder's lease has lapsed (watched here for a whole
+    def take(self, store: BlobStore, subject: str) -> Claim | None:
+        """Claim ``subject`` when nobody holds it, or when its holder's lease has lapsed (watched here for a whole
         lease); ``None`` when someone else holds it, or won the race to take it."""
-        generations = self._generations(store, job_id)
+        generations = self._generations(store, subject)
         latest = generations[-1] if generations else 0
-        if latest and not self._lapsed(job_id, latest, self._read(store, job_id, latest)):
+        if latest and not self._lapsed(subject, latest, self._read(store, subject, latest)):
             return None
-        claim = Claim(job_id, latest + 1, self.holder)
-        if not store.create(_claim_key(job_id, claim.generation), _record(claim, self.lease_s, 0, 0.0)):
+        claim = Claim(subject, latest + 1, self.holder)
+        if not store.create(self.key(subject, claim.generation), _record(claim, self.lease_s, 0, 0.0)):
             return None
         with self._lock:
-            for seen in [k for k in self._seen if k[0] == job_id]:
+            for seen in [k for k in self._seen if k[0] == subject]:
                 del self._seen[seen]
+        for older in generations:  # a dead holder's claim would stay forever (one alive and late deletes its own)
+            with contextlib.suppress(Exception):
+                store.delete(self.key(subject, older))
         return claim
 
     def holds(self, store: BlobStore, claim: Claim) -> bool:
         """Whether ``claim`` is still the newest claim on its job (no one took the job over)."""
-        generations = self._generations(store, claim.job_id)
+        generations = self._generations(store, claim.subject)
         return bool(generations) and generations[-1] == claim.generation
 
     def release(self, store: BlobStore, claim: Claim) -> None:
         """Delete ``claim``'s object (the holder stopped, whatever the job became)."""
         with contextlib.suppress(Exception):
-            store.delete(_claim_key(claim.job_id, claim.generation))
+            store.delete(self.key(claim.subject, claim.generation))
 
-    def progress(self, store: BlobStore, job_id: str) -> float | None:
-        """The progress (0-1) the newest holder of ``job_id`` last reported, or ``None``."""
-        generations = self._generations(store, job_id)
-        record = self._read(store, job_id, generations[-1]) if generations else None
+    def progress(self, store: BlobStore, subject: str) -> float | None:
+        """The progress (0-1) the newest holder of ``subject`` last reported, or ``None``."""
+        generations = self._generations(store, subject)
+        record = self._read(store, subject, generations[-1]) if generations else None
         if record is None:
             return None
         return float(record.get("progress", 0.0))  # type: ignore[arg-type]
@@ -141,11 +153,15 @@ class Claims:
         ``check_every`` seconds, asks ``wanted()`` (the job is still running: not cancelled, not erased). The
         :class:`Lease` says when the job was lost (taken over, or no longer wanted); the block checks it."""
         lease = Lease(self, store, claim, wanted, min(check_every, self.lease_s / 3))
+        with self._lock:
+            self._kept.add((claim.subject, claim.generation))
         lease.start()
         try:
             yield lease
         finally:
             lease.stop()
+            with self._lock:
+                self._kept.discard((claim.subject, claim.generation))
             self.release(store, claim)
 
 
@@ -208,7 +224,7 @@ class Lease:
                 return
             if time.monotonic() - last_beat >= every:
                 try:
-                    self._store.write(_claim_key(self.claim.job_id, self.claim.generation),
+                    self._store.write(self._claims.key(self.claim.subject, self.claim.generation),
                                       _record(self.claim, self._claims.lease_s, beat + 1, self._progress))
                 except Exception:  # a missed beat is tried again at the next tick
                     continue

@@ -11,6 +11,7 @@ import base64
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -124,6 +125,7 @@ class Studio:
     _templates: TemplateCache = attrs.field(init=False)
     _rules: RetentionRules = attrs.field(init=False)
     _sweeper: Sweeper | None = attrs.field(init=False, default=None)
+    _sweep_claims: Claims = attrs.field(init=False)
     _tenants: Tenants = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -135,6 +137,7 @@ class Studio:
                             lambda context: self._tenants.scope(Tenants.of(context)), self._hasher.of)
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
         workers = self._workers = Workers(self.video_workers, threading.RLock())
+        self._sweep_claims = Claims(self.job_lease, folder=lambda _: keys.SWEEP_CLAIMS)
         self._rules = RetentionRules(self, workers, self._templates, audit)
         self.activities = Activities(self, self._calls, self._rules)
         self._guard = CapacityGuard(self)
@@ -380,6 +383,21 @@ class Studio:
         """Every tenant's expired data, each tenant's sweep that removed something in the audit trail; also the
         automatic sweep (which writes no request log line: nobody asked). Retention is the studio's duty, so a
         sweep covers every tenant whoever calls it."""
+        with self._sweep_turn():
+            return self._sweep_now(request_id)
+
+    @contextlib.contextmanager
+    def _sweep_turn(self) -> Iterator[None]:
+        """Wait for the store's other sweeps to end (studios in any process: a claim on ``sweeps/claims``, taken
+        over when its sweeper died), then hold it: sweeps that overlapped deleted and counted the same day folders
+        twice, and wrote the same audit record twice."""
+        store = self._tenants.store_of(None)
+        while (claim := self._sweep_claims.take(store, "store")) is None:
+            time.sleep(0.05)
+        with self._sweep_claims.kept(store, claim, lambda: True):
+            yield
+
+    def _sweep_now(self, request_id: str | None) -> dict[str, int]:
         now = self.now()
         total: dict[str, int] = {}
         for tenant in self._tenants.all():
