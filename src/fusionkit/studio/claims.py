@@ -76,7 +76,7 @@ class Claims:
         self._lock = threading.Lock()
         # What this studio saw of others' claims: (subject, generation) -> (beat, monotonic time first seen).
         self._seen: dict[tuple[str, int], tuple[int, float]] = {}
-        self._kept: set[tuple[str, int]] = set()  # the claims being kept here now
+        self._kept: set[tuple[str, int]] = set()  # the claims taken here and not released
 
     def key(self, subject: str, generation: int) -> str:
         """The object of ``subject``'s claim of ``generation``."""
@@ -97,7 +97,7 @@ class Claims:
         """Whether the claim's beat has stood still for its whole lease, as this studio watched it."""
         if record is None:  # unreadable or gone between the listing and the read: look again next time
             return False
-        if record.get("holder") == self.holder:  # ours, and not kept: a release that failed; nobody runs it
+        if record.get("holder") == self.holder:  # ours, and released: a delete that failed; nobody holds it
             with self._lock:
                 return (subject, generation) not in self._kept
         beat = int(record.get("beat", 0))  # type: ignore[call-overload]
@@ -121,6 +121,7 @@ class Claims:
         if not store.create(self.key(subject, claim.generation), _record(claim, self.lease_s, 0, 0.0)):
             return None
         with self._lock:
+            self._kept.add((subject, claim.generation))
             for seen in [k for k in self._seen if k[0] == subject]:
                 del self._seen[seen]
         for older in generations:  # a dead holder's claim would stay forever (one alive and late deletes its own)
@@ -135,6 +136,8 @@ class Claims:
 
     def release(self, store: BlobStore, claim: Claim) -> None:
         """Delete ``claim``'s object (the holder stopped, whatever the job became)."""
+        with self._lock:
+            self._kept.discard((claim.subject, claim.generation))
         with contextlib.suppress(Exception):
             store.delete(self.key(claim.subject, claim.generation))
 
@@ -153,15 +156,11 @@ class Claims:
         ``check_every`` seconds, asks ``wanted()`` (the job is still running: not cancelled, not erased). The
         :class:`Lease` says when the job was lost (taken over, or no longer wanted); the block checks it."""
         lease = Lease(self, store, claim, wanted, min(check_every, self.lease_s / 3))
-        with self._lock:
-            self._kept.add((claim.subject, claim.generation))
         lease.start()
         try:
             yield lease
         finally:
             lease.stop()
-            with self._lock:
-                self._kept.discard((claim.subject, claim.generation))
             self.release(store, claim)
 
 
