@@ -97,3 +97,27 @@ def test_a_local_cluster_of_processes_runs_the_scaling_out_example(process_clust
     workers = {w["name"] for w in process_cluster.scheduler_info()["workers"].values()}
     check(items)
     assert len(workers) == 2
+
+
+def test_a_studio_fuses_many_on_a_cluster_of_processes(process_cluster, tmp_path) -> None:  # noqa: F811
+    from datetime import timedelta
+
+    from fusionkit.errors import MaterialIdNotFoundError
+    from fusionkit.studio import RequestContext
+
+    wait_for_workers(process_cluster)
+    studio = fusionkit.open(str(tmp_path / "studio"), video_workers=0, sweep_every=None)
+    activity = studio.activities.create("batch")
+    material = studio.materials.upload(activity.id, photo("obama.jpg"))
+    asks = [(activity.id, material.id, photo("biden.jpg")), (activity.id, "mt_0123456789ab", photo("biden.jpg")),
+            (activity.id, material.id, photo("astronaut.png"))]
+    ctx = RequestContext(client_ip="203.0.113.9")
+    items = {item.index: item for item in studio.fuse_many(asks, executor=process_cluster, context=ctx)}
+    assert sorted(items) == [0, 1, 2] and items[0].ok and items[2].ok
+    assert isinstance(items[1].error, MaterialIdNotFoundError)
+    assert studio.results.read(items[0].result.id)  # written by a worker process, read here
+    now = studio.now()
+    fused = studio.logs.query(now - timedelta(minutes=1), now + timedelta(minutes=1), interface="FuseFace")
+    assert len(fused) == 3 and {r.client_ip for r in fused} == {"203.0.113.9"}  # logged by the workers, as the caller
+    with pytest.raises(ParameterValueError, match="executor"):
+        list(studio.fuse_many(asks, executor="dask"))

@@ -17,7 +17,7 @@ from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 
-__all__ = ["BatchItem", "FuseRequest", "fuse_many", "stream_batch", "thread_runner"]
+__all__ = ["BatchItem", "FuseRequest", "fuse_many", "runner_for", "stream_batch", "thread_runner"]
 
 
 @attrs.frozen
@@ -126,11 +126,15 @@ class _Dask:
         pass
 
 
-def _runner(executor: Any, workers: int) -> _Runner:
-    if executor == "threads":
-        return _Threads(workers)
+def runner_for(executor: Any, workers: int) -> tuple[_Runner, int]:
+    """The runner for ``executor`` (``"threads"``: ``workers`` threads here; a ``dask.distributed.Client``: its
+    cluster), with how many requests to keep in flight by default (twice the threads that run them); what
+    :func:`fuse_many` and ``Studio.fuse_many`` share."""
+    if isinstance(executor, str) and executor == "threads":
+        return _Threads(workers), 2 * workers
     if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):
-        return _Dask(executor)
+        threads = sum(w.get("nthreads", 1) for w in executor.scheduler_info()["workers"].values())
+        return _Dask(executor), 2 * max(1, threads)
     if executor == "dask":
         raise ParameterValueError("executor='dask' needs a dask.distributed.Client: install the dask extra "
                                   "(pip install 'fusionkit[dask]') and pass Client(...) as executor")
@@ -181,12 +185,8 @@ def fuse_many(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
-    runner = _runner(executor, workers)
-    if in_flight is None:
-        threads = workers
-        if isinstance(runner, _Dask):
-            threads = max(1, sum(w.get("nthreads", 1) for w in executor.scheduler_info()["workers"].values()))
-        in_flight = 2 * threads
+    runner, default_in_flight = runner_for(executor, workers)
+    in_flight = default_in_flight if in_flight is None else in_flight
     if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
         raise ParameterValueError(f"in_flight must be a whole number >= 1, got {in_flight!r}")
     def submit(index: int, value: Any) -> Any:

@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import pickle
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from fusionkit.errors import ParameterValueError
+from fusionkit.errors import FusionKitError, ParameterValueError
 
-__all__ = ["StudioSpec", "VideoCluster", "run_video_job"]
+if TYPE_CHECKING:
+    from fusionkit.fusion.batch import BatchItem
+
+__all__ = ["StudioSpec", "VideoCluster", "fuse_on_worker", "fuse_request", "run_video_job"]
 
 
 @attrs.frozen
@@ -120,3 +123,21 @@ def run_video_job(spec: StudioSpec, tenant: str | None, job_id: str) -> bool:
     """The task a studio hands to the cluster: run the job in this worker (waiting, when another worker holds it,
     for that one's lease to lapse or the job to end). Returns whether it ended."""
     return bool(_studio_for(spec).videos.run(job_id, tenant=tenant, wait=True))
+
+
+def fuse_request(studio: Any, index: int, request: Any, response: str, context: Any) -> BatchItem:
+    """One request of ``Studio.fuse_many`` in ``studio``: an ``(activity_id, material_id, merges)`` tuple, fused
+    by :meth:`Studio.fuse` (so logged as one call), its failure kept on its item."""
+    from fusionkit.fusion.batch import BatchItem
+
+    try:
+        if not isinstance(request, tuple) or len(request) != 3:
+            raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
+        return BatchItem(index, studio.fuse(*request, response=response, context=context))
+    except FusionKitError as exc:
+        return BatchItem(index, error=exc)
+
+
+def fuse_on_worker(spec: StudioSpec, index: int, request: Any, response: str, context: Any) -> BatchItem:
+    """The task of one ``Studio.fuse_many`` request on a cluster: :func:`fuse_request` in this worker's studio."""
+    return fuse_request(_studio_for(spec), index, request, response, context)

@@ -23,7 +23,6 @@ from fusionkit.domain.audit import AuditRecord
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
-    FusionKitError,
     MaterialIdNotFoundError,
     ParameterValueError,
 )
@@ -37,7 +36,7 @@ from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.claims import DEFAULT_LEASE, Claims
-from fusionkit.studio.cluster import StudioSpec, VideoCluster
+from fusionkit.studio.cluster import StudioSpec, VideoCluster, fuse_on_worker, fuse_request
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
@@ -308,38 +307,44 @@ class Studio:
                                  created=now, format=fmt, parameters=params, response=response)
             return self._respond(result, fused, call)
 
-    def fuse_many(self, requests: Iterable[Any], *, response: str = "url", workers: int = 2,
-                  in_flight: int | None = None, progress: bool = False,
+    def fuse_many(self, requests: Iterable[Any], *, response: str = "url", executor: Any = "threads",
+                  workers: int = 2, in_flight: int | None = None, progress: bool = False,
                   context: RequestContext | None = None) -> Iterator[BatchItem]:
         """Many fusions into materials, yielded as they finish (completion order, each :class:`BatchItem` with its
         index and its :class:`~fusionkit.domain.FusedResult` or typed error): each request is one :meth:`fuse`
-        call, logged as such, on ``workers`` threads, read lazily with at most ``in_flight`` (default twice the
-        workers) not yet yielded.
+        call, logged as such, read lazily with at most ``in_flight`` (default twice the threads that run them)
+        not yet yielded.
 
         Parameters
         ----------
         requests
             ``(activity_id, material_id, merges)`` tuples.
         response, context
-            As for :meth:`fuse`, for every request (the context is the caller's, on every worker thread).
+            As for :meth:`fuse`, for every request (the context is the caller's, on every worker).
+        executor
+            ``"threads"`` (default: ``workers`` threads here) or a ``dask.distributed.Client``: each request runs
+            on a cluster worker, in this studio opened again there from how :func:`open` opened it (the URL must
+            name a store the workers reach: not ``memory://`` across processes).
         """
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
             raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
-        from fusionkit.fusion.batch import BatchItem, stream_batch, thread_runner
+        from fusionkit.fusion.batch import runner_for, stream_batch
 
-        ctx = self._calls.resolve(context)  # worker threads do not see this thread's request context
-        runner = thread_runner(workers)
+        ctx = self._calls.resolve(context)  # workers do not see this thread's request context
+        runner, default_in_flight = runner_for(executor, workers)
+        if isinstance(executor, str):
+            def submit(index: int, request: Any) -> Any:
+                return runner.submit(fuse_request, self, index, request, response, ctx)
+        else:
+            if self.spec is None:
+                raise ParameterValueError("a studio whose fusions run on a cluster must be opened with "
+                                          "fusionkit.open (its workers open it again the same way)")
+            spec = self.spec
 
-        def work(index: int, request: Any) -> BatchItem:
-            try:
-                if not isinstance(request, tuple) or len(request) != 3:
-                    raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-                return BatchItem(index, self.fuse(*request, response=response, context=ctx))
-            except FusionKitError as exc:
-                return BatchItem(index, error=exc)
+            def submit(index: int, request: Any) -> Any:
+                return runner.submit(fuse_on_worker, spec, index, request, response, ctx)
 
-        return stream_batch(requests, lambda index, request: runner.submit(work, index, request), runner,
-                            in_flight or 2 * workers, progress)
+        return stream_batch(requests, submit, runner, in_flight or default_in_flight, progress)
 
     def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:
         """The result with its payload as ``result.response`` asks (stored first when that is a URL, or when the
