@@ -247,7 +247,7 @@ def walk(studio: Studio, folder: str | os.PathLike[str], report: Report) -> dict
             _read_as(store, key, FuseOptions.from_json, t, report, rel)
         elif re.fullmatch(rf"jobs/{_ID}/claims/\d{{8}}\.json", key):
             _read_as(store, key, _json_object, t, report, rel)
-        elif re.fullmatch(rf"logs/{_DAY}/\d\d\.jsonl", key):
+        elif re.fullmatch(rf"logs/{_DAY}/\d\d(\.[0-9a-f]+)?\.jsonl", key):
             _read_as(store, key, _lines(LogRecord.from_json), t, report, rel)
         elif prefix == "" and re.fullmatch(rf"audit/{_DAY}\.jsonl", key):
             _read_as(store, key, _lines(AuditRecord.from_json), t, report, rel)

@@ -28,6 +28,10 @@ def test_the_layout() -> None:
     assert keys.result_blob(DAY, MT, RS, "jpeg") == f"results/image/2026-01-02/{MT}.{RS}.jpg"
     assert keys.log_folder(DAY) == "logs/2026-01-02"
     assert keys.log_file(datetime(2026, 1, 2, 7, 30)) == "logs/2026-01-02/07.jsonl"
+    assert keys.log_file(datetime(2026, 1, 2, 7, 30), "a1b2c3") == "logs/2026-01-02/07.a1b2c3.jsonl"
+    for writer in ("", "../x", "A1", "a/b", "a.b"):
+        with pytest.raises(StorageError):
+            keys.log_file(datetime(2026, 1, 2, 7, 30), writer)
     assert keys.job_doc(JB) == f"jobs/{JB}.json"
     assert keys.job_folder(JB) == f"jobs/{JB}"
     assert keys.job_user(JB, 2) == f"jobs/{JB}/user_2.png"

@@ -242,8 +242,10 @@ def test_every_call_logs_the_privacy_fields(studio, clock, caplog):
                           "time_cost_ms": first.time_cost_ms}
     assert shipped[1]["status"] == "InvalidParameterValue.ActivityIdNotFound"
     assert not any(v in r.getMessage() for r in caplog.records for v in ("203.0.113.7", "acct-9", "app-1"))
-    key = f"logs/{clock.now.date().isoformat()}/{clock.now.hour:02d}.jsonl"
-    with studio.request_context(ctx):  # in app-1's folder
+    with studio.request_context(ctx):  # in app-1's folder (the hour's file, this studio's own on an object store)
+        (name,) = studio.store.list(key_layout.log_folder(clock.now.date()))
+        key = f"{key_layout.log_folder(clock.now.date())}/{name}"
+        assert name.startswith(f"{clock.now.hour:02d}.") and name.endswith(".jsonl")
         assert studio.root.exists(f"{key_layout.tenant_folder('app-1')}/{key}")
         lines = studio.store.read(key).splitlines()
     assert len(lines) == 2 and b'"interface":"QueryLogs"' in lines[1]  # the query is logged too

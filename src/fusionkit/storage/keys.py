@@ -12,7 +12,7 @@
     jobs/{job_id}.json                                     a video job
     jobs/{job_id}/user_{n}.png                             the job's user images, deleted when it ends
     jobs/{job_id}/claims/{generation}.json                 the claim of the worker running it (studio/claims.py)
-    logs/{YYYY-MM-DD}/{HH}.jsonl
+    logs/{YYYY-MM-DD}/{HH}.jsonl                           (on object stores {HH}.{writer}.jsonl, one per studio)
     keyring/{scope}/{key_id}.key                           a wrapped data key (encrypted stores only)
     tenants/{tenant_id}/...                                the same layout again for each app id (tenant)
     audit/{YYYY-MM-DD}.jsonl                               the audit trail (the root's only; no personal data)
@@ -183,8 +183,14 @@ def log_folder(day: date) -> str:
     return f"{LOGS}/{day.isoformat()}"
 
 
-def log_file(when: datetime) -> str:
-    return f"{log_folder(when.date())}/{when.hour:02d}.jsonl"
+def log_file(when: datetime, writer: str | None = None) -> str:
+    """The hour's request log file; with ``writer`` (hex digits), that writer's own file of the hour
+    (``{HH}.{writer}.jsonl``: on object stores each studio appends to a file no other process writes)."""
+    if writer is None:
+        return f"{log_folder(when.date())}/{when.hour:02d}.jsonl"
+    if not writer or any(c not in "0123456789abcdef" for c in writer):
+        raise StorageError(f"refusing the log writer name {writer!r}")
+    return f"{log_folder(when.date())}/{when.hour:02d}.{writer}.jsonl"
 
 
 def job_doc(job_id: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ import attrs
 from fusionkit.domain.studio import LogRecord
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.storage import keys
-from fusionkit.storage.backends import KeyNotFound
+from fusionkit.storage.backends import KeyNotFound, LocalStore
 from fusionkit.studio.common import Calls, day_of
 from fusionkit.studio.context import RequestContext
 from fusionkit.studio.retention import RetentionRules
@@ -26,6 +27,14 @@ __all__ = ["LOGGER_NAME", "RequestLog"]
 
 LOGGER_NAME = "fusionkit.studio.requests"
 _log = logging.getLogger(LOGGER_NAME)
+
+
+def appends_across_processes(store: Any) -> bool:
+    """Whether ``store`` (under its wrappers: their ``inner``) appends safely from many processes at once: local
+    disk does (``flock``); an object store's append is a read and a whole write, safe within one process only."""
+    while not isinstance(store, LocalStore) and hasattr(store, "inner"):
+        store = store.inner
+    return isinstance(store, LocalStore)
 
 
 @attrs.define(eq=False)
@@ -42,12 +51,17 @@ class RequestLog:
     _calls: Calls
     _rules: RetentionRules
 
+    # This studio's own hour files on stores whose appends are not safe across processes (object stores: an
+    # append there is a read and a whole write), so that studios in many processes lose none of each other's lines.
+    _writer: str = attrs.field(init=False, factory=lambda: secrets.token_hex(6))
+
     def write(self, record: LogRecord) -> None:
         """Append one record to the log (the studio's call wrapper does this for every call) and tell Python's
         logging about it (without personal fields unless the studio opted in)."""
         line = record.to_json()
+        writer = None if appends_across_processes(self._studio.root) else self._writer
         try:
-            self._studio.store.append(keys.log_file(record.timestamp), line.encode() + b"\n")
+            self._studio.store.append(keys.log_file(record.timestamp, writer), line.encode() + b"\n")
         except Exception as exc:  # the request log must not turn a good call into a failed one
             _log.error("fusionkit: could not write the request log (%s)", type(exc).__name__)
         if not _log.isEnabledFor(logging.INFO):
