@@ -103,3 +103,30 @@ def test_layers_import_only_downward() -> None:
                 )
                 for name in names:
                     assert not name.startswith(banned), f"{path.name} imports {name}"
+
+
+def test_using_runtime_sets_the_models_options_for_its_block_and_thread_only() -> None:
+    import threading
+
+    from fusionkit.vision import FaceDetector, FaceLandmarker
+    from fusionkit.vision._runtime import BATCH_RUNTIME, current_runtime, using_runtime
+
+    assert current_runtime() == RuntimeOptions()
+    seen: list[RuntimeOptions] = []
+    with using_runtime(BATCH_RUNTIME):
+        assert FaceDetector().options == BATCH_RUNTIME and FaceLandmarker().options == BATCH_RUNTIME
+        other = threading.Thread(target=lambda: seen.append(current_runtime()))
+        other.start()
+        other.join()
+    assert seen == [RuntimeOptions()] and current_runtime() == RuntimeOptions()
+
+
+def test_batch_workers_run_the_models_single_threaded() -> None:
+    # Two batch threads on two cores each running onnxruntime with a thread per core fought over the cores.
+    from fusionkit.fusion.batch import fuse_many
+    from fusionkit.vision import _runtime
+    from tests.photos import photo
+
+    items = list(fuse_many([(photo("obama.jpg"), photo("biden.jpg"))], workers=2))
+    assert items[0].ok
+    assert {options for _, options, _ in _runtime._sessions} >= {_runtime.BATCH_RUNTIME}

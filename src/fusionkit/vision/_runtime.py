@@ -6,9 +6,12 @@ by every detector and landmarker in the process; ``InferenceSession.run`` is thr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,8 @@ import attrs
 
 from fusionkit.errors import ModelFileError, ParameterValueError
 
-__all__ = ["MODELS_DIR", "RuntimeOptions", "get_session", "model_path"]
+__all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "current_runtime", "get_session", "model_path",
+           "using_runtime"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _MANIFEST = "manifest.json"
@@ -51,6 +55,31 @@ class RuntimeOptions:
     providers: tuple[str, ...] = attrs.field(default=("CPUExecutionProvider",), converter=_providers_converter)
     intra_op_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
     inter_op_threads: int = attrs.field(default=1, validator=attrs.validators.ge(0))
+
+
+#: What batch workers (fuse_many's threads, cluster tasks) run the models with: one thread inside a model run.
+#: Each worker already keeps a core busy; onnxruntime's own threads (one per core by default) made two workers on two
+#: cores fight over them: 2 worker processes ran 1.09x one, against 1.75x with this (benchmarks/bench_scale.py).
+BATCH_RUNTIME = RuntimeOptions(intra_op_threads=1)
+
+_current: contextvars.ContextVar[RuntimeOptions | None] = contextvars.ContextVar("fusionkit_runtime", default=None)
+
+
+def current_runtime() -> RuntimeOptions:
+    """The runtime options of detectors and landmarkers made without any: those of the innermost
+    :func:`using_runtime` block of this thread (or task), else the defaults."""
+    return _current.get() or RuntimeOptions()
+
+
+@contextlib.contextmanager
+def using_runtime(options: RuntimeOptions) -> Iterator[None]:
+    """Run the face models made inside the block (by :func:`fusionkit.fuse`, :func:`fusionkit.analyze`, ...)
+    with ``options``, in this thread or task only."""
+    token = _current.set(options)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def _manifest(models_dir: Path) -> dict[str, Any]:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face, FaceMesh
 from fusionkit.errors import FaceSizeTooSmallError
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ChannelOrder, ImageLimits, ImageSource, load_image
-from fusionkit.vision._runtime import RuntimeOptions
+from fusionkit.vision._runtime import RuntimeOptions, current_runtime
 from fusionkit.vision.detector import DetectorModel, FaceDetector
 from fusionkit.vision.landmarker import FaceLandmarker
 
 __all__ = ["analyze", "detect_faces"]
-
-_DEFAULT_OPTIONS = RuntimeOptions()
-
 
 def detect_faces(
     image: ImageSource,
@@ -22,7 +19,7 @@ def detect_faces(
     min_presence: float | None = 0.5,
     limits: ImageLimits = DEFAULT_LIMITS,
     array_order: ChannelOrder = "rgb",
-    options: RuntimeOptions = _DEFAULT_OPTIONS,
+    options: RuntimeOptions | None = None,
 ) -> list[Face]:
     """Find the faces in an image, largest first.
 
@@ -46,7 +43,8 @@ def detect_faces(
         ``"rgb"`` (default) or ``"bgr"``: the channel order of an array ``image`` (OpenCV's ``imread`` gives
         BGR). Encoded images are always decoded to RGB.
     options
-        onnxruntime providers and threads.
+        onnxruntime providers and threads (default: those of an enclosing ``using_runtime`` block, else
+        onnxruntime's own choice).
 
     Returns
     -------
@@ -60,6 +58,7 @@ def detect_faces(
     >>> len(faces), faces[0].box                                        # doctest: +SKIP
     """
     rgb = load_image(image, limits=limits, array_order=array_order)
+    options = options if options is not None else current_runtime()
     faces = FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
     if min_presence is None or not faces:
         return faces
@@ -76,7 +75,7 @@ def analyze(
     refine: bool = False,
     limits: ImageLimits = DEFAULT_LIMITS,
     array_order: ChannelOrder = "rgb",
-    options: RuntimeOptions = _DEFAULT_OPTIONS,
+    options: RuntimeOptions | None = None,
 ) -> list[FaceMesh]:
     """Detect the faces and compute a 468-point mesh for each, largest first.
 
@@ -97,6 +96,7 @@ def analyze(
         Bad input, before any decoding (see :func:`fusionkit.imaging.decode_image`).
     """
     rgb = load_image(image, limits=limits, array_order=array_order)
+    options = options if options is not None else current_runtime()
     faces = FaceDetector(model=model, min_score=min_score, options=options).detect(rgb)
     usable = [f for f in faces if not f.too_small]
     if faces and not usable:

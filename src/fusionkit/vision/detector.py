@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from fusionkit.choices import DetectorModel  # defined there: the CLI lists them
 from fusionkit.domain.faces import MIN_FACE_SIZE, Face
-from fusionkit.vision._runtime import RuntimeOptions, get_session
+from fusionkit.vision._runtime import RuntimeOptions, current_runtime, get_session
 
 __all__ = ["DETECTOR_MODELS", "PORTRAIT_FACE_FRACTION", "DetectorModel", "FaceDetector", "grid_anchors",
            "ssd_anchors"]
@@ -247,7 +247,7 @@ class FaceDetector:
     )
     nms_threshold: float = attrs.field(default=0.3, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)])
     min_face_size: float = attrs.field(default=float(MIN_FACE_SIZE), validator=attrs.validators.ge(8.0))
-    options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
+    options: RuntimeOptions = attrs.field(factory=current_runtime)
 
     def _run(self, name: str, canvas: NDArray[np.uint8],
              default_score: float | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:

@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain.faces import Face, FaceMesh
-from fusionkit.vision._runtime import RuntimeOptions, get_session
+from fusionkit.vision._runtime import RuntimeOptions, current_runtime, get_session
 
 __all__ = [
     "LANDMARK_INPUT_SIZE",
@@ -87,7 +87,7 @@ class FaceLandmarker:
     """
 
     refine: bool = False
-    options: RuntimeOptions = attrs.field(factory=RuntimeOptions)
+    options: RuntimeOptions = attrs.field(factory=current_runtime)
 
     def crop(self, image: NDArray[np.uint8], m: NDArray[np.float64]) -> NDArray[np.uint8]:
         """The model's 192 x 192 RGB input for the crop-to-image matrix ``m`` (from :func:`face_roi`).
