@@ -106,6 +106,9 @@ _OPENED_LOCK = threading.Lock()
 
 def _studio_for(spec: StudioSpec) -> Any:
     """This worker process's studio for ``spec``: opened on the first job, with no threads of its own."""
+    from fusionkit.fusion.batch import tune_worker_memory
+
+    tune_worker_memory()
     token = pickle.dumps(spec)
     with _OPENED_LOCK:
         studio = _OPENED.get(token)
@@ -127,13 +130,16 @@ def run_video_job(spec: StudioSpec, tenant: str | None, job_id: str) -> bool:
 
 def fuse_request(studio: Any, index: int, request: Any, response: str, context: Any) -> BatchItem:
     """One request of ``Studio.fuse_many`` in ``studio``: an ``(activity_id, material_id, merges)`` tuple, fused
-    by :meth:`Studio.fuse` (so logged as one call), its failure kept on its item."""
+    by :meth:`Studio.fuse` (so logged as one call), its failure kept on its item; the models single-threaded, as
+    in every batch worker."""
     from fusionkit.fusion.batch import BatchItem
+    from fusionkit.vision._runtime import BATCH_RUNTIME, using_runtime
 
     try:
         if not isinstance(request, tuple) or len(request) != 3:
             raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-        return BatchItem(index, studio.fuse(*request, response=response, context=context))
+        with using_runtime(BATCH_RUNTIME):
+            return BatchItem(index, studio.fuse(*request, response=response, context=context))
     except FusionKitError as exc:
         return BatchItem(index, error=exc)
 
