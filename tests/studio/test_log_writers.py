@@ -41,3 +41,18 @@ def test_studios_on_local_disk_share_the_hour_file(tmp_path) -> None:
     one.activities.create("one")
     two.activities.create("two")
     assert _hour_files(one) == [f"{clock.now.hour:02d}.jsonl"]
+
+
+def test_a_studio_on_an_object_store_starts_a_new_file_every_256_kib(monkeypatch) -> None:
+    from fusionkit.studio import logs
+
+    monkeypatch.setattr(logs, "_PART_BYTES", 2000)  # a few lines a file
+    clock = FakeClock()
+    studio = fusionkit.open(f"memory://fk-logs-{uuid.uuid4().hex}", clock=clock, video_workers=0, sweep_every=None)
+    made = [studio.activities.create(f"a{i}").id for i in range(12)]
+    files = _hour_files(studio)
+    assert len(files) >= 3 and len({f.split(".")[1][:-1] for f in files}) == 1  # one writer, several parts
+    assert max(len(studio.store.read(f"{keys.log_folder(clock.now.date())}/{f}")) for f in files) < 2000 + 1000
+    now = studio.now()
+    found = studio.logs.query(now - timedelta(minutes=1), now + timedelta(minutes=1), interface="CreateActivity")
+    assert sorted(r.activity_id for r in found) == sorted(made)

@@ -29,6 +29,10 @@ LOGGER_NAME = "fusionkit.studio.requests"
 _log = logging.getLogger(LOGGER_NAME)
 
 
+#: Bytes of request log lines a studio writes to one file on an object store before it starts another.
+_PART_BYTES = 256 * 1024
+
+
 def appends_across_processes(store: Any) -> bool:
     """Whether ``store`` (under its wrappers: their ``inner``) appends safely from many processes at once: local
     disk does (``flock``); an object store's append is a read and a whole write, safe within one process only."""
@@ -52,14 +56,21 @@ class RequestLog:
     _rules: RetentionRules
 
     # This studio's own hour files on stores whose appends are not safe across processes (object stores: an
-    # append there is a read and a whole write), so that studios in many processes lose none of each other's lines.
+    # append there is a read and a whole write), so that studios in many processes lose none of each other's lines;
+    # a new file every 256 KiB, so that an append never reads and writes more than that.
     _writer: str = attrs.field(init=False, factory=lambda: secrets.token_hex(6))
+    _part: list[int] = attrs.field(init=False, factory=lambda: [0, 0])  # [file number, bytes in it]
 
     def write(self, record: LogRecord) -> None:
         """Append one record to the log (the studio's call wrapper does this for every call) and tell Python's
         logging about it (without personal fields unless the studio opted in)."""
         line = record.to_json()
-        writer = None if appends_across_processes(self._studio.root) else self._writer
+        writer = None
+        if not appends_across_processes(self._studio.root):
+            if self._part[1] >= _PART_BYTES:
+                self._part[:] = [self._part[0] + 1, 0]
+            self._part[1] += len(line) + 1
+            writer = f"{self._writer}{self._part[0]:x}"
         try:
             self._studio.store.append(keys.log_file(record.timestamp, writer), line.encode() + b"\n")
         except Exception as exc:  # the request log must not turn a good call into a failed one
