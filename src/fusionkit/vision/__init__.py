@@ -6,7 +6,7 @@ and are checked against ``models/manifest.json`` (sha256) when first used. One o
 :class:`RuntimeOptions` is created lazily and shared by all threads; importing this package loads nothing.
 """
 
-from fusionkit.vision._runtime import RuntimeOptions
+from fusionkit.vision._runtime import BATCH_RUNTIME, RuntimeOptions, current_runtime, using_runtime
 from fusionkit.vision.api import analyze, detect_faces
 from fusionkit.vision.detector import DETECTOR_MODELS, DetectorModel, FaceDetector
 from fusionkit.vision.draw import draw_faces
@@ -14,6 +14,7 @@ from fusionkit.vision.landmarker import FaceLandmarker
 from fusionkit.vision.topology import REGION_NAMES, MeshTopology, mesh_topology, mesh_topology_connections
 
 __all__ = [
+    "BATCH_RUNTIME",
     "DETECTOR_MODELS",
     "REGION_NAMES",
     "DetectorModel",
@@ -22,8 +23,10 @@ __all__ = [
     "MeshTopology",
     "RuntimeOptions",
     "analyze",
+    "current_runtime",
     "detect_faces",
     "draw_faces",
     "mesh_topology",
     "mesh_topology_connections",
+    "using_runtime",
 ]
