@@ -33,10 +33,11 @@ Everything is measured in the same run, on the same requests (the bar from issue
 
 Dask's nannies set ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker process they spawn (the
 ``distributed.nanny.pre-spawn-environ`` setting). Setting it also turns off glibc's dynamic mmap threshold, so every
-large array of a fusion is mapped, faulted in page by page and unmapped again: about 3,400 page faults and 8-10 ms
-a portrait fusion on this machine, against a handful in a process without it. The benchmark measures Dask's
-defaults; ``--worker-malloc-trim unset`` removes the variable from the workers (``None`` in that setting) to show
-what the Dask path costs without it.
+large array of a fusion was mapped, faulted in page by page and unmapped again (13,600 page faults and 62 ms a
+1,000 px portrait fusion instead of 34 ms); fusionkit now raises the thresholds again in each worker process on its
+first fusion (``fusionkit.fusion.batch.tune_worker_memory``). The benchmark runs with Dask's defaults, as a user
+would; ``--worker-malloc-trim unset`` removes the variable from the workers (``None`` in that setting), for
+comparison.
 
 Inputs: the template is ``obama.jpg`` scaled to 600 px tall (480 x 600, a realistic portrait template) and the user
 photo a 400 px crop around Biden's head from ``biden.jpg``: about 25 ms a fusion on this machine. They are written
