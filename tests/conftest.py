@@ -22,3 +22,8 @@ if "FUSIONKIT_KEY_FILE" not in os.environ:
 
     os.environ["FUSIONKIT_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="fusionkit-test-keys-"), "master.key")
 os.environ.pop("FUSIONKIT_MASTER_KEY", None)
+
+
+# moto's S3 server, once per session, for every test that asks for it (tests/s3server.py): stores, studios, claims
+# and the fault tests run on S3 over HTTP against it.
+from tests.s3server import s3_bucket, s3_server  # noqa: E402, F401
