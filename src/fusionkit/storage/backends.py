@@ -391,8 +391,8 @@ class FsspecStore:
     - every call has a deadline (:attr:`deadline`, plus :attr:`seconds_per_mib` for what it sends), after which it
       is abandoned with a typed error: a server that accepts a connection and then stops answering (a hung or
       paused process, a network that drops packets) would otherwise hold a write forever, since the client's
-      timeouts do not cover the whole of a request (s3fs sends puts over 1 MiB with ``Expect: 100-continue`` and
-      waits for the go-ahead with no timeout at all).
+      timeouts do not cover the whole of a request (botocore sends puts over 1 MiB with ``Expect: 100-continue``,
+      and aiohttp awaits the go-ahead with no timeout at all).
     """
 
     fs: Any
