@@ -56,6 +56,9 @@ class TestEncryptedS3Store(S3Contract, EncryptedContract):
         return EncryptedStore(open_store(self.inner_url(tmp_path), self.storage_options),
                               LocalKeyFile(tmp_path / "keys" / "master.key"), self.scope_function)
 
+    def test_concurrent_appends_and_rewrites_lose_no_line(self, store: BlobStore) -> None:
+        pytest.skip("600 HTTP round trips (5 s) for what TestS3Store and TestEncryptedMemoryStore already cover")
+
     def test_nothing_readable_reaches_the_server(self, store: BlobStore) -> None:
         secret = b"FACE-OF-ALICE-" * 100
         store.write("materials/mt_0123456789ab/source.jpg", secret)
@@ -88,7 +91,7 @@ def _create_in_a_process(url: str, options: dict[str, Any], key: str, value: int
 
 def test_processes_creating_one_key_make_exactly_one_winner(s3_server: S3Server, s3_bucket: str) -> None:
     url, options = f"s3://{s3_bucket}/studio", s3_server.storage_options()
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no fsspec instance or event loop shared
+    ctx = multiprocessing.get_context("fork")  # fsspec drops its instances and event loop in a forked child
     with ctx.Manager() as manager, ctx.Pool(6) as pool:
         for round_ in range(3):
             key = f"claims/race/{round_}.json"
@@ -115,7 +118,7 @@ def test_listings_show_other_processes_writes_and_deletes_at_once(s3_server: S3S
     store = open_store(url, options)
     store.write("jobs/a.json", b"x")
     assert store.list("jobs") == ["a.json"] and store.exists("jobs/a.json")  # now cached, were it cached
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")
     with ctx.Pool(1) as pool:
         pool.apply(_write_in_a_process, (url, options, "jobs/b.json"))
         assert store.list("jobs") == ["a.json", "b.json"] and store.exists("jobs/b.json")
