@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: Every kind of event a FaultyStore numbers.
-EVENTS = ("write", "append", "rewrite_lines", "delete", "delete_prefix", "rename")
+EVENTS = ("write", "create", "append", "rewrite_lines", "delete", "delete_prefix", "rename")
 
 
 class Injected:

@@ -183,3 +183,24 @@ def test_progress_comes_from_the_running_workers_claim(tmp_path, studio_clip, mo
     finally:
         worker.close()
     assert any(0 < p < 1 for p in seen), seen
+
+
+def test_a_store_failing_at_the_claim_leaves_the_job_for_the_next_look(tmp_path, studio_clip) -> None:  # noqa: F811
+    from fusionkit.studio import Studio
+    from tests.faults.faulty_store import FaultyStore
+
+    root = str(tmp_path / "studio")
+    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = caller.activities.create("video")
+    mat = caller.materials.upload(act.id, studio_clip)
+    job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+    # The worker's first claim fails in the store (as a put that timed out would): the job is not failed, it is
+    # looked at again half a lease later and runs then.
+    faulty = FaultyStore(caller.root, at=1, kinds=("create",))
+    worker = Studio(store=faulty, encryption=caller.encryption, video_workers=1, job_lease=1, sweep_every=None)
+    try:
+        done = caller.videos.wait(job_id, timeout=120)
+    finally:
+        worker.close()
+    assert faulty.injected == ("create", f"jobs/{job_id}/claims/00000001.json")
+    assert done.status == "completed" and done.attempts == 1, done.error_message

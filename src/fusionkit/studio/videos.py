@@ -453,7 +453,10 @@ class Videos:
             return True
         if self._workers.cancelled(job_id):
             return True
-        claim = self._claims.take(store, job_id)
+        try:
+            claim = self._claims.take(store, job_id)
+        except StorageError:  # the store failed now: the next scan tries again (a claim that landed anyway is
+            return False  # this studio's and not kept, so it is taken back at once)
         if claim is None:
             return False
         # BaseException (the process going down) leaves the job processing: another worker takes it over once
