@@ -345,8 +345,10 @@ class LogRule:
 
 class OrphanRule:
     """Material folders left without a document by an interrupted upload or delete (a source with nothing pointing
-    at it; folders younger than an hour are left alone, their upload may be running), and activities' markers of
-    materials that are gone or unreadable (a marker is written after its material's document and deleted first)."""
+    at it; folders younger than an hour are left alone, their upload may be running), activities' markers of
+    materials that are gone or unreadable (a marker is written after its material's document and deleted first),
+    and in an encrypted store the data keys of materials and jobs that are gone (an upload or a submit that
+    failed after its first write made the key)."""
 
     name = "orphans"
 
@@ -373,6 +375,25 @@ class OrphanRule:
                 # folder is gone, or whose data key was destroyed, is a leftover.
                 if mid not in materials or (keyed is not None and mid not in keyed):
                     removed += int(store.delete(keys.material_marker(name, mid)))
+        return removed + self._orphan_keys(store, keyed, materials, now)
+
+    @staticmethod
+    def _orphan_keys(store: BlobStore, keyed: set[str] | None, materials: set[str], now: datetime) -> int:
+        if not keyed:
+            return 0
+        removed = 0
+        jobs = None
+        for scope in sorted(keyed):
+            if ids.is_id(scope, ids.MATERIAL):
+                gone = scope not in materials
+            elif ids.is_id(scope, ids.JOB):
+                jobs = set(store.list(keys.JOBS)) if jobs is None else jobs
+                gone = f"{scope}.json" not in jobs and scope not in jobs
+            else:
+                continue
+            if gone and ids.id_time(scope) + LEFTOVER_AGE <= now:
+                shred(store, scope)
+                removed += 1
         return removed
 
 
