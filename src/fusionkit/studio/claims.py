@@ -122,12 +122,17 @@ class Claims:
             return None
         with self._lock:
             self._kept.add((subject, claim.generation))
-            for seen in [k for k in self._seen if k[0] == subject]:
-                del self._seen[seen]
+        self.forget(subject)
         for older in generations:  # a dead holder's claim would stay forever (one alive and late deletes its own)
             with contextlib.suppress(Exception):
                 store.delete(self.key(subject, older))
         return claim
+
+    def forget(self, subject: str) -> None:
+        """Drop what this studio watched of ``subject``'s claims (the job ended: nobody will claim it again)."""
+        with self._lock:
+            for seen in [k for k in self._seen if k[0] == subject]:
+                del self._seen[seen]
 
     def holds(self, store: BlobStore, claim: Claim) -> bool:
         """Whether ``claim`` is still the newest claim on its job (no one took the job over)."""

@@ -378,6 +378,7 @@ class Videos:
                 continue
             if job.done:
                 ended.add(job_id)  # an ended job never runs again: its document is not read again
+                self._claims.forget(job_id)
                 continue
             handed += int(self._enqueue(job_id))
         return handed
