@@ -533,7 +533,8 @@ def open(
     video_cluster
         A ``dask.distributed.Client``: video jobs run on its workers (each opens this studio again from this call's
         arguments, which must pickle: the URL, storage options, key provider, limits and retention) instead of on
-        ``video_workers`` threads here. Needs the dask extra.
+        ``video_workers`` threads here (the tracking of video materials uploaded with ``wait=False`` stays on those
+        threads). Needs the dask extra.
 
     Examples
     --------
