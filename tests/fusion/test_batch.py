@@ -56,6 +56,25 @@ def test_bad_requests_and_executors_are_refused() -> None:
         list(fuse_many(requests(), executor="dask"))
     with pytest.raises(ParameterValueError, match="workers"):
         list(fuse_many(requests(), workers=0))
+    for bad in (0, 1001, 2.5, True):
+        with pytest.raises(ParameterValueError, match="chunk"):
+            list(fuse_many(requests(), chunk=bad))  # type: ignore[arg-type]
+
+
+def test_chunks_of_requests_come_back_each_as_its_item_read_lazily() -> None:
+    pulled: list[int] = []
+
+    def lazily():
+        for i in range(9):
+            pulled.append(i)
+            yield requests()[i % 4]
+
+    stream = fuse_many(lazily(), workers=1, chunk=3, in_flight=6)
+    first = next(stream)
+    assert len(pulled) <= 9 and first.index in (0, 1, 2)  # two tasks of three were sent before the first came back
+    items = [first, *stream]
+    assert sorted(item.index for item in items) == list(range(9))
+    assert [item.ok for item in sorted(items, key=lambda item: item.index)] == [i % 4 != 2 for i in range(9)]
 
 
 def test_a_dask_cluster_runs_the_same_fusions() -> None:
@@ -96,6 +115,7 @@ def test_a_local_cluster_of_processes_runs_the_scaling_out_example(process_clust
     items = list(fusionkit.fuse_many(requests(), executor=process_cluster))
     workers = {w["name"] for w in process_cluster.scheduler_info()["workers"].values()}
     check(items)
+    check(list(fusionkit.fuse_many(requests(), executor=process_cluster, chunk=1)))  # one request a task
     assert len(workers) == 2
 
 

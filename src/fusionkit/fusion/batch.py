@@ -21,7 +21,7 @@ from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 
-__all__ = ["BatchItem", "FuseRequest", "fuse_many", "runner_for", "stream_batch", "thread_runner",
+__all__ = ["CLUSTER_CHUNK", "BatchItem", "FuseRequest", "Plan", "fuse_many", "runner_for", "stream_batch",
            "tune_worker_memory"]
 
 
@@ -123,7 +123,7 @@ def _fuse_one(index: int, request: FuseRequest, options: FuseOptions | None, lim
 class _Runner(Protocol):
     """Where the work runs: submit a call, and wait for any of the pending ones."""
 
-    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any: ...
+    def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any: ...
 
     def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]: ...
 
@@ -134,7 +134,7 @@ class _Threads:
     def __init__(self, workers: int) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusionkit-batch")
 
-    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any:
         return self._pool.submit(fn, *args)
 
     def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
@@ -152,7 +152,7 @@ class _Dask:
         self._client = client
         self._wait: Any = distributed.wait
 
-    def submit(self, fn: Callable[..., BatchItem], *args: Any) -> Any:
+    def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any:
         return self._client.submit(fn, *args, pure=False)
 
     def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
@@ -163,15 +163,39 @@ class _Dask:
         pass
 
 
-def runner_for(executor: Any, workers: int) -> tuple[_Runner, int]:
-    """The runner for ``executor`` (``"threads"``: ``workers`` threads here; a ``dask.distributed.Client``: its
-    cluster), with how many requests to keep in flight by default (twice the threads that run them); what
-    :func:`fuse_many` and ``Studio.fuse_many`` share."""
+#: Requests in one task on a cluster by default: a Dask task costs its client and scheduler about 2 ms of CPU on top
+#: of shipping the result, a portrait fusion 25-35 ms; with the client on the workers' cores (a LocalCluster), one
+#: request a task held 2 worker processes to 1.5x one, four a task reached 1.63-1.72x (benchmarks/bench_scale.py).
+CLUSTER_CHUNK = 4
+
+
+@attrs.frozen
+class Plan:
+    """Where a batch runs: the runner, the threads that run it, and the requests sent together in one task."""
+
+    runner: _Runner
+    threads: int
+    chunk: int
+
+    def in_flight(self, asked: int | None) -> int:
+        """``asked``, checked; by default two tasks for each thread, so none waits for the client."""
+        value = 2 * self.threads * self.chunk if asked is None else asked
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ParameterValueError(f"in_flight must be a whole number >= 1, got {value!r}")
+        return value
+
+
+def runner_for(executor: Any, workers: int, chunk: int | None = None) -> Plan:
+    """The :class:`Plan` for ``executor`` (``"threads"``: ``workers`` threads here, one request a task; a
+    ``dask.distributed.Client``: its cluster's threads, :data:`CLUSTER_CHUNK` requests a task unless ``chunk``
+    says); what :func:`fuse_many` and ``Studio.fuse_many`` share."""
+    if chunk is not None and (isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 1000):
+        raise ParameterValueError(f"chunk must be a whole number within 1-1000, got {chunk!r}")
     if isinstance(executor, str) and executor == "threads":
-        return _Threads(workers), 2 * workers
+        return Plan(_Threads(workers), workers, chunk or 1)
     if type(executor).__module__.startswith("distributed") and hasattr(executor, "submit"):
         threads = sum(w.get("nthreads", 1) for w in executor.scheduler_info()["workers"].values())
-        return _Dask(executor), 2 * max(1, threads)
+        return Plan(_Dask(executor), max(1, threads), chunk or CLUSTER_CHUNK)
     if executor == "dask":
         raise ParameterValueError("executor='dask' needs a dask.distributed.Client: install the dask extra "
                                   "(pip install 'fusionkit[dask]') and pass Client(...) as executor")
@@ -185,6 +209,7 @@ def fuse_many(
     executor: Any = "threads",
     workers: int = 2,
     in_flight: int | None = None,
+    chunk: int | None = None,
     progress: bool = False,
     limits: ImageLimits = DEFAULT_LIMITS,
 ) -> Iterator[BatchItem]:
@@ -203,8 +228,11 @@ def fuse_many(
     workers
         Threads, for ``executor="threads"`` (1-64).
     in_flight
-        The most requests submitted and not yet yielded (default: twice the workers, or the cluster's threads):
-        what bounds memory.
+        The most requests submitted and not yet yielded (default: two tasks for each thread that runs them): what
+        bounds memory.
+    chunk
+        Requests sent together in one task (default: 1 on threads, 4 on a cluster, where each task costs the
+        client and scheduler about 2 ms); each still comes back as its own item, when its task ends.
     progress
         Show a progress bar (``tqdm.auto``: a widget in notebooks, a line in terminals).
     limits
@@ -222,50 +250,54 @@ def fuse_many(
     """
     if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
         raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
-    runner, default_in_flight = runner_for(executor, workers)
-    in_flight = default_in_flight if in_flight is None else in_flight
-    if isinstance(in_flight, bool) or not isinstance(in_flight, int) or in_flight < 1:
-        raise ParameterValueError(f"in_flight must be a whole number >= 1, got {in_flight!r}")
-    def submit(index: int, value: Any) -> Any:
-        return runner.submit(_fuse_one, index, _as_request(value), options, limits)
+    plan = runner_for(executor, workers, chunk)
+    limit = plan.in_flight(in_flight)
 
-    return stream_batch(requests, submit, runner, in_flight, progress)
+    def submit(items: list[tuple[int, Any]]) -> Any:
+        return plan.runner.submit(_fuse_chunk, [(i, _as_request(v)) for i, v in items], options, limits)
+
+    return stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk)
 
 
-def stream_batch(requests: Iterable[Any], submit: Callable[[int, Any], Any], runner: _Runner, in_flight: int,
-                 progress: bool) -> Iterator[BatchItem]:
-    """Submit ``requests`` (each with its index) through ``submit``, at most ``in_flight`` not yet yielded, and
-    yield each finished :class:`BatchItem`; what :func:`fuse_many` and ``Studio.fuse_many`` share."""
+def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | None,
+                limits: ImageLimits) -> list[BatchItem]:
+    """In a worker: the requests of one task, one after the other."""
+    return [_fuse_one(index, request, options, limits) for index, request in items]
+
+
+def stream_batch(requests: Iterable[Any], submit: Callable[[list[tuple[int, Any]]], Any], runner: _Runner,
+                 in_flight: int, progress: bool, chunk: int = 1) -> Iterator[BatchItem]:
+    """Submit ``requests`` (each with its index) ``chunk`` at a time through ``submit`` (whose future gives their
+    :class:`BatchItem` values), at most ``in_flight`` requests not yet yielded, and yield each finished item; what
+    :func:`fuse_many` and ``Studio.fuse_many`` share."""
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(unit="fusion", desc="fusionkit")
     source = iter(enumerate(requests))
-    pending: set[Any] = set()
+    sizes: dict[Any, int] = {}  # pending task -> its requests
+    exhausted = False
     try:
         while True:
-            while len(pending) < in_flight:
-                nxt = next(source, None)
-                if nxt is None:
-                    break
-                pending.add(submit(*nxt))
-            if not pending:
+            while not exhausted and sum(sizes.values()) < in_flight:
+                room = min(chunk, in_flight - sum(sizes.values()))
+                items = [nxt for nxt in (next(source, None) for _ in range(room)) if nxt is not None]
+                exhausted = len(items) < room
+                if items:
+                    sizes[submit(items)] = len(items)
+            if not sizes:
                 return
-            done, pending = runner.wait_any(pending)
+            done, _ = runner.wait_any(set(sizes))
             for future in done:
-                item: BatchItem = future.result()
+                del sizes[future]
+                finished: list[BatchItem] = future.result()
                 if bar is not None:
-                    bar.update(1)
-                yield item
+                    bar.update(len(finished))
+                yield from finished
     finally:
-        for future in pending:
+        for future in sizes:
             future.cancel()
         runner.close()
         if bar is not None:
             bar.close()
-
-
-def thread_runner(workers: int) -> _Runner:
-    """``workers`` threads in this process, for :func:`stream_batch`."""
-    return _Threads(workers)

@@ -20,7 +20,7 @@ from fusionkit.errors import FusionKitError, ParameterValueError
 if TYPE_CHECKING:
     from fusionkit.fusion.batch import BatchItem
 
-__all__ = ["StudioSpec", "VideoCluster", "fuse_on_worker", "fuse_request", "run_video_job"]
+__all__ = ["StudioSpec", "VideoCluster", "fuse_on_worker", "fuse_requests", "run_video_job"]
 
 
 @attrs.frozen
@@ -128,22 +128,25 @@ def run_video_job(spec: StudioSpec, tenant: str | None, job_id: str) -> bool:
     return bool(_studio_for(spec).videos.run(job_id, tenant=tenant, wait=True))
 
 
-def fuse_request(studio: Any, index: int, request: Any, response: str, context: Any) -> BatchItem:
-    """One request of ``Studio.fuse_many`` in ``studio``: an ``(activity_id, material_id, merges)`` tuple, fused
-    by :meth:`Studio.fuse` (so logged as one call), its failure kept on its item; the models single-threaded, as
-    in every batch worker."""
+def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, context: Any) -> list[BatchItem]:
+    """Requests of ``Studio.fuse_many`` in ``studio``, each an ``(activity_id, material_id, merges)`` tuple with its
+    index, fused by :meth:`Studio.fuse` (so each logged as one call), a failure kept on its item; the models
+    single-threaded, as in every batch worker."""
     from fusionkit.fusion.batch import BatchItem
     from fusionkit.vision._runtime import BATCH_RUNTIME, using_runtime
 
-    try:
-        if not isinstance(request, tuple) or len(request) != 3:
-            raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-        with using_runtime(BATCH_RUNTIME):
-            return BatchItem(index, studio.fuse(*request, response=response, context=context))
-    except FusionKitError as exc:
-        return BatchItem(index, error=exc)
+    out = []
+    for index, request in items:
+        try:
+            if not isinstance(request, tuple) or len(request) != 3:
+                raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
+            with using_runtime(BATCH_RUNTIME):
+                out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
+        except FusionKitError as exc:
+            out.append(BatchItem(index, error=exc))
+    return out
 
 
-def fuse_on_worker(spec: StudioSpec, index: int, request: Any, response: str, context: Any) -> BatchItem:
-    """The task of one ``Studio.fuse_many`` request on a cluster: :func:`fuse_request` in this worker's studio."""
-    return fuse_request(_studio_for(spec), index, request, response, context)
+def fuse_on_worker(spec: StudioSpec, items: list[tuple[int, Any]], response: str, context: Any) -> list[BatchItem]:
+    """A task of ``Studio.fuse_many`` on a cluster: :func:`fuse_requests` in this worker's studio."""
+    return fuse_requests(_studio_for(spec), items, response, context)

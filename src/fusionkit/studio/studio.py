@@ -36,7 +36,7 @@ from fusionkit.studio.activities import Activities
 from fusionkit.studio.audit import AuditTrail
 from fusionkit.studio.capacity import CapacityGuard
 from fusionkit.studio.claims import DEFAULT_LEASE, Claims
-from fusionkit.studio.cluster import StudioSpec, VideoCluster, fuse_on_worker, fuse_request
+from fusionkit.studio.cluster import StudioSpec, VideoCluster, fuse_on_worker, fuse_requests
 from fusionkit.studio.common import (
     RESPONSES,
     Call,
@@ -308,12 +308,12 @@ class Studio:
             return self._respond(result, fused, call)
 
     def fuse_many(self, requests: Iterable[Any], *, response: str = "url", executor: Any = "threads",
-                  workers: int = 2, in_flight: int | None = None, progress: bool = False,
-                  context: RequestContext | None = None) -> Iterator[BatchItem]:
+                  workers: int = 2, in_flight: int | None = None, chunk: int | None = None,
+                  progress: bool = False, context: RequestContext | None = None) -> Iterator[BatchItem]:
         """Many fusions into materials, yielded as they finish (completion order, each :class:`BatchItem` with its
         index and its :class:`~fusionkit.domain.FusedResult` or typed error): each request is one :meth:`fuse`
-        call, logged as such, read lazily with at most ``in_flight`` (default twice the threads that run them)
-        not yet yielded.
+        call, logged as such, read lazily with at most ``in_flight`` (default two tasks for each thread that runs
+        them) not yet yielded, ``chunk`` in a task (as for :func:`fusionkit.fuse_many`).
 
         Parameters
         ----------
@@ -331,20 +331,21 @@ class Studio:
         from fusionkit.fusion.batch import runner_for, stream_batch
 
         ctx = self._calls.resolve(context)  # workers do not see this thread's request context
-        runner, default_in_flight = runner_for(executor, workers)
+        plan = runner_for(executor, workers, chunk)
+        limit = plan.in_flight(in_flight)
         if isinstance(executor, str):
-            def submit(index: int, request: Any) -> Any:
-                return runner.submit(fuse_request, self, index, request, response, ctx)
+            def submit(items: list[tuple[int, Any]]) -> Any:
+                return plan.runner.submit(fuse_requests, self, items, response, ctx)
         else:
             if self.spec is None:
                 raise ParameterValueError("a studio whose fusions run on a cluster must be opened with "
                                           "fusionkit.open (its workers open it again the same way)")
             spec = self.spec
 
-            def submit(index: int, request: Any) -> Any:
-                return runner.submit(fuse_on_worker, spec, index, request, response, ctx)
+            def submit(items: list[tuple[int, Any]]) -> Any:
+                return plan.runner.submit(fuse_on_worker, spec, items, response, ctx)
 
-        return stream_batch(requests, submit, runner, in_flight or default_in_flight, progress)
+        return stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk)
 
     def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:
         """The result with its payload as ``result.response`` asks (stored first when that is a URL, or when the
