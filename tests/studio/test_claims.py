@@ -207,3 +207,90 @@ def test_a_store_failing_at_the_claim_leaves_the_job_for_the_next_look(tmp_path,
         worker.close()
     assert faulty.injected == ("create", f"jobs/{job_id}/claims/00000001.json")
     assert done.status == "completed" and done.attempts == 1, done.error_message
+
+
+def test_a_claim_number_that_comes_back_is_watched_afresh(store) -> None:
+    # The sweep's claim folder empties after every sweep, so its generation 1 comes back: a watcher that had seen
+    # one holder's generation 1 standing still must not count that time against the next holder's.
+    job = _job()
+    first, second, watcher = Claims(lease_s=1), Claims(lease_s=1), Claims(lease_s=1)
+    old = first.take(store, job)
+    assert old is not None and watcher.take(store, job) is None  # watched from now
+    first.release(store, old)
+    time.sleep(1.1)
+    new = second.take(store, job)
+    assert new is not None and new.generation == 1
+    assert watcher.take(store, job) is None  # a new claim: watched from now, not from the old one's first sight
+
+
+class _FailingWrites:
+    """A store whose writes fail (a partition): reads, lists and creates still answer."""
+
+    def __init__(self, inner) -> None:  # type: ignore[no-untyped-def]
+        self.inner = inner
+
+    def write(self, key: str, data: bytes) -> None:
+        raise OSError("injected: the store does not answer")
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.inner, name)
+
+
+def test_a_holder_whose_beats_fail_for_a_lease_gives_the_job_up(store) -> None:
+    holder = Claims(lease_s=1)
+    claim = holder.take(store, _job())
+    assert claim is not None
+    started = time.monotonic()
+    with holder.kept(_FailingWrites(store), claim, lambda: True, check_every=0.1) as lease:
+        assert lease.lost.wait(3)
+    assert lease.taken_over and 0.9 <= time.monotonic() - started < 2  # left as it is, for whoever claims it next
+
+
+def test_a_job_whose_worker_still_beats_is_not_expired_as_waiting(tmp_path, studio_clip) -> None:  # noqa: F811
+    import attrs
+
+    from tests.studio.conftest import FakeClock
+
+    clock = FakeClock()
+    studio = fusionkit.open(str(tmp_path / "studio"), clock=clock, video_workers=0, sweep_every=None)
+    act = studio.activities.create("video")
+    mat = studio.materials.upload(act.id, studio_clip)
+    job = studio.videos.submit(act.id, mat.id, photo("biden.jpg"))
+    studio.store.write(keys.job_doc(job.id), attrs.evolve(job, status="processing", attempts=1).to_json().encode())
+    clock.advance(days=2)  # running for two days, longer than video results are kept (one)...
+    assert Claims(lease_s=30, clock=clock).take(studio.store, job.id) is not None  # ...its worker beating now
+    studio.sweep()
+    assert studio.videos.get(job.id).status == "processing"
+    clock.advance(days=2)  # and when it has not beaten for longer than that, it is a job that died
+    studio.sweep()
+    assert studio.videos.get(job.id).error_code == "FailedOperation.JobExpired"
+
+
+def test_a_cancel_from_another_studio_during_the_upload_leaves_no_result(tmp_path, studio_clip,  # noqa: F811
+                                                                         monkeypatch) -> None:
+    from fusionkit.storage import LocalStore
+
+    root = str(tmp_path / "studio")
+    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = caller.activities.create("video")
+    mat = caller.materials.upload(act.id, studio_clip)
+    job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+    real = LocalStore.write
+
+    def write_while_cancelled(self, key, data):  # type: ignore[no-untyped-def]
+        if key.startswith("results/video/"):
+            caller.videos.cancel(job_id)  # lands while the fused video is being stored...
+            time.sleep(0.8)  # ...and the worker's lease sees the job's folder gone before the write ends
+        real(self, key, data)
+
+    monkeypatch.setattr(LocalStore, "write", write_while_cancelled)
+    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1)
+    try:
+        done = caller.videos.wait(job_id, timeout=120)
+        deadline = time.monotonic() + 10
+        while worker.videos._workers.holds(job_id) and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        worker.close()
+    assert done.error_code == "FailedOperation.JobCancelled"
+    assert stored_keys(caller, "results") == [] and stored_keys(caller, "jobs") == [keys.job_doc(job_id)]

@@ -457,15 +457,23 @@ class FsspecStore:
         so threads here never race. A server that refuses conditional puts is a typed error saying so."""
         path = self._path(key)
         with _PROCESS_LOCKS.held(f"{self.protocol}://{path}"), self._answered(f"create {key}", write=True):
-            try:
-                self._call("pipe_file", path, bytes(data), sent=len(data), mode="create")
-                return True
-            except FileExistsError:
-                return False
-            except NotImplementedError:
-                raise StorageError(f"could not create {key}: this object store does not take conditional writes "
-                                   "(If-None-Match), which claims on video jobs need; use a server that does, "
-                                   "or run one studio's workers on the store") from None
+            for attempt in range(4):
+                try:
+                    self._call("pipe_file", path, bytes(data), sent=len(data), mode="create")
+                    return True
+                except FileExistsError:
+                    return False
+                except NotImplementedError:
+                    raise StorageError(f"could not create {key}: this object store does not take conditional "
+                                       "writes (If-None-Match), which claims on video jobs need; use a server that "
+                                       "does, or run one studio's workers on the store") from None
+                except OSError as exc:
+                    # S3 answers 409 ConditionalRequestConflict (EBUSY here, as SlowDown) when a conditional put
+                    # races another write or delete of the key, and asks for a retry.
+                    if exc.errno != errno.EBUSY or attempt == 3:
+                        raise
+                    time.sleep(0.05 * 2**attempt)
+            raise AssertionError("unreachable")
 
     def append(self, key: str, data: bytes) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import datetime
 
 import attrs
 
@@ -45,17 +46,19 @@ def job_claims(job_id: str) -> str:
 
 @attrs.frozen
 class Claim:
-    """One holder's claim on a subject (a job's id): the generation it created and who it is
-    (``host:pid:token``)."""
+    """One holder's claim on a subject (a job's id): the generation it created, who it is (``host:pid:token``)
+    and a token of this take (a generation number comes back once a folder is empty: the token tells two claims of
+    one number apart)."""
 
     subject: str
     generation: int
     holder: str
+    token: str = attrs.field(factory=lambda: secrets.token_hex(6))
 
 
-def _record(claim: Claim, lease_s: float, beat: int, progress: float) -> bytes:
-    return json.dumps({"holder": claim.holder, "lease_s": lease_s, "beat": beat,
-                       "progress": round(progress, 3)}).encode()
+def _record(claim: Claim, lease_s: float, beat: int, progress: float, renewed: str | None) -> bytes:
+    return json.dumps({"holder": claim.holder, "token": claim.token, "lease_s": lease_s, "beat": beat,
+                       "progress": round(progress, 3), "renewed": renewed}).encode()
 
 
 class Claims:
@@ -67,15 +70,20 @@ class Claims:
         Seconds a claim holds without a beat (default 30); holders beat every third of it.
     folder
         The folder of a subject's claims (default :func:`job_claims`: subjects are video job ids).
+    clock
+        The studio's clock: each beat records when it was made by it (what retention reads: a job still being
+        run is not one that waited too long); never used to decide a lapse.
     """
 
-    def __init__(self, lease_s: float = DEFAULT_LEASE, folder: Callable[[str], str] = job_claims) -> None:
+    def __init__(self, lease_s: float = DEFAULT_LEASE, folder: Callable[[str], str] = job_claims,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.lease_s = float(lease_s)
         self._folder = folder
+        self._clock = clock
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._lock = threading.Lock()
-        # What this studio saw of others' claims: (subject, generation) -> (beat, monotonic time first seen).
-        self._seen: dict[tuple[str, int], tuple[int, float]] = {}
+        # What this studio saw of others' claims: (subject, generation, token) -> (beat, monotonic time first seen).
+        self._seen: dict[tuple[str, int, str], tuple[int, float]] = {}
         self._kept: set[tuple[str, int]] = set()  # the claims taken here and not released
 
     def key(self, subject: str, generation: int) -> str:
@@ -102,11 +110,12 @@ class Claims:
                 return (subject, generation) not in self._kept
         beat = int(record.get("beat", 0))  # type: ignore[call-overload]
         lease = float(record.get("lease_s", self.lease_s))  # type: ignore[arg-type]
+        watched = (subject, generation, str(record.get("token", "")))
         now = time.monotonic()
         with self._lock:
-            seen = self._seen.get((subject, generation))
+            seen = self._seen.get(watched)
             if seen is None or seen[0] != beat:
-                self._seen[(subject, generation)] = (beat, now)
+                self._seen[watched] = (beat, now)
                 return False
             return now - seen[1] >= lease
 
@@ -118,7 +127,7 @@ class Claims:
         if latest and not self._lapsed(subject, latest, self._read(store, subject, latest)):
             return None
         claim = Claim(subject, latest + 1, self.holder)
-        if not store.create(self.key(subject, claim.generation), _record(claim, self.lease_s, 0, 0.0)):
+        if not store.create(self.key(subject, claim.generation), self.record(claim, 0, 0.0)):
             return None
         with self._lock:
             self._kept.add((subject, claim.generation))
@@ -127,6 +136,21 @@ class Claims:
             with contextlib.suppress(Exception):
                 store.delete(self.key(subject, older))
         return claim
+
+    def record(self, claim: Claim, beat: int, progress: float) -> bytes:
+        """The claim's object at ``beat``."""
+        renewed = None if self._clock is None else self._clock().isoformat()
+        return _record(claim, self.lease_s, beat, progress, renewed)
+
+    def renewed(self, store: BlobStore, subject: str) -> datetime | None:
+        """When (by the studio clock of its holder) the newest claim on ``subject`` last beat, or ``None``."""
+        generations = self._generations(store, subject)
+        record = self._read(store, subject, generations[-1]) if generations else None
+        value = None if record is None else record.get("renewed")
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None
 
     def forget(self, subject: str) -> None:
         """Drop what this studio watched of ``subject``'s claims (the job ended: nobody will claim it again)."""
@@ -161,8 +185,8 @@ class Claims:
         ``check_every`` seconds, asks ``wanted()`` (the job is still running: not cancelled, not erased). The
         :class:`Lease` says when the job was lost (taken over, or no longer wanted); the block checks it."""
         lease = Lease(self, store, claim, wanted, min(check_every, self.lease_s / 3))
-        lease.start()
         try:
+            lease.start()
             yield lease
         finally:
             lease.stop()
@@ -170,8 +194,9 @@ class Claims:
 
 
 class Lease:
-    """A claim being kept: :attr:`lost` is set once the job was taken over or is no longer wanted;
-    :meth:`report` hands the job's progress to the next beat."""
+    """A claim being kept: :attr:`lost` is set once the job is no longer wanted (cancelled, erased) or may be
+    another worker's (:attr:`taken_over`: taken over, or the claim could not be renewed or checked: then the job is
+    left as it is); :meth:`report` hands the job's progress to the next beat."""
 
     def __init__(self, claims: Claims, store: BlobStore, claim: Claim, wanted: Callable[[], bool],
                  tick: float) -> None:
@@ -192,27 +217,38 @@ class Lease:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
 
     def report(self, progress: float) -> None:
         """The job's progress (0-1), written with the next beat."""
         self._progress = progress
 
     def still_held(self) -> bool:
-        """Check now, in the store, that the claim is still the newest and the job still wanted."""
-        if not self.lost.is_set():
-            self._check()
+        """Check now, in the store, that the job is still wanted and the claim still the newest: before a write.
+        A store that does not answer three times in a row counts as a lost claim (write nothing; the job is run
+        again once the claim lapses)."""
+        for attempt in range(3):
+            if self.lost.is_set() or self._check():
+                break
+            if attempt == 2:
+                self.taken_over = True  # as far as this worker can tell: the job is left as it is, for a retry
+                self._lose("the store did not answer whether the claim still holds")
+            time.sleep(0.2)
         return not self.lost.is_set()
 
-    def _check(self) -> None:
+    def _check(self) -> bool:
+        """Look in the store; whether it answered. The job's state first: a cancel or an erasure deletes the
+        claims with the job's folder, and is not a takeover."""
         try:
-            if not self._claims.holds(self._store, self.claim):
-                self.taken_over = True  # or its folder went with a cancel or an erasure: nothing to keep either way
-                self._lose("another worker took the job over")
-            elif not self._wanted():
+            if not self._wanted():
                 self._lose("the job was cancelled or erased")
+            elif not self._claims.holds(self._store, self.claim):
+                self.taken_over = True
+                self._lose("another worker took the job over")
         except Exception:  # a store that fails now may answer at the next tick; the lease says how long we have
-            pass
+            return False
+        return True
 
     def _lose(self, why: str) -> None:
         self.why = why
@@ -226,10 +262,16 @@ class Lease:
             self._check()
             if self.lost.is_set():
                 return
+            if time.monotonic() - last_beat >= self._claims.lease_s:
+                # No beat landed for a whole lease: another worker may hold the job by now. Stop, and leave the job
+                # as it is to whoever holds it (or to the next claim).
+                self.taken_over = True
+                self._lose("the claim could not be renewed for a whole lease")
+                return
             if time.monotonic() - last_beat >= every:
                 try:
                     self._store.write(self._claims.key(self.claim.subject, self.claim.generation),
-                                      _record(self.claim, self._claims.lease_s, beat + 1, self._progress))
+                                      self._claims.record(self.claim, beat + 1, self._progress))
                 except Exception:  # a missed beat is tried again at the next tick
                     continue
                 beat += 1

@@ -28,6 +28,7 @@ from fusionkit.errors import FusionKitError, JobExpiredError, MaterialIdNotFound
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 from fusionkit.studio.audit import AuditTrail
+from fusionkit.studio.claims import Claims
 from fusionkit.studio.common import day_folders, day_of, job_ids, load_job, load_material, result_id_of
 from fusionkit.studio.rulebook import LEFTOVER_AGE, Rule, Site, Subjects, keyed_scopes, shred, shredded
 from fusionkit.studio.templates import TemplateCache
@@ -233,9 +234,16 @@ class JobInputRule:
 
     name = "job_inputs"
 
-    def __init__(self, site: Site, workers: Workers) -> None:
+    def __init__(self, site: Site, workers: Workers, claims: Claims | None = None) -> None:
         self._site = site
         self._workers = workers
+        self._claims = claims
+
+    def _last_sign_of_life(self, store: BlobStore, job: VideoJob) -> datetime:
+        """When the job last changed, or its worker last renewed its claim (a running job's document is written
+        when it starts and when it ends only)."""
+        renewed = None if self._claims is None else self._claims.renewed(store, job.id)
+        return job.updated if renewed is None else max(job.updated, renewed)
 
     def sweep(self, now: datetime) -> int:
         store = self._site.store
@@ -259,7 +267,7 @@ class JobInputRule:
                         store.delete_prefix(keys.job_folder(job_id))
                         removed += 1
                     continue
-                if young or job.updated + keep_for > now:
+                if young or self._last_sign_of_life(store, job) + keep_for > now:
                     continue
                 self._workers.cancel(job_id)
                 store.delete_prefix(keys.job_folder(job_id))  # the photos first: they are what must not stay
@@ -504,12 +512,13 @@ class RetentionRules:
         The audit trail every deletion, erasure and sweep is recorded in (its own expiry too).
     """
 
-    def __init__(self, site: Site, workers: Workers, templates: TemplateCache, audit: AuditTrail) -> None:
+    def __init__(self, site: Site, workers: Workers, templates: TemplateCache, audit: AuditTrail,
+                 claims: Claims | None = None) -> None:
         self._site = site
         self.audit = audit
         self.image_results = ImageResultRule(site)
         self.video_results = VideoResultRule(site, workers)
-        self.job_inputs = JobInputRule(site, workers)
+        self.job_inputs = JobInputRule(site, workers, claims)
         self.logs = LogRule(site)
         self.orphans = OrphanRule(site)
         self.materials = MaterialRule(site, self.image_results, self.video_results, templates)

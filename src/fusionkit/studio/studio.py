@@ -125,6 +125,7 @@ class Studio:
     _rules: RetentionRules = attrs.field(init=False)
     _sweeper: Sweeper | None = attrs.field(init=False, default=None)
     _sweep_claims: Claims = attrs.field(init=False)
+    _job_claims: Claims = attrs.field(init=False)
     _tenants: Tenants = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -137,7 +138,8 @@ class Studio:
         self._templates = TemplateCache(self, size=_TEMPLATE_CACHE)
         workers = self._workers = Workers(self.video_workers, threading.RLock())
         self._sweep_claims = Claims(self.job_lease, folder=lambda _: keys.SWEEP_CLAIMS)
-        self._rules = RetentionRules(self, workers, self._templates, audit)
+        self._job_claims = Claims(self.job_lease, clock=self.now)
+        self._rules = RetentionRules(self, workers, self._templates, audit, self._job_claims)
         self.activities = Activities(self, self._calls, self._rules)
         self._guard = CapacityGuard(self)
         self.materials = Materials(self, self._calls, self._rules, self._guard)
@@ -150,7 +152,7 @@ class Studio:
                 raise ParameterValueError("a studio whose jobs run on a cluster must be opened with fusionkit.open "
                                           "(its workers open it again the same way)")
             cluster = VideoCluster(self.video_cluster, self.spec)
-        self.videos = Videos(self, self._calls, self._rules, workers, self._guard, Claims(self.job_lease),
+        self.videos = Videos(self, self._calls, self._rules, workers, self._guard, self._job_claims,
                              cluster)  # last: it picks up queued jobs
         if self.sweep_every is not None:
             self._sweeper = Sweeper(self._sweep_expired, self.sweep_every)
@@ -399,7 +401,7 @@ class Studio:
         twice, and wrote the same audit record twice."""
         store = self._tenants.store_of(None)
         while (claim := self._sweep_claims.take(store, "store")) is None:
-            time.sleep(0.05)
+            time.sleep(0.25)  # sweeps take seconds; a LIST and a GET a poll is what waiting costs the store
         with self._sweep_claims.kept(store, claim, lambda: True):
             yield
 

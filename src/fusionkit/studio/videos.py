@@ -351,6 +351,10 @@ class Videos:
                     return True
                 if not wait:
                     return False
+                with contextlib.suppress(StorageError):  # a store that fails now is asked again next time
+                    if not self._wanted(job_id):  # it ended where it ran: nothing of it to watch any more
+                        self._claims.forget(job_id)
+                        return True
                 time.sleep(min(1.0, self._claims.lease_s / 4))
 
     def scan(self) -> int:
@@ -578,9 +582,10 @@ class Videos:
                 current = None  # its material was deleted meanwhile
             try:
                 if current is None or current.status != JobStatus.PROCESSING or not lease.still_held():
-                    # Cancelled or erased meanwhile; or taken over, when the worker that has it now writes the
-                    # same key (a result here would be one of two).
-                    if key is not None and not lease.taken_over:
+                    # Cancelled or erased meanwhile: what was written here goes. Completed by another worker, or
+                    # taken over (it writes the same key): the key is that worker's, and stays.
+                    gone = current is None or current.status == JobStatus.FAILED
+                    if key is not None and gone:
                         s.store.delete(key)
                     return
                 if staged is not None:
