@@ -159,3 +159,20 @@ def test_other_urls_go_through_fsspec(tmp_path) -> None:
 def test_a_local_url_that_is_no_folder_is_refused(url: str, why: str) -> None:
     with pytest.raises(ParameterValueError, match=why):
         open_store(url)
+
+
+def test_a_url_whose_package_is_missing_is_a_typed_error_naming_it() -> None:
+    with pytest.raises(ParameterValueError, match="gcsfs"):
+        open_store("gs://bucket/studio")  # gcsfs is in no extra of fusionkit
+
+
+def test_s3_without_s3fs_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import sys
+
+    registry = importlib.import_module("fsspec.registry")
+    monkeypatch.setitem(sys.modules, "s3fs", None)  # as on a machine without the s3 extra: importing it fails
+    for protocol in ("s3", "s3a"):  # forget the class an earlier test imported
+        monkeypatch.delitem(registry._registry, protocol, raising=False)
+    with pytest.raises(ParameterValueError, match=r"fusionkit\[s3\]"):
+        open_store("s3://bucket/studio")

@@ -636,6 +636,11 @@ def open_store(url: str | os.PathLike[str], storage_options: dict[str, Any] | No
         fs = fsspec.filesystem("memory")
         root = "/" + url[len("memory://"):].strip("/")
         return FsspecStore(fs, root.rstrip("/") or "/studio", "memory")
-    fs, path = fsspec.url_to_fs(url, **options)
+    try:
+        fs, path = fsspec.url_to_fs(url, **options)
+    except ImportError as exc:  # the protocol's package is missing: say which, and fusionkit's extra where there is one
+        extra = " (pip install 'fusionkit[s3]')" if url.split("://", 1)[0] in ("s3", "s3a") else ""
+        raise ParameterValueError(f"the studio URL {url!r} needs a package that is not installed{extra}: "
+                                  f"{exc}") from None
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return FsspecStore(fs, str(path).rstrip("/"), str(protocol))
