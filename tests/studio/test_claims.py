@@ -56,12 +56,12 @@ def test_a_claim_whose_beat_stands_still_for_a_lease_is_taken_over(store) -> Non
 
 def test_a_kept_claim_beats_and_is_never_taken_over(store) -> None:
     job = _job()
-    holder, watcher = Claims(lease_s=1), Claims(lease_s=1)
+    holder, watcher = Claims(lease_s=0.5), Claims(lease_s=0.5)
     claim = holder.take(store, job)
     assert claim is not None
-    with holder.kept(store, claim, lambda: True, check_every=0.1) as lease:
+    with holder.kept(store, claim, lambda: True, check_every=0.05) as lease:
         lease.report(0.25)
-        deadline = time.monotonic() + 3
+        deadline = time.monotonic() + 1.5  # three leases
         while time.monotonic() < deadline:
             assert watcher.take(store, job) is None
             time.sleep(0.1)
@@ -139,12 +139,12 @@ def test_three_studios_on_one_store_run_each_job_exactly_once(tmp_path, studio_c
 
 
 def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
-    runs = _counting_fusions(monkeypatch, delay=0.3)  # 10 frames: 3 s a job, stopped within a second
+    runs = _counting_fusions(monkeypatch, delay=0.2)  # 10 frames: 2 s a job, stopped within half a second
     root = str(tmp_path / "studio")
     caller = fusionkit.open(root, video_workers=0, sweep_every=None)
     act = caller.activities.create("video")
     mat = caller.materials.upload(act.id, studio_clip)
-    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=3)
+    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1.5)
     try:
         cancelled = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
         erased = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
@@ -160,7 +160,7 @@ def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studi
             started = time.monotonic()
             while worker.videos._workers.holds(job_id) and time.monotonic() < started + 10:
                 time.sleep(0.02)
-            assert time.monotonic() - started < 2.5  # the holder checks every second (a third of the lease)
+            assert time.monotonic() - started < 2  # the holder checks every half second (a third of the lease)
     finally:
         worker.close()
     assert sum(runs.values()) == 2
@@ -170,12 +170,12 @@ def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studi
 
 
 def test_progress_comes_from_the_running_workers_claim(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
-    _counting_fusions(monkeypatch, delay=0.25)  # 10 frames: 2.5 s a job, beats every half second
+    _counting_fusions(monkeypatch, delay=0.15)  # 10 frames: 1.5 s a job, beats every third of a second
     root = str(tmp_path / "studio")
     caller = fusionkit.open(root, video_workers=0, sweep_every=None)
     act = caller.activities.create("video")
     mat = caller.materials.upload(act.id, studio_clip)
-    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1.5)
+    worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1)
     try:
         job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
         seen = set()
