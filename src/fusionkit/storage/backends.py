@@ -213,8 +213,9 @@ class LocalStore:
         except OSError as exc:
             raise _failed(exc, f"write {key}") from None
 
-    def _write(self, key: str, data: bytes) -> None:
-        target = self._path(key)
+    def _stage(self, target: Path, data: bytes) -> Path:
+        """``data`` in a new temporary file beside ``target`` (0600, on the disk with ``fsync``): what a write
+        renames over its target and a create links to it. Nothing is left when it fails."""
         self._mkdirs(target.parent)
         tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.FILE_MODE)
@@ -226,6 +227,16 @@ class LocalStore:
                     os.fsync(fd)
             finally:
                 os.close(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return tmp
+
+    def _write(self, key: str, data: bytes) -> None:
+        target = self._path(key)
+        tmp = self._stage(target, data)
+        try:
             os.replace(tmp, target)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -237,17 +248,8 @@ class LocalStore:
         exists, atomically, across processes (and on NFS), and a reader never sees part of it."""
         target = self._path(key)
         try:
-            self._mkdirs(target.parent)
-            tmp = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, self.FILE_MODE)
+            tmp = self._stage(target, data)
             try:
-                try:
-                    os.fchmod(fd, self.FILE_MODE)
-                    self._write_all(fd, data)
-                    if self.fsync:
-                        os.fsync(fd)
-                finally:
-                    os.close(fd)
                 os.link(tmp, target)
                 return True
             except FileExistsError:
