@@ -17,6 +17,7 @@ import pytest
 import fusionkit
 from tests.cluster import process_cluster, wait_for_workers  # noqa: F401 - the session's cluster
 from tests.studio.conftest import photo, stored_keys
+from tests.studio.test_claims import caller_on_disk
 from tests.studio.test_video_materials import studio_clip  # noqa: F401 - session fixture
 
 LEASE = 1.5
@@ -64,9 +65,7 @@ def _nothing_left_but_one_result(studio: Any, job_id: str) -> None:
 
 def test_a_killed_studio_process_has_its_job_finished_by_another(tmp_path, studio_clip) -> None:  # noqa: F811
     root = str(tmp_path / "studio")
-    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
-    act = caller.activities.create("video")
-    mat = caller.materials.upload(act.id, studio_clip)
+    caller, act, mat = caller_on_disk(root, studio_clip)
     job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
     worker = subprocess.Popen([sys.executable, "-c", _WORKER, root, str(LEASE)], stdout=subprocess.PIPE, text=True)
     try:

@@ -7,6 +7,7 @@ import threading
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
 
@@ -93,6 +94,13 @@ def test_job_lease_is_checked(tmp_path) -> None:
             fusionkit.open(str(tmp_path / "s"), job_lease=bad, sweep_every=None)  # type: ignore[arg-type]
 
 
+def caller_on_disk(root: str, clip: Any) -> tuple[Any, Any, Any]:
+    """(a studio at ``root`` that runs no jobs, as a caller's is; an activity; a ready video material of ``clip``)."""
+    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
+    act = caller.activities.create("video")
+    return caller, act, caller.materials.upload(act.id, clip)
+
+
 def _counting_fusions(monkeypatch, delay: float = 0.0) -> Counter[str]:  # type: ignore[no-untyped-def]
     """Count the runs of fuse_video per output folder (one folder per run), slowing each frame by ``delay``."""
     import fusionkit.fusion.video as fv
@@ -141,9 +149,7 @@ def test_three_studios_on_one_store_run_each_job_exactly_once(tmp_path, studio_c
 def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
     runs = _counting_fusions(monkeypatch, delay=0.2)  # 10 frames: 2 s a job, stopped within half a second
     root = str(tmp_path / "studio")
-    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
-    act = caller.activities.create("video")
-    mat = caller.materials.upload(act.id, studio_clip)
+    caller, act, mat = caller_on_disk(root, studio_clip)
     worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1.5)
     try:
         cancelled = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
@@ -172,9 +178,7 @@ def test_a_cancel_in_one_studio_stops_the_job_running_in_another(tmp_path, studi
 def test_progress_comes_from_the_running_workers_claim(tmp_path, studio_clip, monkeypatch) -> None:  # noqa: F811
     _counting_fusions(monkeypatch, delay=0.15)  # 10 frames: 1.5 s a job, beats every third of a second
     root = str(tmp_path / "studio")
-    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
-    act = caller.activities.create("video")
-    mat = caller.materials.upload(act.id, studio_clip)
+    caller, act, mat = caller_on_disk(root, studio_clip)
     worker = fusionkit.open(root, video_workers=1, sweep_every=None, job_lease=1)
     try:
         job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
@@ -193,9 +197,7 @@ def test_a_store_failing_at_the_claim_leaves_the_job_for_the_next_look(tmp_path,
     from tests.faults.faulty_store import FaultyStore
 
     root = str(tmp_path / "studio")
-    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
-    act = caller.activities.create("video")
-    mat = caller.materials.upload(act.id, studio_clip)
+    caller, act, mat = caller_on_disk(root, studio_clip)
     job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
     # The worker's first claim fails in the store (as a put that timed out would): the job is not failed, it is
     # looked at again half a lease later and runs then.
@@ -271,9 +273,7 @@ def test_a_cancel_from_another_studio_during_the_upload_leaves_no_result(tmp_pat
     from fusionkit.storage import LocalStore
 
     root = str(tmp_path / "studio")
-    caller = fusionkit.open(root, video_workers=0, sweep_every=None)
-    act = caller.activities.create("video")
-    mat = caller.materials.upload(act.id, studio_clip)
+    caller, act, mat = caller_on_disk(root, studio_clip)
     job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
     real = LocalStore.write
 
