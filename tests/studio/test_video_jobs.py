@@ -145,7 +145,7 @@ def test_restart_picks_up_queued_and_retries_or_fails_interrupted(tmp_path, cloc
     assert second.videos.wait(queued.id, timeout=120).status == "completed"
     retried = second.videos.wait(once.id, timeout=120)
     assert retried.status == "completed" and retried.attempts == 2
-    gave_up = second.videos.get(twice.id)
+    gave_up = second.videos.wait(twice.id, timeout=60)  # failed by the worker that claims it, not at open
     assert gave_up.status == "failed" and gave_up.error_code == "FailedOperation.JobInterrupted"
     second.videos.close()
 
