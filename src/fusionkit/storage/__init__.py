@@ -6,12 +6,12 @@ never imports :mod:`fusionkit.fusion` or :mod:`fusionkit.vision`.
 
 from fusionkit.storage.backends import (
     BlobStore,
-    FsspecStore,
     KeyNotFound,
     LocalStore,
     check_key,
     local_path,
     open_store,
 )
+from fusionkit.storage.objects import FsspecStore
 
 __all__ = ["BlobStore", "FsspecStore", "KeyNotFound", "LocalStore", "check_key", "local_path", "open_store"]

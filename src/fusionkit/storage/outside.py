@@ -18,7 +18,8 @@ from typing import Any
 import attrs
 
 from fusionkit.errors import ParameterValueError
-from fusionkit.storage.backends import BlobStore, FsspecStore, LocalStore
+from fusionkit.storage.backends import BlobStore, LocalStore
+from fusionkit.storage.objects import FsspecStore
 
 __all__ = ["OutputPolicy", "StagedWrite", "known_protocol"]
 
