@@ -33,7 +33,7 @@ import attrs
 from fusionkit.storage import keys
 from fusionkit.storage.backends import BlobStore, KeyNotFound
 
-__all__ = ["DEFAULT_LEASE", "Claim", "Claims", "Lease", "job_claims"]
+__all__ = ["DEFAULT_LEASE", "Claim", "Claims", "Lease", "TakenOver", "job_claims"]
 
 #: Seconds a claim holds without a beat before another worker may take the job over.
 DEFAULT_LEASE = 30.0
@@ -42,6 +42,11 @@ DEFAULT_LEASE = 30.0
 def job_claims(job_id: str) -> str:
     """The folder of a video job's claims (inside the job's folder, so they go with it)."""
     return f"{keys.job_folder(job_id)}/claims"
+
+
+class TakenOver(Exception):
+    """Raised in a run whose claim may be another worker's now (taken over, or not renewed or checked for a whole
+    lease): it stops and writes nothing, and leaves the job as it is, photos and all, to whoever holds it."""
 
 
 @attrs.frozen

@@ -35,7 +35,7 @@ from fusionkit.storage import keys
 from fusionkit.storage.backends import KeyNotFound
 from fusionkit.storage.outside import OutputPolicy, StagedWrite
 from fusionkit.studio.capacity import CapacityGuard
-from fusionkit.studio.claims import Claims, Lease
+from fusionkit.studio.claims import Claims, Lease, TakenOver
 from fusionkit.studio.common import (
     Call,
     Calls,
@@ -78,11 +78,6 @@ def _estimated_seconds(frames: int, width: int, height: int, faces: int, ahead: 
     a busy machine, times the jobs ahead of it plus itself (each taken as long as this one)."""
     per_frame = 0.006 + 0.011 * width * height / 1e6 + 0.006 * max(0, faces - 1)
     return round(1.3 * frames * per_frame * (ahead + 1), 1)
-
-
-class _TakenOver(Exception):
-    """Raised in a job's run when another worker took the job over (this one stopped beating for a lease): it stops
-    and writes nothing, and leaves the job's photos to the worker that runs it now."""
 
 
 _OPTION_FIELDS = ("fuse_face_degree", "fuse_profile_degree", "skin_smoothing", "sharpening", "colour_match")
@@ -474,7 +469,7 @@ class Videos:
             with self._workers.scratch() as tmp:
                 try:
                     self._fuse(job, tmp, lease)
-                except _TakenOver:
+                except TakenOver:
                     return True  # the worker that has it now runs it; nothing of it is touched here
                 except Cancelled:
                     pass
@@ -496,7 +491,7 @@ class Videos:
         if self._workers.cancelled(job_id):
             raise Cancelled
         if lease.lost.is_set():
-            raise _TakenOver if lease.taken_over else Cancelled
+            raise TakenOver if lease.taken_over else Cancelled
 
     def _fuse(self, job: VideoJob, tmp: str, lease: Lease) -> None:
         """Run a job: its inputs from the store, the fusion (stopped at the next frame when the job is cancelled,
