@@ -86,8 +86,9 @@ def test_a_killed_studio_process_has_its_job_finished_by_another(tmp_path, studi
         done = caller.videos.wait(job_id, timeout=120)
     finally:
         rescuer.close()
-    # Watched from its open for a whole lease, looked at again every half lease: within 1.5 leases and a margin.
-    assert taken_over <= 1.5 * LEASE + 2.0, taken_over
+    # Watched from its open for a whole lease, looked at again every half lease: within 1.5 leases, and a margin
+    # for a loaded machine (the rescuer's open, the job's start).
+    assert taken_over <= 1.5 * LEASE + 3.5, taken_over
     assert done.status == "completed" and done.attempts == 2, done.error_message
     _nothing_left_but_one_result(caller, job_id)
 
