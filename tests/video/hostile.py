@@ -8,6 +8,7 @@ import io
 import struct
 from collections.abc import Iterator
 from fractions import Fraction
+from typing import Any
 
 import av
 import numpy as np
@@ -15,6 +16,16 @@ import numpy as np
 # ISO BMFF boxes that hold other boxes, on the way to the duration fields.
 _CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl", b"edts"}
 
+
+
+def _mux_frames(out: Any, stream: Any, frame: Any, count: int) -> None:
+    """Encode ``frame`` ``count`` times (pts 0, 1, ...) into ``stream``, flush the encoder and mux every packet."""
+    for i in range(count):
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
 
 def tiny_clip(frames: int, fps: int, *, size: int = 16, gop: int = 250) -> bytes:
     """An H.264 MP4 of ``frames`` grey ``size`` x ``size`` frames at ``fps``: 36,000 frames make about 470 KB."""
@@ -24,12 +35,7 @@ def tiny_clip(frames: int, fps: int, *, size: int = 16, gop: int = 250) -> bytes
         stream.width, stream.height, stream.pix_fmt = size, size, "yuv420p"
         stream.options = {"preset": "ultrafast", "crf": "30", "g": str(gop)}
         frame = av.VideoFrame.from_ndarray(np.full((size, size, 3), 128, np.uint8), format="rgb24")
-        for i in range(frames):
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        _mux_frames(out, stream, frame, frames)
     return buf.getvalue()
 
 
@@ -85,12 +91,7 @@ def switching_clip(*, small: int = 16, large: tuple[int, int] = (640, 480), fram
         stream.width, stream.height, stream.pix_fmt = small, small, "yuv420p"
         stream.options = options
         frame = av.VideoFrame.from_ndarray(np.zeros((small, small, 3), np.uint8), format="rgb24")
-        for i in range(frames):
-            frame.pts = i
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+        _mux_frames(out, stream, frame, frames)
         big = av.CodecContext.create("libx264", "w")
         big.width, big.height, big.pix_fmt = large[0], large[1], "yuv420p"
         big.time_base, big.framerate = Fraction(1, 25), Fraction(25)
