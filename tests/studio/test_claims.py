@@ -301,3 +301,32 @@ def test_a_cancel_from_another_studio_during_the_upload_leaves_no_result(tmp_pat
         worker.close()
     assert done.error_code == "FailedOperation.JobCancelled"
     assert stored_keys(caller, "results") == [] and stored_keys(caller, "jobs") == [keys.job_doc(job_id)]
+
+
+def test_a_worker_that_gives_a_job_up_says_why_in_the_log(tmp_path, studio_clip, monkeypatch, caplog) -> None:  # noqa: F811
+    import logging
+
+    from fusionkit.studio.claims import Lease
+
+    _counting_fusions(monkeypatch, delay=0.1)
+    real_check = Lease._check
+
+    def taken(self) -> bool:  # type: ignore[no-untyped-def]
+        self.taken_over = True  # as when another worker created the next generation
+        self._lose("another worker took the job over")
+        return True
+
+    monkeypatch.setattr(Lease, "_check", taken)
+    caller, act, mat = caller_on_disk(str(tmp_path / "studio"), studio_clip)
+    job_id = caller.videos.submit(act.id, mat.id, photo("biden.jpg")).id
+    with caplog.at_level(logging.WARNING, logger="fusionkit.studio.requests"):
+        worker = fusionkit.open(str(tmp_path / "studio"), video_workers=1, sweep_every=None, job_lease=1)
+        deadline = time.monotonic() + 30
+        while not any("left to another worker" in r.getMessage() for r in caplog.records) and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        worker.close()
+    monkeypatch.setattr(Lease, "_check", real_check)
+    (record,) = [r for r in caplog.records if "left to another worker" in r.getMessage()][:1]
+    assert job_id in record.getMessage() and "took the job over" in record.getMessage()
+    assert caller.videos.get(job_id).status == "processing"  # left as it is, for whoever holds it

@@ -469,8 +469,9 @@ class Videos:
             with self._workers.scratch() as tmp:
                 try:
                     self._fuse(job, tmp, lease)
-                except TakenOver:
-                    return True  # the worker that has it now runs it; nothing of it is touched here
+                except TakenOver:  # the worker that has it now runs it; nothing of it is touched here
+                    _log.warning("fusionkit: video job %s left to another worker: %s", job_id, lease.why)
+                    return True
                 except Cancelled:
                     pass
                 except FusionKitError as exc:
