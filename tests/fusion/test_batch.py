@@ -8,7 +8,7 @@ import pytest
 
 import fusionkit
 from fusionkit.errors import NoFaceDetectedError, ParameterValueError
-from fusionkit.fusion.batch import BatchItem, FuseRequest, fuse_many
+from fusionkit.fusion.batch import BatchItem, FuseRequest, _gathers_direct, _on_loopback, fuse_many
 from tests.cluster import process_cluster, wait_for_workers  # noqa: F401 - the session's cluster
 from tests.photos import photo
 
@@ -117,6 +117,16 @@ def test_a_local_cluster_of_processes_runs_the_scaling_out_example(process_clust
     check(items)
     check(list(fusionkit.fuse_many(requests(), executor=process_cluster, chunk=1)))  # one request a task
     assert len(workers) == 2
+    assert _gathers_direct(process_cluster)  # its workers listen on loopback: results skip the scheduler
+
+
+@pytest.mark.parametrize(("address", "reachable"), [
+    ("tcp://127.0.0.1:40123", True), ("tcp://localhost:1", True), ("tcp://[::1]:8786", True),
+    ("inproc://10.0.0.3/123/4", True), ("tcp://10.0.0.3:40123", False), ("tls://worker-7.cluster:8786", False),
+    ("tcp://[2001:db8::1]:8786", False),
+])
+def test_results_come_straight_from_workers_only_this_host_surely_reaches(address: str, reachable: bool) -> None:
+    assert _on_loopback(address) is reachable
 
 
 def test_a_studio_fuses_many_on_a_cluster_of_processes(process_cluster, tmp_path) -> None:  # noqa: F811

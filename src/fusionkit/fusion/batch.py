@@ -121,11 +121,13 @@ def _fuse_one(index: int, request: FuseRequest, options: FuseOptions | None, lim
 
 
 class _Runner(Protocol):
-    """Where the work runs: submit a call, and wait for any of the pending ones."""
+    """Where the work runs: submit a call, and collect the calls that have finished."""
 
     def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any: ...
 
-    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]: ...
+    def finished(self) -> list[tuple[Any, list[BatchItem]]]:
+        """Block until a submitted call has finished; every finished one (its future, its items), each once."""
+        ...
 
     def close(self) -> None: ...
 
@@ -133,13 +135,16 @@ class _Runner(Protocol):
 class _Threads:
     def __init__(self, workers: int) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="fusionkit-batch")
+        self._pending: set[Any] = set()
 
     def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any:
-        return self._pool.submit(fn, *args)
+        future = self._pool.submit(fn, *args)
+        self._pending.add(future)
+        return future
 
-    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
-        done, rest = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
-        return set(done), set(rest)
+    def finished(self) -> list[tuple[Any, list[BatchItem]]]:
+        done, self._pending = concurrent.futures.wait(self._pending, return_when=concurrent.futures.FIRST_COMPLETED)
+        return [(future, future.result()) for future in done]
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -151,16 +156,46 @@ class _Dask:
 
         self._client = client
         self._wait: Any = distributed.wait
+        self._pending: set[Any] = set()
+        self._direct = _gathers_direct(client)
 
     def submit(self, fn: Callable[..., list[BatchItem]], *args: Any) -> Any:
-        return self._client.submit(fn, *args, pure=False)
+        future = self._client.submit(fn, *args, pure=False)
+        self._pending.add(future)
+        return future
 
-    def wait_any(self, pending: set[Any]) -> tuple[set[Any], set[Any]]:
-        done, rest = self._wait(list(pending), return_when="FIRST_COMPLETED")
-        return set(done), set(rest)
+    def finished(self) -> list[tuple[Any, list[BatchItem]]]:
+        done, self._pending = self._wait(list(self._pending), return_when="FIRST_COMPLETED")
+        ordered = list(done)
+        results: list[list[BatchItem]] = self._client.gather(ordered, direct=self._direct)  # one call for all
+        return list(zip(ordered, results, strict=True))
 
     def close(self) -> None:
-        pass
+        self._pending.clear()
+
+
+def _gathers_direct(client: Any) -> bool:
+    """Whether results come straight from the workers: as the client says (``direct_to_workers``), else when every
+    worker listens on this host's loopback, so it can be reached.
+
+    Dask's default fetches a result through the scheduler, which receives it and sends it on: twice the transfer.
+    On a LocalCluster the scheduler shares the client's process and cores with the workers, and that second hop cost
+    2 worker processes on 2 cores about 0.4 ms of CPU a portrait result (benchmarks/bench_scale.py). A remote
+    cluster may sit behind a gateway that only the scheduler crosses, so there Dask's choice stands.
+    """
+    if client.direct_to_workers is not None:
+        return bool(client.direct_to_workers)
+    workers = client.scheduler_info()["workers"]
+    return bool(workers) and all(_on_loopback(address) for address in workers)
+
+
+def _on_loopback(address: str) -> bool:
+    """``tcp://127.0.0.1:40123`` or ``inproc://...``: an address only this host can reach."""
+    scheme, _, rest = address.partition("://")
+    if scheme == "inproc":
+        return True
+    host = rest.rsplit(":", 1)[0].strip("[]")
+    return host == "localhost" or host.startswith("127.") or host == "::1"
 
 
 #: Requests in one task on a cluster by default: a Dask task costs its client and scheduler about 2 ms of CPU on top
@@ -288,10 +323,8 @@ def stream_batch(requests: Iterable[Any], submit: Callable[[list[tuple[int, Any]
                     sizes[submit(items)] = len(items)
             if not sizes:
                 return
-            done, _ = runner.wait_any(set(sizes))
-            for future in done:
+            for future, finished in runner.finished():
                 del sizes[future]
-                finished: list[BatchItem] = future.result()
                 if bar is not None:
                     bar.update(len(finished))
                 yield from finished
