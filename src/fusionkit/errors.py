@@ -45,10 +45,17 @@ __all__ = [
     "MasterKeyError",
     "MaterialIdNotFoundError",
     "MaterialPreprocessingError",
+    "ModelContractError",
     "ModelFileError",
+    "ModelHashMismatchError",
+    "ModelUnreadableError",
     "NoFaceDetectedError",
     "ParameterValueError",
     "PlainObjectError",
+    "ProviderUnavailableError",
+    "RendererFailedError",
+    "RendererNotFoundError",
+    "RendererOutputError",
     "ResultIdNotFoundError",
     "StorageError",
     "TemplateFaceIDNotExistError",
@@ -259,6 +266,50 @@ class ModelFileError(FusionKitError):
     """A shipped model file is missing or does not match its recorded sha256 hash."""
 
     code: ClassVar[str] = "FailedOperation.ModelFileError"
+
+
+class ProviderUnavailableError(ParameterValueError):
+    """An onnxruntime execution provider was asked for that this installation lacks; the message lists those it
+    has."""
+
+    code: ClassVar[str] = "InvalidParameterValue.ExecutionProviderUnavailable"
+
+
+class ModelHashMismatchError(InputError):
+    """A user's model file does not have the sha256 its :class:`~fusionkit.ModelSpec` pins; it was not loaded."""
+
+    code: ClassVar[str] = "FailedOperation.ModelHashMismatch"
+
+
+class ModelUnreadableError(InputError):
+    """A user's model file is missing, unreadable or not a model onnxruntime can load."""
+
+    code: ClassVar[str] = "FailedOperation.ModelUnreadable"
+
+
+class ModelContractError(InputError):
+    """A user's model has inputs or outputs (names, ranks, sizes) other than its adapter's contract."""
+
+    code: ClassVar[str] = "FailedOperation.ModelContractMismatch"
+
+
+class RendererNotFoundError(ParameterValueError):
+    """No face renderer (or enhancer) is registered under that name; the message lists those that are."""
+
+    code: ClassVar[str] = "InvalidParameterValue.RendererNotFound"
+
+
+class RendererFailedError(FusionKitError):
+    """A face renderer or enhancer plug-in raised; the template was left untouched."""
+
+    code: ClassVar[str] = "FailedOperation.RendererFailed"
+
+
+class RendererOutputError(RendererFailedError):
+    """A face renderer or enhancer plug-in returned arrays of the wrong shape or type; the template was left
+    untouched."""
+
+    code: ClassVar[str] = "FailedOperation.RendererOutputInvalid"
 
 
 class ActivityIdNotFoundError(InputError):

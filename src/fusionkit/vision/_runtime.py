@@ -17,10 +17,10 @@ from typing import Any
 
 import attrs
 
-from fusionkit.errors import ModelFileError, ParameterValueError
+from fusionkit.errors import ModelFileError, ModelUnreadableError, ProviderUnavailableError
 
-__all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "current_runtime", "get_session", "model_path",
-           "using_runtime"]
+__all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "current_runtime", "get_session", "make_session",
+           "model_path", "using_runtime"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _MANIFEST = "manifest.json"
@@ -138,23 +138,41 @@ def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = M
         if session is not None:
             return session
         path = _verify_locked(models_dir / file_name, file_name, models_dir)
-        import onnxruntime as ort
-
-        available = ort.get_available_providers()
-        missing = [p for p in options.providers if p not in available]
-        if missing:
-            raise ParameterValueError(
-                f"onnxruntime provider(s) {missing} are not available in this installation; available: {available}"
-            )
-        providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = options.intra_op_threads
-        so.inter_op_num_threads = options.inter_op_threads
-        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), sess_options=so, providers=providers)
+        session = make_session(str(path), options, f"the model file {path}")
         _sessions[key] = session
         return session
+
+
+def make_session(model: str | bytes, options: RuntimeOptions, what: str) -> Any:
+    """A new ``onnxruntime.InferenceSession`` of ``model`` (a path or the file's bytes) run as ``options`` say;
+    ``what`` names the file in errors.
+
+    Raises
+    ------
+    ProviderUnavailableError
+        An asked-for execution provider is not in this onnxruntime; the message lists those that are.
+    ModelUnreadableError
+        onnxruntime cannot load the file (not an ONNX model, or one with operators it lacks).
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    missing = [p for p in options.providers if p not in available]
+    if missing:
+        raise ProviderUnavailableError(
+            f"onnxruntime execution provider(s) {missing} are not available in this installation; available: "
+            f"{available} (a GPU provider needs the matching onnxruntime package, e.g. onnxruntime-gpu)")
+    providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = options.intra_op_threads
+    so.inter_op_num_threads = options.inter_op_threads
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        return ort.InferenceSession(model, sess_options=so, providers=providers)
+    except Exception as exc:  # onnxruntime's own exception types are not exported
+        raise ModelUnreadableError(f"{what} is not a model onnxruntime can load ({type(exc).__name__}: "
+                                   f"{str(exc)[:300]})") from None
 
 
 def clear_caches() -> None:
