@@ -20,6 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.choices import BlendMode, Expression, OutputFormat  # defined there: the CLI lists them
+from fusionkit.domain.models import PluginSpec
 from fusionkit.errors import ParameterValueError
 
 __all__ = [
@@ -287,6 +288,48 @@ class AigcLabel:
                    propagate_id=fields.get("PropagateID", ""), reserved_code2=fields.get("ReservedCode2", ""))
 
 
+def _plugin(kind: str, optional: bool) -> Any:
+    """A renderer's or enhancer's converter: a name becomes a :class:`PluginSpec`; a spec, or an object with a
+    ``render`` (renderer) or ``enhance`` (enhancer) method, is kept."""
+    method = "render" if kind == "renderer" else "enhance"
+
+    def convert(value: Any) -> Any:
+        if value is None and optional:
+            return None
+        if isinstance(value, str):
+            return PluginSpec(name=value)
+        if isinstance(value, PluginSpec) or callable(getattr(value, method, None)):
+            return value
+        raise ParameterValueError(f"{kind} must be a name (e.g. {'mesh' if kind == 'renderer' else 'onnx-enhancer'!r}"
+                                  f"), a PluginSpec, or an object with a {method}() method"
+                                  f"{' or None' if optional else ''}, got {value!r:.80}")
+
+    return convert
+
+
+_as_renderer = _plugin("renderer", False)
+_as_enhancer = _plugin("enhancer", True)
+
+
+def _renderer(value: Any) -> Any:
+    return _as_renderer(value)
+
+
+def _enhancer(value: Any) -> Any:
+    return _as_enhancer(value)
+
+
+def _plugin_doc(value: Any, kind: str) -> Any:
+    """What a stored job keeps of a renderer or enhancer: its spec (a plug-in object's ``spec``)."""
+    if value is None:
+        return None
+    spec = value if isinstance(value, PluginSpec) else getattr(value, "spec", None)
+    if not isinstance(spec, PluginSpec):
+        raise ParameterValueError(f"the {kind} {value!r:.60} cannot be stored or sent to another process: give it a "
+                                  "`spec` (a PluginSpec its factory rebuilds it from), or name a registered one")
+    return spec.to_dict()
+
+
 def _aigc(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         raise ParameterValueError("aigc cannot be None: the implicit AI label (GB 45438-2025) is always written; "
@@ -332,6 +375,13 @@ class FuseOptions:
         ``auto`` (follow the template), ``jpeg`` or ``png``.
     jpeg_quality
         1-100, for JPEG output.
+    renderer
+        What draws the user's face in the template's geometry: ``"mesh"`` (the default: the user's photo warped
+        onto the target mesh), ``"onnx-swapper"`` or a registered plug-in, as a name, a
+        :class:`~fusionkit.domain.models.PluginSpec` (name, models, settings) or a plug-in object; the engine keeps
+        occluders, colour, masks, blending and the label around it. See ``docs/renderers.md``.
+    enhancer
+        A face restorer run on what the renderer drew (``"onnx-enhancer"`` or a registered one), or None.
     """
 
     fuse_face_degree: float = attrs.field(default=DEFAULT_FACE_DEGREE, validator=_degree)
@@ -351,6 +401,8 @@ class FuseOptions:
     )
     jpeg_quality: int = attrs.field(default=92)
     aigc: AigcLabel = attrs.field(factory=AigcLabel, validator=_aigc)
+    renderer: Any = attrs.field(factory=lambda: PluginSpec(name="mesh"), converter=_renderer)
+    enhancer: Any = attrs.field(default=None, converter=_enhancer)
 
     @jpeg_quality.validator
     def _check_quality(self, attribute: attrs.Attribute[int], value: int) -> None:
@@ -380,6 +432,8 @@ class FuseOptions:
             "output_format": self.output_format.value,
             "jpeg_quality": self.jpeg_quality,
             "aigc": self.aigc.fields(),
+            "renderer": _plugin_doc(self.renderer, "renderer"),
+            "enhancer": _plugin_doc(self.enhancer, "enhancer"),
         }
 
     def to_json(self) -> str:
@@ -422,7 +476,12 @@ class FuseOptions:
             # Options stored before the label existed have no "aigc": they get the default label.
             aigc_doc = fields.pop("aigc", None)
             aigc = AigcLabel() if aigc_doc is None else AigcLabel.from_fields(aigc_doc)
-            return cls(**fields, label=label, logo=logo, metadata=tuple(metadata), aigc=aigc)
+            # Options stored before renderers were plug-ins have neither: the mesh renderer, no enhancer.
+            renderer = PluginSpec.from_dict(fields.pop("renderer", None) or "mesh")
+            enhancer_doc = fields.pop("enhancer", None)
+            enhancer = None if enhancer_doc is None else PluginSpec.from_dict(enhancer_doc)
+            return cls(**fields, label=label, logo=logo, metadata=tuple(metadata), aigc=aigc, renderer=renderer,
+                       enhancer=enhancer)
         except ParameterValueError:
             raise
         except (KeyError, TypeError, ValueError) as exc:

@@ -25,6 +25,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.engine import FaceFusionReport, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
+from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, renderer_for
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 from fusionkit.imaging.encode import encode_image
 from fusionkit.imaging.files import write_bytes_atomic
@@ -110,6 +111,9 @@ class FusionResult:
         The implicit AI label (GB 45438-2025) every encoding of this result carries: the options' label with its
         producer and produce id filled (:meth:`~fusionkit.domain.options.AigcLabel.resolved`), fixed when the
         result is made, so that every encoding carries the same produce id.
+    model_licences
+        (model file, licence) of each learned model a renderer or enhancer plug-in ran (empty for the mesh
+        renderer); every encoding carries them as ``Model licence`` metadata.
     """
 
     image: NDArray[np.uint8]
@@ -119,12 +123,16 @@ class FusionResult:
     timings_ms: dict[str, float]
     aigc: AigcLabel = attrs.field(
         default=attrs.Factory(lambda self: self.options.aigc.resolved(), takes_self=True), kw_only=True)
+    model_licences: tuple[tuple[str, str], ...] = attrs.field(
+        default=attrs.Factory(lambda self: licences(self.options.renderer, self.options.enhancer), takes_self=True),
+        kw_only=True)
 
     def encode(self, fmt: str | None = None) -> bytes:
-        """The picture as JPEG or PNG bytes with the options' metadata and the AI-generated markers (the IPTC
-        digital source type and the GB 45438-2025 label :attr:`aigc`)."""
+        """The picture as JPEG or PNG bytes with the options' metadata, the licences of the learned models that made
+        it, and the AI-generated markers (the IPTC digital source type and the GB 45438-2025 label :attr:`aigc`)."""
         return encode_image(self.image, fmt or self.format, jpeg_quality=self.options.jpeg_quality,
-                            metadata=self.options.metadata, aigc=self.aigc.fields())
+                            metadata=self.options.metadata + model_metadata(self.model_licences),
+                            aigc=self.aigc.fields())
 
     def _repr_png_(self) -> bytes:
         return encode_image(self.image, "png", aigc=self.aigc.fields())
@@ -310,13 +318,14 @@ def fuse(
         raise ParameterValueError(f"two merges target the same template face ({used}): give each a different "
                                   "template_face")
 
+    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
     topo = mesh_topology()
     canvas = tmpl.copy()
     t0 = time.perf_counter()
 
     def run(plan: tuple[int, NDArray[np.uint8], FaceMesh, float]) -> MergeReport:
         t_index, user, user_mesh, analysis_ms = plan
-        rep = fuse_face(canvas, tmeshes[t_index], user, user_mesh, opts, topo)
+        rep = fuse_face(canvas, tmeshes[t_index], user, user_mesh, opts, topo, renderer, enhancer)
         return MergeReport(template_face_index=t_index, fusion=rep, analysis_ms=analysis_ms)
 
     if threads > 1 and len(plans) > 1 and _disjoint([tmeshes[p[0]] for p in plans]):

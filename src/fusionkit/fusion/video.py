@@ -46,8 +46,9 @@ from fusionkit.errors import (
     VideoEncodeFailedError,
 )
 from fusionkit.fusion.api import MAX_MERGES, Merge, template_index, user_face
-from fusionkit.fusion.engine import fuse_face
+from fusionkit.fusion.engine import FaceEnhancer, FaceRenderer, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
+from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, renderer_for
 from fusionkit.fusion.video_analysis import ReferenceFace, VideoTracks, reference_face, track_video
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
@@ -160,6 +161,8 @@ class VideoFusionResult:
     aigc
         The implicit AI label (GB 45438-2025) written into the file: the options' label with its producer and
         produce id filled (:meth:`~fusionkit.domain.options.AigcLabel.resolved`).
+    model_licences
+        (model file, licence) of each learned model a renderer or enhancer plug-in ran, also in the file's XMP.
     """
 
     frame_count: int
@@ -173,6 +176,7 @@ class VideoFusionResult:
     shots: tuple[int, ...]
     timings_ms: dict[str, float]
     aigc: AigcLabel = attrs.field(factory=AigcLabel)
+    model_licences: tuple[tuple[str, str], ...] = ()
 
 
 # --- fusion -------------------------------------------------------------------------------------------------------
@@ -304,6 +308,7 @@ def fuse_video(
     merge_list = _merges(user)
     if not 1 <= len(merge_list) <= MAX_MERGES:
         raise ParameterValueError(f"give 1 to {MAX_MERGES} merges, got {len(merge_list)}")
+    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)  # unknown names fail first
     if tracks is not None and references is not None:
         raise ParameterValueError("give tracks or references, not both (tracks already hold the chosen people)")
     if tracks is not None and tracks.frame_count < 1:
@@ -323,13 +328,15 @@ def fuse_video(
     if len(set(faces)) != len(faces):
         raise ParameterValueError(f"two merges target the same template face ({faces})")
     # 3. Fusion, written to a temporary file and moved into place when complete.
-    fusion = _FusionPass(tracks=tracks, faces=faces, users=users, options=opts, timings=timings)
+    fusion = _FusionPass(tracks=tracks, faces=faces, users=users, options=opts, timings=timings,
+                         renderer=renderer, enhancer=enhancer)
     aigc = opts.aigc.resolved()
+    model_licences = licences(opts.renderer, opts.enhancer)
     tmp, target = _open_output(output)
     try:
         info, has_audio = fusion.run(template, tmp, limits=limits, crf=crf, preset=preset, progress=report)
         try:
-            append_mp4_xmp(tmp, xmp_packet(opts.metadata, aigc.fields()))
+            append_mp4_xmp(tmp, xmp_packet(opts.metadata + model_metadata(model_licences), aigc.fields()))
         except OSError as exc:
             raise VideoEncodeFailedError(f"the AI-generated markers could not be written into the video: {exc}") \
                 from None
@@ -346,7 +353,7 @@ def fuse_video(
     return VideoFusionResult(frame_count=frames, fps=info.fps, duration_s=frames / info.fps, width=info.width & ~1,
                              height=info.height & ~1, has_audio=has_audio, frames_fused=fusion.frames_fused,
                              faces=fusion.reports(), shots=tuple(int(s) for s in tracks.shots), timings_ms=timings,
-                             aigc=aigc)
+                             aigc=aigc, model_licences=model_licences)
 
 
 class _FusionPass:
@@ -355,8 +362,10 @@ class _FusionPass:
     frame n (both release the GIL); one frame in flight keeps memory flat."""
 
     def __init__(self, *, tracks: VideoTracks, faces: Sequence[int], users: Sequence[tuple[U8, FaceMesh]],
-                 options: FuseOptions, timings: dict[str, float]) -> None:
+                 options: FuseOptions, timings: dict[str, float], renderer: FaceRenderer,
+                 enhancer: FaceEnhancer | None) -> None:
         self.tracks, self.faces, self.users, self.options, self.timings = tracks, list(faces), users, options, timings
+        self.renderer, self.enhancer = renderer, enhancer
         self.topo = mesh_topology()
         self.fused: list[list[int]] = [[] for _ in faces]
         self.skipped: list[dict[str, list[int]]] = [{} for _ in faces]
@@ -448,7 +457,8 @@ class _FusionPass:
             ta = time.perf_counter()
             image, user_mesh = self.users[m]
             try:
-                report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, self.topo)
+                report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, self.topo,
+                                   self.renderer, self.enhancer)
             except (FacePoseTooLargeError, FaceOccludedError) as exc:
                 # A head turned to profile or a face hidden on this frame keeps the frame's own face (the engine
                 # wrote nothing); the face is fused again when it comes back.

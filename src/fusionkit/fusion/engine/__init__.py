@@ -11,7 +11,8 @@
 3. :mod:`~fusionkit.fusion.engine.occluders`: what covers the template's face stays in place, unwarped (and, later,
    on top); what covers the user's is left out of the mask;
 4. :mod:`~fusionkit.fusion.engine.renderer`: a :class:`FaceRenderer` draws the user's face on the target mesh
-   (:class:`MeshRenderer`, the C warp with area-averaging and mirror fill, by default);
+   (:class:`MeshRenderer`, the C warp with area-averaging and mirror fill, by default; a learned swapper plug-in
+   from :mod:`fusionkit.fusion.renderers`), and an optional :class:`FaceEnhancer` restores what it drew;
 5. :mod:`~fusionkit.fusion.engine.mask` (regions): the face's parts in the target geometry;
 6. :mod:`~fusionkit.fusion.engine.colour`: the user's face takes the template's light and complexion (a ratio image
    in linear light, chroma turned about grey; the core's ``relight``);
@@ -23,6 +24,7 @@
 """
 
 from fusionkit.fusion.engine.pipeline import FaceFusionReport, fuse_face
-from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderedFace, RenderRequest
+from fusionkit.fusion.engine.renderer import FaceEnhancer, FaceRenderer, MeshRenderer, RenderedFace, RenderRequest
 
-__all__ = ["FaceFusionReport", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace", "fuse_face"]
+__all__ = ["FaceEnhancer", "FaceFusionReport", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace",
+           "fuse_face"]

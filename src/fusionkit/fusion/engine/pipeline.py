@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 import numpy as np
 
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import Expression, FuseOptions
+from fusionkit.errors import FusionKitError, RendererFailedError, RendererOutputError
 from fusionkit.fusion.engine._common import U8, Clock, polygon_mask
 from fusionkit.fusion.engine.blend import blend, lay_back
 from fusionkit.fusion.engine.colour import match_colour
@@ -14,7 +17,7 @@ from fusionkit.fusion.engine.geometry import plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
 from fusionkit.fusion.engine.preflight import check_covered, check_pose
-from fusionkit.fusion.engine.renderer import FaceRenderer, MeshRenderer, RenderRequest
+from fusionkit.fusion.engine.renderer import FaceEnhancer, FaceRenderer, MeshRenderer, RenderedFace, RenderRequest
 from fusionkit.fusion.engine.texture import filter_face, mix_textures, restore_detail
 from fusionkit.vision.topology import MeshTopology
 
@@ -60,6 +63,7 @@ def fuse_face(
     options: FuseOptions,
     topo: MeshTopology,
     renderer: FaceRenderer = _MESH_RENDERER,
+    enhancer: FaceEnhancer | None = None,
 ) -> FaceFusionReport:
     """Fuse ``user``'s face (``user_mesh``) into ``canvas`` where ``template_mesh`` lies, in place.
 
@@ -71,6 +75,8 @@ def fuse_face(
     FacePoseTooLargeError, FaceOccludedError
         The template face is turned too far or mostly covered, or the user face is mostly covered; ``canvas`` is
         then untouched (a video skips such a face on that frame).
+    RendererFailedError, RendererOutputError
+        The renderer or enhancer raised, or returned arrays of the wrong shape or type; ``canvas`` is untouched.
     """
     clock = Clock()
     plan = plan_face(template_mesh, user_mesh, options, topo, canvas.shape[:2])
@@ -93,9 +99,13 @@ def fuse_face(
         outer = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
     template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0])
     template.setflags(write=False)  # read by every stage, written by none (a renderer plug-in included)
-    rendered = renderer.render(RenderRequest(template=template, user=user, plan=plan, topology=topo,
-                                             options=options))
+    request = RenderRequest(template=template, user=user, plan=plan, topology=topo, options=options)
+    rendered = _checked(lambda: renderer.render(request), renderer, "renderer", plan.shape)
     clock.lap("warp")
+    if enhancer is not None:
+        drawn = rendered
+        rendered = _checked(lambda: enhancer.enhance(request, drawn), enhancer, "enhancer", plan.shape)
+        clock.lap("enhance")
 
     parts = regions(plan, topo)
     clock.lap("regions")
@@ -107,9 +117,11 @@ def fuse_face(
                          0.25 * plan.inter_ocular_distance, options.colour_match)
     clock.lap("colour")
 
-    beta = options.fuse_face_degree / 100.0
+    # A learned renderer that mixed the two identities by the degree already must not get the template's features
+    # mixed in a second time; the template's mouth opening follows the options either way.
+    beta = 0.0 if rendered.identity_mixed else options.fuse_face_degree / 100.0
     face = mix_textures(light.texture, template, plan, parts, beta, topo,
-                        mouth_from_template=options.expression is Expression.TEMPLATE or beta >= 0.5,
+                        mouth_from_template=options.expression is Expression.TEMPLATE or options.fuse_face_degree >= 50,
                         lips_from_template=plan.lips_from_template)
     restore_detail(face, template, np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan, parts, occluders, topo)
     clock.lap("texture")
@@ -128,3 +140,30 @@ def fuse_face(
     return FaceFusionReport(template_box=_box(template_mesh), user_box=_box(user_mesh),
                             roi=(min(x0, ox0), min(y0, oy0), max(x1, ox1), max(y1, oy1)), timings_ms=clock.laps,
                             poisson_cycles=stats.cycles, poisson_residual=stats.residual)
+
+
+def _checked(call: Callable[[], object], plugin: object, kind: str, shape: tuple[int, int]) -> RenderedFace:
+    """``call``'s :class:`RenderedFace`, checked: a plug-in that raises, or returns arrays of another shape or
+    type, is a typed error naming it (and nothing has been written to the canvas yet)."""
+    name = getattr(plugin, "name", type(plugin).__name__)
+    try:
+        out = call()
+    except FusionKitError:
+        raise
+    except Exception as exc:
+        raise RendererFailedError(f"the {kind} {name!r} raised {type(exc).__name__}: {str(exc)[:300]}; the template "
+                                  "was left untouched") from exc
+    h, w = shape
+    texture, coverage = getattr(out, "texture", None), getattr(out, "coverage", None)
+    if not isinstance(out, RenderedFace) or not isinstance(texture, np.ndarray) \
+            or not isinstance(coverage, np.ndarray) or texture.dtype != np.uint8 or coverage.dtype != np.uint8 \
+            or texture.shape != (h, w, 3) or coverage.shape != (h, w):
+        got = (f"texture {getattr(texture, 'shape', None)} {getattr(texture, 'dtype', type(texture).__name__)}, "
+               f"coverage {getattr(coverage, 'shape', None)} {getattr(coverage, 'dtype', type(coverage).__name__)}"
+               if isinstance(out, RenderedFace) else type(out).__name__)
+        raise RendererOutputError(f"the {kind} {name!r} must return a RenderedFace with a ({h}, {w}, 3) uint8 texture "
+                                  f"and a ({h}, {w}) uint8 coverage, got {got}; the template was left untouched")
+    if not (texture.flags.c_contiguous and texture.flags.writeable and coverage.flags.c_contiguous
+            and coverage.flags.writeable):
+        out = RenderedFace(texture=np.array(texture), coverage=np.array(coverage), identity_mixed=out.identity_mixed)
+    return out

@@ -12,13 +12,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import composite, erode_mask, warp_mesh
+from fusionkit.domain.models import PluginSpec
 from fusionkit.domain.options import FuseOptions
 from fusionkit.fusion.engine._common import F64, U8, bbox, soften, triangle_mask, u8
 from fusionkit.fusion.engine.geometry import FacePlan, to_core
 from fusionkit.fusion.engine.mask import MeshRoles, mesh_roles, signed_areas
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace"]
+__all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace"]
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -51,18 +52,37 @@ class RenderRequest:
 class RenderedFace:
     """A renderer's output, the inner region's size: ``texture`` (h, w, 3) RGB and ``coverage`` (h, w) 0-255,
     where the texture holds the user's face (0 where the renderer drew nothing). The engine owns both arrays from
-    then on and may write into them: a renderer returns fresh ones each call."""
+    then on and may write into them: a renderer returns fresh ones each call.
+
+    ``identity_mixed``: the renderer has already given the face ``fuse_face_degree`` of the template's likeness (a
+    learned swapper mixes the two identities), so the engine does not mix the template's features in again.
+    """
 
     texture: U8
     coverage: U8
+    identity_mixed: bool = False
 
 
 @runtime_checkable
 class FaceRenderer(Protocol):
-    """Draws the user's face in the target geometry; must be reentrant (faces are fused on several threads)."""
+    """Draws the user's face in the target geometry; must be reentrant (faces are fused on several threads).
+
+    A plug-in may also carry ``name`` (what errors and logs call it) and ``spec`` (a
+    :class:`~fusionkit.domain.models.PluginSpec`: what video jobs store, worker processes rebuild it from, and
+    results record the licences of).
+    """
 
     def render(self, request: RenderRequest) -> RenderedFace:
         """The user's face over ``request.plan.inner``."""
+        ...
+
+
+@runtime_checkable
+class FaceEnhancer(Protocol):
+    """Restores the face a renderer drew (sharper detail, repaired features); reentrant, like a renderer."""
+
+    def enhance(self, request: RenderRequest, rendered: RenderedFace) -> RenderedFace:
+        """``rendered`` improved (it may be written in place and returned)."""
         ...
 
 
@@ -92,6 +112,9 @@ class MeshRenderer:
     seen well, and left out of the coverage where it is not (the template's face shows there). The mouth is
     always drawn: a shut mouth's lip gap looks edge-on but is in view.
     """
+
+    name = "mesh"
+    spec = PluginSpec(name="mesh")
 
     def render(self, request: RenderRequest) -> RenderedFace:
         plan, topo = request.plan, request.topology

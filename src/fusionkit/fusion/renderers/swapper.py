@@ -1,0 +1,192 @@
+"""``onnx-swapper``: a learned face swapper the user supplies, run as fusionkit's face renderer.
+
+The contract is the common one of insightface's inswapper and the swappers built like it:
+
+- the **swapper** has an image input ``[1, 3, S, S]`` (S = 128, 256 or 512, read from the model or the spec's
+  ``input_size``), RGB in [0, 1], the template's face aligned by five points to ArcFace's template; an identity
+  input ``[1, D]``; and its first output is the swapped face, ``[1, 3, S, S]`` RGB in [0, 1];
+- the **recogniser** turns a 112 x 112 aligned face (``[N, 3, 112, 112]``, RGB scaled to [-1, 1]) into a
+  D-dimensional embedding (``[N, D]``, D = 512 for ArcFace);
+- an optional **projection** (``.npy``, D x D: inswapper's ``emap``) maps the normalised embedding into the
+  swapper's identity space.
+
+The degrees map onto it: ``fuse_face_degree`` mixes the template face's own embedding into the user's (0: the
+user's identity, 100: the template's), and ``fuse_profile_degree`` still shapes the head the swapper draws into. The
+swapped crop is laid back through the engine's masks, colour, blend and label like the mesh renderer's face.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from fusionkit.domain.models import ModelSpec, PluginSpec
+from fusionkit.errors import ParameterValueError
+from fusionkit.fusion.engine._common import U8
+from fusionkit.fusion.engine.geometry import to_core
+from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest
+from fusionkit.fusion.renderers.align import ARCFACE_112, align, arcface_template, five_points, paste_back
+from fusionkit.vision.user_models import UserModel, load_projection, load_user_model
+
+__all__ = ["OnnxSwapper"]
+
+_SWAPPER_SIZES = (128, 256, 512)
+#: Embeddings of this many distinct aligned user faces are kept (a video fuses the same face on every frame).
+_EMBEDDINGS_KEPT = 64
+
+
+def _square_size(model: UserModel, port_shape: tuple[int | None, ...], spec_size: int | None,
+                 allowed: tuple[int, ...]) -> int:
+    h, w = port_shape[2], port_shape[3]
+    if h is None and w is None:
+        if spec_size is None:
+            raise model.contract_error("its image input's size is dynamic; give ModelSpec(input_size=...)")
+        size = spec_size
+    elif h != w or (h is None) != (w is None):
+        raise model.contract_error(f"its image input is not square ({h} x {w})")
+    else:
+        size = int(h)  # type: ignore[arg-type]
+        if spec_size is not None and spec_size != size:
+            raise model.contract_error(f"its image input is {size} px, the spec says {spec_size}")
+    if size not in allowed:
+        raise model.contract_error(f"its image input is {size} px; the contract takes {allowed}")
+    return size
+
+
+def _image_port_ok(shape: tuple[int | None, ...]) -> bool:
+    return len(shape) == 4 and shape[1] == 3 and shape[0] in (1, None)
+
+
+class _Recogniser:
+    """The user's ArcFace-style recogniser: an aligned 112 px face in, a unit embedding out."""
+
+    def __init__(self, model: UserModel) -> None:
+        images = [p for p in model.inputs if _image_port_ok(p.shape)]
+        if len(model.inputs) != 1 or not images:
+            raise model.contract_error("it must have one image input [N, 3, 112, 112]")
+        _square_size(model, images[0].shape, model.spec.input_size, (112,))
+        out = model.outputs[0] if model.outputs else None
+        if out is None or out.rank != 2 or out.shape[1] is None:
+            raise model.contract_error("its first output must be the embedding [N, D]")
+        self.model = model
+        self.input = images[0].name
+        self.dimensions = int(out.shape[1])
+
+    def embed(self, image: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
+        crop, _ = align(image, five, ARCFACE_112, 112)
+        blob = (crop.astype(np.float32) - 127.5) / 127.5
+        (out, *_) = self.model.run({self.input: blob.transpose(2, 0, 1)[None]})
+        vector = np.asarray(out, np.float32).reshape(-1)
+        if vector.shape != (self.dimensions,) or not np.isfinite(vector).all():
+            raise self.model.contract_error(f"it returned {np.asarray(out).shape} (or non-finite values), not one "
+                                            f"{self.dimensions}-d embedding")
+        norm = float(np.linalg.norm(vector))
+        unit: NDArray[np.float32] = vector / max(norm, 1e-12)
+        return unit
+
+
+class OnnxSwapper:
+    """A learned face swapper as a :class:`~fusionkit.fusion.engine.FaceRenderer`.
+
+    Parameters
+    ----------
+    swapper, recogniser
+        The user's models (:class:`~fusionkit.domain.models.ModelSpec`), checked against their hashes and
+        contracts when first used.
+    projection
+        Optional ``.npy`` (D x D) identity projection (inswapper's ``emap``).
+
+    Sessions are made on first use in each process, with :func:`fusionkit.vision.current_runtime`'s providers, and
+    shared; a swapper pickles as its :attr:`spec` (a worker process loads its own sessions).
+    """
+
+    name = "onnx-swapper"
+
+    def __init__(self, swapper: ModelSpec, recogniser: ModelSpec, projection: ModelSpec | None = None) -> None:
+        models = {"swapper": swapper, "recogniser": recogniser}
+        if projection is not None:
+            models["projection"] = projection
+        self.spec = PluginSpec(name=self.name, models=models)
+        self._swapper_spec, self._recogniser_spec, self._projection_spec = swapper, recogniser, projection
+        self._lock = threading.Lock()
+        self._embeddings: OrderedDict[bytes, NDArray[np.float32]] = OrderedDict()
+
+    @classmethod
+    def from_spec(cls, spec: PluginSpec) -> OnnxSwapper:
+        """The swapper a :class:`PluginSpec` names (``models``: swapper, recogniser, optional projection)."""
+        swapper, recogniser = spec.model("swapper"), spec.model("recogniser")
+        if swapper is None or recogniser is None:
+            raise ParameterValueError("the onnx-swapper renderer needs models 'swapper' and 'recogniser' (and "
+                                      f"optionally 'projection'), got {[role for role, _ in spec.models]}")
+        extra = {role for role, _ in spec.models} - {"swapper", "recogniser", "projection"}
+        if extra or spec.settings:
+            raise ParameterValueError(f"the onnx-swapper renderer takes no models {sorted(extra)} and no settings "
+                                      f"{[k for k, _ in spec.settings]}")
+        return cls(swapper, recogniser, spec.model("projection"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return OnnxSwapper.from_spec, (self.spec,)
+
+    def _loaded(self) -> tuple[UserModel, str, str, int, _Recogniser, NDArray[np.float32] | None]:
+        model = load_user_model(self._swapper_spec, "swapper")
+        recogniser = _Recogniser(load_user_model(self._recogniser_spec, "recogniser"))
+        images = [p for p in model.inputs if _image_port_ok(p.shape)]
+        vectors = [p for p in model.inputs if p.rank == 2]
+        if len(model.inputs) != 2 or len(images) != 1 or len(vectors) != 1:
+            raise model.contract_error("it must have two inputs: the face [1, 3, S, S] and the identity [1, D]")
+        size = _square_size(model, images[0].shape, self._swapper_spec.input_size, _SWAPPER_SIZES)
+        width = vectors[0].shape[1]
+        if width is not None and width != recogniser.dimensions:
+            raise model.contract_error(f"its identity input takes {width} values, the recogniser "
+                                       f"{recogniser.model.spec.file_name} gives {recogniser.dimensions}")
+        if not model.outputs or model.outputs[0].rank != 4:
+            raise model.contract_error("its first output must be the swapped face [1, 3, S, S]")
+        projection = None
+        if self._projection_spec is not None:
+            projection = load_projection(self._projection_spec, recogniser.dimensions)
+        return model, images[0].name, vectors[0].name, size, recogniser, projection
+
+    def _user_embedding(self, recogniser: _Recogniser, user: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
+        # Keyed by the aligned face itself: the same user photo (every frame of a video) is embedded once.
+        crop, _ = align(user, five, ARCFACE_112, 112)
+        key = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
+        with self._lock:
+            found = self._embeddings.get(key)
+            if found is not None:
+                self._embeddings.move_to_end(key)
+                return found
+        vector = recogniser.embed(user, five)
+        with self._lock:
+            self._embeddings[key] = vector
+            while len(self._embeddings) > _EMBEDDINGS_KEPT:
+                self._embeddings.popitem(last=False)
+        return vector
+
+    def render(self, request: RenderRequest) -> RenderedFace:
+        model, image_input, identity_input, size, recogniser, projection = self._loaded()
+        plan, topo = request.plan, request.topology
+        target_five = five_points(plan.in_inner(plan.target), topo)
+        identity = self._user_embedding(recogniser, request.user, five_points(to_core(plan.user_points), topo))
+        beta = request.options.fuse_face_degree / 100.0
+        if beta > 0:
+            own = recogniser.embed(np.asarray(request.template), target_five)
+            identity = (1.0 - beta) * identity + beta * own
+        latent = identity.reshape(1, -1).astype(np.float32)
+        if projection is not None:
+            latent = latent @ projection
+        latent /= max(float(np.linalg.norm(latent)), 1e-12)
+        crop, alignment = align(np.asarray(request.template), target_five, arcface_template(size), size)
+        blob = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
+        (out, *_) = model.run({image_input: blob, identity_input: latent})
+        out = np.asarray(out)
+        if out.shape != (1, 3, size, size) or not np.isfinite(out).all():
+            raise model.contract_error(f"it returned {out.shape} (or non-finite values), not the face [1, 3, {size}, "
+                                       f"{size}]")
+        swapped = np.ascontiguousarray((np.clip(out[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+        texture, coverage = paste_back(swapped, alignment, plan.shape)
+        return RenderedFace(texture=texture, coverage=coverage, identity_mixed=True)
