@@ -22,13 +22,16 @@ from fusionkit.errors import FusionKitError
 
 if TYPE_CHECKING:
     from fusionkit.domain.faces import Face, FaceMesh
+    from fusionkit.domain.models import ModelSpec, PluginSpec
     from fusionkit.domain.options import BlendMode, Expression, FuseOptions, LabelOptions, LogoParam, OutputFormat
     from fusionkit.fusion.api import FusionResult, Merge, fuse
     from fusionkit.fusion.batch import BatchItem, FuseRequest, fuse_many
+    from fusionkit.fusion.renderers import OnnxEnhancer, OnnxSwapper
     from fusionkit.fusion.video import VideoFusionResult, fuse_video, track_video
     from fusionkit.imaging.decode import load_image
     from fusionkit.imaging.video import VideoInfo, VideoLimits, probe_video
     from fusionkit.studio import Studio, open
+    from fusionkit.vision import RuntimeOptions, using_runtime
     from fusionkit.vision.api import analyze, detect_faces
 
 __all__ = [
@@ -44,7 +47,12 @@ __all__ = [
     "LabelOptions",
     "LogoParam",
     "Merge",
+    "ModelSpec",
+    "OnnxEnhancer",
+    "OnnxSwapper",
     "OutputFormat",
+    "PluginSpec",
+    "RuntimeOptions",
     "Studio",
     "VideoFusionResult",
     "VideoInfo",
@@ -60,6 +68,7 @@ __all__ = [
     "open",
     "probe_video",
     "track_video",
+    "using_runtime",
 ]
 
 _LAZY = {
@@ -88,6 +97,12 @@ _LAZY = {
     "detect_faces": "fusionkit.vision.api",
     "open": "fusionkit.studio",
     "Studio": "fusionkit.studio",
+    "ModelSpec": "fusionkit.domain.models",
+    "PluginSpec": "fusionkit.domain.models",
+    "OnnxSwapper": "fusionkit.fusion.renderers",
+    "OnnxEnhancer": "fusionkit.fusion.renderers",
+    "RuntimeOptions": "fusionkit.vision",
+    "using_runtime": "fusionkit.vision",
 }
 
 
