@@ -54,6 +54,9 @@ class LogRecord(JsonDocument):
         (``"AgeAttestation@1-min18:allowed"``), or ``"not_checked"`` when the studio has none; ``None`` otherwise.
     subject
         The end user the call was for (``us_...``: the studio's keyed hash of the context's ``user_id``).
+    models
+        For a fusion a learned renderer or enhancer plug-in made: each model it ran and the licence its spec gives
+        (``"inswapper_128.onnx: non-commercial research only; ..."``); ``None`` otherwise.
     """
 
     KIND: ClassVar[str] = "log_record"
@@ -77,6 +80,7 @@ class LogRecord(JsonDocument):
     result_id: str | None = attrs.field(default=None, validator=optional_str)
     consent: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
     subject: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
+    models: str | None = attrs.field(default=None, validator=optional_str, metadata=json_field(omit_none=True))
 
     @time_cost_ms.validator
     def _check_cost(self, attribute: attrs.Attribute[float], value: float) -> None:

@@ -19,7 +19,7 @@ import attrs
 
 from fusionkit.errors import ParameterValueError
 
-__all__ = ["MODEL_INPUT_SIZES", "ModelSpec", "PluginSpec"]
+__all__ = ["MODEL_INPUT_SIZES", "ModelSpec", "PluginSpec", "licence_text", "licences"]
 
 #: The square input sizes (pixels) a model's image input may have: ArcFace recognisers (112), swappers (128, 256,
 #: 512) and restorers (512).
@@ -192,3 +192,19 @@ class PluginSpec:
         return cls(name=data.get("name"),
                    models={role: ModelSpec.from_dict(doc) for role, doc in data.get("models", {}).items()},
                    settings=data.get("settings", {}))
+
+
+def licences(*plugins: Any) -> tuple[tuple[str, str], ...]:
+    """(model file, licence) of every model the plug-ins (specs, or objects with a ``spec``) run, each once: what
+    results, videos and request logs record."""
+    out: list[tuple[str, str]] = []
+    for plugin in plugins:
+        spec = plugin if isinstance(plugin, PluginSpec) else getattr(plugin, "spec", None)
+        if isinstance(spec, PluginSpec):
+            out.extend(pair for pair in spec.licences if pair not in out)
+    return tuple(out)
+
+
+def licence_text(pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """``"file: licence; file: licence"`` for a request log line, or None when no learned model ran."""
+    return "; ".join(f"{file}: {licence}" for file, licence in pairs) or None

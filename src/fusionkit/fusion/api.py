@@ -25,7 +25,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.engine import FaceFusionReport, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
-from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, renderer_for
+from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image
 from fusionkit.imaging.encode import encode_image
 from fusionkit.imaging.files import write_bytes_atomic
@@ -306,6 +306,8 @@ def fuse(
         raise NoFaceDetectedError("no face was found in the template: use a template with a clear, frontal face")
     timings["template_analysis"] = (time.perf_counter() - t0) * 1e3
 
+    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
+    prepare(renderer, enhancer)  # a model with the wrong hash or contract fails before any analysis
     # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel.
     plans = []
     for i, merge in enumerate(merge_list):
@@ -318,7 +320,6 @@ def fuse(
         raise ParameterValueError(f"two merges target the same template face ({used}): give each a different "
                                   "template_face")
 
-    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
     topo = mesh_topology()
     canvas = tmpl.copy()
     t0 = time.perf_counter()

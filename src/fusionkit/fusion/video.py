@@ -48,7 +48,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.api import MAX_MERGES, Merge, template_index, user_face
 from fusionkit.fusion.engine import FaceEnhancer, FaceRenderer, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
-from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, renderer_for
+from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.fusion.video_analysis import ReferenceFace, VideoTracks, reference_face, track_video
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.imaging.files import temp_path_beside
@@ -308,7 +308,8 @@ def fuse_video(
     merge_list = _merges(user)
     if not 1 <= len(merge_list) <= MAX_MERGES:
         raise ParameterValueError(f"give 1 to {MAX_MERGES} merges, got {len(merge_list)}")
-    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)  # unknown names fail first
+    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
+    prepare(renderer, enhancer)  # unknown names, bad models: before any frame is read
     if tracks is not None and references is not None:
         raise ParameterValueError("give tracks or references, not both (tracks already hold the chosen people)")
     if tracks is not None and tracks.frame_count < 1:

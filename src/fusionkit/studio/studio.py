@@ -20,6 +20,7 @@ import attrs
 
 from fusionkit.domain import ids
 from fusionkit.domain.audit import AuditRecord
+from fusionkit.domain.models import licence_text, licences
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import ErasureReceipt, FusedResult, RetentionPolicy
 from fusionkit.errors import (
@@ -287,6 +288,7 @@ class Studio:
             material = load_material(self.store, material_id, activity_id)
             call.refs["image_url"] = self.store.url(keys.material_source(material.id, material.source_format))
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            call.refs["models"] = licence_text(licences(opts.renderer, opts.enhancer))
             merge_list = material_merges(material, merges)
             template = self._templates.image(material)
             meshes = [f.mesh for f in material.faces]
@@ -304,6 +306,8 @@ class Studio:
                 "fuse_face_degree": opts.fuse_face_degree, "fuse_profile_degree": opts.fuse_profile_degree,
                 "template_faces": [m.template_face_index for m in fused.merges], "blend_mode": opts.blend_mode.value,
             }
+            if fused.model_licences:
+                params["model_licences"] = [list(pair) for pair in fused.model_licences]
             result = FusedResult(id=result_id, activity_id=activity_id, material_id=material_id,
                                  request_id=request_id, subject=self._calls.subject_of(context),
                                  created=now, format=fmt, parameters=params, response=response)

@@ -18,6 +18,7 @@ import attrs
 import numpy as np
 
 from fusionkit.domain import ids
+from fusionkit.domain.models import licence_text, licences
 from fusionkit.domain.options import FuseOptions
 from fusionkit.domain.studio import JobStatus, Material, MaterialStatus, VideoJob
 from fusionkit.errors import (
@@ -217,6 +218,11 @@ class Videos:
             activity = load_activity(s.store, activity_id)
             material = _ready_video(load_material(s.store, material_id, activity_id))
             opts = fuse_options(options, activity, material, fuse_face_degree, fuse_profile_degree)
+            call.refs["models"] = licence_text(licences(opts.renderer, opts.enhancer))
+            from fusionkit.fusion.renderers import enhancer_for, prepare, renderer_for
+
+            # An unknown renderer, or a model with the wrong hash or contract, fails the submit, not the job.
+            prepare(renderer_for(opts.renderer), enhancer_for(opts.enhancer))
             if opts.logo is not None:
                 opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
             merge_list = material_merges(material, merges)

@@ -10,11 +10,14 @@ from fusionkit.fusion.renderers.registry import (
     RENDERER_GROUP,
     available,
     enhancer_for,
+    licence_text,
     licences,
     model_metadata,
+    prepare,
     renderer_for,
 )
 from fusionkit.fusion.renderers.swapper import OnnxSwapper
 
 __all__ = ["ENHANCER_GROUP", "MODEL_LICENCE_KEY", "RENDERER_GROUP", "OnnxEnhancer", "OnnxSwapper", "arcface_template",
-           "available", "enhancer_for", "five_points", "licences", "model_metadata", "renderer_for"]
+           "available", "enhancer_for", "five_points", "licence_text", "licences", "model_metadata", "prepare",
+           "renderer_for"]

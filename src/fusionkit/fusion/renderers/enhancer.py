@@ -85,6 +85,10 @@ class OnnxEnhancer:
             raise model.contract_error(f"its first output must be the restored face [1, 3, {_SIZE}, {_SIZE}]")
         return model, images[0].name, scalars[0].name if scalars else None
 
+    def prepare(self) -> None:
+        """Load the model now: its hash, file and contract checked (typed errors naming the model)."""
+        self._loaded()
+
     def enhance(self, request: RenderRequest, rendered: RenderedFace) -> RenderedFace:
         if self.strength == 0:
             return rendered

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
 
-from fusionkit.domain.models import PluginSpec
+from fusionkit.domain.models import PluginSpec, licence_text, licences
 from fusionkit.errors import ParameterValueError, RendererNotFoundError
 from fusionkit.fusion.engine.renderer import FaceEnhancer, FaceRenderer, MeshRenderer
 from fusionkit.fusion.renderers.enhancer import OnnxEnhancer
 from fusionkit.fusion.renderers.swapper import OnnxSwapper
 
-__all__ = ["ENHANCER_GROUP", "MODEL_LICENCE_KEY", "RENDERER_GROUP", "available", "enhancer_for", "licences",
-           "model_metadata", "renderer_for"]
+__all__ = ["ENHANCER_GROUP", "MODEL_LICENCE_KEY", "RENDERER_GROUP", "available", "enhancer_for", "licence_text",
+           "licences", "model_metadata", "prepare", "renderer_for"]
 
 RENDERER_GROUP = "fusionkit.renderers"
 ENHANCER_GROUP = "fusionkit.enhancers"
@@ -113,16 +113,6 @@ def enhancer_for(choice: Any) -> FaceEnhancer | None:
     return enhancer
 
 
-def licences(*plugins: Any) -> tuple[tuple[str, str], ...]:
-    """(model file, licence) of every model the plug-ins run, from their specs: what results and logs record."""
-    out: list[tuple[str, str]] = []
-    for plugin in plugins:
-        spec = plugin if isinstance(plugin, PluginSpec) else getattr(plugin, "spec", None)
-        if isinstance(spec, PluginSpec):
-            out.extend(pair for pair in spec.licences if pair not in out)
-    return tuple(out)
-
-
 #: The metadata key each learned model's licence is written under (PNG text chunk, JPEG comment, video XMP).
 MODEL_LICENCE_KEY = "Model licence"
 
@@ -130,3 +120,12 @@ MODEL_LICENCE_KEY = "Model licence"
 def model_metadata(pairs: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     """``(MODEL_LICENCE_KEY, "file: licence")`` per learned model, for an encoded file's metadata."""
     return tuple((MODEL_LICENCE_KEY, f"{file}: {licence}") for file, licence in pairs)
+
+
+def prepare(*plugins: Any) -> None:
+    """Load what the plug-ins need now (their ``prepare()``, where they have one: the ONNX adapters check their
+    models' hashes and contracts), so that a bad model fails a call before any work, or a video job at submit."""
+    for plugin in plugins:
+        ready = getattr(plugin, "prepare", None)
+        if callable(ready):
+            ready()

@@ -151,6 +151,10 @@ class OnnxSwapper:
             projection = load_projection(self._projection_spec, recogniser.dimensions)
         return model, images[0].name, vectors[0].name, size, recogniser, projection
 
+    def prepare(self) -> None:
+        """Load the models now: their hashes, files and contracts checked (typed errors naming the model)."""
+        self._loaded()
+
     def _user_embedding(self, recogniser: _Recogniser, user: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
         # Keyed by the aligned face itself: the same user photo (every frame of a video) is embedded once.
         crop, _ = align(user, five, ARCFACE_112, 112)
