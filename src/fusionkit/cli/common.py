@@ -7,11 +7,12 @@ heavy modules (the fusion, the imaging, the studio) are imported inside the func
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fusionkit.errors import FusionKitError, ParameterValueError
+from fusionkit.errors import FusionKitError, ParameterValueError, RendererNotFoundError
 
 __all__ = [
     "EXIT_FAILED",
@@ -22,13 +23,18 @@ __all__ = [
     "STUDIO_ENV",
     "USAGE_CODE",
     "UsageError",
+    "check_plugins",
     "fuse_options",
     "guard",
     "image_format",
+    "material_degrees",
     "merges",
+    "model_licences",
     "need_input",
     "need_output",
     "open_studio",
+    "plugin_options",
+    "runtime",
     "write_atomic",
 ]
 
@@ -122,7 +128,131 @@ def fuse_options(args: argparse.Namespace, out: str | None, degrees: tuple[float
         kwargs["jpeg_quality"] = args.quality
     if out is not None:
         kwargs["output_format"] = image_format(out)
-    return FuseOptions(**kwargs)
+    return FuseOptions(**kwargs, **plugin_options(args))
+
+
+# -- the renderer, the enhancer and their models ---------------------------------------------------------------------
+
+def plugin_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The FuseOptions fields --renderer, --model, --enhancer, --enhancer-model and --enhancer-strength ask for:
+    ``renderer`` and ``enhancer`` as PluginSpecs, or nothing (the library's mesh renderer and no enhancer)."""
+    from fusionkit.domain.models import ModelSpec, PluginSpec
+
+    if args.model and args.renderer in (None, "mesh"):
+        raise UsageError("--model gives a learned renderer's model files: name the renderer with --renderer NAME "
+                         "(e.g. onnx-swapper); the mesh renderer takes none")
+    if (args.enhancer_model or args.enhancer_strength is not None) and args.enhancer is None:
+        raise UsageError("--enhancer-model and --enhancer-strength are for an enhancer: name it with --enhancer "
+                         "NAME (e.g. onnx-enhancer)")
+
+    def spec(name: str, option: str, models: list[tuple[str, dict[str, Any]]] | None,
+             settings: dict[str, Any]) -> Any:
+        specs = []
+        for role, fields in models or ():
+            try:
+                specs.append((role, ModelSpec(**fields)))
+            except ParameterValueError as err:
+                raise UsageError(f"{option} {role}=...: {err.message}") from None
+        return guard(lambda: PluginSpec(name=name, models=specs, settings=settings))
+
+    kwargs: dict[str, Any] = {}
+    if args.renderer is not None:
+        kwargs["renderer"] = spec(args.renderer, "--model", args.model, {})
+    if args.enhancer is not None:
+        settings = {} if args.enhancer_strength is None else {"strength": args.enhancer_strength}
+        kwargs["enhancer"] = spec(args.enhancer, "--enhancer-model", args.enhancer_model, settings)
+    return kwargs
+
+
+def check_plugins(options: Any) -> None:
+    """Before any work: the renderer and enhancer of ``options`` exist and take the models and settings given
+    (else a usage error; an unknown name stays a RendererNotFoundError), and each model file has the sha256 it is
+    pinned to (read here, so that a wrong file fails now, not when a picture or a queued video job first runs it).
+
+    Raises
+    ------
+    RendererNotFoundError, ModelHashMismatchError, ModelUnreadableError
+    """
+    from fusionkit.domain.models import PluginSpec
+    from fusionkit.fusion.renderers import enhancer_for, renderer_for
+
+    try:
+        renderer_for(options.renderer)
+        enhancer_for(options.enhancer)
+    except RendererNotFoundError:
+        raise
+    except ParameterValueError as err:
+        raise UsageError(err.message) from None
+    for plugin in (options.renderer, options.enhancer):
+        for role, model in plugin.models if isinstance(plugin, PluginSpec) else ():
+            _check_model_file(role, model)
+
+
+def _check_model_file(role: str, model: Any) -> None:
+    import hashlib
+
+    from fusionkit.errors import ModelHashMismatchError, ModelUnreadableError
+
+    digest = hashlib.sha256()
+    try:
+        with open(model.path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as err:
+        raise ModelUnreadableError(f"the {role} model file {model.path!r} cannot be read ({err.strerror or err}): "
+                                   "give the path of a file on this machine (fusionkit never downloads models)") \
+            from None
+    if digest.hexdigest() != model.sha256:
+        raise ModelHashMismatchError(f"the {role} model file {model.path!r} has sha256 {digest.hexdigest()}, but "
+                                     f"it is pinned to {model.sha256}: it was not loaded; give the file the hash was "
+                                     "taken from, or pin this file's hash (sha256sum prints it) if you trust it")
+
+
+def model_licences(options: Any) -> list[tuple[str, str]]:
+    """(model file, licence) of each model the renderer and enhancer run, each once (empty for the mesh
+    renderer): what the result's metadata records, and what the command prints."""
+    from fusionkit.domain.models import PluginSpec
+
+    pairs: list[tuple[str, str]] = []
+    for plugin in (options.renderer, options.enhancer):
+        if isinstance(plugin, PluginSpec):
+            pairs.extend(pair for pair in plugin.licences if pair not in pairs)
+    return pairs
+
+
+@contextlib.contextmanager
+def runtime(args: argparse.Namespace) -> Iterator[None]:
+    """Run the block with the onnxruntime providers of --provider (repeatable), checked first; without it, the
+    library's defaults. Every model made inside, fusionkit's and the user's, runs with them."""
+    providers = getattr(args, "provider", None)
+    if not providers:
+        yield
+        return
+    import onnxruntime
+
+    from fusionkit.errors import ProviderUnavailableError
+    from fusionkit.vision import RuntimeOptions, using_runtime
+
+    available = onnxruntime.get_available_providers()
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise ProviderUnavailableError(f"--provider {', '.join(missing)}: not available in this onnxruntime; "
+                                       f"available: {', '.join(available)} (a GPU provider needs the matching "
+                                       "onnxruntime package, e.g. onnxruntime-gpu)")
+    with using_runtime(RuntimeOptions(providers=tuple(providers))):
+        yield
+
+
+def material_degrees(material: Any, activity: Any) -> tuple[float, float]:
+    """The (face, profile) degrees of a fusion into ``material``: its own, else its activity's, else the
+    library's."""
+    from fusionkit.domain.options import DEFAULT_FACE_DEGREE, DEFAULT_PROFILE_DEGREE
+
+    def first(*values: float | None) -> float:
+        return next(v for v in values if v is not None)
+
+    return (first(material.fuse_face_degree, activity.fuse_face_degree, DEFAULT_FACE_DEGREE),
+            first(material.fuse_profile_degree, activity.fuse_profile_degree, DEFAULT_PROFILE_DEGREE))
 
 
 def merges(users: Sequence[str]) -> list[Any]:

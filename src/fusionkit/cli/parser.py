@@ -139,6 +139,50 @@ def _storage_option(text: str) -> tuple[str, Any]:
         return key, value
 
 
+MODEL_FORM = "ROLE=PATH,sha256=HEX,licence=TEXT[,input_size=N]"
+_MODEL_KEYS = ("sha256", "licence", "input_size")
+
+
+def _model(text: str) -> tuple[str, dict[str, Any]]:
+    """``ROLE=PATH,sha256=HEX,licence=TEXT[,input_size=N]`` as (role, ModelSpec fields); ModelSpec checks the values
+    when the command runs. A piece that does not start with a known key belongs to the one before it, so a path or a
+    licence may hold commas ("licence=non-commercial, research only")."""
+    pieces: list[str] = []
+    for piece in text.split(","):
+        if pieces and piece.partition("=")[0].strip() not in _MODEL_KEYS:
+            pieces[-1] += "," + piece
+        else:
+            pieces.append(piece)
+    role, _, path = pieces[0].partition("=")
+    fields: dict[str, Any] = {"path": path.strip()}
+    for piece in pieces[1:]:
+        key, _, value = piece.partition("=")
+        if key.strip() in fields:
+            raise argparse.ArgumentTypeError(f"must be {MODEL_FORM}, got {key.strip()!r} twice in {text!r}")
+        fields[key.strip()] = value.strip()
+    missing = [key for key in ("sha256", "licence") if not fields.get(key)]
+    if not role.strip() or not fields["path"] or missing:
+        lacks = f" (no {' or '.join(missing)})" if missing and role.strip() and fields["path"] else ""
+        raise argparse.ArgumentTypeError(f"must be {MODEL_FORM}{lacks}, got {text!r}")
+    sha256 = fields["sha256"].lower()
+    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+        raise argparse.ArgumentTypeError(f"must be {MODEL_FORM} with sha256 the file's 64 hex digits (sha256sum "
+                                         f"prints them), got {text!r}")
+    if "input_size" in fields:
+        if not fields["input_size"].isdigit():
+            raise argparse.ArgumentTypeError(f"must be {MODEL_FORM} with input_size a whole number of pixels, got "
+                                             f"{text!r}")
+        fields["input_size"] = int(fields["input_size"])
+    return role.strip(), fields
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number within 0-1, got {text!r}")
+    return value
+
+
 def _when(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -221,6 +265,30 @@ def _add_fuse(commands: _Commands[_Parser], common: _Parser) -> None:
                    help="text written into the file's metadata (repeatable)")
     p.add_argument("--material", metavar="ID", help="with --studio: the material to fuse into")
     p.add_argument("--activity", metavar="ID", help="with --studio: the material's activity (default: its own)")
+    _add_plugins(p)
+    _add_runtime(p)
+
+
+def _add_plugins(p: argparse.ArgumentParser) -> None:
+    """The face renderer and enhancer, with the model files the user owns (see docs/renderers.md)."""
+    p.add_argument("--renderer", metavar="NAME", help="how the face is drawn: mesh (the default), onnx-swapper or a "
+                   "registered plug-in")
+    p.add_argument("--model", type=_model, action="append", metavar="ROLE=PATH,sha256=HEX,licence=TEXT",
+                   help="a model file of the renderer (e.g. swapper=..., recogniser=...; optionally ,input_size=N); "
+                   "checked by its sha256 before it is loaded; repeatable")
+    p.add_argument("--enhancer", metavar="NAME", help="a face restorer run on the drawn face: onnx-enhancer or a "
+                   "registered plug-in (default none)")
+    p.add_argument("--enhancer-model", type=_model, action="append", metavar="ROLE=PATH,sha256=HEX,licence=TEXT",
+                   help="a model file of the enhancer (e.g. enhancer=...), as for --model; repeatable")
+    p.add_argument("--enhancer-strength", type=_fraction, metavar="S",
+                   help="0-1: how much of the restored face is mixed in (default: the enhancer's; 0.8 for "
+                   "onnx-enhancer)")
+
+
+def _add_runtime(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--provider", action="append", metavar="NAME",
+                   help="an onnxruntime execution provider to run the models with, in order of preference (e.g. "
+                   "CUDAExecutionProvider; the CPU is the fallback); repeatable")
 
 
 def _add_detect(commands: _Commands[_Parser], common: _Parser) -> None:
@@ -288,6 +356,8 @@ def _add_video(commands: _Commands[_Parser], common: _Parser) -> None:
     v.add_argument("--wait", action="store_true", help="run the job now and wait for it")
     v.add_argument("--timeout", type=_positive("seconds"), metavar="S",
                    help="with --wait: give up waiting after S seconds")
+    _add_plugins(v)
+    _add_runtime(v)
     for name, text in (("status", "the job's status, progress, error or output"),
                        ("cancel", "cancel a queued or running job"),
                        ("wait", "run the studio's queued jobs here and wait for this one")):
@@ -295,6 +365,7 @@ def _add_video(commands: _Commands[_Parser], common: _Parser) -> None:
         v.add_argument("job_id", metavar="JOB_ID")
         if name == "wait":
             v.add_argument("--timeout", type=_positive("seconds"), metavar="S", help="give up waiting after S seconds")
+            _add_runtime(v)
 
 
 def _add_logs(commands: _Commands[_Parser], common: _Parser) -> None:

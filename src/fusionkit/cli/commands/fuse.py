@@ -12,12 +12,16 @@ from fusionkit.cli.common import (
     EXIT_OK,
     UsageError,
     carried_consent,
+    check_plugins,
     fuse_options,
     guard,
+    material_degrees,
     merges,
+    model_licences,
     need_input,
     need_output,
     open_studio,
+    runtime,
     write_atomic,
 )
 from fusionkit.cli.output import Progress, emit, fail
@@ -44,13 +48,15 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     need_output(args.out, "-o")
     options = guard(lambda: fuse_options(args, args.out))
     into_faces = guard(lambda: merges(users))
+    check_plugins(options)
 
     from fusionkit.fusion.api import fuse
 
     progress = Progress()
     try:
         progress.note(f"fusing {len(users)} face(s) into {template} ...")
-        result = fuse(template, into_faces, options)
+        with runtime(args):
+            result = fuse(template, into_faces, options)
         result.save(args.out)
     finally:
         progress.done()
@@ -60,9 +66,17 @@ def cmd_fuse(args: argparse.Namespace) -> int:
            "fuse_face_degree": options.fuse_face_degree, "fuse_profile_degree": options.fuse_profile_degree,
            "blend_mode": options.blend_mode.value, "expression": options.expression.value,
            "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}
+    licences = [list(pair) for pair in result.model_licences]
+    if licences:
+        doc.update(renderer=options.renderer.name, model_licences=licences)
     into = ", ".join(f"{u} -> face {m.template_face_index}" for u, m in pairs)
-    emit(args, doc, [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)"])
+    emit(args, doc, [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)", *_licence_lines(licences)])
     return EXIT_OK
+
+
+def _licence_lines(pairs: list[list[str]]) -> list[str]:
+    """A line per learned model that made the picture: its file and the licence its authors give it."""
+    return [f"model {file}: licence {licence}" for file, licence in pairs]
 
 
 def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
@@ -82,10 +96,16 @@ def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
     if os.path.abspath(out) == os.path.abspath(folder):
         raise UsageError("-o must not be the USER folder: the results would mix with the pictures")
     options = guard(lambda: fuse_options(args, "out" + ext))
+    check_plugins(options)
+    with runtime(args):
+        return _fuse_each(args, template, users, options, ext)
 
+
+def _fuse_each(args: argparse.Namespace, template: str, users: list[str], options: Any, ext: str) -> int:
     from fusionkit.fusion.api import find_faces, fuse
     from fusionkit.imaging.decode import load_image
 
+    out = args.out
     tmpl = load_image(template)
     meshes = find_faces(tmpl)  # once for the whole folder
     if not meshes:
@@ -113,7 +133,12 @@ def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
     lines = [f"wrote {d['output']}" for d in done]
     lines.append(f"{len(done)} of {len(users)} picture(s) fused into {template}" + (
         f"; {len(failed)} failed (see above)" if failed else ""))
-    emit(args, {"template": template, "outputs": done, "failed": failed}, lines)
+    doc: dict[str, Any] = {"template": template, "outputs": done, "failed": failed}
+    licences = [list(pair) for pair in model_licences(options)]
+    if licences:
+        doc.update(renderer=options.renderer.name, model_licences=licences)
+        lines += _licence_lines(licences)
+    emit(args, doc, lines)
     return EXIT_FAILED if failed else EXIT_OK
 
 
@@ -127,23 +152,17 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     if args.out is not None:
         need_output(args.out, "-o")
     into_faces = guard(lambda: merges(users))
-    guard(lambda: fuse_options(args, args.out))  # validates every option before the studio is touched
+    check_plugins(guard(lambda: fuse_options(args, args.out)))  # every option, before the studio is touched
     studio = open_studio(args)
     material = studio.materials.get(args.material, activity_id=args.activity)
     activity = studio.activities.get(args.activity or material.activity_id)
-    from fusionkit.domain.options import DEFAULT_FACE_DEGREE, DEFAULT_PROFILE_DEGREE
-
-    def first(*values: float | None) -> float:
-        return next(v for v in values if v is not None)
-
-    degrees = (first(material.fuse_face_degree, activity.fuse_face_degree, DEFAULT_FACE_DEGREE),
-               first(material.fuse_profile_degree, activity.fuse_profile_degree, DEFAULT_PROFILE_DEGREE))
-    options = fuse_options(args, args.out, degrees)
+    options = fuse_options(args, args.out, material_degrees(material, activity))
     progress = Progress()
     try:
         progress.note(f"fusing {len(users)} face(s) into material {material.id} ...")
-        result = studio.fuse(activity.id, material.id, into_faces, response="url", options=options,
-                             consent=carried_consent(args))
+        with runtime(args):
+            result = studio.fuse(activity.id, material.id, into_faces, response="url", options=options,
+                                 consent=carried_consent(args))
         if args.out is not None:
             write_atomic(args.out, studio.results.read(result.id))
     finally:
@@ -153,5 +172,9 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     lines = [f"result {result.id}  {result.url}  expires {result.expires.isoformat(timespec='seconds')}"]
     if args.out is not None:
         lines.append(f"wrote {args.out}")
+    licences = [list(pair) for pair in model_licences(options)]
+    if licences:
+        doc.update(renderer=options.renderer.name, model_licences=licences)
+        lines += _licence_lines(licences)
     emit(args, doc, lines)
     return EXIT_OK

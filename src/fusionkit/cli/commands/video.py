@@ -6,7 +6,19 @@ import argparse
 import time
 from typing import Any
 
-from fusionkit.cli.common import EXIT_OK, UsageError, carried_consent, guard, merges, need_input, open_studio
+from fusionkit.cli.common import (
+    EXIT_OK,
+    UsageError,
+    carried_consent,
+    check_plugins,
+    guard,
+    material_degrees,
+    merges,
+    need_input,
+    open_studio,
+    plugin_options,
+    runtime,
+)
 from fusionkit.cli.output import Progress, emit, job_line
 from fusionkit.errors import FusionKitError
 
@@ -20,19 +32,35 @@ def cmd_video(args: argparse.Namespace) -> int:
         for user in args.users:
             need_input(user, "USER")
         into_faces = guard(lambda: merges(args.users))
+        plugins = guard(lambda: plugin_options(args))
+        options = None
+        if plugins:
+            from fusionkit.domain.options import FuseOptions
+
+            check_plugins(guard(lambda: FuseOptions(**plugins)))  # before anything is queued
         studio = open_studio(args, video_workers=1 if args.wait else 0)
-        activity = args.activity or studio.materials.get(args.material).activity_id
-        job = studio.videos.submit(activity, args.material, into_faces, fuse_face_degree=args.face_degree,
-                                   fuse_profile_degree=args.profile_degree, user_designated_url=args.url,
-                                   consent=carried_consent(args))
-        if args.wait:
-            job = _wait_job(studio, job.id, args.timeout)
+        if plugins:
+            # Options given to submit are used as they are, so they carry the degrees it would otherwise pick.
+            material = studio.materials.get(args.material, activity_id=args.activity)
+            found = studio.activities.get(args.activity or material.activity_id)
+            face, profile = material_degrees(material, found)
+            options = FuseOptions(fuse_face_degree=face, fuse_profile_degree=profile, **plugins)
+            activity = found.id
+        else:
+            activity = args.activity or studio.materials.get(args.material).activity_id
+        with runtime(args):
+            job = studio.videos.submit(activity, args.material, into_faces, options=options,
+                                       fuse_face_degree=args.face_degree, fuse_profile_degree=args.profile_degree,
+                                       user_designated_url=args.url, consent=carried_consent(args))
+            if args.wait:
+                job = _wait_job(studio, job.id, args.timeout)
     elif args.action in ("status", "cancel"):
         studio = open_studio(args)
         job = studio.videos.get(args.job_id) if args.action == "status" else studio.videos.cancel(args.job_id)
     else:
         studio = open_studio(args, video_workers=1)
-        job = _wait_job(studio, args.job_id, args.timeout)
+        with runtime(args):
+            job = _wait_job(studio, args.job_id, args.timeout)
     if job.status == "failed" and (args.action == "wait" or (args.action == "submit" and args.wait)):
         from fusionkit.errors import error_for_code
 
