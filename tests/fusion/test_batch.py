@@ -165,12 +165,13 @@ def test_cluster_workers_keep_freed_memory_for_the_next_fusion(process_cluster) 
 
         from fusionkit.fusion.batch import FuseRequest, _fuse_one
         from fusionkit.imaging.decode import DEFAULT_LIMITS
+        from fusionkit.vision import BATCH_RUNTIME
 
         request = FuseRequest(template, user)
-        _fuse_one(0, request, None, DEFAULT_LIMITS)  # the models loaded, the memory tuned
+        _fuse_one(0, request, None, DEFAULT_LIMITS, BATCH_RUNTIME)  # the models loaded, the memory tuned
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         for index in range(3):
-            _fuse_one(index, request, None, DEFAULT_LIMITS)
+            _fuse_one(index, request, None, DEFAULT_LIMITS, BATCH_RUNTIME)
         return "MALLOC_TRIM_THRESHOLD_" in os.environ, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 3
 
     dask_set_it, faults = process_cluster.submit(faults_per_fusion, pure=False).result()

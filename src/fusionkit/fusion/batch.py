@@ -20,6 +20,7 @@ import attrs
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
+from fusionkit.vision._runtime import RuntimeOptions, current_runtime, single_threaded, using_runtime
 
 __all__ = ["CLUSTER_CHUNK", "BatchItem", "FuseRequest", "Plan", "fuse_many", "runner_for", "stream_batch",
            "tune_worker_memory"]
@@ -105,15 +106,16 @@ def tune_worker_memory() -> None:
         return
 
 
-def _fuse_one(index: int, request: FuseRequest, options: FuseOptions | None, limits: ImageLimits) -> BatchItem:
+def _fuse_one(index: int, request: FuseRequest, options: FuseOptions | None, limits: ImageLimits,
+              runtime: RuntimeOptions) -> BatchItem:
     """In a worker: one fusion, its failure kept on its item (a typed error travels back; anything else becomes
-    the internal error it is). The models run single-threaded: the worker is one of several keeping the cores busy."""
+    the internal error it is). The models run single-threaded (``runtime``, the caller's providers): the worker is
+    one of several keeping the cores busy."""
     from fusionkit.fusion.api import fuse
-    from fusionkit.vision._runtime import BATCH_RUNTIME, using_runtime
 
     tune_worker_memory()
     try:
-        with using_runtime(BATCH_RUNTIME):
+        with using_runtime(runtime):
             return BatchItem(index, fuse(request.template, request.merges, request.options or options,
                                          limits=limits))
     except FusionKitError as exc:
@@ -273,6 +275,9 @@ def fuse_many(
     limits
         Decoding caps for every input.
 
+    Every model (ours and the user's plug-ins) runs with the runtime options of the call's
+    :func:`~fusionkit.vision.using_runtime` block (its execution providers), one thread inside each model run.
+
     Yields
     ------
     BatchItem
@@ -287,17 +292,19 @@ def fuse_many(
         raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
     plan = runner_for(executor, workers, chunk)
     limit = plan.in_flight(in_flight)
+    # The caller's runtime (its execution providers) reaches every worker, with one thread inside each model run.
+    runtime = single_threaded(current_runtime())
 
     def submit(items: list[tuple[int, Any]]) -> Any:
-        return plan.runner.submit(_fuse_chunk, [(i, _as_request(v)) for i, v in items], options, limits)
+        return plan.runner.submit(_fuse_chunk, [(i, _as_request(v)) for i, v in items], options, limits, runtime)
 
     return stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk)
 
 
-def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | None,
-                limits: ImageLimits) -> list[BatchItem]:
+def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | None, limits: ImageLimits,
+                runtime: RuntimeOptions) -> list[BatchItem]:
     """In a worker: the requests of one task, one after the other."""
-    return [_fuse_one(index, request, options, limits) for index, request in items]
+    return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
 
 
 def stream_batch(requests: Iterable[Any], submit: Callable[[list[tuple[int, Any]]], Any], runner: _Runner,

@@ -37,6 +37,7 @@ class StudioSpec:
     video_limits: Any = None
     output_urls: tuple[str, ...] | None = None
     job_lease: float = 30.0
+    runtime: Any = None
 
 
 def _check_client(client: Any) -> Any:
@@ -133,14 +134,14 @@ def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, cont
     index, fused by :meth:`Studio.fuse` (so each logged as one call), a failure kept on its item; the models
     single-threaded, as in every batch worker."""
     from fusionkit.fusion.batch import BatchItem
-    from fusionkit.vision._runtime import BATCH_RUNTIME, using_runtime
+    from fusionkit.vision._runtime import current_runtime, single_threaded, using_runtime
 
     out = []
     for index, request in items:
         try:
             if not isinstance(request, tuple) or len(request) != 3:
                 raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-            with using_runtime(BATCH_RUNTIME):
+            with using_runtime(single_threaded(current_runtime(studio.runtime))):
                 out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
         except FusionKitError as exc:
             out.append(BatchItem(index, error=exc))

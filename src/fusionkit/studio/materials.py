@@ -225,7 +225,8 @@ class Materials:
             image = decode_image(data, limits=s.limits)
             from fusionkit.fusion.api import find_faces
 
-            meshes = find_faces(image)
+            with s.model_runtime():
+                meshes = find_faces(image)
             if not meshes:
                 raise NoFaceDetectedError("no face was found in the material: use a picture with a clear face")
             now = s.now()
@@ -272,7 +273,8 @@ class Materials:
 
             references = self._references(reference_faces)
             if wait:
-                status, error, faces_points, tracks_blob = track_material(data, limits, references=references)
+                with s.model_runtime():
+                    status, error, faces_points, tracks_blob = track_material(data, limits, references=references)
             else:
                 status, error, faces_points, tracks_blob = MaterialStatus.PREPROCESSING, None, [], None
             now = s.now()
@@ -315,7 +317,9 @@ class Materials:
             raise ParameterValueError(f"give 1 to 6 reference faces, got {len(reference_faces)}")
         from fusionkit.fusion.video import reference_face
 
-        return [reference_face(ref, limits=self._studio.limits, index=i) for i, ref in enumerate(reference_faces)]
+        with self._studio.model_runtime():
+            return [reference_face(ref, limits=self._studio.limits, index=i)
+                    for i, ref in enumerate(reference_faces)]
 
     def _source_bytes(self, source: Any) -> tuple[bytes, str]:
         limits = self._studio.limits

@@ -98,7 +98,8 @@ class Preprocessing:
                             raise Cancelled
 
             try:
-                status, error, faces_points, blob = track_material(data, s.video_limits, progress, references)
+                with s.model_runtime():
+                    status, error, faces_points, blob = track_material(data, s.video_limits, progress, references)
             except Cancelled:
                 return
             self._finish(material_id, status, error, faces_points, blob)

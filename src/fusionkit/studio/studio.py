@@ -70,6 +70,7 @@ from fusionkit.studio.workers import Workers, remove_stale_scratch
 if TYPE_CHECKING:
     from fusionkit.fusion.api import FusionResult
     from fusionkit.fusion.batch import BatchItem
+    from fusionkit.vision._runtime import RuntimeOptions
 
 __all__ = ["Activities", "MaterialPage", "Materials", "RequestLog", "Results", "Studio", "Videos", "open"]
 
@@ -110,6 +111,7 @@ class Studio:
     output_urls: tuple[str, ...] | None = None
     job_lease: float = DEFAULT_LEASE
     video_cluster: Any = None
+    runtime: RuntimeOptions | None = None
     #: How :func:`open` opened it (what a cluster's workers open again); ``None`` for a studio built directly.
     spec: StudioSpec | None = None
     activities: Activities = attrs.field(init=False)
@@ -295,8 +297,9 @@ class Studio:
 
             from fusionkit.fusion.api import fuse
 
-            fused = fuse(template, merge_list, opts, template_meshes=meshes, limits=self.limits,
-                         threads=self.fuse_threads)
+            with self.model_runtime():
+                fused = fuse(template, merge_list, opts, template_meshes=meshes, limits=self.limits,
+                             threads=self.fuse_threads)
             fmt = material.source_format if opts.output_format.value == "auto" else str(opts.output_format.value)
             now = self.now()
             result_id = ids.new_id(ids.RESULT, now)
@@ -312,6 +315,16 @@ class Studio:
                                  request_id=request_id, subject=self._calls.subject_of(context),
                                  created=now, format=fmt, parameters=params, response=response)
             return self._respond(result, fused, call)
+
+    def model_runtime(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose models (face detection, meshes, plug-in renderers' models) run with the studio's
+        ``runtime`` (see :func:`open`), unless the caller's own :func:`~fusionkit.vision.using_runtime` block
+        chose one."""
+        if self.runtime is None:
+            return contextlib.nullcontext()
+        from fusionkit.vision._runtime import current_runtime, using_runtime
+
+        return using_runtime(current_runtime(self.runtime))
 
     def fuse_many(self, requests: Iterable[Any], *, response: str = "url", executor: Any = "threads",
                   workers: int = 2, in_flight: int | None = None, chunk: int | None = None,
@@ -476,6 +489,7 @@ def open(
     output_urls: Sequence[str] | None = None,
     job_lease: float = DEFAULT_LEASE,
     video_cluster: Any = None,
+    runtime: RuntimeOptions | None = None,
 ) -> Studio:
     """Open (or start) a studio at ``url``.
 
@@ -542,6 +556,11 @@ def open(
         arguments, which must pickle: the URL, storage options, key provider, limits and retention) instead of on
         ``video_workers`` threads here (the tracking of video materials uploaded with ``wait=False`` stays on those
         threads). Needs the dask extra.
+    runtime
+        :class:`~fusionkit.vision.RuntimeOptions` every model of the studio runs with (face detection and meshes
+        on upload, fusions, video jobs, learned plug-ins' models), e.g. ``RuntimeOptions(providers=
+        ("CUDAExecutionProvider",))``; a caller's :func:`~fusionkit.vision.using_runtime` block still wins. ``None``
+        (default): the caller's, else onnxruntime's CPU defaults. Cluster workers open the studio with it too.
 
     Examples
     --------
@@ -566,6 +585,13 @@ def open(
         raise ParameterValueError(f"video_workers must be a whole number within 0-8, got {video_workers!r}")
     if isinstance(job_lease, bool) or not isinstance(job_lease, (int, float)) or not 1 <= job_lease <= 3600:
         raise ParameterValueError(f"job_lease must be seconds within 1-3600, got {job_lease!r}")
+    if runtime is not None:
+        from fusionkit.vision._runtime import RuntimeOptions as Runtime
+        from fusionkit.vision._runtime import check_providers
+
+        if not isinstance(runtime, Runtime):
+            raise ParameterValueError(f"runtime must be a RuntimeOptions or None, got {type(runtime).__name__}")
+        check_providers(runtime)  # a provider this machine lacks fails the open, not the first upload
     root = open_store(url, storage_options)
     provider = resolve_encryption(root, encryption)
     ring = None if keyring is None or provider is None else open_store(keyring, storage_options)
@@ -574,11 +600,11 @@ def open(
     spec = StudioSpec(url=os.fspath(url), storage_options=storage_options, encryption=provider,
                       keyring=None if keyring is None else os.fspath(keyring), retention=retention, limits=limits,
                       video_limits=video_limits, output_urls=output_urls if output_urls is None else tuple(output_urls),
-                      job_lease=float(job_lease))
+                      job_lease=float(job_lease), runtime=runtime)
     studio = Studio(store=root, clock=clock or utc_now, encryption=provider, keyring=ring, output_urls=outputs,
                   retention=retention, capacity=capacity or Capacity(), consent=consent,
                   limits=limits, store_results=store_results, fuse_threads=fuse_threads,
                   video_limits=video_limits, video_workers=video_workers,
                   log_personal_fields=log_personal_fields, sweep_every=sweep_every, job_lease=float(job_lease),
-                  video_cluster=video_cluster, spec=spec)
+                  video_cluster=video_cluster, runtime=runtime, spec=spec)
     return studio

@@ -222,7 +222,8 @@ class Videos:
             from fusionkit.fusion.renderers import enhancer_for, prepare, renderer_for
 
             # An unknown renderer, or a model with the wrong hash or contract, fails the submit, not the job.
-            prepare(renderer_for(opts.renderer), enhancer_for(opts.enhancer))
+            with s.model_runtime():
+                prepare(renderer_for(opts.renderer), enhancer_for(opts.enhancer))
             if opts.logo is not None:
                 opts.logo.placed(material.width, material.height)  # a logo outside the frame fails now, not later
             merge_list = material_merges(material, merges)
@@ -517,8 +518,9 @@ class Videos:
             self._stop_if_lost(job.id, lease)
             lease.report(fraction)  # written with the claim's next beat: the job's document is not rewritten
 
-        result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits, image_limits=s.limits,
-                            progress=progress)
+        with s.model_runtime():
+            result = fuse_video(src, merges, out, opts, tracks=tracks, limits=s.video_limits,
+                                image_limits=s.limits, progress=progress)
         lease.still_held()  # cancelled, erased or taken over after the last frame: write nothing
         self._stop_if_lost(job.id, lease)
         with builtins.open(out, "rb") as rfh:

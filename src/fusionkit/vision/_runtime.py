@@ -19,8 +19,8 @@ import attrs
 
 from fusionkit.errors import ModelFileError, ModelUnreadableError, ProviderUnavailableError
 
-__all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "current_runtime", "get_session", "make_session",
-           "model_path", "using_runtime"]
+__all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "check_providers", "current_runtime", "get_session",
+           "make_session", "model_path", "single_threaded", "using_runtime"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _MANIFEST = "manifest.json"
@@ -65,10 +65,17 @@ BATCH_RUNTIME = RuntimeOptions(intra_op_threads=1)
 _current: contextvars.ContextVar[RuntimeOptions | None] = contextvars.ContextVar("fusionkit_runtime", default=None)
 
 
-def current_runtime() -> RuntimeOptions:
-    """The runtime options of detectors and landmarkers made without any: those of the innermost
-    :func:`using_runtime` block of this thread (or task), else the defaults."""
-    return _current.get() or RuntimeOptions()
+def current_runtime(default: RuntimeOptions | None = None) -> RuntimeOptions:
+    """The runtime options of the models (detectors, landmarkers, the user's plug-in models) made without any:
+    those of the innermost :func:`using_runtime` block of this thread (or task), else ``default``, else the
+    defaults."""
+    return _current.get() or default or RuntimeOptions()
+
+
+def single_threaded(options: RuntimeOptions) -> RuntimeOptions:
+    """``options`` with one thread inside each model run: what batch workers use (see :data:`BATCH_RUNTIME`),
+    keeping the caller's execution providers."""
+    return attrs.evolve(options, intra_op_threads=1)
 
 
 @contextlib.contextmanager
@@ -143,6 +150,24 @@ def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = M
         return session
 
 
+def check_providers(options: RuntimeOptions) -> None:
+    """Refuse ``options`` when it asks for an execution provider this onnxruntime lacks.
+
+    Raises
+    ------
+    ProviderUnavailableError
+        Naming the missing providers and those available.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    missing = [p for p in options.providers if p not in available]
+    if missing:
+        raise ProviderUnavailableError(
+            f"onnxruntime execution provider(s) {missing} are not available in this installation; available: "
+            f"{available} (a GPU provider needs the matching onnxruntime package, e.g. onnxruntime-gpu)")
+
+
 def make_session(model: str | bytes, options: RuntimeOptions, what: str) -> Any:
     """A new ``onnxruntime.InferenceSession`` of ``model`` (a path or the file's bytes) run as ``options`` say;
     ``what`` names the file in errors.
@@ -156,12 +181,7 @@ def make_session(model: str | bytes, options: RuntimeOptions, what: str) -> Any:
     """
     import onnxruntime as ort
 
-    available = ort.get_available_providers()
-    missing = [p for p in options.providers if p not in available]
-    if missing:
-        raise ProviderUnavailableError(
-            f"onnxruntime execution provider(s) {missing} are not available in this installation; available: "
-            f"{available} (a GPU provider needs the matching onnxruntime package, e.g. onnxruntime-gpu)")
+    check_providers(options)
     providers = list(dict.fromkeys([*options.providers, "CPUExecutionProvider"]))
     so = ort.SessionOptions()
     so.intra_op_num_threads = options.intra_op_threads

@@ -1,0 +1,64 @@
+"""Runtime options (execution providers, threads) reach every model: the face models and the user's plug-in models,
+in batches on worker threads, and in a studio's uploads, fusions and video jobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import fusionkit
+from fusionkit.domain.models import PluginSpec
+from fusionkit.domain.options import FuseOptions
+from fusionkit.errors import ProviderUnavailableError
+from fusionkit.vision import RuntimeOptions, _runtime, user_models, using_runtime
+from tests.photos import photo
+from tests.renderers.conftest import Models
+from tests.studio.conftest import clock  # noqa: F401 - the studio tests' fake clock
+from tests.studio.test_video_materials import studio_clip  # noqa: F401 - session fixture
+
+MISSING = RuntimeOptions(providers=("NoSuchExecutionProvider",))
+
+
+def swapper(models: Models) -> FuseOptions:
+    return FuseOptions(renderer=PluginSpec(name="onnx-swapper", models={"swapper": models.swapper,
+                                                                         "recogniser": models.recogniser}))
+
+
+def runtimes_used() -> set[RuntimeOptions]:
+    """The runtime options of every session made so far: the face models' and the user's models'."""
+    return {key[1] for key in _runtime._sessions} | {key[3] for key in user_models._models}
+
+
+def test_a_batch_runs_on_the_callers_providers_single_threaded(models: Models) -> None:
+    with using_runtime(MISSING):
+        items = list(fusionkit.fuse_many([(photo("obama.jpg"), photo("biden.jpg"))] * 2, swapper(models), workers=2))
+    assert [type(item.error) for item in items] == [ProviderUnavailableError] * 2
+    mine = RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=2)
+    with using_runtime(mine):
+        items = list(fusionkit.fuse_many([(photo("obama.jpg"), photo("biden.jpg"))], swapper(models), workers=1))
+    assert items[0].ok
+    assert RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=2, intra_op_threads=1) \
+        in runtimes_used()
+
+
+def test_a_studio_runs_every_model_with_its_runtime(models: Models, tmp_path: Path, clock,  # noqa: F811
+                                                   studio_clip: Path) -> None:  # noqa: F811
+    with pytest.raises(ProviderUnavailableError, match="NoSuchExecutionProvider"):
+        fusionkit.open(str(tmp_path / "nope"), runtime=MISSING)
+    runtime = RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=3)
+    studio = fusionkit.open(str(tmp_path / "studio"), clock=clock, runtime=runtime)
+    act = studio.activities.create("runtime")
+    picture = studio.materials.upload(act.id, photo("obama.jpg"))
+    detector_sessions = {key for key in _runtime._sessions if key[1] == runtime}
+    assert detector_sessions  # the upload's face detection and meshes ran with the studio's runtime
+    studio.fuse(act.id, picture.id, photo("biden.jpg"), options=swapper(models))
+    assert {key for key in user_models._models if key[3] == runtime}  # and the plug-in's models too
+    video = studio.materials.upload(act.id, studio_clip)
+    done = studio.videos.wait(studio.videos.submit(act.id, video.id, photo("biden.jpg"), options=swapper(models)).id,
+                              timeout=120)
+    assert done.status == "completed", done.error_message
+    assert studio.spec is not None and studio.spec.runtime == runtime  # cluster workers open it with it too
+    # A caller's own block wins over the studio's.
+    with using_runtime(MISSING), pytest.raises(ProviderUnavailableError):
+        studio.fuse(act.id, picture.id, photo("biden.jpg"))
