@@ -35,6 +35,7 @@ __all__ = [
     "open_studio",
     "plugin_options",
     "runtime",
+    "runtime_options",
     "write_atomic",
 ]
 
@@ -166,80 +167,64 @@ def plugin_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_plugins(options: Any) -> None:
     """Before any work: the renderer and enhancer of ``options`` exist and take the models and settings given
-    (else a usage error; an unknown name stays a RendererNotFoundError), and each model file has the sha256 it is
-    pinned to (read here, so that a wrong file fails now, not when a picture or a queued video job first runs it).
+    (else a usage error; an unknown name stays a RendererNotFoundError), and their models load: each file has the
+    sha256 it is pinned to and fits its contract, so that a wrong file fails now, not when a picture or a queued
+    video job first runs it. Run it inside :func:`runtime`: the models load on the providers asked for.
 
     Raises
     ------
-    RendererNotFoundError, ModelHashMismatchError, ModelUnreadableError
+    RendererNotFoundError, ModelHashMismatchError, ModelUnreadableError, ModelContractError,
+    ProviderUnavailableError
     """
-    from fusionkit.domain.models import PluginSpec
-    from fusionkit.fusion.renderers import enhancer_for, renderer_for
+    from fusionkit.fusion.renderers import enhancer_for, prepare, renderer_for
 
     try:
-        renderer_for(options.renderer)
-        enhancer_for(options.enhancer)
+        renderer, enhancer = renderer_for(options.renderer), enhancer_for(options.enhancer)
     except RendererNotFoundError:
         raise
     except ParameterValueError as err:
         raise UsageError(err.message) from None
-    for plugin in (options.renderer, options.enhancer):
-        for role, model in plugin.models if isinstance(plugin, PluginSpec) else ():
-            _check_model_file(role, model)
-
-
-def _check_model_file(role: str, model: Any) -> None:
-    import hashlib
-
-    from fusionkit.errors import ModelHashMismatchError, ModelUnreadableError
-
-    digest = hashlib.sha256()
-    try:
-        with open(model.path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-    except OSError as err:
-        raise ModelUnreadableError(f"the {role} model file {model.path!r} cannot be read ({err.strerror or err}): "
-                                   "give the path of a file on this machine (fusionkit never downloads models)") \
-            from None
-    if digest.hexdigest() != model.sha256:
-        raise ModelHashMismatchError(f"the {role} model file {model.path!r} has sha256 {digest.hexdigest()}, but "
-                                     f"it is pinned to {model.sha256}: it was not loaded; give the file the hash was "
-                                     "taken from, or pin this file's hash (sha256sum prints it) if you trust it")
+    prepare(renderer, enhancer)
 
 
 def model_licences(options: Any) -> list[tuple[str, str]]:
     """(model file, licence) of each model the renderer and enhancer run, each once (empty for the mesh
     renderer): what the result's metadata records, and what the command prints."""
-    from fusionkit.domain.models import PluginSpec
+    from fusionkit.domain.models import licences
 
-    pairs: list[tuple[str, str]] = []
-    for plugin in (options.renderer, options.enhancer):
-        if isinstance(plugin, PluginSpec):
-            pairs.extend(pair for pair in plugin.licences if pair not in pairs)
-    return pairs
+    return list(licences(options.renderer, options.enhancer))
+
+
+def runtime_options(args: argparse.Namespace) -> Any:
+    """The :class:`~fusionkit.vision.RuntimeOptions` of --provider (repeatable), checked; None without it.
+
+    Raises
+    ------
+    ProviderUnavailableError
+        A provider this onnxruntime lacks (the message lists those it has).
+    """
+    providers = getattr(args, "provider", None)
+    if not providers:
+        return None
+    from fusionkit.vision import RuntimeOptions
+    from fusionkit.vision._runtime import check_providers
+
+    options = RuntimeOptions(providers=tuple(providers))
+    check_providers(options)
+    return options
 
 
 @contextlib.contextmanager
 def runtime(args: argparse.Namespace) -> Iterator[None]:
     """Run the block with the onnxruntime providers of --provider (repeatable), checked first; without it, the
     library's defaults. Every model made inside, fusionkit's and the user's, runs with them."""
-    providers = getattr(args, "provider", None)
-    if not providers:
+    options = runtime_options(args)
+    if options is None:
         yield
         return
-    import onnxruntime
+    from fusionkit.vision import using_runtime
 
-    from fusionkit.errors import ProviderUnavailableError
-    from fusionkit.vision import RuntimeOptions, using_runtime
-
-    available = onnxruntime.get_available_providers()
-    missing = [p for p in providers if p not in available]
-    if missing:
-        raise ProviderUnavailableError(f"--provider {', '.join(missing)}: not available in this onnxruntime; "
-                                       f"available: {', '.join(available)} (a GPU provider needs the matching "
-                                       "onnxruntime package, e.g. onnxruntime-gpu)")
-    with using_runtime(RuntimeOptions(providers=tuple(providers))):
+    with using_runtime(options):
         yield
 
 
@@ -339,7 +324,8 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
     try:
         # One command, one call: the command sweeps itself when asked (`sweep`), no background thread.
         return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None,
-                              consent=policy, capacity=_capacity(args), retention=_retention(args))
+                              consent=policy, capacity=_capacity(args), retention=_retention(args),
+                              runtime=runtime_options(args))
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:

@@ -48,7 +48,8 @@ def cmd_fuse(args: argparse.Namespace) -> int:
     need_output(args.out, "-o")
     options = guard(lambda: fuse_options(args, args.out))
     into_faces = guard(lambda: merges(users))
-    check_plugins(options)
+    with runtime(args):  # the models load on the providers asked for
+        check_plugins(options)
 
     from fusionkit.fusion.api import fuse
 
@@ -96,7 +97,8 @@ def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
     if os.path.abspath(out) == os.path.abspath(folder):
         raise UsageError("-o must not be the USER folder: the results would mix with the pictures")
     options = guard(lambda: fuse_options(args, "out" + ext))
-    check_plugins(options)
+    with runtime(args):  # the models load on the providers asked for
+        check_plugins(options)
     with runtime(args):
         return _fuse_each(args, template, users, options, ext)
 
@@ -152,7 +154,8 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     if args.out is not None:
         need_output(args.out, "-o")
     into_faces = guard(lambda: merges(users))
-    check_plugins(guard(lambda: fuse_options(args, args.out)))  # every option, before the studio is touched
+    with runtime(args):  # the models load on the providers asked for
+        check_plugins(guard(lambda: fuse_options(args, args.out)))  # every option, before the studio is touched
     studio = open_studio(args)
     material = studio.materials.get(args.material, activity_id=args.activity)
     activity = studio.activities.get(args.activity or material.activity_id)

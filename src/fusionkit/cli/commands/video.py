@@ -37,7 +37,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         if plugins:
             from fusionkit.domain.options import FuseOptions
 
-            check_plugins(guard(lambda: FuseOptions(**plugins)))  # before anything is queued
+            with runtime(args):  # the models load on the providers asked for
+                check_plugins(guard(lambda: FuseOptions(**plugins)))  # before anything is queued
         studio = open_studio(args, video_workers=1 if args.wait else 0)
         if plugins:
             # Options given to submit are used as they are, so they carry the degrees it would otherwise pick.
