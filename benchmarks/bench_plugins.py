@@ -26,9 +26,11 @@ shared machine falls on all of them; figures are medians over rounds in ms, neve
   of the same call [<= 3 ms]; ``overhead_direct_ms``: ``render_ms`` minus the direct runs of the models render runs
   (a cross-check);
 - the parts of the path: ``five_points_ms`` (the template's and the user's five points), ``align_ms`` (the template
-  crop at S px), ``template_crop_112_ms`` (the template's 112 px crop for its embedding), ``user_crop_ms`` (the
-  user's 112 px crop, made on every call: it keys the embedding cache) and ``cache_key_ms`` (hashing it),
-  ``convert_ms`` (the crop to a float blob and the model's output back to uint8), ``paste_back_ms``; ``other_ms`` is
+  crop at S px), ``template_crop_112_ms`` (the template's 112 px crop for its embedding, cut from the S px crop),
+  ``user_crop_ms`` (the user's 112 px crop, made on every call: it keys the embedding cache) and ``cache_key_ms``
+  (hashing it),
+  ``convert_ms`` (the crop to a float blob), ``paste_back_ms`` (the output to bytes and warped back, one pass);
+  ``other_ms`` is
   the overhead less these (embedding mix, locks, the session look-ups).
 
 The user's embedding is cached by the swapper across calls: after the first call ``render`` runs the recogniser
@@ -86,8 +88,10 @@ from fusionkit.fusion.renderers.align import (  # noqa: E402
     ARCFACE_112,
     FFHQ_512,
     align,
+    arcface_112_from,
     arcface_template,
     five_points,
+    lay_back,
     paste_back,
 )
 from fusionkit.imaging.decode import load_image  # noqa: E402
@@ -354,8 +358,7 @@ def swapper_steps(rec: Rounds, clock: ModelClock, size: int, swapper: OnnxSwappe
     latent /= np.linalg.norm(latent)
     crop, alignment = align(tmpl, tfive, arcface_template(size), size)
     blob = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
-    out = np.asarray(model.run({image: blob, identity: latent})[0])
-    swapped = np.ascontiguousarray((np.clip(out[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+    out = np.asarray(model.run({image: blob, identity: latent})[0], np.float32)
     user_crop, _ = align(request.user, ufive, ARCFACE_112, 112)
 
     def render() -> None:
@@ -368,9 +371,7 @@ def swapper_steps(rec: Rounds, clock: ModelClock, size: int, swapper: OnnxSwappe
         rec.add(f"overhead_{size}", ms - clock.seconds * 1e3)
 
     def convert() -> None:
-        b = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
-        del b
-        np.ascontiguousarray((np.clip(out[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+        np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
 
     return [
         rec.timed(f"swapper_run_{size}", lambda: model.run({image: blob, identity: latent})),
@@ -378,11 +379,11 @@ def swapper_steps(rec: Rounds, clock: ModelClock, size: int, swapper: OnnxSwappe
         rec.timed(f"five_points_{size}", lambda: (five_points(plan.in_inner(plan.target), topo),
                                                   five_points(to_core(plan.user_points), topo))),
         rec.timed(f"align_{size}", lambda: align(tmpl, tfive, arcface_template(size), size)),
-        rec.timed(f"template_crop_112_{size}", lambda: align(tmpl, tfive, ARCFACE_112, 112)),
+        rec.timed(f"template_crop_112_{size}", lambda: arcface_112_from(crop, size)),
         rec.timed(f"user_crop_{size}", lambda: align(request.user, ufive, ARCFACE_112, 112)),
         rec.timed(f"cache_key_{size}", lambda: hashlib.blake2b(user_crop.tobytes(), digest_size=16).digest()),
         rec.timed(f"convert_{size}", convert),
-        rec.timed(f"paste_back_{size}", lambda: paste_back(swapped, alignment, plan.shape)),
+        rec.timed(f"paste_back_{size}", lambda: paste_back(out[0], alignment, plan.shape, (0.0, 1.0))),
     ]
 
 
@@ -394,10 +395,8 @@ def enhancer_steps(rec: Rounds, clock: ModelClock, enhancer: OnnxEnhancer, model
     image = image_port(model)
     crop, alignment = align(tmpl, tfive, FFHQ_512, 512)
     blob = (crop.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
-    out = np.asarray(model.run({image: blob})[0])
-    restored = np.ascontiguousarray(((np.clip(out[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8)
-                                    .transpose(1, 2, 0))
-    texture, reach = paste_back(restored, alignment, plan.shape)
+    out = np.asarray(model.run({image: blob})[0], np.float32)
+    laid, (x0, y0, x1, y1) = lay_back(out[0], alignment, plan.shape, (-1.0, 1.0))
     # enhance() mixes into the texture it is given: each call gets its own copy, made outside the clock
 
     def enhance() -> None:
@@ -413,17 +412,15 @@ def enhancer_steps(rec: Rounds, clock: ModelClock, enhancer: OnnxEnhancer, model
 
     scratch = rendered.texture.copy()
 
-    def composites() -> None:
+    def composites() -> None:  # as enhance() does them: the face it is shown, then the restored one mixed in
         seen = np.array(tmpl)
         composite(rendered.texture, rendered.coverage, seen, (0, 0))
-        weight = (reach.astype(np.float32) * np.float32(enhancer.strength) + 0.5).astype(np.uint8)
-        weight = np.minimum(weight, rendered.coverage)
-        composite(texture, weight, scratch, (0, 0))
+        weight = np.asarray(cv2.convertScaleAbs(np.ascontiguousarray(laid[..., 3]), alpha=enhancer.strength))
+        np.minimum(weight, rendered.coverage[y0:y1, x0:x1], out=weight)
+        composite(np.asarray(cv2.cvtColor(laid, cv2.COLOR_RGBA2RGB)), weight, scratch, (x0, y0))
 
     def convert() -> None:
-        b = (crop.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
-        del b
-        np.ascontiguousarray(((np.clip(out[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8).transpose(1, 2, 0))
+        (crop.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5
 
     return [
         rec.timed("enhancer_run", lambda: model.run({image: blob})),
@@ -432,7 +429,7 @@ def enhancer_steps(rec: Rounds, clock: ModelClock, enhancer: OnnxEnhancer, model
         rec.timed("enhancer_composite", composites),
         rec.timed("enhancer_five_points", lambda: five_points(plan.in_inner(plan.target), topo)),
         rec.timed("enhancer_align", lambda: align(tmpl, tfive, FFHQ_512, 512)),
-        rec.timed("enhancer_paste_back", lambda: paste_back(restored, alignment, plan.shape)),
+        rec.timed("enhancer_paste_back", lambda: lay_back(out[0], alignment, plan.shape, (-1.0, 1.0))),
     ]
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 from fusionkit.core import composite
 from fusionkit.domain.models import ModelSpec, PluginSpec
 from fusionkit.errors import ParameterValueError
 from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest
-from fusionkit.fusion.renderers.align import FFHQ_512, align, five_points, paste_back
+from fusionkit.fusion.renderers.align import FFHQ_512, align, five_points, lay_back
 from fusionkit.vision.user_models import UserModel, load_user_model
 
 __all__ = ["OnnxEnhancer"]
@@ -108,11 +109,11 @@ class OnnxEnhancer:
         if out.shape != (1, 3, _SIZE, _SIZE) or not np.isfinite(out).all():
             raise model.contract_error(f"it returned {out.shape} (or non-finite values), not the face "
                                        f"[1, 3, {_SIZE}, {_SIZE}]")
-        restored = np.ascontiguousarray(((np.clip(out[0], -1.0, 1.0) + 1.0) * 127.5 + 0.5).astype(np.uint8)
-                                        .transpose(1, 2, 0))
-        texture, reach = paste_back(restored, alignment, plan.shape)
-        # Mixed in by strength, only where the renderer drew and the crop reaches.
-        weight = (reach.astype(np.float32) * np.float32(self.strength) + 0.5).astype(np.uint8)
-        weight = np.minimum(weight, rendered.coverage)
-        composite(texture, weight, rendered.texture, (0, 0))
+        laid, (x0, y0, x1, y1) = lay_back(np.asarray(out[0], np.float32), alignment, plan.shape, (-1.0, 1.0))
+        if x1 > x0 and y1 > y0:
+            # Mixed in by strength, only where the renderer drew and the crop reaches.
+            weight = np.asarray(cv2.convertScaleAbs(np.ascontiguousarray(laid[..., 3]), alpha=self.strength), np.uint8)
+            np.minimum(weight, rendered.coverage[y0:y1, x0:x1], out=weight)
+            restored = np.asarray(cv2.cvtColor(laid, cv2.COLOR_RGBA2RGB), np.uint8)
+            composite(restored, weight, rendered.texture, (x0, y0))
         return rendered

@@ -30,7 +30,14 @@ from fusionkit.errors import ParameterValueError
 from fusionkit.fusion.engine._common import U8
 from fusionkit.fusion.engine.geometry import to_core
 from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest
-from fusionkit.fusion.renderers.align import ARCFACE_112, align, arcface_template, five_points, paste_back
+from fusionkit.fusion.renderers.align import (
+    ARCFACE_112,
+    align,
+    arcface_112_from,
+    arcface_template,
+    five_points,
+    paste_back,
+)
 from fusionkit.vision.user_models import UserModel, load_projection, load_user_model
 
 __all__ = ["OnnxSwapper"]
@@ -77,8 +84,8 @@ class _Recogniser:
         self.input = images[0].name
         self.dimensions = int(out.shape[1])
 
-    def embed(self, image: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
-        crop, _ = align(image, five, ARCFACE_112, 112)
+    def embed(self, crop: U8) -> NDArray[np.float32]:
+        """The unit embedding of a face aligned to ArcFace's 112 px template."""
         blob = (crop.astype(np.float32) - 127.5) / 127.5
         (out, *_) = self.model.run({self.input: blob.transpose(2, 0, 1)[None]})
         vector = np.asarray(out, np.float32).reshape(-1)
@@ -164,7 +171,7 @@ class OnnxSwapper:
             if found is not None:
                 self._embeddings.move_to_end(key)
                 return found
-        vector = recogniser.embed(user, five)
+        vector = recogniser.embed(crop)
         with self._lock:
             self._embeddings[key] = vector
             while len(self._embeddings) > _EMBEDDINGS_KEPT:
@@ -176,21 +183,21 @@ class OnnxSwapper:
         plan, topo = request.plan, request.topology
         target_five = five_points(plan.in_inner(plan.target), topo)
         identity = self._user_embedding(recogniser, request.user, five_points(to_core(plan.user_points), topo))
+        crop, alignment = align(np.asarray(request.template), target_five, arcface_template(size), size)
         beta = request.options.fuse_face_degree / 100.0
         if beta > 0:
-            own = recogniser.embed(np.asarray(request.template), target_five)
+            # The template face's own identity, from the crop just made (the same alignment at 112 px).
+            own = recogniser.embed(arcface_112_from(crop, size))
             identity = (1.0 - beta) * identity + beta * own
         latent = identity.reshape(1, -1).astype(np.float32)
         if projection is not None:
             latent = latent @ projection
         latent /= max(float(np.linalg.norm(latent)), 1e-12)
-        crop, alignment = align(np.asarray(request.template), target_five, arcface_template(size), size)
         blob = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
         (out, *_) = model.run({image_input: blob, identity_input: latent})
         out = np.asarray(out)
         if out.shape != (1, 3, size, size) or not np.isfinite(out).all():
             raise model.contract_error(f"it returned {out.shape} (or non-finite values), not the face [1, 3, {size}, "
                                        f"{size}]")
-        swapped = np.ascontiguousarray((np.clip(out[0], 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8).transpose(1, 2, 0))
-        texture, coverage = paste_back(swapped, alignment, plan.shape)
+        texture, coverage = paste_back(np.asarray(out[0], np.float32), alignment, plan.shape, (0.0, 1.0))
         return RenderedFace(texture=texture, coverage=coverage, identity_mixed=True)
