@@ -32,7 +32,7 @@ from fusionkit.fusion.renderers import (
     available,
     five_points,
 )
-from fusionkit.fusion.renderers.align import ARCFACE_112, align, arcface_112_from, paste_back
+from fusionkit.fusion.renderers.align import ARCFACE_112, Alignment, align, arcface_112_from, paste_back
 from fusionkit.vision import RuntimeOptions, mesh_topology, using_runtime
 from tests.photos import mesh, photo
 from tests.renderers import tiny_models as tm
@@ -111,6 +111,20 @@ def test_paste_back_inverts_the_crop_and_covers_only_the_crop() -> None:
     assert np.median(diff) <= 3
 
 
+@pytest.mark.parametrize(("value_range", "values", "expected"), [
+    ((0.0, 1.0), (-0.5, 0.0, 0.5, 1.0, 1.5), (0, 0, 128, 255, 255)),
+    ((-1.0, 1.0), (-3.0, -1.0, 0.0, 1.0, 2.0), (0, 0, 128, 255, 255)),
+])
+def test_model_outputs_beyond_their_range_are_clipped_not_folded(value_range, values, expected) -> None:
+    size = 128
+    face = np.zeros((3, size, size), np.float32)
+    for k, v in enumerate(values):
+        face[:, :, k * 20:(k + 1) * 20] = v
+    alignment = Alignment(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), size)
+    texture, _ = paste_back(face, alignment, (size, size), value_range)
+    assert [int(texture[64, k * 20 + 10, 0]) for k in range(len(values))] == list(expected)
+
+
 # -- the swapper in fusions --------------------------------------------------------------------------------------
 
 def test_the_swapped_face_is_laid_where_the_template_face_is(models: Models) -> None:
@@ -156,6 +170,15 @@ def test_the_identity_the_swapper_gets_is_the_users_mixed_with_the_templates_by_
     # The mesh renderer at the same degree 0 draws each user's own face: the path really changed.
     mesh_face = fusionkit.fuse(template, photo("biden.jpg"), FuseOptions(fuse_face_degree=0)).image[y0:y1, x0:x1]
     assert np.abs(mesh_face.astype(np.int32) - face("biden.jpg", 0)).mean() > 2
+
+
+def test_one_swapper_shared_by_calls_never_carries_one_users_identity_into_another(models: Models) -> None:
+    shared = FuseOptions(renderer=OnnxSwapper(models.swapper, models.recogniser))
+    template = photo("obama.jpg")
+    first = fusionkit.fuse(template, photo("biden.jpg"), shared).image
+    second = fusionkit.fuse(template, photo("obama3.jpg"), shared).image
+    assert np.array_equal(second, fusionkit.fuse(template, photo("obama3.jpg"), swap(models)).image)
+    assert np.array_equal(first, fusionkit.fuse(template, photo("biden.jpg"), shared).image)
 
 
 def test_a_projection_maps_the_identity_and_the_identity_matrix_changes_nothing(models: Models,

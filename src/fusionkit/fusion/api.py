@@ -22,7 +22,7 @@ from fusionkit.errors import (
     ParameterValueError,
     TemplateFaceIDNotExistError,
 )
-from fusionkit.fusion.engine import FaceFusionReport, fuse_face
+from fusionkit.fusion.engine import FaceFusionReport, UserKey, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
@@ -326,7 +326,7 @@ def fuse(
 
     def run(plan: tuple[int, NDArray[np.uint8], FaceMesh, float]) -> MergeReport:
         t_index, user, user_mesh, analysis_ms = plan
-        rep = fuse_face(canvas, tmeshes[t_index], user, user_mesh, opts, topo, renderer, enhancer)
+        rep = fuse_face(canvas, tmeshes[t_index], user, user_mesh, opts, topo, renderer, enhancer, UserKey())
         return MergeReport(template_face_index=t_index, fusion=rep, analysis_ms=analysis_ms)
 
     if threads > 1 and len(plans) > 1 and _disjoint([tmeshes[p[0]] for p in plans]):

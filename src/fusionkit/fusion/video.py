@@ -46,7 +46,7 @@ from fusionkit.errors import (
     VideoEncodeFailedError,
 )
 from fusionkit.fusion.api import MAX_MERGES, Merge, template_index, user_face
-from fusionkit.fusion.engine import FaceEnhancer, FaceRenderer, fuse_face
+from fusionkit.fusion.engine import FaceEnhancer, FaceRenderer, UserKey, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.fusion.video_analysis import ReferenceFace, VideoTracks, reference_face, track_video
@@ -367,6 +367,7 @@ class _FusionPass:
                  enhancer: FaceEnhancer | None) -> None:
         self.tracks, self.faces, self.users, self.options, self.timings = tracks, list(faces), users, options, timings
         self.renderer, self.enhancer = renderer, enhancer
+        self.user_keys = [UserKey() for _ in users]  # one per user face, for every frame of the video
         self.topo = mesh_topology()
         self.fused: list[list[int]] = [[] for _ in faces]
         self.skipped: list[dict[str, list[int]]] = [{} for _ in faces]
@@ -459,7 +460,7 @@ class _FusionPass:
             image, user_mesh = self.users[m]
             try:
                 report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, self.topo,
-                                   self.renderer, self.enhancer)
+                                   self.renderer, self.enhancer, self.user_keys[m])
             except (FacePoseTooLargeError, FaceOccludedError) as exc:
                 # A head turned to profile or a face hidden on this frame keeps the frame's own face (the engine
                 # wrote nothing); the face is fused again when it comes back.

@@ -24,7 +24,14 @@
 """
 
 from fusionkit.fusion.engine.pipeline import FaceFusionReport, fuse_face
-from fusionkit.fusion.engine.renderer import FaceEnhancer, FaceRenderer, MeshRenderer, RenderedFace, RenderRequest
+from fusionkit.fusion.engine.renderer import (
+    FaceEnhancer,
+    FaceRenderer,
+    MeshRenderer,
+    RenderedFace,
+    RenderRequest,
+    UserKey,
+)
 
 __all__ = ["FaceEnhancer", "FaceFusionReport", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace",
-           "fuse_face"]
+           "UserKey", "fuse_face"]

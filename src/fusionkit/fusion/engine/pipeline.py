@@ -17,7 +17,14 @@ from fusionkit.fusion.engine.geometry import plan_face, reshape_template
 from fusionkit.fusion.engine.mask import face_mask, regions
 from fusionkit.fusion.engine.occluders import template_occluders, user_occluders
 from fusionkit.fusion.engine.preflight import check_covered, check_pose
-from fusionkit.fusion.engine.renderer import FaceEnhancer, FaceRenderer, MeshRenderer, RenderedFace, RenderRequest
+from fusionkit.fusion.engine.renderer import (
+    FaceEnhancer,
+    FaceRenderer,
+    MeshRenderer,
+    RenderedFace,
+    RenderRequest,
+    UserKey,
+)
 from fusionkit.fusion.engine.texture import filter_face, mix_textures, restore_detail
 from fusionkit.vision.topology import MeshTopology
 
@@ -64,11 +71,14 @@ def fuse_face(
     topo: MeshTopology,
     renderer: FaceRenderer = _MESH_RENDERER,
     enhancer: FaceEnhancer | None = None,
+    user_key: UserKey | None = None,
 ) -> FaceFusionReport:
     """Fuse ``user``'s face (``user_mesh``) into ``canvas`` where ``template_mesh`` lies, in place.
 
     ``canvas`` starts as the template (or a copy already holding other fused faces elsewhere); only the region
     of this face's extended mesh is read and written, so faces far enough apart may be fused in parallel.
+    ``renderer`` draws the face (the mesh renderer by default) and ``enhancer``, if any, restores it; ``user_key``
+    stands for this user face for the call (see :class:`UserKey`).
 
     Raises
     ------
@@ -99,7 +109,8 @@ def fuse_face(
         outer = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
     template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0])
     template.setflags(write=False)  # read by every stage, written by none (a renderer plug-in included)
-    request = RenderRequest(template=template, user=user, plan=plan, topology=topo, options=options)
+    request = RenderRequest(template=template, user=user, plan=plan, topology=topo, options=options,
+                            user_key=user_key)
     rendered = _checked(lambda: renderer.render(request), renderer, "renderer", plan.shape)
     clock.lap("warp")
     if enhancer is not None:

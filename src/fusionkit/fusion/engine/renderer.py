@@ -19,7 +19,15 @@ from fusionkit.fusion.engine.geometry import FacePlan, to_core
 from fusionkit.fusion.engine.mask import MeshRoles, mesh_roles, signed_areas
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace"]
+__all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace", "UserKey"]
+
+
+class UserKey:
+    """Stands for one user face for the length of one call: the same object for every frame of a video (and every
+    face of a picture fused with that user face), a new one for each call. A renderer may keep what it derives from
+    the user's face (an identity embedding) under it, weakly: it lives as long as the call."""
+
+    __slots__ = ("__weakref__",)
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -39,6 +47,8 @@ class RenderRequest:
         The mesh's triangles and regions.
     options
         The fusion options.
+    user_key
+        A :class:`UserKey` for this user face in this call, or None (then nothing may be kept across calls).
     """
 
     template: U8
@@ -46,6 +56,7 @@ class RenderRequest:
     plan: FacePlan
     topology: MeshTopology
     options: FuseOptions
+    user_key: UserKey | None = None
 
 
 @attrs.frozen(kw_only=True, eq=False)

@@ -19,7 +19,7 @@ from fusionkit.core import composite
 from fusionkit.domain.models import ModelSpec, PluginSpec
 from fusionkit.errors import ParameterValueError
 from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest
-from fusionkit.fusion.renderers.align import FFHQ_512, align, five_points, lay_back
+from fusionkit.fusion.renderers.align import FFHQ_512, align, five_points, lay_back, planar_blob
 from fusionkit.vision.user_models import UserModel, load_user_model
 
 __all__ = ["OnnxEnhancer"]
@@ -99,7 +99,7 @@ class OnnxEnhancer:
         seen = np.array(request.template)
         composite(rendered.texture, rendered.coverage, seen, (0, 0))
         crop, alignment = align(seen, five_points(plan.in_inner(plan.target), request.topology), FFHQ_512, _SIZE)
-        feeds: dict[str, Any] = {image_input: (crop.transpose(2, 0, 1)[None].astype(np.float32) - 127.5) / 127.5}
+        feeds: dict[str, Any] = {image_input: planar_blob(crop, 1 / 127.5, -1.0)}
         if weight_input is not None:
             port = next(p for p in model.inputs if p.name == weight_input)
             dtype = np.float64 if "double" in port.type else np.float32

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -29,7 +30,7 @@ from fusionkit.domain.models import ModelSpec, PluginSpec
 from fusionkit.errors import ParameterValueError
 from fusionkit.fusion.engine._common import U8
 from fusionkit.fusion.engine.geometry import to_core
-from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest
+from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest, UserKey
 from fusionkit.fusion.renderers.align import (
     ARCFACE_112,
     align,
@@ -37,7 +38,9 @@ from fusionkit.fusion.renderers.align import (
     arcface_template,
     five_points,
     paste_back,
+    planar_blob,
 )
+from fusionkit.vision.topology import MeshTopology
 from fusionkit.vision.user_models import UserModel, load_projection, load_user_model
 
 __all__ = ["OnnxSwapper"]
@@ -86,8 +89,7 @@ class _Recogniser:
 
     def embed(self, crop: U8) -> NDArray[np.float32]:
         """The unit embedding of a face aligned to ArcFace's 112 px template."""
-        blob = (crop.astype(np.float32) - 127.5) / 127.5
-        (out, *_) = self.model.run({self.input: blob.transpose(2, 0, 1)[None]})
+        (out, *_) = self.model.run({self.input: planar_blob(crop, 1 / 127.5, -1.0)})
         vector = np.asarray(out, np.float32).reshape(-1)
         if vector.shape != (self.dimensions,) or not np.isfinite(vector).all():
             raise self.model.contract_error(f"it returned {np.asarray(out).shape} (or non-finite values), not one "
@@ -122,6 +124,7 @@ class OnnxSwapper:
         self._swapper_spec, self._recogniser_spec, self._projection_spec = swapper, recogniser, projection
         self._lock = threading.Lock()
         self._embeddings: OrderedDict[bytes, NDArray[np.float32]] = OrderedDict()
+        self._by_user: weakref.WeakKeyDictionary[UserKey, NDArray[np.float32]] = weakref.WeakKeyDictionary()
 
     @classmethod
     def from_spec(cls, spec: PluginSpec) -> OnnxSwapper:
@@ -162,6 +165,22 @@ class OnnxSwapper:
         """Load the models now: their hashes, files and contracts checked (typed errors naming the model)."""
         self._loaded()
 
+    def _identity(self, recogniser: _Recogniser, request: RenderRequest, topo: MeshTopology) -> NDArray[np.float32]:
+        """The user's unit embedding: kept under the call's user key (every frame of a video after the first), else
+        found by the aligned face itself."""
+        key = request.user_key
+        if key is not None:
+            with self._lock:
+                found = self._by_user.get(key)
+            if found is not None:
+                return found
+        vector = self._user_embedding(recogniser, request.user,
+                                      five_points(to_core(request.plan.user_points), topo))
+        if key is not None:
+            with self._lock:
+                self._by_user[key] = vector
+        return vector
+
     def _user_embedding(self, recogniser: _Recogniser, user: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
         # Keyed by the aligned face itself: the same user photo (every frame of a video) is embedded once.
         crop, _ = align(user, five, ARCFACE_112, 112)
@@ -182,7 +201,7 @@ class OnnxSwapper:
         model, image_input, identity_input, size, recogniser, projection = self._loaded()
         plan, topo = request.plan, request.topology
         target_five = five_points(plan.in_inner(plan.target), topo)
-        identity = self._user_embedding(recogniser, request.user, five_points(to_core(plan.user_points), topo))
+        identity = self._identity(recogniser, request, topo)
         crop, alignment = align(np.asarray(request.template), target_five, arcface_template(size), size)
         beta = request.options.fuse_face_degree / 100.0
         if beta > 0:
@@ -193,7 +212,7 @@ class OnnxSwapper:
         if projection is not None:
             latent = latent @ projection
         latent /= max(float(np.linalg.norm(latent)), 1e-12)
-        blob = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
+        blob = planar_blob(crop, 1 / 255, 0.0)
         (out, *_) = model.run({image_input: blob, identity_input: latent})
         out = np.asarray(out)
         if out.shape != (1, 3, size, size) or not np.isfinite(out).all():
