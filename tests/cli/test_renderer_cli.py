@@ -129,3 +129,14 @@ def test_video_job_with_the_swapper(tmp_path: Path, samples: dict[str, Path], mo
     job = ok("video", "submit", "--material", material["id"], samples["biden.jpg"], *swapper_flags, "--wait",
              "--timeout", "120", "--provider", "CPUExecutionProvider")
     assert job["status"] == "completed", job
+
+
+
+def test_material_upload_takes_the_providers_too(tmp_path: Path, samples: dict[str, Path]) -> None:
+    studio = tmp_path / "studio"
+    made = run_cli("--studio", studio, "--json", "activity", "create", "spring")
+    assert made.returncode == 0, made.stderr
+    activity = json.loads(made.stdout)["id"]
+    refused = run_cli("--studio", studio, "material", "upload", activity, samples["obama.jpg"],
+                      "--provider", "NoSuchExecutionProvider")
+    assert_error(refused, 1, ProviderUnavailableError.code)

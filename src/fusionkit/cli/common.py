@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from fusionkit.errors import FusionKitError, ParameterValueError, RendererNotFoundError
+from fusionkit.errors import FusionKitError, ParameterValueError, ProviderUnavailableError, RendererNotFoundError
 
 __all__ = [
     "EXIT_FAILED",
@@ -326,6 +326,8 @@ def open_studio(args: argparse.Namespace, create: bool = False, video_workers: i
         return fusionkit.open(url, storage_options=options or None, video_workers=video_workers, sweep_every=None,
                               consent=policy, capacity=_capacity(args), retention=_retention(args),
                               runtime=runtime_options(args))
+    except ProviderUnavailableError:
+        raise  # its own code: what this machine's onnxruntime has, not a mistake in the command line
     except FusionKitError as err:
         raise UsageError(err.message) from None
     except (ValueError, ImportError) as err:

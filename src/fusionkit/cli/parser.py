@@ -325,6 +325,7 @@ def _add_material(commands: _Commands[_Parser], common: _Parser) -> None:
     m.add_argument("files", nargs="+", metavar="FILE", help="JPEG or PNG pictures")
     m.add_argument("--name", help="a name for people (default: the file name)")
     _add_degrees(m)
+    _add_runtime(m)  # the faces are found (and a video's tracked) with these providers
     m = action("list", "a page of an activity's materials")
     m.add_argument("activity_id", metavar="ACTIVITY_ID")
     m.add_argument("--limit", type=_whole(1, 100), default=20, help="page size, 1-100 (default 20)")
