@@ -334,9 +334,23 @@ def test_models_that_break_the_contract_name_themselves_and_what_is_wrong(models
     assert err.code == "FailedOperation.ModelContractMismatch" and "contract_" in str(err)
 
 
-def test_an_enhancer_that_breaks_its_contract(models: Models) -> None:
-    wrong = models.write("small_restorer.onnx", tm.enhancer(256))
-    untouched(FuseOptions(enhancer=OnnxEnhancer(wrong)), ModelContractError, "small_restorer.onnx.*512")
+@pytest.mark.parametrize(("model", "match"), [
+    (lambda: tm.enhancer(256), "256 x 256; the contract takes 512"),
+    (lambda: tm.enhancer(weight="fidelity"), "at most a scalar 'weight'"),
+    (lambda: tm.enhancer(flat_output=True), "first output must be the restored face"),
+], ids=["size", "input-name", "output-rank"])
+def test_an_enhancer_that_breaks_its_contract(models: Models, model, match: str) -> None:
+    wrong = models.write("bad_restorer.onnx", model())
+    err = untouched(FuseOptions(enhancer=OnnxEnhancer(wrong)), ModelContractError, match)
+    assert "bad_restorer.onnx" in str(err)
+
+
+def test_a_restorer_with_codeformers_weight_input_gets_the_fidelity(models: Models) -> None:
+    codeformer_like = models.write("weighted_restorer.onnx", tm.enhancer(weight="weight"))
+    plain = fusionkit.fuse(photo("obama.jpg"), photo("biden.jpg"), FuseOptions(enhancer=OnnxEnhancer(models.enhancer)))
+    weighted = fusionkit.fuse(photo("obama.jpg"), photo("biden.jpg"),
+                              FuseOptions(enhancer=OnnxEnhancer(codeformer_like, fidelity=0.3)))
+    assert np.array_equal(plain.image, weighted.image)
 
 
 def test_an_unavailable_provider_names_those_there_are(models: Models) -> None:

@@ -88,14 +88,27 @@ def marker_swapper(point: tuple[float, float], size: int = 128, half: int = 3) -
                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])], inits)
 
 
-def enhancer(size: int = 512, weight: bool = False) -> onnx.ModelProto:
+def enhancer(size: int = 512, weight: str | None = None, flat_output: bool = False) -> onnx.ModelProto:
+    """``weight``: also take a scalar double input of that name (CodeFormer's is ``weight``), added to nothing."""
     nodes = [helper.make_node("Mul", ["input", "half"], ["scaled"]),
-             helper.make_node("Sub", ["scaled", "half"], ["output"])]
+             helper.make_node("Sub", ["scaled", "half"], ["restored"])]
     inputs = [_image("input", size)]
-    if weight:
-        inputs.append(helper.make_tensor_value_info("weight", TensorProto.DOUBLE, []))
-    return _model(nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])],
-                  [numpy_helper.from_array(np.array(0.5, np.float32), "half")])
+    if weight is not None:
+        inputs.append(helper.make_tensor_value_info(weight, TensorProto.DOUBLE, []))
+        nodes += [helper.make_node("Cast", [weight], ["weight_f"], to=TensorProto.FLOAT),
+                  helper.make_node("Mul", ["weight_f", "zero"], ["nothing"]),
+                  helper.make_node("Add", ["restored", "nothing"], ["output_4d"])]
+    else:
+        nodes.append(helper.make_node("Identity", ["restored"], ["output_4d"]))
+    shape: list[int] = [1, 3, size, size]
+    if flat_output:
+        nodes.append(helper.make_node("Flatten", ["output_4d"], ["output"]))
+        shape = [1, 3 * size * size]
+    else:
+        nodes.append(helper.make_node("Identity", ["output_4d"], ["output"]))
+    return _model(nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
+                  [numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+                   numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
 
 
 def save(model: onnx.ModelProto | bytes, path: Path, licence: str = "test graph, no weights",
