@@ -27,18 +27,18 @@ shared machine falls on all of them; figures are medians over rounds in ms, neve
   (a cross-check);
 - the parts of the path: ``five_points_ms`` (the template's and the user's five points), ``align_ms`` (the template
   crop at S px), ``template_crop_112_ms`` (the template's 112 px crop for its embedding, cut from the S px crop),
-  ``user_crop_ms`` (the user's 112 px crop) and ``cache_key_ms`` (hashing it): made on a call's first render only
-  (a video's first frame), later renders with the call's ``UserKey`` find the embedding under it, so neither is in
-  ``render_ms``; ``convert_ms`` (the crop to a float blob), ``paste_back_ms`` (the output to bytes and warped back,
-  one pass); ``other_ms`` is the overhead less these (embedding mix, locks, the session look-ups).
+  ``user_crop_ms`` (the user's 112 px crop): made on a call's first render only (a video's first frame), later
+  renders with the call's ``UserKey`` find the embedding under it, so it is not in ``render_ms``; ``convert_ms``
+  (the crop to a float blob), ``paste_back_ms`` (the output to bytes and warped back, one pass); ``other_ms`` is
+  the overhead less these (embedding mix, locks, the session look-ups).
 
-The user's embedding is cached by the swapper across calls: after the first call ``render`` runs the recogniser
-once (the template's embedding, ``fuse_face_degree`` > 0), not twice; ``recogniser_runs_first_render`` and
-``recogniser_runs_per_render`` say what was counted. The enhancer likewise: ``run_ms`` (direct), ``enhance_ms``
-(``OnnxEnhancer.enhance`` on the swapper's output), ``enhance_stage_ms`` (the engine's ``enhance`` stage),
-``overhead_ms`` and its parts (``composite_ms``: the template with the drawn face laid in, and the restored face
-mixed back; ``five_points_ms``, ``align_ms`` at 512 px, ``convert_ms``, ``paste_back_ms``); ``overhead_of_stage_ms``
-is the stage less the model's direct run.
+The user's embedding is kept by the swapper under the call's ``UserKey``: after the first render of a call
+``render`` runs the recogniser once (the template's embedding, ``fuse_face_degree`` > 0), not twice;
+``recogniser_runs_first_render`` and ``recogniser_runs_per_render`` say what was counted. The enhancer likewise:
+``run_ms`` (direct), ``enhance_ms`` (``OnnxEnhancer.enhance`` on the swapper's output), ``enhance_stage_ms`` (the
+engine's ``enhance`` stage), ``overhead_ms`` and its parts (``composite_ms``: the template with the drawn face laid
+in, and the restored face mixed back; ``five_points_ms``, ``align_ms`` at 512 px, ``convert_ms``,
+``paste_back_ms``); ``overhead_of_stage_ms`` is the stage less the model's direct run.
 
 Default fusion unchanged: ``fusionkit.fuse`` with ``FuseOptions()`` and with ``FuseOptions(renderer="mesh")``
 spelled out, the template's meshes given (the user's detection and mesh are in both), interleaved; their medians,
@@ -61,7 +61,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
 
 import argparse  # noqa: E402
-import hashlib  # noqa: E402
 import json  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
@@ -308,7 +307,7 @@ def run(tmp: Path, rounds: int, fuse_rounds: int, engine_every: int, runtime: Ru
     for size in SIZES:
         f = {name: rec.median(f"{name}_{size}") for name in (
             "swapper_run", "render", "models_in_render", "overhead", "five_points", "align", "template_crop_112",
-            "user_crop", "cache_key", "convert", "paste_back", "warp_stage")}
+            "user_crop", "convert", "paste_back", "warp_stage")}
         f = {f"{k}_ms": v for k, v in f.items()}
         f["recogniser_run_ms"] = recogniser_ms
         f["render_over_mesh_ms"] = f["render_ms"] - rec.median("mesh_render")
@@ -361,7 +360,6 @@ def swapper_steps(rec: Rounds, clock: ModelClock, size: int, swapper: OnnxSwappe
     crop, alignment = align(tmpl, tfive, arcface_template(size), size)
     blob = np.ascontiguousarray(crop.transpose(2, 0, 1)[None], np.float32) * np.float32(1 / 255)
     out = np.asarray(model.run({image: blob, identity: latent})[0], np.float32)
-    user_crop, _ = align(request.user, ufive, ARCFACE_112, 112)
 
     def render() -> None:
         clock.reset()
@@ -383,7 +381,6 @@ def swapper_steps(rec: Rounds, clock: ModelClock, size: int, swapper: OnnxSwappe
         rec.timed(f"align_{size}", lambda: align(tmpl, tfive, arcface_template(size), size)),
         rec.timed(f"template_crop_112_{size}", lambda: arcface_112_from(crop, size)),
         rec.timed(f"user_crop_{size}", lambda: align(request.user, ufive, ARCFACE_112, 112)),
-        rec.timed(f"cache_key_{size}", lambda: hashlib.blake2b(user_crop.tobytes(), digest_size=16).digest()),
         rec.timed(f"convert_{size}", convert),
         rec.timed(f"paste_back_{size}", lambda: paste_back(out[0], alignment, plan.shape, (0.0, 1.0))),
     ]
@@ -469,11 +466,11 @@ def report(f: dict[str, Any], stream: Any) -> None:
     p(f"providers requested {f['providers_requested']}; sessions use "
       + ", ".join(f"{k} {v}" for k, v in f["providers_used"].items()))
     p(f"recogniser runs per render: {f['recogniser_runs_per_render']} (first render: "
-      f"{f['recogniser_runs_first_render']}, the user's embedding is cached); mesh renderer: render "
+      f"{f['recogniser_runs_first_render']}, the user's embedding is kept for the call); mesh renderer: render "
       f"{f['mesh_render_ms']:.2f}, warp stage {f['warp_stage_mesh_ms']:.2f}")
     p("")
     cols = ("swapper_run", "recogniser_run", "models_in_render", "render", "render_over_mesh", "warp_stage", "overhead",
-            "overhead_direct", "five_points", "align", "template_crop_112", "user_crop", "cache_key", "convert",
+            "overhead_direct", "five_points", "align", "template_crop_112", "user_crop", "convert",
             "paste_back", "other")
     p(f"{'swapper':>20} " + " ".join(f"{s:>8}" for s in f["swapper"]))
     for c in cols:

@@ -16,7 +16,7 @@ SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_plugins.py"
 
 SWAPPER_FIGURES = ("swapper_run_ms", "recogniser_run_ms", "models_in_render_ms", "render_ms", "render_over_mesh_ms",
                    "warp_stage_ms", "overhead_ms", "overhead_direct_ms", "five_points_ms", "align_ms",
-                   "template_crop_112_ms", "user_crop_ms", "cache_key_ms", "convert_ms", "paste_back_ms", "other_ms")
+                   "template_crop_112_ms", "user_crop_ms", "convert_ms", "paste_back_ms", "other_ms")
 ENHANCER_FIGURES = ("run_ms", "enhance_ms", "models_in_enhance_ms", "overhead_ms", "composite_ms", "five_points_ms",
                     "align_ms", "convert_ms", "paste_back_ms", "enhance_stage_ms", "overhead_of_stage_ms",
                     "overhead_direct_ms", "other_ms")

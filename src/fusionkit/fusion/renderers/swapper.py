@@ -17,10 +17,8 @@ swapped crop is laid back through the engine's masks, colour, blend and label li
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import weakref
-from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -46,8 +44,6 @@ from fusionkit.vision.user_models import UserModel, load_projection, load_user_m
 __all__ = ["OnnxSwapper"]
 
 _SWAPPER_SIZES = (128, 256, 512)
-#: Embeddings of this many distinct aligned user faces are kept (a video fuses the same face on every frame).
-_EMBEDDINGS_KEPT = 64
 
 
 def _square_size(model: UserModel, port_shape: tuple[int | None, ...], spec_size: int | None,
@@ -123,7 +119,6 @@ class OnnxSwapper:
         self.spec = PluginSpec(name=self.name, models=models)
         self._swapper_spec, self._recogniser_spec, self._projection_spec = swapper, recogniser, projection
         self._lock = threading.Lock()
-        self._embeddings: OrderedDict[bytes, NDArray[np.float32]] = OrderedDict()
         self._by_user: weakref.WeakKeyDictionary[UserKey, NDArray[np.float32]] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -166,35 +161,19 @@ class OnnxSwapper:
         self._loaded()
 
     def _identity(self, recogniser: _Recogniser, request: RenderRequest, topo: MeshTopology) -> NDArray[np.float32]:
-        """The user's unit embedding: kept under the call's user key (every frame of a video after the first), else
-        found by the aligned face itself."""
+        """The user's unit embedding, kept under the call's user key (every frame of a video after the first) and
+        nowhere else: an identity embedding is biometric data, so none outlives the call that made it."""
         key = request.user_key
         if key is not None:
             with self._lock:
                 found = self._by_user.get(key)
             if found is not None:
                 return found
-        vector = self._user_embedding(recogniser, request.user,
-                                      five_points(to_core(request.plan.user_points), topo))
+        crop, _ = align(request.user, five_points(to_core(request.plan.user_points), topo), ARCFACE_112, 112)
+        vector = recogniser.embed(crop)
         if key is not None:
             with self._lock:
                 self._by_user[key] = vector
-        return vector
-
-    def _user_embedding(self, recogniser: _Recogniser, user: U8, five: NDArray[np.float64]) -> NDArray[np.float32]:
-        # Keyed by the aligned face itself: the same user photo (every frame of a video) is embedded once.
-        crop, _ = align(user, five, ARCFACE_112, 112)
-        key = hashlib.blake2b(crop.tobytes(), digest_size=16).digest()
-        with self._lock:
-            found = self._embeddings.get(key)
-            if found is not None:
-                self._embeddings.move_to_end(key)
-                return found
-        vector = recogniser.embed(crop)
-        with self._lock:
-            self._embeddings[key] = vector
-            while len(self._embeddings) > _EMBEDDINGS_KEPT:
-                self._embeddings.popitem(last=False)
         return vector
 
     def render(self, request: RenderRequest) -> RenderedFace:
