@@ -3,6 +3,7 @@ licences; and what bad models and bad plug-ins get."""
 
 from __future__ import annotations
 
+import gc
 import pickle
 
 import cv2
@@ -179,6 +180,13 @@ def test_one_swapper_shared_by_calls_never_carries_one_users_identity_into_anoth
     second = fusionkit.fuse(template, photo("obama3.jpg"), shared).image
     assert np.array_equal(second, fusionkit.fuse(template, photo("obama3.jpg"), swap(models)).image)
     assert np.array_equal(first, fusionkit.fuse(template, photo("biden.jpg"), shared).image)
+
+
+def test_no_identity_embedding_outlives_the_call_that_made_it(models: Models) -> None:
+    swapper = OnnxSwapper(models.swapper, models.recogniser)
+    fusionkit.fuse(photo("obama.jpg"), photo("biden.jpg"), FuseOptions(renderer=swapper))
+    gc.collect()
+    assert len(swapper._by_user) == 0  # biometric data: kept for the call (a video's frames), then gone
 
 
 def test_a_projection_maps_the_identity_and_the_identity_matrix_changes_nothing(models: Models,
