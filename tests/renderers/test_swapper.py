@@ -266,6 +266,10 @@ def test_options_store_a_plugin_as_its_spec_and_old_options_mean_the_mesh(models
         FuseOptions(renderer=MeshRendererWithoutSpec()).to_dict()
     with pytest.raises(ParameterValueError, match="renderer must be"):
         FuseOptions(renderer=42)
+    with pytest.raises(ParameterValueError, match="given twice"):  # and never a TypeError from sorting them
+        PluginSpec(name="x", settings=[("strength", 1), ("strength", "high")])
+    with pytest.raises(ParameterValueError, match="ModelSpec values"):
+        PluginSpec(name="x", models={"swapper": "/models/swapper.onnx"})
     clone = pickle.loads(pickle.dumps(swapper))
     assert isinstance(clone, OnnxSwapper) and clone.spec == swapper.spec
 

@@ -112,37 +112,32 @@ def _plugin_name(value: Any) -> str:
     return value
 
 
-def _models(value: Any) -> tuple[tuple[str, ModelSpec], ...]:
+def _named(value: Any, accepts: Any, what: str) -> tuple[tuple[str, Any], ...]:
+    """``value`` (a mapping or (name, value) pairs) as pairs sorted by name, each name valid and given once and each
+    value passing ``accepts``; else a ParameterValueError saying ``what`` was expected."""
     items = value.items() if isinstance(value, Mapping) else value
-    out: list[tuple[str, ModelSpec]] = []
+    out: list[tuple[str, Any]] = []
     try:
-        for role, spec in items:
-            if not isinstance(role, str) or not _NAME.match(role) or not isinstance(spec, ModelSpec):
+        for name, item in items:
+            if not isinstance(name, str) or not _NAME.match(name) or not accepts(item):
                 raise TypeError
-            out.append((role, spec))
+            out.append((name, item))
     except (TypeError, ValueError):
-        raise ParameterValueError(f"models must map roles (e.g. 'swapper', 'recogniser') to ModelSpec values, got "
-                                  f"{value!r:.120}") from None
-    if len({role for role, _ in out}) != len(out):
-        raise ParameterValueError(f"models names a role twice: {[role for role, _ in out]}")
-    return tuple(sorted(out))
+        raise ParameterValueError(f"{what}, got {value!r:.120}") from None
+    names = [name for name, _ in out]
+    if len(set(names)) != len(names):
+        raise ParameterValueError(f"{what}: a name is given twice in {names}")
+    return tuple(sorted(out, key=lambda pair: pair[0]))
 
 
-_SETTING_TYPES = (bool, int, float, str)
+def _models(value: Any) -> tuple[tuple[str, ModelSpec], ...]:
+    return _named(value, lambda spec: isinstance(spec, ModelSpec),
+                  "models must map roles (e.g. 'swapper', 'recogniser') to ModelSpec values")
 
 
 def _settings(value: Any) -> tuple[tuple[str, bool | int | float | str], ...]:
-    items = value.items() if isinstance(value, Mapping) else value
-    out: list[tuple[str, bool | int | float | str]] = []
-    try:
-        for key, setting in items:
-            if not isinstance(key, str) or not _NAME.match(key) or not isinstance(setting, _SETTING_TYPES):
-                raise TypeError
-            out.append((key, setting))
-    except (TypeError, ValueError):
-        raise ParameterValueError(f"settings must map names to numbers, text or True/False, got {value!r:.120}") \
-            from None
-    return tuple(sorted(out))
+    return _named(value, lambda setting: isinstance(setting, (bool, int, float, str)),
+                  "settings must map names to numbers, text or True/False")
 
 
 @attrs.frozen(kw_only=True)
