@@ -302,6 +302,11 @@ int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32
         for (int j = 0; j < w; j++) {
             const uint32_t a = m[j], na = 255u - a;
             if (a == 0) continue;
+            if (a == 255) {  /* inside a mask: a copy (what the formula gives), without the arithmetic */
+                for (int c = 0; c < ch; c++)
+                    d[j * ch + c] = s[j * ch + c];
+                continue;
+            }
             for (int c = 0; c < ch; c++)
                 d[j * ch + c] = (uint8_t)fk_div255(s[j * ch + c] * a + d[j * ch + c] * na);
         }
