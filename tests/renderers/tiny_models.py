@@ -106,9 +106,10 @@ def enhancer(size: int = 512, weight: str | None = None, flat_output: bool = Fal
         shape = [1, 3 * size * size]
     else:
         nodes.append(helper.make_node("Identity", ["output_4d"], ["output"]))
-    return _model(nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)],
-                  [numpy_helper.from_array(np.array(0.5, np.float32), "half"),
-                   numpy_helper.from_array(np.array(0.0, np.float32), "zero")])
+    inits = [numpy_helper.from_array(np.array(0.5, np.float32), "half")]
+    if weight is not None:
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero"))
+    return _model(nodes, inputs, [helper.make_tensor_value_info("output", TensorProto.FLOAT, shape)], inits)
 
 
 def save(model: onnx.ModelProto | bytes, path: Path, licence: str = "test graph, no weights",
