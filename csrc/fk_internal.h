@@ -86,6 +86,15 @@ static inline int fk_last_set(const uint8_t *p, int lo, int hi, uint8_t bits)
     return -1;
 }
 
+/* The SIMD level fk_set_simd set (0 scalar only, 1 up to AVX2, 2 everything), read atomically. */
+int fk_simd_level(void);
+
+/* One row of alpha compositing: n pixels of ch channels of s blended into d through the mask bytes m. */
+typedef void (*composite_row_fn)(const uint8_t *s, const uint8_t *m, uint8_t *d, int n, int ch);
+
+/* The vector kernel for compositing ch-channel rows on this CPU at the current SIMD level, or NULL (scalar). */
+composite_row_fn fk_composite_simd_pick(int channels);
+
 /* Round-to-nearest division of v (0..255*255) by 255, exact for every such v. */
 static inline uint32_t fk_div255(uint32_t v)
 {

@@ -295,10 +295,15 @@ int fk_composite(const fk_image *src, const fk_image *mask, fk_image *dst, int32
     int rc = fk_check_paste(src, mask, dst, x, y);
     if (rc != FK_OK) return rc;
     const int ch = src->channels, w = src->width;
+    const composite_row_fn row = fk_composite_simd_pick(ch);
     for (int i = 0; i < src->height; i++) {
         const uint8_t *s = src->data + (int64_t)i * src->stride;
         const uint8_t *m = mask->data + (int64_t)i * mask->stride;
         uint8_t *d = dst->data + (int64_t)(y + i) * dst->stride + (int64_t)x * ch;
+        if (row != NULL) {
+            row(s, m, d, w, ch);
+            continue;
+        }
         for (int j = 0; j < w; j++) {
             const uint32_t a = m[j], na = 255u - a;
             if (a == 0) continue;

@@ -260,6 +260,11 @@ int fk_set_simd(int level)
     return __atomic_exchange_n(&simd_level, FK_CLAMP(level, 0, 2), __ATOMIC_RELAXED);
 }
 
+int fk_simd_level(void)
+{
+    return __atomic_load_n(&simd_level, __ATOMIC_RELAXED);
+}
+
 void fk_warp_simd_pick(int channels, span_fast_fn *span_vec, draw_rows_fn *draw)
 {
     const int level = __atomic_load_n(&simd_level, __ATOMIC_RELAXED);

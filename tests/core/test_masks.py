@@ -16,6 +16,7 @@ from fusionkit.core import (
     feather_mask,
     fill_polygon,
 )
+from fusionkit.core._simd import SIMD_ALL, SIMD_NONE, simd_level
 from fusionkit.errors import ParameterValueError
 from tests.core.strategies import images, star_polygons
 from tests.core.twins import box as box_twin
@@ -166,6 +167,27 @@ def test_composite_matches_twin_exactly(data):
     composite(src, mask, got, (x, y))
     np.testing.assert_array_equal(got, expected)
     assert c in (1, 3, 4)
+
+
+@pytest.mark.parametrize("level", [SIMD_NONE, SIMD_ALL], ids=["scalar", "simd"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_composite_kernels_match_the_twin_on_wide_rows(level: int, channels: int) -> None:
+    # Rows long enough for the vector kernel's 16-pixel blocks and its tail, masks with empty blocks, full runs and
+    # every value, at an offset into the destination.
+    rng = np.random.default_rng(channels)
+    for width in (1, 15, 16, 17, 47, 100, 333):
+        shape = (9, width) + ((channels,) if channels > 1 else ())
+        src = rng.integers(0, 256, shape, dtype=np.uint8)
+        mask = rng.integers(0, 256, (9, width), dtype=np.uint8)
+        mask[0] = 0
+        mask[1] = 255
+        mask[2, : width // 2] = 0
+        dst = rng.integers(0, 256, (12, width + 5) + shape[2:], dtype=np.uint8)
+        expected = twin.composite(src, mask, dst, (3, 2))
+        got = dst.copy()
+        with simd_level(level):
+            composite(src, mask, got, (3, 2))
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_composite_rounding_is_exact_for_every_value():
