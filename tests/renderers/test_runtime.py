@@ -10,9 +10,11 @@ import pytest
 import fusionkit
 from fusionkit.domain.models import PluginSpec
 from fusionkit.domain.options import FuseOptions
-from fusionkit.errors import ProviderUnavailableError
+from fusionkit.errors import ParameterValueError, ProviderUnavailableError
 from fusionkit.vision import RuntimeOptions, _runtime, user_models, using_runtime
+from fusionkit.vision._runtime import single_threaded
 from tests.photos import photo
+from tests.renderers import tiny_models as tm
 from tests.renderers.conftest import Models
 from tests.studio.conftest import clock  # noqa: F401 - the studio tests' fake clock
 from tests.studio.test_video_materials import studio_clip  # noqa: F401 - session fixture
@@ -62,3 +64,43 @@ def test_a_studio_runs_every_model_with_its_runtime(models: Models, tmp_path: Pa
     # A caller's own block wins over the studio's.
     with using_runtime(MISSING), pytest.raises(ProviderUnavailableError):
         studio.fuse(act.id, picture.id, photo("biden.jpg"))
+
+
+def test_faces_fused_on_threads_keep_the_callers_runtime(models: Models) -> None:
+    # A swapper file of its own, so the sessions made for it are this test's alone.
+    own = models.write("threads_swapper.onnx", tm.swapper(seed=7))
+    opts = FuseOptions(renderer=PluginSpec(name="onnx-swapper", models={"swapper": own,
+                                                                         "recogniser": models.recogniser}))
+    mine = RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=5)
+    merges = [fusionkit.Merge(image=photo("biden.jpg"), template_face=0),
+              fusionkit.Merge(image=photo("obama.jpg"), template_face=1)]
+    with using_runtime(mine):
+        fusionkit.fuse(photo("two_people.jpg"), merges, opts, threads=2)
+    assert {key[3] for key in user_models._models if key[0] == own.path} == {mine}
+
+
+def test_a_studio_batch_on_threads_keeps_the_callers_runtime(models: Models, tmp_path: Path,
+                                                              clock) -> None:  # noqa: F811
+    own = models.write("studio_threads_swapper.onnx", tm.swapper(seed=8))
+    opts = FuseOptions(renderer=PluginSpec(name="onnx-swapper", models={"swapper": own,
+                                                                         "recogniser": models.recogniser}))
+    studio = fusionkit.open(str(tmp_path / "studio"), clock=clock)
+    act = studio.activities.create("threads")
+    picture = studio.materials.upload(act.id, photo("obama.jpg"))
+    mine = RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=6)
+    with using_runtime(mine):
+        # Studio.fuse_many takes its options from the material: the swapper goes through fuse on a worker thread.
+        items = list(studio.fuse_many([(act.id, picture.id, photo("biden.jpg"))], workers=1))
+        studio.fuse(act.id, picture.id, photo("biden.jpg"), options=opts)
+    assert items[0].ok
+    assert {key[3] for key in user_models._models if key[0] == own.path} == {mine}
+    assert any(key[1] == single_threaded(mine) for key in _runtime._sessions)  # the batch's face models
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"providers": 5}, "execution provider names"), ({"providers": ()}, "execution provider names"),
+    ({"intra_op_threads": -1}, "intra_op_threads"), ({"inter_op_threads": True}, "inter_op_threads"),
+])
+def test_runtime_options_refuse_what_onnxruntime_cannot_take(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ParameterValueError, match=match):
+        RuntimeOptions(**kwargs)  # type: ignore[arg-type]

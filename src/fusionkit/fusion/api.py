@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -293,6 +294,9 @@ def fuse(
     if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_MERGES:
         raise ParameterValueError(f"threads must be a whole number within 1-{MAX_MERGES}, got {threads!r}")
 
+    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
+    prepare(renderer, enhancer)  # an unknown renderer, a model with the wrong hash or contract: before any work
+
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     tmpl = _as_rgb(template, "template", limits)
@@ -306,8 +310,6 @@ def fuse(
         raise NoFaceDetectedError("no face was found in the template: use a template with a clear, frontal face")
     timings["template_analysis"] = (time.perf_counter() - t0) * 1e3
 
-    renderer, enhancer = renderer_for(opts.renderer), enhancer_for(opts.enhancer)
-    prepare(renderer, enhancer)  # a model with the wrong hash or contract fails before any analysis
     # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel.
     plans = []
     for i, merge in enumerate(merge_list):
@@ -330,8 +332,11 @@ def fuse(
         return MergeReport(template_face_index=t_index, fusion=rep, analysis_ms=analysis_ms)
 
     if threads > 1 and len(plans) > 1 and _disjoint([tmeshes[p[0]] for p in plans]):
+        # Each face runs in a copy of this thread's context: the caller's using_runtime (its execution providers)
+        # reaches the models on the pool's threads too.
+        contexts = [contextvars.copy_context() for _ in plans]
         with ThreadPoolExecutor(min(threads, len(plans))) as pool:
-            reports = list(pool.map(run, plans))
+            reports = list(pool.map(lambda context, plan: context.run(run, plan), contexts, plans))
     else:
         reports = [run(p) for p in plans]
     timings["fuse"] = (time.perf_counter() - t0) * 1e3

@@ -129,25 +129,27 @@ def run_video_job(spec: StudioSpec, tenant: str | None, job_id: str) -> bool:
     return bool(_studio_for(spec).videos.run(job_id, tenant=tenant, wait=True))
 
 
-def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, context: Any) -> list[BatchItem]:
+def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, context: Any,
+                  runtime: Any) -> list[BatchItem]:
     """Requests of ``Studio.fuse_many`` in ``studio``, each an ``(activity_id, material_id, merges)`` tuple with its
-    index, fused by :meth:`Studio.fuse` (so each logged as one call), a failure kept on its item; the models
-    single-threaded, as in every batch worker."""
+    index, fused by :meth:`Studio.fuse` (so each logged as one call), a failure kept on its item; the models run
+    with ``runtime`` (the caller's, single-threaded, as in every batch worker)."""
     from fusionkit.fusion.batch import BatchItem
-    from fusionkit.vision._runtime import current_runtime, single_threaded, using_runtime
+    from fusionkit.vision._runtime import using_runtime
 
     out = []
     for index, request in items:
         try:
             if not isinstance(request, tuple) or len(request) != 3:
                 raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-            with using_runtime(single_threaded(current_runtime(studio.runtime))):
+            with using_runtime(runtime):
                 out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
         except FusionKitError as exc:
             out.append(BatchItem(index, error=exc))
     return out
 
 
-def fuse_on_worker(spec: StudioSpec, items: list[tuple[int, Any]], response: str, context: Any) -> list[BatchItem]:
+def fuse_on_worker(spec: StudioSpec, items: list[tuple[int, Any]], response: str, context: Any,
+                   runtime: Any) -> list[BatchItem]:
     """A task of ``Studio.fuse_many`` on a cluster: :func:`fuse_requests` in this worker's studio."""
-    return fuse_requests(_studio_for(spec), items, response, context)
+    return fuse_requests(_studio_for(spec), items, response, context, runtime)

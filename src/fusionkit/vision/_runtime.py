@@ -17,7 +17,13 @@ from typing import Any
 
 import attrs
 
-from fusionkit.errors import ModelFileError, ModelUnreadableError, ProviderUnavailableError
+from fusionkit.errors import (
+    ModelFileError,
+    ModelRunFailedError,
+    ModelUnreadableError,
+    ParameterValueError,
+    ProviderUnavailableError,
+)
 
 __all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "check_providers", "current_runtime", "get_session",
            "make_session", "model_path", "single_threaded", "using_runtime"]
@@ -31,9 +37,21 @@ _sessions: dict[tuple[str, RuntimeOptions, Path], Any] = {}
 
 
 def _providers_converter(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    return tuple(value)
+    providers = (value,) if isinstance(value, str) else value
+    try:
+        out = tuple(providers)
+    except TypeError:
+        out = ()
+    if not out or not all(isinstance(p, str) and p for p in out):
+        raise ParameterValueError(f"providers must be onnxruntime execution provider names, e.g. "
+                                  f"('CUDAExecutionProvider',), got {value!r:.80}")
+    return out
+
+
+def _threads(instance: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1024:
+        raise ParameterValueError(f"{attribute.name} must be a whole number within 0-1024 (0: onnxruntime chooses), "
+                                  f"got {value!r:.40}")
 
 
 @attrs.frozen(kw_only=True)
@@ -53,8 +71,8 @@ class RuntimeOptions:
     """
 
     providers: tuple[str, ...] = attrs.field(default=("CPUExecutionProvider",), converter=_providers_converter)
-    intra_op_threads: int = attrs.field(default=0, validator=attrs.validators.ge(0))
-    inter_op_threads: int = attrs.field(default=1, validator=attrs.validators.ge(0))
+    intra_op_threads: int = attrs.field(default=0, validator=_threads)
+    inter_op_threads: int = attrs.field(default=1, validator=_threads)
 
 
 #: What batch workers (fuse_many's threads, cluster tasks) run the models with: one thread inside a model run.
@@ -150,6 +168,12 @@ def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = M
         return session
 
 
+#: onnxruntime's exceptions that mean the model itself is at fault (the file, its graph, or inputs it cannot take);
+#: any other failure is the run's (a provider, the device's memory).
+MODEL_FAULTS = frozenset({"Fail", "InvalidArgument", "InvalidGraph", "InvalidProtobuf", "NoModel", "NoSuchFile",
+                          "NotImplemented"})
+
+
 def check_providers(options: RuntimeOptions) -> None:
     """Refuse ``options`` when it asks for an execution provider this onnxruntime lacks.
 
@@ -190,9 +214,12 @@ def make_session(model: str | bytes, options: RuntimeOptions, what: str) -> Any:
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:
         return ort.InferenceSession(model, sess_options=so, providers=providers)
-    except Exception as exc:  # onnxruntime's own exception types are not exported
-        raise ModelUnreadableError(f"{what} is not a model onnxruntime can load ({type(exc).__name__}: "
-                                   f"{str(exc)[:300]})") from None
+    except Exception as exc:  # onnxruntime's own exception types are not exported: told apart by name
+        if type(exc).__name__ in MODEL_FAULTS:
+            raise ModelUnreadableError(f"{what} is not a model onnxruntime can load ({type(exc).__name__}: "
+                                       f"{str(exc)[:300]})") from None
+        raise ModelRunFailedError(f"{what} could not start on the providers {providers} ({type(exc).__name__}: "
+                                  f"{str(exc)[:300]}); try other providers, or the CPU") from None
 
 
 def clear_caches() -> None:
