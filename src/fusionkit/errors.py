@@ -48,6 +48,7 @@ __all__ = [
     "ModelContractError",
     "ModelFileError",
     "ModelHashMismatchError",
+    "ModelRunFailedError",
     "ModelUnreadableError",
     "NoFaceDetectedError",
     "ParameterValueError",
@@ -291,6 +292,13 @@ class ModelContractError(InputError):
     """A user's model has inputs or outputs (names, ranks, sizes) other than its adapter's contract."""
 
     code: ClassVar[str] = "FailedOperation.ModelContractMismatch"
+
+
+class ModelRunFailedError(FusionKitError):
+    """A model could not start or run on the chosen execution providers (out of device memory, a provider that
+    failed): not a fault of the model file; the message names the model and the providers."""
+
+    code: ClassVar[str] = "FailedOperation.ModelRunFailed"
 
 
 class RendererNotFoundError(ParameterValueError):

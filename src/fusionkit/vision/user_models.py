@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.domain.models import ModelSpec
-from fusionkit.errors import ModelContractError, ModelHashMismatchError, ModelUnreadableError
-from fusionkit.vision._runtime import RuntimeOptions, current_runtime, make_session
+from fusionkit.errors import ModelContractError, ModelHashMismatchError, ModelRunFailedError, ModelUnreadableError
+from fusionkit.vision._runtime import MODEL_FAULTS, RuntimeOptions, current_runtime, make_session
 
 __all__ = ["Port", "UserModel", "clear_user_models", "load_projection", "load_user_model"]
 
@@ -76,12 +76,17 @@ class UserModel:
             "(see docs/renderers.md for what each adapter expects)")
 
     def run(self, feeds: dict[str, NDArray[Any]]) -> list[NDArray[Any]]:
-        """The model's outputs for ``feeds`` (input name -> array); a failure inside onnxruntime (shapes the
-        graph rejects at run time) is a :class:`ModelContractError` naming the model."""
+        """The model's outputs for ``feeds`` (input name -> array). Inputs the graph rejects at run time are a
+        :class:`ModelContractError` naming the model; any other failure (a provider, the device's memory) a
+        :class:`~fusionkit.errors.ModelRunFailedError`."""
         try:
             outputs: list[NDArray[Any]] = self._session.run(None, feeds)
         except Exception as exc:  # onnxruntime raises its own (unexported) exception types
-            raise self.contract_error(f"running it failed ({type(exc).__name__}: {str(exc)[:300]})") from None
+            if type(exc).__name__ in MODEL_FAULTS:
+                raise self.contract_error(f"running it failed ({type(exc).__name__}: {str(exc)[:300]})") from None
+            raise ModelRunFailedError(f"{self.label} failed to run on the providers {self._session.get_providers()} "
+                                      f"({type(exc).__name__}: {str(exc)[:300]}); try other providers, or the CPU") \
+                from None
         return outputs
 
 
