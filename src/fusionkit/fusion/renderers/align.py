@@ -50,15 +50,18 @@ def arcface_template(size: int) -> F64:
 
 def arcface_112_from(crop: U8, size: int) -> U8:
     """The 112 px ArcFace crop inside a ``size`` px one aligned to :func:`arcface_template` (the same alignment,
-    scaled and shifted): a slice, averaged down by the whole factor (128: none; 256: 2; 512: 4)."""
+    scaled by ``r`` and shifted): 112 px pixel ``i`` lies on the larger crop's ``shift + r i``. A slice from
+    ``shift``, halved ``log2 r`` times by ``pyrDown`` (which centres output pixel ``i`` on input pixel ``2 i``,
+    where averaging blocks would centre it half a pixel off)."""
     if size % 112 == 0:
         ratio, shift = size // 112, 0
     else:
         ratio, shift = size // 128, 8 * (size // 128)
-    square = crop[:112 * ratio, shift:shift + 112 * ratio]
-    if ratio == 1:
-        return np.ascontiguousarray(square)
-    return np.asarray(cv2.resize(square, (112, 112), interpolation=cv2.INTER_AREA), np.uint8)
+    square = np.ascontiguousarray(crop[:112 * ratio, shift:shift + 112 * ratio])
+    while ratio > 1:
+        square = np.asarray(cv2.pyrDown(square), np.uint8)
+        ratio //= 2
+    return square
 
 
 def five_points(points: NDArray[np.float64], topo: MeshTopology) -> F64:
@@ -104,9 +107,9 @@ def align(image: U8, points: F64, template: F64, size: int) -> tuple[U8, Alignme
                 source = np.asarray(cv2.pyrDown(source))
                 factor *= 0.5
     local = matrix.copy()
-    # Crop = M (p_image); p_image = offset + (p_source + 0.5) / factor - 0.5 for a pyramid level (centres kept).
+    # Crop = M (p_image); p_image = offset + p_source / factor: pyrDown centres output pixel i on input pixel 2i.
     local[:, :2] = matrix[:, :2] / factor
-    local[:, 2] = matrix[:, :2] @ (offset + (0.5 / factor - 0.5)) + matrix[:, 2]
+    local[:, 2] = matrix[:, :2] @ offset + matrix[:, 2]
     if size >= 256:
         # OpenCV's 4-channel warp is faster than its 3-channel one by more than the two conversions cost.
         rgba = cv2.warpAffine(cv2.cvtColor(source, cv2.COLOR_RGB2RGBA), local, (size, size), flags=cv2.INTER_LINEAR,
