@@ -97,9 +97,11 @@ def test_a_wrong_sha256_loads_nothing_and_writes_nothing(tmp_path: Path, samples
         (["--enhancer-strength", "0.5"], 2, USAGE, "--enhancer NAME"),
         (["--enhancer-strength", "2"], 2, USAGE, "within 0-1"),
         (["--renderer", "onnx-swapper"], 2, USAGE, "needs models 'swapper' and 'recogniser'"),
+        (["--renderer", "onnx-swapper", "--model", f"swapper=x.onnx,sha256={'a' * 64},licence=MIT,input-size=128"],
+         2, USAGE, "'input-size' is not one of"),  # a mistyped key never vanishes into the licence
     ],
     ids=["unknown renderer", "unknown provider", "model without hash", "model hash not hex", "model for mesh",
-         "strength without enhancer", "strength over 1", "swapper without models"],
+         "strength without enhancer", "strength over 1", "swapper without models", "mistyped model key"],
 )
 def test_renderer_errors(tmp_path: Path, samples: dict[str, Path], flags: list[str], rc: int, code: str,
                          needle: str) -> None:

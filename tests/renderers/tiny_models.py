@@ -88,14 +88,17 @@ def marker_swapper(point: tuple[float, float], size: int = 128, half: int = 3) -
                   [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3, size, size])], inits)
 
 
-def enhancer(size: int = 512, weight: str | None = None, flat_output: bool = False) -> onnx.ModelProto:
-    """``weight``: also take a scalar double input of that name (CodeFormer's is ``weight``), added to nothing."""
+def enhancer(size: int = 512, weight: str | None = None, flat_output: bool = False,
+             weight_shape: list[int | str] | None = None) -> onnx.ModelProto:
+    """``weight``: also take a double input of that name (CodeFormer's is ``weight``; shape ``weight_shape``,
+    a scalar by default), added to nothing."""
     nodes = [helper.make_node("Mul", ["input", "half"], ["scaled"]),
              helper.make_node("Sub", ["scaled", "half"], ["restored"])]
     inputs = [_image("input", size)]
     if weight is not None:
-        inputs.append(helper.make_tensor_value_info(weight, TensorProto.DOUBLE, []))
-        nodes += [helper.make_node("Cast", [weight], ["weight_f"], to=TensorProto.FLOAT),
+        inputs.append(helper.make_tensor_value_info(weight, TensorProto.DOUBLE, weight_shape or []))
+        nodes += [helper.make_node("Cast", [weight], ["weight_v"], to=TensorProto.FLOAT),
+                  helper.make_node("ReduceSum", ["weight_v"], ["weight_f"], keepdims=0),
                   helper.make_node("Mul", ["weight_f", "zero"], ["nothing"]),
                   helper.make_node("Add", ["restored", "nothing"], ["output_4d"])]
     else:

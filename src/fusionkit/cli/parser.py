@@ -9,6 +9,7 @@ import argparse
 import json
 import math
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, NoReturn, get_args
@@ -149,7 +150,13 @@ def _model(text: str) -> tuple[str, dict[str, Any]]:
     licence may hold commas ("licence=non-commercial, research only")."""
     pieces: list[str] = []
     for piece in text.split(","):
-        if pieces and piece.partition("=")[0].strip() not in _MODEL_KEYS:
+        key, equals, _ = piece.partition("=")
+        looks_like_key = bool(equals) and re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]*", key.strip()) is not None
+        if pieces and looks_like_key and key.strip() not in _MODEL_KEYS:
+            # A mistyped key (input-size=...) would otherwise vanish into the licence text.
+            raise argparse.ArgumentTypeError(f"must be {MODEL_FORM}: {key.strip()!r} is not one of {_MODEL_KEYS}, in "
+                                             f"{text!r}")
+        if pieces and key.strip() not in _MODEL_KEYS:
             pieces[-1] += "," + piece
         else:
             pieces.append(piece)

@@ -477,7 +477,8 @@ class FuseOptions:
             aigc_doc = fields.pop("aigc", None)
             aigc = AigcLabel() if aigc_doc is None else AigcLabel.from_fields(aigc_doc)
             # Options stored before renderers were plug-ins have neither: the mesh renderer, no enhancer.
-            renderer = PluginSpec.from_dict(fields.pop("renderer", None) or "mesh")
+            renderer_doc = fields.pop("renderer", None)
+            renderer = PluginSpec.from_dict("mesh" if renderer_doc is None else renderer_doc)
             enhancer_doc = fields.pop("enhancer", None)
             enhancer = None if enhancer_doc is None else PluginSpec.from_dict(enhancer_doc)
             return cls(**fields, label=label, logo=logo, metadata=tuple(metadata), aigc=aigc, renderer=renderer,

@@ -116,6 +116,8 @@ def fuse_face(
     if enhancer is not None:
         drawn = rendered
         rendered = _checked(lambda: enhancer.enhance(request, drawn), enhancer, "enhancer", plan.shape)
+        if drawn.identity_mixed and not rendered.identity_mixed:  # an enhancer that made a new face keeps the flag
+            rendered = attrs.evolve(rendered, identity_mixed=True)
         clock.lap("enhance")
 
     parts = regions(plan, topo)

@@ -103,7 +103,7 @@ class OnnxEnhancer:
         if weight_input is not None:
             port = next(p for p in model.inputs if p.name == weight_input)
             dtype = np.float64 if "double" in port.type else np.float32
-            feeds[weight_input] = np.full(port.shape if port.rank else (), self.fidelity, dtype)
+            feeds[weight_input] = np.full(tuple(1 if d is None else d for d in port.shape), self.fidelity, dtype)
         (out, *_) = model.run(feeds)
         out = np.asarray(out)
         if out.shape != (1, 3, _SIZE, _SIZE) or not np.isfinite(out).all():
