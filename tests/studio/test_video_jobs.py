@@ -166,6 +166,11 @@ def test_options_label_and_logo_survive_a_restart(tmp_path, clock, studio_clip):
     second = fusionkit.open(root, clock=clock)  # a new process: only the store remembers the options
     done = second.videos.wait(job.id, timeout=120)
     assert done.status == "completed", done.error_message
+    # The worker saves the completed document first, then deletes the job's inputs (crash-safe order): a waiter
+    # may read the document in between.
+    deadline = time.monotonic() + 30
+    while second.store.exists(keys.job_options(job.id)) and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert not second.store.exists(keys.job_options(job.id))
     with av.open(io.BytesIO(second.store.read(keys.video_result(done.updated.date(), job.id)))) as c:
         frame = next(iter(c.decode(video=0))).to_ndarray(format="rgb24")
