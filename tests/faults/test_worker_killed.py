@@ -60,6 +60,10 @@ def _holder_pid(studio: Any, job_id: str, timeout: float = 60) -> int:
 def _nothing_left_but_one_result(studio: Any, job_id: str) -> None:
     results = stored_keys(studio, "results")
     assert len(results) == 1 and results[0].endswith(f"/{job_id}.mp4")
+    # The worker saves the completed document, then deletes the job's inputs: a waiter may look in between.
+    deadline = time.monotonic() + 30
+    while stored_keys(studio, "jobs") != [f"jobs/{job_id}.json"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert stored_keys(studio, "jobs") == [f"jobs/{job_id}.json"]  # no photos, no options, no claims
 
 

@@ -61,6 +61,9 @@ def test_submit_runs_and_completes(studio, video_material):
     with av.open(io.BytesIO(data)) as c:
         assert c.streams.video[0].frames == 10 and c.streams.audio
     assert studio.videos.get(job.id) == done
+    deadline = time.monotonic() + 60
+    while studio.videos._workers.keys() and time.monotonic() < deadline:  # completed first, then the inputs go
+        time.sleep(0.01)
     assert stored_keys(studio, "jobs") == [keys.job_doc(job.id)]  # the user images went with the job
     hour = timedelta(hours=1)
     names = {r.interface for r in studio.logs.query(done.created - hour, done.created + hour)}
