@@ -137,6 +137,13 @@ def cv_laplacian_blend_roi(src: np.ndarray, dst: np.ndarray, mask: np.ndarray, b
     return out
 
 
+def copy_rate(nbytes: int, repeats: int) -> float:
+    """Bytes per second ``np.copyto`` moves for a buffer of ``nbytes``: the memory-bandwidth floor's rate."""
+    a = np.ones(nbytes, np.uint8)
+    b = np.empty_like(a)
+    return nbytes / (_time(lambda: np.copyto(b, a), repeats) / 1e3)
+
+
 @contextlib.contextmanager
 def opencv_threads() -> Any:
     """OpenCV's own threading on (its default, all cores) for the block; one thread again after."""
@@ -220,6 +227,11 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
     x, y, w, h = sc["bbox"]
     center = (x + w // 2, y + h // 2)
     fig: dict[str, float] = {"mask_fraction": float((mask >= 128).mean())}
+    # The floor of a blend: one read of the source, the destination and the mask and one write of the destination,
+    # over the mask's box, at the measured copy rate (a copy reads and writes each byte once).
+    box_bytes = w * h * (2 * src.shape[2] + 1) + w * h * dst.shape[2]
+    floor_ms = box_bytes / copy_rate(src.nbytes, repeats) * 1e3 / 2
+    fig["blend_floor_ms"] = floor_ms
 
     # (v) Poisson cloning.
     clone_box = roi(sc["bbox"], 8)
@@ -250,6 +262,7 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
         fig[f"{tag}_cv2_roi_ms"] = roi_ms
         fig[f"{tag}_cv2_roi_threads_ms"] = roi_threads_ms
         fig[f"{tag}_roi_speedup"] = min(roi_ms, roi_threads_ms) / ours
+        fig[f"{tag}_floor_ratio"] = ours / floor_ms
         fig[f"{tag}_cycles"] = float(stats.cycles)
         fig[f"{tag}_residual"] = stats.residual
         err = np.abs(ours_out.astype(int) - exact.astype(int))
@@ -285,6 +298,7 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
     fig["multiband_cv2_roi_ms"] = roi_ms
     fig["multiband_cv2_roi_threads_ms"] = roi_threads_ms
     fig["multiband_roi_speedup"] = min(roi_ms, roi_threads_ms) / ours
+    fig["multiband_floor_ratio"] = ours / floor_ms
     fig["multiband_seam_ours"] = seam_score(mb_out, mask)
     fig["multiband_seam_cv2"] = seam_score(cv_laplacian_blend(src, dst, mask, 6), mask)
     fig["multiband_seam_ratio"] = fig["multiband_seam_ours"] / fig["multiband_seam_cv2"]
@@ -354,11 +368,14 @@ def blend_figures(repeats: int = 5) -> dict[str, float]:
         )
     print("against the careful user's versions, on the region of interest only (a margin of 8 px for seamlessClone,")
     print("64 for the 6-level pyramid), with OpenCV's threads off and on; the ratio takes the faster:")
-    print(f"{'routine':28s} {'ours ms':>9s} {'ROI 1 thr':>10s} {'ROI threads':>12s} {'speedup':>8s}")
+    print(f"{'routine':28s} {'ours ms':>9s} {'ROI 1 thr':>10s} {'ROI threads':>12s} {'speedup':>8s} {'/floor':>8s}")
     for name, key in (("poisson normal", "poisson"), ("poisson mixed", "poisson_mixed"),
                       ("multiband 6 levels", "multiband")):
         print(f"{name:28s} {fig[key + '_ours_ms']:9.2f} {fig[key + '_cv2_roi_ms']:10.2f} "
-              f"{fig[key + '_cv2_roi_threads_ms']:12.2f} {fig[key + '_roi_speedup']:7.2f}x")
+              f"{fig[key + '_cv2_roi_threads_ms']:12.2f} {fig[key + '_roi_speedup']:7.2f}x "
+              f"{fig[key + '_floor_ratio']:7.0f}x")
+    print(f"floor = one read of source, destination and mask and one write of the destination over the mask's box at "
+          f"the measured copy rate: {floor_ms:.2f} ms")
     changed = fig["poisson_cv2_outside_changed_fraction"]
     print(f"  seamlessClone changed {changed:.1%} of the pixels outside the mask; blend_poisson changes none")
     print(
