@@ -29,7 +29,6 @@ __all__ = [
     "image_format",
     "material_degrees",
     "merges",
-    "model_licences",
     "need_input",
     "need_output",
     "open_studio",
@@ -185,14 +184,6 @@ def check_plugins(options: Any) -> None:
     except ParameterValueError as err:
         raise UsageError(err.message) from None
     prepare(renderer, enhancer)
-
-
-def model_licences(options: Any) -> list[tuple[str, str]]:
-    """(model file, licence) of each model the renderer and enhancer run, each once (empty for the mesh
-    renderer): what the result's metadata records, and what the command prints."""
-    from fusionkit.domain.models import licences
-
-    return list(licences(options.renderer, options.enhancer))
 
 
 def runtime_options(args: argparse.Namespace) -> Any:

@@ -11,9 +11,9 @@ import contextvars
 import hashlib
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
@@ -26,10 +26,12 @@ from fusionkit.errors import (
 )
 
 __all__ = ["BATCH_RUNTIME", "MODELS_DIR", "RuntimeOptions", "check_providers", "current_runtime", "get_session",
-           "make_session", "model_path", "single_threaded", "using_runtime"]
+           "made_once", "make_session", "model_path", "single_threaded", "using_runtime"]
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 _MANIFEST = "manifest.json"
+
+_T = TypeVar("_T")
 
 _lock = threading.Lock()
 _verified: dict[Path, str] = {}
@@ -154,18 +156,24 @@ def _verify_locked(path: Path, file_name: str, models_dir: Path) -> Path:
 
 def get_session(file_name: str, options: RuntimeOptions, *, models_dir: Path = MODELS_DIR) -> Any:
     """Return the shared ``onnxruntime.InferenceSession`` for a shipped model (created on first use)."""
-    key = (file_name, options, models_dir)
-    session = _sessions.get(key)
-    if session is not None:
-        return session
-    with _lock:
-        session = _sessions.get(key)
-        if session is not None:
-            return session
+    def make() -> Any:
         path = _verify_locked(models_dir / file_name, file_name, models_dir)
-        session = make_session(str(path), options, f"the model file {path}")
-        _sessions[key] = session
-        return session
+        return make_session(str(path), options, f"the model file {path}")
+
+    return made_once(_sessions, (file_name, options, models_dir), _lock, make)
+
+
+def made_once(cache: dict[Any, _T], key: Any, lock: threading.Lock, make: Callable[[], _T]) -> _T:
+    """``cache[key]``, made by ``make`` under ``lock`` the first time (one check without the lock, one with it:
+    every thread gets the one value, and lookups after the first never wait)."""
+    found = cache.get(key)
+    if found is not None:
+        return found
+    with lock:
+        found = cache.get(key)
+        if found is None:
+            found = cache[key] = make()
+        return found
 
 
 #: onnxruntime's exceptions that mean the model itself is at fault (the file, its graph, or inputs it cannot take);

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from fusionkit.domain.models import ModelSpec
 from fusionkit.errors import ModelContractError, ModelHashMismatchError, ModelRunFailedError, ModelUnreadableError
-from fusionkit.vision._runtime import MODEL_FAULTS, RuntimeOptions, current_runtime, make_session
+from fusionkit.vision._runtime import MODEL_FAULTS, RuntimeOptions, current_runtime, made_once, make_session
 
 __all__ = ["Port", "UserModel", "clear_user_models", "load_projection", "load_user_model"]
 
@@ -119,18 +119,12 @@ def load_user_model(spec: ModelSpec, role: str, runtime: RuntimeOptions | None =
         The runtime asks for an execution provider this onnxruntime lacks.
     """
     options = runtime if runtime is not None else current_runtime()
-    key = (spec.path, spec.sha256, role, options)
-    model = _models.get(key)
-    if model is not None:
-        return model
-    with _lock:
-        model = _models.get(key)
-        if model is not None:
-            return model
-        session = make_session(_read_checked(spec, role), options, f"the {role} model file {spec.path}")
-        model = UserModel(spec, role, session)
-        _models[key] = model
-        return model
+
+    def make() -> UserModel:
+        return UserModel(spec, role, make_session(_read_checked(spec, role), options,
+                                                  f"the {role} model file {spec.path}"))
+
+    return made_once(_models, (spec.path, spec.sha256, role, options), _lock, make)
 
 
 def load_projection(spec: ModelSpec, size: int) -> NDArray[np.float32]:

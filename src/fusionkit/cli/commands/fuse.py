@@ -17,7 +17,6 @@ from fusionkit.cli.common import (
     guard,
     material_degrees,
     merges,
-    model_licences,
     need_input,
     need_output,
     open_studio,
@@ -67,17 +66,22 @@ def cmd_fuse(args: argparse.Namespace) -> int:
            "fuse_face_degree": options.fuse_face_degree, "fuse_profile_degree": options.fuse_profile_degree,
            "blend_mode": options.blend_mode.value, "expression": options.expression.value,
            "timings_ms": {k: round(v, 1) for k, v in result.timings_ms.items()}}
-    licences = [list(pair) for pair in result.model_licences]
-    if licences:
-        doc.update(renderer=options.renderer.name, model_licences=licences)
     into = ", ".join(f"{u} -> face {m.template_face_index}" for u, m in pairs)
-    emit(args, doc, [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)", *_licence_lines(licences)])
+    lines = [f"wrote {args.out}  ({into}, {result.timings_ms['total']:.0f} ms)"]
+    _add_licences(doc, lines, options)
+    emit(args, doc, lines)
     return EXIT_OK
 
 
-def _licence_lines(pairs: list[list[str]]) -> list[str]:
-    """A line per learned model that made the picture: its file and the licence its authors give it."""
-    return [f"model {file}: licence {licence}" for file, licence in pairs]
+def _add_licences(doc: dict[str, Any], lines: list[str], options: Any) -> None:
+    """With a learned renderer or enhancer: its name and each model's licence in ``doc`` (``model_licences``), and
+    a line per model (its file and the licence its authors give it) in ``lines``."""
+    from fusionkit.domain.models import licences
+
+    pairs = [list(pair) for pair in licences(options.renderer, options.enhancer)]
+    if pairs:
+        doc.update(renderer=options.renderer.name, model_licences=pairs)
+        lines += [f"model {file}: licence {licence}" for file, licence in pairs]
 
 
 def _fuse_folder(args: argparse.Namespace, template: str, folder: str) -> int:
@@ -136,10 +140,7 @@ def _fuse_each(args: argparse.Namespace, template: str, users: list[str], option
     lines.append(f"{len(done)} of {len(users)} picture(s) fused into {template}" + (
         f"; {len(failed)} failed (see above)" if failed else ""))
     doc: dict[str, Any] = {"template": template, "outputs": done, "failed": failed}
-    licences = [list(pair) for pair in model_licences(options)]
-    if licences:
-        doc.update(renderer=options.renderer.name, model_licences=licences)
-        lines += _licence_lines(licences)
+    _add_licences(doc, lines, options)
     emit(args, doc, lines)
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -175,9 +176,6 @@ def cmd_studio_fuse(args: argparse.Namespace) -> int:
     lines = [f"result {result.id}  {result.url}  expires {result.expires.isoformat(timespec='seconds')}"]
     if args.out is not None:
         lines.append(f"wrote {args.out}")
-    licences = [list(pair) for pair in model_licences(options)]
-    if licences:
-        doc.update(renderer=options.renderer.name, model_licences=licences)
-        lines += _licence_lines(licences)
+    _add_licences(doc, lines, options)
     emit(args, doc, lines)
     return EXIT_OK
