@@ -137,6 +137,11 @@ def test_three_studios_on_one_store_run_each_job_exactly_once(tmp_path, studio_c
     studios = [fusionkit.open(root, video_workers=2, sweep_every=None, job_lease=2) for _ in range(3)]
     try:
         done = [submitter.videos.wait(j, timeout=180) for j in jobs]
+        # A worker saves the completed document before it deletes the job's claims and inputs: let every
+        # worker finish that before the scan looks.
+        deadline = time.monotonic() + 60
+        while any(s.videos._workers.keys() for s in studios) and time.monotonic() < deadline:
+            time.sleep(0.02)
         for s in studios:
             s.videos.scan()  # sees every job ended: forgets what it watched of their claims
             assert s.videos._claims._seen == {}
