@@ -60,6 +60,7 @@ test-scalar: $(VENV)/.installed-test
 	PYTHONPATH=build/scalar FUSIONKIT_EXPECT_CORE=build/scalar $(PY) -m pytest -q -p no:cacheprovider tests/core
 
 bench: $(VENV)/.installed-test
+	$(PY) benchmarks/bench_targets.py
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_vision.py
 	$(PY) benchmarks/bench_fuse.py
