@@ -187,7 +187,30 @@ def test_bad_inputs_leave_nothing(clip_360p: Path, tmp_path: Path) -> None:
         fuse_video(sample_path("obama.jpg").read_bytes(), sample_path("biden.jpg"), target)
     with pytest.raises(errors.ParameterValueError):
         fuse_video(clip_360p, sample_path("biden.jpg"), target, crf=99)
+    for workers in (0, 65, True, 1.5, "2"):
+        with pytest.raises(errors.ParameterValueError, match="workers"):
+            fuse_video(clip_360p, sample_path("biden.jpg"), target, workers=workers)  # type: ignore[arg-type]
     assert not list(tmp_path.iterdir())
+
+
+def test_frames_fused_on_several_threads_come_out_the_same(clip_360p: Path, tmp_path: Path) -> None:
+    # Threads fuse successive frames at once and the frames are encoded in order: the pictures, the reports and
+    # the progress are those of one thread.
+    tracks = track_video(clip_360p)
+    runs = {}
+    for workers in (1, 3):
+        seen: list[float] = []
+        out = tmp_path / f"w{workers}.mp4"
+        result = fuse_video(clip_360p, sample_path("biden.jpg"), out, tracks=tracks, workers=workers,
+                            progress=seen.append)
+        with av.open(str(out)) as c:
+            pictures = [f.to_ndarray(format="yuv420p") for f in c.decode(video=0)]
+        runs[workers] = (pictures, result, seen)
+    (one, r1, seen1), (three, r3, seen3) = runs[1], runs[3]
+    assert len(one) == len(three) == 50
+    assert all(np.array_equal(a, b) for a, b in zip(one, three, strict=True))
+    assert (r1.faces, r1.frames_fused, r1.frame_count) == (r3.faces, r3.frames_fused, r3.frame_count)
+    assert seen1 == seen3 == sorted(seen3)
 
 
 def test_one_euro_filter_smooths_noise_and_follows_motion() -> None:

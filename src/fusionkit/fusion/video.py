@@ -28,6 +28,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any
@@ -88,6 +89,10 @@ __all__ = [
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
+
+#: Threads :func:`fuse_video` fuses frames on by default, and the most it takes.
+DEFAULT_VIDEO_WORKERS = 2
+MAX_VIDEO_WORKERS = 64
 
 #: The skip reasons a :class:`VideoFaceReport` gives, by the engine's error.
 SKIP_REASONS = {FacePoseTooLargeError: "pose_too_large", FaceOccludedError: "occluded"}
@@ -210,11 +215,16 @@ def _floats(box: Box) -> tuple[float, float, float, float]:
 
 
 @attrs.define
-class _Prepared:
+class _Fused:
+    """One frame as a pool thread leaves it: fused and labelled, with what happened to each face."""
+
     frame: Any
     planes: Planes
-    jobs: list[tuple[int, Box, U8, FaceMesh]]  # (merge, window, its RGB, the face's mesh in the frame)
-    convert_ms: float
+    index: int
+    fused: list[int] = attrs.Factory(list)  # merges fused on this frame
+    skipped: list[tuple[int, str]] = attrs.Factory(list)  # (merge, reason)
+    fused_any: bool = False
+    timings: dict[str, float] = attrs.Factory(lambda: dict.fromkeys(("convert", "fuse", "label"), 0.0))
 
 
 # --- merges and output -------------------------------------------------------------------------------------------
@@ -255,6 +265,7 @@ def fuse_video(
     preset: str = "veryfast",
     smoothing: bool = True,
     progress: Callable[[float], None] | None = None,
+    workers: int = DEFAULT_VIDEO_WORKERS,
 ) -> VideoFusionResult:
     """Fuse one to six user faces into a template video's people and write an MP4.
 
@@ -284,6 +295,9 @@ def fuse_video(
         Smooth the tracked landmarks over time (forward and backward, no lag).
     progress
         Called with the fraction done (0-1) after each frame (the analysis is the first half without ``tracks``).
+    workers
+        Threads fusing frames at once (1-64; default 2), beside the thread that decodes and encodes: the output
+        is the same whatever the count. Stage timings are summed over the threads.
 
     Returns
     -------
@@ -305,6 +319,8 @@ def fuse_video(
         raise ParameterValueError(f"options must be a FuseOptions, got {type(opts).__name__}")
     if isinstance(crf, bool) or not isinstance(crf, int) or not 0 <= crf <= 51:
         raise ParameterValueError(f"crf must be a whole number within 0-51, got {crf!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= MAX_VIDEO_WORKERS:
+        raise ParameterValueError(f"workers must be a whole number within 1-{MAX_VIDEO_WORKERS}, got {workers!r}")
     merge_list = _merges(user)
     if not 1 <= len(merge_list) <= MAX_MERGES:
         raise ParameterValueError(f"give 1 to {MAX_MERGES} merges, got {len(merge_list)}")
@@ -330,7 +346,7 @@ def fuse_video(
         raise ParameterValueError(f"two merges target the same template face ({faces})")
     # 3. Fusion, written to a temporary file and moved into place when complete.
     fusion = _FusionPass(tracks=tracks, faces=faces, users=users, options=opts, timings=timings,
-                         renderer=renderer, enhancer=enhancer)
+                         renderer=renderer, enhancer=enhancer, workers=workers)
     aigc = opts.aigc.resolved()
     model_licences = licences(opts.renderer, opts.enhancer)
     tmp, target = _open_output(output)
@@ -359,13 +375,15 @@ def fuse_video(
 
 class _FusionPass:
     """The fusion pass over a template video: the chosen faces fused frame by frame, the label drawn, the frames
-    encoded by x264 and the audio packets copied. Converting frame n+1's windows (a worker thread) overlaps fusing
-    frame n (both release the GIL); one frame in flight keeps memory flat."""
+    encoded by x264 and the audio packets copied. ``workers`` pool threads fuse successive frames at once (the
+    engine releases the GIL in its kernels) while this thread decodes and encodes, in frame order; at most
+    ``workers + 1`` frames are in flight, which keeps memory flat."""
 
     def __init__(self, *, tracks: VideoTracks, faces: Sequence[int], users: Sequence[tuple[U8, FaceMesh]],
                  options: FuseOptions, timings: dict[str, float], renderer: FaceRenderer,
-                 enhancer: FaceEnhancer | None) -> None:
+                 enhancer: FaceEnhancer | None, workers: int) -> None:
         self.tracks, self.faces, self.users, self.options, self.timings = tracks, list(faces), users, options, timings
+        self.workers = workers
         self.renderer, self.enhancer = renderer, enhancer
         self.user_keys = [UserKey() for _ in users]  # one per user face, for every frame of the video
         self.topo = mesh_topology()
@@ -406,20 +424,21 @@ class _FusionPass:
                 self._mark = even_box(_floats(opts.logo.placed(w, h) if opts.logo is not None
                                               else label_rect(w, h, opts.label)), w, h)
                 self._marked = opts.logo is not None or opts.label.enabled
-                with ThreadPoolExecutor(1, thread_name_prefix="fusionkit-video") as pool:
-                    pending: Future[_Prepared] | None = None
+                with ThreadPoolExecutor(self.workers, thread_name_prefix="fusionkit-video") as pool:
+                    # Frames go to the pool in order and come back in order: with `workers` threads fusing, one
+                    # more frame waits decoded, so no thread idles while this one encodes.
+                    pending: deque[Future[_Fused]] = deque()
                     t0 = time.perf_counter()
                     guard = FrameGuard(limits, fps=info.fps, header_s=info.duration_s)
                     for frame in decoded_frames(container, oa, out, guard=guard):
                         self.timings["decode"] += (time.perf_counter() - t0) * 1e3
-                        ahead = pool.submit(self._prepare, frame, self.frames)
-                        if pending is not None:
-                            self._finish(pending.result(), self.frames - 1, out, ov, info, progress)
-                        pending = ahead
+                        pending.append(pool.submit(self._fuse_frame, frame, self.frames))
                         self.frames += 1
+                        while len(pending) > self.workers:
+                            self._encode(pending.popleft().result(), out, ov, info, progress)
                         t0 = time.perf_counter()
-                    if pending is not None:
-                        self._finish(pending.result(), self.frames - 1, out, ov, info, progress)
+                    while pending:
+                        self._encode(pending.popleft().result(), out, ov, info, progress)
                 ta = time.perf_counter()
                 for packet in ov.encode():
                     out.mux(packet)
@@ -430,14 +449,17 @@ class _FusionPass:
             raise VideoDecodeFailedError("the template video has no decodable frame")
         return info, in_a is not None
 
-    def _prepare(self, frame: Any, index: int) -> _Prepared:
-        """Stage 1 (a worker thread, one frame ahead): writable frame, the faces' windows in RGB."""
+    def _fuse_frame(self, frame: Any, index: int) -> _Fused:
+        """A pool thread's part: the frame made writable, each chosen face fused into its window (converted from
+        YUV and back), the label drawn; nothing shared is written here (the reports are kept by :meth:`_encode`,
+        in frame order)."""
         ta = time.perf_counter()
         w, h = self._size
         frame = yuv420p(frame, w, h)
         planes = frame_planes(frame)
-        jobs = []
+        done = _Fused(frame=frame, planes=planes, index=index)
         row = min(index, self.tracks.frame_count - 1)
+        jobs = []
         for m, face in enumerate(self.faces):
             if not self.tracks.present[row, face]:
                 continue
@@ -445,56 +467,61 @@ class _FusionPass:
             box = _window(points, w, h)
             if box[2] > box[0] and box[3] > box[1]:
                 jobs.append((m, box, region_rgb(planes, box), stored_mesh(points)))
-        return _Prepared(frame=frame, planes=planes, jobs=jobs, convert_ms=(time.perf_counter() - ta) * 1e3)
-
-    def _finish(self, prep: _Prepared, index: int, out: Any, ov: Any, info: Any,
-                progress: Callable[[float], None] | None) -> None:
-        """Stage 2 (this thread): fuse each face into its window, write it back, label, encode."""
-        import av
-
-        timings, opts = self.timings, self.options
-        timings["convert"] += prep.convert_ms
-        fused_any = False
-        for m, box, rgb, mesh in prep.jobs:
+        tb = time.perf_counter()
+        done.timings["convert"] += (tb - ta) * 1e3
+        for m, box, rgb, mesh in jobs:
             ta = time.perf_counter()
             image, user_mesh = self.users[m]
             try:
-                report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, opts, self.topo,
+                report = fuse_face(rgb, _shifted(mesh, box[0], box[1]), image, user_mesh, self.options, self.topo,
                                    self.renderer, self.enhancer, self.user_keys[m])
             except (FacePoseTooLargeError, FaceOccludedError) as exc:
                 # A head turned to profile or a face hidden on this frame keeps the frame's own face (the engine
                 # wrote nothing); the face is fused again when it comes back.
-                self.skipped[m].setdefault(SKIP_REASONS[type(exc)], []).append(index)
-                timings["fuse"] += (time.perf_counter() - ta) * 1e3
+                done.skipped.append((m, SKIP_REASONS[type(exc)]))
+                done.timings["fuse"] += (time.perf_counter() - ta) * 1e3
                 continue
             tb = time.perf_counter()
-            timings["fuse"] += (tb - ta) * 1e3
+            done.timings["fuse"] += (tb - ta) * 1e3
             rx0, ry0, rx1, ry1 = even_box(_floats(report.roi), rgb.shape[1], rgb.shape[0])
             if rx1 > rx0 and ry1 > ry0:
-                write_region(prep.planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
+                write_region(planes, (box[0] + rx0, box[1] + ry0, box[0] + rx1, box[1] + ry1),
                              rgb[ry0:ry1, rx0:rx1])
-                fused_any = True
-            self.fused[m].append(index)
-            timings["convert"] += (time.perf_counter() - tb) * 1e3
-        self.frames_fused += fused_any
+                done.fused_any = True
+            done.fused.append(m)
+            done.timings["convert"] += (time.perf_counter() - tb) * 1e3
         t3 = time.perf_counter()
-        w, h = self._size
-        mark = self._mark
+        opts, mark = self.options, self._mark
         if self._marked and mark[2] > mark[0] and mark[3] > mark[1]:
-            corner = region_rgb(prep.planes, mark)
+            corner = region_rgb(planes, mark)
             if opts.logo is not None:
                 draw_logo(corner, opts.logo, frame_size=(w, h), offset=(mark[0], mark[1]))
             else:
                 draw_label(corner, opts.label, frame_size=(w, h), offset=(mark[0], mark[1]))
-            write_region(prep.planes, mark, corner)
+            write_region(planes, mark, corner)
+        done.timings["label"] += (time.perf_counter() - t3) * 1e3
+        return done
+
+    def _encode(self, done: _Fused, out: Any, ov: Any, info: Any, progress: Callable[[float], None] | None) -> None:
+        """This thread's part, in frame order: the reports and timings kept, the frame encoded."""
+        import av
+
+        index = done.index
+        for key, ms in done.timings.items():
+            self.timings[key] += ms
+        for m in done.fused:
+            self.fused[m].append(index)
+        for m, reason in done.skipped:
+            self.skipped[m].setdefault(reason, []).append(index)
+        self.frames_fused += done.fused_any
         t4 = time.perf_counter()
-        timings["label"] += (t4 - t3) * 1e3
+        w, h = self._size
         ow, oh = w & ~1, h & ~1
-        frame_out = prep.frame if (ow, oh) == (w, h) else cropped_frame(prep.frame, prep.planes, ow, oh)
+        frame_out = done.frame if (ow, oh) == (w, h) else cropped_frame(done.frame, done.planes, ow, oh)
         frame_out.pict_type = av.video.frame.PictureType.NONE  # let x264 choose the frame types
         for packet in ov.encode(frame_out):
             out.mux(packet)
-        timings["encode"] += (time.perf_counter() - t4) * 1e3
+        self.timings["encode"] += (time.perf_counter() - t4) * 1e3
         if progress is not None:
             progress(min(1.0, (index + 1) / max(info.frame_count, 1)))
 
