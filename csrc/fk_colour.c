@@ -407,13 +407,17 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     int *cols = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)ncols_max);
     /* those columns interpolated down to this image row; linear (in 1/RELIGHT_ENC steps) -> sRGB code */
     float *row = fk_scratch_alloc(&scratch, sizeof(float) * 6 * (size_t)ncols_max);
-    uint8_t *to_srgb = fk_scratch_alloc(&scratch, RELIGHT_ENC + 1);
-    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || cols == NULL || row == NULL || to_srgb == NULL) {
+    float *row_soa = fk_scratch_alloc(&scratch, sizeof(float) * 6 * ((size_t)ncols_max + 8));
+    uint8_t *to_srgb = fk_scratch_alloc(&scratch, RELIGHT_ENC + 4); /* 3 bytes of room: the vector kernel's reads */
+    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || cols == NULL || row == NULL || row_soa == NULL ||
+        to_srgb == NULL) {
         rc = FK_ENOMEM;
         goto done;
     }
     make_tables(t);
     for (int i = 0; i <= RELIGHT_ENC; i++) to_srgb[i] = (uint8_t)(encode(t, (float)i / RELIGHT_ENC) + 0.5f);
+    to_srgb[RELIGHT_ENC + 1] = to_srgb[RELIGHT_ENC + 2] = to_srgb[RELIGHT_ENC + 3] = 0;
+    const relight_row_fn vec = fk_relight_simd_pick();
     /* xa and xb never decrease along the row, so the sampled columns are listed in one pass, and xa, xb become
        positions in that list. */
     int ncols = 0;
@@ -442,7 +446,15 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
             sanitize_cell(rb + (int64_t)cols[c] * 6, b);
             for (int k = 0; k < 6; k++) row[c * 6 + k] = a[k] + yt * (b[k] - a[k]);
         }
-        for (int j = 0; j < w; j++, p += 3, o += 3) {
+        int j0 = 0;
+        if (vec != NULL) {
+            const fk_relight_row args = {p,  o,  nm, w, row, ncols, row_soa, xa,
+                                         xb, xt, t->dec, to_srgb, RELIGHT_ENC, neutral_ceiling};
+            j0 = vec(&args);
+            p += 3 * (int64_t)j0;
+            o += 3 * (int64_t)j0;
+        }
+        for (int j = j0; j < w; j++, p += 3, o += 3) {
             float f[6];
             const float *c0 = row + xa[j] * 6, *c1 = row + xb[j] * 6;
             for (int k = 0; k < 6; k++) f[k] = c0[k] + xt[j] * (c1[k] - c0[k]);

@@ -95,6 +95,30 @@ typedef void (*composite_row_fn)(const uint8_t *s, const uint8_t *m, uint8_t *d,
 /* The vector kernel for compositing ch-channel rows on this CPU at the current SIMD level, or NULL (scalar). */
 composite_row_fn fk_composite_simd_pick(int channels);
 
+/* One row of relighting (fk_relight, fk_colour.c) for a vector kernel: the row's pixels, its interpolated grid
+   columns (six floats each) and each pixel's two columns and weight, the tables. */
+typedef struct {
+    const uint8_t *src;
+    uint8_t *dst;
+    const uint8_t *neutral; /* or NULL */
+    int w;
+    const float *row;
+    int ncols;      /* columns in row */
+    float *row_soa; /* scratch for the kernel: 6 * (ncols + 8) floats */
+    const int *xa, *xb;
+    const float *xt;
+    const float *dec;       /* 256 sRGB codes -> linear */
+    const uint8_t *to_srgb; /* enc_steps + 1 codes, and 3 bytes of room past them */
+    int enc_steps;
+    float neutral_ceiling;
+} fk_relight_row;
+
+/* Relights the row's first pixels; returns how many (the scalar loop does the rest). */
+typedef int (*relight_row_fn)(const fk_relight_row *row);
+
+/* The vector kernel for relighting on this CPU at the current SIMD level, or NULL (scalar). */
+relight_row_fn fk_relight_simd_pick(void);
+
 /* Round-to-nearest division of v (0..255*255) by 255, exact for every such v. */
 static inline uint32_t fk_div255(uint32_t v)
 {

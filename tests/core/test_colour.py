@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fusionkit.core import lab_stats, relight, robust_stats, transfer_colour
+from fusionkit.core._simd import SIMD_ALL, SIMD_NONE, simd_level
 from fusionkit.errors import ParameterValueError
 from tests.core.conftest_blend import images, masks
 from tests.core.twins import colour as twin
@@ -221,6 +222,37 @@ def test_relight_matches_twin(case) -> None:  # type: ignore[no-untyped-def]
     in_place = img.copy()
     relight(in_place, factors, neutral=neutral, neutral_ceiling=top, out=in_place)
     assert np.array_equal(in_place, out)
+
+
+@pytest.mark.parametrize("grid", ["coarse", "fine"])
+def test_relight_vector_kernel_gives_the_scalar_bytes(grid: str) -> None:
+    # Rows long enough for the 8-pixel blocks and the scalar tail; a coarse grid (a block's pixels within 8
+    # columns: loaded and permuted) and a fine one (gathered); the neutral mask on and off, with zeros; hostile
+    # cells; black pixels (no luminance) and bright ones past the knee; in place too.
+    rng = np.random.default_rng(11 if grid == "coarse" else 12)
+    for width in (1, 9, 10, 11, 17, 64, 333):
+        img = rng.integers(0, 256, (7, width, 3), dtype=np.uint8)
+        img[0, : width // 2] = 0
+        img[1, : width // 2] = 255
+        gh, gw = (3, max(1, width // 40)) if grid == "coarse" else (7, width)
+        factors = np.empty((gh, gw, 6), np.float32)
+        factors[..., 0] = rng.uniform(0.3, 3.0, (gh, gw))
+        factors[..., 1] = rng.uniform(-1.0, 1.0, (gh, gw))
+        factors[..., 2] = rng.uniform(0.0, 8.0, (gh, gw))
+        factors[..., 3] = rng.uniform(0.02, 1.0, (gh, gw))
+        factors[..., 4:] = rng.uniform(-0.6, 0.6, (gh, gw, 2))
+        factors[rng.random((gh, gw, 6)) < 0.1] = np.nan
+        neutral = rng.integers(0, 256, (7, width), dtype=np.uint8)
+        neutral[rng.random((7, width)) < 0.5] = 0
+        for n in (None, neutral):
+            with simd_level(SIMD_NONE):
+                expected = relight(img, factors, neutral=n, neutral_ceiling=0.7)
+            with simd_level(SIMD_ALL):
+                got = relight(img, factors, neutral=n, neutral_ceiling=0.7)
+                in_place = img.copy()
+                relight(in_place, factors, neutral=n, neutral_ceiling=0.7, out=in_place)
+            np.testing.assert_array_equal(got, expected)
+            np.testing.assert_array_equal(in_place, expected)
 
 
 def test_relight_samples_its_grid_as_opencv_resizes_it() -> None:
