@@ -192,18 +192,24 @@ def test_robust_stats_refuses_two_channels() -> None:
         robust_stats(np.zeros((5, 7, 2), np.uint8))
 
 
-@st.composite
-def relight_cases(draw):  # type: ignore[no-untyped-def]
-    img = draw(images(min_side=1, max_side=24, channels=(3,)))
-    h, w = img.shape[:2]
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    gh, gw = draw(st.integers(1, h)), draw(st.integers(1, w))
+def random_factors(rng: np.random.Generator, gh: int, gw: int) -> np.ndarray:
+    """A relighting grid of gh x gw cells with every factor spread over its useful range."""
     factors = np.empty((gh, gw, 6), np.float32)
     factors[..., 0] = rng.uniform(0.3, 3.0, (gh, gw))
     factors[..., 1] = rng.uniform(-1.0, 1.0, (gh, gw))
     factors[..., 2] = rng.uniform(0.0, 8.0, (gh, gw))
     factors[..., 3] = rng.uniform(0.02, 1.0, (gh, gw))
     factors[..., 4:] = rng.uniform(-0.6, 0.6, (gh, gw, 2))
+    return factors
+
+
+@st.composite
+def relight_cases(draw):  # type: ignore[no-untyped-def]
+    img = draw(images(min_side=1, max_side=24, channels=(3,)))
+    h, w = img.shape[:2]
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    gh, gw = draw(st.integers(1, h)), draw(st.integers(1, w))
+    factors = random_factors(rng, gh, gw)
     if draw(st.booleans()):  # hostile values: NaN, infinities, out of range, treated as neutral in C and twin
         bad = rng.random((gh, gw, 6)) < 0.2
         factors[bad] = rng.choice(np.array([np.nan, np.inf, -np.inf, -5.0, 1e9], np.float32), bad.sum())
@@ -235,12 +241,7 @@ def test_relight_vector_kernel_gives_the_scalar_bytes(grid: str) -> None:
         img[0, : width // 2] = 0
         img[1, : width // 2] = 255
         gh, gw = (3, max(1, width // 40)) if grid == "coarse" else (7, width)
-        factors = np.empty((gh, gw, 6), np.float32)
-        factors[..., 0] = rng.uniform(0.3, 3.0, (gh, gw))
-        factors[..., 1] = rng.uniform(-1.0, 1.0, (gh, gw))
-        factors[..., 2] = rng.uniform(0.0, 8.0, (gh, gw))
-        factors[..., 3] = rng.uniform(0.02, 1.0, (gh, gw))
-        factors[..., 4:] = rng.uniform(-0.6, 0.6, (gh, gw, 2))
+        factors = random_factors(rng, gh, gw)
         factors[rng.random((gh, gw, 6)) < 0.1] = np.nan
         neutral = rng.integers(0, 256, (7, width), dtype=np.uint8)
         neutral[rng.random((7, width)) < 0.5] = 0
