@@ -104,3 +104,22 @@ def test_a_studio_batch_on_threads_keeps_the_callers_runtime(models: Models, tmp
 def test_runtime_options_refuse_what_onnxruntime_cannot_take(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ParameterValueError, match=match):
         RuntimeOptions(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_face_models_run_on_one_thread_unless_asked_and_never_spin() -> None:
+    # The default is one thread inside a model run (the face models are small: onnxruntime's pool cost more than it
+    # gave and took the cores from concurrent callers); a caller who asks for more gets a pool whose threads sleep
+    # between runs instead of spinning.
+    img = photo("obama.jpg")
+    assert RuntimeOptions().intra_op_threads == 1
+    default_faces = fusionkit.analyze(img)
+    session = _runtime.get_session("face_landmark.onnx", RuntimeOptions())
+    assert session.get_session_options().intra_op_num_threads == 1
+    pooled = RuntimeOptions(intra_op_threads=0)
+    pooled_faces = fusionkit.analyze(img, options=pooled)
+    assert len(pooled_faces) == len(default_faces) == 1
+    assert abs(pooled_faces[0].points - default_faces[0].points).max() < 1e-3
+    options = _runtime.get_session("face_landmark.onnx", pooled).get_session_options()
+    assert options.intra_op_num_threads == 0
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"

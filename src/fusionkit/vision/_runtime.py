@@ -67,19 +67,24 @@ class RuntimeOptions:
         ``("CoreMLExecutionProvider",)``; the CPU provider is always appended as the fallback. A provider that
         this onnxruntime build lacks is refused with :class:`ParameterValueError`.
     intra_op_threads
-        Threads inside one model run; 0 lets onnxruntime choose (one per core), 1 is single-threaded.
+        Threads inside one model run (default 1); 0 lets onnxruntime choose (one per core). The face models run
+        for a few milliseconds: split across cores they gained nothing and took the cores from everything else (on
+        the 2-core test machine one landmark run took 6.6 ms with onnxruntime's threads and 4.7 ms on one, and two
+        callers at once got 1.4x one caller's throughput with them, 2.1x without). With more than one, the pool's
+        threads sleep between runs instead of spinning.
     inter_op_threads
         Threads across independent graph nodes (1: sequential execution).
     """
 
     providers: tuple[str, ...] = attrs.field(default=("CPUExecutionProvider",), converter=_providers_converter)
-    intra_op_threads: int = attrs.field(default=0, validator=_threads)
+    intra_op_threads: int = attrs.field(default=1, validator=_threads)
     inter_op_threads: int = attrs.field(default=1, validator=_threads)
 
 
-#: What batch workers (fuse_many's threads, cluster tasks) run the models with: one thread inside a model run.
-#: Each worker already keeps a core busy; onnxruntime's own threads (one per core by default) made two workers on two
-#: cores fight over them: 2 worker processes ran 1.09x one, against 1.75x with this (benchmarks/bench_scale.py).
+#: What batch workers (fuse_many's threads, cluster tasks) run the models with: one thread inside a model run, the
+#: default too, kept whatever a caller's default is. Each worker already keeps a core busy; onnxruntime's own threads
+#: (one per core) made two workers on two cores fight over them: 2 worker processes ran 1.09x one, against 1.75x with
+#: this (benchmarks/bench_scale.py).
 BATCH_RUNTIME = RuntimeOptions(intra_op_threads=1)
 
 _current: contextvars.ContextVar[RuntimeOptions | None] = contextvars.ContextVar("fusionkit_runtime", default=None)
@@ -218,6 +223,11 @@ def make_session(model: str | bytes, options: RuntimeOptions, what: str) -> Any:
     so = ort.SessionOptions()
     so.intra_op_num_threads = options.intra_op_threads
     so.inter_op_num_threads = options.inter_op_threads
+    if options.intra_op_threads != 1:
+        # Spinning between runs only pays on cores nothing else wants; here the fusion, FFmpeg and the caller's
+        # own threads do (see RuntimeOptions.intra_op_threads).
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        so.add_session_config_entry("session.inter_op.allow_spinning", "0")
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     try:

@@ -167,9 +167,9 @@ class FaceTracker:
 
     def __init__(self, fps: float, height: int, identity: IdentityModel,
                  options: RuntimeOptions | None = None) -> None:
-        # One thread by default: FFmpeg's decoding threads share the cores, and onnxruntime's spinning workers
+        # One thread (the default): FFmpeg's decoding threads share the cores, and onnxruntime's spinning workers
         # would only take turns with them (measured: 2.5 times slower with two on the 2-core machine).
-        runtime = options if options is not None else RuntimeOptions(intra_op_threads=1)
+        runtime = options if options is not None else RuntimeOptions()
         self.landmarker = FaceLandmarker(options=runtime)
         self.detector = FaceDetector(model="thorough", min_face_size=video_min_face(height), options=runtime)
         self.identity = identity
