@@ -79,6 +79,21 @@ def test_faces_fused_on_threads_keep_the_callers_runtime(models: Models) -> None
     assert {key[3] for key in user_models._models if key[0] == own.path} == {mine}
 
 
+def test_video_frames_fused_on_threads_keep_the_callers_runtime(models: Models, tmp_path: Path,
+                                                                studio_clip: Path) -> None:  # noqa: F811
+    # fuse_video fuses frames on a pool of threads: the plug-in's models are made there, with the caller's runtime.
+    own = models.write("video_threads_swapper.onnx", tm.swapper(seed=9))
+    opts = FuseOptions(renderer=PluginSpec(name="onnx-swapper", models={"swapper": own,
+                                                                         "recogniser": models.recogniser}))
+    mine = RuntimeOptions(providers=("CPUExecutionProvider",), inter_op_threads=7)
+    with using_runtime(mine):
+        from fusionkit.fusion.video import fuse_video
+
+        result = fuse_video(studio_clip, photo("biden.jpg"), tmp_path / "out.mp4", opts, workers=2)
+    assert result.frames_fused > 0
+    assert {key[3] for key in user_models._models if key[0] == own.path} == {mine}
+
+
 def test_a_studio_batch_on_threads_keeps_the_callers_runtime(models: Models, tmp_path: Path,
                                                               clock) -> None:  # noqa: F811
     own = models.write("studio_threads_swapper.onnx", tm.swapper(seed=8))

@@ -24,6 +24,7 @@ PyAV is imported inside the functions: importing :mod:`fusionkit.fusion` does no
 
 from __future__ import annotations
 
+import contextvars
 import os
 import shutil
 import tempfile
@@ -430,15 +431,23 @@ class _FusionPass:
                     pending: deque[Future[_Fused]] = deque()
                     t0 = time.perf_counter()
                     guard = FrameGuard(limits, fps=info.fps, header_s=info.duration_s)
-                    for frame in decoded_frames(container, oa, out, guard=guard):
-                        self.timings["decode"] += (time.perf_counter() - t0) * 1e3
-                        pending.append(pool.submit(self._fuse_frame, frame, self.frames))
-                        self.frames += 1
-                        while len(pending) > self.workers:
+                    try:
+                        for frame in decoded_frames(container, oa, out, guard=guard):
+                            self.timings["decode"] += (time.perf_counter() - t0) * 1e3
+                            # The caller's context (its using_runtime block) goes with each frame to the pool.
+                            pending.append(pool.submit(contextvars.copy_context().run, self._fuse_frame, frame,
+                                                       self.frames))
+                            self.frames += 1
+                            while len(pending) > self.workers:
+                                self._encode(pending.popleft().result(), out, ov, info, progress)
+                            t0 = time.perf_counter()
+                        while pending:
                             self._encode(pending.popleft().result(), out, ov, info, progress)
-                        t0 = time.perf_counter()
-                    while pending:
-                        self._encode(pending.popleft().result(), out, ov, info, progress)
+                    except BaseException:
+                        # A cancelled job (its progress callback raised) or a failure stops at once: the frames
+                        # not yet started are dropped, not fused for nothing.
+                        pool.shutdown(wait=True, cancel_futures=True)
+                        raise
                 ta = time.perf_counter()
                 for packet in ov.encode():
                     out.mux(packet)
