@@ -116,3 +116,53 @@ def test_a_soft_user_photo_takes_the_templates_grain_in_full():
     assert _fine_energy(soft, mesh("biden.jpg")) < 0.5 * wanted, "the user photo is softer than the template"
     for out in (fused, plain):
         assert 0.8 * wanted < _fine_energy(out, m) < 1.3 * wanted
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.2, 0.37, 0.5, 0.6, 0.62, 0.625, 0.7, 1.0, 2.0])
+def test_the_prefilter_scale_steps_by_an_eighth_of_an_octave_rounded_up(scale: float) -> None:
+    from fusionkit.fusion.engine.renderer import prefilter_scale
+
+    factor = prefilter_scale(scale)
+    if 1.6 * scale >= 1.0:
+        assert factor == 1.0  # no prefilter: the warp shrinks by 1.6x at most
+    else:
+        # the warp is left 1.6-1.75x to shrink, never more; the factor is one of few (a video's frames share it)
+        assert 1.6 * scale <= factor < 1.6 * scale * 2 ** (1 / 8) + 1e-12
+        assert abs(np.log2(factor) * 8 - round(np.log2(factor) * 8)) < 1e-9 or factor == 1.0
+
+
+def test_a_video_s_frames_share_the_shrunk_user_photo_for_the_call_only() -> None:
+    import gc
+
+    import fusionkit.fusion.engine.renderer as renderer_module
+    from fusionkit.fusion.engine import UserKey
+
+    # obama3's face is far larger than the astronaut's: the user photo is shrunk before the warp.
+    template, user = photo("astronaut.png"), photo("obama3.jpg")
+    tmesh, umesh, topo = mesh("astronaut.png"), mesh("obama3.jpg"), mesh_topology()
+    made: list[float] = []
+    real = renderer_module._prefiltered
+
+    def counted(image, points, factor):  # type: ignore[no-untyped-def]
+        made.append(factor)
+        return real(image, points, factor)
+
+    renderer = MeshRenderer()
+    renderer_module._prefiltered = counted  # type: ignore[assignment]
+    try:
+        key = UserKey()
+        frames = [template.copy() for _ in range(3)]
+        for canvas in frames:  # three frames of one call: one shrink
+            fuse_face(canvas, tmesh, user, umesh, FuseOptions(), topo, renderer, None, key)
+        assert len(made) == 1 and made[0] < 1.0
+        alone = template.copy()  # no key (nothing may be kept): shrunk again, the same picture
+        fuse_face(alone, tmesh, user, umesh, FuseOptions(), topo, renderer, None, None)
+        assert len(made) == 2
+        assert all(np.array_equal(f, alone) for f in frames)
+        fuse_face(template.copy(), tmesh, user, umesh, FuseOptions(), topo, renderer, None, UserKey())
+        assert len(made) == 3  # another call, another key: never the first call's photo
+    finally:
+        renderer_module._prefiltered = real  # type: ignore[assignment]
+    del key
+    gc.collect()
+    assert len(renderer._by_user) == 0  # the user's face is kept for the call, then gone
