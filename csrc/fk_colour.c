@@ -447,7 +447,7 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
             for (int k = 0; k < 6; k++) row[c * 6 + k] = a[k] + yt * (b[k] - a[k]);
         }
         int j0 = 0;
-        if (vec != NULL) {
+        if (vec != NULL && w >= 10) { /* the kernel's blocks need 10 pixels */
             const fk_relight_row args = {p,  o,  nm, w, row, ncols, row_soa, xa,
                                          xb, xt, t->dec, to_srgb, RELIGHT_ENC, neutral_ceiling};
             j0 = vec(&args);
