@@ -161,6 +161,13 @@ def test_a_video_s_frames_share_the_shrunk_user_photo_for_the_call_only() -> Non
         assert all(np.array_equal(f, alone) for f in frames)
         fuse_face(template.copy(), tmesh, user, umesh, FuseOptions(), topo, renderer, None, UserKey())
         assert len(made) == 3  # another call, another key: never the first call's photo
+        # A key reused for another face (not what callers do) still gets that face, not the first one's photo.
+        other = template.copy()
+        fuse_face(other, tmesh, photo("biden.jpg"), mesh("biden.jpg"), FuseOptions(), topo, renderer, None, key)
+        assert len(made) == 4
+        fresh = template.copy()
+        fuse_face(fresh, tmesh, photo("biden.jpg"), mesh("biden.jpg"), FuseOptions(), topo, renderer, None, None)
+        assert np.array_equal(other, fresh)
     finally:
         renderer_module._prefiltered = real  # type: ignore[assignment]
     del key

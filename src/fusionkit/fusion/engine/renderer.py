@@ -148,14 +148,18 @@ class MeshRenderer:
         # Shrunk user photos by prefilter scale, under the call's user key and nowhere else: a video's frames reuse
         # them (the shrink took 15% of a 720p frame's fusion), and none outlives the call (it is the user's face).
         self._lock = threading.Lock()
-        self._by_user: weakref.WeakKeyDictionary[UserKey, dict[float, tuple[U8, F64]]] = weakref.WeakKeyDictionary()
+        self._by_user: weakref.WeakKeyDictionary[UserKey, dict[tuple[float, bytes], tuple[U8, F64]]] = \
+            weakref.WeakKeyDictionary()
 
     def _shrunk(self, request: RenderRequest, points: F64, factor: float) -> tuple[U8, F64]:
         key = request.user_key
         if key is None:
             return _prefiltered(request.user, points, factor)
+        # A user key stands for one user face, so its points are the same every frame; they are part of the key
+        # all the same, so that a caller who reused a key for another face gets that face.
+        entry = (factor, points.tobytes())
         with self._lock:
-            found = self._by_user.get(key, {}).get(factor)
+            found = self._by_user.get(key, {}).get(entry)
         if found is None:
             found = _prefiltered(request.user, points, factor)
             found[0].setflags(write=False)
@@ -163,7 +167,7 @@ class MeshRenderer:
                 kept = self._by_user.setdefault(key, {})
                 if len(kept) >= _PREFILTER_KEPT:
                     kept.pop(next(iter(kept)))
-                kept[factor] = found
+                kept[entry] = found
         return found
 
     def render(self, request: RenderRequest) -> RenderedFace:
