@@ -70,8 +70,8 @@ class RuntimeOptions:
         Threads inside one model run (default 1); 0 lets onnxruntime choose (one per core). The face models run
         for a few milliseconds: split across cores they gained nothing and took the cores from everything else (on
         the 2-core test machine one landmark run took 6.6 ms with onnxruntime's threads and 4.7 ms on one, and two
-        callers at once got 1.4x one caller's throughput with them, 2.1x without). With more than one, the pool's
-        threads sleep between runs instead of spinning.
+        callers at once got 1.4x one caller's throughput with them, 2.1x without). With any other count (0
+        included), the pool's threads sleep between runs instead of spinning.
     inter_op_threads
         Threads across independent graph nodes (1: sequential execution).
     """

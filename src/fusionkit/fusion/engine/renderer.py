@@ -7,7 +7,8 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Hashable
+from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 import cv2
@@ -22,7 +23,7 @@ from fusionkit.fusion.engine.geometry import FacePlan, to_core
 from fusionkit.fusion.engine.mask import MeshRoles, mesh_roles, signed_areas
 from fusionkit.vision.topology import MeshTopology
 
-__all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "RenderRequest", "RenderedFace", "UserKey"]
+__all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "PerCall", "RenderRequest", "RenderedFace", "UserKey"]
 
 
 class UserKey:
@@ -31,6 +32,41 @@ class UserKey:
     the user's face (an identity embedding) under it, weakly: it lives as long as the call."""
 
     __slots__ = ("__weakref__",)
+
+
+V = TypeVar("V")
+
+
+class PerCall(Generic[V]):
+    """What a renderer derives from a user face (an identity embedding, a shrunk photo), kept under the call's
+    :class:`UserKey` and nowhere else: a video's frames reuse it, and none outlives the call, since it is the user's
+    biometric data. Thread-safe; at most ``limit`` entries per key (the oldest goes first). ``len`` is the number of
+    calls holding entries."""
+
+    def __init__(self, limit: int = 1) -> None:
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._by_key: weakref.WeakKeyDictionary[UserKey, dict[Hashable, V]] = weakref.WeakKeyDictionary()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._by_key)
+
+    def get_or_make(self, key: UserKey | None, entry: Hashable, make: Callable[[], V]) -> V:
+        """The value kept under ``key`` and ``entry``, else ``make()`` (kept, unless ``key`` is None)."""
+        if key is None:
+            return make()
+        with self._lock:
+            found = self._by_key.get(key, {}).get(entry)
+        if found is not None:
+            return found
+        value = make()  # outside the lock: two threads may both make it, and either is the same
+        with self._lock:
+            kept = self._by_key.setdefault(key, {})
+            if len(kept) >= self._limit:
+                kept.pop(next(iter(kept)))
+            kept[entry] = value
+        return value
 
 
 @attrs.frozen(kw_only=True, eq=False)
@@ -145,30 +181,19 @@ class MeshRenderer:
     spec = PluginSpec(name="mesh")
 
     def __init__(self) -> None:
-        # Shrunk user photos by prefilter scale, under the call's user key and nowhere else: a video's frames reuse
-        # them (the shrink took 15% of a 720p frame's fusion), and none outlives the call (it is the user's face).
-        self._lock = threading.Lock()
-        self._by_user: weakref.WeakKeyDictionary[UserKey, dict[tuple[float, bytes], tuple[U8, F64]]] = \
-            weakref.WeakKeyDictionary()
+        # Shrunk user photos by prefilter scale: a video's frames reuse them (the shrink took 15% of a 720p frame's
+        # fusion).
+        self._by_user: PerCall[tuple[U8, F64]] = PerCall(limit=_PREFILTER_KEPT)
 
     def _shrunk(self, request: RenderRequest, points: F64, factor: float) -> tuple[U8, F64]:
-        key = request.user_key
-        if key is None:
-            return _prefiltered(request.user, points, factor)
-        # A user key stands for one user face, so its points are the same every frame; they are part of the key
+        def make() -> tuple[U8, F64]:
+            small, moved = _prefiltered(request.user, points, factor)
+            small.setflags(write=False)
+            return small, moved
+
+        # A user key stands for one user face, so its points are the same every frame; they are part of the entry
         # all the same, so that a caller who reused a key for another face gets that face.
-        entry = (factor, points.tobytes())
-        with self._lock:
-            found = self._by_user.get(key, {}).get(entry)
-        if found is None:
-            found = _prefiltered(request.user, points, factor)
-            found[0].setflags(write=False)
-            with self._lock:
-                kept = self._by_user.setdefault(key, {})
-                if len(kept) >= _PREFILTER_KEPT:
-                    kept.pop(next(iter(kept)))
-                kept[entry] = found
-        return found
+        return self._by_user.get_or_make(request.user_key, (factor, points.tobytes()), make)
 
     def render(self, request: RenderRequest) -> RenderedFace:
         plan, topo = request.plan, request.topology

@@ -17,8 +17,6 @@ swapped crop is laid back through the engine's masks, colour, blend and label li
 
 from __future__ import annotations
 
-import threading
-import weakref
 from typing import Any
 
 import numpy as np
@@ -28,7 +26,7 @@ from fusionkit.domain.models import ModelSpec, PluginSpec
 from fusionkit.errors import ParameterValueError
 from fusionkit.fusion.engine._common import U8
 from fusionkit.fusion.engine.geometry import to_core
-from fusionkit.fusion.engine.renderer import RenderedFace, RenderRequest, UserKey
+from fusionkit.fusion.engine.renderer import PerCall, RenderedFace, RenderRequest
 from fusionkit.fusion.renderers.align import (
     ARCFACE_112,
     align,
@@ -118,8 +116,7 @@ class OnnxSwapper:
             models["projection"] = projection
         self.spec = PluginSpec(name=self.name, models=models)
         self._swapper_spec, self._recogniser_spec, self._projection_spec = swapper, recogniser, projection
-        self._lock = threading.Lock()
-        self._by_user: weakref.WeakKeyDictionary[UserKey, NDArray[np.float32]] = weakref.WeakKeyDictionary()
+        self._by_user: PerCall[NDArray[np.float32]] = PerCall()
 
     @classmethod
     def from_spec(cls, spec: PluginSpec) -> OnnxSwapper:
@@ -163,18 +160,11 @@ class OnnxSwapper:
     def _identity(self, recogniser: _Recogniser, request: RenderRequest, topo: MeshTopology) -> NDArray[np.float32]:
         """The user's unit embedding, kept under the call's user key (every frame of a video after the first) and
         nowhere else: an identity embedding is biometric data, so none outlives the call that made it."""
-        key = request.user_key
-        if key is not None:
-            with self._lock:
-                found = self._by_user.get(key)
-            if found is not None:
-                return found
-        crop, _ = align(request.user, five_points(to_core(request.plan.user_points), topo), ARCFACE_112, 112)
-        vector = recogniser.embed(crop)
-        if key is not None:
-            with self._lock:
-                self._by_user[key] = vector
-        return vector
+        def embed() -> NDArray[np.float32]:
+            crop, _ = align(request.user, five_points(to_core(request.plan.user_points), topo), ARCFACE_112, 112)
+            return recogniser.embed(crop)
+
+        return self._by_user.get_or_make(request.user_key, "identity", embed)
 
     def render(self, request: RenderRequest) -> RenderedFace:
         model, image_input, identity_input, size, recogniser, projection = self._loaded()
