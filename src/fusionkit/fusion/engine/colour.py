@@ -203,13 +203,16 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         if box is None:
             continue
         y0, y1, x0, x1 = box
-        on = (region[y0:y1, x0:x1] >= 128) & clear[y0:y1, x0:x1]
-        on[np.arange(y1 - y0) % 3 != 0] = False
-        on[:, np.arange(x1 - x0) % 3 != 0] = False
-        if on.sum() < 8:
+        third = (slice(y0, y1, 3), slice(x0, x1, 3))
+        on = (region[third] >= 128) & clear[third]
+        n = int(np.count_nonzero(on))
+        if n < 8:
             continue
-        labs = [_lab(img[y0:y1, x0:x1][on][None])[0] for img in (texture, tmpl_tex, user_tex)]
-        f, t, u = (np.median(lab[:, 1:], axis=0) for lab in labs)
+        # One Lab conversion and one median for the three images (the conversion is per pixel).
+        picked = np.concatenate([img[third][on] for img in (texture, tmpl_tex, user_tex)])
+        labs = _lab(picked[None])[0].reshape(3, n, 3)
+        medians = np.median(np.ascontiguousarray(labs.transpose(0, 2, 1)), axis=2)  # (image, L a b)
+        f, t, u = medians[0, 1:], medians[1, 1:], medians[2, 1:]
         tu = u - t
         along = float(np.clip(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0, 1.0))
         shift = (t + along * tu) - f
@@ -217,7 +220,7 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         if size < 0.5:
             continue
         shift *= min(1.0, _MAX_SETTLE / size)  # a region is nudged, never repainted
-        centre = np.median(labs[0], axis=0).astype(np.float32)
+        centre = medians[0].astype(np.float32)
         moved = centre.copy()
         moved[1:] += shift.astype(np.float32)
         rgb = cv2.cvtColor(np.stack([centre, moved])[None], cv2.COLOR_Lab2RGB)[0] * np.float32(255)
@@ -225,7 +228,7 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         # The whole region takes the shift, its surroundings fade out of it.
         # The region and 2 sigma around it whole, fading out over 2 sigma more (by the distance to the region:
         # round, smooth and cheap).
-        outside = np.where(region[y0:y1, x0:x1] >= 128, 0, 255).astype(np.uint8)
+        outside = u8(cv2.threshold(region[y0:y1, x0:x1], 127, 255, cv2.THRESH_BINARY_INV)[1])  # 255 off the region
         distance = cv2.distanceTransform(outside, cv2.DIST_L2, 3)
         weight = np.clip(np.float32(2) - distance * np.float32(1 / (2 * sigma)), 0, 1)
         roi = texture[y0:y1, x0:x1]

@@ -92,11 +92,13 @@ def _bands(grey: U8, sigma: float, octaves: int) -> list[F32]:
     """Grey detail in ``octaves`` octaves from the finest: finer than ``sigma``, then between ``sigma`` and
     ``2 sigma``. The blurs run on 16-bit grey scaled by 8 (OpenCV's fast integer path, an eighth of a grey level of
     precision)."""
-    g = grey.astype(np.int16) * np.int16(8)
+    g = np.left_shift(grey, 3, dtype=np.int16)  # x 8
     out = []
     for octave in range(octaves):
         blurred = cv2.GaussianBlur(g, (0, 0), sigma * 2**octave)
-        out.append((g - blurred).astype(np.float32) * np.float32(1 / 8))
+        band: F32 = np.asarray(cv2.subtract(g, blurred, dtype=cv2.CV_32F), np.float32)  # exact: both within 0-2040
+        band *= np.float32(1 / 8)
+        out.append(band)
         g = blurred
     return out
 
@@ -128,42 +130,48 @@ def restore_detail(face: U8, template: U8, grain: U8, plan: FacePlan, parts: Reg
     # Its own eyes, brows and lips, where the template photographed them, are lines, not grain.
     own = dilate_mask(feature_mask(plan.in_inner(plan.template_points), topo, plan.shape), parts.grow)
     skin = parts.skin & clear & (own < 128)
-    # Energies from every other pixel (plenty); weights feathered by a box of about the detail's reach.
-    sample = np.zeros_like(skin)
-    sample[::2, ::2] = True
+    # Energies from every other row and column (plenty); weights feathered by a box of about the detail's reach.
+    every = (slice(None, None, 2), slice(None, None, 2))
     box = (2 * round(2 * sigma) + 1,) * 2
-    add = np.zeros(grey_f.shape, np.float32)
+    add: F32 | None = None  # the luminance detail added, once there is some
     # The finest octave (pores, grain) over the whole face: the template's grain on the skin, in the share the
     # user's lacks. Only the finest: beyond it the template's lines are its wrinkles and folds (its likeness), and
     # deepening the user's own draws hard brackets around a mouth.
     (d_face,) = _bands(grey_f, sigma, 1)
     (d_grain,) = _bands(u8(cv2.cvtColor(grain, cv2.COLOR_RGB2GRAY)), sigma, 1)
-    on_skin = skin & sample
-    if on_skin.sum() >= 16:
+    on_skin = skin[every]
+    if np.count_nonzero(on_skin) >= 16:
         # Grain, not lines: the template's creases and folds (where it photographed them, not where the fused face
         # has them) would be etched onto the skin; what stands out of the grain's own spread is clipped to it.
-        spread = 1.4826 * float(np.median(np.abs(d_grain[on_skin])))
-        e_grain = float(np.abs(d_grain[on_skin]).mean())
-        d_grain = np.clip(d_grain, np.float32(-_GRAIN_CLIP * spread), np.float32(_GRAIN_CLIP * spread))
-        d_grain *= np.float32(e_grain / max(float(np.abs(d_grain[on_skin]).mean()), 1e-6))
-        e_face = float(np.abs(d_face[on_skin]).mean())
+        grain_on = np.abs(d_grain[every][on_skin])
+        spread = 1.4826 * float(np.median(grain_on))
+        e_grain = float(grain_on.mean())
+        np.clip(d_grain, np.float32(-_GRAIN_CLIP * spread), np.float32(_GRAIN_CLIP * spread), out=d_grain)
+        d_grain *= np.float32(e_grain / max(float(np.abs(d_grain[every][on_skin]).mean()), 1e-6))
+        e_face = float(np.abs(d_face[every][on_skin]).mean())
         if e_face < e_grain:
             share = np.sqrt(1 - (e_face / e_grain) ** 2)
-            add += np.float32(share) * cv2.blur(skin.astype(np.float32), box) * d_grain
+            add = np.asarray(cv2.blur(skin.astype(np.float32), box), np.float32)
+            add *= np.float32(share)
+            add *= d_grain
     # The features (eyes, brows, lips), in their own box: the user's own detail in two octaves (the finest, and
     # fine lines and lashes) deepened towards the template's there (reshaped, so that they line up).
-    found = nonzero_box(np.where(features, 255, 0).astype(np.uint8), 8 * round(sigma) + 4)
-    if found is not None and (features & sample).sum() >= 16:
+    found = nonzero_box(features.view(np.uint8), 8 * round(sigma) + 4)
+    if found is not None and np.count_nonzero(features[every]) >= 16:
         y0, y1, x0, x1 = found
         part = (slice(y0, y1), slice(x0, x1))
-        on = (features & sample)[part]
+        # the whole face's every other row and column, as above (the box may start on an odd one)
+        local = (slice((-y0) % 2, None, 2), slice((-x0) % 2, None, 2))
+        on = features[part][local]
         weight = cv2.blur(features[part].astype(np.float32), box)
         face_bands = _bands(np.ascontiguousarray(grey_f[part]), sigma, 2)
         tmpl_bands = _bands(u8(cv2.cvtColor(np.ascontiguousarray(template[part]), cv2.COLOR_RGB2GRAY)), sigma, 2)
         for f_band, t_band in zip(face_bands, tmpl_bands, strict=True):
-            e_face, e_tmpl = float(np.abs(f_band[on]).mean()), float(np.abs(t_band[on]).mean())
+            e_face, e_tmpl = float(np.abs(f_band[local][on]).mean()), float(np.abs(t_band[local][on]).mean())
             if e_face < e_tmpl:
                 gain = np.float32(min(_MAX_FEATURE_GAIN, e_tmpl / max(e_face, 1e-3) - 1))
+                if add is None:
+                    add = np.zeros(grey_f.shape, np.float32)
                 add[part] += gain * weight * f_band
-    if add.any():
+    if add is not None and add.any():
         cv2.add(face, cv2.merge([add, add, add]), dst=face, dtype=cv2.CV_8U)  # rounded, saturated
