@@ -173,3 +173,29 @@ def test_a_video_s_frames_share_the_shrunk_user_photo_for_the_call_only() -> Non
     del key
     gc.collect()
     assert len(renderer._by_user) == 0  # the user's face is kept for the call, then gone
+
+
+def test_skin_likeness_by_table_is_the_per_pixel_formula() -> None:
+    """The occluder stages' skin likeness looks each channel's term up for the 256 codes; it must give the very
+    numbers the per-pixel float32 formula gives (CIE Lab from OpenCV's 8-bit codes, chroma weighing most, brighter
+    than the skin a third as much as darker)."""
+    from fusionkit.fusion.engine._lab import lab_float, skin_likeness
+
+    rng = np.random.default_rng(7)
+    for _ in range(20):
+        lab8 = rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)
+        mean = np.array([rng.uniform(20, 90), rng.uniform(-10, 30), rng.uniform(-10, 40)])
+        std = rng.uniform(0.5, 20, 3)
+        spread = np.maximum(std, [8.0, 3.0, 3.0])
+        d = (lab_float(lab8) - mean.astype(np.float32)) * (1 / spread).astype(np.float32)
+        d[..., 0] = np.where(d[..., 0] > 0, d[..., 0] * np.float32(1 / 3), d[..., 0])
+        d *= d
+        expected = np.clip((4.3 - np.sqrt(0.35 * d[..., 0] + d[..., 1] + d[..., 2])) * (1 / 1.5), 0.0, 1.0)
+        got = skin_likeness(lab8, mean, std)
+        assert got.dtype == np.float32 and got.shape == lab8.shape[:2]
+        np.testing.assert_array_equal(got, expected.astype(np.float32))
+    # the skin itself is fully alike; a colour far off in chroma is not
+    skin = np.array([[[150, 140, 145]]], np.uint8)  # OpenCV codes
+    far = np.array([[[150, 90, 200]]], np.uint8)
+    mean, std = lab_float(skin)[0, 0].astype(np.float64), np.array([5.0, 2.0, 2.0])
+    assert skin_likeness(skin, mean, std)[0, 0] == 1.0 and skin_likeness(far, mean, std)[0, 0] == 0.0

@@ -29,17 +29,22 @@ def robust_lab_stats(lab8: U8, mask: NDArray[Any], step: int = 1) -> Stats:
     return mean * LAB_SCALE + LAB_SHIFT, std * LAB_SCALE + 1e-3
 
 
-def skin_likeness(lab: F32, mean: F64, std: F64) -> F32:
-    """0-1 per pixel: how much a pixel looks like the skin described by (mean, std) in Lab (chroma weighs most).
+def skin_likeness(lab8: U8, mean: F64, std: F64) -> F32:
+    """0-1 per pixel of OpenCV 8-bit Lab ``lab8``: how much a pixel looks like the skin described by (mean, std) in
+    CIE Lab (chroma weighs most).
 
     Brighter than the skin counts a third as much as darker: a specular highlight on a nose or a forehead is lit
-    skin, not something in front of the face.
+    skin, not something in front of the face. Each channel's term depends on its 8-bit code alone, so the terms are
+    worked out once for the 256 codes (in float32, as :func:`lab_float` and the sum below would per pixel: the
+    same numbers) and looked up.
     """
     spread = np.maximum(std, [8.0, 3.0, 3.0])
-    d = (lab - mean.astype(np.float32)) * (1 / spread).astype(np.float32)
-    d[..., 0] = np.where(d[..., 0] > 0, d[..., 0] * np.float32(1 / 3), d[..., 0])
+    codes = lab_float(np.arange(256, dtype=np.uint8)[:, None].repeat(3, axis=1))
+    d = (codes - mean.astype(np.float32)) * (1 / spread).astype(np.float32)
+    d[:, 0] = np.where(d[:, 0] > 0, d[:, 0] * np.float32(1 / 3), d[:, 0])
     d *= d
-    dist = np.sqrt(0.35 * d[..., 0] + d[..., 1] + d[..., 2])
+    light = 0.35 * d[:, 0]
+    dist = np.sqrt(light[lab8[..., 0]] + d[:, 1][lab8[..., 1]] + d[:, 2][lab8[..., 2]])
     like: F32 = np.clip((4.3 - dist) * (1 / 1.5), 0.0, 1.0).astype(np.float32)  # 1 within 2.8 spreads, 0 past 4.3
     return like
 

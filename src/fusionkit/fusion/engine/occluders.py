@@ -8,7 +8,7 @@ import numpy as np
 
 from fusionkit.core import dilate_mask, erode_mask
 from fusionkit.fusion.engine._common import F64, U8, polygon_mask, u8
-from fusionkit.fusion.engine._lab import lab_float, plausible_skin, robust_lab_stats, skin_likeness
+from fusionkit.fusion.engine._lab import plausible_skin, robust_lab_stats, skin_likeness
 from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
 
@@ -38,7 +38,7 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
     if not plausible_skin(stats[0]):
         # What the oval mostly shows is not skin: the face is covered (the whole oval is the occluder).
         return u8(cv2.resize(oval, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST))
-    like = skin_likeness(lab_float(lab8), *stats)
+    like = skin_likeness(lab8, *stats)
     not_skin = np.where((like < 0.5) & (oval >= 128), 255, 0).astype(np.uint8)
     # Thin strips (a lit jaw edge, a crease, a shadow line) are not occluders: open them away; a hand survives.
     thin = max(1, round(0.015 * face_size))
@@ -68,7 +68,7 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     skin = robust_lab_stats(lab8, sample)
     if not plausible_skin(skin[0]):
         return np.maximum(np.where(parts.skin, 255, 0).astype(np.uint8), template_fixed)  # the face is covered
-    not_skin = np.where(skin_likeness(lab_float(lab8), *skin) < 0.5, 255, 0).astype(np.uint8)
+    not_skin = np.where(skin_likeness(lab8, *skin) < 0.5, 255, 0).astype(np.uint8)
     # A mole, a blemish or a bit of stubble is the user's own, not a cover: blobs under 0.5% of the face's skin
     # stay in (a hole there would show a spot of the template's skin). Judged at the small scale, as the rest.
     count, labels, stats, _ = cv2.connectedComponentsWithStats(not_skin, connectivity=8)
