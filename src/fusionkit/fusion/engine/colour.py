@@ -76,16 +76,26 @@ class ColourMatch:
 def _smooth(linear: F32, weight: F32, sigma: float, factor: int) -> F32:
     """Gaussian-weighted mean of ``linear`` under ``weight`` (normalised convolution) at 1/``factor`` scale, with a
     small pull towards the whole region's weighted mean where the weight nearby is thin."""
+    (smooth,) = _smooth_all((linear,), weight, sigma, factor)
+    return smooth
+
+
+def _smooth_all(images: tuple[F32, ...], weight: F32, sigma: float, factor: int) -> list[F32]:
+    """:func:`_smooth` of each image under one ``weight``, whose shrunk and blurred copy is made once."""
     h, w = weight.shape
     size = (max(1, w // factor), max(1, h // factor))
-    num = cv2.resize(linear * weight[..., None], size, interpolation=cv2.INTER_AREA)
-    den = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
-    mean = num.reshape(-1, 3).sum(axis=0) / max(float(den.sum()), 1e-6)  # area averaging keeps the sums' ratio
     s = max(0.5, sigma / factor)
-    num = cv2.GaussianBlur(num, (0, 0), s)
+    den = cv2.resize(weight, size, interpolation=cv2.INTER_AREA)
+    total = max(float(den.sum()), 1e-6)
     den = cv2.GaussianBlur(den, (0, 0), s)
-    smooth: F32 = ((num + _PRIOR * mean.astype(np.float32)) / (den + np.float32(_PRIOR))[..., None]).astype(np.float32)
-    out: F32 = np.maximum(smooth, np.float32(1e-4))
+    den_prior = (den + np.float32(_PRIOR))[..., None]
+    out = []
+    for linear in images:
+        num = cv2.resize(linear * weight[..., None], size, interpolation=cv2.INTER_AREA)
+        mean = num.reshape(-1, 3).sum(axis=0) / total  # area averaging keeps the sums' ratio
+        num = cv2.GaussianBlur(num, (0, 0), s)
+        smooth: F32 = ((num + _PRIOR * mean.astype(np.float32)) / den_prior).astype(np.float32)
+        out.append(np.maximum(smooth, np.float32(1e-4)))
     return out
 
 
@@ -121,8 +131,7 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     weight = skin[::k, ::k].astype(np.float32)
     sigma_k, factor_k = base_sigma / k, max(1, factor // k)
     eps = np.float32(1e-4)
-    t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
-    u_s = _smooth(user_k, weight, sigma_k, factor_k)
+    t_s, u_s = _smooth_all((tmpl_k, user_k), weight, sigma_k, factor_k)
     if float(np.median(np.abs(_chroma(u_s)))) < _GREY_SKIN and float(np.median(np.abs(_chroma(t_s)))) >= _GREY_SKIN:
         # A black-and-white user photo has no skin hue to turn: it is first tinted with the template's skin colour
         # (its chromaticity, luminance kept), and then relit like any other.
@@ -137,8 +146,7 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     for smooth, linear in ((t_s, tmpl_k), (u_s, user_k)):
         rel = (linear @ _LUMA) / np.maximum(cv2.resize(smooth @ _LUMA, size_k, interpolation=cv2.INTER_LINEAR), eps)
         weight[(rel < 0.5) | (rel > 2.0)] = 0
-    t_s = _smooth(tmpl_k, weight, sigma_k, factor_k)
-    u_s = _smooth(user_k, weight, sigma_k, factor_k)
+    t_s, u_s = _smooth_all((tmpl_k, user_k), weight, sigma_k, factor_k)
     light = np.clip((t_s @ _LUMA) / (u_s @ _LUMA), _LIGHT_MIN, _LIGHT_MAX)
     # The skin's chroma about grey, user's to template's, as one complex factor (a rotation and a scaling): grey
     # hair, a highlight (the light's colour) and grey brows stay grey, the skin and the colours near it move to the
