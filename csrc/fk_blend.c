@@ -21,6 +21,7 @@
 
 #define FK_MAX_LEVELS 12
 
+
 /* A source of float rows for the first reduction: the difference a - b of two 8-bit images, or a / 255. */
 typedef struct {
     const uint8_t *a, *b;
@@ -28,7 +29,7 @@ typedef struct {
     int w, c; /* pixels and channels of each row */
 } u8rows;
 
-static void load_u8_row(const u8rows *s, int r, float *out)
+FK_ROW_CLONES static void load_u8_row(const u8rows *s, int r, float *out)
 {
     const int n = s->w * s->c;
     const uint8_t *pa = s->a + (int64_t)r * s->astride;
@@ -65,7 +66,7 @@ static inline void hreduce_c(const float *in, int w, float *out, const int c)
 }
 
 /* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
-static void hreduce(const float *in, int w, int c, float *out)
+FK_ROW_CLONES static void hreduce(const float *in, int w, int c, float *out)
 {
     FK_DISPATCH(c, hreduce_c(in, w, out, 1), hreduce_c(in, w, out, 3), hreduce_c(in, w, out, 4));
 }
@@ -87,7 +88,7 @@ static const float *ring_row_u8(ring5 *rg, const u8rows *s, int r)
     return rg->rows[slot];
 }
 
-static void vreduce(const float *restrict r0, const float *restrict r1, const float *restrict r2,
+FK_ROW_CLONES static void vreduce(const float *restrict r0, const float *restrict r1, const float *restrict r2,
                     const float *restrict r3, const float *restrict r4, int64_t n, float *restrict out)
 {
     for (int64_t i = 0; i < n; i++)
@@ -151,7 +152,7 @@ static inline void hexpand_c(const float *tmp, int wl, int w, float *out, float 
 
 /* Row y of the expansion of a coarse image of width wl to width w, given its rows i - 1, i and i + 1 (i = y / 2,
    clamped to the image): vertical step into tmp, then horizontal. */
-static void expand_rows(const float *rm, const float *r0, const float *rp, int y, int wl, int c, int w, float *tmp,
+FK_ROW_CLONES static void expand_rows(const float *rm, const float *r0, const float *rp, int y, int wl, int c, int w, float *tmp,
                         float *out, float *ev, float *od)
 {
     const int64_t n = (int64_t)wl * c;
@@ -175,7 +176,7 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
 }
 
 /* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
-static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
+FK_ROW_CLONES static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
                          const float *restrict e2, float *restrict r, int64_t n)
 {
     for (int64_t q = 0; q < n; q++) r[q] = m[q] * (g[q] - e1[q]) + e2[q];
@@ -183,7 +184,7 @@ static void collapse_run(const float *restrict g, const float *restrict m, const
 
 /* Level 0, one row of n = w * c values: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded; mexp holds
    M_0 per value. */
-static void final_run(const uint8_t *restrict s, const float *restrict mexp, uint8_t *restrict d,
+FK_ROW_CLONES static void final_run(const uint8_t *restrict s, const float *restrict mexp, uint8_t *restrict d,
                       const float *restrict e1, const float *restrict e2, float *restrict buf, int64_t n)
 {
     for (int64_t q = 0; q < n; q++) {
@@ -202,6 +203,14 @@ static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, c
     for (int j = 0; j < w; j++)
         for (int k = 0; k < c; k++) mexp[(int64_t)j * c + k] = (float)m[j] * (1.0f / 255.0f);
     final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
+}
+
+/* Level 0's last step for one row, compiled per channel count. */
+FK_ROW_CLONES static void final_row(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
+                                    int w, float *mexp, float *buf, int c)
+{
+    FK_DISPATCH(c, final_row_c(s, m, d, e1, e2, w, mexp, buf, 1), final_row_c(s, m, d, e1, e2, w, mexp, buf, 3),
+                final_row_c(s, m, d, e1, e2, w, mexp, buf, 4));
 }
 
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
@@ -346,8 +355,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        FK_DISPATCH(c, final_row_c(s, m, d, e1, e2, w, ev, od, 1), final_row_c(s, m, d, e1, e2, w, ev, od, 3),
-                    final_row_c(s, m, d, e1, e2, w, ev, od, 4));
+        final_row(s, m, d, e1, e2, w, ev, od, c);
     }
     fk_scratch_free(&scratch);
     return FK_OK;
