@@ -152,8 +152,8 @@ static inline void hexpand_c(const float *tmp, int wl, int w, float *out, float 
 
 /* Row y of the expansion of a coarse image of width wl to width w, given its rows i - 1, i and i + 1 (i = y / 2,
    clamped to the image): vertical step into tmp, then horizontal. */
-FK_ROW_CLONES static void expand_rows(const float *rm, const float *r0, const float *rp, int y, int wl, int c, int w, float *tmp,
-                        float *out, float *ev, float *od)
+FK_ROW_CLONES static void expand_rows(const float *rm, const float *r0, const float *rp, int y, int wl, int c, int w,
+                                      float *tmp, float *out, float *ev, float *od)
 {
     const int64_t n = (int64_t)wl * c;
     if ((y & 1) == 0) {

@@ -25,17 +25,30 @@ static inline void box_row(const uint8_t *in, uint8_t *out, int n, int c, int r)
     for (int k = 0; k < c; k++) {
         uint32_t sum = (uint32_t)(r + 1) * in[k] + beyond * in[(n - 1) * c + k];
         for (int d = 1; d <= inside; d++) sum += in[d * c + k];
-        for (int x = 0; x < n; x++) {
+        /* Three stretches, so the long middle one needs no clamping: x - r below 0, then both ends inside, then
+           x + r + 1 past the end (a short row may have no middle). */
+        const int mid0 = FK_MIN(r, n), mid1 = FK_MAX(mid0, n - r - 1);
+        int x = 0;
+        for (; x < mid0; x++) {
             out[x * c + k] = box_div(sum, recip, half);
             sum += in[FK_MIN(x + r + 1, n - 1) * c + k];
+            sum -= in[k];
+        }
+        for (; x < mid1; x++) {
+            out[x * c + k] = box_div(sum, recip, half);
+            sum += (uint32_t)in[(x + r + 1) * c + k] - (uint32_t)in[(x - r) * c + k];
+        }
+        for (; x < n; x++) {
+            out[x * c + k] = box_div(sum, recip, half);
+            sum += in[(n - 1) * c + k];
             sum -= in[FK_MAX(x - r, 0) * c + k];
         }
     }
 }
 
 /* One vertical box pass of radius r over rows of n bytes, edges replicated; colsum holds n running sums. */
-static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t out_stride, int64_t n, int h,
-                     int r, uint32_t *colsum)
+FK_ROW_CLONES static void box_cols(const uint8_t *in, int64_t in_stride, uint8_t *out, int64_t out_stride, int64_t n,
+                                   int h, int r, uint32_t *colsum)
 {
     const uint32_t size = 2u * (uint32_t)r + 1u, half = size / 2u;
     const uint64_t recip = ((1ull << 40) + size - 1) / size;

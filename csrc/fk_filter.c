@@ -74,8 +74,8 @@ static void hwin_f(const float *in, int w, int c, int r, float *out)
 }
 
 /* Column sums: cs += sign * row (and cs2 += sign * row^2), vectorised. */
-static void col_add_u8(uint32_t *restrict cs1, uint32_t *restrict cs2, const uint8_t *restrict row, int64_t n,
-                       int add)
+FK_ROW_CLONES static void col_add_u8(uint32_t *restrict cs1, uint32_t *restrict cs2, const uint8_t *restrict row,
+                                     int64_t n, int add)
 {
     if (add) {
         for (int64_t q = 0; q < n; q++) {
@@ -92,14 +92,14 @@ static void col_add_u8(uint32_t *restrict cs1, uint32_t *restrict cs2, const uin
     }
 }
 
-static void col_add_f(float *restrict cs, const float *restrict row, int64_t n, float sign)
+FK_ROW_CLONES static void col_add_f(float *restrict cs, const float *restrict row, int64_t n, float sign)
 {
     for (int64_t q = 0; q < n; q++) cs[q] += sign * row[q];
 }
 
 /* a and b of one row from its window sums; ic holds 1 / (window size) per value. */
-static void guided_ab(const uint32_t *restrict s1, const uint32_t *restrict s2, const float *restrict ic,
-                      float e, float *restrict a, float *restrict b, int64_t n)
+FK_ROW_CLONES static void guided_ab(const uint32_t *restrict s1, const uint32_t *restrict s2,
+                                    const float *restrict ic, float e, float *restrict a, float *restrict b, int64_t n)
 {
     for (int64_t q = 0; q < n; q++) {
         const float m1 = (float)s1[q] * ic[q], m2 = (float)s2[q] * ic[q];
@@ -112,9 +112,9 @@ static void guided_ab(const uint32_t *restrict s1, const uint32_t *restrict s2, 
 }
 
 /* The filtered row mixed in: out = I + wt * (mean(a) I + mean(b) - I), rounded. */
-static void guided_out(const float *restrict sa, const float *restrict sb, const float *restrict ic,
-                       const float *restrict wt, const uint8_t *restrict in, float *restrict buf,
-                       uint8_t *restrict out, int64_t n)
+FK_ROW_CLONES static void guided_out(const float *restrict sa, const float *restrict sb, const float *restrict ic,
+                                     const float *restrict wt, const uint8_t *in, float *restrict buf, uint8_t *out,
+                                     int64_t n)
 {
     for (int64_t q = 0; q < n; q++) {
         const float iv = (float)in[q];
@@ -204,6 +204,21 @@ int fk_guided_filter(const fk_image *src, const fk_image *mask, fk_image *dst, i
 
 /* ------------------------------------------------------------------------------------------------------------ */
 
+/* One row of the unsharp mask, n values: out = in + wt * (in - blurred), rounded. out may be in (in place): the
+   first loop only reads in, the second only writes out. */
+FK_ROW_CLONES static void unsharp_run(const uint8_t *in, const uint8_t *restrict bl, const float *restrict wt,
+                                      float *restrict buf, uint8_t *out, int64_t n)
+{
+    for (int64_t q = 0; q < n; q++) {
+        const float iv = (float)in[q];
+        float v = iv + wt[q] * (iv - (float)bl[q]) + 0.5f;
+        v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = v;
+    }
+    for (int64_t q = 0; q < n; q++) out[q] = (uint8_t)(int32_t)buf[q];
+}
+
 int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, double amount, double radius,
                     double strength)
 {
@@ -213,30 +228,28 @@ int fk_unsharp_mask(const fk_image *src, const fk_image *mask, fk_image *dst, do
     if (!(radius > 0.0 && radius <= 1000.0)) return FK_EARG;
     const int h = src->height, w = src->width, c = src->channels;
     const int64_t n = (int64_t)w * c;
-    uint8_t *b = malloc((size_t)n * (size_t)h);
-    if (b == NULL) return FK_ENOMEM;
+    fk_scratch scratch = FK_SCRATCH_INIT;
+    uint8_t *b = fk_scratch_alloc(&scratch, (size_t)n * (size_t)h);
+    float *wt = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n); /* each value's weight, a row at a time */
+    float *buf = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)n);
+    if (b == NULL || wt == NULL || buf == NULL) {
+        fk_scratch_free(&scratch);
+        return FK_ENOMEM;
+    }
     if ((rc = fk_gauss3(src, b, n, radius)) != FK_OK) {
-        free(b);
+        fk_scratch_free(&scratch);
         return rc;
     }
     const float am = (float)amount, st = (float)strength;
     for (int y = 0; y < h; y++) {
-        const uint8_t *in = src->data + (int64_t)y * src->stride;
-        const uint8_t *bl = b + (int64_t)y * n;
         const uint8_t *m = mask != NULL ? mask->data + (int64_t)y * mask->stride : NULL;
-        uint8_t *out = dst->data + (int64_t)y * dst->stride;
         for (int x = 0; x < w; x++) {
-            const float wt = st * am * (m != NULL ? (float)m[x] * (1.0f / 255.0f) : 1.0f);
-            for (int k = 0; k < c; k++) {
-                const int64_t q = (int64_t)x * c + k;
-                const float iv = (float)in[q];
-                float v = iv + wt * (iv - (float)bl[q]) + 0.5f;
-                v = v > 0.0f ? v : 0.0f; /* maxss, minss: no branches */
-                v = v < 255.0f ? v : 255.0f;
-                out[q] = (uint8_t)v;
-            }
+            const float wx = st * am * (m != NULL ? (float)m[x] * (1.0f / 255.0f) : 1.0f);
+            for (int k = 0; k < c; k++) wt[(int64_t)x * c + k] = wx;
         }
+        unsharp_run(src->data + (int64_t)y * src->stride, b + (int64_t)y * n, wt, buf,
+                    dst->data + (int64_t)y * dst->stride, n);
     }
-    free(b);
+    fk_scratch_free(&scratch);
     return FK_OK;
 }
