@@ -97,6 +97,37 @@ static inline void lab_to_rgb(const lab_tables *t, const float *lab, int bgr, fl
     out[bgr ? 0 : 2] = encode(t, b);
 }
 
+/* Steps of the table that encodes linear light to sRGB codes (under a fifth of a code apart near black). */
+#define RELIGHT_ENC 16383
+
+/* The tables: Lab's, and for relighting linear light in 1/RELIGHT_ENC steps -> sRGB code, with 3 bytes of room
+ * for the vector kernel's 4-byte reads. */
+typedef struct {
+    lab_tables lab;
+    uint8_t to_srgb[RELIGHT_ENC + 4];
+} colour_tables;
+
+/* The tables, built once per process on first use (some 75 us, which every call used to spend again: as much as
+ * a small face's whole relighting). Threads that race to build them each build a copy; the first one published
+ * wins and the others are freed, so no thread reads a table being written. NULL when out of memory. */
+static const colour_tables *shared_tables(void)
+{
+    static colour_tables *shared = NULL;
+    colour_tables *t = __atomic_load_n(&shared, __ATOMIC_ACQUIRE);
+    if (t != NULL) return t;
+    colour_tables *fresh = malloc(sizeof(colour_tables));
+    if (fresh == NULL) return NULL;
+    make_tables(&fresh->lab);
+    for (int i = 0; i <= RELIGHT_ENC; i++)
+        fresh->to_srgb[i] = (uint8_t)(encode(&fresh->lab, (float)i / RELIGHT_ENC) + 0.5f);
+    fresh->to_srgb[RELIGHT_ENC + 1] = fresh->to_srgb[RELIGHT_ENC + 2] = fresh->to_srgb[RELIGHT_ENC + 3] = 0;
+    colour_tables *expected = NULL;
+    if (__atomic_compare_exchange_n(&shared, &expected, fresh, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return fresh;
+    free(fresh); /* another thread published first: its tables are the same */
+    return expected;
+}
+
 /* Mask-weighted Lab mean and standard deviation; lab_out (h * w * 3 floats) receives every pixel's Lab if given. */
 static int stats(const lab_tables *t, const fk_image *img, const fk_image *mask, int bgr, double *mean,
                  double *std, float *lab_out)
@@ -163,9 +194,9 @@ int fk_lab_stats(const fk_image *img, const fk_image *mask, int32_t bgr, double 
     if (rc != FK_OK) return rc;
     if (mean == NULL || std == NULL) return FK_ENULL;
     if (bgr != 0 && bgr != 1) return FK_EARG;
-    lab_tables t;
-    make_tables(&t);
-    return stats(&t, img, mask, bgr, mean, std, NULL);
+    const colour_tables *t = shared_tables();
+    if (t == NULL) return FK_ENOMEM;
+    return stats(&t->lab, img, mask, bgr, mean, std, NULL);
 }
 
 int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out, int32_t bgr,
@@ -185,12 +216,12 @@ int fk_colour_transfer(const fk_image *src, const fk_image *mask, fk_image *out,
     const int h = src->height, w = src->width, ch = src->channels;
     fk_scratch scratch = FK_SCRATCH_INIT;
     float *lab = fk_scratch_alloc(&scratch, sizeof(float) * 3 * (size_t)h * (size_t)w);
-    lab_tables *t = fk_scratch_alloc(&scratch, sizeof(lab_tables));
-    if (lab == NULL || t == NULL) {
+    const colour_tables *tables = shared_tables();
+    if (lab == NULL || tables == NULL) {
         fk_scratch_free(&scratch);
         return FK_ENOMEM;
     }
-    make_tables(t);
+    const lab_tables *t = &tables->lab;
     rc = stats(t, src, mask, bgr, src_mean, src_std, lab);
     if (rc == FK_OK) {
         float scale[3], shift[3];
@@ -345,8 +376,6 @@ int fk_robust_stats(const fk_image *img, const fk_image *mask, int32_t step, dou
  * are rebuilt as Y'' * (1 + z'') (G from the weights), clipped at 0, and encoded to sRGB into dst. Each grid cell
  * is made safe before it is interpolated (see sanitize_cell): a non-finite or out-of-range factor is neutral.
  */
-/* Steps of the table that encodes linear light to sRGB codes (under a fifth of a code apart near black). */
-#define RELIGHT_ENC 16383
 
 static inline int finite_pair(float a, float b)
 {
@@ -397,7 +426,7 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     if (!(neutral_ceiling > 0.0f && neutral_ceiling <= 1.0f)) neutral_ceiling = 1.0f;
     const int h = src->height, w = src->width;
     fk_scratch scratch = FK_SCRATCH_INIT;
-    lab_tables *t = fk_scratch_alloc(&scratch, sizeof(lab_tables));
+    const colour_tables *tables = shared_tables();
     int *xa = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
     int *xb = fk_scratch_alloc(&scratch, sizeof(int) * (size_t)w);
     float *xt = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)w);
@@ -408,15 +437,12 @@ int fk_relight(const fk_image *src, const float *grid, int32_t grid_h, int32_t g
     /* those columns interpolated down to this image row; linear (in 1/RELIGHT_ENC steps) -> sRGB code */
     float *row = fk_scratch_alloc(&scratch, sizeof(float) * 6 * (size_t)ncols_max);
     float *row_soa = fk_scratch_alloc(&scratch, sizeof(float) * 6 * ((size_t)ncols_max + 8));
-    uint8_t *to_srgb = fk_scratch_alloc(&scratch, RELIGHT_ENC + 4); /* 3 bytes of room: the vector kernel's reads */
-    if (t == NULL || xa == NULL || xb == NULL || xt == NULL || cols == NULL || row == NULL || row_soa == NULL ||
-        to_srgb == NULL) {
+    if (tables == NULL || xa == NULL || xb == NULL || xt == NULL || cols == NULL || row == NULL || row_soa == NULL) {
         rc = FK_ENOMEM;
         goto done;
     }
-    make_tables(t);
-    for (int i = 0; i <= RELIGHT_ENC; i++) to_srgb[i] = (uint8_t)(encode(t, (float)i / RELIGHT_ENC) + 0.5f);
-    to_srgb[RELIGHT_ENC + 1] = to_srgb[RELIGHT_ENC + 2] = to_srgb[RELIGHT_ENC + 3] = 0;
+    const lab_tables *t = &tables->lab;
+    const uint8_t *to_srgb = tables->to_srgb;
     const relight_row_fn vec = fk_relight_simd_pick();
     /* xa and xb never decrease along the row, so the sampled columns are listed in one pass, and xa, xb become
        positions in that list. */

@@ -334,3 +334,36 @@ def test_relight_makes_bad_cells_neutral_before_interpolating() -> None:
     grid[0, 0, 2] = np.inf  # one bad cell spoils nothing beyond it
     out = relight(img, grid)
     assert np.abs(out.astype(int) - img).max() <= 1
+
+
+def test_colour_tables_built_by_racing_threads_give_the_same_bytes() -> None:
+    """The core builds its colour tables once, on first use: threads that all make their first call at once (in a
+    fresh process, where no table exists yet) must each get the bytes a lone call gives."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import threading, numpy as np
+        from fusionkit.core import lab_stats, relight
+        rng = np.random.default_rng(3)
+        img = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+        mask = np.full((37, 53), 255, np.uint8)
+        grid = np.empty((5, 6, 6), np.float32)
+        grid[..., 0], grid[..., 1], grid[..., 2] = 1.1, 0.05, 0.8
+        grid[..., 3], grid[..., 4], grid[..., 5] = 0.9, 0.1, -0.05
+        start, out = threading.Barrier(8), [None] * 8
+        def first_call(i):
+            start.wait()
+            out[i] = (relight(img, grid), lab_stats(img, mask))
+        threads = [threading.Thread(target=first_call, args=(i,)) for i in range(8)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        alone = relight(img, grid), lab_stats(img, mask)
+        assert all(np.array_equal(o[0], alone[0]) for o in out)
+        assert all(np.array_equal(o[1][0], alone[1][0]) and np.array_equal(o[1][1], alone[1][1]) for o in out)
+        print("same")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "same"
