@@ -199,3 +199,18 @@ def test_skin_likeness_by_table_is_the_per_pixel_formula() -> None:
     far = np.array([[[150, 90, 200]]], np.uint8)
     mean, std = lab_float(skin)[0, 0].astype(np.float64), np.array([5.0, 2.0, 2.0])
     assert skin_likeness(skin, mean, std)[0, 0] == 1.0 and skin_likeness(far, mean, std)[0, 0] == 0.0
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,), (7,), (400,), (3, 3, 1), (3, 3, 2), (3, 3, 61), (2, 5, 100)])
+def test_median_last_is_numpy_s_median(shape: tuple[int, ...]) -> None:
+    """The engine's medians of a face region's samples skip np.median's overhead; they must be its numbers."""
+    from fusionkit.fusion.engine._common import median_last
+
+    rng = np.random.default_rng(11)
+    for ties in (False, True):
+        a = (rng.random(shape) * 200 - 100).astype(np.float32)
+        if ties:
+            a = np.round(a / 10) * 10
+        got, expected = median_last(a), np.median(a, axis=-1)
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)

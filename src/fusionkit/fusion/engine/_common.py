@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from fusionkit.core import feather_mask, fill_polygon, warp_mesh
 
-__all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "nonzero_box", "polygon_mask", "soften",
+__all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "median_last", "nonzero_box", "polygon_mask", "soften",
            "triangle_mask", "u8"]
 
 U8 = NDArray[np.uint8]
@@ -51,15 +51,26 @@ def triangle_mask(points_core: F64, triangles: NDArray[np.int32], shape: tuple[i
     return warp_mesh(blank, np.zeros_like(points_core), points_core, triangles, canvas)
 
 
+def median_last(a: NDArray[Any]) -> NDArray[Any]:
+    """``np.median(a, axis=-1)``, the same numbers (the middle value, or the mean of the two middle ones in ``a``'s
+    dtype), without ``np.median``'s overhead, which dominates on the few hundred samples of a face's region."""
+    n = a.shape[-1]
+    k = n // 2
+    if n % 2:
+        odd: NDArray[Any] = np.partition(a, k, axis=-1)[..., k]
+        return odd
+    part = np.partition(a, (k - 1, k), axis=-1)
+    even: NDArray[Any] = (part[..., k - 1] + part[..., k]) / 2
+    return even
+
+
 def nonzero_box(mask: U8, pad: int) -> tuple[int, int, int, int] | None:
     """``(y0, y1, x0, x1)`` of the non-zero pixels grown by ``pad`` (clipped), or None for an all-zero mask."""
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size == 0:
+    x, y, bw, bh = cv2.boundingRect(mask)  # of the non-zero pixels, one vectorised pass
+    if bw == 0:
         return None
-    cols = np.flatnonzero(mask.any(axis=0))
     h, w = mask.shape
-    return (max(0, int(rows[0]) - pad), min(h, int(rows[-1]) + 1 + pad),
-            max(0, int(cols[0]) - pad), min(w, int(cols[-1]) + 1 + pad))
+    return max(0, y - pad), min(h, y + bh + pad), max(0, x - pad), min(w, x + bw + pad)
 
 
 def feather_local(mask: U8, sigma: float) -> U8:

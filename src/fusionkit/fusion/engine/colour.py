@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import relight
-from fusionkit.fusion.engine._common import F32, U8, feather_local, nonzero_box, u8
+from fusionkit.fusion.engine._common import F32, U8, feather_local, median_last, nonzero_box, u8
 from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
@@ -132,7 +132,8 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     sigma_k, factor_k = base_sigma / k, max(1, factor // k)
     eps = np.float32(1e-4)
     t_s, u_s = _smooth_all((tmpl_k, user_k), weight, sigma_k, factor_k)
-    if float(np.median(np.abs(_chroma(u_s)))) < _GREY_SKIN and float(np.median(np.abs(_chroma(t_s)))) >= _GREY_SKIN:
+    if float(median_last(np.abs(_chroma(u_s)).ravel())) < _GREY_SKIN \
+            and float(median_last(np.abs(_chroma(t_s)).ravel())) >= _GREY_SKIN:
         # A black-and-white user photo has no skin hue to turn: it is first tinted with the template's skin colour
         # (its chromaticity, luminance kept), and then relit like any other.
         t_mean = np.median(t_s.reshape(-1, 3), axis=0)
@@ -219,10 +220,10 @@ def _settle_regions(texture: U8, user_tex: U8, tmpl_tex: U8, regions: tuple[U8, 
         # One Lab conversion and one median for the three images (the conversion is per pixel).
         picked = np.concatenate([img[third][on] for img in (texture, tmpl_tex, user_tex)])
         labs = _lab(picked[None])[0].reshape(3, n, 3)
-        medians = np.median(np.ascontiguousarray(labs.transpose(0, 2, 1)), axis=2)  # (image, L a b)
+        medians = median_last(np.ascontiguousarray(labs.transpose(0, 2, 1)))  # (image, L a b)
         f, t, u = medians[0, 1:], medians[1, 1:], medians[2, 1:]
         tu = u - t
-        along = float(np.clip(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0, 1.0))
+        along = float(min(max(np.dot(f - t, tu) / max(float(np.dot(tu, tu)), 1e-9), 0.0), 1.0))
         shift = (t + along * tu) - f
         size = float(np.hypot(*shift))
         if size < 0.5:

@@ -10,7 +10,7 @@ import numpy as np
 from fusionkit.core import composite, dilate_mask, erode_mask, guided_filter, unsharp_mask
 from fusionkit.domain.faces import FaceMesh
 from fusionkit.domain.options import FuseOptions
-from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, nonzero_box, soften, u8
+from fusionkit.fusion.engine._common import F32, F64, U8, feather_local, median_last, nonzero_box, soften, u8
 from fusionkit.fusion.engine.geometry import FacePlan, fit_similarity
 from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
@@ -144,7 +144,7 @@ def restore_detail(face: U8, template: U8, grain: U8, plan: FacePlan, parts: Reg
         # Grain, not lines: the template's creases and folds (where it photographed them, not where the fused face
         # has them) would be etched onto the skin; what stands out of the grain's own spread is clipped to it.
         grain_on = np.abs(d_grain[every][on_skin])
-        spread = 1.4826 * float(np.median(grain_on))
+        spread = 1.4826 * float(median_last(grain_on))
         e_grain = float(grain_on.mean())
         np.clip(d_grain, np.float32(-_GRAIN_CLIP * spread), np.float32(_GRAIN_CLIP * spread), out=d_grain)
         d_grain *= np.float32(e_grain / max(float(np.abs(d_grain[every][on_skin]).mean()), 1e-6))
