@@ -263,3 +263,16 @@ def test_a_progress_callback_can_cancel(clip_360p: Path, tmp_path: Path) -> None
     with pytest.raises(Cancelled):
         fuse_video(clip_360p, sample_path("biden.jpg"), tmp_path / "out.mp4", progress=progress)
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 1), (3, 1), (4, 2), (6, 3), (16, 4), (64, 4)])
+def test_default_workers_are_one_per_two_usable_cores(monkeypatch: pytest.MonkeyPatch, cores: int,
+                                                      workers: int) -> None:
+    # x264's threads and the decoder want half the cores: on two cores one fusion thread beats two.
+    from fusionkit.fusion import video
+
+    monkeypatch.setattr(video.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    assert video.default_video_workers() == workers
+    monkeypatch.delattr(video.os, "sched_getaffinity", raising=False)  # a platform without affinity
+    monkeypatch.setattr(video.os, "cpu_count", lambda: cores)
+    assert video.default_video_workers() == workers
