@@ -85,22 +85,25 @@ def signed_areas(points: F64, triangles: NDArray[np.int32]) -> F64:
     return (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
 
 
-def front_facing(points: F64, triangles: NDArray[np.int32], reference: F64) -> NDArray[np.bool_]:
+def front_facing(points: F64, triangles: NDArray[np.int32], reference: F64, *,
+                 reference_areas: F64 | None = None) -> NDArray[np.bool_]:
     """Triangles whose winding agrees with the mean face's and that are not squashed to a sliver.
 
     A triangle seen edge-on (area under 3% of its share in the frontal mean) carries stretched, smeared texture
-    when warped; one with flipped winding is on the far side of a turned head.
+    when warped; one with flipped winding is on the far side of a turned head. ``reference_areas``, when given, is
+    ``signed_areas(reference, triangles)`` worked out beforehand (:attr:`MeshRoles.mean_areas`).
     """
     area = signed_areas(points, triangles)
-    ref = signed_areas(reference, triangles)
+    ref = signed_areas(reference, triangles) if reference_areas is None else reference_areas
     scale = np.abs(area).sum() / max(np.abs(ref).sum(), 1e-9)
     facing: NDArray[np.bool_] = area * np.sign(ref) > 0.03 * np.abs(ref) * scale
     return facing
 
 
 class MeshRoles:
-    """The mesh's own triangles (468 points), the mean face, which triangles touch the lips, and the sign of each
-    triangle's area when it faces the camera; computed once per topology (:func:`mesh_roles`)."""
+    """The mesh's own triangles (468 points), the mean face, which triangles touch the lips, and each triangle's
+    signed area on the mean face (``mean_areas``) and its sign when it faces the camera (``winding``); computed once
+    per topology (:func:`mesh_roles`)."""
 
     def __init__(self, topo: MeshTopology) -> None:
         tris = topo.triangles
@@ -108,7 +111,8 @@ class MeshRoles:
         self.mean = np.asarray(topo.mean_shape, np.float64)
         lips = np.unique(np.concatenate([topo.region("lips"), INNER_LIPS, OUTER_LIPS]))
         self.mouth = np.isin(self.triangles, lips).any(axis=1)
-        self.winding = np.sign(signed_areas(self.mean, self.triangles))
+        self.mean_areas = signed_areas(self.mean, self.triangles)
+        self.winding = np.sign(self.mean_areas)
 
 
 @functools.lru_cache(maxsize=4)
@@ -124,7 +128,7 @@ def _visible(plan: FacePlan, parts: Regions, topo: MeshTopology) -> U8:
     roles = mesh_roles(topo)
     mesh_tris = roles.triangles
     # The template's side only: where the user's face is hidden the renderer says so in its coverage (or fills it).
-    visible = front_facing(plan.template_points, mesh_tris, roles.mean)
+    visible = front_facing(plan.template_points, mesh_tris, roles.mean, reference_areas=roles.mean_areas)
     hidden = mesh_tris[~visible]
     if len(hidden) <= 0.06 * len(mesh_tris):
         # A face turned little (the usual case): the mesh's triangles tile the oval, so the visible part is the
