@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -15,11 +17,12 @@ _FONT = cv2.FONT_HERSHEY_DUPLEX
 _THICKNESS_PER_PX = 1 / 14  # stroke width per pixel of cap height: bold enough to read when small
 
 
+@functools.lru_cache(maxsize=64)
 def _layout(text: str, width: int, height: int, fraction: float) -> tuple[float, int, int, int, int]:
     """Font scale, stroke, text width, cap height and padding for a label of ``fraction`` of ``height``.
 
     The cap height is ``fraction`` of the height, at least 10 pixels, less only where the label would not fit
-    the width (never below ``fraction`` of the height).
+    the width (never below ``fraction`` of the height). Kept per size: every frame of a video asks again.
     """
     (base_w, base_h), _ = cv2.getTextSize(text, _FONT, 1.0, 1)
     floor = height * fraction
