@@ -21,7 +21,6 @@
 
 #define FK_MAX_LEVELS 12
 
-
 /* A source of float rows for the first reduction: the difference a - b of two 8-bit images, or a / 255. */
 typedef struct {
     const uint8_t *a, *b;
@@ -89,7 +88,7 @@ static const float *ring_row_u8(ring5 *rg, const u8rows *s, int r)
 }
 
 FK_ROW_CLONES static void vreduce(const float *restrict r0, const float *restrict r1, const float *restrict r2,
-                    const float *restrict r3, const float *restrict r4, int64_t n, float *restrict out)
+                                  const float *restrict r3, const float *restrict r4, int64_t n, float *restrict out)
 {
     for (int64_t i = 0; i < n; i++)
         out[i] = (r0[i] + r4[i]) * (1.0f / 16.0f) + (r1[i] + r3[i]) * (4.0f / 16.0f) + r2[i] * (6.0f / 16.0f);
@@ -177,7 +176,7 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
 
 /* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
 FK_ROW_CLONES static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
-                         const float *restrict e2, float *restrict r, int64_t n)
+                                       const float *restrict e2, float *restrict r, int64_t n)
 {
     for (int64_t q = 0; q < n; q++) r[q] = m[q] * (g[q] - e1[q]) + e2[q];
 }
@@ -185,7 +184,7 @@ FK_ROW_CLONES static void collapse_run(const float *restrict g, const float *res
 /* Level 0, one row of n = w * c values: out = dst + M_0 * (src - dst - E(G_1)) + E(R_1), rounded; mexp holds
    M_0 per value. */
 FK_ROW_CLONES static void final_run(const uint8_t *restrict s, const float *restrict mexp, uint8_t *restrict d,
-                      const float *restrict e1, const float *restrict e2, float *restrict buf, int64_t n)
+                                    const float *restrict e1, const float *restrict e2, float *restrict buf, int64_t n)
 {
     for (int64_t q = 0; q < n; q++) {
         const float dv = (float)d[q];

@@ -38,20 +38,20 @@ void *fk_scratch_alloc(fk_scratch *s, size_t bytes);
 void *fk_scratch_calloc(fk_scratch *s, size_t count, size_t size);
 void fk_scratch_free(fk_scratch *s);
 
-/* Runs call1, call3 or call4 by the channel count c (1, 3, else 4), so each kernel is compiled once per channel
- * count and its inner loops see a constant. */
 /* Row loops of plain arithmetic that the compiler vectorises are marked FK_ROW_CLONES: on x86-64 with glibc (which
  * resolves the ifunc) each is also compiled for AVX2, and the loader picks the version for the CPU. The same
  * operations run in the same order (no fused multiply-adds, see build_core.py; no reassociated reductions without
  * -ffast-math), so every version gives the same bits, with twice the lanes of the baseline's SSE2. A build with
  * FK_NO_SIMD, another libc, or a compiler without target_clones has the baseline only. */
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__GLIBC__) && !defined(FK_NO_SIMD) && \
-    (!defined(__clang__) || __clang_major__ >= 14)
+    (defined(__clang__) ? __clang_major__ >= 14 : __GNUC__ >= 6)
 #define FK_ROW_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define FK_ROW_CLONES
 #endif
 
+/* Runs call1, call3 or call4 by the channel count c (1, 3, else 4), so each kernel is compiled once per channel
+ * count and its inner loops see a constant. */
 #define FK_DISPATCH(c, call1, call3, call4)                                                                   \
     do {                                                                                                        \
         if ((c) == 1) {                                                                                         \

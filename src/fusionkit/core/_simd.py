@@ -2,6 +2,11 @@
 
 Not part of the public API. The tests run the warp tests on the scalar and the SIMD kernels and compare them: the
 AVX2 kernels give the scalar kernels' output bit for bit, the AVX-512 block kernel for RGB within a grey level.
+
+The switch covers the hand-written vector kernels (warp, compositing, relighting). The plain row loops marked
+FK_ROW_CLONES in the C core (multi-band, box blur, guided filter, unsharp mask) are built for AVX2 beside the
+baseline and picked by the loader, not by this switch: they do the same operations in the same order, so they give
+the same bytes, and ``make test-scalar`` (a build without them) runs the twin tests on the baseline.
 """
 
 from __future__ import annotations

@@ -106,7 +106,7 @@ def default_video_workers() -> int:
     """
     try:
         cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # no affinity on this platform
+    except (AttributeError, OSError):  # no affinity on this platform, or not readable
         cores = os.cpu_count() or 1
     return max(1, min(4, cores // 2))
 
