@@ -271,8 +271,31 @@ def test_default_workers_are_one_per_two_usable_cores(monkeypatch: pytest.Monkey
     # x264's threads and the decoder want half the cores: on two cores one fusion thread beats two.
     from fusionkit.fusion import video
 
+    monkeypatch.setattr(video, "_cgroup_cores", lambda: None)  # no container quota
     monkeypatch.setattr(video.os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
     assert video.default_video_workers() == workers
     monkeypatch.delattr(video.os, "sched_getaffinity", raising=False)  # a platform without affinity
     monkeypatch.setattr(video.os, "cpu_count", lambda: cores)
     assert video.default_video_workers() == workers
+    # a container given fewer CPUs than the host shows (docker run --cpus=2.5) counts what it was given
+    monkeypatch.setattr(video, "_cgroup_cores", lambda: 2.5)
+    assert video.default_video_workers() == 1
+
+
+def test_container_quotas_are_read_from_cgroup_v2_then_v1(tmp_path: Path) -> None:
+    from fusionkit.fusion.video import _cgroup_cores
+
+    v2, q1, p1 = tmp_path / "cpu.max", tmp_path / "cfs_quota_us", tmp_path / "cfs_period_us"
+    missing = (str(tmp_path / "none"), str(tmp_path / "none2"))
+    v2.write_text("200000 100000\n")
+    assert _cgroup_cores(str(v2), missing) == 2.0
+    v2.write_text("max 100000\n")
+    assert _cgroup_cores(str(v2), missing) is None
+    q1.write_text("150000\n")
+    p1.write_text("100000\n")
+    assert _cgroup_cores(str(tmp_path / "absent"), (str(q1), str(p1))) == 1.5
+    q1.write_text("-1\n")
+    assert _cgroup_cores(str(tmp_path / "absent"), (str(q1), str(p1))) is None
+    v2.write_text("garbage")
+    assert _cgroup_cores(str(v2), missing) is None
+    assert _cgroup_cores(*((str(tmp_path / "absent"),) + (missing,))) is None
