@@ -266,3 +266,40 @@ def test_a_face_partly_out_of_the_frame():
     result = fuse(cut, photo("biden.jpg"))
     assert result.image.shape == cut.shape
     assert outside_roi(result, cut).max() == 0
+
+
+def _large_jpeg(name: str, factor: float) -> bytes:
+    """A sample photo enlarged to well over REDUCED_DECODE_PIXELS, as a phone's JPEG would be."""
+    img = photo(name)
+    big = cv2.resize(img, (round(img.shape[1] * factor), round(img.shape[0] * factor)), interpolation=cv2.INTER_CUBIC)
+    return cv2.imencode(".jpg", cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+
+
+def test_a_large_user_jpeg_is_read_at_half_size_when_its_face_allows() -> None:
+    from fusionkit.fusion import api
+
+    data = _large_jpeg("obama3.jpg", 2.0)  # 2868 x 4666 pixels, its face 354 px between the outer eye corners
+    assert len(data) > 0 and api.REDUCED_DECODE_PIXELS < 2868 * 4666
+    half = api.user_face(Merge(image=data), 0, api.DEFAULT_LIMITS, needed_iod=150.0)
+    assert half.scale == 2.0 and half.image.shape == (2333, 1434, 3)
+    assert half.mesh.inter_ocular_distance >= 150.0
+    whole = api.user_face(Merge(image=data), 0, api.DEFAULT_LIMITS, needed_iod=300.0)  # more than half size holds
+    assert whole.scale == 1.0 and whole.image.shape == (4666, 2868, 3)
+    # fuse asks for the template face's size, and reports the user's face in the photo's own pixels
+    t = photo("biden.jpg")
+    assert meshes("biden.jpg")[0].inter_ocular_distance < half.mesh.inter_ocular_distance
+    result = fuse(t, data, template_meshes=meshes("biden.jpg"))
+    box = np.array(result.merges[0].fusion.user_box)
+    assert np.abs(box - np.asarray(whole.mesh.face.box)).max() < 4
+    assert face_change(result, t, meshes("biden.jpg")[0]) > 5
+
+
+def test_input_face_rect_is_in_the_photo_s_pixels_when_read_at_half_size() -> None:
+    from fusionkit.fusion import api
+
+    data = _large_jpeg("two_people.jpg", 3.0)
+    x0, y0, x1, y1 = (3 * float(v) for v in meshes("two_people.jpg")[1].face.box)  # the second face, enlarged
+    picked = api.user_face(Merge(image=data, input_face_rect=(round(x0), round(y0), round(x1 - x0), round(y1 - y0))),
+                           0, api.DEFAULT_LIMITS, needed_iod=20.0)
+    assert picked.scale == 2.0
+    assert np.abs(np.asarray(picked.mesh.face.box) * 2 - [x0, y0, x1, y1]).max() < 0.05 * (x1 - x0)

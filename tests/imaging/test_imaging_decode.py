@@ -214,3 +214,33 @@ def test_exif_orientation_with_alpha(fmt: str, orientation: int) -> None:
     expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")))
     out = decode_image(buf.getvalue())
     assert out.shape == expected.shape and np.array_equal(out, expected)
+
+
+@pytest.mark.parametrize("reduce", [2, 4, 8])
+def test_a_jpeg_decodes_reduced_by_libjpeg_s_scaled_dct(reduce: int) -> None:
+    # Odd sides round up, as libjpeg's scaled output does; the picture is the whole one, filtered down.
+    rng = np.random.default_rng(reduce)
+    img = cv2.resize(rng.integers(0, 256, (13, 10, 3), dtype=np.uint8), (451, 613), interpolation=cv2.INTER_CUBIC)
+    data = cv2.imencode(".jpg", cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    small = decode_image(data, reduce=reduce)
+    assert small.shape == (-(-613 // reduce), -(-451 // reduce), 3) and small.dtype == np.uint8
+    whole = cv2.resize(decode_image(data), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_AREA)
+    off = np.abs(small.astype(int) - whole).mean()  # the same picture (the DCT's blocks and an area filter differ)
+    assert off < reduce and off < np.abs(small[..., ::-1].astype(int) - whole).mean() / 2  # in RGB order
+    assert np.array_equal(load_image(data, reduce=reduce), small)
+
+
+def test_a_reduced_jpeg_keeps_its_exif_orientation_and_other_formats_come_whole() -> None:
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[:, :50] = 255  # a white band on the left, which lands on top once turned 90 degrees clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=95, exif=exif.tobytes())
+    turned = decode_image(buf.getvalue(), reduce=2)
+    assert turned.shape == (150, 100, 3)
+    assert turned[:20].mean() > 240 and turned[-20:].mean() < 15
+    png = cv2.imencode(".png", img)[1].tobytes()
+    assert decode_image(png, reduce=2).shape == (200, 300, 3)
+    with pytest.raises(ParameterValueError, match="reduce"):
+        decode_image(png, reduce=3)

@@ -378,7 +378,7 @@ def fuse_video(
         raise ParameterValueError("give tracks or references, not both (tracks already hold the chosen people)")
     if tracks is not None and tracks.frame_count < 1:
         raise ParameterValueError("tracks hold no frame")
-    users = [user_face(merge, i, image_limits) for i, merge in enumerate(merge_list)]
+    users = [(p.image, p.mesh) for p in (user_face(merge, i, image_limits) for i, merge in enumerate(merge_list))]
     timings = dict.fromkeys(("analysis", "decode", "convert", "fuse", "label", "encode"), 0.0)
     # 1. Analysis: shots, tracklets, people (unless a studio stored them).
     report = progress

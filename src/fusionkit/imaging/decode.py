@@ -43,6 +43,7 @@ from fusionkit.imaging.sniff import PngChunks, jpeg_scan_count, png_chunks
 
 __all__ = [
     "DEFAULT_LIMITS",
+    "JPEG_REDUCTIONS",
     "ImageInfo",
     "ImageLimits",
     "ImageSource",
@@ -417,7 +418,13 @@ def _transparent_gray(info: ImageInfo, colour: int, chunks: PngChunks | None) ->
     return key * (255 // ((1 << depth) - 1)) if depth < 8 else key
 
 
-def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS) -> NDArray[np.uint8]:
+#: Scales a JPEG can be decoded at, smaller by: libjpeg's scaled inverse DCT (see :func:`decode_image`).
+JPEG_REDUCTIONS = (1, 2, 4, 8)
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+
+
+def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = DEFAULT_LIMITS,
+                 reduce: int = 1) -> NDArray[np.uint8]:
     """Decode JPEG, PNG or WebP bytes to an RGB uint8 array ``(height, width, 3)``.
 
     Parameters
@@ -426,6 +433,10 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
         The encoded image.
     limits
         Caps on encoded bytes, width, height, pixels and JPEG scans, checked from the headers before decoding.
+    reduce
+        1, 2, 4 or 8: a JPEG comes out that many times smaller a side (rounded up), decoded by libjpeg's scaled
+        inverse DCT, which filters as it shrinks and takes a fraction of the time (a 12-megapixel photo: about a
+        quarter at 2). Other formats ignore it and come out whole.
 
     Raises
     ------
@@ -440,6 +451,8 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
     ImageDecodeFailedError
         Empty, not an image, truncated or corrupt (a PNG chunk longer than the data included).
     """
+    if reduce not in JPEG_REDUCTIONS:
+        raise ParameterValueError(f"reduce must be one of {JPEG_REDUCTIONS}, got {reduce!r}")
     if len(data) > limits.max_bytes:
         raise ImageSizeExceedError(f"the image has {len(data)} bytes; the maximum is {limits.max_bytes}")
     raw = data if isinstance(data, bytes) else bytes(data)
@@ -468,16 +481,26 @@ def decode_image(data: bytes | bytearray | memoryview, *, limits: ImageLimits = 
         rgb = orient(rgb, exif_orientation(raw, info.format))
     elif transparent:
         rgb = orient(_decode_whole_transparent(raw, info, colour, chunks), exif_orientation(raw, info.format))
+    elif info.format == "jpeg" and reduce > 1:
+        decoded = cv2.imdecode(np.frombuffer(raw, dtype=np.uint8), _REDUCED_FLAGS[reduce])  # EXIF orientation applied
+        if decoded is None:
+            raise _truncated("JPEG")
+        rgb = _u8(cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
     else:
+        reduce = 1
         buf = np.frombuffer(raw, dtype=np.uint8)
         flag = getattr(cv2, "IMREAD_COLOR_RGB", None)
         decoded = cv2.imdecode(buf, flag if flag is not None else cv2.IMREAD_COLOR)
         if decoded is None:
             raise _truncated(info.format.upper())
         rgb = _u8(decoded if flag is not None else cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB))
-    if {rgb.shape[0], rgb.shape[1]} != {info.width, info.height}:
+    if transparent:
+        reduce = 1
+    expected = {-(-info.width // reduce), -(-info.height // reduce)}
+    if {rgb.shape[0], rgb.shape[1]} != expected:
         raise ImageDecodeFailedError(
             f"the decoded size {rgb.shape[1]}x{rgb.shape[0]} disagrees with the header's {info.width}x{info.height}"
+            + (f" (decoded at 1/{reduce})" if reduce > 1 else "")
         )
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
@@ -491,7 +514,7 @@ def _decode_whole_transparent(raw: bytes, info: ImageInfo, colour: int, chunks: 
 
 
 def load_image(
-    source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, array_order: ChannelOrder = "rgb"
+    source: ImageSource, *, limits: ImageLimits = DEFAULT_LIMITS, array_order: ChannelOrder = "rgb", reduce: int = 1
 ) -> NDArray[np.uint8]:
     """Return ``source`` as an RGB uint8 array ``(height, width, 3)``.
 
@@ -505,6 +528,8 @@ def load_image(
         The channel order of an array ``source``: ``"rgb"`` (returned as is, not copied) or ``"bgr"`` (as
         OpenCV's ``cv2.imread`` gives; converted to a new RGB array). Ignored for bytes and paths, which are
         always decoded to RGB.
+    reduce
+        A JPEG's reduction when it is decoded (see :func:`decode_image`); arrays and other formats come whole.
 
     Raises
     ------
@@ -529,7 +554,7 @@ def load_image(
             return _u8(cv2.cvtColor(source, cv2.COLOR_BGR2RGB))
         return source
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return decode_image(source, limits=limits)
+        return decode_image(source, limits=limits, reduce=reduce)
     if isinstance(source, (str, os.PathLike)):
-        return decode_image(read_image_file(source, limits.max_bytes), limits=limits)
+        return decode_image(read_image_file(source, limits.max_bytes), limits=limits, reduce=reduce)
     raise ParameterValueError(f"expected an RGB uint8 array, bytes or a path, got {type(source).__name__}")
