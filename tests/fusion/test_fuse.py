@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import attrs
 import cv2
 import numpy as np
@@ -290,8 +292,34 @@ def test_a_large_user_jpeg_is_read_at_half_size_when_its_face_allows() -> None:
     assert meshes("biden.jpg")[0].inter_ocular_distance < half.mesh.inter_ocular_distance
     result = fuse(t, data, template_meshes=meshes("biden.jpg"))
     box = np.array(result.merges[0].fusion.user_box)
-    assert np.abs(box - np.asarray(whole.mesh.face.box)).max() < 4
+    np.testing.assert_allclose(box, np.asarray(half.mesh.face.box) * 2, rtol=1e-6)  # the half-size face, doubled
+    assert np.abs(box - np.asarray(whole.mesh.face.box)).max() < 4  # where the whole photo has it
     assert face_change(result, t, meshes("biden.jpg")[0]) > 5
+
+
+def test_small_photos_arrays_and_other_formats_are_read_whole(tmp_path: Path) -> None:
+    from fusionkit.fusion import api
+
+    png = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(photo("obama3.jpg")), cv2.COLOR_RGB2BGR))[1]
+    path = tmp_path / "big.jpg"
+    path.write_bytes(_large_jpeg("obama3.jpg", 2.0))
+    for source in (sample_path("obama3.jpg"), photo("obama3.jpg"), png.tobytes()):
+        assert api.user_face(Merge(image=source), 0, api.DEFAULT_LIMITS, needed_iod=1.0).scale == 1.0
+    assert api.user_face(Merge(image=path), 0, api.DEFAULT_LIMITS, needed_iod=1.0).scale == 2.0  # a path too
+
+
+def test_a_large_jpeg_s_errors_are_the_whole_photo_s() -> None:
+    from fusionkit.fusion import api
+
+    blank = cv2.imencode(".jpg", np.full((3000, 2500, 3), 128, np.uint8))[1].tobytes()
+    with pytest.raises(NoFaceDetectedError, match="merge 0"):
+        api.user_face(Merge(image=blank), 0, api.DEFAULT_LIMITS)
+    data = _large_jpeg("two_people.jpg", 3.0)
+    with pytest.raises(FaceRectParameterValueError, match=r"input_face_rect \(0, 0, 90, 90\)"):
+        api.user_face(Merge(image=data, input_face_rect=(0, 0, 90, 90)), 0, api.DEFAULT_LIMITS, needed_iod=1.0)
+    # a bad template face index is reported after the user photo, as before
+    with pytest.raises(ImageDecodeFailedError):
+        fuse(photo("obama.jpg"), Merge(image=b"not an image", template_face=5), template_meshes=meshes("obama.jpg"))
 
 
 def test_input_face_rect_is_in_the_photo_s_pixels_when_read_at_half_size() -> None:

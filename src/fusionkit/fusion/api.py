@@ -271,14 +271,15 @@ def user_face(merge: Merge, index: int, limits: ImageLimits, *,
     if isinstance(source, (str, os.PathLike)):
         source = read_image_file(source, limits.max_bytes)  # read once, whichever size it is decoded at
     if isinstance(source, (bytes, bytearray, memoryview)) and _large_jpeg(source):
-        half = _as_rgb(source, f"user image of merge {index}", limits, reduce=2)
         try:
-            photo = _user_face_in(half, merge, index, scale=2.0)
+            half = _as_rgb(source, f"user image of merge {index}", limits, reduce=2)
+            picked = _pick_in(half, merge, index, scale=2.0)
+            if picked.inter_ocular_distance >= needed_iod:  # before the costlier checks
+                return _checked(half, picked, index, scale=2.0)
         except FusionKitError:
-            photo = None  # judged again on the whole photo, whose errors are the ones that count
-        if photo is not None and photo.mesh.inter_ocular_distance >= needed_iod:
-            return photo
-    return _user_face_in(_as_rgb(source, f"user image of merge {index}", limits), merge, index, scale=1.0)
+            pass  # judged again on the whole photo, whose errors are the ones that count
+    whole = _as_rgb(source, f"user image of merge {index}", limits)
+    return _checked(whole, _pick_in(whole, merge, index), index)
 
 
 def _large_jpeg(data: bytes | bytearray | memoryview) -> bool:
@@ -289,10 +290,16 @@ def _large_jpeg(data: bytes | bytearray | memoryview) -> bool:
     return info.format == "jpeg" and info.width * info.height > REDUCED_DECODE_PIXELS
 
 
-def _user_face_in(user: NDArray[np.uint8], merge: Merge, index: int, scale: float) -> UserPhoto:
+def _pick_in(user: NDArray[np.uint8], merge: Merge, index: int, scale: float = 1.0) -> FaceMesh:
     """The merge's face in its photo decoded at 1 / ``scale`` (``input_face_rect`` is in the photo's pixels)."""
-    rect = merge.input_face_rect
-    picked = _pick_user_face(find_faces(user), None if rect is None else tuple(v / scale for v in rect), index)
+    rect: tuple[float, ...] | None = merge.input_face_rect
+    if rect is not None and scale != 1.0:
+        rect = tuple(v / scale for v in rect)
+    return _pick_user_face(find_faces(user), rect, index)
+
+
+def _checked(user: NDArray[np.uint8], picked: FaceMesh, index: int, scale: float = 1.0) -> UserPhoto:
+    """``picked`` in ``user`` if it is large and clear enough to carry a likeness (see the engine's preflight)."""
     if picked.face.size < MIN_FACE_SIZE:
         raise FaceSizeTooSmallError(f"the user face of merge {index} is {picked.face.size:.0f} px; faces must be "
                                     f"at least {MIN_FACE_SIZE} px: use a larger or closer photo")
@@ -375,8 +382,12 @@ def fuse(
     plans = []
     for i, merge in enumerate(merge_list):
         t0 = time.perf_counter()
+        try:  # the template face's size, for the user photo's decoding; a bad index is reported after the photo
+            needed = tmeshes[template_index(merge.template_face, len(tmeshes), i)].inter_ocular_distance
+        except FusionKitError:
+            needed = REDUCED_DECODE_MIN_IOD
+        photo = user_face(merge, i, limits, needed_iod=needed)
         t_index = template_index(merge.template_face, len(tmeshes), i)
-        photo = user_face(merge, i, limits, needed_iod=tmeshes[t_index].inter_ocular_distance)
         plans.append((t_index, photo, (time.perf_counter() - t0) * 1e3))
     used = [p[0] for p in plans]
     if len(set(used)) != len(used):

@@ -25,6 +25,7 @@ PyAV is imported inside the functions: importing :mod:`fusionkit.fusion` does no
 from __future__ import annotations
 
 import contextvars
+import math
 import os
 import shutil
 import tempfile
@@ -378,7 +379,10 @@ def fuse_video(
         raise ParameterValueError("give tracks or references, not both (tracks already hold the chosen people)")
     if tracks is not None and tracks.frame_count < 1:
         raise ParameterValueError("tracks hold no frame")
-    users = [(p.image, p.mesh) for p in (user_face(merge, i, image_limits) for i, merge in enumerate(merge_list))]
+    # Whole photos: the template's faces are not known yet (a job decodes each photo once; a large one at half size
+    # could be smaller than a close-up's face).
+    users = [(p.image, p.mesh) for p in (user_face(merge, i, image_limits, needed_iod=math.inf)
+                                         for i, merge in enumerate(merge_list))]
     timings = dict.fromkeys(("analysis", "decode", "convert", "fuse", "label", "encode"), 0.0)
     # 1. Analysis: shots, tracklets, people (unless a studio stored them).
     report = progress
