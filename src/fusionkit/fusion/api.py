@@ -383,11 +383,13 @@ def fuse(
     for i, merge in enumerate(merge_list):
         t0 = time.perf_counter()
         try:  # the template face's size, for the user photo's decoding; a bad index is reported after the photo
-            needed = tmeshes[template_index(merge.template_face, len(tmeshes), i)].inter_ocular_distance
+            t_index: int | None = template_index(merge.template_face, len(tmeshes), i)
         except FusionKitError:
-            needed = REDUCED_DECODE_MIN_IOD
-        photo = user_face(merge, i, limits, needed_iod=needed)
-        t_index = template_index(merge.template_face, len(tmeshes), i)
+            t_index = None
+        photo = user_face(merge, i, limits, needed_iod=REDUCED_DECODE_MIN_IOD if t_index is None
+                          else tmeshes[t_index].inter_ocular_distance)
+        if t_index is None:
+            t_index = template_index(merge.template_face, len(tmeshes), i)  # raises, now that the photo is read
         plans.append((t_index, photo, (time.perf_counter() - t0) * 1e3))
     used = [p[0] for p in plans]
     if len(set(used)) != len(used):
