@@ -21,27 +21,6 @@
 
 #define FK_MAX_LEVELS 12
 
-/* An RGB pixel's three floats moved as one 16-byte vector (GCC and clang vector extensions): the loops that step
- * over pixels two apart or write them interleaved are otherwise compiled to one scalar load and store per float,
- * a fifth of the whole blend. The fourth lane is a neighbour's value, computed alongside and overwritten (or
- * never read): rows keep at least one spare float (nrow below). Each lane does the scalar formula's operations in
- * its order, so the result is the same bit for bit; the scalar build (FK_NO_SIMD) keeps the plain loops. */
-#if defined(__GNUC__) && !defined(FK_NO_SIMD)
-#define FK_PIXEL_VECTORS 1
-typedef float fk_v4f __attribute__((vector_size(16)));
-
-static inline fk_v4f ld4(const float *p)
-{
-    fk_v4f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void st4(float *p, fk_v4f v)
-{
-    memcpy(p, &v, sizeof v);
-}
-#endif
 
 /* A source of float rows for the first reduction: the difference a - b of two 8-bit images, or a / 255. */
 typedef struct {

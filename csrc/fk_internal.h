@@ -63,6 +63,37 @@ void fk_scratch_free(fk_scratch *s);
         }                                                                                                       \
     } while (0)
 
+/* An RGB pixel's three floats moved as one 16-byte vector (GCC and clang vector extensions), for loops that step
+ * over pixels apart, or write them interleaved, which are otherwise compiled to one scalar load and store per
+ * float. The fourth lane is a neighbour's value, computed alongside: a kernel either overwrites it in order or
+ * leaves it out of the store (st3), and reads reach one float past a pixel, so every such buffer keeps a spare
+ * float after its last pixel. Each lane does the scalar formula's operations in its order, so the result is the
+ * same bit for bit; the scalar build (FK_NO_SIMD) keeps the plain loops. */
+#if defined(__GNUC__) && !defined(FK_NO_SIMD)
+#define FK_PIXEL_VECTORS 1
+typedef float fk_v4f __attribute__((vector_size(16)));
+
+static inline fk_v4f ld4(const float *p)
+{
+    fk_v4f v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void st4(float *p, fk_v4f v)
+{
+    memcpy(p, &v, sizeof v);
+}
+
+/* v's first three lanes stored: a pixel's result without touching its neighbour's value. (Putting the fourth lane
+ * back as it was with a 16-byte store would be as exact, but a later 16-byte load over part of that store would
+ * wait for it to leave the store buffer.) */
+static inline void st3(float *p, fk_v4f v)
+{
+    memcpy(p, &v, 3 * sizeof(float));
+}
+#endif
+
 /* Three rounded box blurs approximating a Gaussian of sigma (fk_box.c, box sizes by fk_box_sizes_for_gauss):
  * src (any channels) into out, which has src's width * channels bytes a row, out_stride apart; out may be src's
  * own buffer. */

@@ -68,6 +68,16 @@ static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, 
         for (int j = 1 + ((colour + i + 1) & 1); j < g->w - 1; j += 2) {
             if (!a[j] || a[j] == skip) continue;
             float *p = u + (int64_t)j * c;
+#ifdef FK_PIXEL_VECTORS
+            /* An RGB point as one vector, its fourth lane (the next point's) left out of the store. */
+            if (c == 3) {
+                const fk_v4f v = b != NULL ? 0.25f * (ld4(b + (int64_t)j * 3) + ld4(p - 3) + ld4(p + 3) + ld4(p - rs)
+                                                      + ld4(p + rs))
+                                           : 0.25f * (ld4(p - 3) + ld4(p + 3) + ld4(p - rs) + ld4(p + rs));
+                st3(p, v);
+                continue;
+            }
+#endif
             if (b != NULL) {
                 const float *bp = b + (int64_t)j * c;
                 for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
@@ -80,6 +90,14 @@ static inline void sweep_row_c(const grid *g, int i, int colour, int band_only, 
     for (int32_t t = g->bptr[slot]; t < g->bptr[slot + 1]; t++) {
         float *p = u + (int64_t)g->bidx[t] * c;
         const float *bp = b != NULL ? b + (int64_t)g->bidx[t] * c : g->brhs != NULL ? g->brhs + (int64_t)t * c : NULL;
+#ifdef FK_PIXEL_VECTORS
+        if (c == 3) { /* as above; brhs keeps a spare float past its last point */
+            const fk_v4f v = bp != NULL ? 0.25f * (ld4(bp) + ld4(p - 3) + ld4(p + 3) + ld4(p - rs) + ld4(p + rs))
+                                        : 0.25f * (ld4(p - 3) + ld4(p + 3) + ld4(p - rs) + ld4(p + rs));
+            st3(p, v);
+            continue;
+        }
+#endif
         if (bp != NULL) {
             for (int k = 0; k < c; k++) p[k] = 0.25f * (bp[k] + p[k - c] + p[k + c] + p[k - rs] + p[k + rs]);
         } else {
@@ -100,6 +118,23 @@ static inline float residual_row_c(const grid *g, int i, float *out, const int c
     if (g->brhs != NULL)
         for (int32_t t = g->bptr[2 * i]; t < g->bptr[2 * i + 2]; t++)
             for (int k = 0; k < c; k++) out[(int64_t)g->bidx[t] * c + k] = g->brhs[(int64_t)t * c + k];
+#ifdef FK_PIXEL_VECTORS
+    if (c == 3) { /* an RGB point as one vector, as in sweep_row_c; the sum in the loop's order */
+        const fk_v4f zero = {0.0f, 0.0f, 0.0f, 0.0f};
+        for (int j = 1; j < g->w - 1; j++) {
+            if (!a[j]) continue;
+            const float *p = u + (int64_t)j * 3;
+            float *o = out + (int64_t)j * 3;
+            const fk_v4f v = ld4(o) + (b != NULL ? ld4(b + (int64_t)j * 3) : zero)
+                           - (4.0f * ld4(p) - ld4(p - 3) - ld4(p + 3) - ld4(p - rs) - ld4(p + rs));
+            ss += v[0] * v[0];
+            ss += v[1] * v[1];
+            ss += v[2] * v[2];
+            st3(o, v);
+        }
+        return ss;
+    }
+#endif
     for (int j = 1; j < g->w - 1; j++) {
         if (!a[j]) continue;
         const float *p = u + (int64_t)j * c;
@@ -133,6 +168,18 @@ static inline void restrict_c(const grid *fine, const grid *coarse, const int c)
         }
         const float *r0 = rr[0], *r1 = rr[1], *r2 = rr[2];
         float *out = coarse->rhs + I * crs;
+#ifdef FK_PIXEL_VECTORS
+        if (c == 3) {
+            for (int J = 1; J < coarse->w - 1; J++) {
+                if (!a[J]) continue;
+                const int64_t q = (int64_t)(2 * J) * 3;
+                st3(out + (int64_t)J * 3,
+                    0.25f * (4.0f * ld4(r1 + q) + 2.0f * (ld4(r0 + q) + ld4(r2 + q) + ld4(r1 + q - 3) + ld4(r1 + q + 3))
+                             + ld4(r0 + q - 3) + ld4(r0 + q + 3) + ld4(r2 + q - 3) + ld4(r2 + q + 3)));
+            }
+            continue;
+        }
+#endif
         for (int J = 1; J < coarse->w - 1; J++) {
             if (!a[J]) continue;
             const int64_t x = (int64_t)(2 * J) * c;
@@ -154,6 +201,18 @@ static inline void prolong_c(const grid *coarse, const grid *fine, const int c)
         float *u = fine->u + i * frs;
         const float *e0 = coarse->u + (int64_t)(i / 2) * crs;
         const float *e1 = (i & 1) ? e0 + crs : e0;
+#ifdef FK_PIXEL_VECTORS
+        /* The last coarse row's fourth lanes read one float past the coarse grid's u: its rhs follows (make_levels). */
+        if (c == 3) {
+            for (int j = 1; j < fine->w - 1; j++) {
+                if (!a[j]) continue;
+                const int64_t x0 = (int64_t)(j / 2) * 3, x1 = (j & 1) ? x0 + 3 : x0;
+                float *p = u + (int64_t)j * 3;
+                st3(p, ld4(p) + 0.25f * (ld4(e0 + x0) + ld4(e0 + x1) + ld4(e1 + x0) + ld4(e1 + x1)));
+            }
+            continue;
+        }
+#endif
         for (int j = 1; j < fine->w - 1; j++) {
             if (!a[j]) continue;
             const int64_t x0 = (int64_t)(j / 2) * c, x1 = (j & 1) ? x0 + c : x0;
