@@ -43,7 +43,8 @@ def test_a_renderer_plugs_in_and_the_stages_around_it_follow_its_coverage():
     assert len(nothing.requests) == 1
     req = nothing.requests[0]
     x0, y0, x1, y1 = req.plan.inner
-    assert req.template.shape == (y1 - y0, x1 - x0, 3) and req.user is u
+    assert req.template.shape == (y1 - y0, x1 - x0, 3)
+    assert req.user.base is u and not req.user.flags.writeable  # the photo itself, read-only to the plug-in
     assert np.array_equal(canvas, t), "a renderer that covers nothing must leave the template untouched"
     # The default renderer, same call, does lay a face in (the degrees keep the template's shape, not its texture
     # under the mouth and eyes, so some pixels change).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 import numpy as np
@@ -28,6 +29,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.engine import FaceFusionReport, UserKey, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
+from fusionkit.fusion.photos import current_photos
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image, probe_image
 from fusionkit.imaging.encode import encode_image
@@ -36,6 +38,8 @@ from fusionkit.vision import analyze, mesh_topology
 
 __all__ = ["MAX_MERGES", "FusionResult", "Merge", "MergeReport", "UserPhoto", "find_faces", "fuse", "template_index",
            "user_face"]
+
+T = TypeVar("T")
 
 #: At most this many faces are fused in one call (as in the cloud API).
 MAX_MERGES = 6
@@ -244,11 +248,15 @@ class UserPhoto:
         The face, in ``image``'s pixels.
     scale
         The photo's pixels per pixel of ``image``: 1, or 2 for a large JPEG decoded at half size.
+    key
+        Stands for this face for the renderers (see :class:`~fusionkit.fusion.engine.UserKey`): every request of a
+        batch that takes this photo from the batch's memo shares it.
     """
 
     image: NDArray[np.uint8]
     mesh: FaceMesh
     scale: float = 1.0
+    key: UserKey = attrs.field(factory=UserKey)
 
 
 def user_face(merge: Merge, index: int, limits: ImageLimits, *,
@@ -259,7 +267,8 @@ def user_face(merge: Merge, index: int, limits: ImageLimits, *,
     A large JPEG is decoded at half size first (:data:`REDUCED_DECODE_PIXELS`) and kept so when its face still
     measures ``needed_iod`` pixels between the outer eye corners there (the template face's, when known);
     otherwise, or when the face is not found or not good enough at half size, the photo is decoded whole and judged
-    there (its errors are the ones raised).
+    there (its errors are the ones raised). Within a batch (:mod:`fusionkit.fusion.photos`), each of these steps is
+    taken once for a photo's content, and its result is shared, read-only.
 
     Raises
     ------
@@ -270,16 +279,64 @@ def user_face(merge: Merge, index: int, limits: ImageLimits, *,
     source = merge.image
     if isinstance(source, (str, os.PathLike)):
         source = read_image_file(source, limits.max_bytes)  # read once, whichever size it is decoded at
+    remember = _remembered(source, merge, index, limits)
+    name = f"user image of merge {index}"
     if isinstance(source, (bytes, bytearray, memoryview)) and _large_jpeg(source):
-        try:
-            half = _as_rgb(source, f"user image of merge {index}", limits, reduce=2)
-            picked = _pick_in(half, merge, index, scale=2.0)
-            if picked.inter_ocular_distance >= needed_iod:  # before the costlier checks
-                return _checked(half, picked, index, scale=2.0)
-        except FusionKitError:
-            pass  # judged again on the whole photo, whose errors are the ones that count
-    whole = _as_rgb(source, f"user image of merge {index}", limits)
-    return _checked(whole, _pick_in(whole, merge, index), index)
+        encoded = source
+
+        def read_half() -> tuple[NDArray[np.uint8], FaceMesh] | None:
+            try:
+                half = _as_rgb(encoded, name, limits, reduce=2)
+                return half, _pick_in(half, merge, index, scale=2.0)
+            except FusionKitError:
+                return None  # judged again on the whole photo, whose errors are the ones that count
+
+        found = remember("half", read_half)
+        if found is not None and found[1].inter_ocular_distance >= needed_iod:  # before the costlier checks
+            half, picked = found
+            photo = remember("half checked", lambda: _checked_or_none(half, picked, index, scale=2.0))
+            if photo is not None:
+                return photo
+
+    def read_whole() -> UserPhoto:
+        whole = _as_rgb(source, name, limits)
+        return _checked(whole, _pick_in(whole, merge, index), index)
+
+    return remember("whole", read_whole)
+
+
+def _remembered(source: Any, merge: Merge, index: int, limits: ImageLimits) -> Callable[[str, Callable[[], T]], T]:
+    """``remember(step, make)``: ``make()``, or within a batch (:func:`~fusionkit.fusion.photos.remembering_photos`)
+    what a request whose photo had the same content made at that step.
+
+    A photo given as an array is not remembered: telling two arrays apart would mean reading every pixel, about as
+    long as finding the face again; its decoding, the longest step, is the caller's.
+    """
+    memo = current_photos()
+    if memo is None or not isinstance(source, (bytes, bytearray, memoryview)):
+        return lambda step, make: make()
+    # Everything the steps depend on: the content, the merge's index (in the errors), its face rectangle, the caps.
+    content = source if isinstance(source, bytes) else bytes(source)  # a strided memoryview too
+    base = (hashlib.blake2b(content, digest_size=24).digest(), index, merge.input_face_rect, limits)
+
+    def remember(step: str, make: Callable[[], T]) -> T:
+        def made() -> T:
+            value = make()
+            for image in (getattr(value, "image", None), value[0] if isinstance(value, tuple) else None):
+                if isinstance(image, np.ndarray):
+                    image.setflags(write=False)  # shared by the batch's requests: read, never written
+            return value
+
+        return memo.get_or_make((base, step), made)
+
+    return remember
+
+
+def _checked_or_none(user: NDArray[np.uint8], picked: FaceMesh, index: int, scale: float) -> UserPhoto | None:
+    try:
+        return _checked(user, picked, index, scale)
+    except FusionKitError:
+        return None
 
 
 def _large_jpeg(data: bytes | bytearray | memoryview) -> bool:
@@ -402,7 +459,7 @@ def fuse(
 
     def run(plan: tuple[int, UserPhoto, float]) -> MergeReport:
         t_index, photo, analysis_ms = plan
-        rep = fuse_face(canvas, tmeshes[t_index], photo.image, photo.mesh, opts, topo, renderer, enhancer, UserKey())
+        rep = fuse_face(canvas, tmeshes[t_index], photo.image, photo.mesh, opts, topo, renderer, enhancer, photo.key)
         if photo.scale != 1.0:  # the user's face box in the photo's own pixels
             x0, y0, x1, y1 = (v * photo.scale for v in rep.user_box)
             rep = attrs.evolve(rep, user_box=(x0, y0, x1, y1))

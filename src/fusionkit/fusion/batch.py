@@ -2,7 +2,9 @@
 Dask cluster, with at most a few requests in flight, so memory stays flat however many are asked for.
 
 Each request's failure is its own (a typed error on its item), never the batch's. The work runs where the executor
-puts it: the face models and the C core are loaded in each worker on its first fusion, never pickled.
+puts it: the face models and the C core are loaded in each worker on its first fusion, never pickled. A user photo
+that several requests share (one user into many templates) is decoded and analysed once for the batch (see
+:mod:`fusionkit.fusion.photos`).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import attrs
 
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
+from fusionkit.fusion.photos import PhotoMemo, remembering_photos
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.vision._runtime import RuntimeOptions, current_runtime, single_threaded, using_runtime
 
-__all__ = ["CLUSTER_CHUNK", "BatchItem", "FuseRequest", "Plan", "fuse_many", "runner_for", "stream_batch",
-           "tune_worker_memory"]
+__all__ = ["CLUSTER_CHUNK", "BatchItem", "FuseRequest", "Plan", "forgetting_photos", "fuse_many", "runner_for",
+           "stream_batch", "tune_worker_memory"]
 
 
 @attrs.frozen
@@ -275,6 +278,10 @@ def fuse_many(
     limits
         Decoding caps for every input.
 
+    A user photo given as bytes or a path whose content an earlier request of the batch had is not decoded and
+    analysed again: the request takes the same decoding and face, so the same result (on a cluster, within each
+    task's ``chunk``). What is kept is the batch's, a few photos at most, and goes with it.
+
     Every model (ours and the user's plug-ins) runs with the runtime options of the call's
     :func:`~fusionkit.vision.using_runtime` block (its execution providers), one thread inside each model run.
 
@@ -295,16 +302,37 @@ def fuse_many(
     # The caller's runtime (its execution providers) reaches every worker, with one thread inside each model run.
     runtime = single_threaded(current_runtime())
 
-    def submit(items: list[tuple[int, Any]]) -> Any:
-        return plan.runner.submit(_fuse_chunk, [(i, _as_request(v)) for i, v in items], options, limits, runtime)
+    # One memo of user photos for the batch's threads; a cluster's tasks each make their own (it cannot travel).
+    photos = PhotoMemo() if isinstance(plan.runner, _Threads) else None
 
-    return stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk)
+    def submit(items: list[tuple[int, Any]]) -> Any:
+        return plan.runner.submit(_fuse_chunk, [(i, _as_request(v)) for i, v in items], options, limits, runtime,
+                                  photos)
+
+    return forgetting_photos(stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk), photos)
+
+
+def forgetting_photos(items: Iterator[BatchItem], photos: PhotoMemo | None) -> Iterator[BatchItem]:
+    """``items``, and ``photos`` emptied when they end (or are given up): nothing of the batch's user photos is kept
+    past it, not even through a failed item's traceback, which refers to the memo."""
+    try:
+        yield from items
+    finally:
+        if photos is not None:
+            photos.clear()
 
 
 def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | None, limits: ImageLimits,
-                runtime: RuntimeOptions) -> list[BatchItem]:
-    """In a worker: the requests of one task, one after the other."""
-    return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
+                runtime: RuntimeOptions, photos: PhotoMemo | None = None) -> list[BatchItem]:
+    """In a worker: the requests of one task, one after the other, sharing ``photos`` (the batch's memo of user
+    photos; the task's own when ``None``)."""
+    memo = photos if photos is not None else PhotoMemo()
+    try:
+        with remembering_photos(memo):
+            return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
+    finally:
+        if photos is None:
+            memo.clear()  # the task's own: it ends with the task
 
 
 def stream_batch(requests: Iterable[Any], submit: Callable[[list[tuple[int, Any]]], Any], runner: _Runner,

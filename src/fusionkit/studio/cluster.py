@@ -130,22 +130,30 @@ def run_video_job(spec: StudioSpec, tenant: str | None, job_id: str) -> bool:
 
 
 def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, context: Any,
-                  runtime: Any) -> list[BatchItem]:
+                  runtime: Any, photos: Any = None) -> list[BatchItem]:
     """Requests of ``Studio.fuse_many`` in ``studio``, each an ``(activity_id, material_id, merges)`` tuple with its
     index, fused by :meth:`Studio.fuse` (so each logged as one call), a failure kept on its item; the models run
-    with ``runtime`` (the caller's, single-threaded, as in every batch worker)."""
+    with ``runtime`` (the caller's, single-threaded, as in every batch worker). User photos are remembered in
+    ``photos`` (a :class:`~fusionkit.fusion.photos.PhotoMemo`, the batch's; this task's own when ``None``)."""
     from fusionkit.fusion.batch import BatchItem
+    from fusionkit.fusion.photos import PhotoMemo, remembering_photos
     from fusionkit.vision._runtime import using_runtime
 
     out = []
-    for index, request in items:
-        try:
-            if not isinstance(request, tuple) or len(request) != 3:
-                raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-            with using_runtime(runtime):
-                out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
-        except FusionKitError as exc:
-            out.append(BatchItem(index, error=exc))
+    memo = photos if photos is not None else PhotoMemo()
+    try:
+        with remembering_photos(memo):
+            for index, request in items:
+                try:
+                    if not isinstance(request, tuple) or len(request) != 3:
+                        raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
+                    with using_runtime(runtime):
+                        out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
+                except FusionKitError as exc:
+                    out.append(BatchItem(index, error=exc))
+    finally:
+        if photos is None:
+            memo.clear()  # the task's own: it ends with the task
     return out
 
 

@@ -347,16 +347,20 @@ class Studio:
         """
         if isinstance(workers, bool) or not isinstance(workers, int) or not 1 <= workers <= 64:
             raise ParameterValueError(f"workers must be a whole number within 1-64, got {workers!r}")
-        from fusionkit.fusion.batch import runner_for, stream_batch
+        from fusionkit.fusion.batch import forgetting_photos, runner_for, stream_batch
+        from fusionkit.fusion.photos import PhotoMemo
         from fusionkit.vision._runtime import current_runtime, single_threaded
 
         ctx = self._calls.resolve(context)  # workers do not see this thread's request context
         runtime = single_threaded(current_runtime(self.runtime))  # nor its runtime: the caller's, else the studio's
         plan = runner_for(executor, workers, chunk)
         limit = plan.in_flight(in_flight)
+        photos: PhotoMemo | None = None
         if isinstance(executor, str):
+            photos = PhotoMemo()  # the batch's threads share its user photos (see fusionkit.fuse_many)
+
             def submit(items: list[tuple[int, Any]]) -> Any:
-                return plan.runner.submit(fuse_requests, self, items, response, ctx, runtime)
+                return plan.runner.submit(fuse_requests, self, items, response, ctx, runtime, photos)
         else:
             if self.spec is None:
                 raise ParameterValueError("a studio whose fusions run on a cluster must be opened with "
@@ -366,7 +370,7 @@ class Studio:
             def submit(items: list[tuple[int, Any]]) -> Any:
                 return plan.runner.submit(fuse_on_worker, spec, items, response, ctx, runtime)
 
-        return stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk)
+        return forgetting_photos(stream_batch(requests, submit, plan.runner, limit, progress, plan.chunk), photos)
 
     def _respond(self, result: FusedResult, fused: FusionResult, call: Call) -> FusedResult:
         """The result with its payload as ``result.response`` asks (stored first when that is a URL, or when the

@@ -109,7 +109,9 @@ def fuse_face(
         outer = np.ascontiguousarray(canvas[oy0:oy1, ox0:ox1]).copy()
     template = np.ascontiguousarray(outer[y0 - oy0:y1 - oy0, x0 - ox0:x1 - ox0])
     template.setflags(write=False)  # read by every stage, written by none (a renderer plug-in included)
-    request = RenderRequest(template=template, user=user, plan=plan, topology=topo, options=options,
+    seen = user.view()  # the photo as the plug-ins see it: read-only whoever owns it (a batch may share it)
+    seen.setflags(write=False)
+    request = RenderRequest(template=template, user=seen, plan=plan, topology=topo, options=options,
                             user_key=user_key)
     rendered = _checked(lambda: renderer.render(request), renderer, "renderer", plan.shape)
     clock.lap("warp")

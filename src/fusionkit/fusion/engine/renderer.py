@@ -28,8 +28,11 @@ __all__ = ["FaceEnhancer", "FaceRenderer", "MeshRenderer", "PerCall", "RenderReq
 
 class UserKey:
     """Stands for one user face for the length of one call: the same object for every frame of a video (and every
-    face of a picture fused with that user face), a new one for each call. A renderer may keep what it derives from
-    the user's face (an identity embedding) under it, weakly: it lives as long as the call."""
+    face of a picture fused with that user face, and every request of a batch that shares the user photo), a new
+    one for each call. A renderer may keep what it derives from the user's face (an identity embedding) under it,
+    weakly: it lives as long as the call (or the batch). What is kept may depend on the user face alone, or carry
+    what else it depends on in its entry (see :class:`PerCall`): the requests of a batch that share a key may have
+    other templates and options."""
 
     __slots__ = ("__weakref__",)
 
@@ -79,7 +82,7 @@ class RenderRequest:
         The template's inner region (``plan.inner``), already reshaped to the target: (h, w, 3) RGB uint8,
         read-only.
     user
-        The whole user photo, RGB uint8.
+        The whole user photo, RGB uint8, read-only (a batch's requests may share it).
     plan
         Meshes (template, user, target; extended, in their images' pixels) and the regions.
     topology

@@ -1,0 +1,130 @@
+"""User photos decoded and analysed once for a batch: :class:`PhotoMemo` and the block that lends it to
+:func:`fusionkit.fuse` (:func:`remembering_photos`).
+
+A campaign fuses one user into many templates; every request used to decode the same photo again and find the
+same face in it (about a third of a fusion from a file). Within a batch (``fusionkit.fuse_many``), a user photo
+given as bytes or a file is known by its content, and a request whose photo was seen earlier takes the earlier
+decoding, face and checks: the same arrays, so the same result. The memo is the batch's and goes with it; a user
+photo is biometric data, and nothing of it outlives the batch or is kept past the memo's limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+import numpy as np
+
+__all__ = ["PhotoMemo", "current_photos", "remembering_photos"]
+
+T = TypeVar("T")
+
+
+def _pixel_bytes(value: Any) -> int:
+    """The bytes of the arrays ``value`` holds (an array, an object with an ``image``, or a tuple of either)."""
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if isinstance(value, tuple):
+        return sum(_pixel_bytes(v) for v in value)
+    image = getattr(value, "image", None)
+    return int(image.nbytes) if isinstance(image, np.ndarray) else 0
+
+
+class PhotoMemo:
+    """What a batch has made of its user photos, by key: at most ``limit`` entries and ``max_bytes`` of pixels
+    (a new entry pushes out the least recently used). Thread-safe: the batch's threads share it, and a thread that
+    asks for what another is making waits for it rather than making it too.
+
+    Entries are what :func:`fusionkit.fusion.api.user_face` makes of a photo in its steps (the half-size decoding
+    and its face, the checked face), each kept under the photo's content and the step, so that what a request gets
+    from the memo is exactly what it would have made. A step that fails is not kept: the next request (and one that
+    waited for it) tries it again and raises its own error.
+    """
+
+    def __init__(self, limit: int = 6, max_bytes: int = 160 << 20) -> None:
+        self._limit = limit
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._making: dict[Hashable, threading.Event] = {}
+        self._bytes = 0
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    @property
+    def pixel_bytes(self) -> int:
+        """The bytes of pixels held."""
+        with self._lock:
+            return self._bytes
+
+    def _found(self, key: Hashable) -> tuple[Any, int] | None:
+        """The entry under ``key``, now the most recently used (the lock held)."""
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value kept under ``key``, else ``make()``, kept (unless larger than the memo allows)."""
+        with self._lock:
+            found = self._found(key)
+            if found is not None:
+                return found[0]  # type: ignore[no-any-return]
+            making = self._making.get(key)
+            if making is None:
+                self._making[key] = done = threading.Event()
+        if making is not None:  # another thread is making it: its value, or (when it failed) our own try
+            making.wait()
+            with self._lock:
+                found = self._found(key)
+            return found[0] if found is not None else self.get_or_make(key, make)
+        try:
+            value = make()
+            self._keep(key, value)
+            return value
+        finally:
+            with self._lock:
+                del self._making[key]
+            done.set()
+
+    def clear(self) -> None:
+        """Let go of every entry (the batch has ended: a failed item's traceback may still refer to the memo)."""
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    def _keep(self, key: Hashable, value: Any) -> None:
+        size = _pixel_bytes(value)
+        if size > self._max_bytes:
+            return
+        with self._lock:
+            self._entries[key] = (value, size)
+            self._bytes += size
+            while len(self._entries) > self._limit or self._bytes > self._max_bytes:
+                _, (_, dropped) = self._entries.popitem(last=False)
+                self._bytes -= dropped
+
+
+_PHOTOS: ContextVar[PhotoMemo | None] = ContextVar("fusionkit_photo_memo", default=None)
+
+
+def current_photos() -> PhotoMemo | None:
+    """The memo lent to this block by :func:`remembering_photos`, if any."""
+    return _PHOTOS.get()
+
+
+@contextlib.contextmanager
+def remembering_photos(memo: PhotoMemo | None) -> Iterator[None]:
+    """Within the block, :func:`fusionkit.fuse` keeps what it makes of its user photos in ``memo`` and takes what is
+    there (``None``: nothing is kept)."""
+    token = _PHOTOS.set(memo)
+    try:
+        yield
+    finally:
+        _PHOTOS.reset(token)

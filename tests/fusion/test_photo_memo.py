@@ -1,0 +1,226 @@
+"""A batch decodes and analyses a shared user photo once (fusionkit.fusion.photos), with the real models and the real
+C core: the same results as fusing each request alone, nothing kept past the batch or the memo's limits."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import ClassVar
+
+import cv2
+import numpy as np
+import pytest
+
+import fusionkit
+from fusionkit.errors import NoFaceDetectedError
+from fusionkit.fusion import api, batch
+from fusionkit.fusion.api import Merge, user_face
+from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos
+from fusionkit.samples import sample_path
+from tests.photos import photo
+
+
+@pytest.fixture
+def analyses(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+    """The shapes of the pictures faces were looked for in (templates and users), by the real function."""
+    seen: list[tuple[int, ...]] = []
+    real = api.find_faces
+
+    def counting(image: np.ndarray) -> list[fusionkit.FaceMesh]:
+        seen.append(image.shape)
+        return real(image)
+
+    monkeypatch.setattr(api, "find_faces", counting)
+    return seen
+
+
+def _encoded(name: str) -> bytes:
+    return Path(sample_path(name)).read_bytes()
+
+
+class Recorded(PhotoMemo):
+    """A real memo that the test can find afterwards."""
+
+    made: ClassVar[list[PhotoMemo]] = []
+
+    def __init__(self) -> None:
+        super().__init__()
+        Recorded.made.append(self)
+
+
+def test_a_batch_analyses_a_shared_user_photo_once_and_gives_each_request_its_own_result(
+        analyses: list[tuple[int, ...]], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch, "PhotoMemo", Recorded)
+    Recorded.made.clear()
+    templates = [photo("obama.jpg"), photo("two_people.jpg"), photo("astronaut.png")]
+    user_path = sample_path("biden.jpg")
+    user_shape = photo("biden.jpg").shape
+    requests = [(t, user_path) for t in templates] + [(t, _encoded("biden.jpg")) for t in templates]
+    items = sorted(fusionkit.fuse_many([*requests, (templates[0], _blank_png())], workers=2),
+                   key=lambda item: item.index)
+    assert all(item.ok for item in items[:-1]) and isinstance(items[-1].error, NoFaceDetectedError)
+    assert analyses.count(user_shape) == 1  # the path and the bytes are one content
+    assert len(analyses) == 1 + len(requests) + 2  # every template its own, and the blank user photo
+    # The batch has ended: its memo holds nothing, though the failed item's traceback still refers to it.
+    (memo,) = Recorded.made
+    assert len(memo) == 0 and memo.pixel_bytes == 0 and current_photos() is None
+    for item, (template, user) in zip(items, requests, strict=False):
+        assert np.array_equal(item.result.image, fusionkit.fuse(template, user).image)
+
+
+def test_different_users_are_kept_apart_and_arrays_are_not_remembered(analyses: list[tuple[int, ...]]) -> None:
+    template = photo("obama.jpg")
+    users = [sample_path("biden.jpg"), sample_path("obama3.jpg"), sample_path("biden.jpg"), sample_path("obama3.jpg")]
+    memo = PhotoMemo()
+    with remembering_photos(memo):
+        results = [fusionkit.fuse(template, u) for u in users]
+        fusionkit.fuse(template, photo("biden.jpg"))  # an array: analysed again, nothing kept
+    assert len(analyses) == 5 + 2 + 1  # five templates, each user photo once, the array
+    assert len(memo) == 2  # a checked face for each of the two photos
+    assert np.array_equal(results[0].image, results[2].image)
+    assert np.array_equal(results[1].image, results[3].image)
+    assert not np.array_equal(results[0].image, results[1].image)
+    assert np.array_equal(results[1].image, fusionkit.fuse(template, sample_path("obama3.jpg")).image)
+
+
+def test_remembered_photos_are_shared_read_only_with_one_user_key() -> None:
+    data = _encoded("biden.jpg")
+    with remembering_photos(PhotoMemo()):
+        first = user_face(Merge(image=data), 0, api.DEFAULT_LIMITS)
+        again = user_face(Merge(image=bytearray(data)), 0, api.DEFAULT_LIMITS)
+        other_index = user_face(Merge(image=data), 1, api.DEFAULT_LIMITS)  # its errors would name merge 1
+    assert again is first and not first.image.flags.writeable
+    assert other_index is not first and other_index.key is not first.key
+    assert user_face(Merge(image=data), 0, api.DEFAULT_LIMITS).key is not first.key  # outside a batch: its own
+
+
+def _blank_png() -> bytes:
+    return cv2.imencode(".png", np.full((200, 200, 3), 128, np.uint8))[1].tobytes()
+
+
+def test_a_failing_photo_is_not_remembered_and_each_request_raises_its_own_error() -> None:
+    blank_jpeg = cv2.imencode(".jpg", np.full((2600, 2600, 3), 128, np.uint8))[1].tobytes()  # tried at half size too
+    memo = PhotoMemo()
+    with remembering_photos(memo):
+        for blank in (_blank_png(), blank_jpeg):
+            for index in (0, 1, 0):
+                with pytest.raises(NoFaceDetectedError, match=f"merge {index}"):
+                    user_face(Merge(image=blank), index, api.DEFAULT_LIMITS)
+    assert len(memo) == 2  # only the large JPEG's failed half-size attempt (for each index), which is no error
+
+
+def test_a_large_jpeg_is_remembered_at_the_size_each_template_face_needs(analyses: list[tuple[int, ...]]) -> None:
+    img = photo("obama3.jpg")  # enlarged past REDUCED_DECODE_PIXELS: its face 354 px at half size
+    big = cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2), interpolation=cv2.INTER_CUBIC)
+    data = cv2.imencode(".jpg", cv2.cvtColor(big, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])[1].tobytes()
+    memo = PhotoMemo()
+    with remembering_photos(memo):
+        small_need = [user_face(Merge(image=data), 0, api.DEFAULT_LIMITS, needed_iod=150.0) for _ in range(2)]
+        large_need = [user_face(Merge(image=data), 0, api.DEFAULT_LIMITS, needed_iod=500.0) for _ in range(2)]
+    assert small_need[0] is small_need[1] and small_need[0].scale == 2.0
+    assert large_need[0] is large_need[1] and large_need[0].scale == 1.0
+    assert sorted(s[0] for s in analyses) == [big.shape[0] // 2, big.shape[0]]  # each size analysed once
+    alone = user_face(Merge(image=data), 0, api.DEFAULT_LIMITS, needed_iod=500.0)
+    assert np.array_equal(alone.image, large_need[0].image)
+    assert np.array_equal(alone.mesh.points, large_need[0].mesh.points)
+
+
+def test_the_memo_keeps_at_most_its_entries_and_bytes() -> None:
+    memo = PhotoMemo(limit=2, max_bytes=3000)
+    made: list[str] = []
+
+    def image(name: str, nbytes: int) -> object:
+        def make() -> np.ndarray:
+            made.append(name)
+            return np.zeros(nbytes, np.uint8)
+
+        return memo.get_or_make(name, make)
+
+    image("a", 1000)
+    image("b", 1000)
+    image("a", 1000)  # kept: a is now the most recently used
+    image("c", 1000)  # a third entry: the least recently used (b) goes
+    assert made == ["a", "b", "c"] and len(memo) == 2 and memo.pixel_bytes == 2000
+    image("a", 1000)
+    assert made == ["a", "b", "c"]  # a stayed
+    image("d", 2500)  # over the bytes: c, then a go
+    assert len(memo) == 1 and memo.pixel_bytes == 2500
+    big = image("e", 4000)  # larger than the memo allows: made, not kept
+    assert isinstance(big, np.ndarray) and big.nbytes == 4000 and memo.pixel_bytes == 2500
+    image("d", 2500)
+    image("b", 1000)
+    assert made == ["a", "b", "c", "d", "e", "b"]
+    memo.clear()
+    assert len(memo) == 0 and memo.pixel_bytes == 0
+
+
+def test_threads_asking_for_what_another_is_making_wait_for_it() -> None:
+    memo = PhotoMemo()
+    started, release = threading.Event(), threading.Event()
+    made: list[str] = []
+    got: list[object] = []
+
+    def make() -> np.ndarray:
+        made.append(threading.current_thread().name)
+        started.set()
+        assert release.wait(10)
+        return np.zeros(10, np.uint8)
+
+    def ask() -> None:
+        got.append(memo.get_or_make("photo", make))
+
+    threads = [threading.Thread(target=ask, name=f"t{i}") for i in range(4)]
+    threads[0].start()
+    assert started.wait(10)  # the first is making it; the others ask meanwhile
+    for t in threads[1:]:
+        t.start()
+    release.set()
+    for t in threads:
+        t.join(10)
+    assert not any(t.is_alive() for t in threads)
+    assert made == ["t0"] and len(got) == 4 and all(g is got[0] for g in got)
+
+
+def test_when_the_maker_fails_each_waiter_makes_its_own() -> None:
+    memo = PhotoMemo()
+    started, release = threading.Event(), threading.Event()
+    outcomes: list[str] = []
+
+    def failing() -> np.ndarray:
+        started.set()
+        assert release.wait(10)
+        raise NoFaceDetectedError("no face")
+
+    def first() -> None:
+        try:
+            memo.get_or_make("photo", failing)
+        except NoFaceDetectedError:
+            outcomes.append("first failed")
+
+    def second() -> None:
+        memo.get_or_make("photo", lambda: np.zeros(10, np.uint8))
+        outcomes.append("second made its own")
+
+    a, b = threading.Thread(target=first), threading.Thread(target=second)
+    a.start()
+    assert started.wait(10)
+    b.start()
+    release.set()
+    a.join(10)
+    b.join(10)
+    assert not a.is_alive() and not b.is_alive()
+    assert sorted(outcomes) == ["first failed", "second made its own"] and len(memo) == 1
+
+
+def test_a_studio_batch_analyses_a_shared_user_photo_once(analyses: list[tuple[int, ...]]) -> None:
+    studio = fusionkit.open("memory://photo-memo-studio", video_workers=0, sweep_every=None)
+    activity = studio.activities.create("campaign")
+    materials = [studio.materials.upload(activity.id, photo(name)) for name in ("obama.jpg", "two_people.jpg")]
+    before = len(analyses)  # the uploads index their faces
+    user = _encoded("biden.jpg")
+    asks = [(activity.id, m.id, user) for m in materials] * 2
+    items = sorted(studio.fuse_many(asks, response="array", workers=2), key=lambda item: item.index)
+    assert len(items) == 4 and all(item.ok for item in items)
+    assert analyses[before:] == [photo("biden.jpg").shape]  # the materials' faces are stored; the user's, once
+    for item, ask in zip(items, asks, strict=True):
+        assert np.array_equal(item.result.payload, studio.fuse(*ask, response="array").payload)
