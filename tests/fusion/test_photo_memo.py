@@ -88,9 +88,10 @@ def test_remembered_photos_are_shared_read_only_with_one_user_key() -> None:
     with remembering_photos(PhotoMemo()):
         first = user_face(Merge(image=data), 0, api.DEFAULT_LIMITS)
         again = user_face(Merge(image=bytearray(data)), 0, api.DEFAULT_LIMITS)
-        other_index = user_face(Merge(image=data), 1, api.DEFAULT_LIMITS)  # its errors would name merge 1
-    assert again is first and not first.image.flags.writeable
-    assert other_index is not first and other_index.key is not first.key
+        other_index = user_face(Merge(image=data), 1, api.DEFAULT_LIMITS)  # only its errors would differ
+        other_rect = user_face(Merge(image=data, input_face_rect=(0, 0, 900, 900)), 0, api.DEFAULT_LIMITS)
+    assert again is first and other_index is first and not first.image.flags.writeable
+    assert other_rect is not first and other_rect.key is not first.key
     assert user_face(Merge(image=data), 0, api.DEFAULT_LIMITS).key is not first.key  # outside a batch: its own
 
 
@@ -106,7 +107,7 @@ def test_a_failing_photo_is_not_remembered_and_each_request_raises_its_own_error
             for index in (0, 1, 0):
                 with pytest.raises(NoFaceDetectedError, match=f"merge {index}"):
                     user_face(Merge(image=blank), index, api.DEFAULT_LIMITS)
-    assert len(memo) == 2  # only the large JPEG's failed half-size attempt (for each index), which is no error
+    assert len(memo) == 1  # only the large JPEG's failed half-size attempt, which is no error
 
 
 def test_a_large_jpeg_is_remembered_at_the_size_each_template_face_needs(analyses: list[tuple[int, ...]]) -> None:
@@ -224,3 +225,13 @@ def test_a_studio_batch_analyses_a_shared_user_photo_once(analyses: list[tuple[i
     assert analyses[before:] == [photo("biden.jpg").shape]  # the materials' faces are stored; the user's, once
     for item, ask in zip(items, asks, strict=True):
         assert np.array_equal(item.result.payload, studio.fuse(*ask, response="array").payload)
+
+
+def test_a_call_fusing_one_photo_into_several_faces_analyses_it_once(analyses: list[tuple[int, ...]]) -> None:
+    template = photo("two_people.jpg")
+    path = sample_path("biden.jpg")
+    shared = fusionkit.fuse(template, [Merge(image=path, template_face=0), Merge(image=path, template_face=1)])
+    assert analyses.count(photo("biden.jpg").shape) == 1
+    arrays = fusionkit.fuse(template, [Merge(image=photo("biden.jpg"), template_face=i) for i in (0, 1)])
+    assert np.array_equal(shared.image, arrays.image)  # arrays are analysed each time: the same result
+    assert current_photos() is None

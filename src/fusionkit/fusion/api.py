@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import os
@@ -29,7 +30,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.engine import FaceFusionReport, UserKey, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
-from fusionkit.fusion.photos import current_photos
+from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image, probe_image
 from fusionkit.imaging.encode import encode_image
@@ -315,9 +316,10 @@ def _remembered(source: Any, merge: Merge, index: int, limits: ImageLimits) -> C
     memo = current_photos()
     if memo is None or not isinstance(source, (bytes, bytearray, memoryview)):
         return lambda step, make: make()
-    # Everything the steps depend on: the content, the merge's index (in the errors), its face rectangle, the caps.
+    # Everything the steps' results depend on: the content, the merge's face rectangle, the caps. (Not the merge's
+    # index, which only errors name: a step that fails is not kept.)
     content = source if isinstance(source, bytes) else bytes(source)  # a strided memoryview too
-    base = (hashlib.blake2b(content, digest_size=24).digest(), index, merge.input_face_rect, limits)
+    base = (hashlib.blake2b(content, digest_size=24).digest(), merge.input_face_rect, limits)
 
     def remember(step: str, make: Callable[[], T]) -> T:
         def made() -> T:
@@ -364,6 +366,21 @@ def _checked(user: NDArray[np.uint8], picked: FaceMesh, index: int, scale: float
     return UserPhoto(image=user, mesh=picked, scale=scale)
 
 
+def _plan_merge(merge: Merge, index: int, tmeshes: Sequence[FaceMesh], limits: ImageLimits
+                ) -> tuple[int, UserPhoto, float]:
+    """Merge ``index`` resolved: its template face's index, its user photo, and the milliseconds that took."""
+    t0 = time.perf_counter()
+    try:  # the template face's size, for the user photo's decoding; a bad index is reported after the photo
+        t_index: int | None = template_index(merge.template_face, len(tmeshes), index)
+    except FusionKitError:
+        t_index = None
+    photo = user_face(merge, index, limits, needed_iod=REDUCED_DECODE_MIN_IOD if t_index is None
+                      else tmeshes[t_index].inter_ocular_distance)
+    if t_index is None:
+        t_index = template_index(merge.template_face, len(tmeshes), index)  # raises, now that the photo is read
+    return t_index, photo, (time.perf_counter() - t0) * 1e3
+
+
 def fuse(
     template: ImageSource,
     merges: Any,
@@ -381,6 +398,8 @@ def fuse(
         The template: an RGB uint8 array, encoded JPEG/PNG/WebP bytes, or a path.
     merges
         A :class:`Merge`, a sequence of up to six, or a plain user image (array, bytes or path) for one face.
+        Merges that give the same photo as bytes or a path share its decoding and face (one user into several
+        faces is analysed once).
     options
         :class:`~fusionkit.domain.options.FuseOptions`; the defaults when omitted.
     template_meshes
@@ -435,19 +454,15 @@ def fuse(
         raise NoFaceDetectedError("no face was found in the template: use a template with a clear, frontal face")
     timings["template_analysis"] = (time.perf_counter() - t0) * 1e3
 
-    # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel.
-    plans = []
-    for i, merge in enumerate(merge_list):
-        t0 = time.perf_counter()
-        try:  # the template face's size, for the user photo's decoding; a bad index is reported after the photo
-            t_index: int | None = template_index(merge.template_face, len(tmeshes), i)
-        except FusionKitError:
-            t_index = None
-        photo = user_face(merge, i, limits, needed_iod=REDUCED_DECODE_MIN_IOD if t_index is None
-                          else tmeshes[t_index].inter_ocular_distance)
-        if t_index is None:
-            t_index = template_index(merge.template_face, len(tmeshes), i)  # raises, now that the photo is read
-        plans.append((t_index, photo, (time.perf_counter() - t0) * 1e3))
+    # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel. Merges
+    # that give the same photo (one user into several faces) share its decoding and face, as a batch's requests do.
+    own_memo = PhotoMemo() if len(merge_list) > 1 and current_photos() is None else None
+    try:
+        with remembering_photos(own_memo) if own_memo is not None else contextlib.nullcontext():
+            plans = [_plan_merge(merge, i, tmeshes, limits) for i, merge in enumerate(merge_list)]
+    finally:
+        if own_memo is not None:
+            own_memo.clear()  # the plans hold what they use (and an error's traceback would hold the memo)
     used = [p[0] for p in plans]
     if len(set(used)) != len(used):
         raise ParameterValueError(f"two merges target the same template face ({used}): give each a different "
