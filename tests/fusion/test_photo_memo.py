@@ -15,7 +15,7 @@ import fusionkit
 from fusionkit.errors import NoFaceDetectedError
 from fusionkit.fusion import api, batch
 from fusionkit.fusion.api import Merge, user_face
-from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos
+from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos, sharing_photos
 from fusionkit.samples import sample_path
 from tests.photos import photo
 
@@ -235,3 +235,18 @@ def test_a_call_fusing_one_photo_into_several_faces_analyses_it_once(analyses: l
     arrays = fusionkit.fuse(template, [Merge(image=photo("biden.jpg"), template_face=i) for i in (0, 1)])
     assert np.array_equal(shared.image, arrays.image)  # arrays are analysed each time: the same result
     assert current_photos() is None
+
+
+def test_sharing_photos_lends_a_memo_of_the_call_s_own_only_when_it_helps() -> None:
+    seen: list[PhotoMemo | None] = []
+    with sharing_photos(1):
+        seen.append(current_photos())  # one merge: nothing to share
+    with pytest.raises(NoFaceDetectedError), sharing_photos(2):
+        memo = current_photos()
+        assert memo is not None
+        memo.get_or_make("photo", lambda: np.zeros(10, np.uint8))
+        raise NoFaceDetectedError("no face")
+    assert seen == [None] and current_photos() is None and len(memo) == 0  # emptied on the way out
+    batch_memo = PhotoMemo()
+    with remembering_photos(batch_memo), sharing_photos(3):
+        assert current_photos() is batch_memo  # a batch's memo is used as it is

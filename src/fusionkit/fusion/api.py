@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import hashlib
 import os
@@ -30,7 +29,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.engine import FaceFusionReport, UserKey, fuse_face
 from fusionkit.fusion.engine.preflight import check_user_face
 from fusionkit.fusion.label import draw_label, draw_logo
-from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos
+from fusionkit.fusion.photos import current_photos, sharing_photos
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits, ImageSource, load_image, probe_image
 from fusionkit.imaging.encode import encode_image
@@ -456,13 +455,8 @@ def fuse(
 
     # Resolve every merge (decode, find the user face, pick the template face) before touching any pixel. Merges
     # that give the same photo (one user into several faces) share its decoding and face, as a batch's requests do.
-    own_memo = PhotoMemo() if len(merge_list) > 1 and current_photos() is None else None
-    try:
-        with remembering_photos(own_memo) if own_memo is not None else contextlib.nullcontext():
-            plans = [_plan_merge(merge, i, tmeshes, limits) for i, merge in enumerate(merge_list)]
-    finally:
-        if own_memo is not None:
-            own_memo.clear()  # the plans hold what they use (and an error's traceback would hold the memo)
+    with sharing_photos(len(merge_list)):  # the plans hold what they use
+        plans = [_plan_merge(merge, i, tmeshes, limits) for i, merge in enumerate(merge_list)]
     used = [p[0] for p in plans]
     if len(set(used)) != len(used):
         raise ParameterValueError(f"two merges target the same template face ({used}): give each a different "

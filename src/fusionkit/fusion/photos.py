@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["PhotoMemo", "current_photos", "remembering_photos"]
+__all__ = ["PhotoMemo", "current_photos", "remembering_photos", "sharing_photos"]
 
 T = TypeVar("T")
 
@@ -117,6 +117,22 @@ _PHOTOS: ContextVar[PhotoMemo | None] = ContextVar("fusionkit_photo_memo", defau
 def current_photos() -> PhotoMemo | None:
     """The memo lent to this block by :func:`remembering_photos`, if any."""
     return _PHOTOS.get()
+
+
+@contextlib.contextmanager
+def sharing_photos(merges: int) -> Iterator[None]:
+    """Within the block, merges of one call that give the same photo share what is made of it: a memo of the
+    call's own when it has several merges and no batch lends one, emptied when the block ends (also on an error,
+    whose traceback would hold it)."""
+    if merges < 2 or current_photos() is not None:
+        yield
+        return
+    memo = PhotoMemo()
+    try:
+        with remembering_photos(memo):
+            yield
+    finally:
+        memo.clear()
 
 
 @contextlib.contextmanager

@@ -51,6 +51,7 @@ from fusionkit.errors import (
 from fusionkit.fusion.api import MAX_MERGES, Merge, template_index, user_face
 from fusionkit.fusion.engine import FaceEnhancer, FaceRenderer, UserKey, fuse_face
 from fusionkit.fusion.label import draw_label, draw_logo, label_rect
+from fusionkit.fusion.photos import sharing_photos
 from fusionkit.fusion.renderers import enhancer_for, licences, model_metadata, prepare, renderer_for
 from fusionkit.fusion.video_analysis import ReferenceFace, VideoTracks, reference_face, track_video
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
@@ -381,8 +382,9 @@ def fuse_video(
         raise ParameterValueError("tracks hold no frame")
     # Whole photos: the template's faces are not known yet (a job decodes each photo once; a large one at half size
     # could be smaller than a close-up's face).
-    users = [(p.image, p.mesh) for p in (user_face(merge, i, image_limits, needed_iod=math.inf)
-                                         for i, merge in enumerate(merge_list))]
+    with sharing_photos(len(merge_list)):  # one photo given for several people is analysed once
+        users = [(p.image, p.mesh) for p in (user_face(merge, i, image_limits, needed_iod=math.inf)
+                                             for i, merge in enumerate(merge_list))]
     timings = dict.fromkeys(("analysis", "decode", "convert", "fuse", "label", "encode"), 0.0)
     # 1. Analysis: shots, tracklets, people (unless a studio stored them).
     report = progress
