@@ -21,7 +21,7 @@ import attrs
 
 from fusionkit.domain.options import FuseOptions
 from fusionkit.errors import FusionKitError, ParameterValueError
-from fusionkit.fusion.photos import PhotoMemo, remembering_photos
+from fusionkit.fusion.photos import PhotoMemo, task_photos
 from fusionkit.imaging.decode import DEFAULT_LIMITS, ImageLimits
 from fusionkit.vision._runtime import RuntimeOptions, current_runtime, single_threaded, using_runtime
 
@@ -326,13 +326,8 @@ def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | Non
                 runtime: RuntimeOptions, photos: PhotoMemo | None = None) -> list[BatchItem]:
     """In a worker: the requests of one task, one after the other, sharing ``photos`` (the batch's memo of user
     photos; the task's own when ``None``)."""
-    memo = photos if photos is not None else PhotoMemo()
-    try:
-        with remembering_photos(memo):
-            return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
-    finally:
-        if photos is None:
-            memo.clear()  # the task's own: it ends with the task
+    with task_photos(photos):
+        return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
 
 
 def stream_batch(requests: Iterable[Any], submit: Callable[[list[tuple[int, Any]]], Any], runner: _Runner,

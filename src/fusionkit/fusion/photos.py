@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-__all__ = ["PhotoMemo", "current_photos", "remembering_photos", "sharing_photos"]
+__all__ = ["PhotoMemo", "current_photos", "remembering_photos", "sharing_photos", "task_photos"]
 
 T = TypeVar("T")
 
@@ -120,6 +120,20 @@ def current_photos() -> PhotoMemo | None:
 
 
 @contextlib.contextmanager
+def task_photos(memo: PhotoMemo | None) -> Iterator[None]:
+    """Within the block (one task of a batch), user photos are remembered in ``memo``, the batch's; or, when
+    ``None`` (a cluster task, which a memo cannot travel to), in one of the task's own, emptied when it ends."""
+    own = memo is None
+    lent = PhotoMemo() if memo is None else memo
+    try:
+        with remembering_photos(lent):
+            yield
+    finally:
+        if own:
+            lent.clear()
+
+
+@contextlib.contextmanager
 def sharing_photos(merges: int) -> Iterator[None]:
     """Within the block, merges of one call that give the same photo share what is made of it: a memo of the
     call's own when it has several merges and no batch lends one, emptied when the block ends (also on an error,
@@ -127,12 +141,8 @@ def sharing_photos(merges: int) -> Iterator[None]:
     if merges < 2 or current_photos() is not None:
         yield
         return
-    memo = PhotoMemo()
-    try:
-        with remembering_photos(memo):
-            yield
-    finally:
-        memo.clear()
+    with task_photos(None):
+        yield
 
 
 @contextlib.contextmanager

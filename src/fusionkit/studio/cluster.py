@@ -136,24 +136,19 @@ def fuse_requests(studio: Any, items: list[tuple[int, Any]], response: str, cont
     with ``runtime`` (the caller's, single-threaded, as in every batch worker). User photos are remembered in
     ``photos`` (a :class:`~fusionkit.fusion.photos.PhotoMemo`, the batch's; this task's own when ``None``)."""
     from fusionkit.fusion.batch import BatchItem
-    from fusionkit.fusion.photos import PhotoMemo, remembering_photos
+    from fusionkit.fusion.photos import task_photos
     from fusionkit.vision._runtime import using_runtime
 
     out = []
-    memo = photos if photos is not None else PhotoMemo()
-    try:
-        with remembering_photos(memo):
-            for index, request in items:
-                try:
-                    if not isinstance(request, tuple) or len(request) != 3:
-                        raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
-                    with using_runtime(runtime):
-                        out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
-                except FusionKitError as exc:
-                    out.append(BatchItem(index, error=exc))
-    finally:
-        if photos is None:
-            memo.clear()  # the task's own: it ends with the task
+    with task_photos(photos):
+        for index, request in items:
+            try:
+                if not isinstance(request, tuple) or len(request) != 3:
+                    raise ParameterValueError("each request must be an (activity_id, material_id, merges) tuple")
+                with using_runtime(runtime):
+                    out.append(BatchItem(index, studio.fuse(*request, response=response, context=context)))
+            except FusionKitError as exc:
+                out.append(BatchItem(index, error=exc))
     return out
 
 
