@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def test_the_studio_logs_and_records_the_licences_and_runs_plugin_video_jobs(mod
     wrong = PluginSpec(name="onnx-swapper", models={"swapper": ModelSpec(path=models.swapper.path, sha256="4" * 64,
                                                                          licence="x"),
                                                     "recogniser": models.recogniser})
+    deadline = time.monotonic() + 60
+    while studio.videos._workers.keys() and time.monotonic() < deadline:  # completed first, then the inputs go
+        time.sleep(0.01)
     jobs_before = stored_keys(studio, "jobs")
     with pytest.raises(ModelHashMismatchError):
         studio.videos.submit(act.id, video.id, photo("biden.jpg"), options=FuseOptions(renderer=wrong))
