@@ -314,7 +314,8 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
     /* R holds levels >= 2; level 1 is made row by row */
     float *R = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)(rtotal + 1));
     float *M = fk_scratch_alloc(&scratch, sizeof(float) * (size_t)(mtotal + 1));
-    float *rowbuf = fk_scratch_alloc(&scratch, sizeof(float) * nrow * 18);
+    /* Zeroed: the RGB vector loops read a float past a row into its spare, into lanes they never keep. */
+    float *rowbuf = fk_scratch_calloc(&scratch, nrow * 18, sizeof(float));
     if (G == NULL || R == NULL || M == NULL || rowbuf == NULL) {
         fk_scratch_free(&scratch);
         return FK_ENOMEM;

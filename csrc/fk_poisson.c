@@ -202,7 +202,8 @@ static inline void prolong_c(const grid *coarse, const grid *fine, const int c)
         const float *e0 = coarse->u + (int64_t)(i / 2) * crs;
         const float *e1 = (i & 1) ? e0 + crs : e0;
 #ifdef FK_PIXEL_VECTORS
-        /* The last coarse row's fourth lanes read one float past the coarse grid's u: its rhs follows (make_levels). */
+        /* The last coarse row's fourth lanes read one float past the coarse grid's u, still inside the levels' one
+         * zeroed block (make_levels: a coarse level's rhs, or its ring rows, follows its u). */
         if (c == 3) {
             for (int j = 1; j < fine->w - 1; j++) {
                 if (!a[j]) continue;
