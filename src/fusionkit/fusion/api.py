@@ -320,17 +320,7 @@ def _remembered(source: Any, merge: Merge, index: int, limits: ImageLimits) -> C
     content = source if isinstance(source, bytes) else bytes(source)  # a strided memoryview too
     base = (hashlib.blake2b(content, digest_size=24).digest(), merge.input_face_rect, limits)
 
-    def remember(step: str, make: Callable[[], T]) -> T:
-        def made() -> T:
-            value = make()
-            for image in (getattr(value, "image", None), value[0] if isinstance(value, tuple) else None):
-                if isinstance(image, np.ndarray):
-                    image.setflags(write=False)  # shared by the batch's requests: read, never written
-            return value
-
-        return memo.get_or_make((base, step), made)
-
-    return remember
+    return lambda step, make: memo.get_or_make((base, step), make)
 
 
 def _checked_or_none(user: NDArray[np.uint8], picked: FaceMesh, index: int, scale: float) -> UserPhoto | None:

@@ -26,14 +26,17 @@ __all__ = ["PhotoMemo", "current_photos", "remembering_photos", "sharing_photos"
 T = TypeVar("T")
 
 
-def _pixel_bytes(value: Any) -> int:
-    """The bytes of the arrays ``value`` holds (an array, an object with an ``image``, or a tuple of either)."""
+def _arrays(value: Any) -> Iterator[np.ndarray[Any, Any]]:
+    """The arrays ``value`` holds: itself, an object's ``image``, or those of a tuple's items."""
     if isinstance(value, np.ndarray):
-        return int(value.nbytes)
-    if isinstance(value, tuple):
-        return sum(_pixel_bytes(v) for v in value)
-    image = getattr(value, "image", None)
-    return int(image.nbytes) if isinstance(image, np.ndarray) else 0
+        yield value
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _arrays(item)
+    else:
+        image = getattr(value, "image", None)
+        if isinstance(image, np.ndarray):
+            yield image
 
 
 class PhotoMemo:
@@ -43,8 +46,9 @@ class PhotoMemo:
 
     Entries are what :func:`fusionkit.fusion.api.user_face` makes of a photo in its steps (the half-size decoding
     and its face, the checked face), each kept under the photo's content and the step, so that what a request gets
-    from the memo is exactly what it would have made. A step that fails is not kept: the next request (and one that
-    waited for it) tries it again and raises its own error.
+    from the memo is exactly what it would have made. The arrays of a kept value are made read-only: the batch's
+    requests share them. A step that fails is not kept: the next request (and one that waited for it) tries it
+    again and raises its own error.
     """
 
     def __init__(self, limit: int = 6, max_bytes: int = 160 << 20) -> None:
@@ -102,9 +106,12 @@ class PhotoMemo:
             self._bytes = 0
 
     def _keep(self, key: Hashable, value: Any) -> None:
-        size = _pixel_bytes(value)
+        arrays = list(_arrays(value))
+        size = sum(int(a.nbytes) for a in arrays)
         if size > self._max_bytes:
             return
+        for array in arrays:
+            array.setflags(write=False)  # shared from now on: read, never written
         with self._lock:
             self._entries[key] = (value, size)
             self._bytes += size
