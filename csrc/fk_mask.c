@@ -17,9 +17,17 @@
  * write inside the row while leaving the coverage of the visible pixels exact.
  */
 
-static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
-                            double x0, double y0, double x1, double y1)
+/* The rows [y0, y1) of the polygon's band (band coordinates) being accumulated, each holding the cells of columns
+   xoff to xoff + rowlen - 1: every cell an edge can touch (see fill_rows). */
+typedef struct {
+    double *acc;
+    int64_t rowlen;
+    int xoff, width, y0, y1;
+} fk_strip;
+
+static void accumulate_line(const fk_strip *st, double x0, double y0, double x1, double y1)
 {
+    const int width = st->width;
     double dir = 1.0;
     if (y0 == y1)
         return;
@@ -32,8 +40,8 @@ static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
     const double dxdy = (x1 - x0) / (y1 - y0);
     /* Clamped in double before the conversion: an edge wholly below the image (y >= 2^31) must not overflow
      * the int and walk two billion empty rows. */
-    const int ystart = (int)FK_CLAMP(floor(y0), 0.0, (double)height);
-    const int yend = (int)FK_CLAMP(ceil(y1), 0.0, (double)height);
+    const int ystart = (int)FK_CLAMP(floor(y0), (double)st->y0, (double)st->y1);
+    const int yend = (int)FK_CLAMP(ceil(y1), (double)st->y0, (double)st->y1);
     for (int y = ystart; y < yend; y++) {
         const double ya = FK_MAX((double)y, y0), yb = FK_MIN((double)(y + 1), y1);
         const double dy = yb - ya;
@@ -42,11 +50,11 @@ static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
         double xa = FK_CLAMP(x0 + (ya - y0) * dxdy, 0.0, (double)width);
         double xb = FK_CLAMP(x0 + (yb - y0) * dxdy, 0.0, (double)width);
         const double d = dy * dir;
-        double *row = acc + (int64_t)y * rowlen;
+        double *row = st->acc + (int64_t)(y - st->y0) * st->rowlen;
         double lx = FK_MIN(xa, xb), rx = FK_MAX(xa, xb);
         const double lfloor = floor(lx);
-        const int li = (int)lfloor;
-        const int ri = (int)ceil(rx);
+        const int li = (int)lfloor - st->xoff; /* cells are stored from column xoff on */
+        const int ri = (int)ceil(rx) - st->xoff;
         if (ri <= li + 1) {
             /* The piece stays in one cell: split d by where its midpoint falls. */
             const double xm = 0.5 * (xa + xb) - lfloor;
@@ -75,12 +83,11 @@ static void accumulate_line(double *acc, int64_t rowlen, int width, int height,
 }
 
 /* Splits an edge at x = 0 and x = width, so each piece lies on one side of both lines, and accumulates each. */
-static void accumulate_edge(double *acc, int64_t rowlen, int width, int height,
-                            double x0, double y0, double x1, double y1)
+static void accumulate_edge(const fk_strip *st, double x0, double y0, double x1, double y1)
 {
     double ts[4] = {0.0, 0.0, 0.0, 1.0};
     int n = 1;
-    const double bounds[2] = {0.0, (double)width};
+    const double bounds[2] = {0.0, (double)st->width};
     if (x0 != x1) {
         for (int k = 0; k < 2; k++) {
             double t = (bounds[k] - x0) / (x1 - x0);
@@ -97,7 +104,51 @@ static void accumulate_edge(double *acc, int64_t rowlen, int width, int height,
         double xb = x0 + (x1 - x0) * ts[i + 1], yb = y0 + (y1 - y0) * ts[i + 1];
         if (i == n - 1) { xb = x1; yb = y1; }
         if (i == 0) { xa = x0; ya = y0; }
-        accumulate_line(acc, rowlen, width, height, xa, ya, xb, yb);
+        accumulate_line(st, xa, ya, xb, yb);
+    }
+}
+
+/* A pixel's byte from the running sum of its row: the covered fraction, times 255, rounded. */
+static inline uint8_t coverage_byte(double sum)
+{
+    const double v = fabs(sum);
+    return (uint8_t)(FK_MIN(v, 1.0) * 255.0 + 0.5);
+}
+
+/* Rows of FILL_STRIP band rows are accumulated at a time, so the accumulator stays in cache however large the
+   polygon; each row's cells receive the same additions in the same order as with one buffer for the band. */
+#define FILL_STRIP 32
+
+/* The running sums of n rows of a strip (n <= 4, each row of cells [xoff, xend)) into their mask rows, leaving the
+   cells zeroed for the next strip. The sums are formed in place first, the rows side by side (one row's sum is a
+   chain of dependent additions, four chains keep the adder busy), then turned into bytes in a loop that
+   vectorises. Pixels left of xoff have no cell and stay 0; those right of xend take the row's final sum, as the
+   cells there would add nothing. */
+static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, int xoff, int xend, int w)
+{
+    double s[4] = {0.0, 0.0, 0.0, 0.0};
+    const int64_t m = FK_MIN(xend, w) - xoff;
+    if (n == 4) {
+        double *r0 = acc, *r1 = acc + rowlen, *r2 = acc + 2 * rowlen, *r3 = acc + 3 * rowlen;
+        for (int64_t q = 0; q < m; q++) {
+            r0[q] = s[0] += r0[q];
+            r1[q] = s[1] += r1[q];
+            r2[q] = s[2] += r2[q];
+            r3[q] = s[3] += r3[q];
+        }
+    } else {
+        for (int k = 0; k < n; k++)
+            for (int64_t q = 0; q < m; q++) acc[k * rowlen + q] = s[k] += acc[k * rowlen + q];
+    }
+    for (int k = 0; k < n; k++) {
+        double *restrict r = acc + k * rowlen;
+        uint8_t *restrict o = out[k] + xoff;
+        for (int64_t q = 0; q < m; q++) o[q] = coverage_byte(r[q]);
+        memset(r, 0, sizeof(double) * (size_t)rowlen);
+        if (xoff + m < w) {
+            const uint8_t tail = coverage_byte(s[k]);
+            if (tail != 0) memset(out[k] + xoff + m, tail, (size_t)(w - xoff - m));
+        }
     }
 }
 
@@ -117,11 +168,13 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
     if (n_points < 3)
         return FK_OK;
 
-    /* Only the rows the polygon spans need an accumulator. */
-    double ymin = points[1], ymax = points[1];
+    /* Only the rows the polygon spans need an accumulator, and only the columns it spans a cell. */
+    double ymin = points[1], ymax = points[1], xmin = points[0], xmax = points[0];
     for (int32_t i = 1; i < n_points; i++) {
         ymin = FK_MIN(ymin, points[2 * i + 1]);
         ymax = FK_MAX(ymax, points[2 * i + 1]);
+        xmin = FK_MIN(xmin, points[2 * i]);
+        xmax = FK_MAX(xmax, points[2 * i]);
     }
     ymin += 0.5;
     ymax += 0.5;
@@ -129,25 +182,30 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
         return FK_OK;
     const int band0 = (int)floor(FK_MAX(ymin, 0.0));
     const int band1 = (int)FK_MIN(ceil(ymax), (double)h); /* exclusive */
-    const int64_t rowlen = (int64_t)w + 2;
-    double *acc = calloc((size_t)(rowlen * (band1 - band0)), sizeof(double));
+    /* An edge writes cells floor(x) to ceil(x) + 1 of its (clamped) x; the interpolated x of a row can pass an
+       end point by rounding, hence a cell of margin on either side. */
+    const int xoff = FK_MAX(0, (int)floor(FK_CLAMP(xmin + 0.5, 0.0, (double)w)) - 1);
+    const int xend = FK_MIN(w + 2, (int)ceil(FK_CLAMP(xmax + 0.5, 0.0, (double)w)) + 3);
+    const int64_t rowlen = (int64_t)(xend - xoff);
+    const int strip = FK_MIN(FILL_STRIP, band1 - band0);
+    double *acc = calloc((size_t)(rowlen * strip), sizeof(double)); /* sum_rows leaves it zeroed */
     if (acc == NULL) return FK_ENOMEM;
 
-    /* Row y of the band is acc + (y - band0) * rowlen: shift the polygon up by band0 rows. */
+    /* Row y of the band is mask row band0 + y: shift the polygon up by band0 rows. */
     const double yshift = 0.5 - (double)band0;
-    for (int32_t i = 0; i < n_points; i++) {
-        int32_t j = (i + 1) % n_points;
-        accumulate_edge(acc, rowlen, w, band1 - band0, points[2 * i] + 0.5, points[2 * i + 1] + yshift,
-                        points[2 * j] + 0.5, points[2 * j + 1] + yshift);
-    }
-    for (int y = band0; y < band1; y++) {
-        const double *row = acc + (int64_t)(y - band0) * rowlen;
-        uint8_t *out = mask->data + (int64_t)y * mask->stride;
-        double sum = 0.0;
-        for (int x = 0; x < w; x++) {
-            sum += row[x];
-            double v = fabs(sum);
-            out[x] = (uint8_t)(FK_MIN(v, 1.0) * 255.0 + 0.5);
+    for (int y0 = 0; y0 < band1 - band0; y0 += strip) {
+        const int y1 = FK_MIN(y0 + strip, band1 - band0);
+        const fk_strip st = {acc, rowlen, xoff, w, y0, y1};
+        for (int32_t i = 0; i < n_points; i++) {
+            int32_t j = (i + 1) % n_points;
+            accumulate_edge(&st, points[2 * i] + 0.5, points[2 * i + 1] + yshift, points[2 * j] + 0.5,
+                            points[2 * j + 1] + yshift);
+        }
+        for (int y = y0; y < y1; y += 4) {
+            const int n = FK_MIN(4, y1 - y);
+            uint8_t *out[4];
+            for (int k = 0; k < n; k++) out[k] = mask->data + (int64_t)(band0 + y + k) * mask->stride;
+            sum_rows(acc + (int64_t)(y - y0) * rowlen, rowlen, out, n, xoff, (int)(xoff + rowlen), w);
         }
     }
     free(acc);

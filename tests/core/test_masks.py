@@ -39,6 +39,20 @@ def test_fill_polygon_matches_exact_area(data):
     assert np.abs(out.astype(int) - expected).max() <= 1
 
 
+@settings(max_examples=12, deadline=None)
+@given(data=st.data())
+def test_fill_polygon_matches_exact_area_over_strips_and_narrow_spans(data):
+    # The core accumulates 32 rows at a time and only the columns a polygon spans: a tall mask, and polygons
+    # far narrower than it, go through both.
+    h, w = data.draw(st.integers(33, 90)), data.draw(st.integers(20, 70))
+    poly = data.draw(star_polygons((h, w)))
+    poly[:, 0] = poly[:, 0] * data.draw(st.floats(0.05, 1.0)) + data.draw(st.floats(-5.0, w))
+    out = np.full((h, w), 77, np.uint8)
+    fill_polygon(poly, out)
+    expected = twin.fill_polygon(poly, (h, w))
+    assert np.abs(out.astype(int) - expected).max() <= 1
+
+
 def test_fill_polygon_rectangle_has_exact_partial_pixels():
     out = np.zeros((10, 10), np.uint8)
     fill_polygon([[2, 2], [7.5, 2], [7.5, 6.3], [2, 6.3]], out)
