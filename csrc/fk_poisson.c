@@ -20,11 +20,11 @@
  * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
  * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per
  * cycle. Each level's sweeps run as one wavefront over its rows (half-sweep s on row t - s), so a level is read
- * from memory once per smoothing phase. Everything is float32 and starts from the source offset by the mean of
+ * from memory once per smoothing phase. The solve is float32 and starts from the source offset by the mean of
  * (dst - src) over the boundary.
  * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
- * of the first equation, or
- * max_cycles have run; the cycle count and that relative residual are reported back.
+ * of the first equation (in normal mode ||b|| is exact: b is an integer at every unknown), or max_cycles have
+ * run; the cycle count and that relative residual are reported back.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -365,10 +365,12 @@ static int mark_band(grid *g, int d)
     uint8_t *fixed = fk_scratch_calloc(&scratch, (size_t)(w + 2 * d), 1);
     uint8_t *near = fk_scratch_calloc(&scratch, (size_t)h * (size_t)w, 1);
     uint8_t *cnt = fk_scratch_calloc(&scratch, (size_t)w, 1);
+    uint8_t *band = fk_scratch_alloc(&scratch, (size_t)w);
     int32_t *odd = fk_scratch_alloc(&scratch, sizeof(int32_t) * (size_t)w);
     g->bptr = malloc(sizeof(int32_t) * (2 * (size_t)h + 1));
     g->bidx = malloc(sizeof(int32_t) * (size_t)h * (size_t)w + sizeof(int32_t));
-    if (fixed == NULL || near == NULL || cnt == NULL || odd == NULL || g->bptr == NULL || g->bidx == NULL) {
+    if (fixed == NULL || near == NULL || cnt == NULL || band == NULL || odd == NULL || g->bptr == NULL ||
+        g->bidx == NULL) {
         fk_scratch_free(&scratch);
         return FK_ENOMEM; /* bptr and bidx are freed with the grid */
     }
@@ -385,8 +387,9 @@ static int mark_band(grid *g, int d)
         uint8_t *a = g->act + (int64_t)i * w;
         int nodd = 0;
         g->bptr[2 * i] = n;
-        for (int j = 0; j < w; j++) {
-            if (!a[j] || !cnt[j]) continue;
+        /* band = unknown with a fixed point near; most rows have a few short runs of them, found 8 bytes at a time */
+        for (int j = 0; j < w; j++) band[j] = (uint8_t)((a[j] != 0) & (cnt[j] != 0));
+        for (int j = fk_first_set(band, 0, w, 1); j >= 0; j = fk_first_set(band, j + 1, w, 1)) {
             a[j] = 2;
             if (j & 1) odd[nodd++] = j;
             else g->bidx[n++] = j;
@@ -420,6 +423,19 @@ static void round_run(const uint8_t *restrict s, const float *restrict u, uint8_
     }
 }
 
+/* The next run [*start, *end) of unknowns in row a of a level, from column j on, short of column last; 0 when there
+   is none. */
+static inline int next_run(const uint8_t *a, int j, int last, int *start, int *end)
+{
+    const int lo = fk_first_set(a, j, last, 0x03); /* act is 1 or 2 at an unknown */
+    if (lo < 0) return 0;
+    const uint8_t *zero = memchr(a + lo, 0, (size_t)(last - lo));
+    *start = lo;
+    *end = zero != NULL ? (int)(zero - a) : last;
+    return 1;
+}
+
+/* Only the unknowns are written: a neighbouring face fused in parallel may own the pixels around them. */
 static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, const int c)
 {
     const int64_t rs0 = (int64_t)g0->w * c;
@@ -431,23 +447,27 @@ static inline void write_out_c(const grid *g0, const out_t *o, uint8_t *buf, con
         uint8_t *d = o->d + (int64_t)ri * o->ds + (int64_t)o->gc0 * c;
         float *sol = o->solution != NULL ? o->solution + ((int64_t)ri * o->w + o->gc0) * c : NULL;
         round_run(s, u, buf, (int64_t)o->gw * c);
-        for (int j = 1; j < o->gw - 1; j++) {
-            if (!a[j]) continue;
-            for (int k = 0; k < c; k++) d[(int64_t)j * c + k] = buf[(int64_t)j * c + k];
+        int j0, j1;
+        for (int j = 1; next_run(a, j, o->gw - 1, &j0, &j1); j = j1) {
+            const int64_t q0 = (int64_t)j0 * c, q1 = (int64_t)j1 * c;
+            memcpy(d + q0, buf + q0, (size_t)(q1 - q0));
             if (sol != NULL)
-                for (int k = 0; k < c; k++)
-                    sol[(int64_t)j * c + k] = (float)s[(int64_t)j * c + k] + u[(int64_t)j * c + k];
+                for (int64_t q = q0; q < q1; q++) sol[q] = (float)s[q] + u[q];
         }
     }
 }
 
-static inline void fill_c(const grid *g0, int gh, int gw, const float *mean, const int c)
+/* u = mean over the unknowns: run by run, copied from a row of the mean (pattern holds gw * c floats). */
+static inline void fill_c(const grid *g0, int gh, int gw, const float *mean, float *pattern, const int c)
 {
+    for (int j = 0; j < gw; j++)
+        for (int k = 0; k < c; k++) pattern[(int64_t)j * c + k] = mean[k];
     for (int i = 1; i < gh - 1; i++) {
         const uint8_t *a = g0->act + (int64_t)i * g0->w;
         float *u = g0->u + i * (int64_t)g0->w * c;
-        for (int j = 1; j < gw - 1; j++)
-            for (int k = 0; k < c; k++) u[(int64_t)j * c + k] = a[j] ? mean[k] : u[(int64_t)j * c + k];
+        int j0, j1;
+        for (int j = 1; next_run(a, j, gw - 1, &j0, &j1); j = j1)
+            memcpy(u + (int64_t)j0 * c, pattern, sizeof(float) * (size_t)(j1 - j0) * (size_t)c);
     }
 }
 
@@ -510,64 +530,69 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int mo
     }
 }
 
-/* One row of setup_normal_c, each pointer at the row's second point, over n floats. r* are 1 at fixed points,
-   s* the source, d* the destination (up, middle, down rows). Edges to fixed points carry no guidance. */
-static void setup_row(const float *restrict ru, const float *restrict rm, const float *restrict rd,
-                      const float *restrict su, const float *restrict sm, const float *restrict sd,
-                      const float *restrict du, const float *restrict dm, const float *restrict dd,
-                      float *restrict vv, int64_t n, int64_t c)
+/* Normal mode's b_p, the right-hand side of the equation in f, at every value of a row: over the four neighbours
+   q, f*_q where q is fixed and g_p - g_q where it is not; 0 where p itself is fixed. Each pointer is at the row's
+   second point; f* are 0xFF where the point is fixed (per value), s the source, d the destination (rows up,
+   middle, down). Every b_p is an integer (|b_p| <= 1020), so its square is exact in 32 bits; the sums run over
+   chunks short enough for 32 bits too, and the loop vectorises. */
+#define NORM_CHUNK 2048 /* 2048 * 1020^2 < 2^31 */
+/* fixed (0x00 or 0xFF) ? a : b */
+static inline int16_t pick(uint8_t fixed, int16_t a, int16_t b)
 {
-    for (int64_t q = 0; q < n; q++) {
-        const float act = 1.0f - rm[q];
-        const float lap = (1.0f - ru[q]) * (sm[q] - su[q]) + (1.0f - rd[q]) * (sm[q] - sd[q])
-                        + (1.0f - rm[q - c]) * (sm[q] - sm[q - c]) + (1.0f - rm[q + c]) * (sm[q] - sm[q + c]);
-        const float bt = ru[q] * du[q] + rd[q] * dd[q] + rm[q - c] * dm[q - c] + rm[q + c] * dm[q + c];
-        const float v = act * (lap + bt);
-        vv[q] = v * v;
-    }
+    const int16_t m = (int16_t)(int8_t)fixed;
+    return (int16_t)((a & m) | (b & ~m));
 }
 
-/* Normal mode, row by row in float rows so the loops vectorise: ||b||^2. scratch holds 10 rows of gw * c
-   floats. */
-static inline void setup_normal_c(const grid *g0, setup_t *st, float *scratch, const int c)
+static int64_t norm_row(const uint8_t *restrict fu, const uint8_t *restrict fm, const uint8_t *restrict fd,
+                        const uint8_t *restrict su, const uint8_t *restrict sm, const uint8_t *restrict sd,
+                        const uint8_t *restrict du, const uint8_t *restrict dm, const uint8_t *restrict dd,
+                        int64_t n, int64_t c)
+{
+    int64_t total = 0;
+    for (int64_t q0 = 0; q0 < n; q0 += NORM_CHUNK) {
+        const int64_t q1 = FK_MIN(n, q0 + NORM_CHUNK);
+        int32_t part = 0;
+        for (int64_t q = q0; q < q1; q++) { /* masks, not branches: every load is made, and the loop vectorises */
+            const int16_t g = sm[q];
+            const int16_t b = (int16_t)(pick(fu[q], du[q], (int16_t)(g - su[q]))
+                                        + pick(fd[q], dd[q], (int16_t)(g - sd[q]))
+                                        + pick(fm[q - c], dm[q - c], (int16_t)(g - sm[q - c]))
+                                        + pick(fm[q + c], dm[q + c], (int16_t)(g - sm[q + c])));
+            const int16_t kept = pick(fm[q], 0, b);
+            part += (int32_t)kept * kept;
+        }
+        total += part;
+    }
+    return total;
+}
+
+/* Normal mode: ||b||^2, exactly (integers throughout). flags holds 3 rows of gw * c bytes. */
+static inline void setup_normal_c(const grid *g0, setup_t *st, uint8_t *flags, const int c)
 {
     const int gw = st->gw;
     const int64_t n = (int64_t)gw * c;
-    float *ina[3] = {scratch, scratch + n, scratch + 2 * n}; /* 1 where the point is fixed, per float */
-    float *sr[3] = {scratch + 3 * n, scratch + 4 * n, scratch + 5 * n};
-    float *dr[3] = {scratch + 6 * n, scratch + 7 * n, scratch + 8 * n};
+    uint8_t *fr[3] = {flags, flags + n, flags + 2 * n}; /* 0xFF where the point is fixed, per value */
     int key[3] = {-1, -1, -1};
-    float *vv = scratch + 9 * n;
+    int64_t total = 0;
     for (int i = 1; i < st->gh - 1; i++) {
-        float *ru = NULL, *rm = NULL, *rd = NULL, *su = NULL, *sm = NULL, *sd = NULL, *du = NULL, *dm = NULL,
-              *dd = NULL;
+        const uint8_t *f[3];
         for (int t = 0; t < 3; t++) {
             const int r = i - 1 + t, slot = r % 3;
             if (key[slot] != r) {
                 const uint8_t *a = g0->act + (int64_t)r * g0->w;
-                const uint8_t *sp = st->s + (int64_t)r * st->ss, *dp = st->d + (int64_t)r * st->ds;
-                for (int j = 0; j < gw; j++)
-                    for (int k = 0; k < c; k++) ina[slot][(int64_t)j * c + k] = a[j] ? 0.0f : 1.0f;
-                for (int64_t q = 0; q < n; q++) {
-                    sr[slot][q] = (float)sp[q];
-                    dr[slot][q] = (float)dp[q];
+                for (int j = 0; j < gw; j++) {
+                    const uint8_t v = (uint8_t)-(int32_t)(a[j] == 0);
+                    for (int k = 0; k < c; k++) fr[slot][(int64_t)j * c + k] = v;
                 }
                 key[slot] = r;
             }
-            if (t == 0) { ru = ina[slot]; su = sr[slot]; du = dr[slot]; }
-            else if (t == 1) { rm = ina[slot]; sm = sr[slot]; dm = dr[slot]; }
-            else { rd = ina[slot]; sd = sr[slot]; dd = dr[slot]; }
+            f[t] = fr[slot];
         }
-        setup_row(ru + c, rm + c, rd + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, vv + c, n - 2 * c, c);
-        float part[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-        int64_t q = c;
-        for (; q + 8 <= n - c; q += 8)
-            for (int t = 0; t < 8; t++) part[t] += vv[q + t];
-        float rowss = 0.0f;
-        for (; q < n - c; q++) rowss += vv[q];
-        for (int t = 0; t < 8; t++) rowss += part[t];
-        st->bss += (double)rowss;
+        const uint8_t *su = st->s + (int64_t)(i - 1) * st->ss, *sm = su + st->ss, *sd = sm + st->ss;
+        const uint8_t *du = st->d + (int64_t)(i - 1) * st->ds, *dm = du + st->ds, *dd = dm + st->ds;
+        total += norm_row(f[0] + c, f[1] + c, f[2] + c, su + c, sm + c, sd + c, du + c, dm + c, dd + c, n - 2 * c, c);
     }
+    st->bss = (double)total;
 }
 
 /* One blend: the ROI, Omega's grid in it (its box plus a 1-pixel frame, in ROI coordinates, before the sides are
@@ -704,11 +729,11 @@ static int set_up_level0(poisson_t *p)
                   p->droi + (int64_t)gr0 * p->dst->stride + (int64_t)gc0 * c,
                   p->src->stride, p->dst->stride, gh, gw, 0.0, {0.0, 0.0, 0.0, 0.0}, 0};
     if (p->mode == 0) {
-        float *scratch = calloc(10 * (size_t)gw * (size_t)c, sizeof(float));
-        if (scratch == NULL) return FK_ENOMEM;
-        FK_DISPATCH(c, setup_normal_c(g0, &st, scratch, 1), setup_normal_c(g0, &st, scratch, 3),
-                    setup_normal_c(g0, &st, scratch, 4));
-        free(scratch);
+        uint8_t *flags = malloc(3 * (size_t)gw * (size_t)c);
+        if (flags == NULL) return FK_ENOMEM;
+        FK_DISPATCH(c, setup_normal_c(g0, &st, flags, 1), setup_normal_c(g0, &st, flags, 3),
+                    setup_normal_c(g0, &st, flags, 4));
+        free(flags);
     } else {
         FK_DISPATCH(c, setup_c(g0, &st, g0->rhs, 1, 1), setup_c(g0, &st, g0->rhs, 1, 3),
                     setup_c(g0, &st, g0->rhs, 1, 4));
@@ -786,7 +811,9 @@ static void solve(poisson_t *p, double tol, int32_t max_cycles, int32_t *cycles,
     {
         float mean[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (int k = 0; k < c; k++) mean[k] = (float)(p->st.bsum[k] / (double)p->st.bcount);
-        FK_DISPATCH(c, fill_c(g0, gh, gw, mean, 1), fill_c(g0, gh, gw, mean, 3), fill_c(g0, gh, gw, mean, 4));
+        float *pattern = (float *)g0->ring; /* a row of gw * c floats: the ring holds four */
+        FK_DISPATCH(c, fill_c(g0, gh, gw, mean, pattern, 1), fill_c(g0, gh, gw, mean, pattern, 3),
+                    fill_c(g0, gh, gw, mean, pattern, 4));
     }
     const double bnorm = FK_MAX(sqrt(p->st.bss), 1.0);
     double rel = sqrt(p->mode == 0 ? band_residual_norm2(g0, c) : residual_norm2(g0, c)) / bnorm;
