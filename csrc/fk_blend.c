@@ -221,6 +221,14 @@ FK_ROW_CLONES static void spread(const float *m, int w, int c, float *out)
     FK_DISPATCH(c, spread_c(m, w, out, 1), spread_c(m, w, out, 3), spread_c(m, w, out, 4));
 }
 
+/* Whether a row of mask weights has any that is not 0. */
+static int any_weight(const float *m, int n)
+{
+    for (int j = 0; j < n; j++)
+        if (m[j] != 0.0f) return 1;
+    return 0;
+}
+
 /* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
 FK_ROW_CLONES static void collapse_run(const float *restrict g, const float *restrict m, const float *restrict e1,
                                        const float *restrict e2, float *restrict r, int64_t n)
@@ -364,10 +372,11 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         }
         for (int k = levels - 2; k >= 2; k--) {
             for (int i = 0; i < hs[k]; i++) {
-                expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
-                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
                 const float *g = Gk[k] + (int64_t)i * ws[k] * c;
                 const float *m = Mk[k] + (int64_t)i * ws[k];
+                /* E(G_k+1) is weighed by M_k: where a row has no weight, e1's previous (finite) values do */
+                if (any_weight(m, ws[k])) expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
+                expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
                 float *r = Rk[k] + (int64_t)i * ws[k] * c;
                 spread(m, ws[k], c, ev);
                 collapse_run(g, ev, e1, e2, r, (int64_t)ws[k] * c);
@@ -391,7 +400,8 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
                     const float *m1 = Mk[1] + (int64_t)r * ws[1];
                     spread(m1, ws[1], c, mrow);
                     if (levels >= 3) {
-                        expand_row(Gk[2], hs[2], ws[2], c, r, ws[1], t0, t1, ev, od);
+                        /* as at level 0: E(G_2) only where M_1 has weight (t1 is finite from the start) */
+                        if (any_weight(m1, ws[1])) expand_row(Gk[2], hs[2], ws[2], c, r, ws[1], t0, t1, ev, od);
                         expand_row(Rk[2], hs[2], ws[2], c, r, ws[1], t0, t2, ev, od);
                     } else {
                         memset(t1, 0, sizeof(float) * (size_t)n1);
@@ -402,7 +412,9 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
                 }
                 rr[t] = r1ring[slot];
             }
-            expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
+            /* E(G_1) is weighed by M_0: on a row the mask leaves out it would be multiplied by 0, and e1's
+               previous (finite) values serve as well. */
+            if (fk_first_set(m, 0, w, 0xff) >= 0) expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
             expand_rows(rr[0], rr[1], rr[2], i, ws[1], c, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
