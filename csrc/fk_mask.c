@@ -18,7 +18,7 @@
  */
 
 /* The rows [y0, y1) of the polygon's band (band coordinates) being accumulated, each holding the cells of columns
-   xoff to xoff + rowlen - 1: every cell an edge can touch (see fill_rows). */
+   xoff to xoff + rowlen - 1: every cell an edge can touch (see fk_fill_polygon). */
 typedef struct {
     double *acc;
     int64_t rowlen;
@@ -27,7 +27,10 @@ typedef struct {
 
 static void accumulate_line(const fk_strip *st, double x0, double y0, double x1, double y1)
 {
-    const int width = st->width;
+    /* x is clamped to [0, width] (the edge split there), and within that to the strip's cells: the cells hold
+       every x an edge of the polygon reaches, so the second clamp changes nothing, except where rounding of huge
+       coordinates sends an interpolated x far off, which it keeps inside the buffer. */
+    const double xlo = (double)st->xoff, xhi = (double)(st->xoff + st->rowlen - 2);
     double dir = 1.0;
     if (y0 == y1)
         return;
@@ -47,8 +50,13 @@ static void accumulate_line(const fk_strip *st, double x0, double y0, double x1,
         const double dy = yb - ya;
         if (!(dy > 0.0))
             continue;
-        double xa = FK_CLAMP(x0 + (ya - y0) * dxdy, 0.0, (double)width);
-        double xb = FK_CLAMP(x0 + (yb - y0) * dxdy, 0.0, (double)width);
+        double xa = x0 + (ya - y0) * dxdy, xb = x0 + (yb - y0) * dxdy;
+        if (!isfinite(dxdy)) { /* a run of 2^1024 over a rise of a few ulps: the piece is flat, x0 to x1 */
+            xa = x0;
+            xb = x1;
+        }
+        xa = FK_CLAMP(xa, xlo, xhi);
+        xb = FK_CLAMP(xb, xlo, xhi);
         const double d = dy * dir;
         double *row = st->acc + (int64_t)(y - st->y0) * st->rowlen;
         double lx = FK_MIN(xa, xb), rx = FK_MAX(xa, xb);
@@ -120,11 +128,12 @@ static inline uint8_t coverage_byte(double sum)
 #define FILL_STRIP 32
 
 /* The running sums of n rows of a strip (n <= 4, each row of cells [xoff, xend)) into their mask rows, leaving the
-   cells zeroed for the next strip. The sums are formed in place first, the rows side by side (one row's sum is a
-   chain of dependent additions, four chains keep the adder busy), then turned into bytes in a loop that
-   vectorises. Pixels left of xoff have no cell and stay 0; those right of xend take the row's final sum, as the
-   cells there would add nothing. */
-static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, int xoff, int xend, int w)
+   cells zeroed when a next strip will use them (rezero). The sums are formed in place first, the rows side by side
+   (one row's sum is a chain of dependent additions, four chains keep the adder busy), then turned into bytes in a
+   loop that vectorises. Pixels left of xoff have no cell and stay 0; those right of xend take the row's final sum,
+   as the cells there would add nothing. */
+static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, int xoff, int xend, int w,
+                     int rezero)
 {
     double s[4] = {0.0, 0.0, 0.0, 0.0};
     const int64_t m = FK_MIN(xend, w) - xoff;
@@ -144,7 +153,7 @@ static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, in
         double *restrict r = acc + k * rowlen;
         uint8_t *restrict o = out[k] + xoff;
         for (int64_t q = 0; q < m; q++) o[q] = coverage_byte(r[q]);
-        memset(r, 0, sizeof(double) * (size_t)rowlen);
+        if (rezero) memset(r, 0, sizeof(double) * (size_t)rowlen);
         if (xoff + m < w) {
             const uint8_t tail = coverage_byte(s[k]);
             if (tail != 0) memset(out[k] + xoff + m, tail, (size_t)(w - xoff - m));
@@ -182,12 +191,16 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
         return FK_OK;
     const int band0 = (int)floor(FK_MAX(ymin, 0.0));
     const int band1 = (int)FK_MIN(ceil(ymax), (double)h); /* exclusive */
+    if (band1 <= band0)
+        return FK_OK;
     /* An edge writes cells floor(x) to ceil(x) + 1 of its (clamped) x; the interpolated x of a row can pass an
        end point by rounding, hence a cell of margin on either side. */
     const int xoff = FK_MAX(0, (int)floor(FK_CLAMP(xmin + 0.5, 0.0, (double)w)) - 1);
     const int xend = FK_MIN(w + 2, (int)ceil(FK_CLAMP(xmax + 0.5, 0.0, (double)w)) + 3);
     const int64_t rowlen = (int64_t)(xend - xoff);
-    const int strip = FK_MIN(FILL_STRIP, band1 - band0);
+    /* Each strip walks every edge (most only to see they miss it): a polygon of many points gets taller strips,
+       about one row per 8 points, so that walking stays small beside filling. */
+    const int strip = (int)FK_MIN((int64_t)band1 - band0, FK_MAX((int64_t)FILL_STRIP, ((int64_t)n_points + 7) / 8));
     double *acc = calloc((size_t)(rowlen * strip), sizeof(double)); /* sum_rows leaves it zeroed */
     if (acc == NULL) return FK_ENOMEM;
 
@@ -198,14 +211,17 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
         const fk_strip st = {acc, rowlen, xoff, w, y0, y1};
         for (int32_t i = 0; i < n_points; i++) {
             int32_t j = (i + 1) % n_points;
-            accumulate_edge(&st, points[2 * i] + 0.5, points[2 * i + 1] + yshift, points[2 * j] + 0.5,
-                            points[2 * j + 1] + yshift);
+            const double ya = points[2 * i + 1] + yshift, yb = points[2 * j + 1] + yshift;
+            if (FK_MAX(ya, yb) <= (double)y0 || FK_MIN(ya, yb) >= (double)y1)
+                continue; /* no row of this strip: it would add nothing */
+            accumulate_edge(&st, points[2 * i] + 0.5, ya, points[2 * j] + 0.5, yb);
         }
         for (int y = y0; y < y1; y += 4) {
             const int n = FK_MIN(4, y1 - y);
             uint8_t *out[4];
             for (int k = 0; k < n; k++) out[k] = mask->data + (int64_t)(band0 + y + k) * mask->stride;
-            sum_rows(acc + (int64_t)(y - y0) * rowlen, rowlen, out, n, xoff, (int)(xoff + rowlen), w);
+            sum_rows(acc + (int64_t)(y - y0) * rowlen, rowlen, out, n, xoff, (int)(xoff + rowlen), w,
+                     y1 < band1 - band0);
         }
     }
     free(acc);

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -51,6 +53,38 @@ def test_fill_polygon_matches_exact_area_over_strips_and_narrow_spans(data):
     fill_polygon(poly, out)
     expected = twin.fill_polygon(poly, (h, w))
     assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(("shape", "polygon"), [
+    ((40, 64), [(10, 2), (-1e18, 2.7), (20, 30)]),  # rounding sends an interpolated x far off
+    ((40, 64), [(10, 2), (1e18, 2.7), (20, 30)]),
+    ((20, 100), [(-1e300, -0.25), (5, -0.25 + 2**-54), (5, 10)]),  # a slope that overflows to infinity
+    ((20, 100), [(-1.7e308, 2), (5, 2.5), (5, 10)]),
+    ((20, 100), [(1.7e308, 2), (50, 2.5), (50, 10)]),
+])
+def test_fill_polygon_huge_coordinates_stay_inside_the_accumulator(shape, polygon):
+    # The core keeps cells only for the columns a polygon spans; coordinates near the largest doubles must not
+    # write past them (the sanitizer build runs this too) nor leave a pixel outside 0-255 coverage.
+    out = np.full(shape, 77, np.uint8)
+    poly = np.array(polygon, np.float64)
+    fill_polygon(poly, out)
+    # Nothing lands beyond the polygon's own extent (a NaN cell once turned a whole row to 255).
+    xs, ys = poly[:, 0], poly[:, 1]
+    left, right = math.floor(max(xs.min(), -2.0)) - 1, math.ceil(min(xs.max(), shape[1] + 2.0)) + 2
+    top, bottom = math.floor(ys.min()) - 1, math.ceil(ys.max()) + 2
+    assert not out[:, max(right, 0):].any() and not out[:, :max(left, 0)].any()
+    assert not out[max(bottom, 0):].any() and not out[:max(top, 0)].any()
+    assert out.any()
+
+
+def test_fill_polygon_of_many_points_matches_the_twin():
+    # A polygon of many points is accumulated in one strip (each strip walks every edge).
+    h, w = 70, 50
+    t = np.linspace(0, 2 * np.pi, 300, endpoint=False)
+    poly = np.stack([25 + 20 * np.cos(t), 35 + 33 * np.sin(t)], axis=1)
+    out = np.zeros((h, w), np.uint8)
+    fill_polygon(poly, out)
+    assert np.abs(out.astype(int) - twin.fill_polygon(poly, (h, w))).max() <= 1
 
 
 def test_fill_polygon_rectangle_has_exact_partial_pixels():
