@@ -532,7 +532,7 @@ static inline void setup_c(const grid *g0, setup_t *st, float *rhs, const int mo
 
 /* Normal mode's b_p, the right-hand side of the equation in f, at every value of a row: over the four neighbours
    q, f*_q where q is fixed and g_p - g_q where it is not; 0 where p itself is fixed. Each pointer is at the row's
-   second point; f* are 0xFF where the point is fixed (per value), s the source, d the destination (rows up,
+   second point; fu, fm, fd are 0xFF where the point is fixed (per value), s the source, d the destination (rows up,
    middle, down). Every b_p is an integer (|b_p| <= 1020), so its square is exact in 32 bits; the sums run over
    chunks short enough for 32 bits too, and the loop vectorises. */
 #define NORM_CHUNK 2048 /* 2048 * 1020^2 < 2^31 */
