@@ -202,6 +202,21 @@ static void expand_row(const float *g, int hl, int wl, int c, int y, int w, floa
                 wl, c, w, tmp, out, ev, od);
 }
 
+/* Columns [x0, x1] of row y of the expansion of g (hl x wl) to width w; out's other columns are left as they were or
+   given other finite values. The same values as expand_row's: a window of g's columns reaching a coarse column past
+   every needed neighbour on each side, so that the window's own edge pixels (which clamp, as at the image's edges)
+   fall outside [x0, x1] unless they are the image's. */
+static void expand_row_cols(const float *g, int hl, int wl, int c, int y, int w, int x0, int x1, float *tmp,
+                            float *out, float *ev, float *od)
+{
+    const int j0 = FK_MAX(0, x0 / 2 - 1), j1 = FK_MIN(wl - 1, x1 / 2 + 2);
+    const int wlw = j1 - j0 + 1, ww = FK_MIN(w - 2 * j0, 2 * wlw);
+    const int64_t n = (int64_t)wl * c, off = (int64_t)j0 * c;
+    const int i = y / 2;
+    expand_rows(g + (int64_t)FK_MAX(i - 1, 0) * n + off, g + (int64_t)i * n + off,
+                g + (int64_t)FK_MIN(i + 1, hl - 1) * n + off, y, wlw, c, ww, tmp, out + 2 * off, ev, od);
+}
+
 /* A mask row of w pixels spread over c channels: out[j * c + k] = m[j]. RGB stores a 4-lane vector per pixel, in
  * order, its fourth lane overwritten by the next (the last's in the row's spare). */
 static inline void spread_c(const float *m, int w, float *out, const int c)
@@ -221,12 +236,17 @@ FK_ROW_CLONES static void spread(const float *m, int w, int c, float *out)
     FK_DISPATCH(c, spread_c(m, w, out, 1), spread_c(m, w, out, 3), spread_c(m, w, out, 4));
 }
 
-/* Whether a row of mask weights has any that is not 0. */
-static int any_weight(const float *m, int n)
+/* The first and last columns of a row of mask weights that are not 0; 0 when there is none. */
+static int weight_span(const float *m, int n, int *lo, int *hi)
 {
-    for (int j = 0; j < n; j++)
-        if (m[j] != 0.0f) return 1;
-    return 0;
+    int j = 0;
+    while (j < n && m[j] == 0.0f) j++;
+    if (j == n) return 0;
+    int k = n - 1;
+    while (m[k] == 0.0f) k--;
+    *lo = j;
+    *hi = k;
+    return 1;
 }
 
 /* One row of a collapse step: r = m * (g - e1) + e2 (m per value). */
@@ -374,8 +394,10 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             for (int i = 0; i < hs[k]; i++) {
                 const float *g = Gk[k] + (int64_t)i * ws[k] * c;
                 const float *m = Mk[k] + (int64_t)i * ws[k];
-                /* E(G_k+1) is weighed by M_k: where a row has no weight, e1's previous (finite) values do */
-                if (any_weight(m, ws[k])) expand_row(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e1, ev, od);
+                /* E(G_k+1) is weighed by M_k: where it has no weight, e1's previous (finite) values do */
+                int lo, hi;
+                if (weight_span(m, ws[k], &lo, &hi))
+                    expand_row_cols(Gk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], lo, hi, t0, e1, ev, od);
                 expand_row(Rk[k + 1], hs[k + 1], ws[k + 1], c, i, ws[k], t0, e2, ev, od);
                 float *r = Rk[k] + (int64_t)i * ws[k] * c;
                 spread(m, ws[k], c, ev);
@@ -401,7 +423,9 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
                     spread(m1, ws[1], c, mrow);
                     if (levels >= 3) {
                         /* as at level 0: E(G_2) only where M_1 has weight (t1 is finite from the start) */
-                        if (any_weight(m1, ws[1])) expand_row(Gk[2], hs[2], ws[2], c, r, ws[1], t0, t1, ev, od);
+                        int lo, hi;
+                        if (weight_span(m1, ws[1], &lo, &hi))
+                            expand_row_cols(Gk[2], hs[2], ws[2], c, r, ws[1], lo, hi, t0, t1, ev, od);
                         expand_row(Rk[2], hs[2], ws[2], c, r, ws[1], t0, t2, ev, od);
                     } else {
                         memset(t1, 0, sizeof(float) * (size_t)n1);
@@ -412,9 +436,11 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
                 }
                 rr[t] = r1ring[slot];
             }
-            /* E(G_1) is weighed by M_0: on a row the mask leaves out it would be multiplied by 0, and e1's
-               previous (finite) values serve as well. */
-            if (fk_first_set(m, 0, w, 0xff) >= 0) expand_row(Gk[1], hs[1], ws[1], c, i, w, t0, e1, ev, od);
+            /* E(G_1) is weighed by M_0: where the mask is 0 it would be multiplied by 0, and e1's previous
+               (finite) values serve as well, so it is expanded over the mask's columns of the row only. */
+            const int lo = fk_first_set(m, 0, w, 0xff);
+            if (lo >= 0)
+                expand_row_cols(Gk[1], hs[1], ws[1], c, i, w, lo, fk_last_set(m, lo, w, 0xff), t0, e1, ev, od);
             expand_rows(rr[0], rr[1], rr[2], i, ws[1], c, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
