@@ -212,8 +212,10 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
         for (int32_t i = 0; i < n_points; i++) {
             int32_t j = (i + 1) % n_points;
             const double ya = points[2 * i + 1] + yshift, yb = points[2 * j + 1] + yshift;
-            if (FK_MAX(ya, yb) <= (double)y0 || FK_MIN(ya, yb) >= (double)y1)
-                continue; /* no row of this strip: it would add nothing */
+            /* an edge a row clear of the strip adds nothing to it (the split points accumulate_edge makes lie
+               between its ends up to a rounding, hence the row) */
+            if (FK_MAX(ya, yb) <= (double)(y0 - 1) || FK_MIN(ya, yb) >= (double)(y1 + 1))
+                continue;
             accumulate_edge(&st, points[2 * i] + 0.5, ya, points[2 * j] + 0.5, yb);
         }
         for (int y = y0; y < y1; y += 4) {
