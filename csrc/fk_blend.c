@@ -105,8 +105,29 @@ FK_ROW_CLONES static void vreduce(const float *restrict r0, const float *restric
         out[i] = (r0[i] + r4[i]) * (1.0f / 16.0f) + (r1[i] + r3[i]) * (4.0f / 16.0f) + r2[i] * (6.0f / 16.0f);
 }
 
+/* The vertical step of the first reduction of a difference a - b straight from the 8-bit rows, in integers: 16
+   times vreduce's result, which is exact in float (integers times 1/16, 4/16 and 6/16, every sum a multiple of
+   1/16 below 2^8), so (float)v16 / 16 is the very float vreduce makes from the converted rows; |v16| <= 4080. */
+FK_ROW_CLONES static void vreduce_diff(const uint8_t *const *a, const uint8_t *const *b, int64_t n,
+                                       int16_t *restrict v16)
+{
+    const uint8_t *a0 = a[0], *a1 = a[1], *a2 = a[2], *a3 = a[3], *a4 = a[4];
+    const uint8_t *b0 = b[0], *b1 = b[1], *b2 = b[2], *b3 = b[3], *b4 = b[4];
+    for (int64_t i = 0; i < n; i++) {
+        const int16_t d0 = (int16_t)(a0[i] - b0[i]), d1 = (int16_t)(a1[i] - b1[i]), d2 = (int16_t)(a2[i] - b2[i]);
+        const int16_t d3 = (int16_t)(a3[i] - b3[i]), d4 = (int16_t)(a4[i] - b4[i]);
+        v16[i] = (int16_t)(d0 + d4 + 4 * (d1 + d3) + 6 * d2);
+    }
+}
+
+FK_ROW_CLONES static void sixteenths(const int16_t *restrict v16, int64_t n, float *restrict out)
+{
+    for (int64_t i = 0; i < n; i++) out[i] = (float)v16[i] * (1.0f / 16.0f);
+}
+
 /* Reduces an h x w image (8-bit source when s != NULL, else the float image img) into out: the vertical step
-   first, on full rows where it vectorises, so the horizontal step runs on half the rows. */
+   first, on full rows where it vectorises, so the horizontal step runs on half the rows. The difference of two
+   8-bit images takes its vertical step in 16-bit integers from their rows (the same floats, see vreduce_diff). */
 static void reduce_image(const u8rows *s, const float *img, int h, int w, int c, ring5 *rg, float *out)
 {
     const int h2 = (h + 1) / 2;
@@ -114,11 +135,23 @@ static void reduce_image(const u8rows *s, const float *img, int h, int w, int c,
     for (int k = 0; k < 5; k++) rg->key[k] = -1;
     for (int i = 0; i < h2; i++) {
         const float *rr[5];
-        for (int k = 0; k < 5; k++) {
-            const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
-            rr[k] = s != NULL ? ring_row_u8(rg, s, r) : img + (int64_t)r * n;
+        if (s != NULL && s->b != NULL) {
+            const uint8_t *ra[5], *rb[5];
+            for (int k = 0; k < 5; k++) {
+                const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
+                ra[k] = s->a + (int64_t)r * s->astride;
+                rb[k] = s->b + (int64_t)r * s->bstride;
+            }
+            int16_t *v16 = (int16_t *)rg->rows[0]; /* the float rows are not used on this path */
+            vreduce_diff(ra, rb, n, v16);
+            sixteenths(v16, n, rg->tmp);
+        } else {
+            for (int k = 0; k < 5; k++) {
+                const int r = FK_CLAMP(2 * i + k - 2, 0, h - 1);
+                rr[k] = s != NULL ? ring_row_u8(rg, s, r) : img + (int64_t)r * n;
+            }
+            vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n, rg->tmp);
         }
-        vreduce(rr[0], rr[1], rr[2], rr[3], rr[4], n, rg->tmp);
         hreduce(rg->tmp, w, c, out + (int64_t)i * n2);
     }
 }
