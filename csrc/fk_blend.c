@@ -304,28 +304,51 @@ FK_ROW_CLONES static void final_run(const uint8_t *restrict s, const float *rest
     for (int64_t q = 0; q < n; q++) d[q] = (uint8_t)(int32_t)buf[q];
 }
 
-static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
-                               int w, float *mexp, float *buf, const int c)
+/* Level 0 where the mask is 0: M_0 * (src - dst - E(G_1)) is a zero there, and dst + 0 is dst, so
+   out = dst + E(R_1), rounded: the same float as final_run's. */
+FK_ROW_CLONES static void final_flat(uint8_t *restrict d, const float *restrict e2, float *restrict buf, int64_t n)
 {
+    for (int64_t q = 0; q < n; q++) {
+        float v = (float)d[q] + e2[q] + 0.5f;
+        v = v > 0.0f ? v : 0.0f;
+        v = v < 255.0f ? v : 255.0f;
+        buf[q] = v;
+    }
+    for (int64_t q = 0; q < n; q++) d[q] = (uint8_t)(int32_t)buf[q];
+}
+
+/* Level 0's last step for one row whose mask is not 0 on columns [lo, hi] only (lo < 0: nowhere); mexp receives
+   M_0 per value over those columns. */
+static inline void final_row_c(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
+                               int w, int lo, int hi, float *mexp, float *buf, const int c)
+{
+    if (lo < 0) {
+        final_flat(d, e2, buf, (int64_t)w * c);
+        return;
+    }
+    const int64_t q0 = (int64_t)lo * c, q1 = (int64_t)(hi + 1) * c, n = (int64_t)w * c;
+    if (q0 > 0) final_flat(d, e2, buf, q0);
 #ifdef FK_PIXEL_VECTORS
     if (c == 3) {
-        for (int j = 0; j < w; j++) {
+        for (int j = lo; j <= hi; j++) {
             const float v = (float)m[j] * (1.0f / 255.0f);
-            st4(mexp + (int64_t)j * 3, (fk_v4f){v, v, v, v});
+            st4(mexp + (int64_t)(j - lo) * 3, (fk_v4f){v, v, v, v});
         }
     } else
 #endif
-    for (int j = 0; j < w; j++)
-        for (int k = 0; k < c; k++) mexp[(int64_t)j * c + k] = (float)m[j] * (1.0f / 255.0f);
-    final_run(s, mexp, d, e1, e2, buf, (int64_t)w * c);
+    for (int j = lo; j <= hi; j++)
+        for (int k = 0; k < c; k++) mexp[(int64_t)(j - lo) * c + k] = (float)m[j] * (1.0f / 255.0f);
+    final_run(s + q0, mexp, d + q0, e1 + q0, e2 + q0, buf, q1 - q0);
+    if (q1 < n) final_flat(d + q1, e2 + q1, buf, n - q1);
 }
 
 /* Level 0's last step for one row, compiled per channel count. */
 FK_ROW_CLONES static void final_row(const uint8_t *s, const uint8_t *m, uint8_t *d, const float *e1, const float *e2,
-                                    int w, float *mexp, float *buf, int c)
+                                    int w, int lo, int hi, float *mexp, float *buf, int c)
 {
-    FK_DISPATCH(c, final_row_c(s, m, d, e1, e2, w, mexp, buf, 1), final_row_c(s, m, d, e1, e2, w, mexp, buf, 3),
-                final_row_c(s, m, d, e1, e2, w, mexp, buf, 4));
+    FK_DISPATCH(c, final_row_c(s, m, d, e1, e2, w, lo, hi, mexp, buf, 1),
+                final_row_c(s, m, d, e1, e2, w, lo, hi, mexp, buf, 3),
+                final_row_c(s, m, d, e1, e2, w, lo, hi, mexp, buf, 4));
 }
 
 int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst, int32_t x, int32_t y,
@@ -443,6 +466,7 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
         const uint8_t *s = sroi + (int64_t)i * src->stride;
         const uint8_t *m = mroi + (int64_t)i * mask->stride;
         uint8_t *d = droi + (int64_t)i * dst->stride;
+        const int lo = fk_first_set(m, 0, w, 0xff), hi = lo >= 0 ? fk_last_set(m, lo, w, 0xff) : -1;
         if (levels > 1) {
             /* R_1 rows i/2 - 1 .. i/2 + 1 (clamped), made on demand into a ring of four. */
             const int ci = i / 2;
@@ -471,15 +495,13 @@ int fk_blend_multiband(const fk_image *src, const fk_image *mask, fk_image *dst,
             }
             /* E(G_1) is weighed by M_0: where the mask is 0 it would be multiplied by 0, and e1's previous
                (finite) values serve as well, so it is expanded over the mask's columns of the row only. */
-            const int lo = fk_first_set(m, 0, w, 0xff);
-            if (lo >= 0)
-                expand_row_cols(Gk[1], hs[1], ws[1], c, i, w, lo, fk_last_set(m, lo, w, 0xff), t0, e1, ev, od);
+            if (lo >= 0) expand_row_cols(Gk[1], hs[1], ws[1], c, i, w, lo, hi, t0, e1, ev, od);
             expand_rows(rr[0], rr[1], rr[2], i, ws[1], c, w, t0, e2, ev, od);
         } else {
             memset(e1, 0, sizeof(float) * (size_t)rowlen);
             memset(e2, 0, sizeof(float) * (size_t)rowlen);
         }
-        final_row(s, m, d, e1, e2, w, ev, od, c);
+        final_row(s, m, d, e1, e2, w, lo, hi, ev, od, c);
     }
     fk_scratch_free(&scratch);
     return FK_OK;
