@@ -57,7 +57,10 @@ def test_twin_agreement_on_a_face_sized_scene() -> None:
     out = dst.copy()
     blend_multiband(src, mask, out, levels=6)
     expect = twin.blend_multiband(src, mask, dst, (0, 0), 6)
-    assert np.abs(out.astype(int) - expect.astype(int)).max() <= 2
+    diff = np.abs(out.astype(int) - expect.astype(int))
+    # The twin works in float64, the core in float32: a value a hair from .5 rounds the other way, rarely (2 of
+    # 230,400 here). A systematic slip (a rounding offset, a window a column short) moves far more.
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= 0.0005 * diff.size
     # Deep inside the mask the source wins, far outside the destination is untouched.
     assert np.abs(out[120, 160].astype(int) - src[120, 160].astype(int)).max() <= 3
     assert (out[:, :5] == dst[:, :5]).all() or np.abs(out[:, :5].astype(int) - dst[:, :5]).max() <= 2
