@@ -127,16 +127,15 @@ static inline uint8_t coverage_byte(double sum)
    polygon; each row's cells receive the same additions in the same order as with one buffer for the band. */
 #define FILL_STRIP 32
 
-/* The running sums of n rows of a strip (n <= 4, each row of cells [xoff, xend)) into their mask rows, leaving the
-   cells zeroed when a next strip will use them (rezero). The sums are formed in place first, the rows side by side
-   (one row's sum is a chain of dependent additions, four chains keep the adder busy), then turned into bytes in a
-   loop that vectorises. Pixels left of xoff have no cell and stay 0; those right of xend take the row's final sum,
-   as the cells there would add nothing. */
-static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, int xoff, int xend, int w,
-                     int rezero)
+/* The running sums of n rows of a strip (n <= 4, each row of rowlen cells from column xoff) into their mask rows,
+   leaving the cells zeroed when a next strip will use them (rezero). The sums are formed in place first, the rows
+   side by side (one row's sum is a chain of dependent additions, four chains keep the adder busy), then turned into
+   bytes in a loop that vectorises. Pixels left of xoff have no cell and stay 0; those right of the cells take the
+   row's final sum, as cells there would add nothing. */
+static void sum_rows(double *acc, int64_t rowlen, uint8_t *const *out, int n, int xoff, int w, int rezero)
 {
     double s[4] = {0.0, 0.0, 0.0, 0.0};
-    const int64_t m = FK_MIN(xend, w) - xoff;
+    const int64_t m = FK_MIN(xoff + rowlen, (int64_t)w) - xoff;
     if (n == 4) {
         double *r0 = acc, *r1 = acc + rowlen, *r2 = acc + 2 * rowlen, *r3 = acc + 3 * rowlen;
         for (int64_t q = 0; q < m; q++) {
@@ -222,8 +221,7 @@ int fk_fill_polygon(fk_image *mask, const double *points, int32_t n_points)
             const int n = FK_MIN(4, y1 - y);
             uint8_t *out[4];
             for (int k = 0; k < n; k++) out[k] = mask->data + (int64_t)(band0 + y + k) * mask->stride;
-            sum_rows(acc + (int64_t)(y - y0) * rowlen, rowlen, out, n, xoff, (int)(xoff + rowlen), w,
-                     y1 < band1 - band0);
+            sum_rows(acc + (int64_t)(y - y0) * rowlen, rowlen, out, n, xoff, w, y1 < band1 - band0);
         }
     }
     free(acc);
