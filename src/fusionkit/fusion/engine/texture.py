@@ -32,8 +32,13 @@ def forehead_weight(points_core: F64, topo: MeshTopology, shape: tuple[int, int]
     y_top = float(mean[topo.region("face_oval"), 1].min())
     xs = np.arange(shape[1], dtype=np.float32)[None, :]
     ys = np.arange(shape[0], dtype=np.float32)[:, None]
-    y_face = np.float32(m[1, 0]) * xs + (np.float32(m[1, 1]) * ys + np.float32(m[1, 2]))
-    ramp: F32 = np.clip((y_brow - y_face) / np.float32(0.5 * (y_brow - y_top)) - 0.1, 0.0, 1.0)
+    # One (h, w) array, worked on in place (the same float32 operations as the plain expression, without a new
+    # array for each step: on a 1080p face the allocations cost as much as the arithmetic).
+    ramp: F32 = np.float32(m[1, 0]) * xs + (np.float32(m[1, 1]) * ys + np.float32(m[1, 2]))  # y in the mean face
+    np.subtract(y_brow, ramp, out=ramp)
+    ramp /= np.float32(0.5 * (y_brow - y_top))
+    ramp -= 0.1
+    np.clip(ramp, 0.0, 1.0, out=ramp)
     return ramp
 
 
@@ -47,16 +52,29 @@ def mix_textures(user_tex: U8, tmpl_tex: U8, plan: FacePlan, parts: Regions, bet
     into the picture.
     """
     sigma = plan.sigma
-    inside = soften(erode_mask(parts.oval, max(1, round(0.3 * sigma))), 0.5 * sigma).astype(np.float32)
-    mouth_w = feather_local(parts.mouth_open, max(1.0, sigma / 4)).astype(np.float32) * np.float32(1 / 255)
-    keep_user = (1 - (beta * (1 - mouth_w) + (1.0 if mouth_from_template else 0.0) * mouth_w)) * inside  # 0-255
+    # keep_user = (1 - (beta (1 - mouth_w) + [from template] mouth_w)) inside, 0-255, in float32 and worked on in
+    # place (the plain expression's operations in its order, with no new array per step).
+    mouth_w = feather_local(parts.mouth_open, max(1.0, sigma / 4)).astype(np.float32)
+    mouth_w *= np.float32(1 / 255)
+    keep_user = np.subtract(1, mouth_w)
+    keep_user *= beta
+    mouth_w *= 1.0 if mouth_from_template else 0.0
+    keep_user += mouth_w
+    np.subtract(1, keep_user, out=keep_user)
+    keep_user *= soften(erode_mask(parts.oval, max(1, round(0.3 * sigma))), 0.5 * sigma)  # inside the oval
     if lips_from_template > 0:
-        lips_w = feather_local(parts.lips_outer, max(1.0, sigma / 3)).astype(np.float32) * np.float32(1 / 255)
-        keep_user *= 1 - np.float32(lips_from_template) * lips_w
+        lips_w = feather_local(parts.lips_outer, max(1.0, sigma / 3)).astype(np.float32)
+        lips_w *= np.float32(1 / 255)
+        lips_w *= np.float32(lips_from_template)
+        np.subtract(1, lips_w, out=lips_w)
+        keep_user *= lips_w
     # Above the brows the template's forehead takes over gradually: a fringe or hairline of the user's must not be
     # pasted across the template's forehead, and the forehead carries little of a person's likeness.
-    keep_user *= 1 - forehead_weight(plan.in_inner(plan.target), topo, plan.shape)
-    composite(tmpl_tex, (255.5 - keep_user).astype(np.uint8), user_tex, (0, 0))
+    forehead = forehead_weight(plan.in_inner(plan.target), topo, plan.shape)
+    np.subtract(1, forehead, out=forehead)
+    keep_user *= forehead
+    np.subtract(255.5, keep_user, out=keep_user)
+    composite(tmpl_tex, keep_user.astype(np.uint8), user_tex, (0, 0))
     return user_tex
 
 
