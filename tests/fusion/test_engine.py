@@ -202,6 +202,21 @@ def test_skin_likeness_by_table_is_the_per_pixel_formula() -> None:
     assert skin_likeness(skin, mean, std)[0, 0] == 1.0 and skin_likeness(far, mean, std)[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("q", [0.0, 0.1, 37.3, 50.0, 99.5, 99.9, 100.0])
+def test_percentile_is_numpy_s_percentile(q: float) -> None:
+    """The colour stage's percentile of the skin's light skips np.percentile's overhead; it must be its number."""
+    from fusionkit.fusion.engine._common import percentile
+
+    rng = np.random.default_rng(12)
+    for n in (1, 2, 3, 7, 200, 201, 1303, 4000):
+        for ties in (False, True):
+            a = (rng.random(n) ** 2.2).astype(np.float32)
+            if ties:
+                a = np.round(a * 20).astype(np.float32) / 20
+            got, expected = percentile(a, q), float(np.percentile(a, q))
+            assert got == expected, (n, ties)
+
+
 @pytest.mark.parametrize("shape", [(1,), (2,), (7,), (400,), (3, 3, 1), (3, 3, 2), (3, 3, 61), (2, 5, 100)])
 def test_median_last_is_numpy_s_median(shape: tuple[int, ...]) -> None:
     """The engine's medians of a face region's samples skip np.median's overhead; they must be its numbers."""

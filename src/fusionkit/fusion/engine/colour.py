@@ -26,7 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import relight
-from fusionkit.fusion.engine._common import F32, U8, feather_local, median_last, nonzero_box, u8
+from fusionkit.fusion.engine._common import F32, U8, feather_local, median_last, nonzero_box, percentile, u8
 from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
@@ -163,7 +163,7 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     # ceiling lightness is rolled off (in the core, the colour moving towards the skin's in the share of light
     # removed); the ceiling is 1.3x the template's smooth skin, and its brightest skin on the eyes and teeth.
     on = weight > 0
-    top = float(np.percentile(tmpl_k[on] @ _LUMA, 99.5)) if on.any() else 1.0
+    top = percentile(tmpl_k[on] @ _LUMA, 99.5) if on.any() else 1.0
     top = min(1.0, max(top, 0.05))
     local = np.minimum(np.float32(1.3) * (t_s @ _LUMA), np.float32(top))
     # The smooth factors stay on their coarse grid: the core samples it at every pixel. Eye whites, irises and
