@@ -202,6 +202,24 @@ def test_skin_likeness_by_table_is_the_per_pixel_formula() -> None:
     assert skin_likeness(skin, mean, std)[0, 0] == 1.0 and skin_likeness(far, mean, std)[0, 0] == 0.0
 
 
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 7])
+def test_subsample_and_the_srgb_table_are_numpy_s(step: int) -> None:
+    """The engine's every-k-th-pixel copies and its sRGB table lookup take faster routes to NumPy's arrays."""
+    from fusionkit.fusion.engine._common import subsample
+    from fusionkit.fusion.engine.colour import _TO_LINEAR, srgb_to_linear
+
+    rng = np.random.default_rng(13)
+    frame = rng.integers(0, 256, (61, 83, 3), dtype=np.uint8)
+    for image in (frame, frame[5:50, 7:80], frame[:, :, 0], frame[::-1, 3:]):
+        got = subsample(image, step)
+        expected = np.ascontiguousarray(image[::step, ::step])
+        assert got.dtype == expected.dtype and got.flags.c_contiguous
+        np.testing.assert_array_equal(got, expected)
+        linear = srgb_to_linear(image[::step, ::step])
+        assert linear.dtype == np.float32
+        np.testing.assert_array_equal(linear, _TO_LINEAR[image[::step, ::step]])
+
+
 @pytest.mark.parametrize("q", [0.0, 0.1, 37.3, 50.0, 99.5, 99.9, 100.0])
 def test_percentile_is_numpy_s_percentile(q: float) -> None:
     """The colour stage's percentile of the skin's light skips np.percentile's overhead; it must be its number."""

@@ -12,7 +12,7 @@ from numpy.typing import NDArray
 from fusionkit.core import feather_mask, fill_polygon, warp_mesh
 
 __all__ = ["F32", "F64", "U8", "Clock", "bbox", "feather_local", "median_last", "nonzero_box", "percentile",
-           "polygon_mask", "soften", "triangle_mask", "u8"]
+           "polygon_mask", "soften", "subsample", "triangle_mask", "u8"]
 
 U8 = NDArray[np.uint8]
 F32 = NDArray[np.float32]
@@ -62,6 +62,19 @@ def median_last(a: NDArray[Any]) -> NDArray[Any]:
     part = np.partition(a, (k - 1, k), axis=-1)
     even: NDArray[Any] = (part[..., k - 1] + part[..., k]) / 2
     return even
+
+
+def subsample(image: NDArray[Any], step: int) -> NDArray[Any]:
+    """``np.ascontiguousarray(image[::step, ::step])``, the same array, a channel at a time: NumPy copies a strided
+    view of a colour image element by element with an inner loop of 3, four times slower than three plane copies
+    (about 150 us against 40 on a 1080p face's region)."""
+    if image.ndim == 2:
+        return np.ascontiguousarray(image[::step, ::step])
+    h, w, channels = image.shape
+    out = np.empty((-(-h // step), -(-w // step), channels), image.dtype)
+    for c in range(channels):
+        out[..., c] = image[::step, ::step, c]
+    return out
 
 
 def percentile(values: NDArray[Any], q: float) -> float:

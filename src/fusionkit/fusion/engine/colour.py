@@ -26,7 +26,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from fusionkit.core import relight
-from fusionkit.fusion.engine._common import F32, U8, feather_local, median_last, nonzero_box, percentile, u8
+from fusionkit.fusion.engine._common import (
+    F32,
+    U8,
+    feather_local,
+    median_last,
+    nonzero_box,
+    percentile,
+    subsample,
+    u8,
+)
 from fusionkit.fusion.engine.mask import Regions
 
 __all__ = ["ColourMatch", "linear_to_srgb", "match_colour", "srgb_to_linear"]
@@ -54,9 +63,10 @@ del _grid
 
 
 def srgb_to_linear(image: U8) -> F32:
-    """sRGB uint8 -> linear light, float32 0-1 (IEC 61966-2-1), by table."""
-    out: F32 = _TO_LINEAR[image]
-    return out
+    """sRGB uint8 -> linear light, float32 0-1 (IEC 61966-2-1), by table (OpenCV's table lookup: the table's
+    numbers, two to four times faster than NumPy's indexing)."""
+    out = np.asarray(cv2.LUT(np.ascontiguousarray(image), _TO_LINEAR), np.float32)
+    return out.reshape(image.shape)
 
 
 def linear_to_srgb(image: F32) -> U8:
@@ -126,8 +136,8 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     # The light is smooth: it is measured on every k-th pixel and smoothed at 1/factor of the region's size.
     factor = max(1, int(base_sigma / 3))
     k = max(1, factor // 2)
-    user_k = srgb_to_linear(user_tex[::k, ::k])
-    tmpl_k = srgb_to_linear(tmpl_tex[::k, ::k])
+    user_k = srgb_to_linear(subsample(user_tex, k))
+    tmpl_k = srgb_to_linear(subsample(tmpl_tex, k))
     weight = skin[::k, ::k].astype(np.float32)
     sigma_k, factor_k = base_sigma / k, max(1, factor // k)
     eps = np.float32(1e-4)
@@ -139,7 +149,7 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
         t_mean = np.median(t_s.reshape(-1, 3), axis=0)
         tint = (t_mean / max(float(t_mean @ _LUMA), 1e-4)).astype(np.float32)
         user_tex = linear_to_srgb(srgb_to_linear(user_tex) * tint)
-        user_k = srgb_to_linear(user_tex[::k, ::k])
+        user_k = srgb_to_linear(subsample(user_tex, k))
         u_s = _smooth(user_k, weight, sigma_k, factor_k)
     # A second pass leaves out what is far darker or brighter than the light around it in either face (nostrils,
     # creases, a specular highlight): they are detail, not light, and would tilt the ratio around them.

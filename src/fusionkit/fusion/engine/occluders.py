@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from fusionkit.core import dilate_mask, erode_mask
-from fusionkit.fusion.engine._common import F64, U8, polygon_mask, u8
+from fusionkit.fusion.engine._common import F64, U8, polygon_mask, subsample, u8
 from fusionkit.fusion.engine._lab import plausible_skin, robust_lab_stats, skin_likeness
 from fusionkit.fusion.engine.mask import Regions, feature_mask
 from fusionkit.vision.topology import MeshTopology
@@ -24,7 +24,7 @@ def template_occluders(roi: U8, points_core: F64, topo: MeshTopology, face_size:
     Measured at half resolution (occluders are large), returned at full size, grown a little to cover edges.
     """
     shape = roi.shape[:2]
-    small = np.ascontiguousarray(roi[::2, ::2])  # every other row and column: the whole computation at half size
+    small = subsample(roi, 2)  # every other row and column: the whole computation at half size
     half_shape = small.shape[:2]
     pts = points_core / 2  # every other pixel: pixel x of the region is pixel x / 2 of the half-size grid
     grow = max(1, round(0.01 * face_size))
@@ -61,7 +61,7 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     judged against the user's own skin, joined with the template's ``template_fixed``; 0/255."""
     rh, rw = parts.oval.shape
     # Judged every third row and column: an occluder that matters is many pixels across.
-    lab8 = u8(cv2.cvtColor(np.ascontiguousarray(user_tex[::3, ::3]), cv2.COLOR_RGB2Lab))
+    lab8 = u8(cv2.cvtColor(subsample(user_tex, 3), cv2.COLOR_RGB2Lab))
     sample = np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3])
     if sample.sum() < _MIN_SKIN_SAMPLE:
         return u8(template_fixed.copy())  # a face too small to tell the user's skin from a cover
