@@ -73,6 +73,34 @@ def test_the_fused_face_wears_the_templates_expression_by_default():
     assert _opening_of(shut, neutral) < 0.08, "the template's shut mouth, from a user's open smile"
 
 
+def test_the_texture_mix_is_the_same_for_numpy_and_python_degrees() -> None:
+    """FuseOptions takes NumPy's float64 degrees (floats); the mix must not then run in float64 and round apart."""
+    from types import SimpleNamespace
+
+    from fusionkit.fusion.engine.texture import mix_textures
+
+    topo = mesh_topology()
+    rng = np.random.default_rng(14)
+    h, w = 384, 332
+
+    def ellipse(cx: int, cy: int, rx: int, ry: int) -> np.ndarray:
+        return cv2.ellipse(np.zeros((h, w), np.uint8), (cx, cy), (rx, ry), 0, 0, 360, 255, -1)
+
+    # A face-sized region with noise for textures: every pixel's weight then shows in the result.
+    parts = SimpleNamespace(oval=ellipse(166, 210, 120, 160), mouth_open=ellipse(166, 290, 30, 8),
+                            lips_outer=ellipse(166, 290, 45, 18))
+    points = np.asarray(topo.mean_shape, np.float64) * 150 + [w / 2, h / 2 + 20]
+    plan = SimpleNamespace(sigma=9.6, in_inner=lambda p: p, target=points, shape=(h, w))
+    user, template = (rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2))
+    for beta in (0.3, 0.47, 0.7):
+        for lips in (0.0, 0.35, 1.0):
+            for mouth in (False, True):
+                mixed = [mix_textures(user.copy(), template, plan, parts, degree, topo,  # type: ignore[arg-type]
+                                      mouth_from_template=mouth, lips_from_template=lips)
+                         for degree in (beta, np.float64(beta))]
+                np.testing.assert_array_equal(mixed[1], mixed[0])
+
+
 def test_expression_option_is_validated_and_stored():
     assert FuseOptions().expression.value == "template"
     assert FuseOptions.from_json(FuseOptions(expression="user").to_json()).expression.value == "user"
@@ -226,13 +254,22 @@ def test_percentile_is_numpy_s_percentile(q: float) -> None:
     from fusionkit.fusion.engine._common import percentile
 
     rng = np.random.default_rng(12)
-    for n in (1, 2, 3, 7, 200, 201, 1303, 4000):
+    for n in (1, 2, 3, 7, 41, 200, 201, 1303, 4000, 176438):
         for ties in (False, True):
             a = (rng.random(n) ** 2.2).astype(np.float32)
             if ties:
-                a = np.round(a * 20).astype(np.float32) / 20
-            got, expected = percentile(a, q), float(np.percentile(a, q))
-            assert got == expected, (n, ties)
+                a = (np.round(a * 20) / 20).astype(np.float32)
+            samples: list[np.ndarray] = [a, a.astype(np.float64), -a]
+            for values in samples:
+                got, expected = percentile(values, q), float(np.percentile(values, q))
+                assert got == expected, (n, ties, values.dtype)
+    # NumPy's edge cases: a NaN anywhere, an infinite largest value
+    a = rng.random(1303).astype(np.float32)
+    a[5] = np.nan
+    assert np.isnan(percentile(a, q)) and np.isnan(float(np.percentile(a, q)))
+    b = np.array([1, np.inf], np.float32)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_equal(percentile(b, q), float(np.percentile(b, q)))
 
 
 @pytest.mark.parametrize("shape", [(1,), (2,), (7,), (400,), (3, 3, 1), (3, 3, 2), (3, 3, 61), (2, 5, 100)])

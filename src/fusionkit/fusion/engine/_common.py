@@ -78,22 +78,26 @@ def subsample(image: NDArray[Any], step: int) -> NDArray[Any]:
 
 
 def percentile(values: NDArray[Any], q: float) -> float:
-    """``float(np.percentile(values, q))`` of a 1-D array (NumPy's default linear method, the same number), without
-    its overhead: a partition at the two neighbouring ranks and NumPy's own interpolation."""
+    """``float(np.percentile(values, q))`` of a non-empty 1-D array, ``q`` within 0-100 (NumPy's default linear
+    method, the same number), without its overhead: a partition at the two neighbouring ranks and the last one, then
+    NumPy's own steps (its virtual index, a NaN anywhere giving NaN, its lerp from the nearer end in the values' type).
+    """
+    if not 0 <= q <= 100:
+        raise ValueError(f"q must be within 0-100, got {q}")
     n = values.shape[0]
-    fraction = q / 100
-    virtual = n * fraction + (1 + fraction * (1 - 1 - 1)) - 1  # NumPy's virtual index for alpha = beta = 1
-    if virtual >= n - 1:
-        return float(values.max())
-    if virtual < 0:
-        return float(values.min())
+    virtual = (n - 1) * (q / 100)
     lo = int(np.floor(virtual))
+    hi = lo + 1
     gamma = virtual - lo
-    part = np.partition(values, (lo, lo + 1))
-    below, above = part[lo], part[lo + 1]
+    if virtual >= n - 1:  # NumPy takes the last value twice (its weight then multiplies a zero)
+        lo = hi = n - 1
+    part = np.partition(values, sorted({lo, hi, n - 1}))
+    if np.isnan(part[n - 1]):  # NaNs sort last
+        return float("nan")
+    below, above = part[lo], part[hi]
     diff = above - below
-    # NumPy's lerp: from the nearer end, in the values' own type.
-    return float(above - diff * (1 - gamma)) if gamma >= 0.5 else float(below + diff * gamma)
+    lerped = below + diff * gamma
+    return float(above - diff * (1 - gamma)) if gamma >= 0.5 else float(lerped)
 
 
 def nonzero_box(mask: U8, pad: int) -> tuple[int, int, int, int] | None:

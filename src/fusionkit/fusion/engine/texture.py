@@ -52,6 +52,7 @@ def mix_textures(user_tex: U8, tmpl_tex: U8, plan: FacePlan, parts: Regions, bet
     into the picture.
     """
     sigma = plan.sigma
+    beta = float(beta)  # a NumPy float64 degree would otherwise turn the weights to float64 (and round differently)
     # keep_user = (1 - (beta (1 - mouth_w) + [from template] mouth_w)) inside, 0-255, in float32 and worked on in
     # place (the plain expression's operations in its order, with no new array per step).
     mouth_w = feather_local(parts.mouth_open, max(1.0, sigma / 4)).astype(np.float32)
