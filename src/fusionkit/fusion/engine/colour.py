@@ -66,7 +66,7 @@ def srgb_to_linear(image: U8) -> F32:
     """sRGB uint8 -> linear light, float32 0-1 (IEC 61966-2-1), by table (OpenCV's table lookup: the table's
     numbers, two to four times faster than NumPy's indexing)."""
     out = np.asarray(cv2.LUT(np.ascontiguousarray(image), _TO_LINEAR), np.float32)
-    return out.reshape(image.shape)
+    return out.reshape(image.shape)  # OpenCV returns an (H, W, 1) image as (H, W)
 
 
 def linear_to_srgb(image: F32) -> U8:
