@@ -96,8 +96,7 @@ def percentile(values: NDArray[Any], q: float) -> float:
         return float("nan")
     below, above = part[lo], part[hi]
     diff = above - below
-    lerped = below + diff * gamma
-    return float(above - diff * (1 - gamma)) if gamma >= 0.5 else float(lerped)
+    return float(above - diff * (1 - gamma)) if gamma >= 0.5 else float(below + diff * gamma)
 
 
 def nonzero_box(mask: U8, pad: int) -> tuple[int, int, int, int] | None:
