@@ -169,6 +169,19 @@ def test_feather_matches_twin_exactly(mask, sigma):
     np.testing.assert_array_equal(feather_mask(mask, sigma), twin.feather_mask(mask, sigma))
 
 
+@pytest.mark.parametrize("shape", [(16, 16), (17, 200), (47, 129), (384, 332), (200, 3), (3, 200)])
+def test_feather_of_face_sized_masks_matches_twin_exactly(shape):
+    """Masks past the 30-pixel sides drawn above: the horizontal passes run over the transpose, in 16 x 16 blocks
+    with byte-by-byte edges, here on a strided view."""
+    rng = np.random.default_rng(sum(shape))
+    h, w = shape
+    frame = rng.integers(0, 256, (h + 5, w + 7), dtype=np.uint8)
+    frame[2:2 + h, 3:3 + w] = np.where(rng.random((h, w)) < 0.4, 255, frame[2:2 + h, 3:3 + w] // 2)
+    mask = frame[2:2 + h, 3:3 + w]
+    for sigma in (0.3, 1.5, 9.6):
+        np.testing.assert_array_equal(feather_mask(mask, sigma), twin.feather_mask(mask, sigma))
+
+
 def test_feather_approximates_a_gaussian():
     import cv2
 
