@@ -68,6 +68,35 @@ def test_a_batch_analyses_a_shared_user_photo_once_and_gives_each_request_its_ow
         assert np.array_equal(item.result.image, fusionkit.fuse(template, user).image)
 
 
+def test_a_batch_decodes_and_analyses_a_shared_template_once(analyses: list[tuple[int, ...]],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many users into one template: the template given as a path or as bytes (one content) is decoded and its faces
+    found once for the batch; a template given as an array is the caller's, analysed each time."""
+    monkeypatch.setattr(batch, "PhotoMemo", Recorded)
+    Recorded.made.clear()
+    decoded: list[str] = []
+    real_decode = api._as_rgb
+
+    def counting_decode(source: object, name: str, *args: object, **kwargs: object) -> np.ndarray:
+        decoded.append(name)
+        return real_decode(source, name, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "_as_rgb", counting_decode)
+    shared = sample_path("obama.jpg")
+    users = [photo("biden.jpg"), photo("obama3.jpg"), photo("biden.jpg")]  # arrays: each request's own
+    requests = [(shared, u) for u in users] + [(_encoded("obama.jpg"), users[1]), (photo("two_people.jpg"), users[0])]
+    items = sorted(fusionkit.fuse_many(requests, workers=2), key=lambda item: item.index)
+    assert all(item.ok for item in items)
+    assert analyses.count(photo("obama.jpg").shape) == 1
+    assert len(analyses) == 1 + 1 + len(requests)  # the shared template, the array one, every user array
+    assert decoded.count("template") == 2  # the shared one once, the array (checked, not decoded) once
+    (memo,) = Recorded.made
+    assert len(memo) == 0 and memo.pixel_bytes == 0
+    monkeypatch.undo()
+    for item, (template, user) in zip(items, requests, strict=True):
+        assert np.array_equal(item.result.image, fusionkit.fuse(template, user).image)
+
+
 def test_different_users_are_kept_apart_and_arrays_are_not_remembered(analyses: list[tuple[int, ...]]) -> None:
     template = photo("obama.jpg")
     users = [sample_path("biden.jpg"), sample_path("obama3.jpg"), sample_path("biden.jpg"), sample_path("obama3.jpg")]

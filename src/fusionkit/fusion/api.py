@@ -6,7 +6,7 @@ import contextvars
 import hashlib
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -312,13 +312,19 @@ def _remembered(source: Any, merge: Merge, index: int, limits: ImageLimits) -> C
     A photo given as an array is not remembered: telling two arrays apart would mean reading every pixel, about as
     long as finding the face again; its decoding, the longest step, is the caller's.
     """
+    # Everything the steps' results depend on: the content, the merge's face rectangle, the caps. (Not the merge's
+    # index, which only errors name: a step that fails is not kept.)
+    return _by_content(source, merge.input_face_rect, limits)
+
+
+def _by_content(source: Any, *context: Hashable) -> Callable[[str, Callable[[], T]], T]:
+    """``remember(step, make)`` for encoded ``source`` within a batch, keyed by its content and ``context``; plain
+    ``make()`` outside one, or for an array."""
     memo = current_photos()
     if memo is None or not isinstance(source, (bytes, bytearray, memoryview)):
         return lambda step, make: make()
-    # Everything the steps' results depend on: the content, the merge's face rectangle, the caps. (Not the merge's
-    # index, which only errors name: a step that fails is not kept.)
     content = source if isinstance(source, bytes) else bytes(source)  # a strided memoryview too
-    base = (hashlib.blake2b(content, digest_size=24).digest(), merge.input_face_rect, limits)
+    base = (hashlib.blake2b(content, digest_size=24).digest(), *context)
 
     return lambda step, make: memo.get_or_make((base, step), make)
 
@@ -384,7 +390,9 @@ def fuse(
     Parameters
     ----------
     template
-        The template: an RGB uint8 array, encoded JPEG/PNG/WebP bytes, or a path.
+        The template: an RGB uint8 array, encoded JPEG/PNG/WebP bytes, or a path. Within a batch
+        (:func:`fusionkit.fuse_many`), requests that give the same template as bytes or a path share its decoding
+        and faces.
     merges
         A :class:`Merge`, a sequence of up to six, or a plain user image (array, bytes or path) for one face.
         Merges that give the same photo as bytes or a path share its decoding and face (one user into several
@@ -432,13 +440,20 @@ def fuse(
 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    tmpl = _as_rgb(template, "template", limits)
+    # Within a batch, a template given encoded is known by its content: the requests that give it share its
+    # decoding and its faces (many users into one template is the common campaign), read-only.
+    source = template
+    if current_photos() is not None and isinstance(template, (str, os.PathLike)):
+        source = read_image_file(template, limits.max_bytes)
+    remember = _by_content(source, "template", limits)
+    tmpl = remember("decoded", lambda: _as_rgb(source, "template", limits))
     fmt = _output_format(template, opts)
     if opts.logo is not None:
         opts.logo.placed(tmpl.shape[1], tmpl.shape[0])  # a rectangle outside the picture fails before any work
     timings["decode"] = (time.perf_counter() - t0) * 1e3
     t0 = time.perf_counter()
-    tmeshes = list(template_meshes) if template_meshes is not None else find_faces(tmpl)
+    tmeshes = list(template_meshes if template_meshes is not None
+                   else remember("faces", lambda: tuple(find_faces(tmpl))))
     if not tmeshes:
         raise NoFaceDetectedError("no face was found in the template: use a template with a clear, frontal face")
     timings["template_analysis"] = (time.perf_counter() - t0) * 1e3

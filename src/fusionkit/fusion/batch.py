@@ -3,8 +3,8 @@ Dask cluster, with at most a few requests in flight, so memory stays flat howeve
 
 Each request's failure is its own (a typed error on its item), never the batch's. The work runs where the executor
 puts it: the face models and the C core are loaded in each worker on its first fusion, never pickled. A user photo
-that several requests share (one user into many templates) is decoded and analysed once for the batch (see
-:mod:`fusionkit.fusion.photos`).
+that several requests share (one user into many templates) is decoded and analysed once for the batch, and so is
+a template they share given as bytes or a file (many users into one template; see :mod:`fusionkit.fusion.photos`).
 """
 
 from __future__ import annotations

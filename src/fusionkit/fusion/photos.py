@@ -1,13 +1,14 @@
-"""User photos decoded and analysed once for a batch, or for the merges of one call: :class:`PhotoMemo` and the
-blocks that lend it to :func:`fusionkit.fuse` (:func:`remembering_photos`, :func:`task_photos`,
-:func:`sharing_photos`).
+"""User photos (and templates) decoded and analysed once for a batch, or for the merges of one call:
+:class:`PhotoMemo` and the blocks that lend it to :func:`fusionkit.fuse` (:func:`remembering_photos`,
+:func:`task_photos`, :func:`sharing_photos`).
 
 A campaign fuses one user into many templates; every request used to decode the same photo again and find the
 same face in it (about a third of a fusion from a file). Within a batch (``fusionkit.fuse_many``), a user photo
 given as bytes or a file is known by its content, and a request whose photo was seen earlier takes the earlier
 decoding, face and checks: the same arrays, so the same result. The merges of one call (one user into several
-faces) share a photo the same way. The memo is the batch's (or the call's) and goes with it; a user photo is
-biometric data, and nothing of it outlives the batch or is kept past the memo's limits.
+faces) share a photo the same way, and a batch's requests that give one template as bytes or a file (many users
+into one template) share its decoding and faces. The memo is the batch's (or the call's) and goes with it; a user
+photo is biometric data, and nothing of it outlives the batch or is kept past the memo's limits.
 """
 
 from __future__ import annotations
