@@ -278,9 +278,9 @@ def fuse_many(
     limits
         Decoding caps for every input.
 
-    A user photo given as bytes or a path whose content an earlier request of the batch had is not decoded and
-    analysed again: the request takes the same decoding and face, so the same result (on a cluster, within each
-    task's ``chunk``). What is kept is the batch's, a few photos at most, and goes with it.
+    A user photo or a template given as bytes or a path whose content an earlier request of the batch had is not
+    decoded and analysed again: the request takes the same decoding and faces, so the same result (on a cluster,
+    within each task's ``chunk``). What is kept is the batch's, a few pictures at most, and goes with it.
 
     Every model (ours and the user's plug-ins) runs with the runtime options of the call's
     :func:`~fusionkit.vision.using_runtime` block (its execution providers), one thread inside each model run.
