@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fusionkit
-from fusionkit.errors import NoFaceDetectedError
+from fusionkit.errors import ImageDecodeFailedError, NoFaceDetectedError
 from fusionkit.fusion import api, batch
 from fusionkit.fusion.api import Merge, user_face
 from fusionkit.fusion.photos import PhotoMemo, current_photos, remembering_photos, sharing_photos
@@ -182,6 +182,41 @@ def test_the_memo_keeps_at_most_its_entries_and_bytes() -> None:
     assert made == ["a", "b", "c", "d", "e", "b"]
     memo.clear()
     assert len(memo) == 0 and memo.pixel_bytes == 0
+
+
+def test_templates_keep_to_a_shelf_of_their_own() -> None:
+    """One user into many template files: however many templates pass, the user's photo stays."""
+    memo = PhotoMemo(limit=2, max_bytes=3000, templates=2, template_bytes=3000)
+    user = memo.get_or_make("user", lambda: np.zeros(1000, np.uint8))
+    for i in range(5):
+        memo.get_or_make(("template", i), lambda: np.zeros(1000, np.uint8), kind="template")
+    assert memo.get_or_make("user", lambda: pytest.fail("the user photo was pushed out by templates")) is user
+    assert len(memo) == 3 and memo.pixel_bytes == 3000  # the user's, and the last two templates'
+    with pytest.raises(KeyError):
+        memo.get_or_make("other", lambda: 1, kind="logo")
+
+
+def test_one_user_file_into_many_template_files_is_analysed_once(analyses: list[tuple[int, ...]],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Six distinct template files (each analysed once) on three threads keep the shared user photo, even in a memo
+    with room for only two user entries."""
+    monkeypatch.setattr(batch, "PhotoMemo", lambda: PhotoMemo(limit=2))
+    names = ("obama.jpg", "two_people.jpg", "astronaut.png")
+    templates = [_encoded(n) for n in names] + [
+        cv2.imencode(".png", np.ascontiguousarray(photo(n)[:, ::-1, ::-1]))[1].tobytes() for n in names]
+    user = sample_path("biden.jpg")
+    items = list(fusionkit.fuse_many([(t, user) for t in templates], workers=3))
+    assert all(item.ok for item in items)
+    assert analyses.count(photo("biden.jpg").shape) == 1
+    assert len(analyses) == len(templates) + 1
+
+
+def test_a_failing_shared_template_fails_every_request_with_its_own_error() -> None:
+    broken = b"\x89PNG\r\n\x1a\n" + bytes(200)  # a PNG signature and nothing decodable
+    items = sorted(fusionkit.fuse_many([(broken, photo("biden.jpg"))] * 3, workers=2), key=lambda item: item.index)
+    errors = [item.error for item in items]
+    assert all(isinstance(e, ImageDecodeFailedError) for e in errors)
+    assert len({id(e) for e in errors}) == 3  # each request decoded it and raised its own
 
 
 def test_threads_asking_for_what_another_is_making_wait_for_it() -> None:

@@ -317,16 +317,16 @@ def _remembered(source: Any, merge: Merge, index: int, limits: ImageLimits) -> C
     return _by_content(source, merge.input_face_rect, limits)
 
 
-def _by_content(source: Any, *context: Hashable) -> Callable[[str, Callable[[], T]], T]:
-    """``remember(step, make)`` for encoded ``source`` within a batch, keyed by its content and ``context``; plain
-    ``make()`` outside one, or for an array."""
+def _by_content(source: Any, *context: Hashable, kind: str = "user") -> Callable[[str, Callable[[], T]], T]:
+    """``remember(step, make)`` for encoded ``source`` within a batch, keyed by its content and ``context``, on the
+    memo's shelf for ``kind`` (``"user"`` or ``"template"``); plain ``make()`` outside one, or for an array."""
     memo = current_photos()
     if memo is None or not isinstance(source, (bytes, bytearray, memoryview)):
         return lambda step, make: make()
     content = source if isinstance(source, bytes) else bytes(source)  # a strided memoryview too
     base = (hashlib.blake2b(content, digest_size=24).digest(), *context)
 
-    return lambda step, make: memo.get_or_make((base, step), make)
+    return lambda step, make: memo.get_or_make((base, step), make, kind=kind)
 
 
 def _checked_or_none(user: NDArray[np.uint8], picked: FaceMesh, index: int, scale: float) -> UserPhoto | None:
@@ -445,7 +445,7 @@ def fuse(
     source = template
     if current_photos() is not None and isinstance(template, (str, os.PathLike)):
         source = read_image_file(template, limits.max_bytes)
-    remember = _by_content(source, "template", limits)
+    remember = _by_content(source, "template", limits, kind="template")
     tmpl = remember("decoded", lambda: _as_rgb(source, "template", limits))
     fmt = _output_format(template, opts)
     if opts.logo is not None:

@@ -302,7 +302,8 @@ def fuse_many(
     # The caller's runtime (its execution providers) reaches every worker, with one thread inside each model run.
     runtime = single_threaded(current_runtime())
 
-    # One memo of user photos for the batch's threads; a cluster's tasks each make their own (it cannot travel).
+    # One memo of user photos and templates for the batch's threads; a cluster's tasks each make their own (it cannot
+    # travel).
     photos = PhotoMemo() if isinstance(plan.runner, _Threads) else None
 
     def submit(items: list[tuple[int, Any]]) -> Any:
@@ -313,8 +314,8 @@ def fuse_many(
 
 
 def forgetting_photos(items: Iterator[BatchItem], photos: PhotoMemo | None) -> Iterator[BatchItem]:
-    """``items``, and ``photos`` emptied when they end (or are given up): nothing of the batch's user photos is kept
-    past it, not even through a failed item's traceback, which refers to the memo."""
+    """``items``, and ``photos`` emptied when they end (or are given up): nothing of the batch's user photos (or
+    templates) is kept past it, not even through a failed item's traceback, which refers to the memo."""
     try:
         yield from items
     finally:
@@ -325,7 +326,7 @@ def forgetting_photos(items: Iterator[BatchItem], photos: PhotoMemo | None) -> I
 def _fuse_chunk(items: list[tuple[int, FuseRequest]], options: FuseOptions | None, limits: ImageLimits,
                 runtime: RuntimeOptions, photos: PhotoMemo | None = None) -> list[BatchItem]:
     """In a worker: the requests of one task, one after the other, sharing ``photos`` (the batch's memo of user
-    photos; the task's own when ``None``)."""
+    photos and templates; the task's own when ``None``)."""
     with task_photos(photos):
         return [_fuse_one(index, request, options, limits, runtime) for index, request in items]
 

@@ -355,7 +355,7 @@ class Studio:
         runtime = single_threaded(current_runtime(self.runtime))  # nor its runtime: the caller's, else the studio's
         plan = runner_for(executor, workers, chunk)
         limit = plan.in_flight(in_flight)
-        photos = PhotoMemo() if isinstance(executor, str) else None  # threads share user photos (see fuse_many)
+        photos = PhotoMemo() if isinstance(executor, str) else None  # threads share photos (see fuse_many)
         if isinstance(executor, str):
             def submit(items: list[tuple[int, Any]]) -> Any:
                 return plan.runner.submit(fuse_requests, self, items, response, ctx, runtime, photos)
