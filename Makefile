@@ -64,6 +64,7 @@ bench: $(VENV)/.installed-test
 	$(PY) benchmarks/bench_core.py
 	$(PY) benchmarks/bench_vision.py
 	$(PY) benchmarks/bench_fuse.py
+	$(PY) benchmarks/bench_threads.py
 	$(PY) benchmarks/bench_studio.py
 	$(PY) benchmarks/bench_video.py
 
