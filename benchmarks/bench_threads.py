@@ -42,7 +42,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_fuse import template_1080p  # noqa: E402
+from bench_fuse import median_ms, template_1080p  # noqa: E402
+from bench_targets import interleaved  # noqa: E402
 
 from fusionkit.core import blend_multiband  # noqa: E402
 from fusionkit.domain.options import FuseOptions  # noqa: E402
@@ -124,15 +125,6 @@ def _batch(fuse: Callable[[], Any], threads: int, pool: ThreadPoolExecutor) -> C
     return run
 
 
-def median_ms(fn: Callable[[], Any], n: int) -> float:
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1e3)
-    return statistics.median(times)
-
-
 def releases(fuse: Callable[[], dict[str, float]], n: int) -> dict[str, float]:
     """GIL releases per fusion by stage (see the module)."""
     base = [fuse() for _ in range(n)]
@@ -156,9 +148,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=40)
     args = parser.parse_args(argv)
     stream = sys.stderr if args.json else sys.stdout
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    from bench_targets import interleaved
-
     figures: dict[str, Any] = {"cpus": os.cpu_count()}
     kernel = _kernel()
     pool = ThreadPoolExecutor(2)
