@@ -441,13 +441,13 @@ def fuse(
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     # Within a batch, a template given encoded is known by its content: the requests that give it share its
-    # decoding and its faces (many users into one template is the common campaign), read-only.
+    # decoding and its faces (many users into one template is how an activity runs), read-only.
     source = template
     if current_photos() is not None and isinstance(template, (str, os.PathLike)):
         source = read_image_file(template, limits.max_bytes)
     remember = _by_content(source, "template", limits, kind="template")
     tmpl = remember("decoded", lambda: _as_rgb(source, "template", limits))
-    fmt = _output_format(template, opts)
+    fmt = _output_format(source, opts)  # the file's bytes when already read
     if opts.logo is not None:
         opts.logo.placed(tmpl.shape[1], tmpl.shape[0])  # a rectangle outside the picture fails before any work
     timings["decode"] = (time.perf_counter() - t0) * 1e3

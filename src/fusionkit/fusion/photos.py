@@ -72,10 +72,10 @@ class _Shelf:
 class PhotoMemo:
     """What a batch has made of its user photos and templates, by key: at most ``limit`` entries and ``max_bytes``
     of pixels of user photos, and ``templates`` entries (two a template: its decoding and its faces) and
-    ``template_bytes`` of templates, on shelves of their own
-    (a new entry pushes out the least recently used of its kind: a batch of one user into many template files keeps
-    the user's photo however many templates pass). Thread-safe: the batch's threads share it, and a thread that asks
-    for what another is making waits for it rather than making it too.
+    ``template_bytes`` of templates, on shelves of their own (a new entry pushes out the least recently used of its
+    kind: a batch of one user into many template files keeps the user's photo however many templates pass).
+    Thread-safe: the batch's threads share it, and a thread that asks for what another is making waits for it rather
+    than making it too.
 
     Entries are what :func:`fusionkit.fusion.api.user_face` makes of a photo in its steps (the half-size decoding
     and its face, the checked face), and what :func:`fusionkit.fuse` makes of a template (its decoding and faces),
