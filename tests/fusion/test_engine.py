@@ -285,3 +285,22 @@ def test_median_last_is_numpy_s_median(shape: tuple[int, ...]) -> None:
         got, expected = median_last(a), np.median(a, axis=-1)
         assert got.dtype == expected.dtype
         np.testing.assert_array_equal(got, expected)
+
+
+def test_regions_features_match_the_feature_mask_drawn_afresh() -> None:
+    """regions() lends its lips and eyes to the feature mask; the mask is the one drawn from nothing, and the lips
+    lent are left as they were."""
+    from fusionkit.core import dilate_mask
+    from fusionkit.fusion.engine._common import polygon_mask
+    from fusionkit.fusion.engine.geometry import OUTER_LIPS, plan_face
+    from fusionkit.fusion.engine.mask import feature_mask, regions
+
+    topo = mesh_topology()
+    for template, user in (("obama.jpg", "biden.jpg"), ("two_people.jpg", "astronaut.png")):
+        plan = plan_face(mesh(template), mesh(user), FuseOptions(), topo, photo(template).shape[:2])
+        parts = regions(plan, topo)
+        afresh = feature_mask(plan.in_inner(plan.target), topo, plan.shape)
+        assert afresh.max() == 255 and parts.eyes.max() == 255
+        np.testing.assert_array_equal(parts.features_grown, dilate_mask(afresh, parts.grow))
+        np.testing.assert_array_equal(parts.lips_outer, polygon_mask(plan.in_inner(plan.target)[OUTER_LIPS],
+                                                                     plan.shape))

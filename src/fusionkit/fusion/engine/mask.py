@@ -18,13 +18,18 @@ from fusionkit.vision.topology import MeshTopology
 __all__ = ["FaceMask", "MeshRoles", "Regions", "face_mask", "feature_mask", "front_facing", "mesh_roles", "regions",
            "signed_areas"]
 
-_FEATURE_REGIONS = ("right_eye", "left_eye", "right_eyebrow", "left_eyebrow")
+_EYES = ("right_eye", "left_eye")
+_BROWS = ("right_eyebrow", "left_eyebrow")
 
 
-def feature_mask(points_core: F64, topo: MeshTopology, shape: tuple[int, int]) -> U8:
-    """Eyes, brows and lips of a mesh (in the core's coordinates) as one 0/255 mask."""
-    mask = polygon_mask(points_core[OUTER_LIPS], shape)
-    for name in _FEATURE_REGIONS:
+def feature_mask(points_core: F64, topo: MeshTopology, shape: tuple[int, int], *, lips: U8 | None = None,
+                 eyes: U8 | None = None) -> U8:
+    """Eyes, brows and lips of a mesh (in the core's coordinates) as one 0/255 mask; ``lips`` (the outer lips) and
+    ``eyes`` (both eyes), when already drawn from the same points, are taken instead of drawn again."""
+    mask = polygon_mask(points_core[OUTER_LIPS], shape) if lips is None else lips.copy()
+    if eyes is not None:
+        np.maximum(mask, eyes, out=mask)
+    for name in _BROWS if eyes is not None else _EYES + _BROWS:
         np.maximum(mask, polygon_mask(points_core[topo.region(name)], shape), out=mask)
     return mask
 
@@ -72,9 +77,10 @@ def regions(plan: FacePlan, topo: MeshTopology) -> Regions:
         np.maximum(surround, polygon_mask(centre + 1.9 * (eye - centre), shape), out=surround)
     surround[eyes >= 128] = 0
     grow = max(1, round(0.02 * plan.face_size))
-    features_grown = dilate_mask(feature_mask(tgt, topo, shape), grow)
-    return Regions(oval=oval, eyes=eyes, eye_surround=surround,
-                   lips_outer=polygon_mask(tgt[OUTER_LIPS], shape),
+    lips_outer = polygon_mask(tgt[OUTER_LIPS], shape)
+    # The lips and eyes drawn above serve the features too (a maximum in another order: the same mask).
+    features_grown = dilate_mask(feature_mask(tgt, topo, shape, lips=lips_outer, eyes=eyes), grow)
+    return Regions(oval=oval, eyes=eyes, eye_surround=surround, lips_outer=lips_outer,
                    mouth_open=polygon_mask(tgt[INNER_LIPS], shape), features_grown=features_grown,
                    skin=(oval >= 128) & (features_grown < 128), grow=grow)
 
