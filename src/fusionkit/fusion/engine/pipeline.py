@@ -97,8 +97,11 @@ def fuse_face(
     clock.lap("geometry")
 
     check_pose(template_mesh, "the template face")
-    fixed = template_occluders(np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan.in_inner(plan.template_points), topo,
-                               plan.face_size)
+    # The inner region as photographed, before any reshaping (the canvas is written only at the end): read by the
+    # occluders and, for its grain, by the texture stage.
+    photographed = np.ascontiguousarray(canvas[y0:y1, x0:x1])
+    photographed.setflags(write=False)
+    fixed = template_occluders(photographed, plan.in_inner(plan.template_points), topo, plan.face_size)
     oval = polygon_mask(plan.in_inner(plan.template_points)[topo.region("face_oval")], plan.shape) >= 128
     check_covered(float((fixed[oval] >= 128).mean()) if oval.any() else 0.0, "the template face")
     ox0, oy0, ox1, oy1 = plan.outer
@@ -138,7 +141,7 @@ def fuse_face(
     face = mix_textures(light.texture, template, plan, parts, beta, topo,
                         mouth_from_template=options.expression is Expression.TEMPLATE or options.fuse_face_degree >= 50,
                         lips_from_template=plan.lips_from_template)
-    restore_detail(face, template, np.ascontiguousarray(canvas[y0:y1, x0:x1]), plan, parts, occluders, topo)
+    restore_detail(face, template, photographed, plan, parts, occluders, topo)
     clock.lap("texture")
 
     mask = face_mask(plan, parts, rendered.coverage, occluders, topo)
