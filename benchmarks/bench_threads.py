@@ -7,11 +7,12 @@ Usage::
 
 The engine (:func:`fusionkit.fusion.engine.fuse_face`, both meshes known) on the ``obama.jpg`` face in a 1920x1080
 frame (about 260 px wide) and in the same frame shrunk to 640x360 (about 90 px, a video's face), the user
-``biden.jpg``. Figures, per size, medians in ms:
+``biden.jpg``. Figures, per size (times are medians in ms):
 
 - ``alone_ms``: a fusion with nothing else running;
 - ``beside_kernel_ms``: the same while another thread runs a C kernel that holds no GIL (a multi-band blend of a
-  256 px square, over and over): what sharing the cores and caches costs;
+  256 px square, over and over): about what sharing the cores and caches costs (the kernel's Python wrapper holds
+  the GIL for a few microseconds a call);
 - ``beside_fusion_ms``: the same while another thread runs fusions: what sharing the interpreter costs too;
 - ``two_threads_ratio``: fusions on two threads over one thread (throughput, interleaved rounds);
 - ``gil_releases``: GIL releases per fusion, by stage. A thread that never releases the GIL (a pure-Python loop)
@@ -83,10 +84,14 @@ def _fusion(frame: np.ndarray, tmesh: Any, user: np.ndarray, umesh: Any, opts: F
 def beside(work: Callable[[], Any]) -> Iterator[None]:
     """``work`` over and over on another thread for the block."""
     stop = threading.Event()
+    failed: list[BaseException] = []
 
     def loop() -> None:
-        while not stop.is_set():
-            work()
+        try:
+            while not stop.is_set():
+                work()
+        except BaseException as exc:  # raised again below: a dead helper would turn "beside" into "alone"
+            failed.append(exc)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -96,6 +101,8 @@ def beside(work: Callable[[], Any]) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
+    if failed:
+        raise RuntimeError("the thread running beside the fusions failed") from failed[0]
 
 
 def _kernel() -> Callable[[], None]:
@@ -126,19 +133,23 @@ def _batch(fuse: Callable[[], Any], threads: int, pool: ThreadPoolExecutor) -> C
 
 
 def releases(fuse: Callable[[], dict[str, float]], n: int) -> dict[str, float]:
-    """GIL releases per fusion by stage (see the module)."""
+    """GIL releases per fusion by stage (see the module), from ``n`` fusions alone and ``n`` beside the spinning
+    thread; ``"total"`` from the stages' sum (a stage's own figure is clipped at 0, the total is not)."""
     base = [fuse() for _ in range(n)]
     old = sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_S)
     try:
         with beside(_spin):
-            slow = [fuse() for _ in range(max(2, n // 4))]
+            slow = [fuse() for _ in range(n)]
     finally:
         sys.setswitchinterval(old)
+    for runs in (base, slow):
+        for t in runs:
+            t["total"] = sum(t.values())
     out = {}
     for stage in base[0]:
         extra = statistics.median(t[stage] for t in slow) - statistics.median(t[stage] for t in base)
-        out[stage] = max(0.0, extra / (SWITCH_S * 1e3))
+        out[stage] = extra / (SWITCH_S * 1e3) if stage == "total" else max(0.0, extra / (SWITCH_S * 1e3))
     return out
 
 
@@ -150,29 +161,33 @@ def main(argv: list[str] | None = None) -> int:
     stream = sys.stderr if args.json else sys.stdout
     figures: dict[str, Any] = {"cpus": os.cpu_count()}
     kernel = _kernel()
-    pool = ThreadPoolExecutor(2)
-    for name, fuse in _cases().items():
-        n = args.rounds
-        for _ in range(3):
-            fuse()
-        alone = median_ms(fuse, n)
-        with beside(kernel):
-            with_kernel = median_ms(fuse, n)
-        with beside(fuse):
-            with_fusion = median_ms(fuse, n)
-        t = interleaved({"one": _batch(fuse, 1, pool), "two": _batch(fuse, 2, pool)}, max(3, n // 8))
-        counts = releases(fuse, max(8, n // 4))
-        figures[name] = {"alone_ms": alone, "beside_kernel_ms": with_kernel, "beside_fusion_ms": with_fusion,
-                         "two_threads_ratio": t["one"] / t["two"], "gil_releases": counts,
-                         "gil_releases_total": sum(counts.values())}
-        print(f"{name}: a fusion alone {alone:.1f} ms; beside a GIL-free C kernel {with_kernel:.1f} ms; beside "
-              f"another fusion {with_fusion:.1f} ms; two threads over one {t['one'] / t['two']:.2f}x", file=stream)
-        print(f"  GIL releases a fusion: about {sum(counts.values()):.0f} ("
-              + ", ".join(f"{k} {v:.0f}" for k, v in counts.items() if v >= 0.5) + ")", file=stream)
-    pool.shutdown()
+    with ThreadPoolExecutor(2) as pool:
+        for name, fuse in _cases().items():
+            figures[name] = _measure(name, fuse, kernel, pool, args.rounds, stream)
     if args.json:
         print(json.dumps(figures))
     return 0
+
+
+def _measure(name: str, fuse: Callable[[], dict[str, float]], kernel: Callable[[], None], pool: ThreadPoolExecutor,
+             rounds: int, stream: Any) -> dict[str, Any]:
+    """One size's figures (see the module), printed as they come."""
+    for _ in range(3):
+        fuse()
+    alone = median_ms(fuse, rounds)
+    with beside(kernel):
+        with_kernel = median_ms(fuse, rounds)
+    with beside(fuse):
+        with_fusion = median_ms(fuse, rounds)
+    t = interleaved({"one": _batch(fuse, 1, pool), "two": _batch(fuse, 2, pool)}, max(3, rounds // 8))
+    counts = releases(fuse, max(8, rounds // 4))
+    total = counts.pop("total")
+    print(f"{name}: a fusion alone {alone:.1f} ms; beside a GIL-free C kernel {with_kernel:.1f} ms; beside another "
+          f"fusion {with_fusion:.1f} ms; two threads over one {t['one'] / t['two']:.2f}x", file=stream)
+    print(f"  GIL releases a fusion: about {total:.0f} ("
+          + ", ".join(f"{k} {v:.0f}" for k, v in counts.items() if v >= 0.5) + ")", file=stream)
+    return {"alone_ms": alone, "beside_kernel_ms": with_kernel, "beside_fusion_ms": with_fusion,
+            "two_threads_ratio": t["one"] / t["two"], "gil_releases": counts, "gil_releases_total": total}
 
 
 if __name__ == "__main__":
