@@ -288,8 +288,8 @@ def test_median_last_is_numpy_s_median(shape: tuple[int, ...]) -> None:
 
 
 def test_regions_features_match_the_feature_mask_drawn_afresh() -> None:
-    """regions() lends its lips and eyes to the feature mask; the mask is the one drawn from nothing, and the lips
-    lent are left as they were."""
+    """regions() lends its lips and eyes to the feature mask; the mask is the one drawn from nothing, and the lips and
+    eyes lent are left as they were."""
     from fusionkit.core import dilate_mask
     from fusionkit.fusion.engine._common import polygon_mask
     from fusionkit.fusion.engine.geometry import OUTER_LIPS, plan_face
@@ -302,5 +302,7 @@ def test_regions_features_match_the_feature_mask_drawn_afresh() -> None:
         afresh = feature_mask(plan.in_inner(plan.target), topo, plan.shape)
         assert afresh.max() == 255 and parts.eyes.max() == 255
         np.testing.assert_array_equal(parts.features_grown, dilate_mask(afresh, parts.grow))
-        np.testing.assert_array_equal(parts.lips_outer, polygon_mask(plan.in_inner(plan.target)[OUTER_LIPS],
-                                                                     plan.shape))
+        tgt = plan.in_inner(plan.target)
+        np.testing.assert_array_equal(parts.lips_outer, polygon_mask(tgt[OUTER_LIPS], plan.shape))
+        np.testing.assert_array_equal(parts.eyes, np.maximum(polygon_mask(tgt[topo.region("right_eye")], plan.shape),
+                                                             polygon_mask(tgt[topo.region("left_eye")], plan.shape)))
