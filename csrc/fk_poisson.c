@@ -20,8 +20,9 @@
  * also relaxes the band of unknowns near the boundary (within 6 points, 8 more times on level 0; within 3
  * points, 6 more times on coarser levels: local relaxation, after Brandt); the V-cycle then gains about 5x per
  * cycle. Each level's sweeps run as one wavefront over its rows (half-sweep s on row t - s), so a level is read
- * from memory once per smoothing phase. The solve is float32 and starts from the source offset by the mean of
- * (dst - src) over the boundary.
+ * from memory once per smoothing phase; the residual's restriction rides on the first phase's wavefront and the
+ * coarse correction's prolongation on the second's, so a V-cycle reads each level twice. The solve is float32 and
+ * starts from the source offset by the mean of (dst - src) over the boundary.
  * V-cycles repeat until ||b - A f||_2 <= tol * max(||b||_2, 1) over all channels, b being the right-hand side
  * of the first equation (in normal mode ||b|| is exact: b is an integer at every unknown), or max_cycles have
  * run; the cycle count and that relative residual are reported back.
@@ -148,78 +149,72 @@ static inline float residual_row_c(const grid *g, int i, float *out, const int c
     return ss;
 }
 
-/* Coarse rhs = 4 * full weighting of the fine residual at the coarse unknowns; coarse u = 0. */
-static inline void restrict_c(const grid *fine, const grid *coarse, const int c)
+/* Row I of the coarse rhs = 4 * full weighting of the fine residual at the coarse unknowns (fine rows 2I - 1 ..
+   2I + 1 final). The fine residual rows are made as needed in fine->ring, three slots keyed by row in key[]. */
+static inline void restrict_row_c(const grid *fine, const grid *coarse, int I, int key[3], const int c)
 {
     const int64_t frs = (int64_t)fine->w * c, crs = (int64_t)coarse->w * c;
-    int key[3] = {-1, -1, -1};
-    memset(coarse->u, 0, sizeof(float) * (size_t)(crs * coarse->h));
-    memset(coarse->rhs, 0, sizeof(float) * (size_t)(crs * coarse->h));
-    for (int I = 1; I < coarse->h - 1; I++) {
-        const uint8_t *a = coarse->act + (int64_t)I * coarse->w;
-        const float *rr[3];
-        for (int t = 0; t < 3; t++) {
-            const int fi = 2 * I - 1 + t, slot = fi % 3;
-            if (key[slot] != fi) {
-                residual_row_c(fine, fi, fine->ring + slot * frs, c);
-                key[slot] = fi;
-            }
-            rr[t] = fine->ring + slot * frs;
+    const uint8_t *a = coarse->act + (int64_t)I * coarse->w;
+    const float *rr[3];
+    for (int t = 0; t < 3; t++) {
+        const int fi = 2 * I - 1 + t, slot = fi % 3;
+        if (key[slot] != fi) {
+            residual_row_c(fine, fi, fine->ring + slot * frs, c);
+            key[slot] = fi;
         }
-        const float *r0 = rr[0], *r1 = rr[1], *r2 = rr[2];
-        float *out = coarse->rhs + I * crs;
+        rr[t] = fine->ring + slot * frs;
+    }
+    const float *r0 = rr[0], *r1 = rr[1], *r2 = rr[2];
+    float *out = coarse->rhs + I * crs;
 #ifdef FK_PIXEL_VECTORS
-        if (c == 3) {
-            for (int J = 1; J < coarse->w - 1; J++) {
-                if (!a[J]) continue;
-                const int64_t q = (int64_t)(2 * J) * 3;
-                st3(out + (int64_t)J * 3,
-                    0.25f * (4.0f * ld4(r1 + q) + 2.0f * (ld4(r0 + q) + ld4(r2 + q) + ld4(r1 + q - 3) + ld4(r1 + q + 3))
-                             + ld4(r0 + q - 3) + ld4(r0 + q + 3) + ld4(r2 + q - 3) + ld4(r2 + q + 3)));
-            }
-            continue;
-        }
-#endif
+    if (c == 3) {
         for (int J = 1; J < coarse->w - 1; J++) {
             if (!a[J]) continue;
-            const int64_t x = (int64_t)(2 * J) * c;
-            for (int k = 0; k < c; k++) {
-                const int64_t q = x + k;
-                out[(int64_t)J * c + k] = 0.25f * (4.0f * r1[q] + 2.0f * (r0[q] + r2[q] + r1[q - c] + r1[q + c])
-                                                   + r0[q - c] + r0[q + c] + r2[q - c] + r2[q + c]);
-            }
+            const int64_t q = (int64_t)(2 * J) * 3;
+            st3(out + (int64_t)J * 3,
+                0.25f * (4.0f * ld4(r1 + q) + 2.0f * (ld4(r0 + q) + ld4(r2 + q) + ld4(r1 + q - 3) + ld4(r1 + q + 3))
+                         + ld4(r0 + q - 3) + ld4(r0 + q + 3) + ld4(r2 + q - 3) + ld4(r2 + q + 3)));
+        }
+        return;
+    }
+#endif
+    for (int J = 1; J < coarse->w - 1; J++) {
+        if (!a[J]) continue;
+        const int64_t x = (int64_t)(2 * J) * c;
+        for (int k = 0; k < c; k++) {
+            const int64_t q = x + k;
+            out[(int64_t)J * c + k] = 0.25f * (4.0f * r1[q] + 2.0f * (r0[q] + r2[q] + r1[q - c] + r1[q + c])
+                                               + r0[q - c] + r0[q + c] + r2[q - c] + r2[q + c]);
         }
     }
 }
 
-/* u_fine += bilinear interpolation of u_coarse, at the fine unknowns. */
-static inline void prolong_c(const grid *coarse, const grid *fine, const int c)
+/* Row i of u_fine += bilinear interpolation of u_coarse, at the fine unknowns. */
+static inline void prolong_row_c(const grid *coarse, const grid *fine, int i, const int c)
 {
     const int64_t frs = (int64_t)fine->w * c, crs = (int64_t)coarse->w * c;
-    for (int i = 1; i < fine->h - 1; i++) {
-        const uint8_t *a = fine->act + (int64_t)i * fine->w;
-        float *u = fine->u + i * frs;
-        const float *e0 = coarse->u + (int64_t)(i / 2) * crs;
-        const float *e1 = (i & 1) ? e0 + crs : e0;
+    const uint8_t *a = fine->act + (int64_t)i * fine->w;
+    float *u = fine->u + i * frs;
+    const float *e0 = coarse->u + (int64_t)(i / 2) * crs;
+    const float *e1 = (i & 1) ? e0 + crs : e0;
 #ifdef FK_PIXEL_VECTORS
-        /* The last coarse row's fourth lanes read one float past the coarse grid's u, still inside the levels' one
-         * zeroed block (make_levels: a coarse level's rhs, or its ring rows, follows its u). */
-        if (c == 3) {
-            for (int j = 1; j < fine->w - 1; j++) {
-                if (!a[j]) continue;
-                const int64_t x0 = (int64_t)(j / 2) * 3, x1 = (j & 1) ? x0 + 3 : x0;
-                float *p = u + (int64_t)j * 3;
-                st3(p, ld4(p) + 0.25f * (ld4(e0 + x0) + ld4(e0 + x1) + ld4(e1 + x0) + ld4(e1 + x1)));
-            }
-            continue;
-        }
-#endif
+    /* The last coarse row's fourth lanes read one float past the coarse grid's u, still inside the levels' one
+     * zeroed block (make_levels: a coarse level's rhs, or its ring rows, follows its u). */
+    if (c == 3) {
         for (int j = 1; j < fine->w - 1; j++) {
             if (!a[j]) continue;
-            const int64_t x0 = (int64_t)(j / 2) * c, x1 = (j & 1) ? x0 + c : x0;
-            for (int k = 0; k < c; k++)
-                u[(int64_t)j * c + k] += 0.25f * (e0[x0 + k] + e0[x1 + k] + e1[x0 + k] + e1[x1 + k]);
+            const int64_t x0 = (int64_t)(j / 2) * 3, x1 = (j & 1) ? x0 + 3 : x0;
+            float *p = u + (int64_t)j * 3;
+            st3(p, ld4(p) + 0.25f * (ld4(e0 + x0) + ld4(e0 + x1) + ld4(e1 + x0) + ld4(e1 + x1)));
         }
+        return;
+    }
+#endif
+    for (int j = 1; j < fine->w - 1; j++) {
+        if (!a[j]) continue;
+        const int64_t x0 = (int64_t)(j / 2) * c, x1 = (j & 1) ? x0 + c : x0;
+        for (int k = 0; k < c; k++)
+            u[(int64_t)j * c + k] += 0.25f * (e0[x0 + k] + e0[x1 + k] + e1[x0 + k] + e1[x1 + k]);
     }
 }
 
@@ -256,43 +251,50 @@ static inline float red_residual_ss_c(const grid *g, int i, const int c)
 }
 
 /* Smoothing as one wavefront: nfull red-black sweeps and nband band-only sweeps (full ones first when
-   full_first), half-sweep s on row t - s. When ss is given, it receives the squared residual norm afterwards,
-   each row's residual taken as soon as its neighbours are final. */
-static inline void smooth_c(const grid *g, int nfull, int nband, int full_first, double *ss, const int c)
+   full_first), half-sweep s on row t - s. With a coarse grid from, its correction is added to each row first
+   (prolongation), one row ahead of the first half-sweep, which reads the rows on either side; with a coarse grid
+   to, the residual is restricted into its rhs (its u zeroed) as soon as a coarse row's three fine rows are final.
+   Either gives the same sums as a pass of its own over the whole level before (or after) smoothing, in one pass
+   instead of two. When ss is given, it receives the squared residual norm afterwards, each row's residual taken as
+   soon as its neighbours are final. */
+static inline void smooth_c(const grid *g, const grid *from, const grid *to, int nfull, int nband, int full_first,
+                            double *ss, const int c)
 {
     const int S = 2 * (nfull + nband), last = g->h - 2;
     double acc = 0.0;
+    int corrected = 0; /* rows 1 .. corrected have had from's correction */
+    int key[3] = {-1, -1, -1};
+    if (to != NULL) {
+        const size_t n = (size_t)to->w * (size_t)c * (size_t)to->h;
+        memset(to->u, 0, sizeof(float) * n);
+        memset(to->rhs, 0, sizeof(float) * n);
+    }
     for (int t = 1; t <= last + S + 1; t++) {
+        for (; from != NULL && corrected < FK_MIN(t + 1, last); corrected++)
+            prolong_row_c(from, g, corrected + 1, c);
         for (int s = 0; s < S; s++) {
             const int i = t - s;
             if (i < 1 || i > last) continue;
             const int is_band = full_first ? (s >= 2 * nfull) : (s < 2 * nband);
             sweep_row_c(g, i, s & 1, is_band, c);
         }
-        if (ss != NULL) {
-            const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
-            if (i >= 1 && i <= last) acc += (double)red_residual_ss_c(g, i, c);
-        }
+        const int i = t - S - 1; /* rows i - 1 .. i + 1 have had every half-sweep */
+        if (ss != NULL && i >= 1 && i <= last) acc += (double)red_residual_ss_c(g, i, c);
+        if (to != NULL && i >= 3 && (i & 1) && (i - 1) / 2 <= to->h - 2)
+            restrict_row_c(g, to, (i - 1) / 2, key, c); /* fine rows i - 2 .. i final */
     }
     if (ss != NULL) *ss = acc;
 }
 
 /* Each kernel is compiled once per channel count, so its inner loops see a constant c. */
-static void smooth(const grid *g, int c, int nfull, int nband, int full_first, double *ss)
+static void smooth(const grid *g, const grid *from, const grid *to, int c, int nfull, int nband, int full_first,
+                   double *ss)
 {
-    FK_DISPATCH(c, smooth_c(g, nfull, nband, full_first, ss, 1), smooth_c(g, nfull, nband, full_first, ss, 3),
-                smooth_c(g, nfull, nband, full_first, ss, 4));
+    FK_DISPATCH(c, smooth_c(g, from, to, nfull, nband, full_first, ss, 1),
+                smooth_c(g, from, to, nfull, nband, full_first, ss, 3),
+                smooth_c(g, from, to, nfull, nband, full_first, ss, 4));
 }
 
-static void restrict_residual(const grid *fine, const grid *coarse, int c)
-{
-    FK_DISPATCH(c, restrict_c(fine, coarse, 1), restrict_c(fine, coarse, 3), restrict_c(fine, coarse, 4));
-}
-
-static void prolong_add(const grid *coarse, const grid *fine, int c)
-{
-    FK_DISPATCH(c, prolong_c(coarse, fine, 1), prolong_c(coarse, fine, 3), prolong_c(coarse, fine, 4));
-}
 
 static double residual_norm2(const grid *g, int c)
 {
@@ -331,15 +333,14 @@ static void vcycle(grid *g, int level, int nlevels, int c, double *ss)
 {
     grid *f = &g[level];
     if (level == nlevels - 1) {
-        smooth(f, c, COARSE_SWEEPS, 0, 1, ss);
+        smooth(f, NULL, NULL, c, COARSE_SWEEPS, 0, 1, ss);
         return;
     }
     grid *co = &g[level + 1];
-    smooth(f, c, PRE_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 1, NULL);
-    restrict_residual(f, co, c);
+    const int band = level == 0 ? BAND_SWEEPS : COARSE_BAND;
+    smooth(f, NULL, co, c, PRE_SWEEPS, band, 1, NULL); /* the residual restricted as the rows are done */
     vcycle(g, level + 1, nlevels, c, NULL);
-    prolong_add(co, f, c);
-    smooth(f, c, POST_SWEEPS, level == 0 ? BAND_SWEEPS : COARSE_BAND, 0, ss);
+    smooth(f, co, NULL, c, POST_SWEEPS, band, 0, ss); /* the correction added first */
 }
 
 static void or_run(uint8_t *restrict out, const uint8_t *restrict in, int n)
