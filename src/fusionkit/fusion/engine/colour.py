@@ -158,14 +158,15 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
         rel = (linear @ _LUMA) / np.maximum(cv2.resize(smooth @ _LUMA, size_k, interpolation=cv2.INTER_LINEAR), eps)
         weight[(rel < 0.5) | (rel > 2.0)] = 0
     t_s, u_s = _smooth_all((tmpl_k, user_k), weight, sigma_k, factor_k)
-    light = np.clip((t_s @ _LUMA) / (u_s @ _LUMA), _LIGHT_MIN, _LIGHT_MAX)
+    t_luma = t_s @ _LUMA
+    light = np.clip(t_luma / (u_s @ _LUMA), _LIGHT_MIN, _LIGHT_MAX)
     # The skin's chroma about grey, user's to template's, as one complex factor (a rotation and a scaling): grey
     # hair, a highlight (the light's colour) and grey brows stay grey, the skin and the colours near it move to the
     # template's. A per-channel ratio would tint every grey pixel with the ratio itself (teal brows when a ruddy
     # user goes into a yellower template).
-    z_user = _chroma(u_s)
+    z_user, skin_chroma = _chroma(u_s), _chroma(t_s)
     flat = np.abs(z_user) < 1e-4  # a grey user skin (or none): its chroma cannot be turned, leave it
-    chroma = np.where(flat, np.complex64(1), _chroma(t_s) / np.where(flat, np.complex64(1), z_user))
+    chroma = np.where(flat, np.complex64(1), skin_chroma / np.where(flat, np.complex64(1), z_user))
     size = np.abs(chroma)
     chroma *= np.clip(size, _CHROMA_MIN, _CHROMA_MAX) / np.maximum(size, 1e-6)
     # No skin of the fused face is lit much brighter than the template's skin around it: a highlight of the user
@@ -175,10 +176,9 @@ def match_colour(user_tex: U8, coverage: U8, tmpl_tex: U8, parts: Regions, occlu
     on = weight > 0
     top = percentile(tmpl_k[on] @ _LUMA, 99.5) if on.any() else 1.0
     top = min(1.0, max(top, 0.05))
-    local = np.minimum(np.float32(1.3) * (t_s @ _LUMA), np.float32(top))
+    local = np.minimum(np.float32(1.3) * t_luma, np.float32(top))
     # The smooth factors stay on their coarse grid: the core samples it at every pixel. Eye whites, irises and
     # teeth take the light, not the skin's change of colour, and may be as bright as the template's brightest skin.
-    skin_chroma = _chroma(t_s)
     grid = np.dstack([chroma.real, chroma.imag, light, local, skin_chroma.real, skin_chroma.imag]).astype(np.float32)
     neutral = feather_local(np.maximum(parts.mouth_open, parts.eyes), max(1.0, base_sigma / 6))
     texture = relight(user_tex, grid, neutral=neutral, neutral_ceiling=top)
