@@ -62,7 +62,7 @@ def user_occluders(user_tex: U8, coverage: U8, parts: Regions, template_fixed: U
     rh, rw = parts.oval.shape
     # Judged every third row and column: an occluder that matters is many pixels across.
     lab8 = u8(cv2.cvtColor(subsample(user_tex, 3), cv2.COLOR_RGB2Lab))
-    sample = np.ascontiguousarray((parts.skin & (coverage > 0))[::3, ::3])
+    sample = parts.skin[::3, ::3] & (coverage[::3, ::3] > 0)  # the same samples, worked out at the small scale
     if sample.sum() < _MIN_SKIN_SAMPLE:
         return u8(template_fixed.copy())  # a face too small to tell the user's skin from a cover
     skin = robust_lab_stats(lab8, sample)
