@@ -101,8 +101,9 @@ def fuse_face(
     # occluders and, for its grain, by the texture stage.
     photographed = np.ascontiguousarray(canvas[y0:y1, x0:x1])
     photographed.setflags(write=False)
-    fixed = template_occluders(photographed, plan.in_inner(plan.template_points), topo, plan.face_size)
-    oval = polygon_mask(plan.in_inner(plan.template_points)[topo.region("face_oval")], plan.shape) >= 128
+    template_points = plan.in_inner(plan.template_points)
+    fixed = template_occluders(photographed, template_points, topo, plan.face_size)
+    oval = polygon_mask(template_points[topo.region("face_oval")], plan.shape) >= 128
     check_covered(float((fixed[oval] >= 128).mean()) if oval.any() else 0.0, "the template face")
     ox0, oy0, ox1, oy1 = plan.outer
     # Nothing is written to the canvas until every check has passed: the reshaped head is held aside.
